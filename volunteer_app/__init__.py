@@ -1,0 +1,70 @@
+"""volunteer_app: the application factory."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, send_from_directory
+
+from volunteer_app.extensions import api, db, jwt, limiter, migrate
+from volunteer_app.settings import build_config
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build an app: settings from config/ and the environment, overridden by `config` (tests)."""
+    app = Flask(__name__, instance_relative_config=False)
+    app.config.update(build_config(config))
+    app.json.sort_keys = False
+    app.json.ensure_ascii = False
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    _import_models()
+    db.init_app(app)
+    migrate.init_app(app, db, directory=_migrations_dir(), render_as_batch=True, compare_type=True)
+    jwt.init_app(app)
+    limiter.init_app(app)
+    api.init_app(app)
+
+    from volunteer_app.auth.tokens import init_jwt
+
+    init_jwt(app)
+    _register_blueprints(app)
+    _serve_swagger_assets(app)
+
+    from volunteer_app.commands import register_commands
+
+    register_commands(app)
+    return app
+
+
+def _import_models() -> None:
+    """Import every domain's models so MetaData (and Alembic) sees all tables."""
+    from volunteer_app import idempotency  # noqa: F401
+    from volunteer_app.accounts import models as _accounts  # noqa: F401
+    from volunteer_app.auth import models as _auth  # noqa: F401
+    from volunteer_app.sites import models as _sites  # noqa: F401
+
+
+def _migrations_dir() -> str:
+    from pathlib import Path
+
+    return str(Path(__file__).resolve().parent.parent / "migrations")
+
+
+def _register_blueprints(app: Flask) -> None:
+    from volunteer_app.accounts.views import blp as accounts_blp
+    from volunteer_app.auth.views import blp as auth_blp
+    from volunteer_app.health import blp as health_blp
+    from volunteer_app.sites.views import blp as sites_blp
+
+    for blp in (health_blp, auth_blp, accounts_blp, sites_blp):
+        api.register_blueprint(blp)
+
+
+def _serve_swagger_assets(app: Flask) -> None:
+    """Swagger UI's JS and CSS from the swagger-ui-bundle package: phones and intranets need no CDN."""
+    import swagger_ui_bundle
+
+    @app.get("/api/docs/assets/<path:filename>")
+    def swagger_assets(filename):
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=86400)

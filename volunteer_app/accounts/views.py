@@ -1,0 +1,149 @@
+"""HTTP endpoints of the accounts domain: me, volunteer applications, managers, team members."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from volunteer_app.accounts import schemas as s
+from volunteer_app.accounts import service
+from volunteer_app.auth.decorators import auth_required
+from volunteer_app.auth.tokens import current_principal
+from volunteer_app.idempotency import idempotent
+from volunteer_app.pagination import PageArgs, page_schema
+from volunteer_app.schemas import Ok
+
+blp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Profiles, volunteers and roles")
+
+ApplicationPage = page_schema(s.ApplicationOut, "ApplicationPage")
+ReviewPage = page_schema(s.ApplicationReviewOut, "ApplicationReviewPage")
+MemberPage = page_schema(s.TeamMemberOut, "TeamMemberPage")
+
+
+def _user_scope() -> str:
+    return f"user:{current_principal().user_id}"
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @auth_required()
+    @blp.response(200, s.MeOut)
+    def get(self):
+        """My profile, roles and the sites they apply to."""
+        return service.profile(current_principal().user)
+
+    @auth_required()
+    @blp.arguments(s.MePatch)
+    @blp.response(200, s.MeOut)
+    def patch(self, data):
+        """Change my display name or home station."""
+        return service.update_me(current_principal().user, data)
+
+
+@blp.route("/me/volunteer-application")
+class MyApplication(MethodView):
+    @auth_required()
+    @idempotent(_user_scope)
+    @blp.arguments(s.ApplicationIn)
+    @blp.response(201, s.ApplicationOut)
+    def post(self, data):
+        """Apply to volunteer at a station, with real name and ID number (masked in every response)."""
+        return service.apply_as_volunteer(current_principal().user, **data)
+
+
+@blp.route("/me/volunteer-applications")
+class MyApplications(MethodView):
+    @auth_required()
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, ApplicationPage)
+    def get(self, args):
+        """My volunteer applications, newest first, with their outcome."""
+        return service.my_applications(current_principal().user, **args)
+
+
+@blp.route("/sites/<int:site_id>/volunteer-applications")
+class SiteApplications(MethodView):
+    @auth_required("manager", "admin")
+    @blp.arguments(s.ApplicationListArgs, location="query")
+    @blp.response(200, ReviewPage)
+    def get(self, args, site_id):
+        """Applications to this site and the sites below it (review queue, oldest first)."""
+        return service.list_applications(who=current_principal(), site_id=site_id, **args)
+
+
+@blp.route("/volunteer-applications/<int:application_id>/approve")
+class ApproveApplication(MethodView):
+    @auth_required("manager", "admin")
+    @blp.response(200, s.ApplicationReviewOut)
+    def post(self, application_id):
+        """Approve: the applicant becomes a volunteer of the station."""
+        who = current_principal()
+        return service.approve_application(who=who, reviewer_id=who.user_id, application_id=application_id)
+
+
+@blp.route("/volunteer-applications/<int:application_id>/reject")
+class RejectApplication(MethodView):
+    @auth_required("manager", "admin")
+    @blp.arguments(s.RejectIn)
+    @blp.response(200, s.ApplicationReviewOut)
+    def post(self, data, application_id):
+        """Reject, with a reason the applicant sees."""
+        who = current_principal()
+        return service.reject_application(
+            who=who, reviewer_id=who.user_id, application_id=application_id, reason=data["reason"]
+        )
+
+
+@blp.route("/sites/<int:site_id>/managers")
+class SiteManagers(MethodView):
+    @auth_required("manager", "admin")
+    @blp.response(200, s.ManagerOut(many=True))
+    def get(self, site_id):
+        """Managers granted on this site."""
+        return service.list_managers(who=current_principal(), site_id=site_id)
+
+    @auth_required("manager", "admin")
+    @blp.arguments(s.ManagerIn)
+    @blp.response(201, s.GrantOut)
+    def post(self, data, site_id):
+        """Appoint a manager (admins, or managers of a site above this one)."""
+        who = current_principal()
+        return service.grant_manager(who=who, granter_id=who.user_id, site_id=site_id, **data)
+
+
+@blp.route("/sites/<int:site_id>/managers/<int:user_id>")
+class SiteManager(MethodView):
+    @auth_required("manager", "admin")
+    @blp.response(200, Ok)
+    def delete(self, site_id, user_id):
+        """Remove a manager from this site."""
+        service.revoke_manager(who=current_principal(), site_id=site_id, user_id=user_id)
+        return {"ok": True}
+
+
+@blp.route("/teams/<int:team_id>/members")
+class TeamMembers(MethodView):
+    @auth_required("manager", "admin")
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, MemberPage)
+    def get(self, args, team_id):
+        """Members of a team."""
+        return service.list_team_members(who=current_principal(), team_id=team_id, **args)
+
+    @auth_required("manager", "admin")
+    @blp.arguments(s.TeamMemberIn)
+    @blp.response(201, s.TeamMemberCreated)
+    def post(self, data, team_id):
+        """Add a volunteer (from a station under the team's site); `leader` also grants team_leader."""
+        who = current_principal()
+        return service.add_team_member(who=who, granter_id=who.user_id, team_id=team_id, **data)
+
+
+@blp.route("/teams/<int:team_id>/members/<int:user_id>")
+class TeamMember(MethodView):
+    @auth_required("manager", "admin")
+    @blp.response(200, Ok)
+    def delete(self, team_id, user_id):
+        """Remove a member from a team."""
+        service.remove_team_member(who=current_principal(), team_id=team_id, user_id=user_id)
+        return {"ok": True}

@@ -1,0 +1,63 @@
+"""Request and response shapes of registration, login and tokens."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+
+from volunteer_app.accounts.schemas import MeOut
+from volunteer_app.schemas import Id, Lat, Lng, Text
+
+PHONE = Text(
+    20,
+    min_length=5,
+    required=True,
+    metadata={"description": "Mainland 11-digit or E.164", "example": "13800138000"},
+)
+PASSWORD = Text(128, min_length=8, required=True)
+
+
+class RegisterIn(ma.Schema):
+    phone = PHONE
+    password = PASSWORD
+    name = Text(40, required=True)
+    home_site_id = Id(
+        load_default=None, metadata={"description": "Home station; or give lat/lng for the nearest"}
+    )
+    lat = Lat(load_default=None)
+    lng = Lng(load_default=None)
+
+
+class LoginIn(ma.Schema):
+    phone = PHONE
+    password = Text(128, required=True)
+
+
+class SmsCodeIn(ma.Schema):
+    phone = PHONE
+
+
+class SmsLoginIn(ma.Schema):
+    phone = PHONE
+    code = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^\d{6}$", error="six digits"))
+
+
+class PasswordChangeIn(ma.Schema):
+    current_password = Text(128, required=True)
+    new_password = PASSWORD
+
+
+class TokensOut(ma.Schema):
+    access_token = ma.fields.String(required=True)
+    refresh_token = ma.fields.String(required=True)
+    token_type = ma.fields.String(required=True)
+    expires_in = ma.fields.Integer(required=True, metadata={"description": "Access token lifetime, seconds"})
+
+
+class LoginOut(TokensOut):
+    user = ma.fields.Nested(MeOut, required=True)
+
+
+class SmsSentOut(ma.Schema):
+    sent = ma.fields.Boolean(required=True)
+    expires_in = ma.fields.Integer(required=True)
+    resend_after = ma.fields.Integer(required=True)

@@ -1,0 +1,229 @@
+"""Registration, password and SMS-code login, refresh rotation with reuse detection, logout."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from flask import current_app, request
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from volunteer_app.accounts import identity
+from volunteer_app.accounts import service as accounts
+from volunteer_app.accounts.models import User
+from volunteer_app.auth import passwords, sms, tokens
+from volunteer_app.auth.models import AuthSession, RefreshToken, SmsCode
+from volunteer_app.db import utcnow
+from volunteer_app.errors import Conflict, TooManyRequests, Unauthorized, Unprocessable, register_messages
+from volunteer_app.extensions import db
+from volunteer_app.sites import service as sites
+
+register_messages(
+    {
+        "auth.bad_credentials": ("手机号或密码错误", "Wrong phone number or password"),
+        "auth.phone_not_registered": ("该手机号尚未注册", "This phone number is not registered"),
+        "auth.home_site_required": (
+            "请选择所属实践站或提供位置",
+            "Choose a home station or give your location",
+        ),
+        "sms.cooldown": (
+            "验证码发送过于频繁，请 {seconds} 秒后再试",
+            "Wait {seconds} s before asking for a new code",
+        ),
+        "sms.code_invalid": ("验证码错误或已过期", "The code is wrong or has expired"),
+        "sms.too_many_attempts": (
+            "验证码错误次数过多，请重新获取",
+            "Too many wrong codes; request a new one",
+        ),
+        "password.wrong": ("当前密码不正确", "The current password is wrong"),
+    }
+)
+
+
+def _phone_or_422(raw: str, field: str = "phone") -> str:
+    phone = identity.normalize_phone(raw)
+    if phone is None:
+        raise Unprocessable("phone.invalid", errors={"json": {field: ["invalid phone number"]}})
+    return phone
+
+
+def _start_session(user: User) -> dict:
+    """Open a device session and issue its first tokens. Flushes; the caller commits."""
+    session = AuthSession(id=tokens.new_session_id(), user_id=user.id, user_agent=_user_agent())
+    db.session.add(session)
+    db.session.flush()
+    return tokens.issue_tokens(user, session)
+
+
+def _user_agent() -> str | None:
+    agent = request.headers.get("User-Agent") if request else None
+    return agent[:200] if agent else None
+
+
+def register(*, phone: str, password: str, name: str, home_site_id=None, lat=None, lng=None) -> dict:
+    """Create a resident account and log it in. Commits."""
+    phone = _phone_or_422(phone)
+    if home_site_id is not None:
+        station = sites.get_station(home_site_id)
+    elif lat is not None and lng is not None:
+        station = sites.nearest_station(lat, lng)
+    else:
+        raise Unprocessable("auth.home_site_required", errors={"json": {"home_site_id": ["required"]}})
+    if accounts.phone_taken(phone):
+        raise Conflict("phone.taken", errors={"json": {"phone": ["taken"]}})
+    try:
+        user = accounts.create_user(
+            phone=phone, name=name, home_site_id=station.id, password_hash=passwords.hash_password(password)
+        )
+        issued = _start_session(user)
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict("phone.taken", errors={"json": {"phone": ["taken"]}}) from None
+    return {**issued, "user": accounts.profile(user)}
+
+
+def create_admin(*, phone: str, name: str, password: str) -> User:
+    """Create a deployment admin, or grant admin to an existing account (operator command). Commits."""
+    phone = _phone_or_422(phone)
+    user = accounts.find_user_by_phone(phone)
+    if user is None:
+        user = accounts.create_user(
+            phone=phone, name=name, home_site_id=None, password_hash=passwords.hash_password(password)
+        )
+    accounts.ensure_grant(user.id, "admin")
+    db.session.commit()
+    return user
+
+
+def login(*, phone: str, password: str) -> dict:
+    """Password login. Wrong phone and wrong password look the same. Commits."""
+    normalized = identity.normalize_phone(phone)
+    user = accounts.find_user_by_phone(normalized) if normalized else None
+    stored = user.password_hash if user is not None and user.is_active else None
+    if not passwords.verify_password(stored, password):
+        raise Unauthorized("auth.bad_credentials")
+    if passwords.needs_rehash(stored):
+        user.password_hash = passwords.hash_password(password)
+    issued = _start_session(user)
+    db.session.commit()
+    return {**issued, "user": accounts.profile(user)}
+
+
+def request_sms_code(*, phone: str) -> dict:
+    """Send a 6-digit login code (5 min, 5 attempts, 60 s resend cooldown). Commits, then sends."""
+    phone = _phone_or_422(phone)
+    if not accounts.phone_taken(phone):
+        raise Unprocessable("auth.phone_not_registered", errors={"json": {"phone": ["not registered"]}})
+    cfg = current_app.config["APP"]
+    now = utcnow()
+    last = db.session.scalars(
+        select(SmsCode).where(SmsCode.phone == phone).order_by(SmsCode.created_at.desc()).limit(1)
+    ).first()
+    cooldown = timedelta(seconds=cfg["sms_resend_cooldown_seconds"])
+    if last is not None and now - last.created_at < cooldown:
+        wait = int((cooldown - (now - last.created_at)).total_seconds()) + 1
+        db.session.rollback()
+        raise TooManyRequests("sms.cooldown", params={"seconds": wait}, headers={"Retry-After": str(wait)})
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    # A new code replaces any older one still open.
+    db.session.execute(
+        update(SmsCode).where(SmsCode.phone == phone, SmsCode.consumed_at.is_(None)).values(consumed_at=now)
+    )
+    db.session.add(
+        SmsCode(
+            phone=phone,
+            code_hash=identity.keyed_hash("sms-code", f"{phone}:{code}"),
+            created_at=now,
+            expires_at=now + timedelta(seconds=cfg["sms_code_ttl_seconds"]),
+        )
+    )
+    db.session.commit()
+    sms.sender().send_login_code(phone, code)
+    return {
+        "sent": True,
+        "expires_in": cfg["sms_code_ttl_seconds"],
+        "resend_after": cfg["sms_resend_cooldown_seconds"],
+    }
+
+
+def sms_login(*, phone: str, code: str) -> dict:
+    """Log in with the latest code sent to the phone. A wrong code spends an attempt (kept). Commits."""
+    phone = _phone_or_422(phone)
+    now = utcnow()
+    row = db.session.scalars(
+        select(SmsCode)
+        .where(SmsCode.phone == phone, SmsCode.consumed_at.is_(None), SmsCode.expires_at > now)
+        .order_by(SmsCode.created_at.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        raise Unauthorized("sms.code_invalid")
+    max_attempts = current_app.config["APP"]["sms_code_max_attempts"]
+    # Count the attempt with a conditional update so parallel guesses cannot exceed the limit.
+    spent = db.session.execute(
+        update(SmsCode)
+        .where(SmsCode.id == row.id, SmsCode.attempts < max_attempts, SmsCode.consumed_at.is_(None))
+        .values(attempts=SmsCode.attempts + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if spent != 1:
+        db.session.commit()
+        raise TooManyRequests("sms.too_many_attempts")
+    if not secrets.compare_digest(row.code_hash, identity.keyed_hash("sms-code", f"{phone}:{code}")):
+        db.session.commit()
+        raise Unauthorized("sms.code_invalid")
+    db.session.execute(update(SmsCode).where(SmsCode.id == row.id).values(consumed_at=now))
+    user = accounts.find_user_by_phone(phone)
+    if user is None or not user.is_active:
+        db.session.commit()
+        raise Unauthorized("sms.code_invalid")
+    issued = _start_session(user)
+    db.session.commit()
+    return {**issued, "user": accounts.profile(user)}
+
+
+def refresh(*, claims: dict, user: User) -> dict:
+    """Rotate a refresh token. Presenting one already used revokes the whole session (theft). Commits."""
+    jti, session_id = claims["jti"], claims.get("sid")
+    used = db.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.jti == jti, RefreshToken.session_id == session_id, RefreshToken.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if used != 1:
+        _revoke_sessions(AuthSession.id == session_id, "refresh_reused")
+        db.session.commit()
+        raise Unauthorized("token.revoked")
+    session = db.session.get(AuthSession, session_id)
+    issued = tokens.issue_tokens(user, session)
+    db.session.commit()
+    return issued
+
+
+def logout(*, session_id: str) -> None:
+    """Revoke this device's session: its access and refresh tokens stop working at once. Commits."""
+    _revoke_sessions(AuthSession.id == session_id, "logout")
+    db.session.commit()
+
+
+def change_password(*, user: User, current_password: str, new_password: str) -> dict:
+    """Change the password, revoke every session, and open a fresh one for this device. Commits."""
+    if not passwords.verify_password(user.password_hash, current_password):
+        raise Unauthorized("password.wrong")
+    user.password_hash = passwords.hash_password(new_password)
+    _revoke_sessions(AuthSession.user_id == user.id, "password_changed")
+    issued = _start_session(user)
+    db.session.commit()
+    return issued
+
+
+def _revoke_sessions(condition, reason: str) -> None:
+    db.session.execute(
+        update(AuthSession)
+        .where(condition, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_reason=reason)
+        .execution_options(synchronize_session=False)
+    )

@@ -1,0 +1,176 @@
+"""Access and refresh tokens (the only module that touches JWT), and the request's principal."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from flask import current_app, g
+from flask_jwt_extended import create_access_token, create_refresh_token, get_jti, get_jwt
+from flask_jwt_extended import verify_jwt_in_request as _verify
+from sqlalchemy import select
+
+from volunteer_app.accounts.models import RoleGrant, User
+from volunteer_app.auth.models import AuthSession, RefreshToken
+from volunteer_app.db import utcnow
+from volunteer_app.errors import error_response, register_messages
+from volunteer_app.extensions import db, jwt
+from volunteer_app.sites.models import Site
+
+register_messages(
+    {
+        "token.missing": ("请先登录", "Authentication is required"),
+        "token.expired": ("登录已过期，请刷新或重新登录", "The token has expired"),
+        "token.invalid": ("登录凭证无效", "The token is invalid"),
+        "token.revoked": ("登录已失效，请重新登录", "The token has been revoked"),
+        "token.wrong_type": ("凭证类型错误", "Wrong token type for this endpoint"),
+    }
+)
+
+
+@dataclass(frozen=True)
+class Grant:
+    role: str
+    site_id: int | None
+    team_id: int | None
+    site_path: str | None
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the user, the session, and the role grants with their sites' paths."""
+
+    user: User
+    session_id: str
+    grants: tuple[Grant, ...] = field(default_factory=tuple)
+
+    @property
+    def user_id(self) -> int:
+        return self.user.id
+
+    @property
+    def roles(self) -> frozenset[str]:
+        return frozenset(g.role for g in self.grants)
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+    @property
+    def manager_paths(self) -> tuple[str, ...]:
+        return tuple(g.site_path for g in self.grants if g.role == "manager" and g.site_path)
+
+    @property
+    def manager_site_ids(self) -> tuple[int, ...]:
+        return tuple(g.site_id for g in self.grants if g.role == "manager" and g.site_id)
+
+    def has_any(self, roles) -> bool:
+        return bool(self.roles & set(roles))
+
+
+def load_grants(user_id: int) -> tuple[Grant, ...]:
+    rows = db.session.execute(
+        select(RoleGrant.role, RoleGrant.site_id, RoleGrant.team_id, Site.path)
+        .outerjoin(Site, Site.id == RoleGrant.site_id)
+        .where(RoleGrant.user_id == user_id)
+    ).all()
+    return tuple(Grant(role, site_id, team_id, path) for role, site_id, team_id, path in rows)
+
+
+def issue_tokens(user: User, session: AuthSession) -> dict:
+    """A fresh access token and refresh token for a session; records the refresh token's jti."""
+    app_cfg = current_app.config["APP"]
+    claims = {"sid": session.id}
+    access = create_access_token(
+        identity=str(user.id),
+        additional_claims=claims,
+        expires_delta=timedelta(minutes=app_cfg["access_token_minutes"]),
+    )
+    refresh_ttl = timedelta(days=app_cfg["refresh_token_days"])
+    refresh = create_refresh_token(identity=str(user.id), additional_claims=claims, expires_delta=refresh_ttl)
+    db.session.add(
+        RefreshToken(jti=get_jti(refresh), session_id=session.id, expires_at=utcnow() + refresh_ttl)
+    )
+    return {
+        "access_token": access,
+        "refresh_token": refresh,
+        "token_type": "Bearer",
+        "expires_in": app_cfg["access_token_minutes"] * 60,
+    }
+
+
+def new_session_id() -> str:
+    return str(uuid.uuid4())
+
+
+def verify_request(refresh: bool = False) -> dict:
+    """Check the bearer token (and, for access tokens, that its session is live); return its claims."""
+    _verify(refresh=refresh)
+    return get_jwt()
+
+
+def current_principal() -> Principal:
+    """The authenticated caller of this request (after verify_request)."""
+    principal = g.get("principal")
+    if principal is None:
+        user, session_id = g.pop("_token_user")
+        principal = Principal(user=user, session_id=session_id, grants=load_grants(user.id))
+        g.principal = principal
+    return principal
+
+
+def init_jwt(app) -> None:
+    """Register the token callbacks so every token error uses the one error format."""
+
+    @jwt.user_lookup_loader
+    def _lookup(_header, payload):
+        # One query loads the user and checks the session is live: revocation needs no extra round trip.
+        row = db.session.execute(
+            select(User, AuthSession.id)
+            .join(AuthSession, AuthSession.user_id == User.id)
+            .where(
+                User.id == int(payload["sub"]),
+                AuthSession.id == payload.get("sid"),
+                AuthSession.revoked_at.is_(None),
+                User.is_active.is_(True),
+            )
+        ).first()
+        if row is None:
+            return None
+        g._token_user = (row[0], row[1])
+        return row[0]
+
+    @jwt.user_lookup_error_loader
+    def _lookup_error(_header, _payload):
+        return error_response(401, "token.revoked")
+
+    @jwt.unauthorized_loader
+    def _missing(_reason):
+        return error_response(401, "token.missing")
+
+    @jwt.invalid_token_loader
+    def _invalid(_reason):
+        return error_response(401, "token.invalid")
+
+    @jwt.expired_token_loader
+    def _expired(_header, _payload):
+        return error_response(401, "token.expired")
+
+    @jwt.revoked_token_loader
+    def _revoked(_header, _payload):
+        return error_response(401, "token.revoked")
+
+    @jwt.needs_fresh_token_loader
+    def _fresh(_header, _payload):
+        return error_response(401, "token.invalid")
+
+    @jwt.token_verification_failed_loader
+    def _failed(_header, _payload):
+        return error_response(401, "token.invalid")
+
+    @jwt.user_identity_loader
+    def _identity(identity):
+        return str(identity)
+
+    _ = app

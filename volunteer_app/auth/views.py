@@ -1,0 +1,111 @@
+"""HTTP endpoints for registration, login (password or SMS code), refresh, logout, password change."""
+
+from __future__ import annotations
+
+from flask import current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from volunteer_app.accounts.identity import normalize_phone
+from volunteer_app.auth import schemas as s
+from volunteer_app.auth import service
+from volunteer_app.auth.decorators import auth_required
+from volunteer_app.auth.tokens import current_principal, verify_request
+from volunteer_app.extensions import limiter
+from volunteer_app.idempotency import idempotent
+from volunteer_app.schemas import Ok
+
+blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Registration and login")
+
+
+def _limit(name: str):
+    return lambda: current_app.config["APP"][name]
+
+
+def _phone_key() -> str:
+    """Rate-limit key: the normalised phone in the JSON body (falls back to the raw text)."""
+    body = request.get_json(silent=True)
+    raw = body.get("phone") if isinstance(body, dict) else None
+    raw = raw if isinstance(raw, str) else ""
+    return "phone:" + (normalize_phone(raw) or raw[:20])
+
+
+@blp.route("/register")
+class Register(MethodView):
+    decorators = [limiter.limit(_limit("register_limit"), methods=["POST"])]
+
+    @idempotent()
+    @blp.arguments(s.RegisterIn)
+    @blp.response(201, s.LoginOut)
+    def post(self, data):
+        """Register with phone and password; pick a home station (or send lat/lng for the nearest)."""
+        return service.register(**data)
+
+
+@blp.route("/login")
+class Login(MethodView):
+    decorators = [
+        limiter.limit(_limit("login_limit"), methods=["POST"]),
+        limiter.limit(_limit("login_limit"), key_func=_phone_key, methods=["POST"]),
+    ]
+
+    @blp.arguments(s.LoginIn)
+    @blp.response(200, s.LoginOut)
+    def post(self, data):
+        """Log in with phone and password."""
+        return service.login(**data)
+
+
+@blp.route("/sms-code")
+class SmsCode(MethodView):
+    decorators = [
+        limiter.limit(_limit("sms_limit_per_address"), methods=["POST"]),
+        limiter.limit(_limit("sms_limit_per_phone"), key_func=_phone_key, methods=["POST"]),
+    ]
+
+    @blp.arguments(s.SmsCodeIn)
+    @blp.response(200, s.SmsSentOut)
+    def post(self, data):
+        """Send a 6-digit login code by SMS (valid 5 minutes; resend after 60 s)."""
+        return service.request_sms_code(**data)
+
+
+@blp.route("/sms-login")
+class SmsLogin(MethodView):
+    decorators = [limiter.limit(_limit("login_limit"), methods=["POST"])]
+
+    @blp.arguments(s.SmsLoginIn)
+    @blp.response(200, s.LoginOut)
+    def post(self, data):
+        """Log in with an SMS code (5 wrong tries spend the code)."""
+        return service.sms_login(**data)
+
+
+@blp.route("/refresh")
+class Refresh(MethodView):
+    @blp.doc(security=[{"bearerAuth": []}])
+    @blp.response(200, s.TokensOut)
+    def post(self):
+        """Exchange a refresh token (as the bearer) for a new pair; an old one revokes the session."""
+        claims = verify_request(refresh=True)
+        return service.refresh(claims=claims, user=current_principal().user)
+
+
+@blp.route("/logout")
+class Logout(MethodView):
+    @auth_required()
+    @blp.response(200, Ok)
+    def post(self):
+        """Log this device out: its tokens stop working at once."""
+        service.logout(session_id=current_principal().session_id)
+        return {"ok": True}
+
+
+@blp.route("/password")
+class Password(MethodView):
+    @auth_required()
+    @blp.arguments(s.PasswordChangeIn)
+    @blp.response(200, s.TokensOut)
+    def post(self, data):
+        """Change my password: every device is logged out; this one gets fresh tokens."""
+        return service.change_password(user=current_principal().user, **data)

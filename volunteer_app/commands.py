@@ -1,0 +1,48 @@
+"""Command-line entry points: `flask deploy`, `flask demo load`, `flask users create-admin`."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from flask_migrate import upgrade
+
+from volunteer_app.sites import service as sites
+
+demo_cli = AppGroup("demo", help="Demo data for trying the whole loop.")
+users_cli = AppGroup("users", help="Operator commands for accounts.")
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(deploy)
+    app.cli.add_command(demo_cli)
+    app.cli.add_command(users_cli)
+
+
+@click.command("deploy")
+def deploy() -> None:
+    """Bring the database to the newest migration and seed the service catalogue (idempotent)."""
+    upgrade()
+    added = sites.ensure_catalogue()
+    click.echo(f"database migrated; {added} catalogue entries added")
+
+
+@demo_cli.command("load")
+def demo_load() -> None:
+    """Load the demo center, stations, managers, volunteers and residents (idempotent)."""
+    from volunteer_app import demo
+
+    created = demo.load()
+    click.echo(demo.summary(created))
+
+
+@users_cli.command("create-admin")
+@click.option("--phone", required=True)
+@click.option("--name", required=True)
+@click.password_option()
+def create_admin(phone: str, name: str, password: str) -> None:
+    """Create a deployment admin (or grant admin to an existing phone)."""
+    from volunteer_app.auth import service as auth
+
+    user = auth.create_admin(phone=phone, name=name, password=password)
+    click.echo(f"admin: user {user.id} ({user.phone})")

@@ -1,0 +1,209 @@
+"""The one error format: DomainError hierarchy, message catalogue and the handler for every error."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import marshmallow as ma
+from flask import has_request_context, request
+from flask_smorest import Api as SmorestApi
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+LANGUAGES = ("zh-CN", "zh", "en")
+
+# error code -> (zh-CN, en). Domains add their own with register_messages().
+MESSAGES: dict[str, tuple[str, str]] = {
+    "request.malformed": ("请求格式错误", "The request could not be understood"),
+    "request.too_large": ("请求体过大", "The request body is too large"),
+    "validation.failed": ("提交的数据有误", "Some fields are invalid"),
+    "auth.required": ("请先登录", "Authentication is required"),
+    "auth.forbidden": ("没有权限执行此操作", "You are not allowed to do this"),
+    "not_found": ("未找到该资源", "Not found"),
+    "method_not_allowed": ("不支持该请求方法", "Method not allowed"),
+    "conflict": ("与当前状态冲突", "Conflicts with the current state"),
+    "rate_limited": ("请求过于频繁，请稍后再试", "Too many requests, try again later"),
+    "server.error": ("服务器内部错误", "Internal server error"),
+    "server.unavailable": ("服务暂不可用", "Service unavailable"),
+}
+
+_HTTP_DEFAULT_CODES = {
+    400: "request.malformed",
+    401: "auth.required",
+    403: "auth.forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "request.too_large",
+    422: "validation.failed",
+    429: "rate_limited",
+    503: "server.unavailable",
+}
+
+
+def register_messages(messages: dict[str, tuple[str, str]]) -> None:
+    """Add a domain's error messages to the catalogue (import time)."""
+    MESSAGES.update(messages)
+
+
+def language() -> str:
+    """The response language from Accept-Language: zh-CN by default, en on request."""
+    if not has_request_context():
+        return "zh-CN"
+    best = request.accept_languages.best_match(LANGUAGES, default="zh-CN")
+    return "en" if best == "en" else "zh-CN"
+
+
+def message_for(error: str, params: dict[str, Any] | None = None) -> str:
+    zh, en = MESSAGES.get(error, MESSAGES["server.error"] if error.startswith("server") else (error, error))
+    text = en if language() == "en" else zh
+    try:
+        return text.format(**(params or {}))
+    except (KeyError, IndexError):
+        return text
+
+
+class DomainError(Exception):
+    """A failure the client can act on; carries a stable error code."""
+
+    status = 400
+
+    def __init__(
+        self,
+        error: str,
+        *,
+        errors: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
+        super().__init__(error)
+        self.error = error
+        self.errors = errors
+        self.params = params
+        self.headers = headers or {}
+
+
+class BadRequest(DomainError):
+    status = 400
+
+
+class Unauthorized(DomainError):
+    status = 401
+
+
+class Forbidden(DomainError):
+    status = 403
+
+
+class NotFound(DomainError):
+    """Not found, or out of the caller's reach: the two are indistinguishable on purpose."""
+
+    status = 404
+
+    def __init__(self, error: str = "not_found", **kwargs):
+        super().__init__(error, **kwargs)
+
+
+class Conflict(DomainError):
+    status = 409
+
+
+class Unprocessable(DomainError):
+    status = 422
+
+
+class TooManyRequests(DomainError):
+    status = 429
+
+
+class ServiceUnavailable(DomainError):
+    status = 503
+
+
+_STATUS_NAMES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Payload Too Large",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def error_body(status: int, error: str, *, errors=None, params=None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "code": status,
+        "status": _STATUS_NAMES.get(status, "Error"),
+        "error": error,
+        "message": message_for(error, params),
+    }
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+def error_response(status: int, error: str, *, errors=None, params=None, headers=None):
+    """A Flask response tuple in the one error format."""
+    resp_headers = {"Content-Language": language()}
+    resp_headers.update(headers or {})
+    return error_body(status, error, errors=errors, params=params), status, resp_headers
+
+
+class ErrorSchema(ma.Schema):
+    """The one error format (documentation only)."""
+
+    code = ma.fields.Integer(required=True, metadata={"description": "HTTP status code"})
+    status = ma.fields.String(required=True, metadata={"description": "HTTP status name"})
+    error = ma.fields.String(required=True, metadata={"description": "Stable error code to branch on"})
+    message = ma.fields.String(required=True, metadata={"description": "Human message (Accept-Language)"})
+    errors = ma.fields.Dict(metadata={"description": "Per-location, per-field details"})
+
+
+class Api(SmorestApi):
+    """flask-smorest Api whose every error, HTTP or domain, uses the one format."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def _register_error_handlers(self):
+        self._app.register_error_handler(HTTPException, self.handle_http_exception)
+        self._app.register_error_handler(DomainError, handle_domain_error)
+
+    def handle_http_exception(self, error: HTTPException):
+        status = error.code or 500
+        data = getattr(error, "data", None) or {}
+        errors = data.get("errors") or data.get("messages")
+        headers = dict(data.get("headers") or {})
+        if status == 405:
+            allow = [h for h in error.get_headers() if h[0].lower() == "allow"]
+            headers.update(allow)
+        if status == 422 and errors and _is_json_syntax_error(errors):
+            status = 400
+        if status >= 500:
+            original = getattr(error, "original_exception", None)
+            if original is not None:
+                log.error("unhandled error", exc_info=original)
+        if status == 429 and getattr(error, "retry_after", None):
+            headers.setdefault("Retry-After", str(error.retry_after))
+        code = data.get("error") or _HTTP_DEFAULT_CODES.get(status, "server.error")
+        return error_response(status, code, errors=errors, headers=headers)
+
+
+def _is_json_syntax_error(errors: Any) -> bool:
+    """webargs reports an unparseable JSON body as a 422 on "json"; the contract says 400."""
+    if not isinstance(errors, dict):
+        return False
+    json_errors = errors.get("json")
+    return isinstance(json_errors, list) and any("Invalid JSON" in str(m) for m in json_errors)
+
+
+def handle_domain_error(error: DomainError):
+    return error_response(
+        error.status, error.error, errors=error.errors, params=error.params, headers=error.headers
+    )

@@ -1,0 +1,59 @@
+"""Liveness and readiness probes for the operator's load balancer."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from volunteer_app.errors import ServiceUnavailable, register_messages
+from volunteer_app.extensions import db
+
+register_messages(
+    {
+        "ready.database": ("数据库不可用", "The database is unreachable"),
+        "ready.migrations": ("数据库结构不是最新版本，请运行 flask db upgrade", "Migrations are not current"),
+    }
+)
+
+blp = Blueprint("health", __name__, description="Operations")
+
+
+class HealthOut(ma.Schema):
+    status = ma.fields.String(required=True)
+
+
+class ReadyOut(HealthOut):
+    revision = ma.fields.String(allow_none=True)
+
+
+@blp.route("/healthz")
+class Health(MethodView):
+    @blp.response(200, HealthOut)
+    def get(self):
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+
+@blp.route("/readyz")
+class Ready(MethodView):
+    @blp.response(200, ReadyOut)
+    def get(self):
+        """Readiness: the database answers and its schema is at the newest migration."""
+        try:
+            with db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+                current = MigrationContext.configure(conn).get_current_revision()
+        except SQLAlchemyError as exc:
+            raise ServiceUnavailable("ready.database") from exc
+        head = ScriptDirectory(current_app.extensions["migrate"].directory).get_current_head()
+        if current != head:
+            raise ServiceUnavailable(
+                "ready.migrations", errors={"revision": {"database": current, "code": head}}
+            )
+        return {"status": "ok", "revision": current}

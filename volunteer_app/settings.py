@@ -1,0 +1,125 @@
+"""Configuration: defaults from config/default.toml, an optional overlay file, then the environment."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+DEV_SECRET = "dev-only-secret-do-not-use-in-production-0123456789"
+DEV_PII_KEY = "dev-only-pii-key-do-not-use-in-production-0123456789"
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used (for example development secrets in production)."""
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _coerce(raw: str, like: Any) -> Any:
+    """Turn an environment string into the type of the default it overrides."""
+    if isinstance(like, bool):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(like, int):
+        return int(raw)
+    return raw
+
+
+def _load_files(environ: dict[str, str]) -> dict[str, Any]:
+    with open(CONFIG_DIR / "default.toml", "rb") as fh:
+        data = tomllib.load(fh)
+    overlay = environ.get("VOLUNTEER_CONFIG")
+    if overlay:
+        with open(overlay, "rb") as fh:
+            data = _deep_merge(data, tomllib.load(fh))
+    return data
+
+
+def _database_url(environ: dict[str, str], instance_dir: Path) -> str:
+    url = environ.get("DATABASE_URL")
+    if not url:
+        return f"sqlite:///{instance_dir / 'volunteer.db'}"
+    # Accept the plain scheme that hosting platforms hand out; we speak psycopg 3.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> dict:
+    """Return the Flask config mapping for one app instance."""
+    environ = dict(os.environ if environ is None else environ)
+    data = _load_files(environ)
+    app_cfg = data["app"]
+    for key, value in list(app_cfg.items()):
+        env_value = environ.get(f"VOLUNTEER_{key.upper()}")
+        if env_value is not None:
+            app_cfg[key] = _coerce(env_value, value)
+
+    instance_dir = Path(environ.get("VOLUNTEER_INSTANCE_DIR", Path.cwd() / "instance"))
+    secret = environ.get("VOLUNTEER_SECRET_KEY", DEV_SECRET)
+    config: dict[str, Any] = {
+        "ENV_NAME": app_cfg["env"],
+        "SECRET_KEY": secret,
+        "JWT_SECRET_KEY": secret,
+        "JWT_ALGORITHM": "HS256",
+        "JWT_DECODE_ALGORITHMS": ["HS256"],
+        "JWT_TOKEN_LOCATION": ["headers"],
+        "PII_KEY": environ.get("VOLUNTEER_PII_KEY", DEV_PII_KEY),
+        "INSTANCE_DIR": str(instance_dir),
+        "SQLALCHEMY_DATABASE_URI": _database_url(environ, instance_dir),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": environ.get("REDIS_URL"),
+        "MAX_CONTENT_LENGTH": app_cfg["max_content_length"],
+        "APP": app_cfg,
+        "SITE_DEFAULTS": data["site_defaults"],
+        # flask-smorest / OpenAPI
+        "API_TITLE": "volunteer_app",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api",
+        "OPENAPI_JSON_PATH": "v1/openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        "OPENAPI_SWAGGER_UI_URL": "/api/docs/assets/",
+        "API_SPEC_OPTIONS": {
+            "components": {
+                "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+            },
+            "info": {
+                "description": "Volunteer service and time-bank API. Errors share one format; see README."
+            },
+        },
+        "JSON_SORT_KEYS": False,
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_STORAGE_URI": environ.get("REDIS_URL") or "memory://",
+        "RATELIMIT_ENABLED": True,
+    }
+    if overrides:
+        config.update(overrides)
+    check_production(config)
+    return config
+
+
+def check_production(config: dict[str, Any]) -> None:
+    """Refuse to run production with development secrets or a console SMS sender."""
+    if config["ENV_NAME"] != "production":
+        return
+    problems = []
+    if config["SECRET_KEY"] in (DEV_SECRET, "") or len(config["SECRET_KEY"]) < 32:
+        problems.append("VOLUNTEER_SECRET_KEY must be set to a random string of 32+ characters")
+    if config["PII_KEY"] in (DEV_PII_KEY, "") or len(config["PII_KEY"]) < 32:
+        problems.append("VOLUNTEER_PII_KEY must be set to a random string of 32+ characters")
+    if config["APP"]["sms_sender"] in ("console", "memory"):
+        problems.append("VOLUNTEER_SMS_SENDER must name a real SMS gateway in production")
+    if problems:
+        raise ConfigError("refusing to start in production: " + "; ".join(problems))

@@ -1,0 +1,124 @@
+"""Request and response shapes of the sites domain (input and output schemas are separate)."""
+
+from __future__ import annotations
+
+import zoneinfo
+
+import marshmallow as ma
+
+from volunteer_app.pagination import PageArgs
+from volunteer_app.schemas import Id, Lat, Lng, Text
+from volunteer_app.sites.models import SITE_KINDS
+
+CODE = ma.validate.Regexp(r"^[A-Za-z0-9_\-]+$", error="letters, digits, _ and - only")
+
+
+class SiteOut(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    kind = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+    code = ma.fields.String(allow_none=True)
+    parent_id = ma.fields.Integer(allow_none=True)
+    address = ma.fields.String(allow_none=True)
+    lat = ma.fields.Float(allow_none=True)
+    lng = ma.fields.Float(allow_none=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+
+
+class SiteIn(ma.Schema):
+    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(SITE_KINDS))
+    name = Text(80, required=True)
+    parent_id = Id(load_default=None, allow_none=True)
+    code = ma.fields.String(load_default=None, allow_none=True, validate=[ma.validate.Length(1, 32), CODE])
+    address = Text(200, load_default=None, allow_none=True)
+    lat = Lat(load_default=None, allow_none=True)
+    lng = Lng(load_default=None, allow_none=True)
+
+
+class SiteListArgs(PageArgs):
+    parent_id = Id(load_default=None)
+    kind = ma.fields.String(load_default=None, validate=ma.validate.OneOf(SITE_KINDS))
+    q = Text(40, load_default=None)
+
+
+def _timezone(value: str) -> None:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ma.ValidationError("unknown time zone") from exc
+
+
+def _minutes(max_value: int, **kwargs) -> ma.fields.Integer:
+    return ma.fields.Integer(strict=True, validate=ma.validate.Range(min=0, max=max_value), **kwargs)
+
+
+class SettingsValues(ma.Schema):
+    """Every setting a site can override; `null` in a PATCH removes the override."""
+
+    timezone = ma.fields.String(validate=[ma.validate.Length(1, 64), _timezone], allow_none=True)
+    dispatch_level = ma.fields.String(validate=ma.validate.OneOf(["station", "center"]), allow_none=True)
+    dispatch_within_minutes = _minutes(60 * 24 * 30, allow_none=True)
+    grab_window_minutes = _minutes(60 * 24 * 30, allow_none=True)
+    checkin_grace_minutes = _minutes(60 * 24, allow_none=True)
+    checkin_radius_m = ma.fields.Integer(strict=True, validate=ma.validate.Range(10, 50_000), allow_none=True)
+    rating_window_hours = _minutes(24 * 90, allow_none=True)
+    audit_window_hours = _minutes(24 * 90, allow_none=True)
+    grab_max_open = ma.fields.Integer(strict=True, validate=ma.validate.Range(1, 100), allow_none=True)
+    star_thresholds_hours = ma.fields.List(
+        ma.fields.Integer(strict=True, validate=ma.validate.Range(1, 1_000_000)),
+        validate=ma.validate.Length(1, 10),
+        allow_none=True,
+    )
+
+    @ma.validates("star_thresholds_hours")
+    def _ascending(self, value, **_kwargs):
+        if value is not None and value != sorted(set(value)):
+            raise ma.ValidationError("thresholds must be strictly ascending")
+
+
+class SettingsOut(ma.Schema):
+    site_id = ma.fields.Integer(required=True)
+    overrides = ma.fields.Dict(required=True)
+    effective = ma.fields.Nested(SettingsValues, required=True)
+
+
+class TeamIn(ma.Schema):
+    name = Text(80, required=True)
+    parent_id = Id(load_default=None, allow_none=True)
+    description = Text(500, load_default=None, allow_none=True)
+
+
+class TeamOut(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    site_id = ma.fields.Integer(required=True)
+    parent_id = ma.fields.Integer(allow_none=True)
+    name = ma.fields.String(required=True)
+    description = ma.fields.String(allow_none=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+
+
+class CategoryOut(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    code = ma.fields.String(required=True)
+    name_zh = ma.fields.String(required=True)
+    name_en = ma.fields.String(required=True)
+    sort = ma.fields.Integer(required=True)
+    active = ma.fields.Boolean(required=True)
+
+
+class CategoryIn(ma.Schema):
+    code = ma.fields.String(required=True, validate=[ma.validate.Length(1, 40), CODE])
+    name_zh = Text(40, required=True)
+    name_en = Text(80, required=True)
+    sort = ma.fields.Integer(strict=True, load_default=0, validate=ma.validate.Range(-10_000, 10_000))
+
+
+class CategoryPatch(ma.Schema):
+    name_zh = Text(40)
+    name_en = Text(80)
+    sort = ma.fields.Integer(strict=True, validate=ma.validate.Range(-10_000, 10_000))
+    active = ma.fields.Boolean()
+
+
+class CategoryListArgs(ma.Schema):
+    include_inactive = ma.fields.Boolean(load_default=False)

@@ -1,0 +1,230 @@
+"""Site tree, per-site settings, teams and the service catalogue: every state change of this domain."""
+
+from __future__ import annotations
+
+import math
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from volunteer_app.errors import Conflict, NotFound, Unprocessable, register_messages
+from volunteer_app.extensions import db
+from volunteer_app.pagination import paginate
+from volunteer_app.sites.models import CHILD_KIND, Category, Site, Team
+from volunteer_app.sites.reach import Reacher, get_in_reach, in_reach, subtree_of
+
+register_messages(
+    {
+        "site.bad_parent": ("上级站点类型不符：中心 → 所 → 站", "Wrong parent: center → institute → station"),
+        "site.code_taken": ("站点编码已存在", "This site code is already used"),
+        "site.not_station": ("请选择一个实践站", "Choose a practice station"),
+        "site.none_nearby": ("附近没有实践站", "No station was found near these coordinates"),
+        "team.bad_parent": (
+            "上级队伍必须属于同一站点或其上级站点",
+            "The parent team must belong to this site or above",
+        ),
+        "category.code_taken": ("服务类别编码已存在", "This category code is already used"),
+    }
+)
+
+# 服务类别 seeded in every deployment (domain.md); admins add more.
+DEFAULT_CATEGORIES = (
+    ("civil_traffic", "文明交通", "Civil traffic"),
+    ("theory_outreach", "理论宣讲", "Theory outreach"),
+    ("education_support", "助学支教", "Tutoring and teaching"),
+    ("elder_care", "关爱老人", "Elder care"),
+    ("first_aid", "应急救护", "First aid"),
+    ("repairs", "便民维修", "Household repairs"),
+    ("free_clinic", "义诊义剪", "Free clinic and haircuts"),
+    ("counselling", "心理辅导", "Counselling"),
+    ("environment", "环境整治", "Environment clean-up"),
+    ("legal_aid", "法律服务", "Legal aid"),
+    ("financial_literacy", "金融知识", "Financial literacy"),
+    ("science_outreach", "科普宣传", "Science outreach"),
+)
+
+
+# ---- sites -----------------------------------------------------------------------------------
+
+
+def get_site(site_id: int) -> Site:
+    """A site by id (public information), or 404."""
+    site = db.session.get(Site, site_id)
+    if site is None:
+        raise NotFound()
+    return site
+
+
+def list_sites(*, parent_id=None, kind=None, q=None, limit: int, cursor: str | None) -> dict:
+    """Public, paged list of sites, filterable by parent, kind and a name fragment."""
+    stmt = select(Site)
+    if parent_id is not None:
+        stmt = stmt.where(Site.parent_id == parent_id)
+    if kind:
+        stmt = stmt.where(Site.kind == kind)
+    if q:
+        stmt = stmt.where(Site.name.contains(q, autoescape=True))
+    return paginate(stmt, [Site.id], limit=limit, cursor=cursor)
+
+
+def create_site(*, kind: str, name: str, parent_id=None, code=None, address=None, lat=None, lng=None) -> Site:
+    """Create a site under its parent (admins only; the view checks the role). Commits."""
+    parent = db.session.get(Site, parent_id) if parent_id is not None else None
+    if (kind == "center") != (parent is None) or (parent and CHILD_KIND.get(parent.kind) != kind):
+        raise Unprocessable("site.bad_parent", errors={"json": {"parent_id": ["wrong kind"]}})
+    if code and db.session.scalar(select(Site.id).where(Site.code == code)):
+        raise Conflict("site.code_taken", errors={"json": {"code": ["taken"]}})
+    site = Site(kind=kind, name=name, parent_id=parent_id, code=code, address=address, lat=lat, lng=lng)
+    db.session.add(site)
+    db.session.flush()
+    site.path = f"{parent.path if parent else '/'}{site.id}/"
+    db.session.commit()
+    return site
+
+
+def get_station(site_id: int) -> Site:
+    """The station with this id, or 422 naming the field (used where a form picks a home station)."""
+    site = db.session.get(Site, site_id)
+    if site is None or site.kind != "station":
+        raise Unprocessable("site.not_station", errors={"json": {"home_site_id": ["not a station"]}})
+    return site
+
+
+def nearest_station(lat: float, lng: float) -> Site:
+    """The station nearest to a point (equirectangular distance, computed in SQL)."""
+    k = math.cos(math.radians(lat))
+    distance = (Site.lat - lat) * (Site.lat - lat) + (Site.lng - lng) * (Site.lng - lng) * k * k
+    site = db.session.scalars(
+        select(Site)
+        .where(Site.kind == "station", Site.lat.is_not(None), Site.lng.is_not(None))
+        .order_by(distance, Site.id)
+        .limit(1)
+    ).first()
+    if site is None:
+        raise Unprocessable("site.none_nearby", errors={"json": {"lat": ["no station nearby"]}})
+    return site
+
+
+def sites_in_subtree(path: str):
+    """Select of the ids of a site and every site below it."""
+    return select(Site.id).where(subtree_of([path]))
+
+
+# ---- settings ----------------------------------------------------------------------------------
+
+
+def effective_settings(site: Site) -> dict:
+    """Deployment defaults, overridden by each ancestor from the root down, then by the site itself."""
+    merged = dict(current_app.config["SITE_DEFAULTS"])
+    ids = site.ancestor_ids()
+    if ids:
+        chain = {s.id: s for s in db.session.scalars(select(Site).where(Site.id.in_(ids)))}
+        for site_id in ids:
+            merged.update(chain[site_id].settings or {})
+    return merged
+
+
+def get_settings(*, who: Reacher, site_id: int) -> dict:
+    """A site's own overrides and effective settings, for a manager in reach."""
+    site = get_in_reach(Site, site_id, Site.id, who)
+    return {"site_id": site.id, "overrides": dict(site.settings or {}), "effective": effective_settings(site)}
+
+
+def update_settings(*, who: Reacher, site_id: int, changes: dict, remove: list[str]) -> dict:
+    """Set or remove overrides on a site in reach (validated by the schema). Commits."""
+    site = get_in_reach(Site, site_id, Site.id, who, for_update=True)
+    overrides = dict(site.settings or {})
+    overrides.update(changes)
+    for key in remove:
+        overrides.pop(key, None)
+    site.settings = overrides
+    db.session.commit()
+    return {"site_id": site.id, "overrides": overrides, "effective": effective_settings(site)}
+
+
+# ---- teams -------------------------------------------------------------------------------------
+
+
+def create_team(*, who: Reacher, site_id: int, name: str, parent_id=None, description=None) -> Team:
+    """Create a team owned by a site in reach; a parent team must belong to that site or above. Commits."""
+    site = get_in_reach(Site, site_id, Site.id, who)
+    if parent_id is not None:
+        parent = db.session.get(Team, parent_id)
+        parent_site = db.session.get(Site, parent.site_id) if parent else None
+        if parent_site is None or not site.path.startswith(parent_site.path):
+            raise Unprocessable("team.bad_parent", errors={"json": {"parent_id": ["not above this site"]}})
+    team = Team(site_id=site.id, name=name, parent_id=parent_id, description=description)
+    db.session.add(team)
+    db.session.commit()
+    return team
+
+
+def list_teams(*, who: Reacher, site_id: int, limit: int, cursor: str | None) -> dict:
+    """Teams owned by a site in reach."""
+    site = get_in_reach(Site, site_id, Site.id, who)
+    return paginate(select(Team).where(Team.site_id == site.id), [Team.id], limit=limit, cursor=cursor)
+
+
+def get_team(*, who: Reacher, team_id: int, for_update: bool = False) -> Team:
+    """A team whose site is in reach, or 404."""
+    return get_in_reach(Team, team_id, Team.site_id, who, for_update=for_update)
+
+
+def teams_in_reach(who: Reacher):
+    """Select of teams in reach (for other domains' queries)."""
+    return in_reach(select(Team), Team.site_id, who)
+
+
+# ---- categories --------------------------------------------------------------------------------
+
+
+def list_categories(*, include_inactive: bool = False) -> list[Category]:
+    """The service catalogue in display order."""
+    stmt = select(Category).order_by(Category.sort, Category.id)
+    if not include_inactive:
+        stmt = stmt.where(Category.active.is_(True))
+    return list(db.session.scalars(stmt))
+
+
+def create_category(*, code: str, name_zh: str, name_en: str, sort: int = 0) -> Category:
+    """Add a category (admins). Commits."""
+    if db.session.scalar(select(Category.id).where(Category.code == code)):
+        raise Conflict("category.code_taken", errors={"json": {"code": ["taken"]}})
+    category = Category(code=code, name_zh=name_zh, name_en=name_en, sort=sort)
+    db.session.add(category)
+    db.session.commit()
+    return category
+
+
+def update_category(*, category_id: int, changes: dict) -> Category:
+    """Rename, reorder or (de)activate a category (admins). Commits."""
+    category = db.session.get(Category, category_id)
+    if category is None:
+        raise NotFound()
+    for key, value in changes.items():
+        setattr(category, key, value)
+    db.session.commit()
+    return category
+
+
+def existing_category_ids(ids: list[int]) -> set[int]:
+    """Which of these ids name active categories."""
+    if not ids:
+        return set()
+    return set(db.session.scalars(select(Category.id).where(Category.id.in_(ids), Category.active.is_(True))))
+
+
+def ensure_catalogue() -> int:
+    """Insert the default categories that are missing (idempotent). Commits; returns how many were added."""
+    have = set(db.session.scalars(select(Category.code)))
+    added = 0
+    for sort, (code, zh, en) in enumerate(DEFAULT_CATEGORIES):
+        if code not in have:
+            db.session.add(Category(code=code, name_zh=zh, name_en=en, sort=sort))
+            added += 1
+    db.session.commit()
+    return added
+
+
+def count_sites() -> int:
+    return db.session.scalar(select(func.count()).select_from(Site)) or 0
