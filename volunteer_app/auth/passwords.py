@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
 # A hash to verify against when the user does not exist, so timing does not reveal registered phones.
 _DUMMY_HASH = _hasher.hash("timing-equaliser")
+
+
+def use_cheap_hashing() -> None:
+    """Tests only: the cheapest argon2id parameters, so hundreds of logins take milliseconds."""
+    global _hasher, _DUMMY_HASH
+    _hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    _DUMMY_HASH = _hasher.hash("timing-equaliser")
 
 
 def hash_password(password: str) -> str:

@@ -1,0 +1,130 @@
+"""Helpers for tests: a small world of sites and people, tokens without the login round trip."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+from volunteer_app.accounts import identity
+from volunteer_app.accounts import service as accounts
+from volunteer_app.auth import passwords
+from volunteer_app.auth import service as auth_service
+from volunteer_app.extensions import db
+from volunteer_app.sites import service as sites
+
+PASSWORD = "correct-horse-9"
+ADMIN_VIEW = SimpleNamespace(is_admin=True, manager_paths=())
+_phones = itertools.count(1)
+
+
+def next_phone() -> str:
+    """A fresh valid mainland mobile number."""
+    return f"1370{next(_phones):07d}"
+
+
+def id_number(n: int) -> str:
+    """A GB 11643 checksum-valid ID number, distinct for each n."""
+    first17 = f"110101{1960 + n % 40:04d}{1 + n % 12:02d}{1 + n % 28:02d}{n % 1000:03d}"
+    return first17 + identity.id_check_char(first17)
+
+
+@dataclass
+class Person:
+    id: int
+    phone: str
+    token: str
+    refresh: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
+class World:
+    sites: dict[str, int] = field(default_factory=dict)
+    people: dict[str, Person] = field(default_factory=dict)
+    applications: dict[str, int] = field(default_factory=dict)
+    teams: dict[str, int] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Person:
+        try:
+            return self.__dict__["people"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def make_user(app, *, name: str = "测试用户", home_site_id: int | None = None, phone: str | None = None) -> Person:
+    """A registered user with a live session (call outside any app context)."""
+    phone = identity.normalize_phone(phone or next_phone())
+    with app.test_request_context():
+        user = accounts.create_user(
+            phone=phone, name=name, home_site_id=home_site_id, password_hash=passwords.hash_password(PASSWORD)
+        )
+        issued = auth_service._start_session(user)
+        db.session.commit()
+        return Person(user.id, phone, issued["access_token"], issued["refresh_token"])
+
+
+def make_volunteer(app, site_id: int, n: int, name: str = "志愿者") -> Person:
+    person = make_user(app, name=name, home_site_id=site_id)
+    with app.test_request_context():
+        user = db.session.get(accounts.User, person.id)
+        application = accounts.apply_as_volunteer(
+            user, real_name=name, id_number=id_number(n), site_id=site_id, skills=[], category_ids=[]
+        )
+        accounts.approve_application(who=ADMIN_VIEW, reviewer_id=person.id, application_id=application.id)
+    return person
+
+
+def grant(app, person: Person, role: str, site_id: int | None = None) -> None:
+    with app.app_context():
+        accounts.ensure_grant(person.id, role, site_id=site_id)
+        db.session.commit()
+
+
+def build_world(app) -> World:
+    """Two centers. C1 → I1 → (S1, S2), C1 → I2 → S3; C2 → I3 → S4 (out of C1's reach).
+
+    People: admin; managers mgr_c1, mgr_i1, mgr_s1, mgr_s2, mgr_s4; resident (home S1); vol_s1, vol_s4;
+    applicant with a pending application to S1 and applicant_s4 with one to S4.
+    """
+    w = World()
+    with app.app_context():
+        tree = [
+            ("C1", "center", None, 30.25, 120.15),
+            ("I1", "institute", "C1", 30.26, 120.16),
+            ("S1", "station", "I1", 30.27, 120.17),
+            ("S2", "station", "I1", 30.28, 120.18),
+            ("I2", "institute", "C1", 30.20, 120.10),
+            ("S3", "station", "I2", 30.21, 120.11),
+            ("C2", "center", None, 31.23, 121.47),
+            ("I3", "institute", "C2", 31.24, 121.48),
+            ("S4", "station", "I3", 31.25, 121.49),
+        ]
+        for code, kind, parent, lat, lng in tree:
+            site = sites.create_site(
+                kind=kind, name=f"站点{code}", code=code, parent_id=w.sites.get(parent), lat=lat, lng=lng
+            )
+            w.sites[code] = site.id
+    s = w.sites
+    w.people["admin"] = make_user(app, name="管理员")
+    grant(app, w.admin, "admin")
+    for key, site in (("mgr_c1", "C1"), ("mgr_i1", "I1"), ("mgr_s1", "S1"), ("mgr_s2", "S2"), ("mgr_s4", "S4")):
+        w.people[key] = make_user(app, name=f"站长{site}")
+        grant(app, w.people[key], "manager", s[site])
+    w.people["resident"] = make_user(app, name="居民", home_site_id=s["S1"])
+    w.people["vol_s1"] = make_volunteer(app, s["S1"], 1, "志愿者一")
+    w.people["vol_s4"] = make_volunteer(app, s["S4"], 4, "志愿者四")
+    for key, site, n in (("applicant", "S1", 7), ("applicant_s4", "S4", 8)):
+        w.people[key] = make_user(app, name="申请人", home_site_id=s[site])
+        with app.test_request_context():
+            user = db.session.get(accounts.User, w.people[key].id)
+            w.applications[key] = accounts.apply_as_volunteer(
+                user, real_name="申请人", id_number=id_number(n), site_id=s[site], skills=["急救"], category_ids=[]
+            ).id
+    with app.app_context():
+        w.teams["T1"] = sites.create_team(who=ADMIN_VIEW, site_id=s["S1"], name="宝石志愿服务队").id
+        w.teams["T4"] = sites.create_team(who=ADMIN_VIEW, site_id=s["S4"], name="外区队").id
+    return w
