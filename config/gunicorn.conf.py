@@ -1,0 +1,25 @@
+"""gunicorn settings: `gunicorn -c config/gunicorn.conf.py wsgi:app`. Environment overrides in CAPS."""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+worker_class = "sync"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
+# Load the app once in the master (less memory, faster restarts); each worker then gets fresh
+# database connections in post_fork, because a connection must never cross a fork.
+preload_app = True
+accesslog = "-"
+# Never log query strings with tokens: the default format logs the request line only.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
+
+
+def post_fork(server, worker):
+    from volunteer_app.extensions import db
+    from wsgi import app
+
+    with app.app_context():
+        for engine in db.engines.values():
+            # close=False: leave the parent's connections alone, just forget them in this child.
+            engine.dispose(close=False)
