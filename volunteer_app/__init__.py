@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, send_from_directory
+from werkzeug.routing import IntegerConverter
 
 from volunteer_app.extensions import api, db, jwt, limiter, migrate
+from volunteer_app.schemas import MAX_ID
 from volunteer_app.settings import build_config
 
 
@@ -16,6 +18,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(build_config(config))
     app.json.sort_keys = False
     app.json.ensure_ascii = False
+    app.url_map.converters["int"] = IdConverter
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     _import_models()
@@ -35,6 +38,14 @@ def create_app(config: dict | None = None) -> Flask:
 
     register_commands(app)
     return app
+
+
+class IdConverter(IntegerConverter):
+    """`<int:…>` path ids bounded to 64 bits: a larger one is an unknown URL (404), not a database error."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def _import_models() -> None:

@@ -48,6 +48,7 @@ def _load_files(environ: dict[str, str]) -> dict[str, Any]:
 def _database_url(environ: dict[str, str], instance_dir: Path) -> str:
     url = environ.get("DATABASE_URL")
     if not url:
+        instance_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{instance_dir / 'volunteer.db'}"
     # Accept the plain scheme that hosting platforms hand out; we speak psycopg 3.
     for prefix in ("postgres://", "postgresql://"):

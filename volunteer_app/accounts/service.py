@@ -120,7 +120,7 @@ def apply_as_volunteer(
     normalized = identity.normalize_id_number(id_number)
     if normalized is None:
         raise Unprocessable("id_number.invalid", errors={"json": {"id_number": ["invalid"]}})
-    sites.get_station(site_id)
+    sites.get_station(site_id, field="site_id")
     unknown = set(category_ids) - sites.existing_category_ids(category_ids)
     if unknown:
         raise Unprocessable("category.unknown", errors={"json": {"category_ids": sorted(unknown)}})

@@ -82,11 +82,11 @@ def create_site(*, kind: str, name: str, parent_id=None, code=None, address=None
     return site
 
 
-def get_station(site_id: int) -> Site:
-    """The station with this id, or 422 naming the field (used where a form picks a home station)."""
+def get_station(site_id: int, field: str = "home_site_id") -> Site:
+    """The station with this id, or 422 naming the form's `field` (where a form picks a station)."""
     site = db.session.get(Site, site_id)
     if site is None or site.kind != "station":
-        raise Unprocessable("site.not_station", errors={"json": {"home_site_id": ["not a station"]}})
+        raise Unprocessable("site.not_station", errors={"json": {field: ["not a station"]}})
     return site
 
 
