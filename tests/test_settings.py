@@ -1,0 +1,151 @@
+"""Configuration: defaults, overlays, environment overrides, production refusals, shared rate limits."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from volunteer_app.settings import DEV_PII_KEY, DEV_SECRET, ConfigError, build_config
+
+STRONG = "x" * 40
+
+
+def test_defaults_give_sqlite_in_the_instance_dir(tmp_path):
+    config = build_config(environ={"VOLUNTEER_INSTANCE_DIR": str(tmp_path)})
+    assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'volunteer.db'}"
+    assert config["JWT_ALGORITHM"] == "HS256" and config["JWT_DECODE_ALGORITHMS"] == ["HS256"]
+    assert config["SITE_DEFAULTS"]["timezone"] == "Asia/Shanghai"
+    assert config["RATELIMIT_STORAGE_URI"] == "memory://"
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["postgres://u@h/db", "postgresql://u@h/db", "postgresql+psycopg://u@h/db"],
+)
+def test_postgres_urls_use_psycopg3(given, tmp_path):
+    config = build_config(environ={"DATABASE_URL": given, "VOLUNTEER_INSTANCE_DIR": str(tmp_path)})
+    assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@h/db"
+
+
+def test_environment_overrides_are_typed(tmp_path):
+    config = build_config(
+        environ={
+            "VOLUNTEER_INSTANCE_DIR": str(tmp_path),
+            "VOLUNTEER_ACCESS_TOKEN_MINUTES": "5",
+            "VOLUNTEER_LOGIN_LIMIT": "2/minute",
+            "REDIS_URL": "redis://127.0.0.1:6379/3",
+        }
+    )
+    assert config["APP"]["access_token_minutes"] == 5
+    assert config["APP"]["login_limit"] == "2/minute"
+    assert config["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:6379/3"
+
+
+def test_overlay_file_merges_sections(tmp_path):
+    overlay = tmp_path / "site.toml"
+    overlay.write_text("[site_defaults]\ncheckin_radius_m = 800\n[app]\nsms_code_ttl_seconds = 120\n")
+    config = build_config(environ={"VOLUNTEER_CONFIG": str(overlay), "VOLUNTEER_INSTANCE_DIR": str(tmp_path)})
+    assert config["SITE_DEFAULTS"]["checkin_radius_m"] == 800
+    assert config["SITE_DEFAULTS"]["timezone"] == "Asia/Shanghai"
+    assert config["APP"]["sms_code_ttl_seconds"] == 120
+
+
+@pytest.mark.parametrize(
+    ("secret", "pii", "sender", "complaint"),
+    [
+        (None, STRONG, "gateway:Sender", "VOLUNTEER_SECRET_KEY"),
+        (DEV_SECRET, STRONG, "gateway:Sender", "VOLUNTEER_SECRET_KEY"),
+        ("short", STRONG, "gateway:Sender", "VOLUNTEER_SECRET_KEY"),
+        (STRONG, None, "gateway:Sender", "VOLUNTEER_PII_KEY"),
+        (STRONG, DEV_PII_KEY, "gateway:Sender", "VOLUNTEER_PII_KEY"),
+        (STRONG, STRONG, "console", "VOLUNTEER_SMS_SENDER"),
+    ],
+)
+def test_production_refuses_development_secrets(secret, pii, sender, complaint, tmp_path):
+    environ = {
+        "VOLUNTEER_ENV": "production",
+        "VOLUNTEER_SMS_SENDER": sender,
+        "VOLUNTEER_INSTANCE_DIR": str(tmp_path),
+    }
+    if secret is not None:
+        environ["VOLUNTEER_SECRET_KEY"] = secret
+    if pii is not None:
+        environ["VOLUNTEER_PII_KEY"] = pii
+    with pytest.raises(ConfigError, match=complaint):
+        build_config(environ=environ)
+
+
+def test_production_starts_with_real_secrets(tmp_path):
+    environ = {
+        "VOLUNTEER_ENV": "production",
+        "VOLUNTEER_SECRET_KEY": STRONG,
+        "VOLUNTEER_PII_KEY": "y" * 40,
+        "VOLUNTEER_SMS_SENDER": "gateway:Sender",
+        "VOLUNTEER_INSTANCE_DIR": str(tmp_path),
+    }
+    assert build_config(environ=environ)["SECRET_KEY"] == STRONG
+
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+# Each worker process builds its own app; with REDIS_URL they must share one login counter.
+_WORKER = textwrap.dedent(
+    """
+    import sys
+    from flask_migrate import upgrade
+    from volunteer_app import create_app
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite:///" + sys.argv[1]})
+    with app.app_context():
+        upgrade()
+    client = app.test_client()
+    body = {"phone": "13800138000", "password": "wrong-pass"}
+    addr = {"REMOTE_ADDR": "10.9.8.7"}
+    codes = [client.post("/api/v1/auth/login", json=body, environ_base=addr).status_code
+             for _ in range(int(sys.argv[2]))]
+    print(",".join(map(str, codes)))
+    """
+)
+
+
+def _redis_available() -> bool:
+    try:
+        import redis
+
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+        return True
+    except Exception:  # any failure means "no Redis here"
+        return False
+
+
+def test_rate_limits_are_shared_by_workers_through_redis(tmp_path):
+    if not _redis_available():
+        pytest.skip(f"Redis not reachable at {REDIS_URL}; .ci/run starts it")
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    db_file = tmp_path / "workers.db"
+    env = {
+        **os.environ,
+        "REDIS_URL": REDIS_URL,
+        "VOLUNTEER_LOGIN_LIMIT": "3/minute",
+        "VOLUNTEER_INSTANCE_DIR": str(tmp_path),
+    }
+
+    def worker(n: int) -> list[int]:
+        out = subprocess.run(
+            [sys.executable, "-c", _WORKER, str(db_file), str(n)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return [int(c) for c in out.stdout.strip().splitlines()[-1].split(",")]
+
+    first = worker(2)
+    second = worker(2)
+    assert first == [401, 401]
+    assert second == [401, 429], "the second worker must see the first worker's attempts"
