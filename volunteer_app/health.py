@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import marshmallow as ma
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -32,6 +34,12 @@ class ReadyOut(HealthOut):
     revision = ma.fields.String(allow_none=True)
 
 
+@functools.cache
+def _code_head(directory: str) -> str | None:
+    """The newest migration in the code (read once per process: the code does not change under us)."""
+    return ScriptDirectory(directory).get_current_head()
+
+
 @blp.route("/healthz")
 class Health(MethodView):
     @blp.response(200, HealthOut)
@@ -51,7 +59,7 @@ class Ready(MethodView):
                 current = MigrationContext.configure(conn).get_current_revision()
         except SQLAlchemyError as exc:
             raise ServiceUnavailable("ready.database") from exc
-        head = ScriptDirectory(current_app.extensions["migrate"].directory).get_current_head()
+        head = _code_head(current_app.extensions["migrate"].directory)
         if current != head:
             raise ServiceUnavailable(
                 "ready.migrations", errors={"revision": {"database": current, "code": head}}

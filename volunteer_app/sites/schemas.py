@@ -6,6 +6,7 @@ import zoneinfo
 
 import marshmallow as ma
 
+from volunteer_app.errors import language
 from volunteer_app.pagination import PageArgs
 from volunteer_app.schemas import Id, Lat, Lng, Text
 from volunteer_app.sites.models import SITE_KINDS
@@ -100,10 +101,15 @@ class TeamOut(ma.Schema):
 class CategoryOut(ma.Schema):
     id = ma.fields.Integer(required=True)
     code = ma.fields.String(required=True)
+    # In the request's language (Accept-Language), for display.
+    name = ma.fields.Method("_localized", required=True, metadata={"type": "string"})
     name_zh = ma.fields.String(required=True)
     name_en = ma.fields.String(required=True)
     sort = ma.fields.Integer(required=True)
     active = ma.fields.Boolean(required=True)
+
+    def _localized(self, category) -> str:
+        return category.name_en if language() == "en" else category.name_zh
 
 
 class CategoryIn(ma.Schema):
