@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, send_from_directory
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 from werkzeug.routing import IntegerConverter
 
 from volunteer_app.extensions import api, db, jwt, limiter, migrate
@@ -20,6 +22,13 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.url_map.converters["int"] = IdConverter
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    # Path ids beyond 64 bits can name nothing: they 404 at routing instead of overflowing BIGINT.
+    app.url_map.converters["int"] = IdConverter
+    hops = int(app.config["APP"].get("proxy_hops", 0))
+    if hops:
+        # Behind a load balancer the client address (used by rate limits) is in X-Forwarded-For.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     _import_models()
     db.init_app(app)
@@ -45,6 +54,15 @@ class IdConverter(IntegerConverter):
 
     def __init__(self, url_map, *args, **kwargs):
         kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
+class IdConverter(IntegerConverter):
+    """`<int:…>` limited to positive 64-bit values."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("min", 0)
+        kwargs.setdefault("max", 2**63 - 1)
         super().__init__(url_map, *args, **kwargs)
 
 
