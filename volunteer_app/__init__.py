@@ -7,7 +7,6 @@ import logging
 from flask import Flask, send_from_directory
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
-from werkzeug.routing import IntegerConverter
 
 from volunteer_app.extensions import api, db, jwt, limiter, migrate
 from volunteer_app.schemas import MAX_ID
@@ -20,7 +19,6 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(build_config(config))
     app.json.sort_keys = False
     app.json.ensure_ascii = False
-    app.url_map.converters["int"] = IdConverter
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     # Path ids beyond 64 bits can name nothing: they 404 at routing instead of overflowing BIGINT.
@@ -54,15 +52,6 @@ class IdConverter(IntegerConverter):
 
     def __init__(self, url_map, *args, **kwargs):
         kwargs.setdefault("max", MAX_ID)
-        super().__init__(url_map, *args, **kwargs)
-
-
-class IdConverter(IntegerConverter):
-    """`<int:…>` limited to positive 64-bit values."""
-
-    def __init__(self, url_map, *args, **kwargs):
-        kwargs.setdefault("min", 0)
-        kwargs.setdefault("max", 2**63 - 1)
         super().__init__(url_map, *args, **kwargs)
 
 
