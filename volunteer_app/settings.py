@@ -102,6 +102,9 @@ def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str
         },
         "JSON_SORT_KEYS": False,
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Flask-Limiter would put its window reset into Retry-After on every response, overriding a
+        # domain 429's own (sms.cooldown: 31 s became an hour); keep its value under its own name.
+        "RATELIMIT_HEADER_RETRY_AFTER": "X-RateLimit-Retry-After",
         "RATELIMIT_STORAGE_URI": environ.get("REDIS_URL") or "memory://",
         "RATELIMIT_ENABLED": True,
     }
