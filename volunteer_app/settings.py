@@ -12,6 +12,21 @@ DEV_SECRET = "dev-only-secret-do-not-use-in-production-0123456789"
 DEV_PII_KEY = "dev-only-pii-key-do-not-use-in-production-0123456789"
 
 
+API_DESCRIPTION = """Volunteer service and time-bank API for phone clients.
+
+* **Auth**: `Authorization: Bearer <access_token>` (15 min); renew with `POST /api/v1/auth/refresh` using
+  the refresh token as the bearer (each refresh token works once; reusing one logs that device out).
+* **Errors** always look like
+  `{"code": 409, "status": "Conflict", "error": "application.not_pending", "message": "…", "errors": {…}}`.
+  Branch on `error`; show `message` (language from `Accept-Language`: zh-CN default, `en`);
+  `errors` names the location and field, e.g. `{"json": {"id_number": ["invalid"]}}`.
+  Out of reach is 404, exactly like "does not exist".
+* **Lists**: `?limit=20&cursor=…` → `{"items": [...], "next_cursor": "…" | null}`; limit ≤ 100.
+* **Retries**: creating POSTs accept `Idempotency-Key`; the same key and body replays the first response.
+* **Times**: RFC 3339 with offset.
+"""
+
+
 class ConfigError(RuntimeError):
     """The configuration cannot be used (for example development secrets in production)."""
 
@@ -96,9 +111,7 @@ def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str
             "components": {
                 "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
             },
-            "info": {
-                "description": "Volunteer service and time-bank API. Errors share one format; see README."
-            },
+            "info": {"description": API_DESCRIPTION},
         },
         "JSON_SORT_KEYS": False,
         "RATELIMIT_HEADERS_ENABLED": True,
