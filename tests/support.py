@@ -55,7 +55,9 @@ class World:
             raise AttributeError(name) from None
 
 
-def make_user(app, *, name: str = "测试用户", home_site_id: int | None = None, phone: str | None = None) -> Person:
+def make_user(
+    app, *, name: str = "测试用户", home_site_id: int | None = None, phone: str | None = None
+) -> Person:
     """A registered user with a live session (call outside any app context)."""
     phone = identity.normalize_phone(phone or next_phone())
     with app.test_request_context():
@@ -111,7 +113,13 @@ def build_world(app) -> World:
     s = w.sites
     w.people["admin"] = make_user(app, name="管理员")
     grant(app, w.admin, "admin")
-    for key, site in (("mgr_c1", "C1"), ("mgr_i1", "I1"), ("mgr_s1", "S1"), ("mgr_s2", "S2"), ("mgr_s4", "S4")):
+    for key, site in (
+        ("mgr_c1", "C1"),
+        ("mgr_i1", "I1"),
+        ("mgr_s1", "S1"),
+        ("mgr_s2", "S2"),
+        ("mgr_s4", "S4"),
+    ):
         w.people[key] = make_user(app, name=f"站长{site}")
         grant(app, w.people[key], "manager", s[site])
     w.people["resident"] = make_user(app, name="居民", home_site_id=s["S1"])
@@ -122,7 +130,12 @@ def build_world(app) -> World:
         with app.test_request_context():
             user = db.session.get(accounts.User, w.people[key].id)
             w.applications[key] = accounts.apply_as_volunteer(
-                user, real_name="申请人", id_number=id_number(n), site_id=s[site], skills=["急救"], category_ids=[]
+                user,
+                real_name="申请人",
+                id_number=id_number(n),
+                site_id=s[site],
+                skills=["急救"],
+                category_ids=[],
             ).id
     with app.app_context():
         w.teams["T1"] = sites.create_team(who=ADMIN_VIEW, site_id=s["S1"], name="宝石志愿服务队").id

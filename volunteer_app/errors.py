@@ -189,10 +189,18 @@ class Api(SmorestApi):
             original = getattr(error, "original_exception", None)
             if original is not None:
                 log.error("unhandled error", exc_info=original)
-        if status == 429 and getattr(error, "retry_after", None):
-            headers.setdefault("Retry-After", str(error.retry_after))
+        if status == 429:
+            retry_after = getattr(error, "retry_after", None) or _limit_window(error)
+            if retry_after:
+                headers.setdefault("Retry-After", str(retry_after))
         code = data.get("error") or _HTTP_DEFAULT_CODES.get(status, "server.error")
         return error_response(status, code, errors=errors, headers=headers)
+
+
+def _limit_window(error: HTTPException) -> int | None:
+    """Flask-Limiter's breached limit: its window length bounds the wait (X-RateLimit-Reset is exact)."""
+    limit = getattr(error, "limit", None)
+    return limit.limit.get_expiry() if limit is not None else None
 
 
 def _is_json_syntax_error(errors: Any) -> bool:

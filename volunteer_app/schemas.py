@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import re
+
 import marshmallow as ma
 
 MAX_ID = 2**63 - 1
 
 
-def Id(**kwargs) -> ma.fields.Integer:
-    """A positive 64-bit id."""
-    return ma.fields.Integer(strict=True, validate=ma.validate.Range(min=1, max=MAX_ID), **kwargs)
+def Id(*, strict: bool = True, **kwargs) -> ma.fields.Integer:
+    """A positive 64-bit id; strict (a JSON number) unless it comes from a query string (strict=False)."""
+    return ma.fields.Integer(strict=strict, validate=ma.validate.Range(min=1, max=MAX_ID), **kwargs)
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(value: str) -> None:
+    """Refuse NUL (PostgreSQL text cannot hold it) and lone surrogates (not encodable as UTF-8 for
+    either database): stored, both would surface as a 500 instead of a 422 naming the field."""
+    if _UNSTORABLE.search(value):
+        raise ma.ValidationError("contains characters that cannot be stored")
 
 
 def Text(max_length: int, min_length: int = 1, **kwargs) -> ma.fields.String:
-    """A bounded string."""
-    return ma.fields.String(validate=ma.validate.Length(min=min_length, max=max_length), **kwargs)
+    """A bounded string of storable characters."""
+    return ma.fields.String(validate=[ma.validate.Length(min=min_length, max=max_length), storable], **kwargs)
 
 
 def Lat(**kwargs) -> ma.fields.Float:

@@ -18,10 +18,11 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 _ID_RE = re.compile(r"^[1-9]\d{16}[\dX]$")
 _PHONE_STRIP = re.compile(r"[\s\-()]")
+_MOBILE_TYPES = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
 
 
 def normalize_phone(raw: str) -> str | None:
-    """E.164 for a mainland 11-digit number or any valid international number; None if invalid."""
+    """E.164 for a mainland 11-digit or an international mobile number; None if invalid or a landline."""
     cleaned = _PHONE_STRIP.sub("", raw or "")
     if not cleaned or len(cleaned) > 20:
         return None
@@ -30,6 +31,9 @@ def normalize_phone(raw: str) -> str | None:
     except phonenumbers.NumberParseException:
         return None
     if not phonenumbers.is_valid_number(number):
+        return None
+    # Logins and codes go by SMS: landlines cannot receive them.
+    if phonenumbers.number_type(number) not in _MOBILE_TYPES:
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 

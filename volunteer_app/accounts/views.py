@@ -33,7 +33,7 @@ class Me(MethodView):
         return service.profile(current_principal().user)
 
     @auth_required()
-    @blp.arguments(s.MePatch)
+    @blp.arguments(s.MePatch, required=False)  # every field optional: an empty body changes nothing
     @blp.response(200, s.MeOut)
     def patch(self, data):
         """Change my display name or home station."""

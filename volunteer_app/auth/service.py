@@ -58,7 +58,9 @@ def _start_session(user: User) -> dict:
 
 def _user_agent() -> str | None:
     agent = request.headers.get("User-Agent") if request else None
-    return agent[:200] if agent else None
+    # Keep printable characters only: a NUL would make PostgreSQL refuse the whole login (500).
+    agent = "".join(ch for ch in agent if ch.isprintable())[:200] if agent else None
+    return agent or None
 
 
 def register(*, phone: str, password: str, name: str, home_site_id=None, lat=None, lng=None) -> dict:
@@ -114,7 +116,11 @@ def login(*, phone: str, password: str) -> dict:
 def request_sms_code(*, phone: str) -> dict:
     """Send a 6-digit login code (5 min, 5 attempts, 60 s resend cooldown). Commits, then sends."""
     phone = _phone_or_422(phone)
-    if not accounts.phone_taken(phone):
+    # Locking the account row serialises requests for one phone, so two at once cannot both pass the
+    # cooldown (SQLite writers are serialised anyway; FOR UPDATE is a no-op there).
+    user = db.session.scalars(select(User).where(User.phone == phone).with_for_update()).first()
+    if user is None or not user.is_active:
+        db.session.rollback()
         raise Unprocessable("auth.phone_not_registered", errors={"json": {"phone": ["not registered"]}})
     cfg = current_app.config["APP"]
     now = utcnow()

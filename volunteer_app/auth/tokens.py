@@ -9,6 +9,7 @@ from datetime import timedelta
 from flask import current_app, g
 from flask_jwt_extended import create_access_token, create_refresh_token, get_jti, get_jwt
 from flask_jwt_extended import verify_jwt_in_request as _verify
+from flask_jwt_extended.exceptions import WrongTokenError
 from sqlalchemy import select
 
 from volunteer_app.accounts.models import RoleGrant, User
@@ -173,4 +174,6 @@ def init_jwt(app) -> None:
     def _identity(identity):
         return str(identity)
 
-    _ = app
+    # Flask-JWT-Extended reports an access token sent to /refresh (or the reverse) as merely invalid;
+    # the catalogue has a code for it so the phone can tell its own mistake from a bad token.
+    app.register_error_handler(WrongTokenError, lambda _error: error_response(401, "token.wrong_type"))

@@ -12,7 +12,6 @@ from volunteer_app.auth import service
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, verify_request
 from volunteer_app.extensions import limiter
-from volunteer_app.idempotency import idempotent
 from volunteer_app.schemas import Ok
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Registration and login")
@@ -34,7 +33,8 @@ def _phone_key() -> str:
 class Register(MethodView):
     decorators = [limiter.limit(_limit("register_limit"), methods=["POST"])]
 
-    @idempotent()
+    # No Idempotency-Key here on purpose: the stored response would keep live tokens at rest for a day.
+    # A retried registration gets 409 phone.taken, and the phone logs in instead.
     @blp.arguments(s.RegisterIn)
     @blp.response(201, s.LoginOut)
     def post(self, data):

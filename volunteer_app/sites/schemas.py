@@ -37,7 +37,7 @@ class SiteIn(ma.Schema):
 
 
 class SiteListArgs(PageArgs):
-    parent_id = Id(load_default=None)
+    parent_id = Id(strict=False, load_default=None)  # query strings carry text
     kind = ma.fields.String(load_default=None, validate=ma.validate.OneOf(SITE_KINDS))
     q = Text(40, load_default=None)
 

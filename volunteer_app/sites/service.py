@@ -70,6 +70,9 @@ def list_sites(*, parent_id=None, kind=None, q=None, limit: int, cursor: str | N
 def create_site(*, kind: str, name: str, parent_id=None, code=None, address=None, lat=None, lng=None) -> Site:
     """Create a site under its parent (admins only; the view checks the role). Commits."""
     parent = db.session.get(Site, parent_id) if parent_id is not None else None
+    if parent_id is not None and parent is None:
+        # An unknown parent is bad input (422), not a foreign-key failure (500).
+        raise Unprocessable("site.bad_parent", errors={"json": {"parent_id": ["no such site"]}})
     if (kind == "center") != (parent is None) or (parent and CHILD_KIND.get(parent.kind) != kind):
         raise Unprocessable("site.bad_parent", errors={"json": {"parent_id": ["wrong kind"]}})
     if code and db.session.scalar(select(Site.id).where(Site.code == code)):

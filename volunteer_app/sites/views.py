@@ -50,7 +50,7 @@ class SiteSettings(MethodView):
         return service.get_settings(who=current_principal(), site_id=site_id)
 
     @auth_required("manager", "admin")
-    @blp.arguments(s.SettingsValues)
+    @blp.arguments(s.SettingsValues, required=False)  # every field optional
     @blp.response(200, s.SettingsOut)
     def patch(self, data, site_id):
         """Override settings for this site and those below it; null removes an override."""
@@ -106,7 +106,7 @@ class Categories(MethodView):
 @blp.route("/categories/<int:category_id>")
 class CategoryDetail(MethodView):
     @auth_required("admin")
-    @blp.arguments(s.CategoryPatch)
+    @blp.arguments(s.CategoryPatch, required=False)  # every field optional
     @blp.response(200, s.CategoryOut)
     def patch(self, data, category_id):
         """Rename, reorder or (de)activate a category."""

@@ -1,0 +1,79 @@
+"""Helpers shared by the auth tests: the one error format and the HTTP calls they repeat."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import PASSWORD
+from volunteer_app.sites import service as sites
+
+ERROR_KEYS = {"code", "status", "error", "message"}
+STATUS_NAMES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    409: "Conflict",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+}
+
+
+def assert_error(response, status: int, error: str) -> dict:
+    """Assert the response is the one error format with this status and stable code; return the body."""
+    body = response.get_json()
+    assert response.status_code == status, body
+    assert ERROR_KEYS <= body.keys() <= ERROR_KEYS | {"errors"}, body
+    assert body["code"] == status
+    assert body["status"] == STATUS_NAMES[status]
+    assert body["error"] == error, body
+    assert isinstance(body["message"], str) and body["message"]
+    return body
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def login(client, phone: str, password: str = PASSWORD, **kwargs):
+    """POST /auth/login (a new device session)."""
+    return client.post("/api/v1/auth/login", json={"phone": phone, "password": password}, **kwargs)
+
+
+def me(client, access_token: str):
+    return client.get("/api/v1/me", headers=bearer(access_token))
+
+
+def refresh(client, refresh_token: str):
+    return client.post("/api/v1/auth/refresh", headers=bearer(refresh_token))
+
+
+def sent_codes(app) -> list[tuple[str, str]]:
+    """(phone, code) pairs the memory SMS sender has sent in this test (it is created on first send)."""
+    sender = app.extensions.get("sms_sender")
+    return list(sender.sent) if sender is not None else []
+
+
+@pytest.fixture
+def stations(app) -> dict[str, int]:
+    """Only the site tree of `world` (no people, so it builds fast): code -> id.
+
+    C1 → I1 → (S1 30.27/120.17, S2 30.28/120.18), C1 → I2 → S3 30.21/120.11; C2 → I3 → S4 31.25/121.49.
+    """
+    tree = [
+        ("C1", "center", None, 30.25, 120.15),
+        ("I1", "institute", "C1", 30.26, 120.16),
+        ("S1", "station", "I1", 30.27, 120.17),
+        ("S2", "station", "I1", 30.28, 120.18),
+        ("I2", "institute", "C1", 30.20, 120.10),
+        ("S3", "station", "I2", 30.21, 120.11),
+        ("C2", "center", None, 31.23, 121.47),
+        ("I3", "institute", "C2", 31.24, 121.48),
+        ("S4", "station", "I3", 31.25, 121.49),
+    ]
+    ids: dict[str, int] = {}
+    with app.app_context():
+        for code, kind, parent, lat, lng in tree:
+            site = sites.create_site(
+                kind=kind, name=f"站点{code}", code=code, parent_id=ids.get(parent), lat=lat, lng=lng
+            )
+            ids[code] = site.id
+    return ids
