@@ -61,6 +61,7 @@ def _import_models() -> None:
     from volunteer_app.accounts import models as _accounts  # noqa: F401
     from volunteer_app.auth import models as _auth  # noqa: F401
     from volunteer_app.sites import models as _sites  # noqa: F401
+    from volunteer_app.timebank import models as _timebank  # noqa: F401
 
 
 def _migrations_dir() -> str:
@@ -74,8 +75,9 @@ def _register_blueprints(app: Flask) -> None:
     from volunteer_app.auth.views import blp as auth_blp
     from volunteer_app.health import blp as health_blp
     from volunteer_app.sites.views import blp as sites_blp
+    from volunteer_app.timebank.views import blp as timebank_blp
 
-    for blp in (health_blp, auth_blp, accounts_blp, sites_blp):
+    for blp in (health_blp, auth_blp, accounts_blp, sites_blp, timebank_blp):
         api.register_blueprint(blp)
 
 

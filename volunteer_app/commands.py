@@ -11,12 +11,14 @@ from volunteer_app.sites import service as sites
 
 demo_cli = AppGroup("demo", help="Demo data for trying the whole loop.")
 users_cli = AppGroup("users", help="Operator commands for accounts.")
+timebank_cli = AppGroup("timebank", help="The time book (ledger of hours).")
 
 
 def register_commands(app: Flask) -> None:
     app.cli.add_command(deploy)
     app.cli.add_command(demo_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(timebank_cli)
 
 
 @click.command("deploy")
@@ -46,3 +48,17 @@ def create_admin(phone: str, name: str, password: str) -> None:
 
     user = auth.create_admin(phone=phone, name=name, password=password)
     click.echo(f"admin: user {user.id} ({user.phone})")
+
+
+@timebank_cli.command("verify")
+def timebank_verify() -> None:
+    """Recompute the hash chain, every transfer's entries, every balance and the global zero sum."""
+    from volunteer_app.timebank.verify import verify
+
+    report = verify()
+    click.echo(f"checked {report.transfers} transfers and {report.accounts} accounts")
+    if not report.ok:
+        for problem in report.problems:
+            click.echo(f"MISMATCH {problem}", err=True)
+        raise SystemExit(1)
+    click.echo("ledger ok: chain intact, balances equal their entries, total is zero")

@@ -1,0 +1,220 @@
+"""The posting core of the time book: accounts, one `post()` for every movement of minutes, the hash chain.
+
+Every function here only flushes: the service command that calls it owns the transaction, so a
+movement of hours and whatever caused it (an audit, a redemption) commit or roll back together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from volunteer_app.db import utcnow
+from volunteer_app.errors import Conflict, register_messages
+from volunteer_app.extensions import db
+from volunteer_app.timebank.models import GENESIS_HASH, Entry, LedgerHead, TimeAccount, Transfer
+
+register_messages(
+    {
+        "timebook.insufficient": ("时间存折余额不足", "Not enough minutes in the time book"),
+        "timebook.not_volunteer": (
+            "只有注册志愿者拥有时间存折",
+            "Only registered volunteers have a time book",
+        ),
+    }
+)
+
+# Transfers that move audited service time between a site's issuance account and a book: they change
+# the book's lifetime (star-level) minutes; spending or giving hours does not.
+SERVICE_KINDS = ("credit", "adjustment", "demo")
+
+
+def _insert_ignoring_conflict(table, values: dict) -> None:
+    """INSERT … ON CONFLICT DO NOTHING on either database (get-or-create without a race)."""
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    db.session.execute(insert(table).values(**values).on_conflict_do_nothing())
+
+
+def account(key: str, *, kind: str, site_id: int | None = None, user_id: int | None = None, book_no=None):
+    """The account with this key, created if missing. Flushes only."""
+    found = db.session.scalars(select(TimeAccount).where(TimeAccount.key == key)).first()
+    if found is not None:
+        return found
+    _insert_ignoring_conflict(
+        TimeAccount.__table__,
+        {
+            "key": key,
+            "kind": kind,
+            "site_id": site_id,
+            "user_id": user_id,
+            "book_no": book_no,
+            "balance": 0,
+            "lifetime_minutes": 0,
+            "created_at": utcnow(),
+        },
+    )
+    return db.session.scalars(select(TimeAccount).where(TimeAccount.key == key)).one()
+
+
+def issuance_account(site_id: int) -> TimeAccount:
+    return account(f"issuance:{site_id}", kind="issuance", site_id=site_id)
+
+
+def donation_account(site_id: int) -> TimeAccount:
+    return account(f"donation:{site_id}", kind="donation", site_id=site_id)
+
+
+def redemption_account() -> TimeAccount:
+    return account("redemption", kind="redemption")
+
+
+def book_account(user_id: int, site_id: int) -> TimeAccount:
+    """A person's time book, issued by `site_id` the first time it is needed. Flushes only."""
+    return account(
+        f"book:{user_id}",
+        kind="book",
+        user_id=user_id,
+        site_id=site_id,
+        book_no=f"SJ{site_id:06d}{user_id:010d}",
+    )
+
+
+def existing_book(user_id: int) -> TimeAccount | None:
+    return db.session.scalars(select(TimeAccount).where(TimeAccount.key == f"book:{user_id}")).first()
+
+
+def lock_head() -> LedgerHead:
+    """Lock the chain head (creating it once). Every append holds it: ids follow chain order, and all
+    balance updates queue behind it, so concurrent postings can neither fork the chain nor deadlock.
+    Callers that must check something before posting (a reference not used yet) lock it first."""
+    head = db.session.scalars(select(LedgerHead).where(LedgerHead.id == 1).with_for_update()).first()
+    if head is None:
+        _insert_ignoring_conflict(LedgerHead.__table__, {"id": 1, "last_hash": GENESIS_HASH})
+        head = db.session.scalars(select(LedgerHead).where(LedgerHead.id == 1).with_for_update()).one()
+    return head
+
+
+def transfer_hash(t: Transfer) -> str:
+    """SHA-256 over the previous hash and every field that gives the transfer its meaning."""
+    payload = {
+        "prev": t.prev_hash,
+        "kind": t.kind,
+        "from": t.from_account_id,
+        "to": t.to_account_id,
+        "minutes": t.minutes,
+        "reference": t.reference,
+        "reverses": t.reverses_id,
+        "memo": t.memo,
+        "service_date": t.service_date.isoformat() if t.service_date else None,
+        "site": t.site_id,
+        "actor": t.actor_id,
+        "at": t.created_at.isoformat(timespec="microseconds"),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _move(account_id: int, delta: int, *, may_go_negative: bool) -> int:
+    """Add `delta` to an account's cached balance unless a personal balance would go negative."""
+    stmt = update(TimeAccount).where(TimeAccount.id == account_id)
+    if delta < 0 and not may_go_negative:
+        stmt = stmt.where(or_(TimeAccount.kind == "issuance", TimeAccount.balance >= -delta))
+    row = db.session.execute(
+        stmt.values(balance=TimeAccount.balance + delta)
+        .returning(TimeAccount.balance)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        raise Conflict("timebook.insufficient")
+    return row[0]
+
+
+def post(
+    *,
+    kind: str,
+    source: TimeAccount,
+    destination: TimeAccount,
+    minutes: int,
+    reference: str | None = None,
+    reverses_id: int | None = None,
+    memo: str | None = None,
+    service_date: date | None = None,
+    site_id: int | None = None,
+    actor_id: int | None = None,
+) -> Transfer:
+    """Move `minutes` from `source` to `destination`: one transfer, two entries, both cached balances,
+    chained to the previous transfer. Raises 409 timebook.insufficient (nothing written). Flushes only."""
+    if minutes <= 0:
+        raise ValueError("minutes must be positive")
+    head = lock_head()
+    source_after = _move(source.id, -minutes, may_go_negative=source.kind == "issuance")
+    destination_after = _move(destination.id, minutes, may_go_negative=True)
+    lifetime = _lifetime_delta(kind, source, destination, minutes, reverses_id)
+    if lifetime:
+        book = destination if lifetime > 0 else source
+        db.session.execute(
+            update(TimeAccount)
+            .where(TimeAccount.id == book.id)
+            .values(lifetime_minutes=TimeAccount.lifetime_minutes + lifetime)
+            .execution_options(synchronize_session=False)
+        )
+    transfer = Transfer(
+        kind=kind,
+        from_account_id=source.id,
+        to_account_id=destination.id,
+        minutes=minutes,
+        reference=reference,
+        reverses_id=reverses_id,
+        memo=memo,
+        service_date=service_date,
+        site_id=site_id,
+        actor_id=actor_id,
+        created_at=utcnow(),
+        prev_hash=head.last_hash,
+    )
+    transfer.hash = transfer_hash(transfer)
+    db.session.add(transfer)
+    db.session.flush()
+    db.session.add_all(
+        [
+            Entry(
+                transfer_id=transfer.id,
+                account_id=source.id,
+                amount=-minutes,
+                balance_after=source_after,
+                created_at=transfer.created_at,
+            ),
+            Entry(
+                transfer_id=transfer.id,
+                account_id=destination.id,
+                amount=minutes,
+                balance_after=destination_after,
+                created_at=transfer.created_at,
+            ),
+        ]
+    )
+    head.last_transfer_id = transfer.id
+    head.last_hash = transfer.hash
+    db.session.flush()
+    db.session.expire(source)
+    db.session.expire(destination)
+    return transfer
+
+
+def _lifetime_delta(kind, source, destination, minutes, reverses_id) -> int:
+    if kind == "reversal":
+        original = db.session.get(Transfer, reverses_id)
+        if original is None or original.kind not in SERVICE_KINDS:
+            return 0
+        return -minutes if source.kind == "book" else 0
+    if kind not in SERVICE_KINDS:
+        return 0
+    if destination.kind == "book" and source.kind == "issuance":
+        return minutes
+    if source.kind == "book" and destination.kind == "issuance":
+        return -minutes
+    return 0

@@ -1,0 +1,234 @@
+"""Time-book commands and reads: crediting audited service, the book and its statement, corrections."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from volunteer_app.accounts.models import User, VolunteerProfile
+from volunteer_app.errors import Conflict, NotFound, Unprocessable, register_messages
+from volunteer_app.extensions import db
+from volunteer_app.pagination import paginate
+from volunteer_app.sites import service as sites
+from volunteer_app.sites.models import Site
+from volunteer_app.sites.reach import Reacher, reach_condition
+from volunteer_app.timebank import ledger
+from volunteer_app.timebank.models import Entry, TimeAccount, Transfer
+
+register_messages(
+    {
+        "timebook.already_reversed": ("该笔记录已冲正", "This transfer has already been reversed"),
+        "timebook.not_reversible": ("该笔记录不能冲正", "This transfer cannot be reversed"),
+        "timebook.bad_month": ("月份格式应为 YYYY-MM", "Month must look like YYYY-MM"),
+    }
+)
+
+REVERSIBLE = ("credit", "adjustment", "demo")
+
+
+def hours(minutes: int) -> float:
+    """Display hours with one decimal (minutes stay the exact figure)."""
+    return round(minutes / 60, 1)
+
+
+# ---- crediting ----------------------------------------------------------------------------------
+
+
+def credit_service(
+    *,
+    record_key: str,
+    user_id: int,
+    site_id: int,
+    minutes: int,
+    memo: str,
+    service_date: date,
+    actor_id: int | None,
+    kind: str = "credit",
+) -> Transfer:
+    """Credit audited service minutes to a volunteer's book from the auditing site's issuance account.
+
+    Idempotent by `record_key` (e.g. "assignment:42"): a second call returns the first transfer and
+    credits nothing. Flushes only: the caller (the audit) owns the transaction.
+    """
+    reference = f"service:{record_key}"
+    ledger.lock_head()  # so a concurrent audit of the same record waits here, then sees ours
+    existing = db.session.scalars(select(Transfer).where(Transfer.reference == reference)).first()
+    if existing is not None:
+        return existing
+    book = ledger.existing_book(user_id) or ledger.book_account(user_id, _issuing_site(user_id, site_id))
+    return ledger.post(
+        kind=kind,
+        source=ledger.issuance_account(site_id),
+        destination=book,
+        minutes=minutes,
+        reference=reference,
+        memo=memo,
+        service_date=service_date,
+        site_id=site_id,
+        actor_id=actor_id,
+    )
+
+
+def _issuing_site(user_id: int, fallback_site_id: int) -> int:
+    """A book is issued by the volunteer's home station (the one that approved them)."""
+    profile = db.session.get(VolunteerProfile, user_id)
+    return profile.site_id if profile else fallback_site_id
+
+
+# ---- reading --------------------------------------------------------------------------------------
+
+
+def _book_of(user: User) -> TimeAccount:
+    """The caller's book; volunteers get theirs on first look (issued by their home station)."""
+    book = ledger.existing_book(user.id)
+    if book is not None:
+        return book
+    profile = db.session.get(VolunteerProfile, user.id)
+    if profile is None:
+        raise NotFound("timebook.not_volunteer")
+    book = ledger.book_account(user.id, profile.site_id)
+    db.session.commit()
+    return book
+
+
+def star_level(lifetime_minutes: int, thresholds_hours: list[int]) -> tuple[int, int | None]:
+    """(level 0–len, hours needed for the next level or None at the top)."""
+    lifetime_hours = lifetime_minutes / 60
+    level = sum(1 for t in thresholds_hours if lifetime_hours >= t)
+    nxt = thresholds_hours[level] if level < len(thresholds_hours) else None
+    return level, nxt
+
+
+def timebook(user: User) -> dict:
+    """Balance, lifetime audited time, star level, book number and issuing station — no ledger scan."""
+    book = _book_of(user)
+    site = db.session.get(Site, book.site_id)
+    thresholds = sites.effective_settings(site)["star_thresholds_hours"]
+    level, next_hours = star_level(book.lifetime_minutes, thresholds)
+    return {
+        "book_no": book.book_no,
+        "balance_minutes": book.balance,
+        "balance_hours": hours(book.balance),
+        "lifetime_minutes": book.lifetime_minutes,
+        "lifetime_hours": hours(book.lifetime_minutes),
+        "star_level": level,
+        "next_star_hours": next_hours,
+        "issuing_site": site,
+        "opened_at": book.created_at,
+    }
+
+
+def _month_range(month: str, tz: str) -> tuple[datetime, datetime]:
+    try:
+        year, mon = (int(part) for part in month.split("-"))
+        start = datetime.combine(date(year, mon, 1), time(), ZoneInfo(tz))
+    except ValueError as exc:
+        raise Unprocessable("timebook.bad_month", errors={"query": {"month": ["YYYY-MM"]}}) from exc
+    end = (start + timedelta(days=32)).replace(day=1)
+    return start, end
+
+
+def statement(user: User, *, month: str | None, limit: int, cursor: str | None) -> dict:
+    """The book's entries, newest first, each with the balance after it (keyset-paged by entry id)."""
+    book = _book_of(user)
+    stmt = select(Entry).where(Entry.account_id == book.id)
+    if month:
+        tz = sites.effective_settings(db.session.get(Site, book.site_id))["timezone"]
+        start, end = _month_range(month, tz)
+        stmt = stmt.where(Entry.created_at >= start, Entry.created_at < end)
+    page = paginate(stmt, [Entry.id], limit=limit, cursor=cursor, descending=True)
+    transfers = {
+        t.id: t
+        for t in db.session.scalars(
+            select(Transfer).where(Transfer.id.in_([e.transfer_id for e in page["items"]]))
+        )
+    }
+    page["items"] = [_statement_line(e, transfers[e.transfer_id]) for e in page["items"]]
+    return page
+
+
+def _statement_line(entry: Entry, transfer: Transfer) -> dict:
+    return {
+        "transfer_id": transfer.id,
+        "kind": transfer.kind,
+        "minutes": entry.amount,
+        "hours": hours(entry.amount),
+        "balance_after_minutes": entry.balance_after,
+        "balance_after_hours": hours(entry.balance_after),
+        "memo": transfer.memo,
+        "service_date": transfer.service_date,
+        "reverses_id": transfer.reverses_id,
+        "at": transfer.created_at,
+    }
+
+
+# ---- corrections -----------------------------------------------------------------------------------
+
+
+def _book_in_reach(user_id: int, who: Reacher) -> TimeAccount:
+    """A volunteer's book whose issuing station the manager reaches (404 otherwise)."""
+    book = db.session.scalars(
+        select(TimeAccount).where(
+            TimeAccount.key == f"book:{user_id}", reach_condition(TimeAccount.site_id, who)
+        )
+    ).first()
+    if book is None:
+        profile = db.session.scalars(
+            select(VolunteerProfile).where(
+                VolunteerProfile.user_id == user_id, reach_condition(VolunteerProfile.site_id, who)
+            )
+        ).first()
+        if profile is None:
+            raise NotFound("timebook.not_volunteer")
+        book = ledger.book_account(user_id, profile.site_id)
+    return book
+
+
+def adjust(*, who: Reacher, actor_id: int, user_id: int, minutes: int, reason: str) -> Transfer:
+    """A manager's correction of a volunteer's audited time: + from the station's issuance account,
+    − back to it (never below zero). Commits."""
+    book = _book_in_reach(user_id, who)
+    issuance = ledger.issuance_account(book.site_id)
+    source, destination = (issuance, book) if minutes > 0 else (book, issuance)
+    transfer = ledger.post(
+        kind="adjustment",
+        source=source,
+        destination=destination,
+        minutes=abs(minutes),
+        memo=reason,
+        site_id=book.site_id,
+        actor_id=actor_id,
+    )
+    db.session.commit()
+    return transfer
+
+
+def reverse(*, who: Reacher, actor_id: int, transfer_id: int, reason: str) -> Transfer:
+    """Reverse a credit or adjustment in reach, once; a reversal itself cannot be reversed. Commits."""
+    original = db.session.scalars(
+        select(Transfer).where(Transfer.id == transfer_id, reach_condition(Transfer.site_id, who))
+    ).first()
+    if original is None:
+        raise NotFound()
+    if original.kind not in REVERSIBLE:
+        raise Conflict("timebook.not_reversible")
+    reference = f"reversal:{original.id}"
+    ledger.lock_head()
+    if db.session.scalar(select(Transfer.id).where(Transfer.reference == reference)) is not None:
+        raise Conflict("timebook.already_reversed")
+    transfer = ledger.post(
+        kind="reversal",
+        source=db.session.get(TimeAccount, original.to_account_id),
+        destination=db.session.get(TimeAccount, original.from_account_id),
+        minutes=original.minutes,
+        reference=reference,
+        reverses_id=original.id,
+        memo=reason,
+        service_date=original.service_date,
+        site_id=original.site_id,
+        actor_id=actor_id,
+    )
+    db.session.commit()
+    return transfer
