@@ -65,6 +65,13 @@ class SettingsValues(ma.Schema):
     rating_window_hours = _minutes(24 * 90, allow_none=True)
     audit_window_hours = _minutes(24 * 90, allow_none=True)
     grab_max_open = ma.fields.Integer(strict=True, validate=ma.validate.Range(1, 100), allow_none=True)
+    redemption_ttl_hours = ma.fields.Integer(
+        strict=True, validate=ma.validate.Range(1, 24 * 365), allow_none=True
+    )
+    gift_max_minutes = ma.fields.Integer(strict=True, validate=ma.validate.Range(1, 100_000), allow_none=True)
+    gift_month_max_minutes = ma.fields.Integer(
+        strict=True, validate=ma.validate.Range(1, 1_000_000), allow_none=True
+    )
     star_thresholds_hours = ma.fields.List(
         ma.fields.Integer(strict=True, validate=ma.validate.Range(1, 1_000_000)),
         validate=ma.validate.Length(1, 10),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from volunteer_app.db import BigId, UTCDateTime, utcnow
@@ -97,3 +97,106 @@ class LedgerHead(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     last_transfer_id: Mapped[int | None] = mapped_column()
     last_hash: Mapped[str] = mapped_column(String(64), default=GENESIS_HASH)
+
+
+# ---- 回报: rewards, redemptions, family links, certificates ---------------------------------------
+
+REWARD_KINDS = ("service", "goods")
+REDEMPTION_STATUSES = ("issued", "fulfilled", "expired")
+FAMILY_RELATIONS = ("parent", "child", "spouse", "sibling", "grandparent", "grandchild", "other")
+LINK_STATUSES = ("pending", "approved", "rejected")
+
+
+class Reward(db.Model):
+    """An item of a site's reward catalogue, priced in minutes, with stock (never negative)."""
+
+    __tablename__ = "rewards"
+    __table_args__ = (
+        CheckConstraint("kind IN ('service', 'goods')", name="kind"),
+        CheckConstraint("price_minutes > 0", name="price_positive"),
+        CheckConstraint("stock >= 0", name="stock_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(80))
+    description: Mapped[str | None] = mapped_column(String(500))
+    price_minutes: Mapped[int] = mapped_column()
+    stock: Mapped[int] = mapped_column()
+    # Eligibility: the redeeming person's minimum age (from the ID number), e.g. elder-care services.
+    min_age: Mapped[int | None] = mapped_column()
+    active: Mapped[bool] = mapped_column(default=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Redemption(db.Model):
+    """A redeemed reward: the book was debited and a short code issued for the station to fulfil (核销);
+    unfulfilled codes expire and are refunded."""
+
+    __tablename__ = "redemptions"
+    __table_args__ = (
+        CheckConstraint("status IN ('issued', 'fulfilled', 'expired')", name="status"),
+        Index("ix_redemptions_status_expires_at", "status", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    reward_id: Mapped[int] = mapped_column(ForeignKey("rewards.id"), index=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    minutes: Mapped[int] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="issued")
+    debit_transfer_id: Mapped[int] = mapped_column(ForeignKey("time_transfers.id"))
+    refund_transfer_id: Mapped[int | None] = mapped_column(ForeignKey("time_transfers.id"))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    fulfilled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    fulfilled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FamilyLink(db.Model):
+    """A volunteer's family member, approved by a manager in reach; gifts of minutes go only to these."""
+
+    __tablename__ = "family_links"
+    __table_args__ = (
+        UniqueConstraint("user_id", "relative_id"),
+        CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status"),
+        CheckConstraint("user_id <> relative_id", name="not_self"),
+        Index("ix_family_links_site_id_status_id", "site_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    relative_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    relation: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    # The requester's home station: whose managers may approve.
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Certificate(db.Model):
+    """A numbered 志愿服务证明: stored as issued (never regenerated), verifiable by its code."""
+
+    __tablename__ = "certificates"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    number: Mapped[str] = mapped_column(String(24), unique=True)
+    verification_code: Mapped[str] = mapped_column(String(24), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    real_name: Mapped[str] = mapped_column(String(40))
+    id_number_masked: Mapped[str] = mapped_column(String(18))
+    volunteer_no: Mapped[str] = mapped_column(String(24))
+    date_from: Mapped[date] = mapped_column(Date)
+    date_to: Mapped[date] = mapped_column(Date)
+    total_minutes: Mapped[int] = mapped_column()
+    # [{"transfer_id", "date", "content", "minutes"}] exactly as certified.
+    records: Mapped[list] = mapped_column(JSON)
+    handler: Mapped[str] = mapped_column(String(40))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
