@@ -73,14 +73,29 @@ def redemption_account() -> TimeAccount:
     return account("redemption", kind="redemption")
 
 
+def book_no(user_id: int, site_id: int) -> str:
+    """The book number: issuing station and person, fixed when the book is opened."""
+    return f"SJ{site_id:06d}{user_id:010d}"
+
+
 def book_account(user_id: int, site_id: int) -> TimeAccount:
     """A person's time book, issued by `site_id` the first time it is needed. Flushes only."""
     return account(
-        f"book:{user_id}",
+        f"book:{user_id}", kind="book", user_id=user_id, site_id=site_id, book_no=book_no(user_id, site_id)
+    )
+
+
+def unopened_book(user_id: int, site_id: int) -> TimeAccount:
+    """What a volunteer's book will be before its first movement (not saved: reads never write)."""
+    return TimeAccount(
+        key=f"book:{user_id}",
         kind="book",
         user_id=user_id,
         site_id=site_id,
-        book_no=f"SJ{site_id:06d}{user_id:010d}",
+        book_no=book_no(user_id, site_id),
+        balance=0,
+        lifetime_minutes=0,
+        created_at=None,
     )
 
 

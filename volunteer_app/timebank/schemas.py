@@ -20,7 +20,9 @@ class TimebookOut(ma.Schema):
     star_level = ma.fields.Integer(required=True)
     next_star_hours = ma.fields.Integer(allow_none=True, required=True)
     issuing_site = ma.fields.Nested(SiteRef, required=True)
-    opened_at = ma.fields.AwareDateTime(required=True)
+    opened_at = ma.fields.AwareDateTime(
+        allow_none=True, metadata={"description": "null until the first movement"}
+    )
 
 
 class StatementArgs(PageArgs):

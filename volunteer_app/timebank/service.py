@@ -81,16 +81,14 @@ def _issuing_site(user_id: int, fallback_site_id: int) -> int:
 
 
 def _book_of(user: User) -> TimeAccount:
-    """The caller's book; volunteers get theirs on first look (issued by their home station)."""
+    """The caller's book; a volunteer whose book has no movement yet sees it unopened (id None)."""
     book = ledger.existing_book(user.id)
     if book is not None:
         return book
     profile = db.session.get(VolunteerProfile, user.id)
     if profile is None:
         raise NotFound("timebook.not_volunteer")
-    book = ledger.book_account(user.id, profile.site_id)
-    db.session.commit()
-    return book
+    return ledger.unopened_book(user.id, profile.site_id)
 
 
 def star_level(lifetime_minutes: int, thresholds_hours: list[int]) -> tuple[int, int | None]:
@@ -133,6 +131,8 @@ def _month_range(month: str, tz: str) -> tuple[datetime, datetime]:
 def statement(user: User, *, month: str | None, limit: int, cursor: str | None) -> dict:
     """The book's entries, newest first, each with the balance after it (keyset-paged by entry id)."""
     book = _book_of(user)
+    if book.id is None:
+        return {"items": [], "next_cursor": None}
     stmt = select(Entry).where(Entry.account_id == book.id)
     if month:
         tz = sites.effective_settings(db.session.get(Site, book.site_id))["timezone"]
