@@ -86,6 +86,32 @@ def grant(app, person: Person, role: str, site_id: int | None = None) -> None:
         db.session.commit()
 
 
+# (code, kind, parent code, lat, lng): two centers, the second out of the first's reach.
+SITE_TREE = (
+    ("C1", "center", None, 30.25, 120.15),
+    ("I1", "institute", "C1", 30.26, 120.16),
+    ("S1", "station", "I1", 30.27, 120.17),
+    ("S2", "station", "I1", 30.28, 120.18),
+    ("I2", "institute", "C1", 30.20, 120.10),
+    ("S3", "station", "I2", 30.21, 120.11),
+    ("C2", "center", None, 31.23, 121.47),
+    ("I3", "institute", "C2", 31.24, 121.48),
+    ("S4", "station", "I3", 31.25, 121.49),
+)
+
+
+def build_sites(app) -> dict[str, int]:
+    """Only the site tree (fast, no people): code -> id."""
+    ids: dict[str, int] = {}
+    with app.app_context():
+        for code, kind, parent, lat, lng in SITE_TREE:
+            site = sites.create_site(
+                kind=kind, name=f"站点{code}", code=code, parent_id=ids.get(parent), lat=lat, lng=lng
+            )
+            ids[code] = site.id
+    return ids
+
+
 def build_world(app) -> World:
     """Two centers. C1 → I1 → (S1, S2), C1 → I2 → S3; C2 → I3 → S4 (out of C1's reach).
 
@@ -93,23 +119,7 @@ def build_world(app) -> World:
     applicant with a pending application to S1 and applicant_s4 with one to S4.
     """
     w = World()
-    with app.app_context():
-        tree = [
-            ("C1", "center", None, 30.25, 120.15),
-            ("I1", "institute", "C1", 30.26, 120.16),
-            ("S1", "station", "I1", 30.27, 120.17),
-            ("S2", "station", "I1", 30.28, 120.18),
-            ("I2", "institute", "C1", 30.20, 120.10),
-            ("S3", "station", "I2", 30.21, 120.11),
-            ("C2", "center", None, 31.23, 121.47),
-            ("I3", "institute", "C2", 31.24, 121.48),
-            ("S4", "station", "I3", 31.25, 121.49),
-        ]
-        for code, kind, parent, lat, lng in tree:
-            site = sites.create_site(
-                kind=kind, name=f"站点{code}", code=code, parent_id=w.sites.get(parent), lat=lat, lng=lng
-            )
-            w.sites[code] = site.id
+    w.sites.update(build_sites(app))
     s = w.sites
     w.people["admin"] = make_user(app, name="管理员")
     grant(app, w.admin, "admin")

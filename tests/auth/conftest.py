@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import PASSWORD
-from volunteer_app.sites import service as sites
+from tests.support import PASSWORD, build_sites
 
 ERROR_KEYS = {"code", "status", "error", "message"}
 STATUS_NAMES = {
@@ -58,22 +57,4 @@ def stations(app) -> dict[str, int]:
 
     C1 → I1 → (S1 30.27/120.17, S2 30.28/120.18), C1 → I2 → S3 30.21/120.11; C2 → I3 → S4 31.25/121.49.
     """
-    tree = [
-        ("C1", "center", None, 30.25, 120.15),
-        ("I1", "institute", "C1", 30.26, 120.16),
-        ("S1", "station", "I1", 30.27, 120.17),
-        ("S2", "station", "I1", 30.28, 120.18),
-        ("I2", "institute", "C1", 30.20, 120.10),
-        ("S3", "station", "I2", 30.21, 120.11),
-        ("C2", "center", None, 31.23, 121.47),
-        ("I3", "institute", "C2", 31.24, 121.48),
-        ("S4", "station", "I3", 31.25, 121.49),
-    ]
-    ids: dict[str, int] = {}
-    with app.app_context():
-        for code, kind, parent, lat, lng in tree:
-            site = sites.create_site(
-                kind=kind, name=f"站点{code}", code=code, parent_id=ids.get(parent), lat=lat, lng=lng
-            )
-            ids[code] = site.id
-    return ids
+    return build_sites(app)
