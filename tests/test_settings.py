@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import uuid
 
 import pytest
 
@@ -98,14 +99,15 @@ _WORKER = textwrap.dedent(
     import sys
     from flask_migrate import upgrade
     from volunteer_app import create_app
-    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite:///" + sys.argv[1]})
+    db_url, attempts, prefix = "sqlite:///" + sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    app = create_app({"SQLALCHEMY_DATABASE_URI": db_url, "RATELIMIT_KEY_PREFIX": prefix})
     with app.app_context():
         upgrade()
     client = app.test_client()
     body = {"phone": "13800138000", "password": "wrong-pass"}
     addr = {"REMOTE_ADDR": "10.9.8.7"}
     codes = [client.post("/api/v1/auth/login", json=body, environ_base=addr).status_code
-             for _ in range(int(sys.argv[2]))]
+             for _ in range(attempts)]
     print(",".join(map(str, codes)))
     """
 )
@@ -124,9 +126,7 @@ def _redis_available() -> bool:
 def test_rate_limits_are_shared_by_workers_through_redis(tmp_path):
     if not _redis_available():
         pytest.skip(f"Redis not reachable at {REDIS_URL}; .ci/run starts it")
-    import redis
-
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    prefix = f"test-{uuid.uuid4().hex}"  # this run's own counters, whoever else uses the Redis
     db_file = tmp_path / "workers.db"
     env = {
         **os.environ,
@@ -137,7 +137,7 @@ def test_rate_limits_are_shared_by_workers_through_redis(tmp_path):
 
     def worker(n: int) -> list[int]:
         out = subprocess.run(
-            [sys.executable, "-c", _WORKER, str(db_file), str(n)],
+            [sys.executable, "-c", _WORKER, str(db_file), str(n), prefix],
             env=env,
             capture_output=True,
             text=True,
