@@ -75,9 +75,10 @@ def _register_blueprints(app: Flask) -> None:
     from volunteer_app.auth.views import blp as auth_blp
     from volunteer_app.health import blp as health_blp
     from volunteer_app.sites.views import blp as sites_blp
+    from volunteer_app.timebank.certificate_views import blp as certificates_blp
     from volunteer_app.timebank.views import blp as timebank_blp
 
-    for blp in (health_blp, auth_blp, accounts_blp, sites_blp, timebank_blp):
+    for blp in (health_blp, auth_blp, accounts_blp, sites_blp, timebank_blp, certificates_blp):
         api.register_blueprint(blp)
 
 

@@ -1,4 +1,4 @@
-"""Command-line entry points: `flask deploy`, `flask demo load`, `flask users create-admin`."""
+"""Command-line entry points: `flask deploy`, `flask demo load`, `flask users …`, `flask timebank …`."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def deploy() -> None:
 
 @demo_cli.command("load")
 def demo_load() -> None:
-    """Load the demo center, stations, managers, volunteers and residents (idempotent)."""
+    """Load the demo center, stations, managers, volunteers, residents, hours and rewards (idempotent)."""
     from volunteer_app import demo
 
     created = demo.load()
@@ -62,3 +62,13 @@ def timebank_verify() -> None:
             click.echo(f"MISMATCH {problem}", err=True)
         raise SystemExit(1)
     click.echo("ledger ok: chain intact, balances equal their entries, total is zero")
+
+
+@timebank_cli.command("expire-redemptions")
+@click.option("--batch", default=500, show_default=True, type=click.IntRange(1, 10_000))
+def timebank_expire_redemptions(batch: int) -> None:
+    """Expire the redemption codes past their time and refund them (safe to run again at any time)."""
+    from volunteer_app.timebank.rewards import expire_redemptions
+
+    expired = expire_redemptions(batch=batch)
+    click.echo(f"{expired} redemption codes expired and refunded")

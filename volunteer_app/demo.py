@@ -1,23 +1,32 @@
-"""Demo data: a center, two institutes, four stations, a manager per site, 20 volunteers, residents.
+"""Demo data: a center, two institutes, four stations, a manager per site, 20 volunteers, residents,
+and a time book to try at once: credited hours, a reward catalogue per station, a family link.
 
-Everything is created through the services, exactly as the API would, so the demo exercises the
-real rules. Loading twice changes nothing.
+People and hours are created through the services, exactly as the API would, so the demo exercises
+the real rules; every demo credit says 示范记录 in its memo. Loading twice changes nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from flask import current_app
+from sqlalchemy import func, select
 
 from volunteer_app.accounts import identity
 from volunteer_app.accounts import service as accounts
+from volunteer_app.accounts.models import User, VolunteerProfile
 from volunteer_app.auth import passwords
 from volunteer_app.auth import service as auth
+from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
+from volunteer_app.timebank import rewards
+from volunteer_app.timebank import service as timebank
+from volunteer_app.timebank.models import FamilyLink, Reward, Transfer
 
 PASSWORD = "demo-pass-2026"
 ADMIN_PHONE = "13900000000"
@@ -36,12 +45,38 @@ SITES = (
 KIND_BY_DEPTH = ("center", "institute", "station")
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平"
+VOLUNTEERS = 20
+RESIDENTS = 5
+
+# 示范记录: what demo volunteers "did"; each credit's memo starts with the marker.
+DEMO_MARK = "示范记录："
+DEMO_SERVICES = (
+    ("关爱老人 上门陪伴", 90),
+    ("文明交通 路口劝导", 120),
+    ("环境整治 楼道清理", 60),
+    ("便民维修 小家电维修", 90),
+    ("理论宣讲 政策宣讲", 60),
+    ("助学支教 作业辅导", 120),
+    ("义诊义剪 义剪服务", 150),
+    ("应急救护 急救知识普及", 180),
+)
+DEMO_DAYS = 90  # credits spread over the last three months
+# Each station's reward catalogue: (kind, title, description, price minutes, stock, minimum age).
+DEMO_REWARDS = (
+    ("service", "理发服务", "爱心理发师上门或到站理发一次，凭兑换码到站点核销", 60, 50, None),
+    ("goods", "爱心超市 大米5kg", "到爱心超市领取大米一袋（5kg）", 120, 20, None),
+    ("goods", "爱心超市 食用油1.8L", "到爱心超市领取食用油一桶", 90, 30, None),
+    ("service", "上门助老保洁", "为60岁以上老人上门保洁2小时", 120, 10, 60),
+)
 
 
 @dataclass
 class Created:
     already: bool = False
     logins: list[tuple[str, str, str]] = field(default_factory=list)
+    credits: int = 0  # demo credits posted by this load
+    rewards: int = 0  # rewards added by this load
+    links: int = 0  # family links added by this load
 
 
 def _admin_view():
@@ -67,14 +102,32 @@ def _user(phone: str, name: str, home_site_id: int | None):
 
 
 def load() -> Created:
-    """Create the demo world unless it exists."""
+    """Create the demo world unless it exists, then its time book unless that exists (idempotent)."""
     created = Created()
     sites.ensure_catalogue()
     if db.session.scalar(select(Site.id).where(Site.code == CENTER_CODE)) is not None:
         created.already = True
-        return created
+    else:
+        _create_world(created)
+    _load_timebook(created)
+    return created
+
+
+def _create_world(created: Created) -> None:
     admin = auth.create_admin(phone=ADMIN_PHONE, name="系统管理员", password=PASSWORD)
     created.logins.append(("admin", ADMIN_PHONE, "deployment admin"))
+    by_code = _create_sites(created, admin.id)
+    stations = [by_code[c] for c, *_rest in SITES if c.startswith("DEMO-ST")]
+    _create_volunteers(created, admin.id, stations)
+    for n in range(RESIDENTS):
+        phone = _resident_phone(n)
+        _user(phone, f"居民{n + 1}", stations[n % len(stations)].id)
+        if n < 2:
+            created.logins.append(("resident", phone, f"居民{n + 1}"))
+
+
+def _create_sites(created: Created, admin_id: int) -> dict[str, Site]:
+    """The site tree, with one manager per site."""
     who = _admin_view()
     by_code: dict[str, Site] = {}
     for depth, (code, name, lat, lng, parent) in enumerate(SITES):
@@ -91,14 +144,17 @@ def load() -> Created:
         by_code[code] = site
         phone = f"1390000{depth + 1:04d}"
         manager = _user(phone, f"{name[:4]}站长", site.id if kind == "station" else None)
-        accounts.grant_manager(who=who, granter_id=admin.id, site_id=site.id, user_id=manager.id)
+        accounts.grant_manager(who=who, granter_id=admin_id, site_id=site.id, user_id=manager.id)
         created.logins.append((f"manager of {kind} {code}", phone, name))
+    return by_code
 
-    stations = [by_code[c] for c, *_rest in SITES if c.startswith("DEMO-ST")]
+
+def _create_volunteers(created: Created, admin_id: int, stations: list[Site]) -> None:
+    """Volunteers spread over the stations, each approved through a real-name application."""
     category_ids = [c.id for c in sites.list_categories()]
-    for n in range(20):
+    for n in range(VOLUNTEERS):
         station = stations[n % len(stations)]
-        phone = f"1370000{n + 1:04d}"
+        phone = _volunteer_phone(n)
         name = SURNAMES[n] + GIVEN[n]
         volunteer = _user(phone, name, station.id)
         application = accounts.apply_as_volunteer(
@@ -109,21 +165,140 @@ def load() -> Created:
             skills=["陪伴聊天", "家电维修", "急救"][: 1 + n % 3],
             category_ids=category_ids[n % 6 : n % 6 + 2],
         )
-        accounts.approve_application(who=who, reviewer_id=admin.id, application_id=application.id)
+        accounts.approve_application(who=_admin_view(), reviewer_id=admin_id, application_id=application.id)
         if n < 2:
             created.logins.append((f"volunteer at {station.code}", phone, name))
-    for n in range(5):
-        phone = f"1360000{n + 1:04d}"
-        _user(phone, f"居民{n + 1}", stations[n % len(stations)].id)
-        if n < 2:
-            created.logins.append(("resident", phone, f"居民{n + 1}"))
-    return created
+
+
+def _volunteer_phone(n: int) -> str:
+    return f"1370000{n + 1:04d}"
+
+
+def _resident_phone(n: int) -> str:
+    return f"1360000{n + 1:04d}"
+
+
+def _by_phone(phone: str) -> User | None:
+    return db.session.scalars(select(User).where(User.phone == identity.normalize_phone(phone))).first()
+
+
+# ---- the time book --------------------------------------------------------------------------------
+
+
+def _load_timebook(created: Created) -> None:
+    """Credited hours for every demo volunteer, a reward catalogue per station, one family link."""
+    today = utcnow().astimezone(ZoneInfo(current_app.config["SITE_DEFAULTS"]["timezone"])).date()
+    before = _demo_credit_count()
+    for n in range(VOLUNTEERS):
+        user = _by_phone(_volunteer_phone(n))
+        profile = db.session.get(VolunteerProfile, user.id) if user else None
+        if profile is not None:
+            _credit_volunteer(n, profile, today)
+    created.credits = _demo_credit_count() - before
+    for code, *_rest in SITES:
+        station = db.session.scalars(select(Site).where(Site.code == code, Site.kind == "station")).first()
+        if station is not None:
+            created.rewards += _ensure_rewards(station)
+    created.links += _ensure_family_link()
+    db.session.commit()
+
+
+def demo_records(n: int, today: date) -> list[tuple[str, date, int, str]]:
+    """Volunteer n's demo service: (record key, service date, minutes, memo), the same on every load."""
+    count = 6 + n % 5
+    records = []
+    for k in range(count):
+        content, minutes = DEMO_SERVICES[(n + k * 3) % len(DEMO_SERVICES)]
+        days_ago = 3 + (k * DEMO_DAYS // count + n * 7) % (DEMO_DAYS - 3)
+        records.append((f"demo:{n * 10 + k}", today - timedelta(days=days_ago), minutes, DEMO_MARK + content))
+    return records
+
+
+def _demo_credit_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(Transfer).where(Transfer.kind == "demo"))
+
+
+def _credit_volunteer(n: int, profile: VolunteerProfile, today: date) -> None:
+    """Credit volunteer n's demo records; a key credited by an earlier load is not credited again."""
+    for key, day, minutes, memo in demo_records(n, today):
+        timebank.credit_service(
+            record_key=key,
+            user_id=profile.user_id,
+            site_id=profile.site_id,
+            minutes=minutes,
+            memo=memo,
+            service_date=day,
+            actor_id=None,
+            kind="demo",
+        )
+
+
+def _ensure_rewards(station: Site) -> int:
+    """The station's demo reward catalogue, item by item (an item already there is left as it is)."""
+    have = set(db.session.scalars(select(Reward.title).where(Reward.site_id == station.id)))
+    admin = _by_phone(ADMIN_PHONE)
+    added = 0
+    for kind, title, description, price, stock, min_age in DEMO_REWARDS:
+        if title in have:
+            continue
+        rewards.create_reward(
+            who=_admin_view(),
+            actor_id=admin.id if admin else None,
+            site_id=station.id,
+            kind=kind,
+            title=title,
+            description=description,
+            price_minutes=price,
+            stock=stock,
+            min_age=min_age,
+        )
+        added += 1
+    return added
+
+
+def _ensure_family_link() -> int:
+    """Volunteer 1 may gift hours to resident 1: a family link the station has approved (written
+    directly, as if requested and reviewed)."""
+    volunteer, relative = _by_phone(_volunteer_phone(0)), _by_phone(_resident_phone(0))
+    profile = db.session.get(VolunteerProfile, volunteer.id) if volunteer else None
+    if profile is None or relative is None:
+        return 0
+    exists = db.session.scalar(
+        select(FamilyLink.id).where(FamilyLink.user_id == volunteer.id, FamilyLink.relative_id == relative.id)
+    )
+    if exists is not None:
+        return 0
+    now = utcnow()
+    db.session.add(
+        FamilyLink(
+            user_id=volunteer.id,
+            relative_id=relative.id,
+            relation="parent",
+            status="approved",
+            site_id=profile.site_id,
+            reason="示范数据：家属关系已核实",
+            reviewed_at=now,
+            created_at=now,
+        )
+    )
+    return 1
 
 
 def summary(created: Created) -> str:
+    """What `flask demo load` prints: the logins to try, and what this load added to the time book."""
     if created.already:
-        return "demo data already loaded (password for every demo account: " + PASSWORD + ")"
-    lines = [f"demo data loaded; every demo account's password is {PASSWORD}", ""]
-    lines += [f"  {role:<40} {phone}  {who}" for role, phone, who in created.logins]
-    lines += ["", "  more volunteers: 13700000003 … 13700000020; residents 13600000001 … 13600000005"]
+        lines = ["demo data already loaded (password for every demo account: " + PASSWORD + ")"]
+    else:
+        lines = [f"demo data loaded; every demo account's password is {PASSWORD}", ""]
+        lines += [f"  {role:<40} {phone}  {who}" for role, phone, who in created.logins]
+        lines += ["", "  more volunteers: 13700000003 … 13700000020; residents 13600000001 … 13600000005"]
+    if created.credits or created.rewards or created.links:
+        lines += [
+            "",
+            f"  time book: {created.credits} demo service records credited (memo 示范记录) over the last "
+            f"three months, {created.rewards} rewards added to the stations' catalogues, "
+            f"{created.links} approved family link (13700000001 may gift hours to 13600000001)",
+            "  try as 13700000001: GET /api/v1/me/timebook, GET /api/v1/rewards, POST /api/v1/redemptions,",
+            "  POST /api/v1/me/timebook/gifts, POST /api/v1/me/certificates then GET its /print page",
+        ]
     return "\n".join(lines)

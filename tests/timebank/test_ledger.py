@@ -299,3 +299,12 @@ def test_postgres_refuses_to_change_the_ledger(app, world):
                 db.session.execute(statement)
             db.session.rollback()
     assert ledger_ok(app)
+
+
+@pytest.mark.parametrize(
+    ("minutes", "shown"), [(135, 2.3), (129, 2.2), (3, 0.1), (2, 0.0), (-135, -2.3), (6030, 100.5)]
+)
+def test_hours_are_shown_with_one_decimal_halves_up(minutes, shown):
+    from volunteer_app.timebank.service import hours
+
+    assert hours(minutes) == shown

@@ -1,10 +1,10 @@
-"""Hypothesis state machine over the time book: random credits, repeated credits, corrections and
-reversals (and, where they exist, redemptions, fulfilments, expiries and gifts), with the ledger's
-invariants checked after every step against a plain model of what the balances must be."""
+"""Hypothesis state machine over the time book: random credits, repeated credits, corrections,
+reversals, redemptions, fulfilments, expiries and gifts, with the ledger's invariants checked after
+every step against a plain model of what the balances and the stock must be."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -21,12 +21,13 @@ from sqlalchemy import func, select
 from tests.conftest import _empty_database
 from tests.support import ADMIN_VIEW
 from volunteer_app.accounts import service as accounts
-from volunteer_app.accounts.models import VolunteerProfile
-from volunteer_app.errors import Conflict
+from volunteer_app.accounts.models import User, VolunteerProfile
+from volunteer_app.db import utcnow
+from volunteer_app.errors import Conflict, DomainError
 from volunteer_app.extensions import db
 from volunteer_app.sites import service as sites
-from volunteer_app.timebank import service
-from volunteer_app.timebank.models import Entry, TimeAccount, Transfer
+from volunteer_app.timebank import gifts, rewards, service
+from volunteer_app.timebank.models import Entry, FamilyLink, Reward, TimeAccount, Transfer
 from volunteer_app.timebank.verify import verify
 
 PEOPLE = 3
@@ -65,6 +66,22 @@ class LedgerMachine(RuleBasedStateMachine):
             )
             db.session.commit()
             self.people.append(user.id)
+        self.reward = Reward(site_id=self.stations[0], kind="goods", title="大米", price_minutes=60, stock=3)
+        db.session.add(self.reward)
+        db.session.add(
+            FamilyLink(
+                user_id=self.people[0],
+                relative_id=self.people[1],
+                relation="child",
+                status="approved",
+                site_id=self.stations[0],
+            )
+        )
+        db.session.commit()
+        self.link_id = db.session.scalar(select(FamilyLink.id))
+        self.stock = 3
+        self.codes: dict[str, tuple[int, str]] = {}  # code -> (person, status)
+        self.gifted = 0
         self.balance = dict.fromkeys(self.people, 0)
         self.lifetime = dict.fromkeys(self.people, 0)
         self.credited: dict[str, tuple[int, int, int]] = {}  # record -> (person, minutes, transfer id)
@@ -128,6 +145,63 @@ class LedgerMachine(RuleBasedStateMachine):
         self.balance[person] -= minutes
         self.lifetime[person] -= minutes
 
+    @rule(who=st.integers(0, PEOPLE - 1))
+    def redeem(self, who):
+        person = self.people[who]
+        try:
+            code = rewards.redeem(user=db.session.get(User, person), reward_id=self.reward.id)["code"]
+        except DomainError as exc:
+            db.session.rollback()
+            reasons = set()
+            if self.stock == 0:
+                reasons.add("reward.out_of_stock")
+            if self.balance[person] < 60:
+                reasons |= {"timebook.insufficient", "timebook.not_volunteer"}
+            assert exc.error in reasons, (exc.error, reasons)
+            return
+        assert self.stock > 0 and self.balance[person] >= 60
+        self.codes[code] = (person, "issued")
+        self.stock -= 1
+        self.balance[person] -= 60
+
+    @precondition(lambda self: self.codes)
+    @rule(data=st.data())
+    def fulfil(self, data):
+        code = data.draw(st.sampled_from(sorted(self.codes)))
+        person, status = self.codes[code]
+        try:
+            rewards.fulfil(who=ADMIN_VIEW, actor_id=None, code=code)
+        except DomainError:
+            db.session.rollback()
+            assert status != "issued"
+            return
+        assert status == "issued"
+        self.codes[code] = (person, "fulfilled")
+
+    @rule()
+    def expire_everything_due(self):
+        rewards.expire_redemptions(now=utcnow() + timedelta(days=365))
+        for code, (person, status) in list(self.codes.items()):
+            if status == "issued":  # refunded, and the unit of stock goes back on the shelf
+                self.codes[code] = (person, "expired")
+                self.balance[person] += 60
+                self.stock += 1
+
+    @rule(minutes=st.integers(1, 700))
+    def gift(self, minutes):
+        giver, relative = self.people[0], self.people[1]
+        try:
+            gifts.give(user=db.session.get(User, giver), minutes=minutes, family_link_id=self.link_id)
+        except DomainError as exc:
+            db.session.rollback()
+            over = minutes > 600 or self.gifted + minutes > 1200
+            assert over or self.balance[giver] < minutes, exc.error
+            return
+        assert minutes <= 600 and self.gifted + minutes <= 1200 and self.balance[giver] >= minutes
+        self.gifted += minutes
+        self.balance[giver] -= minutes
+        self.balance[relative] += minutes
+
     # ---- invariants, after every step ----
 
     @invariant()
@@ -152,6 +226,7 @@ class LedgerMachine(RuleBasedStateMachine):
         )
         credited = db.session.scalar(select(func.count()).where(Transfer.reference.like("service:%")))
         assert credited == len(self.credited)  # no service credited twice
+        assert db.session.scalar(select(Reward.stock).where(Reward.id == self.reward.id)) == self.stock >= 0
         report = verify()
         assert report.ok, report.problems
 

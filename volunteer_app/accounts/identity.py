@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import re
+import unicodedata
 from datetime import date
 
 import phonenumbers
@@ -16,7 +17,9 @@ from flask import current_app
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
-_ID_RE = re.compile(r"^[1-9]\d{16}[\dX]$")
+# ASCII only: \d would also match full-width digits, so the same number typed on a Chinese keyboard
+# would pass with another keyed hash and slip past the one-identity-per-account check.
+_ID_RE = re.compile(r"^[1-9]\d{16}[\dX]$", re.ASCII)
 _PHONE_STRIP = re.compile(r"[\s\-()]")
 _MOBILE_TYPES = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
 
@@ -52,7 +55,7 @@ def id_check_char(first17: str) -> str:
 
 def normalize_id_number(raw: str) -> str | None:
     """An 18-character 居民身份证 number with a valid birth date and GB 11643 check character, else None."""
-    value = (raw or "").strip().upper()
+    value = unicodedata.normalize("NFKC", raw or "").strip().upper()  # full-width digits and Ｘ to ASCII
     if not _ID_RE.match(value):
         return None
     try:

@@ -7,6 +7,7 @@ import marshmallow as ma
 from volunteer_app.accounts.schemas import SiteRef
 from volunteer_app.pagination import PageArgs
 from volunteer_app.schemas import Id, Text
+from volunteer_app.timebank.models import FAMILY_RELATIONS, LINK_STATUSES, REDEMPTION_STATUSES, REWARD_KINDS
 
 MAX_ADJUST_MINUTES = 100_000
 
@@ -78,4 +79,168 @@ class TransferOut(ma.Schema):
     memo = ma.fields.String(allow_none=True)
     service_date = ma.fields.Date(allow_none=True)
     site_id = ma.fields.Integer(allow_none=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+
+
+# ---- 回报: rewards and redemptions -----------------------------------------------------------------
+
+MAX_PRICE_MINUTES = 100_000
+MAX_STOCK = 1_000_000
+MAX_GIFT_MINUTES = 100_000
+
+
+def _price(**kwargs) -> ma.fields.Integer:
+    return ma.fields.Integer(strict=True, validate=ma.validate.Range(1, MAX_PRICE_MINUTES), **kwargs)
+
+
+def _stock(**kwargs) -> ma.fields.Integer:
+    return ma.fields.Integer(strict=True, validate=ma.validate.Range(0, MAX_STOCK), **kwargs)
+
+
+def _min_age(**kwargs) -> ma.fields.Integer:
+    return ma.fields.Integer(strict=True, validate=ma.validate.Range(1, 120), allow_none=True, **kwargs)
+
+
+class RewardIn(ma.Schema):
+    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(REWARD_KINDS))
+    title = Text(80, required=True)
+    description = Text(500, load_default=None, allow_none=True)
+    price_minutes = _price(required=True)
+    stock = _stock(required=True)
+    min_age = _min_age(load_default=None, metadata={"description": "Minimum age, from the ID number"})
+
+
+class RewardPatch(ma.Schema):
+    """Every field optional; `stock` sets the count on hand (a restock), `active: false` withdraws it."""
+
+    kind = ma.fields.String(validate=ma.validate.OneOf(REWARD_KINDS))
+    title = Text(80)
+    description = Text(500, allow_none=True)
+    price_minutes = _price()
+    stock = _stock()
+    min_age = _min_age()
+    active = ma.fields.Boolean()
+
+
+class RewardOut(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    site_id = ma.fields.Integer(required=True)
+    kind = ma.fields.String(required=True)
+    title = ma.fields.String(required=True)
+    description = ma.fields.String(allow_none=True)
+    price_minutes = ma.fields.Integer(required=True)
+    price_hours = ma.fields.Function(
+        lambda reward: round(reward.price_minutes / 60, 1), required=True, metadata={"type": "number"}
+    )
+    stock = ma.fields.Integer(required=True)
+    min_age = ma.fields.Integer(allow_none=True)
+    active = ma.fields.Boolean(required=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+
+
+class RewardListArgs(PageArgs):
+    site_id = Id(
+        strict=False,
+        load_default=None,
+        metadata={"description": "One site's catalogue (default: my home station and the sites above)"},
+    )
+    kind = ma.fields.String(load_default=None, validate=ma.validate.OneOf(REWARD_KINDS))
+    include_inactive = ma.fields.Boolean(
+        load_default=False, metadata={"description": "Managers: also withdrawn rewards of sites in reach"}
+    )
+
+
+class RedeemIn(ma.Schema):
+    reward_id = Id(required=True)
+
+
+class RewardRef(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    title = ma.fields.String(required=True)
+    kind = ma.fields.String(required=True)
+
+
+class RedemptionOut(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    code = ma.fields.String(required=True, metadata={"description": "Shown at the station to fulfil"})
+    status = ma.fields.String(required=True, metadata={"enum": list(REDEMPTION_STATUSES)})
+    reward = ma.fields.Nested(RewardRef, required=True)
+    site_id = ma.fields.Integer(required=True)
+    user_id = ma.fields.Integer(required=True)
+    minutes = ma.fields.Integer(required=True)
+    hours = ma.fields.Float(required=True)
+    expires_at = ma.fields.AwareDateTime(required=True)
+    fulfilled_at = ma.fields.AwareDateTime(allow_none=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+
+
+class RedemptionListArgs(PageArgs):
+    status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(REDEMPTION_STATUSES))
+
+
+# ---- 转赠: family links and gifts --------------------------------------------------------------------
+
+
+class FamilyLinkIn(ma.Schema):
+    relative_phone = Text(20, min_length=5, required=True)
+    relation = ma.fields.String(required=True, validate=ma.validate.OneOf(FAMILY_RELATIONS))
+
+
+class FamilyLinkOut(ma.Schema):
+    """A link as its requester sees it: the relative's phone masked."""
+
+    id = ma.fields.Integer(required=True)
+    relative_id = ma.fields.Integer(required=True)
+    relative_phone_masked = ma.fields.String(required=True)
+    relation = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, metadata={"enum": list(LINK_STATUSES)})
+    site_id = ma.fields.Integer(required=True, metadata={"description": "The station that reviews it"})
+    reason = ma.fields.String(allow_none=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+    reviewed_at = ma.fields.AwareDateTime(allow_none=True)
+
+
+class FamilyLinkReviewOut(FamilyLinkOut):
+    """A link as a manager in reach sees it (the requester's phone in full: they are in reach)."""
+
+    user_id = ma.fields.Integer(required=True)
+    requester_name = ma.fields.String(required=True)
+    requester_phone = ma.fields.String(required=True)
+    relative_name = ma.fields.String(required=True)
+
+
+class FamilyLinkListArgs(PageArgs):
+    status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(LINK_STATUSES))
+
+
+class LinkRejectIn(ma.Schema):
+    reason = Text(500, required=True)
+
+
+class GiftIn(ma.Schema):
+    """Either `family_link_id` (an approved link of mine) or `to_pool: true` (optionally `pool_site_id`)."""
+
+    minutes = ma.fields.Integer(strict=True, required=True, validate=ma.validate.Range(1, MAX_GIFT_MINUTES))
+    family_link_id = Id(load_default=None)
+    to_pool = ma.fields.Boolean(load_default=False)
+    pool_site_id = Id(load_default=None, metadata={"description": "Default: my home station"})
+
+    @ma.validates_schema
+    def _one_target(self, data, **_kwargs):
+        to_family = data.get("family_link_id") is not None
+        if to_family == bool(data.get("to_pool")):
+            raise ma.ValidationError("give family_link_id, or to_pool: true", "family_link_id")
+        if data.get("pool_site_id") is not None and not data.get("to_pool"):
+            raise ma.ValidationError("only with to_pool: true", "pool_site_id")
+
+
+class GiftOut(ma.Schema):
+    transfer_id = ma.fields.Integer(required=True)
+    kind = ma.fields.String(required=True, metadata={"enum": ["gift", "donate"]})
+    minutes = ma.fields.Integer(required=True)
+    hours = ma.fields.Float(required=True)
+    family_link_id = ma.fields.Integer(allow_none=True)
+    pool_site_id = ma.fields.Integer(allow_none=True)
+    balance_minutes = ma.fields.Integer(required=True, metadata={"description": "My balance after it"})
+    balance_hours = ma.fields.Float(required=True)
     created_at = ma.fields.AwareDateTime(required=True)

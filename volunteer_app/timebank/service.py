@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -29,8 +30,8 @@ REVERSIBLE = ("credit", "adjustment", "demo")
 
 
 def hours(minutes: int) -> float:
-    """Display hours with one decimal (minutes stay the exact figure)."""
-    return round(minutes / 60, 1)
+    """Display hours with one decimal, halves rounded up as people expect (minutes stay the exact figure)."""
+    return float((Decimal(minutes) / 60).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
 # ---- crediting ----------------------------------------------------------------------------------
@@ -189,6 +190,7 @@ def _book_in_reach(user_id: int, who: Reacher) -> TimeAccount:
 def adjust(*, who: Reacher, actor_id: int, user_id: int, minutes: int, reason: str) -> Transfer:
     """A manager's correction of a volunteer's audited time: + from the station's issuance account,
     − back to it (never below zero). Commits."""
+    ledger.lock_head()  # first, like every time-book writer: one lock order, no deadlocks
     book = _book_in_reach(user_id, who)
     issuance = ledger.issuance_account(book.site_id)
     source, destination = (issuance, book) if minutes > 0 else (book, issuance)

@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal
+from volunteer_app.extensions import limiter
+from volunteer_app.idempotency import idempotent
 from volunteer_app.pagination import page_schema
+from volunteer_app.timebank import gifts, rewards, service
 from volunteer_app.timebank import schemas as s
-from volunteer_app.timebank import service
 
 blp = Blueprint("timebank", __name__, url_prefix="/api/v1", description="Time deposit book (时间存折)")
 
 StatementPage = page_schema(s.StatementLine, "StatementPage")
+RewardPage = page_schema(s.RewardOut, "RewardPage")
+RedemptionPage = page_schema(s.RedemptionOut, "RedemptionPage")
+FamilyLinkPage = page_schema(s.FamilyLinkOut, "FamilyLinkPage")
+FamilyLinkReviewPage = page_schema(s.FamilyLinkReviewOut, "FamilyLinkReviewPage")
+
+
+def _user_scope() -> str:
+    return f"user:{current_principal().user_id}"
+
+
+def _redeem_limit() -> str:
+    return current_app.config["APP"]["redeem_limit"]
 
 
 @blp.route("/me/timebook")
@@ -53,4 +68,151 @@ class Adjustments(MethodView):
             user_id=data["user_id"],
             minutes=data["minutes"],
             reason=data["reason"],
+        )
+
+
+# ---- 回报: rewards and redemptions -----------------------------------------------------------------
+
+
+@blp.route("/sites/<int:site_id>/rewards")
+class SiteRewards(MethodView):
+    @auth_required("manager", "admin")
+    @idempotent(_user_scope)
+    @blp.arguments(s.RewardIn)
+    @blp.response(201, s.RewardOut)
+    def post(self, data, site_id):
+        """Add a reward (a service or goods, priced in minutes, with stock) to a site in reach."""
+        who = current_principal()
+        return rewards.create_reward(who=who, actor_id=who.user_id, site_id=site_id, **data)
+
+
+@blp.route("/rewards")
+class Rewards(MethodView):
+    @auth_required()
+    @blp.arguments(s.RewardListArgs, location="query")
+    @blp.response(200, RewardPage)
+    def get(self, args):
+        """Rewards on offer: one site's, or those of my home station and the sites above it."""
+        who = current_principal()
+        return rewards.list_rewards(who=who, user=who.user, **args)
+
+
+@blp.route("/rewards/<int:reward_id>")
+class RewardDetail(MethodView):
+    @auth_required("manager", "admin")
+    @blp.arguments(s.RewardPatch, required=False)
+    @blp.response(200, s.RewardOut)
+    def patch(self, data, reward_id):
+        """Change a reward of a site in reach: price, stock, title, description, age, active."""
+        return rewards.update_reward(who=current_principal(), reward_id=reward_id, changes=data)
+
+
+@blp.route("/redemptions")
+class Redemptions(MethodView):
+    @auth_required()
+    @limiter.limit(_redeem_limit, key_func=_user_scope)
+    @idempotent(_user_scope)
+    @blp.arguments(s.RedeemIn)
+    @blp.response(201, s.RedemptionOut)
+    def post(self, data):
+        """Redeem a reward with minutes from my book: returns the code to show at the station."""
+        return rewards.redeem(user=current_principal().user, reward_id=data["reward_id"])
+
+
+@blp.route("/me/redemptions")
+class MyRedemptions(MethodView):
+    @auth_required()
+    @blp.arguments(s.RedemptionListArgs, location="query")
+    @blp.response(200, RedemptionPage)
+    def get(self, args):
+        """My redemptions, newest first."""
+        return rewards.my_redemptions(current_principal().user, **args)
+
+
+@blp.route("/redemptions/<code>")
+class RedemptionDetail(MethodView):
+    @auth_required()
+    @blp.response(200, s.RedemptionOut)
+    def get(self, code):
+        """A redemption by code: mine, or one at a site in reach."""
+        who = current_principal()
+        return rewards.get_redemption(who=who, viewer_id=who.user_id, code=code)
+
+
+@blp.route("/redemptions/<code>/fulfil")
+class FulfilRedemption(MethodView):
+    @auth_required("manager", "admin")
+    @blp.response(200, s.RedemptionOut)
+    def post(self, code):
+        """核销: hand over the reward and mark the code fulfilled (a site in reach, before it expires)."""
+        who = current_principal()
+        return rewards.fulfil(who=who, actor_id=who.user_id, code=code)
+
+
+# ---- 转赠: family links and gifts --------------------------------------------------------------------
+
+
+@blp.route("/me/family-links")
+class MyFamilyLinks(MethodView):
+    @auth_required()
+    @blp.arguments(s.FamilyLinkListArgs, location="query")
+    @blp.response(200, FamilyLinkPage)
+    def get(self, args):
+        """The family members I have linked, newest first, with the station's decision."""
+        return gifts.my_links(current_principal().user, **args)
+
+    @auth_required("volunteer")
+    @blp.arguments(s.FamilyLinkIn)
+    @blp.response(201, s.FamilyLinkOut)
+    def post(self, data):
+        """Link a registered family member by phone; my home station reviews it."""
+        return gifts.request_link(user=current_principal().user, **data)
+
+
+@blp.route("/sites/<int:site_id>/family-links")
+class SiteFamilyLinks(MethodView):
+    @auth_required("manager", "admin")
+    @blp.arguments(s.FamilyLinkListArgs, location="query")
+    @blp.response(200, FamilyLinkReviewPage)
+    def get(self, args, site_id):
+        """Family links to review at this site and the sites below it, oldest first."""
+        return gifts.list_links(who=current_principal(), site_id=site_id, **args)
+
+
+@blp.route("/family-links/<int:link_id>/approve")
+class ApproveFamilyLink(MethodView):
+    @auth_required("manager", "admin")
+    @blp.response(200, s.FamilyLinkReviewOut)
+    def post(self, link_id):
+        """Approve: the volunteer may now give minutes to this family member."""
+        who = current_principal()
+        return gifts.review_link(who=who, reviewer_id=who.user_id, link_id=link_id, approve=True, reason=None)
+
+
+@blp.route("/family-links/<int:link_id>/reject")
+class RejectFamilyLink(MethodView):
+    @auth_required("manager", "admin")
+    @blp.arguments(s.LinkRejectIn)
+    @blp.response(200, s.FamilyLinkReviewOut)
+    def post(self, data, link_id):
+        """Reject, with a reason the volunteer sees."""
+        who = current_principal()
+        return gifts.review_link(
+            who=who, reviewer_id=who.user_id, link_id=link_id, approve=False, reason=data["reason"]
+        )
+
+
+@blp.route("/me/timebook/gifts")
+class MyGifts(MethodView):
+    @auth_required()
+    @idempotent(_user_scope)
+    @blp.arguments(s.GiftIn)
+    @blp.response(201, s.GiftOut)
+    def post(self, data):
+        """转赠: give minutes to an approved family member, or to a site's donation pool."""
+        return gifts.give(
+            user=current_principal().user,
+            minutes=data["minutes"],
+            family_link_id=data["family_link_id"],
+            pool_site_id=data["pool_site_id"],
         )

@@ -1,0 +1,31 @@
+"""Helpers shared by the API-wide tests: the error format's keys and tokens issued on demand."""
+
+from __future__ import annotations
+
+from volunteer_app.accounts.models import User
+from volunteer_app.auth import service as auth_service
+from volunteer_app.extensions import db
+
+# The one error format (architecture.md rule 5); `errors` is added when there are details.
+ERROR_KEYS = frozenset({"code", "status", "error", "message"})
+
+
+def fresh_access_token(app, user_id: int) -> str:
+    """A new device session for the user and its access token (no login round trip, no rate limit)."""
+    with app.test_request_context():
+        issued = auth_service._start_session(db.session.get(User, user_id))
+        db.session.commit()
+    return issued["access_token"]
+
+
+def assert_error(response, status: int, error: str | None = None) -> dict:
+    """The response is an error in the one format with this status (and error code); returns the body."""
+    assert response.status_code == status, (response.status_code, response.get_data(as_text=True)[:300])
+    body = response.get_json()
+    assert body is not None, response.get_data(as_text=True)[:300]
+    assert set(body) in (ERROR_KEYS, ERROR_KEYS | {"errors"}), sorted(body)
+    assert body["code"] == status
+    assert isinstance(body["message"], str) and body["message"]
+    if error is not None:
+        assert body["error"] == error, body
+    return body

@@ -1,0 +1,234 @@
+"""The authorization matrix: every endpoint, every kind of caller, in reach and out of reach.
+
+No token is 401, a role missing is 403, and an object out of the caller's reach is 404 exactly like
+one that does not exist: never 403, and nothing of the object in the body. Each case gets a fresh
+world (mutating requests change it) and sends a valid request (tests/api/endpoints.py), so the status
+is decided by who calls. test_matrix_names_every_endpoint makes a new endpoint fail until it has rows.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pytest
+import schemathesis
+
+from tests.api.endpoints import APPLICANT, ENDPOINTS, MANAGER, TEAM, VOLUNTEER, routes
+from tests.api.helpers import ERROR_KEYS, assert_error
+
+# Columns: who calls, on which side's objects. "mgr in reach" is mgr_s1 on S1's objects; the two
+# out-of-reach columns are a station manager on the other center's station, both ways round.
+COLUMNS = (
+    ("anonymous", "S1"),
+    ("resident", "S1"),
+    ("vol_s1", "S1"),
+    ("mgr_s1", "S1"),
+    ("mgr_s4", "S1"),
+    ("mgr_s1", "S4"),
+    ("admin", "S1"),
+)
+ABOVE = (403, "manager.not_above")  # appointing managers needs a site strictly above
+ALREADY = (409, "volunteer.already")
+NO_BOOK = (404, "timebook.not_volunteer")  # no time book: not a volunteer, or not one in reach
+NA = None  # no objects, so no reach: the out-of-reach columns do not apply
+
+# Columns as in COLUMNS: anonymous, resident, vol_s1, mgr_s1 on S1 (in reach), mgr_s4 on S1 and
+# mgr_s1 on S4 (out of reach), admin. A bare status uses DEFAULT_ERRORS; NA: the column does not apply.
+# fmt: off
+MATRIX: dict[str, tuple] = {
+    #                                             anon res      vol_s1   mgr_s1   s4@S1    s1@S4    admin
+    "GET /healthz":                              (200, 200,     200,     200,     NA,      NA,      200),
+    "GET /readyz":                               (200, 200,     200,     200,     NA,      NA,      200),
+    "POST /auth/register":                       (201, 201,     201,     201,     NA,      NA,      201),
+    "POST /auth/login":                          (200, 200,     200,     200,     NA,      NA,      200),
+    "POST /auth/sms-code":                       (200, 200,     200,     200,     NA,      NA,      200),
+    "POST /auth/sms-login":                      (200, 200,     200,     200,     NA,      NA,      200),
+    "POST /auth/refresh":                        (401, 200,     200,     200,     NA,      NA,      200),
+    "POST /auth/logout":                         (401, 200,     200,     200,     NA,      NA,      200),
+    "POST /auth/password":                       (401, 200,     200,     200,     NA,      NA,      200),
+    "GET /me":                                   (401, 200,     200,     200,     NA,      NA,      200),
+    "PATCH /me":                                 (401, 200,     200,     200,     NA,      NA,      200),
+    "POST /me/volunteer-application":            (401, 201,     ALREADY, 201,     NA,      NA,      201),
+    "GET /me/volunteer-applications":            (401, 200,     200,     200,     NA,      NA,      200),
+    "GET /sites/<id>/volunteer-applications":    (401, 403,     403,     200,     404,     404,     200),
+    "POST /volunteer-applications/<id>/approve": (401, 403,     403,     200,     404,     404,     200),
+    "POST /volunteer-applications/<id>/reject":  (401, 403,     403,     200,     404,     404,     200),
+    "GET /sites/<id>/managers":                  (401, 403,     403,     200,     404,     404,     200),
+    "POST /sites/<id>/managers":                 (401, 403,     403,     ABOVE,   404,     404,     201),
+    "DELETE /sites/<id>/managers/<id>":          (401, 403,     403,     ABOVE,   404,     404,     200),
+    "GET /teams/<id>/members":                   (401, 403,     403,     200,     404,     404,     200),
+    "POST /teams/<id>/members":                  (401, 403,     403,     201,     404,     404,     201),
+    "DELETE /teams/<id>/members/<id>":           (401, 403,     403,     200,     404,     404,     200),
+    "GET /sites":                                (200, 200,     200,     200,     NA,      NA,      200),
+    "POST /sites":                               (401, 403,     403,     403,     NA,      NA,      201),
+    "GET /sites/<id>":                           (200, 200,     200,     200,     200,     200,     200),
+    "GET /sites/<id>/settings":                  (401, 403,     403,     200,     404,     404,     200),
+    "PATCH /sites/<id>/settings":                (401, 403,     403,     200,     404,     404,     200),
+    "GET /sites/<id>/teams":                     (401, 403,     403,     200,     404,     404,     200),
+    "POST /sites/<id>/teams":                    (401, 403,     403,     201,     404,     404,     201),
+    "GET /teams/<id>":                           (401, 403,     403,     200,     404,     404,     200),
+    "GET /categories":                           (200, 200,     200,     200,     NA,      NA,      200),
+    "POST /categories":                          (401, 403,     403,     403,     NA,      NA,      201),
+    "GET /me/timebook":                          (401, NO_BOOK, 200,     NO_BOOK, NA,      NA,      NO_BOOK),
+    "GET /me/timebook/transfers":                (401, NO_BOOK, 200,     NO_BOOK, NA,      NA,      NO_BOOK),
+    "POST /timebank/adjustments":                (401, 403,     403,     201,     NO_BOOK, NO_BOOK, 201),
+    "GET /me/certificates":                      (401, 200,     200,     200,     NA,      NA,      200),
+    "POST /me/certificates":                     (401, NO_BOOK, 201,     NO_BOOK, NA,      NA,      NO_BOOK),
+    "POST /volunteers/<id>/certificates":        (401, 403,     403,     201,     NO_BOOK, NO_BOOK, 201),
+    "GET /certificates/<id>":                    (401, 404,     200,     200,     404,     404,     200),
+    "GET /certificates/<id>/print":              (401, 404,     200,     200,     404,     404,     200),
+    "GET /certificates/verify/<code>":           (200, 200,     200,     200,     NA,      NA,      200),
+    "POST /sites/<id>/rewards":                  (401, 403,     403,     201,     404,     404,     201),
+    "GET /rewards":                              (401, 200,     200,     200,     NA,      NA,      200),
+    "PATCH /rewards/<id>":                       (401, 403,     403,     200,     404,     404,     200),
+    "POST /redemptions":                         (401, NO_BOOK, 201,     NO_BOOK, NA,      NA,      NO_BOOK),
+    "GET /me/redemptions":                       (401, 200,     200,     200,     NA,      NA,      200),
+    "GET /redemptions/<code>":                   (401, 404,     200,     200,     404,     404,     200),
+    "POST /redemptions/<code>/fulfil":           (401, 403,     403,     200,     404,     404,     200),
+    "GET /me/family-links":                      (401, 200,     200,     200,     NA,      NA,      200),
+    "POST /me/family-links":                     (401, 403,     201,     403,     NA,      NA,      403),
+    "GET /sites/<id>/family-links":              (401, 403,     403,     200,     404,     404,     200),
+    "POST /family-links/<id>/approve":           (401, 403,     403,     200,     404,     404,     200),
+    "POST /family-links/<id>/reject":            (401, 403,     403,     200,     404,     404,     200),
+    "POST /me/timebook/gifts":                   (401, NO_BOOK, 201,     NO_BOOK, NA,      NA,      NO_BOOK),
+    "PATCH /categories/<id>":                    (401, 403,     403,     403,     403,     403,     200),
+}
+
+# Callers the columns do not show: reach runs down the tree (an institute or center manager reaches
+# its stations), never up (a station manager does not reach its institute) nor sideways (a sibling
+# station) nor into the other center; appointing managers needs a site strictly above.
+EXTRA = [
+    ("GET /sites/<id>/volunteer-applications", "mgr_c1", "S1", 200),
+    ("GET /sites/<id>/volunteer-applications", "mgr_c1", "S4", 404),
+    ("POST /volunteer-applications/<id>/approve", "mgr_i1", "S1", 200),
+    ("POST /volunteer-applications/<id>/approve", "mgr_s2", "S1", 404),
+    ("POST /volunteer-applications/<id>/reject", "mgr_c1", "S1", 200),
+    ("POST /sites/<id>/managers", "mgr_i1", "S1", 201),
+    ("POST /sites/<id>/managers", "mgr_c1", "S1", 201),
+    ("POST /sites/<id>/managers", "mgr_i1", "I1", ABOVE),
+    ("POST /sites/<id>/managers", "mgr_c1", "S4", 404),
+    ("DELETE /sites/<id>/managers/<id>", "mgr_i1", "S1", 200),
+    ("POST /sites", "mgr_c1", "S1", 403),
+    ("GET /sites/<id>/settings", "mgr_s1", "I1", 404),
+    ("GET /sites/<id>/settings", "mgr_s2", "S1", 404),
+    ("PATCH /sites/<id>/settings", "mgr_i1", "S1", 200),
+    ("PATCH /sites/<id>/settings", "mgr_s1", "I1", 404),
+    ("POST /sites/<id>/teams", "mgr_c1", "S1", 201),
+    ("POST /timebank/adjustments", "mgr_i1", "S1", 201),
+    ("POST /timebank/adjustments", "mgr_s2", "S1", NO_BOOK),
+    ("POST /volunteers/<id>/certificates", "mgr_i1", "S1", 201),
+    ("GET /certificates/<id>", "vol_s1", "S4", 404),  # a certificate is its owner's and reach's only
+    ("GET /certificates/<id>/print", "vol_s1", "S4", 404),
+    ("GET /certificates/<id>", "mgr_c1", "S1", 200),
+    ("GET /redemptions/<code>", "vol_s1", "S4", 404),  # someone else's code
+    ("POST /redemptions/<code>/fulfil", "mgr_i1", "S1", 200),
+    ("POST /family-links/<id>/approve", "mgr_s2", "S1", 404),
+    ("GET /teams/<id>", "mgr_i1", "S1", 200),
+    ("GET /teams/<id>", "mgr_s2", "S1", 404),
+    ("POST /teams/<id>/members", "mgr_s2", "S1", 404),
+]
+# fmt: on
+
+# Default error codes; a cell written as (status, error) names its own.
+DEFAULT_ERRORS = {401: "token.missing", 403: "auth.forbidden", 404: "not_found"}
+NOT_FOUND_BODY = {"code": 404, "status": "Not Found", "error": "not_found", "message": "未找到该资源"}
+
+
+class Row(NamedTuple):
+    endpoint: str
+    caller: str
+    target: str
+    status: int
+    error: str | None
+
+    @property
+    def id(self) -> str:
+        return f"{self.endpoint} | {self.caller}@{self.target} | {self.status}"
+
+
+def _row(endpoint: str, caller: str, target: str, cell) -> Row:
+    status, error = cell if isinstance(cell, tuple) else (cell, DEFAULT_ERRORS.get(cell))
+    return Row(endpoint, caller, target, status, error)
+
+
+ROWS = [
+    _row(endpoint, caller, target, cell)
+    for endpoint, cells in MATRIX.items()
+    for (caller, target), cell in zip(COLUMNS, cells, strict=True)
+    if cell is not NA
+] + [_row(*extra) for extra in EXTRA]
+
+
+@pytest.fixture(scope="module")
+def documented(app):
+    """The app's own OpenAPI document, to hold every successful answer to."""
+    return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+
+
+def _markers(world, target: str) -> list[str]:
+    """What an out-of-reach caller must not see of the target side: names and phone numbers."""
+    if target not in TEAM:
+        return [f"站点{target}"]
+    names = {"S1": ["宝石志愿服务队", "志愿者一"], "S4": ["外区队", "志愿者四"]}[target]
+    people = [world.people[key] for key in (APPLICANT[target], MANAGER[target], VOLUNTEER[target])]
+    return [f"站点{target}", "申请人", *names, *(p.phone for p in people)]
+
+
+def _headers(world, caller: str, token: str) -> dict[str, str]:
+    if caller == "anonymous":
+        return {}
+    person = world.people[caller]
+    return {"Authorization": f"Bearer {person.refresh if token == 'refresh' else person.token}"}
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
+def test_authorization(app, client, world, documented, row):
+    endpoint = ENDPOINTS[row.endpoint]
+    url, body = endpoint.request(app, world, row.target)
+    response = client.open(
+        url, method=endpoint.method, json=body, headers=_headers(world, row.caller, endpoint.token)
+    )
+    if row.status < 400:
+        assert response.status_code == row.status, response.get_data(as_text=True)[:300]
+        # A real answer on a real object (the fuzzer rarely hits one) matches its documented schema.
+        documented[endpoint.path][endpoint.method].validate_response(response)
+        return
+    error = assert_error(response, row.status, row.error)
+    if row.status == 404:
+        # Out of reach is indistinguishable from absent: the bare error, no details, nothing of the object.
+        assert set(error) == ERROR_KEYS, error
+        if row.error == "not_found":
+            assert error == NOT_FOUND_BODY
+        text = response.get_data(as_text=True)
+        leaked = [marker for marker in _markers(world, row.target) if marker in text]
+        assert not leaked, leaked
+
+
+def test_matrix_names_every_endpoint(app):
+    """Every route the app serves has a row for every kind of caller; every row names a real route."""
+    served = routes(app)
+    assert served, "no routes found"
+    missing = sorted(served - set(MATRIX))
+    assert not missing, f"add these endpoints to MATRIX (and tests/api/endpoints.py): {missing}"
+    stale = sorted(set(MATRIX) - served)
+    assert not stale, f"MATRIX names routes the app does not serve: {stale}"
+    assert set(MATRIX) == set(ENDPOINTS)
+    assert {key for key, *_ in EXTRA} <= set(MATRIX)
+
+
+def test_every_endpoint_that_addresses_an_object_is_tried_out_of_reach():
+    """An endpoint with an object in its path (an id or a code) must say what both out-of-reach
+    managers get, unless anyone may call it anonymously (then it has no reach to leave)."""
+    for key, cells in MATRIX.items():
+        public = cells[0] is not NA and _row(key, "anonymous", "S1", cells[0]).status < 400
+        if "<" in key and not public:
+            assert cells[4] is not NA and cells[5] is not NA, f"{key}: fill the out-of-reach columns"
+
+
+def test_out_of_reach_is_never_forbidden():
+    """Reach is answered with 404 only; a 403 there would confirm the object exists."""
+    for key, cells in MATRIX.items():
+        out_of_reach = {cells[4], cells[5]} - {NA}
+        role_missing = cells[3] == 403  # the manager role itself is not enough (admin-only endpoints)
+        if out_of_reach and not role_missing:
+            assert 403 not in out_of_reach and ABOVE not in out_of_reach, key

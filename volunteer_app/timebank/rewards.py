@@ -1,0 +1,367 @@
+"""回报: each site's reward catalogue, redeeming minutes for a code, fulfilling it (核销), and expiry.
+
+Redeeming is one transaction: the chain head is locked first (the order every posting takes, so no
+two writers of the time book ever wait on each other in opposite orders), one conditional UPDATE takes
+a unit of stock, the book is debited into the redemption account, and a short code is issued. A code
+not fulfilled before it expires is moved to `expired` by a conditional UPDATE and refunded exactly once.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from volunteer_app.accounts import identity
+from volunteer_app.accounts.models import User, VolunteerProfile
+from volunteer_app.db import utcnow
+from volunteer_app.errors import Conflict, NotFound, ServiceUnavailable, register_messages
+from volunteer_app.extensions import db
+from volunteer_app.pagination import paginate
+from volunteer_app.sites import service as sites
+from volunteer_app.sites.models import Site
+from volunteer_app.sites.reach import Reacher, get_in_reach, reach_condition
+from volunteer_app.timebank import ledger
+from volunteer_app.timebank.models import Redemption, Reward, TimeAccount
+from volunteer_app.timebank.service import hours
+
+register_messages(
+    {
+        "reward.out_of_stock": ("该回报已兑完", "This reward is out of stock"),
+        "reward.unavailable": ("该回报已下架", "This reward is no longer offered"),
+        "reward.not_eligible": (
+            "不符合兑换条件：该回报仅限年满 {min_age} 岁的实名用户",
+            "Not eligible: this reward is for real-name users aged {min_age} or over",
+        ),
+        "redemption.not_issued": (
+            "该兑换码已核销或已失效",
+            "This code has already been fulfilled or has expired",
+        ),
+        "redemption.expired": ("该兑换码已过期", "This code has expired"),
+        "redemption.code_exhausted": ("暂时无法生成兑换码，请重试", "Could not issue a code, please retry"),
+    }
+)
+
+# Read aloud or typed from a phone screen: no 0/O, 1/I/L.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 8  # 31**8 ≈ 8.5e11: collisions are rare, and retried
+_CODE_SHAPE = re.compile(rf"[{CODE_ALPHABET}]{{{CODE_LENGTH}}}")
+CODE_ATTEMPTS = 5
+
+
+def new_code() -> str:
+    """A fresh redemption code (uniqueness is checked by the database on insert)."""
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normal_code(raw: str) -> str | None:
+    """The code as stored, or None if it cannot be one (so a junk path segment never reaches SQL)."""
+    code = (raw or "").strip().upper()
+    return code if _CODE_SHAPE.fullmatch(code) else None
+
+
+# ---- the catalogue --------------------------------------------------------------------------------
+
+
+def create_reward(*, who: Reacher, actor_id: int, site_id: int, **fields) -> Reward:
+    """Add a reward to the catalogue of a site in reach. Commits."""
+    site = get_in_reach(Site, site_id, Site.id, who)
+    reward = Reward(site_id=site.id, created_by_id=actor_id, **fields)
+    db.session.add(reward)
+    db.session.commit()
+    return reward
+
+
+def update_reward(*, who: Reacher, reward_id: int, changes: dict) -> Reward:
+    """Change a reward of a site in reach: price, stock (set absolutely), title, active. Commits."""
+    reward = get_in_reach(Reward, reward_id, Reward.site_id, who, for_update=True)
+    for key, value in changes.items():
+        setattr(reward, key, value)
+    db.session.commit()
+    return reward
+
+
+def _catalogue_sites(user: User) -> list[int]:
+    """The user's home station and the sites above it (whose catalogues apply to them)."""
+    home_id = user.home_site_id or db.session.scalar(
+        select(VolunteerProfile.site_id).where(VolunteerProfile.user_id == user.id)
+    )
+    home = db.session.get(Site, home_id) if home_id else None
+    return home.ancestor_ids() if home else []
+
+
+def list_rewards(
+    *,
+    who: Reacher,
+    user: User,
+    site_id: int | None,
+    kind: str | None,
+    include_inactive: bool,
+    limit: int,
+    cursor: str | None,
+) -> dict:
+    """Active rewards of one site or of my home station and those above (managers: also withdrawn ones)."""
+    stmt = select(Reward)
+    if site_id is not None:
+        stmt = stmt.where(Reward.site_id == site_id)
+    else:
+        stmt = stmt.where(Reward.site_id.in_(_catalogue_sites(user)))
+    if kind:
+        stmt = stmt.where(Reward.kind == kind)
+    if include_inactive:
+        stmt = stmt.where(or_(Reward.active.is_(True), reach_condition(Reward.site_id, who)))
+    else:
+        stmt = stmt.where(Reward.active.is_(True))
+    return paginate(stmt, [Reward.id], limit=limit, cursor=cursor)
+
+
+# ---- redeeming ------------------------------------------------------------------------------------
+
+
+def _age_on(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _check_eligible(user: User, reward: Reward, site: Site) -> None:
+    """A minimum age is checked against the birth date in the user's ID number (real name needed)."""
+    if reward.min_age is None:
+        return
+    params = {"min_age": reward.min_age}
+    if user.id_number_enc is None:
+        raise Conflict("reward.not_eligible", params=params)
+    number = identity.decrypt_id_number(user.id_number_enc)
+    born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    today = utcnow().astimezone(ZoneInfo(sites.effective_settings(site)["timezone"])).date()
+    if _age_on(born, today) < reward.min_age:
+        raise Conflict("reward.not_eligible", params=params)
+
+
+def _spending_book(user: User) -> TimeAccount:
+    """The caller's opened book; a volunteer whose book never moved simply has nothing to spend."""
+    book = ledger.existing_book(user.id)
+    if book is not None:
+        return book
+    if db.session.get(VolunteerProfile, user.id) is not None:
+        raise Conflict("timebook.insufficient")
+    raise NotFound("timebook.not_volunteer")
+
+
+def _take_stock(reward_id: int) -> None:
+    """One conditional UPDATE: however many redeem at once, stock never goes below zero. Flushes only
+    (on 409 it rolls back first, like every refusal here)."""
+    result = db.session.execute(
+        update(Reward)
+        .where(Reward.id == reward_id, Reward.stock > 0, Reward.active.is_(True))
+        .values(stock=Reward.stock - 1)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        db.session.rollback()
+        raise Conflict("reward.out_of_stock")
+
+
+def _issue(**fields) -> Redemption:
+    """Insert a redemption under a fresh code, retrying the rare collision. Flushes only."""
+    for _ in range(CODE_ATTEMPTS):
+        redemption = Redemption(code=new_code(), **fields)
+        try:
+            with db.session.begin_nested():
+                db.session.add(redemption)
+        except IntegrityError:
+            continue  # the savepoint is undone; everything before it stands
+        return redemption
+    db.session.rollback()
+    raise ServiceUnavailable("redemption.code_exhausted")
+
+
+def redeem(*, user: User, reward_id: int) -> Redemption:
+    """Spend minutes on a reward: stock, eligibility, debit and code, all or nothing. Commits."""
+    reward = db.session.get(Reward, reward_id)
+    if reward is None:
+        raise NotFound()
+    if not reward.active:
+        raise Conflict("reward.unavailable")
+    site = db.session.get(Site, reward.site_id)
+    _check_eligible(user, reward, site)
+    book = _spending_book(user)
+    ledger.lock_head()
+    _take_stock(reward.id)
+    try:
+        debit = ledger.post(
+            kind="redeem",
+            source=book,
+            destination=ledger.redemption_account(),
+            minutes=reward.price_minutes,
+            memo=f"回报：{reward.title}",
+            site_id=reward.site_id,
+            actor_id=user.id,
+        )
+    except Conflict:
+        db.session.rollback()  # the unit of stock goes back with the refused debit
+        raise
+    ttl = sites.effective_settings(site)["redemption_ttl_hours"]
+    now = utcnow()
+    redemption = _issue(
+        user_id=user.id,
+        reward_id=reward.id,
+        site_id=reward.site_id,
+        minutes=reward.price_minutes,
+        status="issued",
+        debit_transfer_id=debit.id,
+        expires_at=now + timedelta(hours=ttl),
+        created_at=now,
+    )
+    db.session.commit()
+    return view(redemption)
+
+
+# ---- reading ---------------------------------------------------------------------------------------
+
+
+def view(redemption: Redemption, reward: Reward | None = None) -> dict:
+    """What a redemption shows: its code and state, with the reward's title and kind."""
+    reward = reward or db.session.get(Reward, redemption.reward_id)
+    return {
+        "id": redemption.id,
+        "code": redemption.code,
+        "status": redemption.status,
+        "reward": reward,
+        "site_id": redemption.site_id,
+        "user_id": redemption.user_id,
+        "minutes": redemption.minutes,
+        "hours": hours(redemption.minutes),
+        "expires_at": redemption.expires_at,
+        "fulfilled_at": redemption.fulfilled_at,
+        "created_at": redemption.created_at,
+    }
+
+
+def my_redemptions(user: User, *, status: str | None, limit: int, cursor: str | None) -> dict:
+    """One's own redemptions, newest first."""
+    stmt = select(Redemption).where(Redemption.user_id == user.id)
+    if status:
+        stmt = stmt.where(Redemption.status == status)
+    page = paginate(stmt, [Redemption.id], limit=limit, cursor=cursor, descending=True)
+    ids = {r.reward_id for r in page["items"]}
+    rewards = {r.id: r for r in db.session.scalars(select(Reward).where(Reward.id.in_(ids)))}
+    page["items"] = [view(r, rewards[r.reward_id]) for r in page["items"]]
+    return page
+
+
+def _visible(code: str, who: Reacher, viewer_id: int) -> Redemption:
+    """A redemption by code: the owner's, or one at a site in the manager's reach (else 404)."""
+    normal = normal_code(code)
+    if normal is None:
+        raise NotFound()
+    redemption = db.session.scalars(
+        select(Redemption).where(
+            Redemption.code == normal,
+            or_(Redemption.user_id == viewer_id, reach_condition(Redemption.site_id, who)),
+        )
+    ).first()
+    if redemption is None:
+        raise NotFound()
+    return redemption
+
+
+def get_redemption(*, who: Reacher, viewer_id: int, code: str) -> dict:
+    """A redemption for its owner or a manager in reach of the reward's site."""
+    return view(_visible(code, who, viewer_id))
+
+
+# ---- fulfilling (核销) -----------------------------------------------------------------------------
+
+
+def fulfil(*, who: Reacher, actor_id: int, code: str) -> dict:
+    """Mark an issued, unexpired code fulfilled at a site in reach, exactly once. Commits."""
+    normal = normal_code(code)
+    if normal is None:
+        raise NotFound()
+    redemption = db.session.scalars(
+        select(Redemption).where(Redemption.code == normal, reach_condition(Redemption.site_id, who))
+    ).first()
+    if redemption is None:
+        raise NotFound()
+    now = utcnow()
+    result = db.session.execute(
+        update(Redemption)
+        .where(Redemption.id == redemption.id, Redemption.status == "issued", Redemption.expires_at > now)
+        .values(status="fulfilled", fulfilled_at=now, fulfilled_by_id=actor_id)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        db.session.rollback()
+        current = db.session.get(Redemption, redemption.id)
+        expired = current.status == "expired" or (current.status == "issued" and current.expires_at <= now)
+        raise Conflict("redemption.expired" if expired else "redemption.not_issued")
+    db.session.commit()
+    db.session.refresh(redemption)
+    return view(redemption)
+
+
+# ---- expiry ---------------------------------------------------------------------------------------
+
+
+def _expire_one(redemption_id: int, now: datetime) -> bool:
+    """Move one issued, expired code to `expired`, give its stock back and refund it. Flushes only."""
+    row = db.session.execute(
+        update(Redemption)
+        .where(Redemption.id == redemption_id, Redemption.status == "issued", Redemption.expires_at <= now)
+        .values(status="expired")
+        .returning(Redemption.user_id, Redemption.reward_id, Redemption.minutes, Redemption.site_id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        return False  # fulfilled in the meantime, or another run got it first
+    user_id, reward_id, minutes, site_id = row
+    db.session.execute(
+        update(Reward)
+        .where(Reward.id == reward_id)
+        .values(stock=Reward.stock + 1)
+        .execution_options(synchronize_session=False)
+    )
+    refund = ledger.post(
+        kind="refund",
+        source=ledger.redemption_account(),
+        destination=ledger.existing_book(user_id),
+        minutes=minutes,
+        reference=f"refund:redemption:{redemption_id}",
+        memo="回报兑换码过期退回",
+        site_id=site_id,
+    )
+    db.session.execute(
+        update(Redemption)
+        .where(Redemption.id == redemption_id)
+        .values(refund_transfer_id=refund.id)
+        .execution_options(synchronize_session=False)
+    )
+    return True
+
+
+def expire_redemptions(*, now: datetime | None = None, batch: int = 500) -> int:
+    """Expire and refund issued codes past their time, batch by batch (commits); returns how many."""
+    # Safe to run concurrently and repeatedly: only the run whose conditional UPDATE moves a code from
+    # issued to expired refunds it, and the refund's unique reference would refuse a second one.
+    now = now or utcnow()
+    expired = 0
+    after = 0
+    while True:
+        ids = list(
+            db.session.scalars(
+                select(Redemption.id)
+                .where(Redemption.status == "issued", Redemption.expires_at <= now, Redemption.id > after)
+                .order_by(Redemption.id)
+                .limit(batch)
+            )
+        )
+        if not ids:
+            db.session.rollback()
+            return expired
+        ledger.lock_head()  # first, as every posting does: concurrent runs queue here, then find nothing
+        expired += sum(_expire_one(redemption_id, now) for redemption_id in ids)
+        db.session.commit()
+        after = ids[-1]
