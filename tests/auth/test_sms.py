@@ -144,7 +144,7 @@ def test_code_is_stored_only_as_a_keyed_hash(client, app, user, fixed_codes):
     assert all(code not in str(value) for row in rows for value in row.values())
 
 
-@pytest.mark.parametrize("code", ["12345", "1234567", "12345a", ""])
+@pytest.mark.parametrize("code", ["12345", "1234567", "12345a", "", "１２３４５６"])
 def test_code_must_be_six_digits(client, user, code):
     body = assert_error(sms_login(client, user.phone, code), 422, "validation.failed")
     assert "code" in body["errors"]["json"]

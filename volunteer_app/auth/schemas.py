@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import marshmallow as ma
 
 from volunteer_app.accounts.schemas import MeOut
@@ -38,7 +40,10 @@ class SmsCodeIn(ma.Schema):
 
 class SmsLoginIn(ma.Schema):
     phone = PHONE
-    code = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^\d{6}$", error="six digits"))
+    # ASCII digits only: \d alone would also pass full-width ones, which can never match a sent code.
+    code = ma.fields.String(
+        required=True, validate=ma.validate.Regexp(re.compile(r"^\d{6}$", re.ASCII), error="six digits")
+    )
 
 
 class PasswordChangeIn(ma.Schema):
