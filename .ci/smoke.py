@@ -1,4 +1,5 @@
-"""Newcomer's walk through a running server: register, apply as a volunteer, approve as the demo manager.
+"""Newcomer's walk through a running server: register, apply as a volunteer, approve as the demo manager;
+then a demo volunteer redeems a reward, the station fulfils it, they gift 30 minutes and certify.
 
 Usage: python .ci/smoke.py http://127.0.0.1:5000   (exits non-zero on the first surprise)
 """
@@ -10,6 +11,7 @@ import random
 import sys
 import urllib.error
 import urllib.request
+from datetime import date, timedelta
 
 BASE = sys.argv[1].rstrip("/") if len(sys.argv) > 1 else "http://127.0.0.1:5000"
 PASSWORD = "demo-pass-2026"
@@ -72,6 +74,50 @@ def main() -> None:
     assert "volunteer" in [r["role"] for r in profile["roles"]], profile
     number = profile["volunteer"]["volunteer_no"]
     print(f"smoke ok: {phone} registered, applied, approved as volunteer {number}")
+    time_book()
+
+
+def time_book() -> None:
+    """A demo volunteer with credited hours redeems, the station fulfils, they gift and certify."""
+    volunteer = call("POST", "/api/v1/auth/login", {"phone": "13700000001", "password": PASSWORD})[
+        "access_token"
+    ]
+    before = call("GET", "/api/v1/me/timebook", token=volunteer)["balance_minutes"]
+    assert before > 0, before
+    rewards = call("GET", "/api/v1/rewards?limit=50", token=volunteer)["items"]
+    reward = min(
+        (r for r in rewards if r["min_age"] is None and r["stock"] > 0), key=lambda r: r["price_minutes"]
+    )
+    code = call("POST", "/api/v1/redemptions", {"reward_id": reward["id"]}, token=volunteer, expect=201)[
+        "code"
+    ]
+    manager = call("POST", "/api/v1/auth/login", {"phone": "13900000001", "password": PASSWORD})[
+        "access_token"
+    ]
+    call("POST", f"/api/v1/redemptions/{code}/fulfil", token=manager)
+    links = call("GET", "/api/v1/me/family-links", token=volunteer)["items"]
+    link = next(link for link in links if link["status"] == "approved")
+    call(
+        "POST",
+        "/api/v1/me/timebook/gifts",
+        {"minutes": 30, "family_link_id": link["id"]},
+        token=volunteer,
+        expect=201,
+    )
+    after = call("GET", "/api/v1/me/timebook", token=volunteer)["balance_minutes"]
+    assert after == before - reward["price_minutes"] - 30, (before, after)
+    today = date.today()
+    certificate = call(
+        "POST",
+        "/api/v1/me/certificates",
+        {"date_from": (today - timedelta(days=120)).isoformat(), "date_to": today.isoformat()},
+        token=volunteer,
+        expect=201,
+    )
+    verified = call("GET", f"/api/v1/certificates/verify/{certificate['verification_code']}")
+    assert verified["valid"] and verified["number"] == certificate["number"], verified
+    number = verified["number"]
+    print(f"smoke ok: redeemed {reward['title']}, fulfilled {code}, gifted 30 min, certificate {number}")
 
 
 if __name__ == "__main__":
