@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import func, select
 
+from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, NotFound, Unprocessable, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.pagination import paginate
@@ -125,6 +128,11 @@ def effective_settings(site: Site) -> dict:
         for site_id in ids:
             merged.update(chain[site_id].settings or {})
     return merged
+
+
+def local_time(site: Site, moment: datetime | None = None) -> datetime:
+    """`moment` (default now) in the site's time zone: days and months are the site's, not UTC's."""
+    return (moment or utcnow()).astimezone(ZoneInfo(effective_settings(site)["timezone"]))
 
 
 def get_settings(*, who: Reacher, site_id: int) -> dict:

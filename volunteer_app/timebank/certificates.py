@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import defer
@@ -70,7 +69,7 @@ def _add_years(day: date, years: int) -> date:
 
 
 def _today(site: Site) -> date:
-    return utcnow().astimezone(ZoneInfo(sites.effective_settings(site)["timezone"])).date()
+    return sites.local_time(site).date()
 
 
 def _check_range(date_from: date, date_to: date, today: date) -> None:
@@ -182,7 +181,7 @@ def issue_for(*, who: Reacher, handler: User, user_id: int, date_from: date, dat
 
 
 def _local(moment: datetime, site: Site) -> datetime:
-    return moment.astimezone(ZoneInfo(sites.effective_settings(site)["timezone"]))
+    return sites.local_time(site, moment)
 
 
 def view(certificate: Certificate, site: Site) -> dict:

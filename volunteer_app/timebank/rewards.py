@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -135,7 +134,7 @@ def _check_eligible(user: User, reward: Reward, site: Site) -> None:
         raise Conflict("reward.not_eligible", params=params)
     number = identity.decrypt_id_number(user.id_number_enc)
     born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
-    today = utcnow().astimezone(ZoneInfo(sites.effective_settings(site)["timezone"])).date()
+    today = sites.local_time(site).date()
     if _age_on(born, today) < reward.min_age:
         raise Conflict("reward.not_eligible", params=params)
 
