@@ -1,0 +1,57 @@
+"""Helpers for notification tests: the memory sender, notifying directly, reading the outbox."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from volunteer_app.extensions import db
+from volunteer_app.notifications import senders, service
+from volunteer_app.notifications.models import OutboxMessage
+
+
+@pytest.fixture
+def sent(app, monkeypatch):
+    """Switch the app to the memory sender; yields its list of sent messages."""
+    monkeypatch.setitem(app.config["APP"], "notification_sender", "memory")
+    app.extensions.pop("notification_sender", None)
+    senders.SENT.clear()
+    yield senders.SENT
+    app.extensions.pop("notification_sender", None)
+    senders.SENT.clear()
+
+
+class FailingSender:
+    """A gateway that is down."""
+
+    def send(self, message):
+        raise ConnectionError("gateway unreachable")
+
+
+@pytest.fixture
+def failing(app):
+    """Make every send fail until the test ends."""
+    app.extensions["notification_sender"] = FailingSender()
+    yield
+    app.extensions.pop("notification_sender", None)
+
+
+def notify(app, people, kind="order.filled", **kwargs) -> int:
+    """Notify these people (Person objects or ids) as a service would, and commit."""
+    kwargs.setdefault("params", {"title": "助老陪护"})
+    with app.app_context():
+        count = service.notify([getattr(p, "id", p) for p in people], kind, **kwargs)
+        db.session.commit()
+    return count
+
+
+def deliver(app, **kwargs) -> int:
+    with app.app_context():
+        return service.deliver_pending(**kwargs)
+
+
+def outbox(app) -> list[OutboxMessage]:
+    with app.app_context():
+        rows = db.session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        db.session.expunge_all()
+        return list(rows)

@@ -1,0 +1,290 @@
+"""Writing notifications with the change they report, and delivering the outbox exactly once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from flask import Response
+
+from tests.notifications.conftest import deliver, notify, outbox
+from tests.race import race
+from tests.support import make_user
+from volunteer_app.db import utcnow
+from volunteer_app.extensions import db
+from volunteer_app.notifications import service
+from volunteer_app.notifications.models import Notification, OutboxMessage
+
+
+def add_device(app, person, token, platform="android"):
+    with app.app_context():
+        return service.register_device(person.id, platform=platform, token=token, app_version="1.0").id
+
+
+# ---- notify ----------------------------------------------------------------------------------------
+
+
+def test_notify_writes_one_inbox_row_per_user_and_one_outbox_row_per_device(app, world):
+    add_device(app, world.vol_s1, "tok-a", "ios")
+    add_device(app, world.vol_s1, "tok-b", "harmony")
+    add_device(app, world.mgr_s1, "tok-c", "android")
+    people = [world.vol_s1, world.mgr_s1, world.resident, world.vol_s1]
+    assert notify(app, people, "order.submitted", params={"title": "助老", "order_id": 9}, order_id=9) == 3
+    with app.app_context():
+        rows = db.session.scalars(sa.select(Notification).order_by(Notification.user_id)).all()
+        assert sorted(n.user_id for n in rows) == sorted({p.id for p in people})
+        assert {(n.kind, n.order_id, n.read_at) for n in rows} == {("order.submitted", 9, None)}
+        assert rows[0].params == {"title": "助老", "order_id": 9}
+    got = {(m.user_id, m.channel, m.device_token, m.status, m.attempts) for m in outbox(app)}
+    assert got == {
+        (world.vol_s1.id, "apns", "tok-a", "pending", 0),
+        (world.vol_s1.id, "hms", "tok-b", "pending", 0),
+        (world.mgr_s1.id, "fcm", "tok-c", "pending", 0),
+        (world.resident.id, "console", None, "pending", 0),
+    }
+
+
+def test_notify_is_set_based_whatever_the_number_of_users(app, world):
+    people = [make_user(app, name=f"志愿者{i}") for i in range(50)]
+    for person in people[:10]:
+        add_device(app, person, f"tok-{person.id}")
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        if not statement.startswith("BEGIN"):
+            statements.append(statement.split("(")[0])
+
+    with app.app_context():
+        sa.event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            assert service.notify([p.id for p in people], "order.offered", params={"title": "助老"}) == 50
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", count)
+        db.session.commit()
+    # One INSERT of the inbox rows, one SELECT of the devices, one INSERT of the outbox rows.
+    assert len(statements) == 3, statements
+    assert len(outbox(app)) == 50
+
+
+def test_notify_refuses_unknown_kinds_and_params_that_are_not_simple(app, world):
+    with app.app_context(), pytest.raises(ValueError, match="unknown notification kind"):
+        service.notify([world.vol_s1.id], "order.teleported")
+    with app.app_context(), pytest.raises(ValueError, match="start"):
+        service.notify([world.vol_s1.id], "order.reminder", params={"title": "x", "start": utcnow()})
+
+
+def test_notify_nobody_does_nothing(app, world):
+    assert notify(app, []) == 0
+    assert outbox(app) == []
+
+
+def test_managers_of_a_site_are_those_granted_on_it(app, world):
+    with app.app_context():
+        assert service.managers_of(world.sites["S1"]) == [world.mgr_s1.id]
+        assert service.managers_of(world.sites["I1"]) == [world.mgr_i1.id]
+        assert service.managers_of(world.sites["S3"]) == []
+
+
+# ---- rendering -------------------------------------------------------------------------------------
+
+
+def test_every_kind_has_both_languages_and_renders_without_all_params():
+    for kind, (zh, en) in service.KINDS.items():
+        assert zh and en, kind
+        assert service.render(kind, {}) == zh
+        assert service.render(kind, {}, "en") == en
+    assert service.render("order.declined", {"title": "助老"}) == "志愿者{name}退出「助老」，请重新派单"
+    assert service.render("hours.credited", {"title": "助老", "hours": 1.5}, "en") == (
+        '"助老" was approved: 1.5 hours were added to your time book'
+    )
+
+
+def test_a_reason_is_added_where_given():
+    assert service.render("order.rejected", {"title": "修电脑", "reason": "超出服务范围"}) == (
+        "订单「修电脑」未被受理（原因：超出服务范围）"
+    )
+    assert service.render("order.cancelled", {"title": "修电脑", "reason": ""}, "en") == (
+        '"修电脑" was cancelled'
+    )
+    # A param's own braces are text, not placeholders.
+    assert service.render("order.filled", {"title": "{x}"}) == "「{x}」已满员"
+
+
+# ---- delivery --------------------------------------------------------------------------------------
+
+
+def test_delivery_sends_each_row_once_and_marks_it_sent(app, world, sent):
+    add_device(app, world.vol_s1, "tok-a", "ios")
+    notify(app, [world.vol_s1, world.resident], "order.offered", params={"title": "助老"}, order_id=4)
+    assert deliver(app) == 2
+    assert deliver(app) == 0
+    assert len(sent) == 2
+    by_user = {m["user_id"]: m for m in sent}
+    message = by_user[world.vol_s1.id]
+    assert (message["channel"], message["device_token"], message["kind"], message["order_id"]) == (
+        "apns",
+        "tok-a",
+        "order.offered",
+        4,
+    )
+    assert message["title"] == "您收到服务邀请「助老」，请接单或婉拒"
+    assert message["title_en"].startswith('You are invited to serve "助老"')
+    assert by_user[world.resident.id]["channel"] == "console"
+    assert {(m.status, m.attempts) for m in outbox(app)} == {("sent", 1)}
+    assert all(m.sent_at is not None for m in outbox(app))
+
+
+def test_delivery_honours_the_limit(app, world, sent):
+    notify(app, [world.vol_s1, world.resident, world.mgr_s1])
+    assert deliver(app, limit=2) == 2
+    assert deliver(app, limit=2) == 1
+    assert len({m["id"] for m in sent}) == 3
+
+
+def test_a_failing_sender_backs_off_then_gives_up(app, world, failing):
+    notify(app, [world.vol_s1])
+    start = utcnow()
+    now = start
+    for attempt in range(1, 5):
+        assert deliver(app, now=now) == 0
+        (row,) = outbox(app)
+        assert (row.status, row.attempts) == ("failed", attempt)
+        assert row.last_error == "ConnectionError: gateway unreachable"
+        delay = service.retry_delay(attempt)
+        assert row.next_try_at == now + delay
+        assert deliver(app, now=now + delay - timedelta(seconds=1)) == 0  # not yet due: untouched
+        assert outbox(app)[0].attempts == attempt
+        now += delay
+    assert deliver(app, now=now) == 0
+    (row,) = outbox(app)
+    assert (row.status, row.attempts) == ("dead", 5)  # notification_max_attempts
+    assert deliver(app, now=now + timedelta(days=1)) == 0
+    assert outbox(app)[0].attempts == 5
+
+
+def test_retry_delay_doubles_up_to_an_hour():
+    assert [service.retry_delay(n).total_seconds() for n in range(1, 9)] == [
+        30,
+        60,
+        120,
+        240,
+        480,
+        960,
+        1920,
+        3600,
+    ]
+
+
+def test_a_failed_row_is_sent_when_the_gateway_is_back(app, world, sent):
+    notify(app, [world.vol_s1])
+    app.extensions["notification_sender"] = _Failing()
+    now = utcnow()
+    assert deliver(app, now=now) == 0
+    app.extensions.pop("notification_sender")
+    assert deliver(app, now=now + timedelta(seconds=31)) == 1
+    (row,) = outbox(app)
+    assert (row.status, row.attempts, row.last_error) == ("sent", 2, None)
+    assert len(sent) == 1
+
+
+class _Failing:
+    def send(self, message):
+        raise TimeoutError
+
+
+def test_a_claim_left_by_a_crashed_sender_is_taken_over_after_its_lease(app, world, sent):
+    notify(app, [world.vol_s1])
+    now = utcnow()
+    with app.app_context():
+        db.session.execute(
+            sa.update(OutboxMessage).values(status="sending", next_try_at=now + timedelta(minutes=10))
+        )
+        db.session.commit()
+    assert deliver(app, now=now) == 0  # another sender holds it
+    assert sent == []
+    assert deliver(app, now=now + timedelta(minutes=11)) == 1
+    assert outbox(app)[0].status == "sent"
+
+
+def test_pushes_to_a_device_that_left_the_user_are_dropped(app, world, sent):
+    add_device(app, world.vol_s1, "shared-phone")
+    notify(app, [world.vol_s1])
+    add_device(app, world.resident, "shared-phone")  # the phone changed hands before delivery
+    assert deliver(app) == 0
+    assert sent == []
+    (row,) = outbox(app)
+    assert (row.status, row.last_error) == ("dead", "device.gone")
+
+
+def test_concurrent_deliverers_never_send_a_row_twice(app, world, sent):
+    people = [make_user(app, name=f"居民{i}") for i in range(40)]
+    notify(app, people)
+    notify(app, people, "order.cancelled")
+
+    def deliverer(_client):
+        total = 0
+        with app.app_context():
+            while True:
+                sent_now = service.deliver_pending(limit=7)
+                if not sent_now:
+                    return total
+                total += sent_now
+
+    totals = race(app, [deliverer] * 8)
+    totals.append(deliver(app))  # whatever a deliverer left when its candidates were taken
+    ids = [m["id"] for m in sent]
+    assert len(ids) == len(set(ids)) == 80
+    assert sum(totals) == 80
+    assert {m.status for m in outbox(app)} == {"sent"}
+
+
+# ---- after the request, and the command -------------------------------------------------------------
+
+
+def test_the_after_request_hook_is_registered(app):
+    assert service.deliver_after_request in app.after_request_funcs[None]
+
+
+def test_a_request_that_notified_delivers_after_commit(app, world, sent):
+    with app.test_request_context(method="POST"):
+        service.notify([world.vol_s1.id], "order.filled", params={"title": "助老"})
+        db.session.commit()
+        response = service.deliver_after_request(Response(status=201))
+    assert response.status_code == 201
+    assert [m["user_id"] for m in sent] == [world.vol_s1.id]
+
+
+def test_a_request_that_failed_after_notifying_sends_nothing(app, world, sent):
+    with app.test_request_context(method="POST"):
+        service.notify([world.vol_s1.id], "order.filled", params={"title": "助老"})
+        service.deliver_after_request(Response(status=409))  # never committed: rolled back, not sent
+    assert sent == []
+    assert outbox(app) == []
+
+
+def test_a_failing_sender_never_fails_the_response(app, world, failing):
+    with app.test_request_context(method="POST"):
+        service.notify([world.vol_s1.id], "order.filled", params={"title": "助老"})
+        db.session.commit()
+        response = service.deliver_after_request(Response(status=201))
+    assert response.status_code == 201
+    assert [(m.status, m.attempts) for m in outbox(app)] == [("failed", 1)]
+
+
+def test_a_request_without_notifications_delivers_nothing(app, world, sent):
+    notify(app, [world.vol_s1])  # committed elsewhere (no request): left to the command
+    with app.test_request_context(method="POST"):
+        service.deliver_after_request(Response(status=200))
+    assert sent == []
+
+
+def test_the_deliver_command(app, world, sent):
+    notify(app, [world.vol_s1, world.resident, world.mgr_s1])
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["notifications", "deliver", "--limit", "2"])
+    again = runner.invoke(args=["notifications", "deliver"])
+    assert first.exit_code == 0, first.output
+    assert "2 notifications sent" in first.output
+    assert "1 notifications sent" in again.output
+    assert len(sent) == 3

@@ -1,0 +1,69 @@
+"""Request and response shapes of notifications and devices."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+
+from volunteer_app.notifications.models import PLATFORMS
+from volunteer_app.pagination import MAX_LIMIT, PageArgs
+from volunteer_app.schemas import Id, Text
+
+
+class JsonBoolean(ma.fields.Boolean):
+    """JSON true or false only: 0, 1 and "yes" are refused, not read as booleans."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class NotificationListArgs(PageArgs):
+    unread = ma.fields.Boolean(load_default=False, metadata={"description": "Only the unread ones"})
+
+
+class NotificationOut(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    kind = ma.fields.String(required=True, metadata={"description": "Stable: branch on it"})
+    title = ma.fields.String(required=True, metadata={"description": "The text, in the Accept-Language"})
+    params = ma.fields.Dict(required=True, metadata={"description": "What the text was made from"})
+    order_id = ma.fields.Integer(allow_none=True, required=True)
+    read_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+
+
+class MarkReadIn(ma.Schema):
+    """Either `ids` (of my notifications; others' are ignored) or `all: true`."""
+
+    ids = ma.fields.List(Id(), load_default=None, validate=ma.validate.Length(min=1, max=MAX_LIMIT))
+    all = JsonBoolean(load_default=False)
+
+    @ma.validates_schema
+    def _one_way(self, data, **_kwargs):
+        if (data.get("ids") is not None) == bool(data.get("all")):
+            raise ma.ValidationError("give ids, or all: true", "ids")
+
+
+class MarkReadOut(ma.Schema):
+    updated = ma.fields.Integer(required=True, metadata={"description": "How many were unread before"})
+
+
+class DeviceIn(ma.Schema):
+    platform = ma.fields.String(required=True, validate=ma.validate.OneOf(PLATFORMS))
+    token = ma.fields.String(
+        required=True,
+        validate=[
+            ma.validate.Length(min=1, max=255),
+            ma.validate.Regexp(r"^[!-~]+$", error="printable ASCII without spaces"),
+        ],
+        metadata={"description": "The push token the platform gave the app"},
+    )
+    app_version = Text(32, load_default=None, allow_none=True)
+
+
+class DeviceOut(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    platform = ma.fields.String(required=True, metadata={"enum": list(PLATFORMS)})
+    app_version = ma.fields.String(allow_none=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+    last_seen_at = ma.fields.AwareDateTime(required=True)
