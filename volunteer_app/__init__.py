@@ -59,7 +59,10 @@ def _import_models() -> None:
     """Import every domain's models so MetaData (and Alembic) sees all tables."""
     from volunteer_app import idempotency  # noqa: F401
     from volunteer_app.accounts import models as _accounts  # noqa: F401
+    from volunteer_app.attendance import models as _attendance  # noqa: F401
     from volunteer_app.auth import models as _auth  # noqa: F401
+    from volunteer_app.notifications import models as _notifications  # noqa: F401
+    from volunteer_app.orders import models as _orders  # noqa: F401
     from volunteer_app.sites import models as _sites  # noqa: F401
     from volunteer_app.timebank import models as _timebank  # noqa: F401
 
@@ -74,11 +77,22 @@ def _register_blueprints(app: Flask) -> None:
     from volunteer_app.accounts.views import blp as accounts_blp
     from volunteer_app.auth.views import blp as auth_blp
     from volunteer_app.health import blp as health_blp
+    from volunteer_app.notifications.views import blp as notifications_blp
+    from volunteer_app.orders.views import blp as orders_blp
     from volunteer_app.sites.views import blp as sites_blp
     from volunteer_app.timebank.certificate_views import blp as certificates_blp
     from volunteer_app.timebank.views import blp as timebank_blp
 
-    for blp in (health_blp, auth_blp, accounts_blp, sites_blp, timebank_blp, certificates_blp):
+    for blp in (
+        health_blp,
+        auth_blp,
+        accounts_blp,
+        sites_blp,
+        timebank_blp,
+        certificates_blp,
+        notifications_blp,
+        orders_blp,
+    ):
         api.register_blueprint(blp)
 
 

@@ -1,4 +1,5 @@
-"""Command-line entry points: `flask deploy`, `flask demo load`, `flask users …`, `flask timebank …`."""
+"""Command-line entry points: `flask deploy`, `flask demo load`, `flask users …`, `flask timebank …`,
+`flask notifications …`, `flask orders …`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from volunteer_app.sites import service as sites
 demo_cli = AppGroup("demo", help="Demo data for trying the whole loop.")
 users_cli = AppGroup("users", help="Operator commands for accounts.")
 timebank_cli = AppGroup("timebank", help="The time book (ledger of hours).")
+orders_cli = AppGroup("orders", help="The order loop.")
+notifications_cli = AppGroup("notifications", help="The notification outbox.")
 
 
 def register_commands(app: Flask) -> None:
@@ -19,6 +22,8 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(timebank_cli)
+    app.cli.add_command(notifications_cli)
+    app.cli.add_command(orders_cli)
 
 
 @click.command("deploy")
@@ -72,3 +77,23 @@ def timebank_expire_redemptions(batch: int) -> None:
 
     expired = expire_redemptions(batch=batch)
     click.echo(f"{expired} redemption codes expired and refunded")
+
+
+@notifications_cli.command("deliver")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
+def notifications_deliver(limit: int) -> None:
+    """Send due notifications from the outbox; failed ones back off and retry (safe to run concurrently)."""
+    from volunteer_app.notifications.service import deliver_pending
+
+    sent = deliver_pending(limit=limit)
+    click.echo(f"{sent} notifications sent")
+
+
+@orders_cli.command("apply-deadlines")
+@click.option("--batch", default=1000, show_default=True, type=click.IntRange(1, 100_000))
+def orders_apply_deadlines(batch: int) -> None:
+    """Escalate, expire, close pools, lapse ratings and send reminders due now (safe to run concurrently)."""
+    from volunteer_app.orders.deadlines import apply_deadlines
+
+    counts = apply_deadlines(batch=batch)
+    click.echo(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "nothing due")

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 import marshmallow as ma
-from flask import has_request_context, request
+from flask import current_app, has_request_context, request
 from flask_smorest import Api as SmorestApi
 from werkzeug.exceptions import HTTPException
 
@@ -177,6 +177,8 @@ class Api(SmorestApi):
 
     def handle_http_exception(self, error: HTTPException):
         status = error.code or 500
+        if status == 304:  # If-None-Match matched (flask-smorest's ETag): no body, same validator
+            return current_app.response_class(status=304, headers={"ETag": request.headers["If-None-Match"]})
         data = getattr(error, "data", None) or {}
         errors = data.get("errors") or data.get("messages")
         headers = dict(data.get("headers") or {})

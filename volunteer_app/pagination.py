@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from datetime import datetime
 from typing import Any
 
@@ -68,6 +69,9 @@ def _decode(cursor: str, keys: list) -> list[Any]:
             raise _bad_cursor()
         if expected is int and not -(2**63) <= value < 2**63:
             raise _bad_cursor()
+        # JSON readers accept NaN and Infinity: no row's key is either (a forged cursor).
+        if expected is float and not math.isfinite(value):
+            raise _bad_cursor()
         decoded.append(value)
     return decoded
 
@@ -99,3 +103,15 @@ def _after(keys: list, values: list[Any], descending: bool):
         beyond = key < values[i] if descending else key > values[i]
         clauses.append(and_(*equal, beyond))
     return or_(*clauses)
+
+
+def paginate_rows(stmt: Select, keys: list, *, limit: int, cursor: str | None) -> tuple[list, str | None]:
+    """Like `paginate`, for keys that are computed expressions (labelled, typed): `stmt` must select
+    them by their labels so each row carries its own key values (no recomputation in Python, whose
+    floats could disagree with the database's)."""
+    if cursor:
+        stmt = stmt.where(_after(keys, _decode(cursor, keys), False))
+    rows = db.session.execute(stmt.order_by(*keys).limit(limit + 1)).all()
+    items = rows[:limit]
+    next_cursor = _encode([getattr(items[-1], k.key) for k in keys]) if len(rows) > limit else None
+    return items, next_cursor

@@ -41,3 +41,14 @@ class Ok(ma.Schema):
     """A plain acknowledgement."""
 
     ok = ma.fields.Boolean(required=True)
+
+
+def _plausible(value) -> None:
+    # Far-off years would overflow converting to UTC (a 500); no service is booked for year 9999.
+    if not 2000 <= value.year <= 2200:
+        raise ma.ValidationError("year out of range")
+
+
+def Moment(**kwargs) -> ma.fields.AwareDateTime:
+    """An RFC 3339 time with an offset (a naive time is refused: whose clock would it be?)."""
+    return ma.fields.AwareDateTime(validate=_plausible, **kwargs)

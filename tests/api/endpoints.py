@@ -10,17 +10,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from flask import Flask
 from sqlalchemy import select
 
-from tests.support import ADMIN_VIEW, PASSWORD, World, id_number, next_phone
+from tests.support import ADMIN_VIEW, PASSWORD, Person, World, id_number, make_volunteer, next_phone
 from volunteer_app.accounts import service as accounts
 from volunteer_app.accounts.models import User
 from volunteer_app.auth import service as auth_service
 from volunteer_app.auth import sms
 from volunteer_app.extensions import db
+from volunteer_app.notifications import service as notifications
 from volunteer_app.sites.models import Category
 from volunteer_app.timebank import certificates, gifts, rewards
 from volunteer_app.timebank import service as timebank
@@ -29,6 +30,7 @@ TEAM = {"S1": "T1", "S4": "T4"}
 APPLICANT = {"S1": "applicant", "S4": "applicant_s4"}
 MANAGER = {"S1": "mgr_s1", "S4": "mgr_s4"}
 VOLUNTEER = {"S1": "vol_s1", "S4": "vol_s4"}
+RESIDENT = {"S1": "resident", "S4": "applicant_s4"}  # who orders on each side (both live there)
 
 Request = tuple[str, dict | None]
 API = "/api/v1"
@@ -213,9 +215,150 @@ def _sms_login(app: Flask, w: World, _t: str) -> Request:
     return "/api/v1/auth/sms-login", {"phone": phone, "code": code}
 
 
+def _notified(app: Flask, w: World, _t: str) -> None:
+    """Everyone in the world has a notification (so inbox answers have an item to check)."""
+    with app.app_context():
+        notifications.notify([p.id for p in w.people.values()], "order.filled", params={"title": "助老"})
+        db.session.commit()
+
+
+def _my_notifications(app: Flask, w: World, t: str) -> Request:
+    _notified(app, w, t)
+    return "/api/v1/me/notifications", None
+
+
+def _read_notifications(app: Flask, w: World, t: str) -> Request:
+    _notified(app, w, t)
+    return "/api/v1/me/notifications/read", {"all": True}
+
+
+def _forget_device(app: Flask, w: World, t: str) -> Request:
+    """A device of the target side's volunteer: only they may forget it."""
+    with app.app_context():
+        device = notifications.register_device(
+            w.people[VOLUNTEER[t]].id, platform="android", token=f"matrix-{t}", app_version=None
+        )
+        return f"/api/v1/me/devices/{device.id}", None
+
+
 def _category_id(app: Flask) -> int:
     with app.app_context():
         return db.session.scalar(select(Category.id).where(Category.code == "elder_care"))
+
+
+# ---- the order loop: an order of the target side's resident, brought through the API to a stage ----
+
+ORDER_TITLE = "陪独居老人就医"
+ORDER_ADDRESS = "文晖街道 12 幢 3 单元"
+# A few hundred metres from each side's station (tests/support.py SITE_TREE).
+ORDER_PLACE = {"S1": {"lat": 30.2712, "lng": 120.1712}, "S4": {"lat": 31.2512, "lng": 121.4912}}
+# Stages, in order: submitted; offered (assign mode, to the side's volunteer); pool (grab mode, open);
+# held (the side's volunteer grabbed it); checked_in; completed (checked out: rating and audit open).
+_STAGES = ("submitted", "offered", "pool", "held", "checked_in", "completed")
+
+
+def _step(app: Flask, person: Person, method: str, path: str, body: dict | None = None) -> dict:
+    """One step of building an object through the API as `person`; it must succeed."""
+    response = app.test_client().open(f"{API}{path}", method=method, json=body, headers=person.headers)
+    assert response.status_code < 300, (method, path, response.status_code, response.get_json())
+    return response.get_json()
+
+
+def _order_body(app: Flask, t: str, *, starts_now: bool) -> dict:
+    """A valid 点单 body at the target side: a 2-hour window from now (check-in is open at once: the
+    window may start up to 10 minutes in the past) or from 2 hours ahead."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    start = now - timedelta(minutes=1) if starts_now else now + timedelta(hours=2)
+    return {
+        "category_id": _category_id(app),
+        "title": ORDER_TITLE,
+        "description": "上午去社区医院复查",
+        "address": ORDER_ADDRESS,
+        **ORDER_PLACE[t],
+        "window_start": start.isoformat(),
+        "window_end": (start + timedelta(hours=2)).isoformat(),
+        "volunteers_needed": 1,
+        "target_groups": ["elderly_alone"],
+    }
+
+
+def _order(app: Flask, w: World, t: str, stage: str) -> tuple[int, int | None]:
+    """An order of the target side's resident at `stage`, each step taken by the side's own people
+    (resident, station manager, volunteer). Returns the order's id and the volunteer's assignment's."""
+    assert stage in _STAGES, stage
+    resident, manager, volunteer = (w.people[side[t]] for side in (RESIDENT, MANAGER, VOLUNTEER))
+    at_once = _STAGES.index(stage) >= _STAGES.index("held")
+    order_id = _step(app, resident, "POST", "/orders", _order_body(app, t, starts_now=at_once))["order"]["id"]
+    if stage == "submitted":
+        return order_id, None
+    deadline = (datetime.now(UTC) + timedelta(minutes=30)).replace(microsecond=0).isoformat()
+    if stage == "offered":
+        dispatch = {"mode": "assign", "volunteer_ids": [volunteer.id], "deadline": deadline}
+        _step(app, manager, "POST", f"/orders/{order_id}/dispatch", dispatch)
+        return order_id, _step(app, volunteer, "GET", f"/orders/{order_id}")["my_assignment"]["id"]
+    dispatch = {"mode": "grab", "capacity": 1, "deadline": deadline}
+    _step(app, manager, "POST", f"/orders/{order_id}/dispatch", dispatch)
+    if stage == "pool":
+        return order_id, None
+    assignment_id = _step(app, volunteer, "POST", f"/orders/{order_id}/grab")["id"]
+    for action in ("check-in", "check-out")[: _STAGES.index(stage) - _STAGES.index("held")]:
+        _step(app, volunteer, "POST", f"/assignments/{assignment_id}/{action}", ORDER_PLACE[t])
+    return order_id, assignment_id
+
+
+def _on_order(action: str, stage: str, body: dict | None = None) -> Callable[[Flask, World, str], Request]:
+    """POST /orders/<id>/<action> (or GET /orders/<id> when action is "") on an order at `stage`."""
+
+    def request(app: Flask, w: World, t: str) -> Request:
+        order_id, _ = _order(app, w, t, stage)
+        return f"{API}/orders/{order_id}{'/' + action if action else ''}", body
+
+    return request
+
+
+def _on_assignment(action: str, stage: str, body: dict | None = None):
+    """POST /assignments/<id>/<action> on the target side's volunteer's assignment at `stage`."""
+
+    def request(app: Flask, w: World, t: str) -> Request:
+        _, assignment_id = _order(app, w, t, stage)
+        return f"{API}/assignments/{assignment_id}/{action}", {} if body is None else body
+
+    return request
+
+
+def _on_check(action: str, stage: str):
+    """Check in or out on the target side's volunteer's assignment, standing at the order's place."""
+
+    def request(app: Flask, w: World, t: str) -> Request:
+        _, assignment_id = _order(app, w, t, stage)
+        return f"{API}/assignments/{assignment_id}/{action}", ORDER_PLACE[t]
+
+    return request
+
+
+def _list_orders(app: Flask, w: World, t: str) -> Request:
+    _order(app, w, t, "submitted")
+    return f"{API}/orders", None
+
+
+def _offer_more(app: Flask, w: World, t: str) -> Request:
+    """Offer an order already offered to the side's volunteer to a second volunteer of the station."""
+    order_id, _ = _order(app, w, t, "offered")
+    second = make_volunteer(app, w.sites[t], {"S1": 40, "S4": 41}[t], "志愿者二")
+    return f"{API}/orders/{order_id}/offers", {"volunteer_ids": [second.id]}
+
+
+def _tasks_nearby(app: Flask, w: World, t: str) -> Request:
+    _order(app, w, t, "pool")
+    place = ORDER_PLACE[t]
+    return f"{API}/tasks/available?lat={place['lat']}&lng={place['lng']}&radius_m=2000", None
+
+
+def _audit(app: Flask, w: World, t: str) -> Request:
+    """Audit a completed order, confirming more minutes than computed (with the reason it needs)."""
+    order_id, assignment_id = _order(app, w, t, "completed")
+    item = {"assignment_id": assignment_id, "minutes": 30, "reason": "签到前已在现场服务"}
+    return f"{API}/orders/{order_id}/audit", {"assignments": [item], "note": "核实无误"}
 
 
 _LIST = [
@@ -421,10 +564,73 @@ _LIST = [
         ),
     ),
     Endpoint("POST", "/api/v1/me/timebook/gifts", _gift),
+    Endpoint("GET", "/api/v1/me/notifications", _my_notifications),
+    Endpoint("POST", "/api/v1/me/notifications/read", _read_notifications),
+    Endpoint(
+        "POST",
+        "/api/v1/me/devices",
+        lambda app, w, t: ("/api/v1/me/devices", {"platform": "ios", "token": "matrix-apns-token"}),
+    ),
+    Endpoint("DELETE", "/api/v1/me/devices/<int:device_id>", _forget_device),
     Endpoint(
         "PATCH",
         "/api/v1/categories/<int:category_id>",
         lambda app, w, t: (f"/api/v1/categories/{_category_id(app)}", {"sort": 99}),
+    ),
+    Endpoint(
+        "POST", "/api/v1/orders", lambda app, w, t: ("/api/v1/orders", _order_body(app, t, starts_now=False))
+    ),
+    Endpoint("GET", "/api/v1/orders", _list_orders),
+    Endpoint("GET", "/api/v1/orders/<int:order_id>", _on_order("", "offered")),
+    Endpoint("GET", "/api/v1/orders/<int:order_id>/events", _on_order("events", "offered")),
+    Endpoint(
+        "POST",
+        "/api/v1/orders/<int:order_id>/dispatch",
+        _on_order("dispatch", "submitted", {"mode": "grab", "capacity": 2}),
+    ),
+    Endpoint("POST", "/api/v1/orders/<int:order_id>/offers", _offer_more),
+    Endpoint(
+        "POST",
+        "/api/v1/orders/<int:order_id>/reject",
+        _on_order("reject", "submitted", {"reason": "不在服务范围"}),
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/orders/<int:order_id>/cancel",
+        _on_order("cancel", "submitted", {"reason": "不需要了"}),
+    ),
+    Endpoint("POST", "/api/v1/orders/<int:order_id>/grab", _on_order("grab", "pool")),
+    Endpoint(
+        "POST",
+        "/api/v1/orders/<int:order_id>/rating",
+        _on_order("rating", "completed", {"stars": 5, "comment": "很及时"}),
+    ),
+    Endpoint("POST", "/api/v1/orders/<int:order_id>/audit", _audit),
+    Endpoint("GET", "/api/v1/tasks/available", _tasks_nearby),
+    Endpoint("POST", "/api/v1/assignments/<int:assignment_id>/accept", _on_assignment("accept", "offered")),
+    Endpoint(
+        "POST",
+        "/api/v1/assignments/<int:assignment_id>/decline",
+        _on_assignment("decline", "offered", {"reason": "那天没空"}),
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/assignments/<int:assignment_id>/withdraw",
+        _on_assignment("withdraw", "held", {"reason": "临时生病"}),
+    ),
+    Endpoint("POST", "/api/v1/assignments/<int:assignment_id>/check-in", _on_check("check-in", "held")),
+    Endpoint(
+        "POST", "/api/v1/assignments/<int:assignment_id>/check-out", _on_check("check-out", "checked_in")
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/assignments/<int:assignment_id>/close",
+        _on_assignment("close", "checked_in", {"reason": "志愿者忘记签退"}),
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/assignments/<int:assignment_id>/no-show",
+        _on_assignment("no-show", "held", {"reason": "未到场"}),
     ),
 ]
 

@@ -13,7 +13,17 @@ from typing import NamedTuple
 import pytest
 import schemathesis
 
-from tests.api.endpoints import APPLICANT, ENDPOINTS, MANAGER, TEAM, VOLUNTEER, routes
+from tests.api.endpoints import (
+    APPLICANT,
+    ENDPOINTS,
+    MANAGER,
+    ORDER_ADDRESS,
+    ORDER_TITLE,
+    RESIDENT,
+    TEAM,
+    VOLUNTEER,
+    routes,
+)
 from tests.api.helpers import ERROR_KEYS, assert_error
 
 # Columns: who calls, on which side's objects. "mgr in reach" is mgr_s1 on S1's objects; the two
@@ -92,6 +102,33 @@ MATRIX: dict[str, tuple] = {
     "POST /family-links/<id>/reject":            (401, 403,     403,     200,     404,     404,     200),
     "POST /me/timebook/gifts":                   (401, NO_BOOK, 201,     NO_BOOK, NA,      NA,      NO_BOOK),
     "PATCH /categories/<id>":                    (401, 403,     403,     403,     403,     403,     200),
+    "GET /me/notifications":                     (401, 200,     200,     200,     NA,      NA,      200),
+    "POST /me/notifications/read":               (401, 200,     200,     200,     NA,      NA,      200),
+    "POST /me/devices":                          (401, 201,     201,     201,     NA,      NA,      201),
+    "DELETE /me/devices/<id>":                   (401, 404,     204,     404,     404,     404,     404),
+    # The order loop (tests/api/endpoints.py `_order`: S1's order is the resident's; its volunteer is
+    # vol_s1). Anyone may order; an order is seen by its resident, its volunteers and managers in reach.
+    # Only the ordering resident rates, only the assignment's volunteer acts on it: anyone else, admin
+    # included, finds nothing there (404).
+    "POST /orders":                              (401, 201,     201,     201,     NA,      NA,      201),
+    "GET /orders":                               (401, 200,     200,     200,     NA,      NA,      200),
+    "GET /orders/<id>":                          (401, 200,     200,     200,     404,     404,     200),
+    "GET /orders/<id>/events":                   (401, 200,     200,     200,     404,     404,     200),
+    "POST /orders/<id>/dispatch":                (401, 403,     403,     200,     404,     404,     200),
+    "POST /orders/<id>/offers":                  (401, 403,     403,     200,     404,     404,     200),
+    "POST /orders/<id>/reject":                  (401, 403,     403,     200,     404,     404,     200),
+    "POST /orders/<id>/cancel":                  (401, 200,     404,     200,     404,     404,     200),
+    "POST /orders/<id>/grab":                    (401, 403,     201,     403,     403,     403,     403),
+    "POST /orders/<id>/rating":                  (401, 200,     404,     404,     404,     404,     404),
+    "POST /orders/<id>/audit":                   (401, 403,     403,     200,     404,     404,     200),
+    "GET /tasks/available":                      (401, 403,     200,     403,     NA,      NA,      403),
+    "POST /assignments/<id>/accept":             (401, 404,     200,     404,     404,     404,     404),
+    "POST /assignments/<id>/decline":            (401, 404,     200,     404,     404,     404,     404),
+    "POST /assignments/<id>/withdraw":           (401, 404,     200,     404,     404,     404,     404),
+    "POST /assignments/<id>/check-in":           (401, 404,     200,     404,     404,     404,     404),
+    "POST /assignments/<id>/check-out":          (401, 404,     200,     404,     404,     404,     404),
+    "POST /assignments/<id>/close":              (401, 403,     403,     200,     404,     404,     200),
+    "POST /assignments/<id>/no-show":            (401, 403,     403,     200,     404,     404,     200),
 }
 
 # Callers the columns do not show: reach runs down the tree (an institute or center manager reaches
@@ -126,6 +163,35 @@ EXTRA = [
     ("GET /teams/<id>", "mgr_i1", "S1", 200),
     ("GET /teams/<id>", "mgr_s2", "S1", 404),
     ("POST /teams/<id>/members", "mgr_s2", "S1", 404),
+    # Orders: someone else's order is absent to a resident and to a volunteer not on it; managers
+    # above the station dispatch and audit it, a sibling station or the other center finds nothing.
+    ("GET /orders/<id>", "resident", "S4", 404),
+    ("GET /orders/<id>", "vol_s1", "S4", 404),
+    ("GET /orders/<id>", "mgr_c1", "S1", 200),
+    ("GET /orders/<id>/events", "resident", "S4", 404),
+    ("GET /orders/<id>/events", "mgr_s2", "S1", 404),
+    ("POST /orders/<id>/dispatch", "mgr_s2", "S1", 404),
+    ("POST /orders/<id>/dispatch", "mgr_i1", "S1", 200),
+    ("POST /orders/<id>/dispatch", "mgr_c1", "S1", 200),
+    ("POST /orders/<id>/dispatch", "mgr_c1", "S4", 404),
+    ("POST /orders/<id>/offers", "mgr_s2", "S1", 404),
+    ("POST /orders/<id>/reject", "mgr_s2", "S1", 404),
+    ("POST /orders/<id>/cancel", "resident", "S4", 404),
+    ("POST /orders/<id>/cancel", "mgr_s2", "S1", 404),
+    ("POST /orders/<id>/rating", "resident", "S4", 404),
+    ("POST /orders/<id>/audit", "mgr_i1", "S1", 200),
+    ("POST /orders/<id>/audit", "mgr_c1", "S1", 200),
+    ("POST /orders/<id>/audit", "mgr_s2", "S1", 404),
+    ("POST /orders/<id>/audit", "mgr_c1", "S4", 404),
+    # Assignments: another volunteer's is absent, wherever they serve.
+    ("POST /assignments/<id>/accept", "vol_s4", "S1", 404),
+    ("POST /assignments/<id>/withdraw", "vol_s4", "S1", 404),
+    ("POST /assignments/<id>/check-in", "vol_s4", "S1", 404),
+    ("POST /assignments/<id>/check-in", "vol_s1", "S4", 404),
+    ("POST /assignments/<id>/check-out", "vol_s4", "S1", 404),
+    ("POST /assignments/<id>/close", "mgr_i1", "S1", 200),
+    ("POST /assignments/<id>/close", "mgr_s2", "S1", 404),
+    ("POST /assignments/<id>/no-show", "mgr_s2", "S1", 404),
 ]
 # fmt: on
 
@@ -166,12 +232,13 @@ def documented(app):
 
 
 def _markers(world, target: str) -> list[str]:
-    """What an out-of-reach caller must not see of the target side: names and phone numbers."""
+    """What an out-of-reach caller must not see of the target side: names, phone numbers, orders."""
     if target not in TEAM:
         return [f"站点{target}"]
     names = {"S1": ["宝石志愿服务队", "志愿者一"], "S4": ["外区队", "志愿者四"]}[target]
-    people = [world.people[key] for key in (APPLICANT[target], MANAGER[target], VOLUNTEER[target])]
-    return [f"站点{target}", "申请人", *names, *(p.phone for p in people)]
+    keys = {APPLICANT[target], MANAGER[target], VOLUNTEER[target], RESIDENT[target]}
+    people = [world.people[key] for key in sorted(keys)]
+    return [f"站点{target}", "申请人", *names, *(p.phone for p in people), ORDER_TITLE, ORDER_ADDRESS]
 
 
 def _headers(world, caller: str, token: str) -> dict[str, str]:

@@ -33,6 +33,7 @@ def _redeem_limit() -> str:
 
 @blp.route("/me/timebook")
 class MyTimebook(MethodView):
+    @blp.etag
     @auth_required()
     @blp.response(200, s.TimebookOut)
     def get(self):
@@ -42,6 +43,7 @@ class MyTimebook(MethodView):
 
 @blp.route("/me/timebook/transfers")
 class MyStatement(MethodView):
+    @blp.etag
     @auth_required()
     @blp.arguments(s.StatementArgs, location="query")
     @blp.response(200, StatementPage)

@@ -1,0 +1,71 @@
+"""An assignment: one volunteer's slot on an order (later also an activity), and its attendance."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from volunteer_app.db import BigId, UTCDateTime, utcnow
+from volunteer_app.extensions import db
+
+# offered: a manager named the volunteer, awaiting accept/decline. held: accepted or grabbed (a slot).
+# checked_in / checked_out: on site. audited: minutes confirmed and credited. The rest are ends.
+ASSIGNMENT_STATUSES = (
+    "offered",
+    "held",
+    "checked_in",
+    "checked_out",
+    "audited",
+    "declined",
+    "withdrawn",
+    "no_show",
+    "cancelled",
+)
+# Statuses that occupy one of the order's slots.
+SLOT_STATUSES = ("held", "checked_in", "checked_out", "audited", "no_show")
+ASSIGNMENT_KINDS = ("offer", "grab")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Assignment(db.Model):
+    """A volunteer's offer or slot on an order; check-in/out store distance and pass/fail, never tracks."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (
+        # One slot per volunteer per order, however many times the phone is pressed.
+        UniqueConstraint("order_id", "volunteer_id"),
+        CheckConstraint(_in("status", ASSIGNMENT_STATUSES), name="status"),
+        CheckConstraint(_in("kind", ASSIGNMENT_KINDS), name="kind"),
+        CheckConstraint("minutes_confirmed IS NULL OR minutes_confirmed >= 0", name="minutes"),
+        Index("ix_assignments_volunteer_status", "volunteer_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))  # indexed by the unique pair
+    # The order's station, copied so reach is one indexed condition.
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))
+    offered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    held_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    checkin_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    checkin_distance_m: Mapped[int | None] = mapped_column()
+    checkin_ok: Mapped[bool | None] = mapped_column()
+    checkout_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    checkout_distance_m: Mapped[int | None] = mapped_column()
+    checkout_ok: Mapped[bool | None] = mapped_column()
+    # Set by a manager closing a missed check-out or marking a no-show.
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    close_reason: Mapped[str | None] = mapped_column(String(500))
+    minutes_computed: Mapped[int | None] = mapped_column()
+    minutes_confirmed: Mapped[int | None] = mapped_column()
+    audit_reason: Mapped[str | None] = mapped_column(String(500))
+    transfer_id: Mapped[int | None] = mapped_column(ForeignKey("time_transfers.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -1,0 +1,242 @@
+"""Request and response shapes of orders, assignments and the volunteers' task feed."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+
+from volunteer_app.attendance.models import ASSIGNMENT_STATUSES
+from volunteer_app.orders.models import TARGET_GROUPS
+from volunteer_app.orders.states import MODES, STATES
+from volunteer_app.pagination import PageArgs
+from volunteer_app.schemas import Id, Lat, Lng, Moment, Text
+from volunteer_app.timebank.service import hours
+
+MAX_VOLUNTEERS = 50
+
+
+class OrderIn(ma.Schema):
+    """点单. Station staff taking a phone order add `resident_phone`, `resident_name` and optionally
+    `site_id` (a station they manage); the order is recorded as theirs by proxy."""
+
+    category_id = Id(required=True)
+    title = Text(60, required=True)
+    description = Text(1000, load_default=None)
+    address = Text(200, required=True)
+    lat = Lat(required=True)
+    lng = Lng(required=True)
+    window_start = Moment(required=True)
+    window_end = Moment(required=True)
+    volunteers_needed = ma.fields.Integer(
+        strict=True, load_default=1, validate=ma.validate.Range(1, MAX_VOLUNTEERS)
+    )
+    target_groups = ma.fields.List(
+        ma.fields.String(validate=ma.validate.OneOf(list(TARGET_GROUPS))),
+        load_default=list,
+        validate=ma.validate.Length(max=len(TARGET_GROUPS)),
+        metadata={"description": ", ".join(f"{k} {v[0]}" for k, v in TARGET_GROUPS.items())},
+    )
+    resident_phone = Text(20)
+    resident_name = Text(40)
+    site_id = Id()
+
+
+class OrderListArgs(PageArgs):
+    scope = ma.fields.String(
+        load_default=None,
+        validate=ma.validate.OneOf(["mine", "assigned", "managed"]),
+        metadata={"description": "mine: I ordered; assigned: I serve; managed: my sites (default for staff)"},
+    )
+    status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(STATES))
+
+
+class DispatchIn(ma.Schema):
+    """派单: mode `assign` offers it to `volunteer_ids` or a team's members; mode `grab` opens it."""
+
+    mode = ma.fields.String(required=True, validate=ma.validate.OneOf(MODES))
+    capacity = ma.fields.Integer(strict=True, validate=ma.validate.Range(1, MAX_VOLUNTEERS))
+    deadline = Moment(metadata={"description": "Offers/pool close; default: grab window or the start"})
+    volunteer_ids = ma.fields.List(Id(), validate=ma.validate.Length(min=1, max=MAX_VOLUNTEERS))
+    team_id = Id()
+    note = Text(500)
+
+    @ma.validates_schema
+    def _whom(self, data, **_):
+        if data["mode"] == "assign" and bool(data.get("volunteer_ids")) == bool(data.get("team_id")):
+            raise ma.ValidationError(
+                "mode assign needs volunteer_ids or team_id (one of them)", "volunteer_ids"
+            )
+
+
+class OfferIn(ma.Schema):
+    volunteer_ids = ma.fields.List(Id(), validate=ma.validate.Length(min=1, max=MAX_VOLUNTEERS))
+    team_id = Id()
+
+    @ma.validates_schema
+    def _whom(self, data, **_):
+        if bool(data.get("volunteer_ids")) == bool(data.get("team_id")):
+            raise ma.ValidationError("volunteer_ids or team_id (one of them)", "volunteer_ids")
+
+
+class ReasonIn(ma.Schema):
+    reason = Text(500, required=True)
+
+
+class OptionalReasonIn(ma.Schema):
+    reason = Text(500, load_default=None)
+
+
+class PositionIn(ma.Schema):
+    lat = Lat(required=True)
+    lng = Lng(required=True)
+
+
+class CloseIn(ma.Schema):
+    reason = Text(500, required=True)
+    checkout_at = Moment(load_default=None, metadata={"description": "Default: the window's end (or now)"})
+
+
+class RatingIn(ma.Schema):
+    stars = ma.fields.Integer(strict=True, required=True, validate=ma.validate.Range(1, 5))
+    comment = Text(500, load_default=None)
+
+
+class AuditItem(ma.Schema):
+    assignment_id = Id(required=True)
+    minutes = ma.fields.Integer(strict=True, load_default=None, validate=ma.validate.Range(0, 24 * 60))
+    reason = Text(500, load_default=None)
+
+
+class AuditIn(ma.Schema):
+    """审核: every checked-out assignment is confirmed; list only those whose minutes you change."""
+
+    assignments = ma.fields.List(
+        ma.fields.Nested(AuditItem), load_default=list, validate=ma.validate.Length(max=MAX_VOLUNTEERS)
+    )
+    note = Text(500, load_default=None)
+
+    @ma.validates_schema
+    def _once(self, data, **_):
+        ids = [item["assignment_id"] for item in data["assignments"]]
+        if len(ids) != len(set(ids)):
+            raise ma.ValidationError("each assignment at most once", "assignments")
+
+
+class TasksArgs(PageArgs):
+    lat = Lat(required=True)
+    lng = Lng(required=True)
+    radius_m = ma.fields.Integer(load_default=5000, validate=ma.validate.Range(100, 50_000))
+    category_id = Id(strict=False, load_default=None)
+
+
+class AssignmentOut(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    order_id = ma.fields.Integer(required=True)
+    volunteer_id = ma.fields.Integer(required=True)
+    kind = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, metadata={"enum": list(ASSIGNMENT_STATUSES)})
+    held_at = ma.fields.AwareDateTime(allow_none=True)
+    checkin_at = ma.fields.AwareDateTime(allow_none=True)
+    checkin_distance_m = ma.fields.Integer(allow_none=True)
+    checkin_ok = ma.fields.Boolean(allow_none=True)
+    checkout_at = ma.fields.AwareDateTime(allow_none=True)
+    checkout_distance_m = ma.fields.Integer(allow_none=True)
+    checkout_ok = ma.fields.Boolean(allow_none=True)
+    close_reason = ma.fields.String(allow_none=True)
+    minutes_computed = ma.fields.Integer(allow_none=True)
+    minutes_confirmed = ma.fields.Integer(allow_none=True)
+    hours_confirmed = ma.fields.Method("_hours", allow_none=True)
+    transfer_id = ma.fields.Integer(allow_none=True)
+
+    def _hours(self, obj):
+        return None if obj.minutes_confirmed is None else hours(obj.minutes_confirmed)
+
+
+class AssignmentLine(ma.Schema):
+    assignment = ma.fields.Nested(AssignmentOut, required=True)
+    volunteer_name = ma.fields.String(allow_none=True)
+
+
+class ResidentOut(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    name = ma.fields.String(required=True)
+    phone = ma.fields.String(required=True, metadata={"description": "Masked unless yours or you manage"})
+
+
+class RatingOut(ma.Schema):
+    state = ma.fields.String(allow_none=True, attribute="rating_state")
+    stars = ma.fields.Integer(allow_none=True, attribute="rating_stars")
+    comment = ma.fields.String(allow_none=True, attribute="rating_comment")
+    rated_at = ma.fields.AwareDateTime(allow_none=True)
+    due_at = ma.fields.AwareDateTime(allow_none=True, attribute="rating_due_at")
+
+
+class OrderSummary(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    site_id = ma.fields.Integer(required=True)
+    dispatch_site_id = ma.fields.Integer(required=True)
+    category_id = ma.fields.Integer(required=True)
+    title = ma.fields.String(required=True)
+    address = ma.fields.String(required=True)
+    lat = ma.fields.Float(required=True)
+    lng = ma.fields.Float(required=True)
+    window_start = ma.fields.AwareDateTime(required=True)
+    window_end = ma.fields.AwareDateTime(required=True)
+    volunteers_needed = ma.fields.Integer(required=True)
+    target_groups = ma.fields.List(ma.fields.String(), required=True)
+    status = ma.fields.String(required=True, metadata={"enum": list(STATES)})
+    mode = ma.fields.String(allow_none=True)
+    capacity = ma.fields.Integer(required=True)
+    taken = ma.fields.Integer(required=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+
+
+class OrderOut(OrderSummary):
+    description = ma.fields.String(allow_none=True)
+    proxy_id = ma.fields.Integer(allow_none=True)
+    reason = ma.fields.String(allow_none=True)
+    dispatch_due_at = ma.fields.AwareDateTime(allow_none=True)
+    fill_due_at = ma.fields.AwareDateTime(allow_none=True)
+    checkin_due_at = ma.fields.AwareDateTime(allow_none=True)
+    checkout_due_at = ma.fields.AwareDateTime(allow_none=True)
+    audit_due_at = ma.fields.AwareDateTime(allow_none=True)
+    escalated_at = ma.fields.AwareDateTime(allow_none=True)
+    completed_at = ma.fields.AwareDateTime(allow_none=True)
+    closed_at = ma.fields.AwareDateTime(allow_none=True)
+    audit_note = ma.fields.String(allow_none=True)
+    rating = ma.fields.Function(lambda o: RatingOut().dump(o), required=True)
+
+
+class OrderDetail(ma.Schema):
+    order = ma.fields.Nested(OrderOut, required=True)
+    resident = ma.fields.Nested(ResidentOut, required=True)
+    my_assignment = ma.fields.Nested(AssignmentOut, allow_none=True)
+    assignments = ma.fields.List(ma.fields.Nested(AssignmentLine), required=True)
+
+
+class EventOut(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    action = ma.fields.String(required=True)
+    from_status = ma.fields.String(allow_none=True, data_key="from")
+    to_status = ma.fields.String(required=True, data_key="to")
+    actor_id = ma.fields.Integer(allow_none=True)
+    proxy_id = ma.fields.Integer(allow_none=True)
+    assignment_id = ma.fields.Integer(allow_none=True)
+    note = ma.fields.String(allow_none=True)
+    at = ma.fields.AwareDateTime(required=True)
+
+
+class TaskOut(ma.Schema):
+    kind = ma.fields.String(required=True, metadata={"enum": ["order"]})
+    id = ma.fields.Integer(required=True)
+    title = ma.fields.String(required=True)
+    category_id = ma.fields.Integer(required=True)
+    site_id = ma.fields.Integer(required=True)
+    address = ma.fields.String(required=True)
+    lat = ma.fields.Float(required=True)
+    lng = ma.fields.Float(required=True)
+    distance_m = ma.fields.Integer(required=True)
+    window_start = ma.fields.AwareDateTime(required=True)
+    window_end = ma.fields.AwareDateTime(required=True)
+    slots_left = ma.fields.Integer(required=True)
+    deadline = ma.fields.AwareDateTime(allow_none=True)
+    target_groups = ma.fields.List(ma.fields.String(), required=True)

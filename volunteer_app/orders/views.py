@@ -1,0 +1,216 @@
+"""HTTP endpoints of the order loop: orders, assignments and the volunteers' task feed."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from volunteer_app.auth.decorators import auth_required
+from volunteer_app.auth.tokens import current_principal
+from volunteer_app.extensions import limiter
+from volunteer_app.idempotency import idempotent
+from volunteer_app.orders import schemas as s
+from volunteer_app.orders import service
+from volunteer_app.pagination import PageArgs, page_schema
+
+blp = Blueprint(
+    "orders", __name__, url_prefix="/api/v1", description="Orders (点单 → 派单 → 接单 → 评单 → 审核)"
+)
+
+OrderPage = page_schema(s.OrderSummary, "OrderPage")
+EventPage = page_schema(s.EventOut, "OrderEventPage")
+TaskPage = page_schema(s.TaskOut, "TaskPage")
+
+
+def _user_scope() -> str:
+    return f"user:{current_principal().user_id}"
+
+
+def _grab_limit() -> str:
+    return current_app.config["APP"]["grab_limit"]
+
+
+def _detail(order):
+    return service.detail(order, current_principal())
+
+
+@blp.route("/orders")
+class Orders(MethodView):
+    @auth_required()
+    @idempotent(_user_scope)
+    @blp.arguments(s.OrderIn)
+    @blp.response(201, s.OrderDetail)
+    def post(self, data):
+        """点单: order a service (staff may order for a resident by phone: recorded as proxy)."""
+        return _detail(service.submit(who=current_principal(), data=data))
+
+    @blp.etag
+    @auth_required()
+    @blp.arguments(s.OrderListArgs, location="query")
+    @blp.response(200, OrderPage)
+    def get(self, args):
+        """Orders I placed, that I serve, or of the sites I manage; newest first."""
+        return service.list_orders(who=current_principal(), **args)
+
+
+@blp.route("/orders/<int:order_id>")
+class OrderOne(MethodView):
+    @blp.etag
+    @auth_required()
+    @blp.response(200, s.OrderDetail)
+    def get(self, order_id):
+        """One order with its resident (phone masked unless mine to manage) and assignments."""
+        return _detail(service.get_order(who=current_principal(), order_id=order_id))
+
+
+@blp.route("/orders/<int:order_id>/events")
+class OrderEvents(MethodView):
+    @blp.etag
+    @auth_required()
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, EventPage)
+    def get(self, args, order_id):
+        """The order's timeline: every change with from, to, action, actor, proxy, time and note."""
+        return service.events(who=current_principal(), order_id=order_id, **args)
+
+
+@blp.route("/orders/<int:order_id>/dispatch")
+class OrderDispatch(MethodView):
+    @auth_required("manager", "admin")
+    @blp.arguments(s.DispatchIn)
+    @blp.response(200, s.OrderDetail)
+    def post(self, data, order_id):
+        """派单: offer to volunteers or a team (assign), or open to grabbing (grab): capacity, deadline."""
+        return _detail(service.dispatch(who=current_principal(), order_id=order_id, data=data))
+
+
+@blp.route("/orders/<int:order_id>/offers")
+class OrderOffers(MethodView):
+    @auth_required("manager", "admin")
+    @blp.arguments(s.OfferIn)
+    @blp.response(200, s.OrderDetail)
+    def post(self, data, order_id):
+        """Reassign: offer a dispatched order to more volunteers after a decline or withdrawal."""
+        return _detail(service.offer_more(who=current_principal(), order_id=order_id, data=data))
+
+
+@blp.route("/orders/<int:order_id>/reject")
+class OrderReject(MethodView):
+    @auth_required("manager", "admin")
+    @blp.arguments(s.ReasonIn)
+    @blp.response(200, s.OrderDetail)
+    def post(self, data, order_id):
+        """Reject a submitted order, with a reason."""
+        return _detail(service.reject(who=current_principal(), order_id=order_id, **data))
+
+
+@blp.route("/orders/<int:order_id>/cancel")
+class OrderCancel(MethodView):
+    @auth_required()
+    @blp.arguments(s.ReasonIn)
+    @blp.response(200, s.OrderDetail)
+    def post(self, data, order_id):
+        """Cancel before service starts (the resident who ordered, or a manager in reach), with a reason."""
+        return _detail(service.cancel(who=current_principal(), order_id=order_id, **data))
+
+
+@blp.route("/orders/<int:order_id>/grab")
+class OrderGrab(MethodView):
+    @auth_required("volunteer")
+    @limiter.limit(_grab_limit, key_func=_user_scope)
+    @idempotent(_user_scope)
+    @blp.response(201, s.AssignmentOut)
+    def post(self, order_id):
+        """抢单: take a place in an open pool → 201 assignment, or 409 `order.full`."""
+        return service.grab(who=current_principal(), order_id=order_id)
+
+
+@blp.route("/orders/<int:order_id>/rating")
+class OrderRating(MethodView):
+    @auth_required()
+    @blp.arguments(s.RatingIn)
+    @blp.response(200, s.OrderDetail)
+    def post(self, data, order_id):
+        """评单: the ordering resident rates once (1–5 stars, comment) while the rating window is open."""
+        return _detail(service.rate(who=current_principal(), order_id=order_id, **data))
+
+
+@blp.route("/orders/<int:order_id>/audit")
+class OrderAudit(MethodView):
+    @auth_required("manager", "admin")
+    @blp.arguments(s.AuditIn)
+    @blp.response(200, s.OrderDetail)
+    def post(self, data, order_id):
+        """审核: confirm minutes per assignment; the order closes and the hours are credited, once."""
+        return _detail(
+            service.audit(
+                who=current_principal(), order_id=order_id, items=data["assignments"], note=data["note"]
+            )
+        )
+
+
+@blp.route("/tasks/available")
+class TasksAvailable(MethodView):
+    @blp.etag
+    @auth_required("volunteer")
+    @blp.arguments(s.TasksArgs, location="query")
+    @blp.response(200, TaskPage)
+    def get(self, args):
+        """Open orders near me that I may grab, nearest first within a radius (metres)."""
+        return service.available_tasks(who=current_principal(), **args)
+
+
+def _assignment_action(name: str, schema, summary: str, roles: tuple[str, ...], call, *, retry_safe=False):
+    """One POST /assignments/{id}/<name> endpoint (they differ only in body and service call)."""
+
+    def post(self, data, assignment_id):
+        return call(who=current_principal(), assignment_id=assignment_id, **data)
+
+    post.__doc__ = summary
+    post = blp.response(200, s.AssignmentOut)(post)
+    post = blp.arguments(schema)(post)
+    if retry_safe:
+        post = idempotent(_user_scope)(post)
+    post = auth_required(*roles)(post)
+
+    action = type(f"Assignment{name.title().replace('-', '')}", (MethodView,), {"post": post})
+    blp.route(f"/assignments/<int:assignment_id>/{name}")(action)
+
+
+class _Empty(s.ma.Schema):
+    pass
+
+
+_assignment_action(
+    "accept", _Empty, "接单: accept an offer (409 `order.full` if the places went).", (), service.accept
+)
+_assignment_action("decline", s.OptionalReasonIn, "Decline an offer.", (), service.decline)
+_assignment_action(
+    "withdraw", s.OptionalReasonIn, "Give back my place before checking in.", (), service.withdraw
+)
+_assignment_action(
+    "check-in",
+    s.PositionIn,
+    "签到 with my position (distance kept, not the position).",
+    (),
+    service.check_in,
+    retry_safe=True,
+)
+_assignment_action(
+    "check-out", s.PositionIn, "签退 with my position; minutes are computed.", (), service.check_out
+)
+_assignment_action(
+    "close",
+    s.CloseIn,
+    "Close a missed check-out (manager, with a reason).",
+    ("manager", "admin"),
+    service.close_attendance,
+)
+_assignment_action(
+    "no-show",
+    s.ReasonIn,
+    "Record a no-show (manager, with a reason).",
+    ("manager", "admin"),
+    service.mark_no_show,
+)
