@@ -1,5 +1,7 @@
 """Newcomer's walk through a running server: register, apply as a volunteer, approve as the demo manager;
-then a demo volunteer redeems a reward, the station fulfils it, they gift 30 minutes and certify.
+then a demo volunteer redeems a reward, the station fulfils it, they gift 30 minutes and certify;
+then the order loop: a resident orders, a manager opens it to grabbing, two volunteers grab, check in
+and out, the resident rates, the manager audits and the volunteers see the hours.
 
 Usage: python .ci/smoke.py http://127.0.0.1:5000   (exits non-zero on the first surprise)
 """
@@ -11,7 +13,7 @@ import random
 import sys
 import urllib.error
 import urllib.request
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 BASE = sys.argv[1].rstrip("/") if len(sys.argv) > 1 else "http://127.0.0.1:5000"
 PASSWORD = "demo-pass-2026"
@@ -75,6 +77,7 @@ def main() -> None:
     number = profile["volunteer"]["volunteer_no"]
     print(f"smoke ok: {phone} registered, applied, approved as volunteer {number}")
     time_book()
+    order_loop()
 
 
 def time_book() -> None:
@@ -118,6 +121,63 @@ def time_book() -> None:
     assert verified["valid"] and verified["number"] == certificate["number"], verified
     number = verified["number"]
     print(f"smoke ok: redeemed {reward['title']}, fulfilled {code}, gifted 30 min, certificate {number}")
+
+
+def login(phone: str) -> str:
+    return call("POST", "/api/v1/auth/login", {"phone": phone, "password": PASSWORD})["access_token"]
+
+
+def order_loop() -> None:
+    """点单 → 派单 (grab pool) → 抢单 ×2 → 签到/签退 → 评单 → 审核 → hours in both books."""
+    resident = login("13600000001")
+    me = call("GET", "/api/v1/me", token=resident)
+    home = call("GET", f"/api/v1/sites/{me['home_site']['id']}")
+    place = {"lat": home["lat"] + 0.0005, "lng": home["lng"] + 0.0005}
+    now = datetime.now(UTC).replace(microsecond=0)
+    category = call("GET", "/api/v1/categories")[0]
+    order = call(
+        "POST",
+        "/api/v1/orders",
+        {
+            "category_id": category["id"],
+            "title": "烟测订单：陪老人散步",
+            "address": "社区花园",
+            **place,
+            # Started a few minutes ago, so the volunteers can check in at once.
+            "window_start": (now - timedelta(minutes=5)).isoformat(),
+            "window_end": (now + timedelta(hours=1)).isoformat(),
+            "volunteers_needed": 2,
+            "target_groups": ["elderly_alone"],
+        },
+        token=resident,
+        expect=201,
+    )["order"]
+    manager = login("13900000001")
+    call("POST", f"/api/v1/orders/{order['id']}/dispatch", {"mode": "grab", "capacity": 2}, token=manager)
+    volunteers = [login(p) for p in ("13700000002", "13700000003", "13700000004")]
+    feed = call("GET", f"/api/v1/tasks/available?lat={place['lat']}&lng={place['lng']}", token=volunteers[0])
+    assert order["id"] in [t["id"] for t in feed["items"]], feed
+    grab = f"/api/v1/orders/{order['id']}/grab"
+    assignments = [call("POST", grab, token=v, expect=201) for v in volunteers[:2]]
+    full = call("POST", grab, token=volunteers[2], expect=409)
+    assert full["error"] == "order.full", full
+    before = [call("GET", "/api/v1/me/timebook", token=v)["balance_minutes"] for v in volunteers[:2]]
+    for volunteer, assignment in zip(volunteers, assignments, strict=False):
+        call("POST", f"/api/v1/assignments/{assignment['id']}/check-in", place, token=volunteer)
+    for volunteer, assignment in zip(volunteers, assignments, strict=False):
+        call("POST", f"/api/v1/assignments/{assignment['id']}/check-out", place, token=volunteer)
+    call(
+        "POST", f"/api/v1/orders/{order['id']}/rating", {"stars": 5, "comment": "谢谢志愿者"}, token=resident
+    )
+    items = [{"assignment_id": a["id"], "minutes": 30, "reason": "烟测：按30分钟确认"} for a in assignments]
+    closed = call("POST", f"/api/v1/orders/{order['id']}/audit", {"assignments": items}, token=manager)
+    assert closed["order"]["status"] == "closed", closed["order"]
+    after = [call("GET", "/api/v1/me/timebook", token=v)["balance_minutes"] for v in volunteers[:2]]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [30, 30], (before, after)
+    events = call("GET", f"/api/v1/orders/{order['id']}/events?limit=50", token=resident)["items"]
+    print(
+        f"smoke ok: order {order['id']} ordered, grabbed by 2, served, rated, audited ({len(events)} events)"
+    )
 
 
 if __name__ == "__main__":

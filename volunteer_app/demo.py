@@ -8,7 +8,7 @@ the real rules; every demo credit says 示范记录 in its memo. Loading twice c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
@@ -77,6 +77,7 @@ class Created:
     credits: int = 0  # demo credits posted by this load
     rewards: int = 0  # rewards added by this load
     links: int = 0  # family links added by this load
+    orders: int = 0  # demo orders placed by this load
 
 
 def _admin_view():
@@ -110,6 +111,7 @@ def load() -> Created:
     else:
         _create_world(created)
     _load_timebook(created)
+    _load_orders(created)
     return created
 
 
@@ -284,6 +286,62 @@ def _ensure_family_link() -> int:
     return 1
 
 
+# ---- the order loop ------------------------------------------------------------------------------
+
+# (resident index, title, category code, open to grabbing): tomorrow morning at the resident's station.
+DEMO_ORDERS = (
+    (0, "示范订单：陪独居老人去医院复查", "elder_care", True),
+    (1, "示范订单：楼道小广告清理", "environment", True),
+    (2, "示范订单：修理老人家的电饭煲", "repairs", False),
+    (3, "示范订单：给留守儿童辅导作业", "education_support", False),
+)
+
+
+def _principal(user: User):
+    from volunteer_app.auth.tokens import Principal, load_grants
+
+    return Principal(user=user, session_id="demo", grants=load_grants(user.id))
+
+
+def _load_orders(created: Created) -> None:
+    """A few residents' orders for tomorrow morning: two open to grabbing (in the volunteers' feed),
+    two waiting for a station to dispatch them. Only when there are no orders at all."""
+    from volunteer_app.orders import service as orders
+    from volunteer_app.orders.models import Order
+
+    if db.session.scalar(select(func.count()).select_from(Order)):
+        return
+    categories = {c.code: c.id for c in sites.list_categories()}
+    fallback = next(iter(categories.values()))
+    tz = ZoneInfo(current_app.config["SITE_DEFAULTS"]["timezone"])
+    tomorrow = utcnow().astimezone(tz).date() + timedelta(days=1)
+    start = datetime.combine(tomorrow, time(9), tz)
+    center_manager = _by_phone("13900000001")
+    for n, title, category, open_pool in DEMO_ORDERS:
+        resident = _by_phone(_resident_phone(n))
+        home = db.session.get(Site, resident.home_site_id)
+        order = orders.submit(
+            who=_principal(resident),
+            data={
+                "category_id": categories.get(category, fallback),
+                "title": title,
+                "description": "示范数据：可用来试一遍点单 → 派单 → 抢单 → 签到签退 → 评单 → 审核",
+                "address": f"{home.name}附近",
+                "lat": home.lat + 0.001,
+                "lng": home.lng + 0.001,
+                "window_start": start,
+                "window_end": start + timedelta(hours=2),
+                "volunteers_needed": 2,
+                "target_groups": ["elderly_alone"] if n == 0 else [],
+            },
+        )
+        if open_pool:
+            orders.dispatch(
+                who=_principal(center_manager), order_id=order.id, data={"mode": "grab", "capacity": 2}
+            )
+        created.orders += 1
+
+
 def summary(created: Created) -> str:
     """What `flask demo load` prints: the logins to try, and what this load added to the time book."""
     if created.already:
@@ -300,5 +358,12 @@ def summary(created: Created) -> str:
             f"{created.links} approved family link (13700000001 may gift hours to 13600000001)",
             "  try as 13700000001: GET /api/v1/me/timebook, GET /api/v1/rewards, POST /api/v1/redemptions,",
             "  POST /api/v1/me/timebook/gifts, POST /api/v1/me/certificates then GET its /print page",
+        ]
+    if created.orders:
+        lines += [
+            "",
+            f"  orders: {created.orders} demo orders for tomorrow morning, two open to grabbing:",
+            "  volunteer: GET /api/v1/tasks/available?lat=30.26&lng=120.14, POST /api/v1/orders/{id}/grab;",
+            "  as a station manager GET /api/v1/orders, POST /api/v1/orders/{id}/dispatch",
         ]
     return "\n".join(lines)
