@@ -71,11 +71,12 @@ def app(database_url):
 def _empty_database() -> None:
     tables = [t for t in reversed(db.metadata.sorted_tables)]
     if db.engine.dialect.name == "postgresql":
-        names = ", ".join(f'"{t.name}"' for t in tables)
-        db.session.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    else:
-        for table in tables:
-            db.session.execute(table.delete())
+        # DELETE, not TRUNCATE: on tables this small TRUNCATE's fixed cost per table (new files for
+        # each table and index) was ~0.3 s a test, most of the PostgreSQL run. Triggers are off for
+        # this transaction only, so the ledger's append-only guard does not refuse the cleanup.
+        db.session.execute(sa.text("SET LOCAL session_replication_role = replica"))
+    for table in tables:
+        db.session.execute(table.delete())
     db.session.commit()
 
 

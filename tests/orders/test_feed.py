@@ -140,3 +140,50 @@ def test_cursor_pages_return_every_open_order_once_in_distance_order(app, client
     assert ids(whole["items"]) == ids(seen) and whole["next_cursor"] is None
     bad = client.get(f"/api/v1/tasks/available?{HERE}&cursor=bm9wZQ", headers=world.vol_s1.headers)
     assert_error(bad, 422)
+
+
+def test_the_feed_query_can_use_the_open_pool_index_on_postgresql(app, world, loop):
+    """The feed's WHERE implies the partial index's predicate, so PostgreSQL can answer it from the
+    index of open pools by place (checked with sequential scans priced out), not by scanning orders."""
+    import pytest
+    from sqlalchemy import event, text
+
+    from volunteer_app.auth.tokens import Principal, load_grants
+    from volunteer_app.orders import service
+
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("query plans are PostgreSQL's; SQLite's planner is not what runs at city scale")
+    pool(world, loop)
+    seen = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if "FROM orders" in statement and "ORDER BY" in statement:
+            seen.append((statement, parameters))
+
+    with app.test_request_context():
+        from volunteer_app.accounts.models import User
+
+        user = db.session.get(User, world.vol_s1.id)
+        who = Principal(user=user, session_id="t", grants=load_grants(user.id))
+        event.listen(db.engine, "before_cursor_execute", capture)
+        try:
+            service.available_tasks(
+                who=who,
+                lat=PLACE["lat"],
+                lng=PLACE["lng"],
+                radius_m=5000,
+                category_id=None,
+                limit=20,
+                cursor=None,
+            )
+        finally:
+            event.remove(db.engine, "before_cursor_execute", capture)
+        statement, parameters = seen[-1]
+        connection = db.session.connection()
+        connection.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join(
+            row[0] for row in connection.exec_driver_sql("EXPLAIN " + statement, parameters).all()
+        )
+        db.session.rollback()
+    assert "ix_orders_open_pool_geo" in plan, plan
