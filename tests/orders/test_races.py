@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from tests.api.helpers import assert_error
 from tests.orders.conftest import order_body, timeline
 from tests.race import race
-from tests.support import Person, next_phone
+from tests.support import Person, make_volunteer, next_phone
 from volunteer_app.accounts import identity
 from volunteer_app.accounts import service as accounts
 from volunteer_app.accounts.models import RoleGrant, VolunteerProfile
@@ -327,3 +327,28 @@ def test_concurrent_deadline_runs_move_each_late_order_once(app, world, loop, cl
 
     # Nothing is left to do, however many sweepers look again.
     assert sweep_together(late + 2 * escalation, sweepers=2) == [{}, {}]
+
+
+def test_cancelling_while_volunteers_withdraw_and_accept_never_deadlocks(app, world, loop):
+    """Cancel locks the order, then its assignments; withdraw and accept must take the same order
+    (order first), or PostgreSQL would break the cycle by killing one of them: a 500."""
+    extra = [make_volunteer(app, world.sites["S1"], 60 + n, f"志愿者{n}") for n in range(4)]
+    for round_ in range(3):
+        order_id = loop.submit(world.resident)["order"]["id"]
+        people = [world.vol_s1, *extra]
+        loop.dispatch_assign(world.mgr_s1, order_id, [p.id for p in people], capacity=5)
+        offers = {p.id: loop.get(p, order_id)["my_assignment"]["id"] for p in people}
+        for person in people[:3]:
+            loop.act(person, offers[person.id], "accept")
+
+        def post(person, path, body):
+            return lambda client: client.post(f"/api/v1{path}", json=body, headers=person.headers)
+
+        calls = [post(world.resident, f"/orders/{order_id}/cancel", {"reason": "不需要了"})]
+        calls += [post(p, f"/assignments/{offers[p.id]}/withdraw", {"reason": "有事"}) for p in people[:3]]
+        calls += [post(p, f"/assignments/{offers[p.id]}/accept", {}) for p in people[3:]]
+        responses = race(app, calls)
+        codes = [r.status_code for r in responses]
+        assert all(code < 500 for code in codes), (round_, [(r.status_code, r.get_json()) for r in responses])
+        assert codes[0] == 200  # the cancel always wins in the end: nothing here can block it
+        assert loop.get(world.resident, order_id)["order"]["status"] == "cancelled"

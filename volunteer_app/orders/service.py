@@ -516,16 +516,27 @@ def grab(*, who, order_id: int) -> Assignment:
     return assignment
 
 
-def _my_assignment(who, assignment_id: int) -> tuple[Assignment, Order]:
-    """The caller's own assignment and its order, both locked (someone else's is 404)."""
+def _assignment_and_order(assignment_id: int, *conditions) -> tuple[Assignment, Order]:
+    """An assignment matching `conditions` and its order, both locked: the ORDER FIRST, as every path
+    does (cancel, audit and completion lock the order, then update its assignments), so two requests
+    on one order can never wait on each other in opposite orders (a deadlock would be a 500)."""
+    found = select(Assignment.order_id).where(Assignment.id == assignment_id, *conditions)
+    order_id = db.session.scalar(found)
+    if order_id is None:
+        raise NotFound()
+    order = _locked(order_id)
     assignment = db.session.scalars(
         select(Assignment)
-        .where(Assignment.id == assignment_id, Assignment.volunteer_id == who.user_id)
+        .where(Assignment.id == assignment_id)
         .with_for_update()
-    ).first()
-    if assignment is None:
-        raise NotFound()
-    return assignment, _locked(assignment.order_id)
+        .execution_options(populate_existing=True)
+    ).one()
+    return assignment, order
+
+
+def _my_assignment(who, assignment_id: int) -> tuple[Assignment, Order]:
+    """The caller's own assignment and its order, both locked (someone else's is 404)."""
+    return _assignment_and_order(assignment_id, Assignment.volunteer_id == who.user_id)
 
 
 def accept(*, who, assignment_id: int) -> Assignment:
@@ -670,14 +681,8 @@ def check_out(*, who, assignment_id: int, lat: float, lng: float) -> Assignment:
 
 
 def _managed_assignment(who, assignment_id: int) -> tuple[Assignment, Order]:
-    assignment = db.session.scalars(
-        select(Assignment)
-        .where(Assignment.id == assignment_id, reach_condition(Assignment.site_id, who))
-        .with_for_update()
-    ).first()
-    if assignment is None:
-        raise NotFound()
-    return assignment, _locked(assignment.order_id)
+    """An assignment of a station in the manager's reach and its order, both locked (404 otherwise)."""
+    return _assignment_and_order(assignment_id, reach_condition(Assignment.site_id, who))
 
 
 def close_attendance(*, who, assignment_id: int, checkout_at: datetime | None, reason: str) -> Assignment:
