@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 from volunteer_app.accounts import schemas as s
 from volunteer_app.accounts import service
 from volunteer_app.auth.decorators import auth_required
-from volunteer_app.auth.tokens import current_principal
+from volunteer_app.auth.tokens import current_principal, user_scope
 from volunteer_app.idempotency import idempotent
 from volunteer_app.pagination import PageArgs, page_schema
 from volunteer_app.schemas import Ok
@@ -18,10 +18,6 @@ blp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Profile
 ApplicationPage = page_schema(s.ApplicationOut, "ApplicationPage")
 ReviewPage = page_schema(s.ApplicationReviewOut, "ApplicationReviewPage")
 MemberPage = page_schema(s.TeamMemberOut, "TeamMemberPage")
-
-
-def _user_scope() -> str:
-    return f"user:{current_principal().user_id}"
 
 
 @blp.route("/me")
@@ -43,7 +39,7 @@ class Me(MethodView):
 @blp.route("/me/volunteer-application")
 class MyApplication(MethodView):
     @auth_required()
-    @idempotent(_user_scope)
+    @idempotent(user_scope)
     @blp.arguments(s.ApplicationIn)
     @blp.response(201, s.ApplicationOut)
     def post(self, data):

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 from typing import Protocol
 
-from flask import current_app
-
+from volunteer_app import plugins
 from volunteer_app.accounts.identity import mask_phone
 
 
@@ -34,14 +32,4 @@ class MemorySender:
 
 def sender() -> SmsSender:
     """The app's sender, created once per app from the `sms_sender` setting."""
-    ext = current_app.extensions
-    if "sms_sender" not in ext:
-        name = current_app.config["APP"]["sms_sender"]
-        if name == "console":
-            ext["sms_sender"] = ConsoleSender()
-        elif name == "memory":
-            ext["sms_sender"] = MemorySender()
-        else:
-            module, _, attr = name.partition(":")
-            ext["sms_sender"] = getattr(importlib.import_module(module), attr)()
-    return ext["sms_sender"]
+    return plugins.configured("sms_sender", {"console": ConsoleSender, "memory": MemorySender})

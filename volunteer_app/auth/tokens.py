@@ -177,3 +177,8 @@ def init_jwt(app) -> None:
     # Flask-JWT-Extended reports an access token sent to /refresh (or the reverse) as merely invalid;
     # the catalogue has a code for it so the phone can tell its own mistake from a bad token.
     app.register_error_handler(WrongTokenError, lambda _error: error_response(401, "token.wrong_type"))
+
+
+def user_scope() -> str:
+    """Whose request this is, as a key for rate limits and Idempotency-Key scopes."""
+    return f"user:{current_principal().user_id}"

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import Any, Protocol
 
-from flask import current_app
+from volunteer_app import plugins
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +39,4 @@ class MemorySender:
 
 def sender() -> NotificationSender:
     """The app's sender, created once per app from the `notification_sender` setting."""
-    ext = current_app.extensions
-    if "notification_sender" not in ext:
-        name = current_app.config["APP"]["notification_sender"]
-        if name == "console":
-            ext["notification_sender"] = ConsoleSender()
-        elif name == "memory":
-            ext["notification_sender"] = MemorySender()
-        else:
-            module, _, attr = name.partition(":")
-            ext["notification_sender"] = getattr(importlib.import_module(module), attr)()
-    return ext["notification_sender"]
+    return plugins.configured("notification_sender", {"console": ConsoleSender, "memory": MemorySender})

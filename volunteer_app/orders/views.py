@@ -7,7 +7,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from volunteer_app.auth.decorators import auth_required
-from volunteer_app.auth.tokens import current_principal
+from volunteer_app.auth.tokens import current_principal, user_scope
 from volunteer_app.extensions import limiter
 from volunteer_app.idempotency import idempotent
 from volunteer_app.orders import schemas as s
@@ -23,10 +23,6 @@ EventPage = page_schema(s.EventOut, "OrderEventPage")
 TaskPage = page_schema(s.TaskOut, "TaskPage")
 
 
-def _user_scope() -> str:
-    return f"user:{current_principal().user_id}"
-
-
 def _grab_limit() -> str:
     return current_app.config["APP"]["grab_limit"]
 
@@ -38,7 +34,7 @@ def _detail(order):
 @blp.route("/orders")
 class Orders(MethodView):
     @auth_required()
-    @idempotent(_user_scope)
+    @idempotent(user_scope)
     @blp.arguments(s.OrderIn)
     @blp.response(201, s.OrderDetail)
     def post(self, data):
@@ -118,8 +114,8 @@ class OrderCancel(MethodView):
 @blp.route("/orders/<int:order_id>/grab")
 class OrderGrab(MethodView):
     @auth_required("volunteer")
-    @limiter.limit(_grab_limit, key_func=_user_scope)
-    @idempotent(_user_scope)
+    @limiter.limit(_grab_limit, key_func=user_scope)
+    @idempotent(user_scope)
     @blp.response(201, s.AssignmentOut)
     def post(self, order_id):
         """抢单: take a place in an open pool → 201 assignment, or 409 `order.full`."""
@@ -171,7 +167,7 @@ def _assignment_action(name: str, schema, summary: str, roles: tuple[str, ...], 
     post = blp.response(200, s.AssignmentOut)(post)
     post = blp.arguments(schema)(post)
     if retry_safe:
-        post = idempotent(_user_scope)(post)
+        post = idempotent(user_scope)(post)
     post = auth_required(*roles)(post)
 
     action = type(f"Assignment{name.title().replace('-', '')}", (MethodView,), {"post": post})

@@ -7,7 +7,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from volunteer_app.auth.decorators import auth_required
-from volunteer_app.auth.tokens import current_principal
+from volunteer_app.auth.tokens import current_principal, user_scope
 from volunteer_app.extensions import limiter
 from volunteer_app.idempotency import idempotent
 from volunteer_app.pagination import PageArgs, page_schema
@@ -27,10 +27,6 @@ PRINT_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "private, no-store",
 }
-
-
-def _user_scope() -> str:
-    return f"user:{current_principal().user_id}"
 
 
 def _verify_limit() -> str:
@@ -55,7 +51,7 @@ class MyCertificates(MethodView):
         return certificates.my_certificates(current_principal().user, **args)
 
     @auth_required()
-    @idempotent(_user_scope)
+    @idempotent(user_scope)
     @blp.arguments(s.CertificateIn)
     @blp.response(201, s.CertificateOut)
     def post(self, data):
@@ -66,7 +62,7 @@ class MyCertificates(MethodView):
 @blp.route("/volunteers/<int:user_id>/certificates")
 class VolunteerCertificates(MethodView):
     @auth_required("manager", "admin")
-    @idempotent(_user_scope)
+    @idempotent(user_scope)
     @blp.arguments(s.CertificateIn)
     @blp.response(201, s.CertificateOut)
     def post(self, data, user_id):

@@ -7,7 +7,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from volunteer_app.auth.decorators import auth_required
-from volunteer_app.auth.tokens import current_principal
+from volunteer_app.auth.tokens import current_principal, user_scope
 from volunteer_app.extensions import limiter
 from volunteer_app.idempotency import idempotent
 from volunteer_app.pagination import page_schema
@@ -21,10 +21,6 @@ RewardPage = page_schema(s.RewardOut, "RewardPage")
 RedemptionPage = page_schema(s.RedemptionOut, "RedemptionPage")
 FamilyLinkPage = page_schema(s.FamilyLinkOut, "FamilyLinkPage")
 FamilyLinkReviewPage = page_schema(s.FamilyLinkReviewOut, "FamilyLinkReviewPage")
-
-
-def _user_scope() -> str:
-    return f"user:{current_principal().user_id}"
 
 
 def _redeem_limit() -> str:
@@ -79,7 +75,7 @@ class Adjustments(MethodView):
 @blp.route("/sites/<int:site_id>/rewards")
 class SiteRewards(MethodView):
     @auth_required("manager", "admin")
-    @idempotent(_user_scope)
+    @idempotent(user_scope)
     @blp.arguments(s.RewardIn)
     @blp.response(201, s.RewardOut)
     def post(self, data, site_id):
@@ -112,8 +108,8 @@ class RewardDetail(MethodView):
 @blp.route("/redemptions")
 class Redemptions(MethodView):
     @auth_required()
-    @limiter.limit(_redeem_limit, key_func=_user_scope)
-    @idempotent(_user_scope)
+    @limiter.limit(_redeem_limit, key_func=user_scope)
+    @idempotent(user_scope)
     @blp.arguments(s.RedeemIn)
     @blp.response(201, s.RedemptionOut)
     def post(self, data):
@@ -207,7 +203,7 @@ class RejectFamilyLink(MethodView):
 @blp.route("/me/timebook/gifts")
 class MyGifts(MethodView):
     @auth_required()
-    @idempotent(_user_scope)
+    @idempotent(user_scope)
     @blp.arguments(s.GiftIn)
     @blp.response(201, s.GiftOut)
     def post(self, data):
