@@ -78,6 +78,7 @@ def main() -> None:
     print(f"smoke ok: {phone} registered, applied, approved as volunteer {number}")
     time_book()
     order_loop()
+    service_day()
 
 
 def time_book() -> None:
@@ -123,8 +124,16 @@ def time_book() -> None:
     print(f"smoke ok: redeemed {reward['title']}, fulfilled {code}, gifted 30 min, certificate {number}")
 
 
+TOKENS: dict[str, str] = {}
+
+
 def login(phone: str) -> str:
-    return call("POST", "/api/v1/auth/login", {"phone": phone, "password": PASSWORD})["access_token"]
+    """One login per demo account per walk (logins are rate-limited per address, 10 a minute)."""
+    if phone not in TOKENS:
+        TOKENS[phone] = call("POST", "/api/v1/auth/login", {"phone": phone, "password": PASSWORD})[
+            "access_token"
+        ]
+    return TOKENS[phone]
 
 
 def order_loop() -> None:
@@ -178,6 +187,54 @@ def order_loop() -> None:
     print(
         f"smoke ok: order {order['id']} ordered, grabbed by 2, served, rated, audited ({len(events)} events)"
     )
+
+
+def service_day() -> None:
+    """A manager checks and saves a service-day rule for tomorrow's day of the month; the generated
+    activity is in the feed; 报名 fills the place, then the waitlist, then refuses; a cancellation
+    moves the waitlist up."""
+    manager = login("13900000001")
+    station = call("GET", "/api/v1/me", token=login("13600000001"))["home_site"]["id"]
+    site = call("GET", f"/api/v1/sites/{station}")
+    place = {"lat": site["lat"] + 0.0003, "lng": site["lng"] + 0.0003}
+    tomorrow = (datetime.now(UTC) + timedelta(hours=8) + timedelta(days=1)).day  # Shanghai is UTC+8
+    preview = call(
+        "GET",
+        f"/api/v1/sites/{station}/service-day-rules/preview?kind=days_of_month&days={tomorrow}"
+        "&part_of_day=evening&count=2",
+        token=manager,
+    )
+    assert len(preview["next_occurrences"]) == 2, preview
+    category = call("GET", "/api/v1/categories")[0]
+    rule = call(
+        "POST",
+        f"/api/v1/sites/{station}/service-day-rules",
+        {
+            "spec": {"kind": "days_of_month", "days": [tomorrow], "part_of_day": "evening"},
+            "theme": "烟测服务日",
+            "title": "烟测：夜间巡逻",
+            "category_id": category["id"],
+            "address": "社区广场",
+            **place,
+            "slots": 1,
+            "waitlist_max": 1,
+        },
+        token=manager,
+        expect=201,
+    )
+    volunteers = [login(p) for p in ("13700000002", "13700000003", "13700000004")]  # as in order_loop
+    feed = call("GET", f"/api/v1/tasks/available?lat={place['lat']}&lng={place['lng']}", token=volunteers[0])
+    listed = call("GET", f"/api/v1/sites/{station}/activities?limit=100", token=volunteers[0])["items"]
+    activity = next(a["id"] for a in listed if a["rule_id"] == rule["id"])  # the next one (runs twice)
+    assert ("activity", activity) in [(t["kind"], t["id"]) for t in feed["items"]], feed
+    signup = f"/api/v1/activities/{activity}/signup"
+    assert call("POST", signup, token=volunteers[0], expect=201)["status"] == "held"
+    assert call("POST", signup, token=volunteers[1], expect=201)["status"] == "waitlisted"
+    assert call("POST", signup, token=volunteers[2], expect=409)["error"] == "activity.full"
+    call("DELETE", signup, token=volunteers[0])
+    moved = call("GET", f"/api/v1/activities/{activity}", token=volunteers[1])["my_signup"]
+    assert moved["status"] == "held", moved
+    print(f"smoke ok: rule {rule['id']} ({rule['description']}) → activity {activity}, waitlist moved up")
 
 
 if __name__ == "__main__":

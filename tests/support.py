@@ -117,6 +117,9 @@ def build_world(app) -> World:
 
     People: admin; managers mgr_c1, mgr_i1, mgr_s1, mgr_s2, mgr_s4; resident (home S1); vol_s1, vol_s4;
     applicant with a pending application to S1 and applicant_s4 with one to S4.
+
+    Tests get it through the `world` fixture (tests/conftest.py), which replays the rows this added for
+    up to a minute: it may only add rows (the fixture checks), never change the catalogue's.
     """
     w = World()
     w.sites.update(build_sites(app))

@@ -80,6 +80,19 @@ def test_production_refuses_development_secrets(secret, pii, sender, complaint, 
         build_config(environ=environ)
 
 
+def test_production_refuses_the_memory_notification_sender(tmp_path):
+    environ = {
+        "VOLUNTEER_ENV": "production",
+        "VOLUNTEER_SMS_SENDER": "gateway:Sender",
+        "VOLUNTEER_NOTIFICATION_SENDER": "memory",
+        "VOLUNTEER_SECRET_KEY": STRONG,
+        "VOLUNTEER_PII_KEY": STRONG,
+        "VOLUNTEER_INSTANCE_DIR": str(tmp_path),
+    }
+    with pytest.raises(ConfigError, match="VOLUNTEER_NOTIFICATION_SENDER"):
+        build_config(environ=environ)
+
+
 def test_production_starts_with_real_secrets(tmp_path):
     environ = {
         "VOLUNTEER_ENV": "production",

@@ -44,6 +44,10 @@ def create_app(config: dict | None = None) -> Flask:
     from volunteer_app.commands import register_commands
 
     register_commands(app)
+
+    from volunteer_app.scheduler import start_embedded
+
+    start_embedded(app)  # only with [scheduler] mode = "embedded" under `flask run`
     return app
 
 
@@ -58,7 +62,9 @@ class IdConverter(IntegerConverter):
 def _import_models() -> None:
     """Import every domain's models so MetaData (and Alembic) sees all tables."""
     from volunteer_app import idempotency  # noqa: F401
+    from volunteer_app import scheduler as _scheduler  # noqa: F401  (job_runs)
     from volunteer_app.accounts import models as _accounts  # noqa: F401
+    from volunteer_app.activities import models as _activities  # noqa: F401
     from volunteer_app.attendance import models as _attendance  # noqa: F401
     from volunteer_app.auth import models as _auth  # noqa: F401
     from volunteer_app.notifications import models as _notifications  # noqa: F401
@@ -75,11 +81,13 @@ def _migrations_dir() -> str:
 
 def _register_blueprints(app: Flask) -> None:
     from volunteer_app.accounts.views import blp as accounts_blp
+    from volunteer_app.activities.views import blp as activities_blp
     from volunteer_app.auth.views import blp as auth_blp
     from volunteer_app.health import blp as health_blp
     from volunteer_app.notifications.views import blp as notifications_blp
     from volunteer_app.orders.views import blp as orders_blp
     from volunteer_app.sites.views import blp as sites_blp
+    from volunteer_app.tasks import blp as tasks_blp
     from volunteer_app.timebank.certificate_views import blp as certificates_blp
     from volunteer_app.timebank.views import blp as timebank_blp
 
@@ -92,6 +100,8 @@ def _register_blueprints(app: Flask) -> None:
         certificates_blp,
         notifications_blp,
         orders_blp,
+        activities_blp,
+        tasks_blp,
     ):
         api.register_blueprint(blp)
 

@@ -25,6 +25,10 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(notifications_cli)
     app.cli.add_command(orders_cli)
 
+    from volunteer_app.scheduler import register as register_scheduler
+
+    register_scheduler(app)
+
 
 @click.command("deploy")
 def deploy() -> None:

@@ -82,6 +82,13 @@ def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str
         if env_value is not None:
             app_cfg[key] = _coerce(env_value, value)
 
+    scheduler_cfg = dict(data.get("scheduler", {}))
+    mode = environ.get("VOLUNTEER_SCHEDULER_MODE") or environ.get("SCHEDULER_MODE")
+    if mode:
+        scheduler_cfg["mode"] = mode.strip().lower()
+    if scheduler_cfg.get("mode", "off") not in ("off", "embedded"):
+        raise ConfigError(f"scheduler mode must be 'off' or 'embedded', not {scheduler_cfg['mode']!r}")
+
     instance_dir = Path(environ.get("VOLUNTEER_INSTANCE_DIR", Path.cwd() / "instance"))
     secret = environ.get("VOLUNTEER_SECRET_KEY", DEV_SECRET)
     config: dict[str, Any] = {
@@ -99,6 +106,7 @@ def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str
         "MAX_CONTENT_LENGTH": app_cfg["max_content_length"],
         "APP": app_cfg,
         "SITE_DEFAULTS": data["site_defaults"],
+        "SCHEDULER": scheduler_cfg,
         # flask-smorest / OpenAPI
         "API_TITLE": "volunteer_app",
         "API_VERSION": "v1",
@@ -128,7 +136,7 @@ def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str
 
 
 def check_production(config: dict[str, Any]) -> None:
-    """Refuse to run production with development secrets or a console SMS sender."""
+    """Refuse to run production with development secrets, a console SMS sender or the memory push sender."""
     if config["ENV_NAME"] != "production":
         return
     problems = []
@@ -138,5 +146,7 @@ def check_production(config: dict[str, Any]) -> None:
         problems.append("VOLUNTEER_PII_KEY must be set to a random string of 32+ characters")
     if config["APP"]["sms_sender"] in ("console", "memory"):
         problems.append("VOLUNTEER_SMS_SENDER must name a real SMS gateway in production")
+    if config["APP"]["notification_sender"] == "memory":  # (console at least logs every message)
+        problems.append("VOLUNTEER_NOTIFICATION_SENDER must not be the test-only memory sender in production")
     if problems:
         raise ConfigError("refusing to start in production: " + "; ".join(problems))

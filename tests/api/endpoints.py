@@ -634,5 +634,135 @@ _LIST = [
     ),
 ]
 
+
+# ---- activities and service-day rules ----------------------------------------------------------------
+
+
+def _activity_body(app: Flask, t: str) -> dict:
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    return {
+        "category_id": _category_id(app),
+        "title": "社区清洁日",
+        "address": ORDER_ADDRESS,
+        **ORDER_PLACE[t],
+        "start_at": start.isoformat(),
+        "end_at": (start + timedelta(hours=3)).isoformat(),
+        "slots": 2,
+        "waitlist_max": 1,
+    }
+
+
+def _activity(app: Flask, w: World, t: str, *, signed_up: bool = False) -> int:
+    """An activity of the target side's station, published by its manager; optionally with the side's
+    volunteer signed up."""
+    manager = w.people[MANAGER[t]]
+    activity_id = _step(app, manager, "POST", f"/sites/{w.sites[t]}/activities", _activity_body(app, t))["id"]
+    if signed_up:
+        _step(app, w.people[VOLUNTEER[t]], "POST", f"/activities/{activity_id}/signup")
+    return activity_id
+
+
+def _on_activity(action: str, *, signed_up: bool = False, body: dict | None = None):
+    """/activities/<id>/<action> (or /activities/<id> when action is "") on the side's activity."""
+
+    def request(app: Flask, w: World, t: str) -> Request:
+        activity_id = _activity(app, w, t, signed_up=signed_up)
+        return f"{API}/activities/{activity_id}{'/' + action if action else ''}", body
+
+    return request
+
+
+def _activity_audit(app: Flask, w: World, t: str) -> Request:
+    """Audit an activity that has ended with the side's volunteer checked out (times moved into the
+    past directly: the API refuses to publish an activity in the past)."""
+    from volunteer_app.activities.models import Activity
+    from volunteer_app.attendance.models import Assignment
+
+    activity_id = _activity(app, w, t, signed_up=True)
+    now = datetime.now(UTC).replace(microsecond=0)
+    with app.app_context():
+        activity = db.session.get(Activity, activity_id)
+        activity.start_at, activity.end_at = now - timedelta(hours=3), now - timedelta(hours=1)
+        for signup in db.session.scalars(select(Assignment).where(Assignment.activity_id == activity_id)):
+            signup.status, signup.checkin_at, signup.checkout_at = (
+                "checked_out",
+                now - timedelta(hours=3),
+                now,
+            )
+            signup.checkin_ok = signup.checkout_ok = True
+            signup.minutes_computed = 120
+        db.session.commit()
+    return f"{API}/activities/{activity_id}/audit", {"note": "核实无误"}
+
+
+def _rule_body(app: Flask, t: str) -> dict:
+    return {
+        "spec": {"kind": "days_of_month", "days": [5, 15, 25], "part_of_day": "afternoon"},
+        "theme": "每月志愿服务日",
+        "title": "文明实践志愿服务日",
+        "category_id": _category_id(app),
+        "address": ORDER_ADDRESS,
+        **ORDER_PLACE[t],
+        "slots": 10,
+    }
+
+
+def _on_rule(app: Flask, w: World, t: str) -> Request:
+    manager = w.people[MANAGER[t]]
+    rule_id = _step(app, manager, "POST", f"/sites/{w.sites[t]}/service-day-rules", _rule_body(app, t))["id"]
+    return f"{API}/service-day-rules/{rule_id}", None
+
+
+def _pause_rule(app: Flask, w: World, t: str) -> Request:
+    url, _ = _on_rule(app, w, t)
+    return url, {"active": False}
+
+
+_ACTIVITY_ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/api/v1/sites/<int:site_id>/activities",
+        lambda app, w, t: (f"{API}/sites/{w.sites[t]}/activities", None),
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/sites/<int:site_id>/activities",
+        lambda app, w, t: (f"{API}/sites/{w.sites[t]}/activities", _activity_body(app, t)),
+    ),
+    Endpoint("GET", "/api/v1/activities/<int:activity_id>", _on_activity("")),
+    Endpoint("GET", "/api/v1/me/activities", lambda app, w, t: (f"{API}/me/activities", None)),
+    Endpoint("POST", "/api/v1/activities/<int:activity_id>/signup", _on_activity("signup")),
+    Endpoint("DELETE", "/api/v1/activities/<int:activity_id>/signup", _on_activity("signup", signed_up=True)),
+    Endpoint("GET", "/api/v1/activities/<int:activity_id>/signups", _on_activity("signups", signed_up=True)),
+    Endpoint(
+        "POST",
+        "/api/v1/activities/<int:activity_id>/cancel",
+        _on_activity("cancel", signed_up=True, body={"reason": "暴雨预警"}),
+    ),
+    Endpoint("POST", "/api/v1/activities/<int:activity_id>/audit", _activity_audit),
+    Endpoint(
+        "GET",
+        "/api/v1/sites/<int:site_id>/service-day-rules",
+        lambda app, w, t: (f"{API}/sites/{w.sites[t]}/service-day-rules", None),
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/sites/<int:site_id>/service-day-rules",
+        lambda app, w, t: (f"{API}/sites/{w.sites[t]}/service-day-rules", _rule_body(app, t)),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/sites/<int:site_id>/service-day-rules/preview",
+        lambda app, w, t: (
+            f"{API}/sites/{w.sites[t]}/service-day-rules/preview?kind=nth_weekday&nth=1&weekday=4"
+            "&part_of_day=afternoon",
+            None,
+        ),
+    ),
+    Endpoint("GET", "/api/v1/service-day-rules/<int:rule_id>", _on_rule),
+    Endpoint("PATCH", "/api/v1/service-day-rules/<int:rule_id>", _pause_rule),
+]
+_LIST += _ACTIVITY_ENDPOINTS
+
 ENDPOINTS: dict[str, Endpoint] = {e.key: e for e in _LIST}
 assert len(ENDPOINTS) == len(_LIST), "an endpoint is listed twice"

@@ -4,6 +4,11 @@ No token is 401, a role missing is 403, and an object out of the caller's reach 
 one that does not exist: never 403, and nothing of the object in the body. Each case gets a fresh
 world (mutating requests change it) and sends a valid request (tests/api/endpoints.py), so the status
 is decided by who calls. test_matrix_names_every_endpoint makes a new endpoint fail until it has rows.
+
+A new endpoint: one `Endpoint(method, rule, request)` in tests/api/endpoints.py (`request(app, world,
+target)` builds what it needs on that side and returns (url, body)), one MATRIX row with a cell per
+column, and EXTRA rows for callers the columns do not show. A fresh world per case costs ~20 ms
+(a replayed snapshot), so a row may mutate freely.
 """
 
 from __future__ import annotations
@@ -129,6 +134,21 @@ MATRIX: dict[str, tuple] = {
     "POST /assignments/<id>/check-out":          (401, 404,     200,     404,     404,     404,     404),
     "POST /assignments/<id>/close":              (401, 403,     403,     200,     404,     404,     200),
     "POST /assignments/<id>/no-show":            (401, 403,     403,     200,     404,     404,     200),
+    # Activities are published to every signed-in user (like open pools); managing them needs reach.
+    "GET /sites/<id>/activities":                (401, 200,     200,     200,     200,     200,     200),
+    "POST /sites/<id>/activities":               (401, 403,     403,     201,     404,     404,     201),
+    "GET /activities/<id>":                      (401, 200,     200,     200,     200,     200,     200),
+    "GET /me/activities":                        (401, 403,     200,     403,     NA,      NA,      403),
+    "POST /activities/<id>/signup":              (401, 403,     201,     403,     403,     403,     403),
+    "DELETE /activities/<id>/signup":            (401, 403,     200,     403,     403,     403,     403),
+    "GET /activities/<id>/signups":              (401, 403,     403,     200,     404,     404,     200),
+    "POST /activities/<id>/cancel":              (401, 403,     403,     200,     404,     404,     200),
+    "POST /activities/<id>/audit":               (401, 403,     403,     200,     404,     404,     200),
+    "GET /sites/<id>/service-day-rules":         (401, 403,     403,     200,     404,     404,     200),
+    "POST /sites/<id>/service-day-rules":        (401, 403,     403,     201,     404,     404,     201),
+    "GET /sites/<id>/service-day-rules/preview": (401, 403,     403,     200,     404,     404,     200),
+    "GET /service-day-rules/<id>":               (401, 403,     403,     200,     404,     404,     200),
+    "PATCH /service-day-rules/<id>":             (401, 403,     403,     200,     404,     404,     200),
 }
 
 # Callers the columns do not show: reach runs down the tree (an institute or center manager reaches
@@ -192,6 +212,14 @@ EXTRA = [
     ("POST /assignments/<id>/close", "mgr_i1", "S1", 200),
     ("POST /assignments/<id>/close", "mgr_s2", "S1", 404),
     ("POST /assignments/<id>/no-show", "mgr_s2", "S1", 404),
+    ("POST /sites/<id>/activities", "mgr_c1", "S1", 201),
+    ("POST /sites/<id>/activities", "mgr_s2", "S1", 404),
+    ("POST /activities/<id>/signup", "vol_s4", "S1", 201),  # open to volunteers nearby, like pools
+    ("DELETE /activities/<id>/signup", "vol_s4", "S1", (409, "activity.not_signed_up")),
+    ("POST /activities/<id>/audit", "mgr_i1", "S1", 200),
+    ("POST /activities/<id>/audit", "mgr_s2", "S1", 404),
+    ("GET /sites/<id>/service-day-rules", "mgr_c1", "S1", 200),
+    ("PATCH /service-day-rules/<id>", "mgr_s2", "S1", 404),
 ]
 # fmt: on
 

@@ -288,3 +288,18 @@ def test_the_deliver_command(app, world, sent):
     assert "2 notifications sent" in first.output
     assert "1 notifications sent" in again.output
     assert len(sent) == 3
+
+
+def test_finished_outbox_rows_are_purged_after_their_time_and_pending_ones_never(app, world):
+    notify(app, [world.vol_s1.id, world.mgr_s1.id, world.resident.id], "order.offered")
+    with app.app_context():
+        rows = db.session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        old = utcnow() - timedelta(days=40)
+        for row, status in zip(rows, ("sent", "dead", "pending"), strict=True):
+            row.status, row.created_at = status, old
+        db.session.commit()
+        inbox = db.session.scalar(sa.select(sa.func.count()).select_from(Notification))
+        assert service.purge_outbox(utcnow() - timedelta(days=50)) == 0
+        assert service.purge_outbox(utcnow() - timedelta(days=30), batch=1) == 2
+        assert [r.status for r in db.session.scalars(sa.select(OutboxMessage))] == ["pending"]
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Notification)) == inbox

@@ -143,13 +143,14 @@ def test_cursor_pages_return_every_open_order_once_in_distance_order(app, client
 
 
 def test_the_feed_query_can_use_the_open_pool_index_on_postgresql(app, world, loop):
-    """The feed's WHERE implies the partial index's predicate, so PostgreSQL can answer it from the
-    index of open pools by place (checked with sequential scans priced out), not by scanning orders."""
+    """Each branch of the feed's WHERE implies its partial index's predicate, so PostgreSQL can answer
+    it from the indexes of open pools and open activities by place (checked with sequential scans
+    priced out), not by scanning orders or activities."""
     import pytest
     from sqlalchemy import event, text
 
+    from volunteer_app import tasks
     from volunteer_app.auth.tokens import Principal, load_grants
-    from volunteer_app.orders import service
 
     with app.app_context():
         if db.engine.dialect.name != "postgresql":
@@ -158,7 +159,7 @@ def test_the_feed_query_can_use_the_open_pool_index_on_postgresql(app, world, lo
     seen = []
 
     def capture(conn, cursor, statement, parameters, context, executemany):
-        if "FROM orders" in statement and "ORDER BY" in statement:
+        if "FROM orders" in statement and "FROM activities" in statement:
             seen.append((statement, parameters))
 
     with app.test_request_context():
@@ -168,7 +169,7 @@ def test_the_feed_query_can_use_the_open_pool_index_on_postgresql(app, world, lo
         who = Principal(user=user, session_id="t", grants=load_grants(user.id))
         event.listen(db.engine, "before_cursor_execute", capture)
         try:
-            service.available_tasks(
+            tasks.available_tasks(
                 who=who,
                 lat=PLACE["lat"],
                 lng=PLACE["lng"],
@@ -187,3 +188,6 @@ def test_the_feed_query_can_use_the_open_pool_index_on_postgresql(app, world, lo
         )
         db.session.rollback()
     assert "ix_orders_open_pool_geo" in plan, plan
+    # Either partial index of open activities (by place, or by start for sign-ups still open) will do.
+    assert "ix_activities_open_" in plan, plan
+    assert "Seq Scan" not in plan, plan

@@ -1,4 +1,4 @@
-"""An assignment: one volunteer's slot on an order (later also an activity), and its attendance."""
+"""An assignment: one volunteer's slot on an order or an activity, and its attendance."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from volunteer_app.db import BigId, UTCDateTime, utcnow
 from volunteer_app.extensions import db
 
 # offered: a manager named the volunteer, awaiting accept/decline. held: accepted or grabbed (a slot).
-# checked_in / checked_out: on site. audited: minutes confirmed and credited. The rest are ends.
+# checked_in / checked_out: on site. audited: minutes confirmed and credited. waitlisted: an
+# activity's sign-up waiting for a place (moved to held, oldest first, when one frees). The rest are ends.
 ASSIGNMENT_STATUSES = (
     "offered",
+    "waitlisted",
     "held",
     "checked_in",
     "checked_out",
@@ -25,7 +27,7 @@ ASSIGNMENT_STATUSES = (
 )
 # Statuses that occupy one of the order's slots.
 SLOT_STATUSES = ("held", "checked_in", "checked_out", "audited", "no_show")
-ASSIGNMENT_KINDS = ("offer", "grab")
+ASSIGNMENT_KINDS = ("offer", "grab", "signup")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -33,12 +35,16 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 
 
 class Assignment(db.Model):
-    """A volunteer's offer or slot on an order; check-in/out store distance and pass/fail, never tracks."""
+    """A volunteer's offer or slot on an order, or sign-up on an activity; check-in/out store distance
+    and pass/fail, never tracks."""
 
     __tablename__ = "assignments"
     __table_args__ = (
         # One slot per volunteer per order, however many times the phone is pressed.
         UniqueConstraint("order_id", "volunteer_id"),
+        UniqueConstraint("activity_id", "volunteer_id"),
+        # Each assignment belongs to exactly one order or one activity.
+        CheckConstraint("(order_id IS NULL) <> (activity_id IS NULL)", name="owner"),
         CheckConstraint(_in("status", ASSIGNMENT_STATUSES), name="status"),
         CheckConstraint(_in("kind", ASSIGNMENT_KINDS), name="kind"),
         CheckConstraint("minutes_confirmed IS NULL OR minutes_confirmed >= 0", name="minutes"),
@@ -46,14 +52,17 @@ class Assignment(db.Model):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))  # indexed by the unique pair
-    # The order's station, copied so reach is one indexed condition.
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))  # indexed by the unique pair
+    activity_id: Mapped[int | None] = mapped_column(ForeignKey("activities.id"))  # likewise
+    # The order's station (the activity's site), copied so reach is one indexed condition.
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
     volunteer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     kind: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16))
     offered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     held_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When a sign-up joined the waitlist: the oldest moves up first.
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     checkin_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     checkin_distance_m: Mapped[int | None] = mapped_column()
     checkin_ok: Mapped[bool | None] = mapped_column()

@@ -11,9 +11,10 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import Float, and_, select, type_coerce, update
 
 from volunteer_app.attendance.models import Assignment
+from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, Unprocessable, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.timebank import service as timebank
@@ -32,6 +33,7 @@ register_messages(
         "attendance.not_checked_in": ("尚未签到", "Not checked in"),
         "attendance.already_checked_in": ("已签到", "Already checked in"),
         "attendance.not_held": ("该任务当前不能签到", "This assignment cannot be checked in now"),
+        "attendance.not_checked_out": ("尚未签退", "Not checked out"),
         "attendance.reason_required": (
             "与系统计算的时长不同，请填写原因",
             "A reason is required when the minutes differ from the computed figure",
@@ -40,6 +42,55 @@ register_messages(
 )
 
 EARTH_RADIUS_M = 6_371_000
+
+# The assignment's state table, (from, action) → to, for orders' offers and grabs and activities'
+# sign-ups alike. Every status change of an assignment goes through `move` (one row) or the
+# set-based `end_open` and `settle_absent` below: this module is the only writer of the status. A new
+# assignment starts as offered (an offer), held (a grab or sign-up) or waitlisted (a full activity).
+MOVES: dict[tuple[str, str], str] = {
+    ("offered", "accept"): "held",
+    ("offered", "decline"): "declined",
+    ("held", "withdraw"): "withdrawn",  # an order's place given back before check-in
+    ("held", "cancel"): "cancelled",  # an activity's sign-up cancelled
+    ("waitlisted", "cancel"): "cancelled",
+    ("waitlisted", "promote"): "held",  # a place freed: the oldest waiting moves up
+    ("cancelled", "rejoin"): "held",  # signing up again after cancelling
+    ("cancelled", "rejoin_waitlist"): "waitlisted",
+    ("held", "check_in"): "checked_in",
+    ("checked_in", "check_out"): "checked_out",
+    ("checked_in", "close"): "checked_out",  # a manager closes a missed check-out
+    ("held", "no_show"): "no_show",
+    ("checked_out", "audit"): "audited",
+}
+# Statuses that end with their order or activity: offers lapse, places and waitlist places are void.
+OPEN = ("offered", "held", "waitlisted")
+
+
+def move(assignment: Assignment, action: str, *, now: datetime, error: str = "attendance.not_held") -> str:
+    """Apply `action` to one assignment as the table says (409 `error` if it does not allow it);
+    stamps when a place was taken or a waitlist place joined. Returns the new status."""
+    to = MOVES.get((assignment.status, action))
+    if to is None:
+        raise Conflict(error)
+    assignment.status = to
+    if to == "held":
+        assignment.held_at = now
+    elif to == "waitlisted":
+        assignment.queued_at = now
+    return to
+
+
+def end_open(owner_ids: list[int], now: datetime, *, owner=Assignment.order_id) -> list[int]:
+    """The order or activity ended before service (cancelled, rejected, expired unstaffed): its offers,
+    places and waitlist places are void. Set-based; flushes only; returns the volunteers concerned."""
+    rows = db.session.execute(
+        update(Assignment)
+        .where(owner.in_(owner_ids), Assignment.status.in_(OPEN))
+        .values(status="cancelled", updated_at=now)
+        .returning(Assignment.volunteer_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return [r.volunteer_id for r in rows]
 
 
 def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> int:
@@ -75,6 +126,73 @@ def computed_minutes(checkin_at: datetime, checkout_at: datetime, place: Place, 
     return max(0, int((end - start).total_seconds() // 60))
 
 
+METRES_PER_DEGREE = 111_195
+
+
+@dataclass(frozen=True)
+class Near:
+    """A circle for the volunteers' feed, as SQL: a bounding box an index on (lat, lng) can serve, then
+    the squared equirectangular distance (in degrees of latitude; exact enough within 50 km) for the
+    circle and for ordering."""
+
+    lat: float
+    lng: float
+    radius_m: int
+
+    @property
+    def _k(self) -> float:
+        return math.cos(math.radians(self.lat))
+
+    def box(self, lat_column, lng_column):
+        dlat = self.radius_m / METRES_PER_DEGREE
+        dlng = dlat / max(self._k, 0.01)
+        return and_(
+            lat_column.between(self.lat - dlat, self.lat + dlat),
+            lng_column.between(self.lng - dlng, self.lng + dlng),
+        )
+
+    def d2(self, lat_column, lng_column):
+        k = self._k
+        return type_coerce(
+            (lat_column - self.lat) * (lat_column - self.lat)
+            + (lng_column - self.lng) * (lng_column - self.lng) * (k * k),
+            Float,
+        )
+
+    def within(self, lat_column, lng_column):
+        dlat = self.radius_m / METRES_PER_DEGREE
+        return and_(self.box(lat_column, lng_column), self.d2(lat_column, lng_column) <= dlat * dlat)
+
+
+PAST_TOLERANCE = timedelta(minutes=10)
+
+
+def check_window(
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    *,
+    names: tuple[str, str],
+    longest: timedelta,
+    ahead: timedelta,
+) -> None:
+    """A service window as submitted (an order's or an activity's, fields `names`): it ends after it
+    starts, lasts at most `longest`, starts no earlier than a few minutes ago and at most `ahead` from
+    now. 422 on the field otherwise."""
+    first, last = names
+    problem = None
+    if end <= start:
+        problem = (last, f"must be after {first}")
+    elif end - start > longest:
+        problem = (last, f"at most {int(longest.total_seconds() // 3600)} hours after {first}")
+    elif start < now - PAST_TOLERANCE:
+        problem = (first, "must not be in the past")
+    elif start > now + ahead:
+        problem = (first, f"at most {ahead.days} days ahead")
+    if problem:
+        raise Unprocessable("validation.failed", errors={"json": {problem[0]: [problem[1]]}})
+
+
 def window_minutes(place: Place) -> int:
     return int((place.end - place.start).total_seconds() // 60)
 
@@ -91,7 +209,7 @@ def check_in(assignment: Assignment, *, lat: float, lng: float, place: Place, no
     if now > place.end:
         raise Conflict("attendance.too_late")
     distance = distance_m(lat, lng, place.lat, place.lng)
-    assignment.status = "checked_in"
+    move(assignment, "check_in", now=now)
     assignment.checkin_at = now
     assignment.checkin_distance_m = distance
     assignment.checkin_ok = distance <= place.radius_m
@@ -104,7 +222,7 @@ def check_out(assignment: Assignment, *, lat: float, lng: float, place: Place, n
     if now > place.end + place.grace:
         raise Conflict("attendance.checkout_late")
     distance = distance_m(lat, lng, place.lat, place.lng)
-    assignment.status = "checked_out"
+    move(assignment, "check_out", now=now, error="attendance.not_checked_in")
     assignment.checkout_at = now
     assignment.checkout_distance_m = distance
     assignment.checkout_ok = distance <= place.radius_m
@@ -122,7 +240,7 @@ def close(assignment: Assignment, *, place: Place, checkout_at: datetime, actor_
             "validation.failed",
             errors={"json": {"checkout_at": ["between the check-in and the window's end"]}},
         )
-    assignment.status = "checked_out"
+    move(assignment, "close", now=checkout_at, error="attendance.not_checked_in")
     assignment.checkout_at = checkout_at
     assignment.closed_by_id = actor_id
     assignment.close_reason = reason
@@ -133,25 +251,25 @@ def close(assignment: Assignment, *, place: Place, checkout_at: datetime, actor_
 
 def no_show(assignment: Assignment, *, actor_id: int, reason: str) -> None:
     """A manager records that a holder never came (the slot stays counted: it was promised)."""
-    if assignment.status != "held":
-        raise Conflict("attendance.not_held")
-    assignment.status = "no_show"
+    move(assignment, "no_show", now=utcnow())
     assignment.closed_by_id = actor_id
     assignment.close_reason = reason
     assignment.minutes_computed = 0
 
 
-def settle_absent(order_ids: list[int], now: datetime) -> None:
-    """The service is over (completed or expired): holders who never checked in did not come, open
-    offers lapse, so no assignment stays open on a finished order (nor counts as an open grab).
+def settle_absent(owner_ids: list[int], now: datetime, *, owner=Assignment.order_id) -> None:
+    """The service is over (completed, expired or audited): holders who never checked in did not
+    come, open offers and waitlisted sign-ups lapse, so no assignment stays open on a finished order
+    or activity (nor counts as an open grab). `owner` is Assignment.order_id or .activity_id.
     Set-based; flushes only."""
     for status, values in (
         ("held", {"status": "no_show", "minutes_computed": 0}),
         ("offered", {"status": "cancelled"}),
+        ("waitlisted", {"status": "cancelled"}),
     ):
         db.session.execute(
             update(Assignment)
-            .where(Assignment.order_id.in_(order_ids), Assignment.status == status)
+            .where(owner.in_(owner_ids), Assignment.status == status)
             .values(updated_at=now, **values)
             .execution_options(synchronize_session=False)
         )
@@ -187,7 +305,7 @@ def audit(
     if confirmed != computed and not reason:
         required = {"json": _at(field, {"reason": ["required"]})}
         raise Unprocessable("attendance.reason_required", errors=required)
-    assignment.status = "audited"
+    move(assignment, "audit", now=utcnow(), error="attendance.not_checked_out")
     assignment.minutes_confirmed = confirmed
     assignment.audit_reason = reason
     if confirmed > 0:
@@ -202,3 +320,49 @@ def audit(
         )
         assignment.transfer_id = transfer.id
     return confirmed
+
+
+def audit_all(
+    owner,
+    owner_id: int,
+    items: list[dict],
+    *,
+    place: Place,
+    memo: str,
+    service_date: date,
+    actor_id: int,
+    what: str,
+) -> list[tuple[int, int]]:
+    """审核 of one order or activity (`owner` is Assignment.order_id or .activity_id): every checked-out
+    assignment is confirmed, at its computed minutes unless `items` (the request's list, by
+    assignment id) says otherwise with a reason, and credited once. An item naming anything else is a
+    422 on its index. Locks the assignments; flushes only. Returns (volunteer, minutes) credited."""
+    done = {
+        a.id: a
+        for a in db.session.scalars(
+            select(Assignment).where(owner == owner_id, Assignment.status == "checked_out").with_for_update()
+        )
+    }
+    given = {}
+    for i, item in enumerate(items):
+        if item["assignment_id"] not in done:
+            wrong = {"assignment_id": [f"not a checked-out assignment of this {what}"]}
+            raise Unprocessable("validation.failed", errors={"json": {"assignments": {str(i): wrong}}})
+        given[item["assignment_id"]] = (i, item)
+    credited = []
+    for assignment_id, assignment in sorted(done.items()):
+        index, item = given.get(assignment_id, (None, {}))
+        minutes = audit(
+            assignment,
+            minutes=item.get("minutes"),
+            reason=item.get("reason"),
+            place=place,
+            record_key=f"assignment:{assignment.id}",
+            memo=memo,
+            service_date=service_date,
+            actor_id=actor_id,
+            field=("assignments",) if index is None else ("assignments", str(index)),
+        )
+        if minutes:
+            credited.append((assignment.volunteer_id, minutes))
+    return credited

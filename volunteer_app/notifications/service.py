@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import current_app, g, has_app_context
 from sqlalchemy import delete, insert, select, update
@@ -37,6 +37,22 @@ KINDS: dict[str, tuple[str, str]] = {
         "「{title}」将于{start}开始，请按时签到",
         '"{title}" starts at {start}: please check in on time',
     ),
+    "activity.reminder": (
+        "您报名的活动「{title}」将于{start}开始，请按时签到",
+        'The activity "{title}" you signed up for starts at {start}: please check in on time',
+    ),
+    "activity.unaudited": (
+        "活动「{title}」已过审核期限仍未审核，请尽快审核以便志愿者时长入账",
+        'The activity "{title}" is past its audit deadline: audit it so the volunteers\' hours are credited',
+    ),
+    "activity.promoted": (
+        "候补成功：您已获得活动「{title}」的名额",
+        'A place on "{title}" came free: you have moved up from the waitlist',
+    ),
+    "activity.cancelled": (
+        "活动「{title}」已取消：{reason}",
+        'The activity "{title}" was cancelled: {reason}',
+    ),
     "order.rate_request": ("「{title}」服务已完成，请评价", '"{title}" is done: please rate the service'),
     "order.escalated": (
         "「{title}」逾期未处理（{state}），已上报",
@@ -50,6 +66,14 @@ KINDS: dict[str, tuple[str, str]] = {
         '"{title}" was approved: {hours} hours were added to your time book',
     ),
     "ledger.mismatch": ("时间存折校验发现异常：{detail}", "The time book check found a problem: {detail}"),
+    "timebank.statement": (
+        "您 {month} 的时间存折月结单已生成，请查看",
+        "Your time book statement for {month} is ready",
+    ),
+    "star.up": (
+        "恭喜！您的志愿星级升至 {level} 星",
+        "Congratulations: your volunteer star level rose to {level}",
+    ),
 }
 # Appended when the params carry a reason the template does not already show.
 REASON = ("（原因：{reason}）", " (reason: {reason})")
@@ -89,42 +113,69 @@ def render(kind: str, params: dict[str, Any] | None, lang: str = "zh-CN") -> str
 # ---- writing (in the caller's transaction) ---------------------------------------------------------
 
 
+class Message(NamedTuple):
+    """One notification to write: the same kind and params to each of `user_ids`."""
+
+    user_ids: Iterable[int]
+    kind: str
+    params: dict | None = None
+    order_id: int | None = None
+
+
 def notify(
     user_ids: Iterable[int], kind: str, *, params: dict | None = None, order_id: int | None = None
 ) -> int:
     """Put one inbox row per distinct user and one outbox row per (user, device) — or one console row
-    for a user without devices — in the current transaction, in three statements whatever the number
-    of users. Flushes only: the caller commits. Returns the number of inbox rows."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown notification kind: {kind!r}")
-    params = dict(params or {})
+    for a user without devices — in the current transaction. Flushes only: the caller commits. Returns
+    the number of inbox rows."""
+    return notify_many([Message(user_ids, kind, params, order_id)])
+
+
+def _checked(message: Message) -> tuple[list[int], dict]:
+    if message.kind not in KINDS:
+        raise ValueError(f"unknown notification kind: {message.kind!r}")
+    params = dict(message.params or {})
     for key, value in params.items():
         if not isinstance(key, str) or not (value is None or isinstance(value, PARAM_TYPES)):
             raise ValueError(f"notification param {key!r} must be a string or a number")
-    users = sorted(set(user_ids))
-    if not users:
-        return 0
+    return sorted(set(message.user_ids)), params
+
+
+def notify_many(messages: Iterable[Message]) -> int:
+    """`notify` for many messages at once (a scheduler sweep: one per moved order) in three statements
+    per CHUNK inbox rows, however many messages: the inbox rows, their users' devices, the outbox rows.
+    Flushes only. Returns the number of inbox rows."""
     now = utcnow()
-    # Users are distinct, so each returned row says whose it is: no need for RETURNING in input order
-    # (which SQLite can only give one row at a time).
-    notification_ids = dict(
-        db.session.execute(
-            insert(Notification).returning(Notification.user_id, Notification.id),
-            [
-                {"user_id": user_id, "kind": kind, "params": params, "order_id": order_id, "created_at": now}
-                for user_id in users
-            ],
-        ).all()
-    )
+    rows = [
+        {
+            "user_id": user_id,
+            "kind": message.kind,
+            "params": params,
+            "order_id": message.order_id,
+            "created_at": now,
+        }
+        for message in messages
+        for users, params in [_checked(message)]
+        for user_id in users
+    ]
+    for start in range(0, len(rows), CHUNK):
+        _write(rows[start : start + CHUNK], now)
+    return len(rows)
+
+
+def _write(rows: list[dict], now: datetime) -> None:
+    # Each returned row says whose it is, so no RETURNING in input order is needed (which SQLite can
+    # only give one row at a time).
+    written = db.session.execute(
+        insert(Notification).returning(Notification.id, Notification.user_id), rows
+    ).all()
     devices: dict[int, list[tuple[str, str]]] = {}
-    for start in range(0, len(users), CHUNK):
-        rows = db.session.execute(
-            select(Device.user_id, Device.platform, Device.token)
-            .where(Device.user_id.in_(users[start : start + CHUNK]))
-            .order_by(Device.id)
-        )
-        for user_id, platform, token in rows:
-            devices.setdefault(user_id, []).append((CHANNELS[platform], token))
+    for user_id, platform, token in db.session.execute(
+        select(Device.user_id, Device.platform, Device.token)
+        .where(Device.user_id.in_({row["user_id"] for row in rows}))
+        .order_by(Device.id)
+    ):
+        devices.setdefault(user_id, []).append((CHANNELS[platform], token))
     outbox = [
         {
             "notification_id": notification_id,
@@ -136,7 +187,7 @@ def notify(
             "next_try_at": now,
             "created_at": now,
         }
-        for user_id, notification_id in sorted(notification_ids.items())
+        for notification_id, user_id in sorted(written)
         for channel, token in devices.get(user_id) or [("console", None)]
     ]
     # render_nulls: one INSERT for rows with and without a device token alike.
@@ -144,19 +195,26 @@ def notify(
     if has_app_context():
         # Read by deliver_after_request: this request has something to send once it has committed.
         g.notification_outbox = g.get("notification_outbox", 0) + len(outbox)
-    return len(users)
 
 
 def managers_of(site_id: int) -> list[int]:
     """The active users holding the manager role granted directly on this site (not above it)."""
-    return list(
-        db.session.scalars(
-            select(RoleGrant.user_id)
-            .join(User, User.id == RoleGrant.user_id)
-            .where(RoleGrant.role == "manager", RoleGrant.site_id == site_id, User.is_active.is_(True))
-            .order_by(RoleGrant.user_id)
-        )
-    )
+    return managers_of_sites({site_id}).get(site_id, [])
+
+
+def managers_of_sites(site_ids: set[int]) -> dict[int, list[int]]:
+    """`managers_of` for many sites in one query: site id → its direct active managers, by user id."""
+    found: dict[int, list[int]] = {}
+    if not site_ids:
+        return found
+    for site_id, user_id in db.session.execute(
+        select(RoleGrant.site_id, RoleGrant.user_id)
+        .join(User, User.id == RoleGrant.user_id)
+        .where(RoleGrant.role == "manager", RoleGrant.site_id.in_(site_ids), User.is_active.is_(True))
+        .order_by(RoleGrant.site_id, RoleGrant.user_id)
+    ):
+        found.setdefault(site_id, []).append(user_id)
+    return found
 
 
 # ---- delivering (after commit) ------------------------------------------------------------------------
@@ -290,6 +348,25 @@ def _record(sent: list[int], failed: list[tuple[dict[str, Any], str]], now: date
             execution_options={"synchronize_session": False},
         )
     db.session.commit()
+
+
+def purge_outbox(before: datetime, *, batch: int = 10_000) -> int:
+    """Delete outbox rows that are finished (sent, or dead after their last attempt) and older than
+    `before`, batch by batch (commits each). Inbox rows stay: they are the user's. Returns the count."""
+    removed = 0
+    while True:
+        done = (
+            select(OutboxMessage.id)
+            .where(OutboxMessage.status.in_(("sent", "dead")), OutboxMessage.created_at < before)
+            .limit(batch)
+        )
+        count = db.session.execute(
+            delete(OutboxMessage).where(OutboxMessage.id.in_(done.scalar_subquery()))
+        ).rowcount
+        db.session.commit()
+        removed += count or 0
+        if not count or count < batch:
+            return removed
 
 
 def deliver_after_request(response):

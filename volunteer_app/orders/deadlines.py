@@ -16,12 +16,12 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import select, update
 
-from volunteer_app.accounts.models import RoleGrant
 from volunteer_app.attendance import service as attendance
 from volunteer_app.attendance.models import Assignment
 from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
 from volunteer_app.notifications import service as notifications
+from volunteer_app.notifications.service import Message
 from volunteer_app.orders.models import DEADLINES, Order
 from volunteer_app.orders.states import transition_many
 from volunteer_app.sites import service as sites
@@ -69,13 +69,11 @@ def _close_pool(late: list, now: datetime, batch: int) -> int:
         limit=batch,
         returning=RETURNING,
     )
-    for row in rows:
-        notifications.notify(
-            notifications.managers_of(row.dispatch_site_id),
-            "order.filled",
-            params={"title": row.title},
-            order_id=row.id,
-        )
+    managers = notifications.managers_of_sites({row.dispatch_site_id for row in rows})
+    notifications.notify_many(
+        Message(managers.get(row.dispatch_site_id, []), "order.filled", {"title": row.title}, row.id)
+        for row in rows
+    )
     return len(rows)
 
 
@@ -90,13 +88,15 @@ def _escalate(status: str, late: list, now: datetime, batch: int) -> int:
         returning=RETURNING,
     )
     parents = _escalation_managers({row.dispatch_site_id for row in rows})
-    for row in rows:
-        notifications.notify(
+    notifications.notify_many(
+        Message(
             parents.get(row.dispatch_site_id, []),
             "order.escalated",
-            params={"title": row.title, "state": status},
-            order_id=row.id,
+            {"title": row.title, "state": status},
+            row.id,
         )
+        for row in rows
+    )
     return len(rows)
 
 
@@ -106,15 +106,8 @@ def _escalation_managers(site_ids: set[int]) -> dict[int, list[int]]:
         return {}
     parent = dict(db.session.execute(select(Site.id, Site.parent_id).where(Site.id.in_(site_ids))).all())
     upper = {sid: parent.get(sid) or sid for sid in site_ids}
-    grants = db.session.execute(
-        select(RoleGrant.site_id, RoleGrant.user_id).where(
-            RoleGrant.role == "manager", RoleGrant.site_id.in_(set(upper.values()))
-        )
-    ).all()
-    by_site: dict[int, list[int]] = defaultdict(list)
-    for site_id, user_id in grants:
-        by_site[site_id].append(user_id)
-    return {sid: by_site.get(up, []) for sid, up in upper.items()}
+    managers = notifications.managers_of_sites(set(upper.values()))
+    return {sid: managers.get(up, []) for sid, up in upper.items()}
 
 
 def _expire(status: str, late: list, escalated_before: datetime, now: datetime, batch: int) -> int:
@@ -131,8 +124,9 @@ def _expire(status: str, late: list, escalated_before: datetime, now: datetime, 
         return 0
     ids = [row.id for row in rows]
     attendance.settle_absent(ids, now)
-    for row in rows:
-        notifications.notify([row.resident_id], "order.expired", params={"title": row.title}, order_id=row.id)
+    notifications.notify_many(
+        Message([row.resident_id], "order.expired", {"title": row.title}, row.id) for row in rows
+    )
     return len(rows)
 
 
@@ -181,14 +175,13 @@ def _remind(now: datetime, batch: int) -> int:
         )
     ):
         holders[order_id].append(volunteer_id)
-    zones = {}
-    for row in rows:
-        if row.site_id not in zones:  # the start as the station's clock shows it
-            zones[row.site_id] = ZoneInfo(
-                sites.effective_settings(db.session.get(Site, row.site_id))["timezone"]
-            )
-        start = row.window_start.astimezone(zones[row.site_id]).strftime("%m-%d %H:%M")
-        notifications.notify(
-            holders[row.id], "order.reminder", params={"title": row.title, "start": start}, order_id=row.id
-        )
+    zones = sites.zones_of({row.site_id for row in rows})  # the start as the station's clock shows it
+
+    def start(row) -> str:
+        return row.window_start.astimezone(ZoneInfo(zones[row.site_id])).strftime("%m-%d %H:%M")
+
+    notifications.notify_many(
+        Message(holders[row.id], "order.reminder", {"title": row.title, "start": start(row)}, row.id)
+        for row in rows
+    )
     return len(rows)

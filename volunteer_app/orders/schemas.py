@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from volunteer_app.attendance.models import ASSIGNMENT_STATUSES
+from volunteer_app.attendance.schemas import (  # noqa: F401  (shared shapes, used by the views)
+    AssignmentOut,
+    AuditIn,
+    CloseIn,
+    OptionalReasonIn,
+    PositionIn,
+    ReasonIn,
+)
 from volunteer_app.orders.models import TARGET_GROUPS
 from volunteer_app.orders.states import MODES, STATES
 from volunteer_app.pagination import PageArgs
 from volunteer_app.schemas import Id, Lat, Lng, Moment, Text
-from volunteer_app.timebank.service import hours
 
 MAX_VOLUNTEERS = 50
 
@@ -77,78 +83,9 @@ class OfferIn(ma.Schema):
             raise ma.ValidationError("volunteer_ids or team_id (one of them)", "volunteer_ids")
 
 
-class ReasonIn(ma.Schema):
-    reason = Text(500, required=True)
-
-
-class OptionalReasonIn(ma.Schema):
-    reason = Text(500, load_default=None)
-
-
-class PositionIn(ma.Schema):
-    lat = Lat(required=True)
-    lng = Lng(required=True)
-
-
-class CloseIn(ma.Schema):
-    reason = Text(500, required=True)
-    checkout_at = Moment(load_default=None, metadata={"description": "Default: the window's end (or now)"})
-
-
 class RatingIn(ma.Schema):
     stars = ma.fields.Integer(strict=True, required=True, validate=ma.validate.Range(1, 5))
     comment = Text(500, load_default=None)
-
-
-class AuditItem(ma.Schema):
-    assignment_id = Id(required=True)
-    minutes = ma.fields.Integer(strict=True, load_default=None, validate=ma.validate.Range(0, 24 * 60))
-    reason = Text(500, load_default=None)
-
-
-class AuditIn(ma.Schema):
-    """审核: every checked-out assignment is confirmed; list only those whose minutes you change."""
-
-    assignments = ma.fields.List(
-        ma.fields.Nested(AuditItem), load_default=list, validate=ma.validate.Length(max=MAX_VOLUNTEERS)
-    )
-    note = Text(500, load_default=None)
-
-    @ma.validates_schema
-    def _once(self, data, **_):
-        ids = [item["assignment_id"] for item in data["assignments"]]
-        if len(ids) != len(set(ids)):
-            raise ma.ValidationError("each assignment at most once", "assignments")
-
-
-class TasksArgs(PageArgs):
-    lat = Lat(required=True)
-    lng = Lng(required=True)
-    radius_m = ma.fields.Integer(load_default=5000, validate=ma.validate.Range(100, 50_000))
-    category_id = Id(strict=False, load_default=None)
-
-
-class AssignmentOut(ma.Schema):
-    id = ma.fields.Integer(required=True)
-    order_id = ma.fields.Integer(required=True)
-    volunteer_id = ma.fields.Integer(required=True)
-    kind = ma.fields.String(required=True)
-    status = ma.fields.String(required=True, metadata={"enum": list(ASSIGNMENT_STATUSES)})
-    held_at = ma.fields.AwareDateTime(allow_none=True)
-    checkin_at = ma.fields.AwareDateTime(allow_none=True)
-    checkin_distance_m = ma.fields.Integer(allow_none=True)
-    checkin_ok = ma.fields.Boolean(allow_none=True)
-    checkout_at = ma.fields.AwareDateTime(allow_none=True)
-    checkout_distance_m = ma.fields.Integer(allow_none=True)
-    checkout_ok = ma.fields.Boolean(allow_none=True)
-    close_reason = ma.fields.String(allow_none=True)
-    minutes_computed = ma.fields.Integer(allow_none=True)
-    minutes_confirmed = ma.fields.Integer(allow_none=True)
-    hours_confirmed = ma.fields.Method("_hours", allow_none=True)
-    transfer_id = ma.fields.Integer(allow_none=True)
-
-    def _hours(self, obj):
-        return None if obj.minutes_confirmed is None else hours(obj.minutes_confirmed)
 
 
 class AssignmentLine(ma.Schema):
@@ -223,20 +160,3 @@ class EventOut(ma.Schema):
     assignment_id = ma.fields.Integer(allow_none=True)
     note = ma.fields.String(allow_none=True)
     at = ma.fields.AwareDateTime(required=True)
-
-
-class TaskOut(ma.Schema):
-    kind = ma.fields.String(required=True, metadata={"enum": ["order"]})
-    id = ma.fields.Integer(required=True)
-    title = ma.fields.String(required=True)
-    category_id = ma.fields.Integer(required=True)
-    site_id = ma.fields.Integer(required=True)
-    address = ma.fields.String(required=True)
-    lat = ma.fields.Float(required=True)
-    lng = ma.fields.Float(required=True)
-    distance_m = ma.fields.Integer(required=True)
-    window_start = ma.fields.AwareDateTime(required=True)
-    window_end = ma.fields.AwareDateTime(required=True)
-    slots_left = ma.fields.Integer(required=True)
-    deadline = ma.fields.AwareDateTime(allow_none=True)
-    target_groups = ma.fields.List(ma.fields.String(), required=True)

@@ -9,11 +9,10 @@ volunteers win; `UNIQUE(order_id, volunteer_id)` keeps one slot per volunteer.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import Float, exists, func, or_, select, type_coerce, update
+from sqlalchemy import exists, func, literal, or_, select, update
 
 from volunteer_app.accounts import identity
 from volunteer_app.accounts import service as accounts
@@ -24,12 +23,13 @@ from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, NotFound, Unprocessable, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.notifications import service as notifications
+from volunteer_app.notifications.service import Message
 from volunteer_app.orders import states
 from volunteer_app.orders.models import Order, OrderEvent
 from volunteer_app.orders.states import MANAGER, RESIDENT, VOLUNTEER, transition
-from volunteer_app.pagination import paginate, paginate_rows
+from volunteer_app.pagination import paginate
 from volunteer_app.sites import service as sites
-from volunteer_app.sites.models import Category, Site, Team
+from volunteer_app.sites.models import Site, Team
 from volunteer_app.sites.reach import Reacher, path_in_reach, reach_condition
 from volunteer_app.timebank.service import hours
 
@@ -54,7 +54,6 @@ register_messages(
 
 MAX_WINDOW = timedelta(hours=12)
 MAX_AHEAD = timedelta(days=90)
-PAST_TOLERANCE = timedelta(minutes=10)
 MAX_OFFERS = 50
 OPEN_ASSIGNMENTS = ("offered", "held")
 
@@ -72,24 +71,6 @@ def _invalid(field: str, message: str) -> Unprocessable:
 
 
 # ---- 点单: submitting -------------------------------------------------------------------------------
-
-
-def _check_window(start: datetime, end: datetime, now: datetime) -> None:
-    if end <= start:
-        raise _invalid("window_end", "must be after window_start")
-    if end - start > MAX_WINDOW:
-        raise _invalid("window_end", "a service window is at most 12 hours")
-    if start < now - PAST_TOLERANCE:
-        raise _invalid("window_start", "must not be in the past")
-    if start > now + MAX_AHEAD:
-        raise _invalid("window_start", "at most 90 days ahead")
-
-
-def _category(category_id: int) -> Category:
-    category = db.session.get(Category, category_id)
-    if category is None or not category.active:
-        raise _invalid("category_id", "unknown category")
-    return category
 
 
 def _dispatch_site(station: Site, settings: dict) -> int:
@@ -129,8 +110,15 @@ def _resident_station(user: User, lat: float, lng: float) -> Site:
 def submit(*, who, data: dict) -> Order:
     """点单: a resident's order, or a manager's on a resident's behalf (recorded as proxy). Commits."""
     now = _now()
-    _check_window(data["window_start"], data["window_end"], now)
-    _category(data["category_id"])
+    attendance.check_window(
+        data["window_start"],
+        data["window_end"],
+        now,
+        names=("window_start", "window_end"),
+        longest=MAX_WINDOW,
+        ahead=MAX_AHEAD,
+    )
+    sites.active_category(data["category_id"])
     proxy = "resident_phone" in data or "resident_name" in data or "site_id" in data
     if proxy:
         if not (who.manager_paths or who.is_admin):
@@ -383,14 +371,7 @@ def offer_more(*, who, order_id: int, data: dict) -> Order:
 
 def _end_assignments(order: Order) -> list[int]:
     """Void the offers and holds of an order that ended; returns the volunteers who held or were offered."""
-    rows = db.session.execute(
-        update(Assignment)
-        .where(Assignment.order_id == order.id, Assignment.status.in_(OPEN_ASSIGNMENTS))
-        .values(status="cancelled")
-        .returning(Assignment.volunteer_id)
-        .execution_options(synchronize_session=False)
-    ).all()
-    return [r.volunteer_id for r in rows]
+    return attendance.end_open([order.id], _now())
 
 
 def reject(*, who, order_id: int, reason: str) -> Order:
@@ -551,7 +532,7 @@ def accept(*, who, assignment_id: int) -> Assignment:
     if slot is None:
         raise Conflict("order.full")
     db.session.refresh(order)
-    assignment.status, assignment.held_at = "held", _now()
+    attendance.move(assignment, "accept", now=_now())
     full = slot[0] == slot[1]
     transition(order, "accept", by=VOLUNTEER, actor_id=who.user_id, last=full, assignment_id=assignment.id)
     if full:
@@ -573,9 +554,7 @@ def decline(*, who, assignment_id: int, reason: str | None) -> Assignment:
     """Decline an offer (it held no slot). Commits."""
     assignment, order = _my_assignment(who, assignment_id)
     states.target(order.status, "decline", by=VOLUNTEER)
-    if assignment.status != "offered":
-        raise Conflict("attendance.not_held")
-    assignment.status = "declined"
+    attendance.move(assignment, "decline", now=_now())
     transition(order, "decline", by=VOLUNTEER, actor_id=who.user_id, assignment_id=assignment.id, note=reason)
     _told_managers(order, who, "order.declined")
     db.session.commit()
@@ -586,9 +565,7 @@ def withdraw(*, who, assignment_id: int, reason: str | None) -> Assignment:
     """Give back a held slot before checking in (a staffed order reopens). Commits."""
     assignment, order = _my_assignment(who, assignment_id)
     states.target(order.status, "withdraw", by=VOLUNTEER)
-    if assignment.status != "held":
-        raise Conflict("attendance.not_held")
-    assignment.status = "withdrawn"
+    attendance.move(assignment, "withdraw", now=_now())
     order.taken = order.taken - 1
     transition(
         order, "withdraw", by=VOLUNTEER, actor_id=who.user_id, assignment_id=assignment.id, note=reason
@@ -754,47 +731,17 @@ def audit(*, who, order_id: int, items: list[dict], note: str | None) -> Order:
     order closes and the minutes are credited to each book, once, in this transaction. Commits."""
     order = _managed(order_id, who)
     states.target(order.status, "audit", by=MANAGER)
-    done = {
-        a.id: a
-        for a in db.session.scalars(
-            select(Assignment)
-            .where(Assignment.order_id == order.id, Assignment.status == "checked_out")
-            .with_for_update()
-        )
-    }
-    given = {}
-    for i, item in enumerate(items):
-        if item["assignment_id"] not in done:
-            raise Unprocessable(
-                "validation.failed",
-                errors={
-                    "json": {
-                        "assignments": {
-                            str(i): {"assignment_id": ["not a checked-out assignment of this order"]}
-                        }
-                    }
-                },
-            )
-        given[item["assignment_id"]] = (i, item)
-    place = _place(order)
     site = db.session.get(Site, order.site_id)
-    service_date = sites.local_time(site, order.window_start).date()
-    credited = []
-    for assignment_id, assignment in sorted(done.items()):
-        index, item = given.get(assignment_id, (None, {}))
-        minutes = attendance.audit(
-            assignment,
-            minutes=item.get("minutes"),
-            reason=item.get("reason"),
-            place=place,
-            record_key=f"assignment:{assignment.id}",
-            memo=order.title,
-            service_date=service_date,
-            actor_id=who.user_id,
-            field=("assignments",) if index is None else ("assignments", str(index)),
-        )
-        if minutes:
-            credited.append((assignment.volunteer_id, minutes))
+    credited = attendance.audit_all(
+        Assignment.order_id,
+        order.id,
+        items,
+        place=_place(order),
+        memo=order.title,
+        service_date=sites.local_time(site, order.window_start).date(),
+        actor_id=who.user_id,
+        what="order",
+    )
     transition(
         order,
         "audit",
@@ -805,72 +752,55 @@ def audit(*, who, order_id: int, items: list[dict], note: str | None) -> Order:
         audit_note=note,
         closed_at=_now(),
     )
-    for volunteer_id, minutes in credited:
-        notifications.notify(
-            [volunteer_id],
-            "hours.credited",
-            params={"title": order.title, "hours": hours(minutes)},
-            order_id=order.id,
-        )
+    notifications.notify_many(
+        Message([volunteer], "hours.credited", {"title": order.title, "hours": hours(minutes)}, order.id)
+        for volunteer, minutes in credited
+    )
     db.session.commit()
     return order
 
 
 # ---- the volunteers' feed ----------------------------------------------------------------------------
 
-METRES_PER_DEGREE = 111_195
 
-
-def available_tasks(
-    *, who, lat: float, lng: float, radius_m: int, category_id: int | None, limit: int, cursor: str | None
-) -> dict:
-    """Open pools near a point, nearest first, that the caller does not already hold.
-
-    Computed in SQL: a bounding box on the partial index of open pools, then the equirectangular
-    distance (exact enough within 50 km) for order and cursor.
-    """
-    now = _now()
-    k = math.cos(math.radians(lat))
-    dlat = radius_m / METRES_PER_DEGREE
-    dlng = dlat / max(k, 0.01)
-    d2 = type_coerce(
-        (Order.lat - lat) * (Order.lat - lat) + (Order.lng - lng) * (Order.lng - lng) * (k * k), Float
-    ).label("d2")
-    order_id = Order.id.label("order_id")
+def feed_candidates(*, who, near: attendance.Near, category_id: int | None, now: datetime):
+    """Open pools within the circle with a free place, deadline not passed, that the caller does not
+    hold: (d2, kind, id) rows for the merged feed (volunteer_app.tasks). The bounding box is served by
+    the partial index of open pools (ix_orders_open_pool_geo)."""
     mine = exists().where(Assignment.order_id == Order.id, Assignment.volunteer_id == who.user_id)
-    stmt = select(Order, d2, order_id).where(
+    stmt = select(
+        near.d2(Order.lat, Order.lng).label("d2"), literal("order").label("kind"), Order.id.label("id")
+    ).where(
         Order.status == "dispatched",
         Order.mode == "grab",
-        Order.lat.between(lat - dlat, lat + dlat),
-        Order.lng.between(lng - dlng, lng + dlng),
+        near.within(Order.lat, Order.lng),
         Order.taken < Order.capacity,
         or_(Order.fill_due_at.is_(None), Order.fill_due_at > now),
         ~mine,
     )
-    stmt = stmt.where(d2 <= dlat * dlat)  # the circle inside the box
     if category_id is not None:
         stmt = stmt.where(Order.category_id == category_id)
-    rows, next_cursor = paginate_rows(stmt, [d2, order_id], limit=limit, cursor=cursor)
-    items = []
-    for row in rows:
-        order = row.Order
-        distance = attendance.distance_m(lat, lng, order.lat, order.lng)
-        items.append(
-            {
-                "kind": "order",
-                "id": order.id,
-                "title": order.title,
-                "category_id": order.category_id,
-                "site_id": order.site_id,
-                "address": order.address,
-                "lat": order.lat,
-                "lng": order.lng,
-                "distance_m": distance,
-                "window_start": order.window_start,
-                "window_end": order.window_end,
-                "slots_left": order.capacity - order.taken,
-                "deadline": order.fill_due_at,
-                "target_groups": order.target_groups,
-            }
-        )
-    return {"items": items, "next_cursor": next_cursor}
+    return stmt
+
+
+def feed_items(ids: list[int], near: attendance.Near) -> dict[int, dict]:
+    """Feed entries for these orders, by id."""
+    items = {}
+    for order in db.session.scalars(select(Order).where(Order.id.in_(ids))):
+        items[order.id] = {
+            "kind": "order",
+            "id": order.id,
+            "title": order.title,
+            "category_id": order.category_id,
+            "site_id": order.site_id,
+            "address": order.address,
+            "lat": order.lat,
+            "lng": order.lng,
+            "distance_m": attendance.distance_m(near.lat, near.lng, order.lat, order.lng),
+            "window_start": order.window_start,
+            "window_end": order.window_end,
+            "slots_left": order.capacity - order.taken,
+            "deadline": order.fill_due_at,
+            "target_groups": order.target_groups,
+        }
+    return items

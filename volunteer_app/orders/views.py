@@ -20,7 +20,6 @@ blp = Blueprint(
 
 OrderPage = page_schema(s.OrderSummary, "OrderPage")
 EventPage = page_schema(s.EventOut, "OrderEventPage")
-TaskPage = page_schema(s.TaskOut, "TaskPage")
 
 
 def _grab_limit() -> str:
@@ -144,69 +143,3 @@ class OrderAudit(MethodView):
                 who=current_principal(), order_id=order_id, items=data["assignments"], note=data["note"]
             )
         )
-
-
-@blp.route("/tasks/available")
-class TasksAvailable(MethodView):
-    @blp.etag
-    @auth_required("volunteer")
-    @blp.arguments(s.TasksArgs, location="query")
-    @blp.response(200, TaskPage)
-    def get(self, args):
-        """Open orders near me that I may grab, nearest first within a radius (metres)."""
-        return service.available_tasks(who=current_principal(), **args)
-
-
-def _assignment_action(name: str, schema, summary: str, roles: tuple[str, ...], call, *, retry_safe=False):
-    """One POST /assignments/{id}/<name> endpoint (they differ only in body and service call)."""
-
-    def post(self, data, assignment_id):
-        return call(who=current_principal(), assignment_id=assignment_id, **data)
-
-    post.__doc__ = summary
-    post = blp.response(200, s.AssignmentOut)(post)
-    post = blp.arguments(schema)(post)
-    if retry_safe:
-        post = idempotent(user_scope)(post)
-    post = auth_required(*roles)(post)
-
-    action = type(f"Assignment{name.title().replace('-', '')}", (MethodView,), {"post": post})
-    blp.route(f"/assignments/<int:assignment_id>/{name}")(action)
-
-
-class _Empty(s.ma.Schema):
-    pass
-
-
-_assignment_action(
-    "accept", _Empty, "接单: accept an offer (409 `order.full` if the places went).", (), service.accept
-)
-_assignment_action("decline", s.OptionalReasonIn, "Decline an offer.", (), service.decline)
-_assignment_action(
-    "withdraw", s.OptionalReasonIn, "Give back my place before checking in.", (), service.withdraw
-)
-_assignment_action(
-    "check-in",
-    s.PositionIn,
-    "签到 with my position (distance kept, not the position).",
-    (),
-    service.check_in,
-    retry_safe=True,
-)
-_assignment_action(
-    "check-out", s.PositionIn, "签退 with my position; minutes are computed.", (), service.check_out
-)
-_assignment_action(
-    "close",
-    s.CloseIn,
-    "Close a missed check-out (manager, with a reason).",
-    ("manager", "admin"),
-    service.close_attendance,
-)
-_assignment_action(
-    "no-show",
-    s.ReasonIn,
-    "Record a no-show (manager, with a reason).",
-    ("manager", "admin"),
-    service.mark_no_show,
-)

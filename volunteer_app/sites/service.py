@@ -130,6 +130,28 @@ def effective_settings(site: Site) -> dict:
     return merged
 
 
+def settings_of(site_ids: set[int]) -> dict[int, dict]:
+    """`effective_settings` for many sites in two queries (the sites, then all their ancestors)."""
+    if not site_ids:
+        return {}
+    found = list(db.session.scalars(select(Site).where(Site.id.in_(site_ids))))
+    wanted = {ancestor for site in found for ancestor in site.ancestor_ids()}
+    chain = {s.id: s for s in db.session.scalars(select(Site).where(Site.id.in_(wanted)))} if wanted else {}
+    defaults = current_app.config["SITE_DEFAULTS"]
+    merged = {}
+    for site in found:
+        settings = dict(defaults)
+        for ancestor in site.ancestor_ids():
+            settings.update(chain[ancestor].settings or {})
+        merged[site.id] = settings
+    return merged
+
+
+def zones_of(site_ids: set[int]) -> dict[int, str]:
+    """Each site's time zone (its own setting or inherited)."""
+    return {site_id: settings["timezone"] for site_id, settings in settings_of(site_ids).items()}
+
+
 def local_time(site: Site, moment: datetime | None = None) -> datetime:
     """`moment` (default now) in the site's time zone: days and months are the site's, not UTC's."""
     return (moment or utcnow()).astimezone(ZoneInfo(effective_settings(site)["timezone"]))
@@ -215,6 +237,14 @@ def update_category(*, category_id: int, changes: dict) -> Category:
     for key, value in changes.items():
         setattr(category, key, value)
     db.session.commit()
+    return category
+
+
+def active_category(category_id: int) -> Category:
+    """The catalogue entry a new order, activity or rule names: 422 on `category_id` unless active."""
+    category = db.session.get(Category, category_id)
+    if category is None or not category.active:
+        raise Unprocessable("validation.failed", errors={"json": {"category_id": ["unknown category"]}})
     return category
 
 

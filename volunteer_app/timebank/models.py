@@ -42,6 +42,8 @@ class TimeAccount(db.Model):
     balance: Mapped[int] = mapped_column(default=0)
     # Cached: audited minutes credited to this book over its life, net of reversals (star level).
     lifetime_minutes: Mapped[int] = mapped_column(default=0)
+    # Books: the star level last stored by the daily job (timebank.jobs.update_star_levels).
+    star_level: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

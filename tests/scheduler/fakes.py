@@ -1,0 +1,43 @@
+"""Job functions for scheduler tests (named by dotted path in test Job entries)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from volunteer_app.extensions import db
+from volunteer_app.notifications import service as notifications
+
+calls: list[datetime] = []
+state: dict = {"fail": 0, "user_id": None, "sleep": 0.0}
+
+
+def reset() -> None:
+    calls.clear()
+    state.update(fail=0, user_id=None, sleep=0.0)
+
+
+def record(now: datetime) -> dict:
+    """Write a notification (an effect in the runner's transaction), then maybe fail or dawdle."""
+    if state["user_id"] is not None:
+        notifications.notify([state["user_id"]], "timebank.statement", params={"month": f"{now:%Y-%m}"})
+    if state["sleep"]:
+        time.sleep(state["sleep"])
+    if state["fail"] > 0:
+        state["fail"] -= 1
+        raise RuntimeError("job exploded")
+    calls.append(now)
+    return {"at": now.isoformat()}
+
+
+def record_committing(now: datetime) -> int:
+    """A job that commits its own batches (like the order deadlines)."""
+    if state["user_id"] is not None:
+        notifications.notify([state["user_id"]], "timebank.statement", params={"month": f"{now:%Y-%m}"})
+        db.session.commit()
+    if state["fail"] > 0:
+        state["fail"] -= 1
+        raise RuntimeError("job exploded mid-way")
+    db.session.rollback()  # as deliver_pending and expire_redemptions do when nothing is left
+    calls.append(now)
+    return len(calls)

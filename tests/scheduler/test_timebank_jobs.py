@@ -1,0 +1,175 @@
+"""The time book's jobs run through the scheduler: monthly statements, star levels, the ledger check."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, date, datetime, timedelta
+
+import sqlalchemy as sa
+import time_machine
+
+from tests.support import make_user
+from volunteer_app.extensions import db
+from volunteer_app.notifications.models import Notification
+from volunteer_app.scheduler import JOBS, run_due
+from volunteer_app.sites.models import Site
+from volunteer_app.timebank import service
+from volunteer_app.timebank.models import TimeAccount
+
+_records = itertools.count(1)
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def credit(app, person, site_id: int, minutes: int, *, at: datetime | None = None) -> int:
+    """Credit audited minutes to a person's book, as an audit would, at time `at`."""
+    with time_machine.travel(at or datetime.now(UTC), tick=False), app.app_context():
+        transfer = service.credit_service(
+            record_key=f"scheduler-test:{next(_records)}",
+            user_id=person.id,
+            site_id=site_id,
+            minutes=minutes,
+            memo="上门陪伴",
+            service_date=date(2026, 10, 5),
+            actor_id=None,
+        )
+        db.session.commit()
+        return transfer.id
+
+
+def run(app, job_id: str, now: datetime) -> list:
+    with app.app_context():
+        return run_due(now, jobs=[JOBS[job_id]])
+
+
+def notices(app, kind: str) -> list[tuple[int, dict]]:
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(Notification.user_id, Notification.params)
+            .where(Notification.kind == kind)
+            .order_by(Notification.user_id, Notification.id)
+        ).all()
+        return [(user_id, dict(params)) for user_id, params in rows]
+
+
+# ---- monthly statements ------------------------------------------------------------------------------------
+
+
+def test_statements_go_once_to_each_book_that_moved_last_month_in_shanghai(app, world):
+    s1 = world.sites["S1"]
+    late_october = make_user(app, name="十月末")  # 23:00 on 31 Oct in Shanghai
+    early_october = make_user(app, name="十月初")  # 00:30 on 1 Oct in Shanghai (still 30 Sep in UTC)
+    november = make_user(app, name="十一月")  # 01:30 on 1 Nov in Shanghai (still 31 Oct in UTC)
+    september = make_user(app, name="九月")
+    credit(app, late_october, s1, 30, at=utc(2026, 10, 31, 15, 0))
+    credit(app, early_october, s1, 30, at=utc(2026, 9, 30, 16, 30))
+    credit(app, november, s1, 30, at=utc(2026, 10, 31, 17, 30))
+    credit(app, september, s1, 30, at=utc(2026, 9, 15, 4, 0))
+
+    fire = utc(2026, 11, 1)  # 1 November 08:00 in Shanghai
+    assert run(app, "timebank.statements", fire + timedelta(minutes=1)) == [
+        ("timebank.statements", "2026-11-01T00:00:00Z", "ran")
+    ]
+    assert run(app, "timebank.statements", fire + timedelta(hours=5)) == []  # a restart: nothing again
+    october = {"month": "2026-10"}
+    assert notices(app, "timebank.statement") == sorted(
+        [(late_october.id, october), (early_october.id, october)]
+    )
+
+    # A month later the next occurrence tells November's book (and nobody else).
+    run(app, "timebank.statements", utc(2026, 12, 1, 0, 0, 30))
+    assert (november.id, {"month": "2026-11"}) in notices(app, "timebank.statement")
+    assert len(notices(app, "timebank.statement")) == 3
+
+
+def test_statements_are_chunked(app, world, monkeypatch):
+    from volunteer_app.timebank import jobs
+
+    monkeypatch.setattr(jobs, "NOTIFY_CHUNK", 2)
+    people = [make_user(app) for _ in range(5)]
+    for person in people:
+        credit(app, person, world.sites["S1"], 10, at=utc(2026, 10, 10))
+    run(app, "timebank.statements", utc(2026, 11, 1, 0, 1))
+    assert [user_id for user_id, _ in notices(app, "timebank.statement")] == sorted(p.id for p in people)
+
+
+# ---- star levels -------------------------------------------------------------------------------------------
+
+
+def star_levels(app) -> dict[int, int]:
+    with app.app_context():
+        return dict(
+            db.session.execute(
+                sa.select(TimeAccount.user_id, TimeAccount.star_level).where(TimeAccount.kind == "book")
+            ).all()
+        )
+
+
+def test_a_rising_star_level_is_stored_and_announced_once(app, world):
+    credit(app, world.vol_s1, world.sites["S1"], 100 * 60)  # 100 h: level 1 of [100, 300, …]
+    credit(app, world.vol_s4, world.sites["S4"], 99 * 60)  # not yet
+    day = utc(2026, 11, 4, 17, 0, 30)  # 01:00 in Shanghai
+    assert run(app, "timebank.star_levels", day)[0][2] == "ran"
+    assert run(app, "timebank.star_levels", day) == []
+    assert star_levels(app) == {world.vol_s1.id: 1, world.vol_s4.id: 0}
+    assert notices(app, "star.up") == [(world.vol_s1.id, {"level": 1})]
+
+    # The next day nothing changed: no new notice. Then 200 h more: level 2, one more notice.
+    run(app, "timebank.star_levels", day + timedelta(days=1))
+    assert len(notices(app, "star.up")) == 1
+    credit(app, world.vol_s1, world.sites["S1"], 200 * 60)
+    run(app, "timebank.star_levels", day + timedelta(days=2))
+    assert notices(app, "star.up") == [(world.vol_s1.id, {"level": 1}), (world.vol_s1.id, {"level": 2})]
+
+
+def test_star_levels_follow_each_sites_thresholds(app, world, monkeypatch):
+    from volunteer_app.timebank import jobs
+
+    monkeypatch.setattr(jobs, "ACCOUNT_WINDOW", 1)  # every book in its own slice
+    with app.app_context():
+        db.session.get(Site, world.sites["C2"]).settings = {"star_thresholds_hours": [1, 2]}
+        db.session.commit()
+    credit(app, world.vol_s1, world.sites["S1"], 90)  # default thresholds: level 0
+    credit(app, world.vol_s4, world.sites["S4"], 90)  # under C2: 1.5 h is level 1
+    run(app, "timebank.star_levels", utc(2026, 11, 4, 17, 0))
+    assert star_levels(app) == {world.vol_s1.id: 0, world.vol_s4.id: 1}
+    assert notices(app, "star.up") == [(world.vol_s4.id, {"level": 1})]
+
+    # Raised thresholds lower the stored level quietly.
+    with app.app_context():
+        db.session.get(Site, world.sites["C2"]).settings = {"star_thresholds_hours": [5]}
+        db.session.commit()
+    run(app, "timebank.star_levels", utc(2026, 11, 5, 17, 0))
+    assert star_levels(app)[world.vol_s4.id] == 0
+    assert len(notices(app, "star.up")) == 1
+
+
+# ---- the ledger check --------------------------------------------------------------------------------------
+
+
+def tamper(app, statement: str) -> None:
+    """Change ledger rows behind the application's back (on PostgreSQL past the append-only trigger)."""
+    with app.app_context(), db.engine.begin() as conn:
+        if db.engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        conn.exec_driver_sql(statement)
+
+
+def test_a_clean_ledger_alerts_nobody(app, world):
+    credit(app, world.vol_s1, world.sites["S1"], 30)
+    run(app, "timebank.verify", utc(2026, 11, 4, 19, 0, 5))
+    assert notices(app, "ledger.mismatch") == []
+
+
+def test_a_tampered_ledger_alerts_admins_and_root_managers(app, world, caplog):
+    first = credit(app, world.vol_s1, world.sites["S1"], 30)
+    credit(app, world.vol_s4, world.sites["S4"], 40)
+    tamper(app, f"UPDATE time_transfers SET memo = 'edited' WHERE id = {first}")
+    assert run(app, "timebank.verify", utc(2026, 11, 4, 19, 0, 5))[0][2] == "ran"
+    alerted = notices(app, "ledger.mismatch")
+    # Admin and the manager of center C1; not the institute or station managers (C2 has none).
+    assert sorted(user_id for user_id, _ in alerted) == sorted([world.admin.id, world.mgr_c1.id])
+    assert f"transfer {first}" in alerted[0][1]["detail"]
+    assert "ledger check found" in caplog.text

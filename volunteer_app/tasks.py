@@ -1,0 +1,174 @@
+"""What a volunteer does, across orders and activities: the task feed (`GET /tasks/available`) and
+the assignment actions (`POST /assignments/{id}/…`), which send each assignment to its owner's service.
+
+This module sits above the order and activity domains (it imports both; neither imports it), so the
+two stay independent and share attendance through `volunteer_app.attendance`.
+"""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import select, union_all
+
+from volunteer_app.activities import service as activities
+from volunteer_app.attendance import schemas as att
+from volunteer_app.attendance import service as attendance
+from volunteer_app.attendance.models import Assignment
+from volunteer_app.auth.decorators import auth_required
+from volunteer_app.auth.tokens import current_principal, user_scope
+from volunteer_app.db import utcnow
+from volunteer_app.errors import NotFound
+from volunteer_app.extensions import db
+from volunteer_app.idempotency import idempotent
+from volunteer_app.orders import service as orders
+from volunteer_app.pagination import PageArgs, page_schema, paginate_rows
+from volunteer_app.schemas import Id, Lat, Lng
+
+blp = Blueprint("tasks", __name__, url_prefix="/api/v1", description="Tasks: the feed and assignments")
+
+
+class TasksArgs(PageArgs):
+    lat = Lat(required=True)
+    lng = Lng(required=True)
+    radius_m = ma.fields.Integer(load_default=5000, validate=ma.validate.Range(100, 50_000))
+    category_id = Id(strict=False, load_default=None)
+
+
+class TaskOut(ma.Schema):
+    kind = ma.fields.String(required=True, metadata={"enum": ["order", "activity"]})
+    id = ma.fields.Integer(required=True)
+    title = ma.fields.String(required=True)
+    theme = ma.fields.String(allow_none=True, metadata={"description": "service day theme (activities)"})
+    category_id = ma.fields.Integer(required=True)
+    site_id = ma.fields.Integer(required=True)
+    address = ma.fields.String(required=True)
+    lat = ma.fields.Float(required=True)
+    lng = ma.fields.Float(required=True)
+    distance_m = ma.fields.Integer(required=True)
+    window_start = ma.fields.AwareDateTime(required=True)
+    window_end = ma.fields.AwareDateTime(required=True)
+    slots_left = ma.fields.Integer(required=True)
+    waitlist_left = ma.fields.Integer(
+        allow_none=True, metadata={"description": "activities: waitlist places left (sign up when 0 slots)"}
+    )
+    deadline = ma.fields.AwareDateTime(allow_none=True, metadata={"description": "sign-up / grab closes"})
+    target_groups = ma.fields.List(ma.fields.String(), required=True)
+
+
+TaskPage = page_schema(TaskOut, "TaskPage")
+FEEDS = {"order": orders, "activity": activities}
+
+
+def available_tasks(
+    *, who, lat: float, lng: float, radius_m: int, category_id: int | None, limit: int, cursor: str | None
+) -> dict:
+    """Open pools and activities open for sign-up near a point, nearest first, that the caller has
+    not taken. One SQL query: each domain's candidates (a bounding box on its partial index of open
+    rows, then the circle) UNION ALL, ordered and paged on (distance, kind, id); then each page's rows
+    are read by id."""
+    near = attendance.Near(lat, lng, radius_m)
+    now = utcnow()
+    union = union_all(
+        *[
+            feed.feed_candidates(who=who, near=near, category_id=category_id, now=now)
+            for feed in FEEDS.values()
+        ]
+    ).subquery("candidates")
+    keys = [union.c.d2, union.c.kind, union.c.id]
+    rows, next_cursor = paginate_rows(select(*keys), keys, limit=limit, cursor=cursor)
+    found = {
+        kind: feed.feed_items([r.id for r in rows if r.kind == kind], near) for kind, feed in FEEDS.items()
+    }
+    return {"items": [found[r.kind][r.id] for r in rows if r.id in found[r.kind]], "next_cursor": next_cursor}
+
+
+@blp.route("/tasks/available")
+class TasksAvailable(MethodView):
+    @blp.etag
+    @auth_required("volunteer")
+    @blp.arguments(TasksArgs, location="query")
+    @blp.response(200, TaskPage)
+    def get(self, args):
+        """Open orders I may grab and activities I may sign up for, nearest first within a radius (m)."""
+        return available_tasks(who=current_principal(), **args)
+
+
+# ---- /assignments/{id}/… : to the order's or the activity's service ----------------------------------
+
+
+def _owner(assignment_id: int):
+    """The service owning this assignment (orders or activities); 404 if there is no such assignment.
+    Who may act on it is decided by that service, in its queries."""
+    row = db.session.execute(
+        select(Assignment.order_id, Assignment.activity_id).where(Assignment.id == assignment_id)
+    ).first()
+    if row is None:
+        raise NotFound()
+    return orders if row.order_id is not None else activities
+
+
+def _assignment_action(
+    name: str, schema, summary: str, roles: tuple[str, ...], call: str, *, retry_safe=False
+):
+    """One POST /assignments/{id}/<name> endpoint; `call` names the function both services define
+    (accept and decline exist for orders only: on a sign-up they are 404)."""
+
+    def post(self, data, assignment_id):
+        service = _owner(assignment_id)
+        if not hasattr(service, call):
+            raise NotFound()
+        return getattr(service, call)(who=current_principal(), assignment_id=assignment_id, **data)
+
+    post.__doc__ = summary
+    post = blp.response(200, att.AssignmentOut)(post)
+    post = blp.arguments(schema)(post)
+    if retry_safe:
+        post = idempotent(user_scope)(post)
+    post = auth_required(*roles)(post)
+
+    action = type(f"Assignment{name.title().replace('-', '')}", (MethodView,), {"post": post})
+    blp.route(f"/assignments/<int:assignment_id>/{name}")(action)
+
+
+class _Empty(ma.Schema):
+    pass
+
+
+_assignment_action(
+    "accept", _Empty, "接单: accept an offer (409 `order.full` if the places went).", (), "accept"
+)
+_assignment_action("decline", att.OptionalReasonIn, "Decline an offer.", (), "decline")
+_assignment_action(
+    "withdraw",
+    att.OptionalReasonIn,
+    "Give back my place before checking in (on an activity: cancel my sign-up).",
+    (),
+    "withdraw",
+)
+_assignment_action(
+    "check-in",
+    att.PositionIn,
+    "签到 with my position (distance kept, not the position).",
+    (),
+    "check_in",
+    retry_safe=True,
+)
+_assignment_action(
+    "check-out", att.PositionIn, "签退 with my position; minutes are computed.", (), "check_out"
+)
+_assignment_action(
+    "close",
+    att.CloseIn,
+    "Close a missed check-out (manager, with a reason).",
+    ("manager", "admin"),
+    "close_attendance",
+)
+_assignment_action(
+    "no-show",
+    att.ReasonIn,
+    "Record a no-show (manager, with a reason).",
+    ("manager", "admin"),
+    "mark_no_show",
+)
