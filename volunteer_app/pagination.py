@@ -105,13 +105,16 @@ def _after(keys: list, values: list[Any], descending: bool):
     return or_(*clauses)
 
 
-def paginate_rows(stmt: Select, keys: list, *, limit: int, cursor: str | None) -> tuple[list, str | None]:
+def paginate_rows(
+    stmt: Select, keys: list, *, limit: int, cursor: str | None, params: dict | None = None
+) -> tuple[list, str | None]:
     """Like `paginate`, for keys that are computed expressions (labelled, typed): `stmt` must select
     them by their labels so each row carries its own key values (no recomputation in Python, whose
-    floats could disagree with the database's)."""
+    floats could disagree with the database's). `params` are the values of `stmt`'s bound
+    parameters."""
     if cursor:
         stmt = stmt.where(_after(keys, _decode(cursor, keys), False))
-    rows = db.session.execute(stmt.order_by(*keys).limit(limit + 1)).all()
+    rows = db.session.execute(stmt.order_by(*keys).limit(limit + 1), params).all()
     items = rows[:limit]
     next_cursor = _encode([getattr(items[-1], k.key) for k in keys]) if len(rows) > limit else None
     return items, next_cursor

@@ -7,6 +7,8 @@ two stay independent and share attendance through `volunteer_app.attendance`.
 
 from __future__ import annotations
 
+import functools
+
 import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -58,30 +60,37 @@ class TaskOut(ma.Schema):
 
 
 TaskPage = page_schema(TaskOut, "TaskPage")
-FEEDS = {"order": orders, "activity": activities}
+FEEDS = (orders, activities)  # the first one's column types read every row (UNION)
+
+
+@functools.cache
+def _candidates(with_category: bool):
+    """The feed's UNION ALL of each domain's candidates, built once per process over bound parameters
+    (`attendance.Near`, `who_id`, `now`, `category_id`): only its values change between requests."""
+    return union_all(*[feed.feed_candidates(with_category=with_category) for feed in FEEDS]).subquery(
+        "candidates"
+    )
 
 
 def available_tasks(
     *, who, lat: float, lng: float, radius_m: int, category_id: int | None, limit: int, cursor: str | None
 ) -> dict:
     """Open pools and activities open for sign-up near a point, nearest first, that the caller has
-    not taken. One SQL query: each domain's candidates (a bounding box on its partial index of open
-    rows, then the circle) UNION ALL, ordered and paged on (distance, kind, id); then each page's rows
-    are read by id."""
-    near = attendance.Near(lat, lng, radius_m)
-    now = utcnow()
-    union = union_all(
-        *[
-            feed.feed_candidates(who=who, near=near, category_id=category_id, now=now)
-            for feed in FEEDS.values()
-        ]
-    ).subquery("candidates")
+    not taken. One SQL query: each domain's entries (a bounding box on its partial index of open
+    rows, then the circle) UNION ALL, ordered and paged on (distance, kind, id)."""
+    union = _candidates(category_id is not None)
+    params = {**attendance.Near(lat, lng, radius_m).params(), "who_id": who.user_id, "now": utcnow()}
+    if category_id is not None:
+        params["category_id"] = category_id
     keys = [union.c.d2, union.c.kind, union.c.id]
-    rows, next_cursor = paginate_rows(select(*keys), keys, limit=limit, cursor=cursor)
-    found = {
-        kind: feed.feed_items([r.id for r in rows if r.kind == kind], near) for kind, feed in FEEDS.items()
-    }
-    return {"items": [found[r.kind][r.id] for r in rows if r.id in found[r.kind]], "next_cursor": next_cursor}
+    rows, next_cursor = paginate_rows(select(union), keys, limit=limit, cursor=cursor, params=params)
+    items = []
+    for row in rows:
+        item = row._asdict()
+        item["distance_m"] = attendance.distance_m(lat, lng, item["lat"], item["lng"])
+        item["target_groups"] = item["target_groups"] or []
+        items.append(item)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @blp.route("/tasks/available")

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, literal, select
+from sqlalchemy import Integer, bindparam, exists, literal, null, select
 
 from volunteer_app.activities.models import Activity
 from volunteer_app.attendance import service as attendance
 from volunteer_app.attendance.models import Assignment
-from volunteer_app.db import utcnow
+from volunteer_app.db import UTCDateTime, utcnow
 from volunteer_app.errors import Conflict, NotFound, Unprocessable, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.notifications import service as notifications
@@ -448,50 +448,41 @@ def audit(*, who, activity_id: int, items: list[dict], note: str | None) -> Acti
 # ---- the volunteers' feed (merged with orders' by volunteer_app.tasks) ------------------------------
 
 
-def feed_candidates(*, who, near: attendance.Near, category_id: int | None, now: datetime):
+def feed_candidates(*, with_category: bool):
     """Open activities within the circle whose sign-up is open, with a place or waitlist room, that
-    the caller has not signed up for: (kind, id, d2) rows for the merged feed."""
+    the caller has not signed up for, as feed entries (`attendance.FEED_COLUMNS`) for the merged feed,
+    over the same bound parameters as the orders' (`who_id`, `now`, `category_id`, the circle's)."""
+    who, now = bindparam("who_id", type_=Integer), bindparam("now", type_=UTCDateTime)
     mine = exists().where(
         Assignment.activity_id == Activity.id,
-        Assignment.volunteer_id == who.user_id,
+        Assignment.volunteer_id == who,
         Assignment.status != "cancelled",
     )
-    stmt = select(
-        near.d2(Activity.lat, Activity.lng).label("d2"),
-        literal("activity").label("kind"),
-        Activity.id.label("id"),
-    ).where(
+    columns = {
+        "d2": attendance.Near.d2(Activity.lat, Activity.lng),
+        "kind": literal("activity"),
+        "id": Activity.id,
+        "title": Activity.title,
+        "theme": Activity.theme,
+        "category_id": Activity.category_id,
+        "site_id": Activity.site_id,
+        "address": Activity.address,
+        "lat": Activity.lat,
+        "lng": Activity.lng,
+        "window_start": Activity.start_at,
+        "window_end": Activity.end_at,
+        "slots_left": Activity.slots - Activity.taken,
+        "waitlist_left": Activity.waitlist_max - Activity.waiting,
+        "deadline": Activity.start_at,
+        "target_groups": null(),
+    }
+    stmt = select(*[columns[name].label(name) for name in attendance.FEED_COLUMNS]).where(
         Activity.status == "open",
-        near.within(Activity.lat, Activity.lng),
+        attendance.Near.within(Activity.lat, Activity.lng),
         Activity.start_at > now,
         (Activity.taken < Activity.slots) | (Activity.waiting < Activity.waitlist_max),
         ~mine,
     )
-    if category_id is not None:
-        stmt = stmt.where(Activity.category_id == category_id)
+    if with_category:
+        stmt = stmt.where(Activity.category_id == bindparam("category_id", type_=Integer))
     return stmt
-
-
-def feed_items(ids: list[int], near: attendance.Near) -> dict[int, dict]:
-    """Feed entries for these activities, by id."""
-    items = {}
-    for activity in db.session.scalars(select(Activity).where(Activity.id.in_(ids))):
-        items[activity.id] = {
-            "kind": "activity",
-            "id": activity.id,
-            "title": activity.title,
-            "theme": activity.theme,
-            "category_id": activity.category_id,
-            "site_id": activity.site_id,
-            "address": activity.address,
-            "lat": activity.lat,
-            "lng": activity.lng,
-            "distance_m": attendance.distance_m(near.lat, near.lng, activity.lat, activity.lng),
-            "window_start": activity.start_at,
-            "window_end": activity.end_at,
-            "slots_left": activity.slots - activity.taken,
-            "waitlist_left": activity.waitlist_max - activity.waiting,
-            "deadline": activity.start_at,
-            "target_groups": [],
-        }
-    return items

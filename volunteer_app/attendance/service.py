@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Float, and_, select, type_coerce, update
+from sqlalchemy import Float, and_, bindparam, select, type_coerce, update
 
 from volunteer_app.attendance.models import Assignment
 from volunteer_app.db import utcnow
@@ -133,35 +133,55 @@ METRES_PER_DEGREE = 111_195
 class Near:
     """A circle for the volunteers' feed, as SQL: a bounding box an index on (lat, lng) can serve, then
     the squared equirectangular distance (in degrees of latitude; exact enough within 50 km) for the
-    circle and for ordering."""
+    circle and for ordering.
+
+    The SQL (`d2`, `within`) is written over named bound parameters, not this circle's values, so a
+    query using it can be built once per process and run with `params()`: building a SQLAlchemy
+    expression costs more than running a cached one."""
 
     lat: float
     lng: float
     radius_m: int
 
-    @property
-    def _k(self) -> float:
-        return math.cos(math.radians(self.lat))
-
-    def box(self, lat_column, lng_column):
+    def params(self) -> dict[str, float]:
+        k = max(math.cos(math.radians(self.lat)), 0.01)
         dlat = self.radius_m / METRES_PER_DEGREE
-        dlng = dlat / max(self._k, 0.01)
-        return and_(
-            lat_column.between(self.lat - dlat, self.lat + dlat),
-            lng_column.between(self.lng - dlng, self.lng + dlng),
-        )
+        return {
+            "near_lat": self.lat,
+            "near_lng": self.lng,
+            "near_k2": k * k,
+            "near_dlat": dlat,
+            "near_dlng": dlat / k,
+            "near_r2": dlat * dlat,
+        }
 
-    def d2(self, lat_column, lng_column):
-        k = self._k
+    @staticmethod
+    def d2(lat_column, lng_column):
+        lat, lng, k2 = (bindparam(name, type_=Float) for name in ("near_lat", "near_lng", "near_k2"))
         return type_coerce(
-            (lat_column - self.lat) * (lat_column - self.lat)
-            + (lng_column - self.lng) * (lng_column - self.lng) * (k * k),
-            Float,
+            (lat_column - lat) * (lat_column - lat) + (lng_column - lng) * (lng_column - lng) * k2, Float
         )
 
-    def within(self, lat_column, lng_column):
-        dlat = self.radius_m / METRES_PER_DEGREE
-        return and_(self.box(lat_column, lng_column), self.d2(lat_column, lng_column) <= dlat * dlat)
+    @staticmethod
+    def within(lat_column, lng_column):
+        lat, lng, dlat, dlng, r2 = (
+            bindparam(name, type_=Float)
+            for name in ("near_lat", "near_lng", "near_dlat", "near_dlng", "near_r2")
+        )
+        return and_(
+            lat_column.between(lat - dlat, lat + dlat),
+            lng_column.between(lng - dlng, lng + dlng),
+            Near.d2(lat_column, lng_column) <= r2,
+        )
+
+
+# The columns of a feed entry, in this order, selected by each domain's `feed_candidates` (labelled
+# with these names) so volunteer_app.tasks can UNION them: `d2` orders the feed; columns a domain
+# does not have are NULL.
+FEED_COLUMNS = (
+    "d2", "kind", "id", "title", "theme", "category_id", "site_id", "address", "lat", "lng",
+    "window_start", "window_end", "slots_left", "waitlist_left", "deadline", "target_groups",
+)  # fmt: skip
 
 
 PAST_TOLERANCE = timedelta(minutes=10)

@@ -1,0 +1,118 @@
+"""Profile one endpoint in-process: where does a request's time go?
+
+    .venv/bin/python -m bench.profile_endpoint --database-url sqlite:////tmp/city_tiny.db \
+        --as volunteer GET '/tasks/available?lat=30.0&lng=120.0'
+    .venv/bin/python -m bench.profile_endpoint --database-url postgresql://postgres@127.0.0.1:5432/city \
+        --as resident POST /orders --body submit --top 40
+
+It mints access tokens for `--users` users of the role (`--as`: volunteer, resident, manager) with the
+auth service's own code, sends `--requests` requests through Flask's test client (no server, no
+network: the app's own time only), rotating the tokens, and prints the mean milliseconds per request
+and cProfile's top functions by cumulative and by own time. `--body submit` posts a valid order near
+the first resident's home. A first `--warmup` batch is not profiled (statement caches, imports).
+The per-user rate limits are raised as in bench/load.py. Nothing is written but the rows the requests
+themselves make (and the device sessions of the tokens).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from bench import load
+
+
+def users_of(app, role: str, count: int) -> list[int]:
+    from volunteer_app.accounts.models import RoleGrant, User
+    from volunteer_app.extensions import db
+
+    with app.app_context():
+        if role == "resident":  # residents who are nothing else
+            others = sa.select(RoleGrant.user_id).where(RoleGrant.role != "resident")
+            query = sa.select(User.id).where(User.home_site_id.is_not(None), ~User.id.in_(others))
+        else:
+            query = sa.select(RoleGrant.user_id.label("id")).where(RoleGrant.role == role)
+        return list(db.session.scalars(query.order_by("id").limit(count)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--database-url", required=True)
+    roles = ["volunteer", "resident", "manager"]
+    parser.add_argument("--as", dest="role", default="volunteer", choices=roles)
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=30)
+    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--body", choices=["submit"], default=None)
+    parser.add_argument("--no-profile", action="store_true", help="time only (cProfile costs ~×2)")
+    parser.add_argument("method", choices=["GET", "POST"])
+    parser.add_argument("path", help="under /api/v1, e.g. /me/timebook")
+    args = parser.parse_args(argv)
+
+    overlay = Path(tempfile.mkdtemp()) / "overlay.toml"
+    overlay.write_text(load.OVERLAY)
+    os.environ["VOLUNTEER_CONFIG"] = str(overlay)
+    os.environ["DATABASE_URL"] = args.database_url
+    from bench.harness import make_app
+
+    app = make_app(args.database_url)
+    ids = users_of(app, args.role, args.users)
+    if not ids:
+        sys.exit(f"no {args.role} in that database")
+    tokens = list(load.mint(app, ids).values())
+    body = None
+    if args.body == "submit":
+        from volunteer_app.accounts.models import User
+        from volunteer_app.extensions import db
+        from volunteer_app.sites import service as sites
+        from volunteer_app.sites.models import Site
+
+        with app.app_context():
+            home = db.session.get(Site, db.session.get(User, ids[0]).home_site_id)
+            body = load.order_body(home.lat + 0.001, home.lng + 0.001, "剖析点单")
+            body["category_id"] = sites.list_categories()[0].id
+            body = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in body.items()}
+
+    client = app.test_client()
+    statuses: dict[int, int] = {}
+
+    def send(n: int) -> None:
+        for i in range(n):
+            headers = {"Authorization": f"Bearer {tokens[i % len(tokens)]}"}
+            reply = client.open(f"{load.API}{args.path}", method=args.method, headers=headers, json=body)
+            statuses[reply.status_code] = statuses.get(reply.status_code, 0) + 1
+
+    send(args.warmup)
+    statuses.clear()
+    profile = None if args.no_profile else cProfile.Profile()
+    started = time.perf_counter()
+    if profile:
+        profile.enable()
+    send(args.requests)
+    if profile:
+        profile.disable()
+    seconds = time.perf_counter() - started
+    print(
+        f"{args.method} {args.path} as {args.role}: {args.requests} requests, "
+        f"{1000 * seconds / args.requests:.2f} ms each{' under cProfile' if profile else ''}; "
+        f"statuses {statuses}"
+    )
+    if profile:
+        for order in ("cumulative", "tottime"):
+            out = io.StringIO()
+            pstats.Stats(profile, stream=out).sort_stats(order).print_stats(args.top)
+            print(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()
