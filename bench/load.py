@@ -157,6 +157,28 @@ def mint(app, user_ids: list[int]) -> dict[int, str]:
     return tokens
 
 
+def read_ids(path: Path) -> dict:
+    """The ids a run should use: a `"load"` section, the whole file, or from a citygen result file its
+    station with open pools (the feed's point and the storm's station), that pool (order detail) and
+    the center's manager. Volunteers and residents are then spread over the whole table (below), not
+    citygen's handful at one station, so the reads touch rows all over a city-sized table."""
+    ids = json.loads(path.read_text())
+    if "first_ids" not in ids:  # not citygen's
+        return ids.get("load", ids)
+    return {
+        "feed_lat": ids["station_lat"],
+        "feed_lng": ids["station_lng"],
+        "storm_site_id": ids["station_id"],
+        "order_id": ids["open_pool_order_id"],
+        "manager_id": ids["center_manager_id"],
+    }
+
+
+def spread(column, count: int, want: int):
+    """A condition keeping about `want` of `count` rows spread evenly over `column`'s integer ids."""
+    return column % max(1, count // max(want, 1)) == 0
+
+
 def prepare(app, ids: dict, *, tokens_per_scenario: int, storm: int) -> dict:
     """Pick ids (from `ids` where given), create the storm order (5 places) and mint every token."""
     from volunteer_app.accounts.models import RoleGrant, User, VolunteerProfile
@@ -165,9 +187,11 @@ def prepare(app, ids: dict, *, tokens_per_scenario: int, storm: int) -> dict:
     from volunteer_app.sites.models import Site
 
     with app.app_context():
+        people = db.session.scalar(sa.select(sa.func.count()).select_from(User))
         volunteers = ids.get("volunteer_ids") or list(
             db.session.scalars(
                 sa.select(VolunteerProfile.user_id)
+                .where(spread(VolunteerProfile.user_id, people, tokens_per_scenario))
                 .order_by(VolunteerProfile.user_id)
                 .limit(tokens_per_scenario)
             )
@@ -197,6 +221,7 @@ def prepare(app, ids: dict, *, tokens_per_scenario: int, storm: int) -> dict:
                 .where(
                     ~User.id.in_(sa.select(RoleGrant.user_id).where(RoleGrant.role.in_(["manager", "admin"])))
                 )
+                .where(spread(User.id, people, 20 * tokens_per_scenario))
                 .order_by(User.id)
                 .limit(tokens_per_scenario)
             )
@@ -427,8 +452,7 @@ def run(args, database_url: str, work: Path) -> None:
         print("migrating and loading demo data …", file=sys.stderr)
         migrate(app)
         load_demo(app, args.extra_volunteers, args.extra_orders)
-    ids = json.loads(Path(args.ids).read_text()) if args.ids else {}
-    ids = ids.get("load", ids)
+    ids = read_ids(Path(args.ids)) if args.ids else {}
     plan = prepare(app, ids, tokens_per_scenario=args.tokens, storm=args.storm)
     with app.app_context():
         from volunteer_app.extensions import db
