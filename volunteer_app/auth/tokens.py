@@ -115,8 +115,8 @@ def current_principal() -> Principal:
     """The authenticated caller of this request (after verify_request)."""
     principal = g.get("principal")
     if principal is None:
-        user, session_id = g.pop("_token_user")
-        principal = Principal(user=user, session_id=session_id, grants=load_grants(user.id))
+        user, session_id, grants = g.pop("_token_user")
+        principal = Principal(user=user, session_id=session_id, grants=grants)
         g.principal = principal
     return principal
 
@@ -126,21 +126,25 @@ def init_jwt(app) -> None:
 
     @jwt.user_lookup_loader
     def _lookup(_header, payload):
-        # One query loads the user and checks the session is live: revocation needs no extra round trip.
-        row = db.session.execute(
-            select(User, AuthSession.id)
+        # One query loads the user, checks the session is live (revocation needs no extra round trip)
+        # and reads the role grants with their sites' paths (one row per grant).
+        rows = db.session.execute(
+            select(User, AuthSession.id, RoleGrant.role, RoleGrant.site_id, RoleGrant.team_id, Site.path)
             .join(AuthSession, AuthSession.user_id == User.id)
+            .outerjoin(RoleGrant, RoleGrant.user_id == User.id)
+            .outerjoin(Site, Site.id == RoleGrant.site_id)
             .where(
                 User.id == int(payload["sub"]),
                 AuthSession.id == payload.get("sid"),
                 AuthSession.revoked_at.is_(None),
                 User.is_active.is_(True),
             )
-        ).first()
-        if row is None:
+        ).all()
+        if not rows:
             return None
-        g._token_user = (row[0], row[1])
-        return row[0]
+        grants = tuple(Grant(role, site, team, path) for _u, _s, role, site, team, path in rows if role)
+        g._token_user = (rows[0][0], rows[0][1], grants)
+        return rows[0][0]
 
     @jwt.user_lookup_error_loader
     def _lookup_error(_header, _payload):
