@@ -518,6 +518,10 @@ def run(args, database_url: str, work: Path) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"load_{args.label}.md"
     out.write_text(report)
+    # The same figures for bench/growth.py (one database size against another).
+    (RESULTS / f"load_{args.label}.json").write_text(
+        json.dumps({"machine": info, "database": size, "results": dict(results), "storm": storm}, indent=1)
+    )
     print(f"written {out.relative_to(ROOT)}", file=sys.stderr)
     if storm["winners"] != 5 or storm["5xx"] or storm["assignments_in_db"] != 5:
         sys.exit(f"grab storm FAILED: {storm}")
