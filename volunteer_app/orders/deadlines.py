@@ -49,21 +49,25 @@ def apply_deadlines(*, now: datetime | None = None, batch: int = 1000) -> dict[s
         late = [due.is_not(None), due <= now]
         if status == "dispatched":
             # A pool whose deadline passed with some places held closes: those volunteers go.
-            run("close_pool", lambda late=late: _close_pool(late, now, batch))
+            run("close_pool", lambda late=late, due=due: _close_pool(late, due, now, batch))
             late = [*late, Order.taken == 0]
-        run(f"escalate:{status}", lambda s=status, late=late: _escalate(s, late, now, batch))
+        run(f"escalate:{status}", lambda s=status, late=late, due=due: _escalate(s, late, due, now, batch))
         if status in ("submitted", "dispatched", "staffed"):
-            run(f"expire:{status}", lambda s=status, late=late: _expire(s, late, now - esc, now, batch))
+            run(
+                f"expire:{status}",
+                lambda s=status, late=late, due=due: _expire(s, late, due, now - esc, now, batch),
+            )
     run("rating_lapsed", lambda: _rating_lapsed(now, batch))
     run("reminded", lambda: _remind(now, batch))
     return {k: v for k, v in counts.items() if v}
 
 
-def _close_pool(late: list, now: datetime, batch: int) -> int:
+def _close_pool(late: list, due, now: datetime, batch: int) -> int:
     rows = transition_many(
         "close_pool",
         "dispatched",
         where=[*late, Order.taken > 0],
+        order_by=(due,),
         values={"capacity": Order.taken},
         now=now,
         limit=batch,
@@ -77,11 +81,12 @@ def _close_pool(late: list, now: datetime, batch: int) -> int:
     return len(rows)
 
 
-def _escalate(status: str, late: list, now: datetime, batch: int) -> int:
+def _escalate(status: str, late: list, due, now: datetime, batch: int) -> int:
     rows = transition_many(
         "escalate",
         status,
         where=[*late, Order.escalated_at.is_(None)],
+        order_by=(Order.escalated_at, due),
         values={"escalated_at": now},
         now=now,
         limit=batch,
@@ -110,11 +115,12 @@ def _escalation_managers(site_ids: set[int]) -> dict[int, list[int]]:
     return {sid: managers.get(up, []) for sid, up in upper.items()}
 
 
-def _expire(status: str, late: list, escalated_before: datetime, now: datetime, batch: int) -> int:
+def _expire(status: str, late: list, due, escalated_before: datetime, now: datetime, batch: int) -> int:
     rows = transition_many(
         "expire",
         status,
         where=[*late, Order.escalated_at.is_not(None), Order.escalated_at <= escalated_before],
+        order_by=(Order.escalated_at, due),
         values={},
         now=now,
         limit=batch,
@@ -138,6 +144,7 @@ def _rating_lapsed(now: datetime, batch: int) -> int:
                 "rating_lapsed",
                 status,
                 where=[Order.rating_state == "pending", Order.rating_due_at <= now],
+                order_by=(Order.rating_due_at,),
                 values={"rating_state": "unrated"},
                 now=now,
                 limit=batch,

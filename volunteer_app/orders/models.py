@@ -63,6 +63,20 @@ class Order(db.Model):
             )
             for state, column in DEADLINES.items()
         ],
+        # The deadline sweep's escalate (escalated_at IS NULL, due passed) and expire (escalated long
+        # ago) steps: an escalated order keeps its state, so in the index above a backlog's escalated
+        # rows were read again by every later batch (1,000,000 late orders swept in 981 s, ×19 for
+        # ×10 rows). Led by escalated_at, each batch reads only rows it can move.
+        *[
+            Index(
+                f"ix_orders_escalation_{column}",
+                "escalated_at",
+                column,
+                postgresql_where=text(f"status = '{state}'"),
+                sqlite_where=text(f"status = '{state}'"),
+            )
+            for state, column in DEADLINES.items()
+        ],
         Index(
             "ix_orders_rating_due_at",
             "rating_due_at",

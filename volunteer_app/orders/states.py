@@ -159,9 +159,22 @@ def transition(
 
 
 def transition_many(
-    action: str, status: str, *, where: list, values: dict, now: datetime, limit: int, returning=()
+    action: str,
+    status: str,
+    *,
+    where: list,
+    order_by: tuple,
+    values: dict,
+    now: datetime,
+    limit: int,
+    returning=(),
 ):
     """Apply a scheduler `action` to up to `limit` orders in `status` matching `where`, in one UPDATE.
+
+    `order_by` is the column order of the partial index that serves `where`: it picks the batch in
+    index order, so PostgreSQL reads only matching entries. (Ordered by id, it chose the primary key
+    and filtered: each batch read past every row earlier batches had moved, and a sweep of 1,000,000
+    late orders read the table over and over.)
 
     The status condition is in the UPDATE itself, so two sweepers never move one order twice: the
     second finds the row changed and skips it (PostgreSQL re-checks the condition after the lock; on
@@ -173,7 +186,7 @@ def transition_many(
     if after != status:
         # As in transition(): an escalation belongs to the state it was raised in.
         values = {"escalated_at": None, **values}
-    due = select(Order.id).where(Order.status == status, *where).order_by(Order.id).limit(limit)
+    due = select(Order.id).where(Order.status == status, *where).order_by(*order_by).limit(limit)
     rows = db.session.execute(
         update(Order)
         .where(Order.id.in_(due.scalar_subquery()), Order.status == status, *where)
