@@ -4,8 +4,8 @@ Revision ID: 0009_order_escalation_indexes
 Revises: 0008_activity_audit_due
 
 On a large existing orders table, PostgreSQL's CREATE INDEX blocks writes to orders while it builds
-(about a second per million orders here); an operator who cannot have that creates them by hand first
-with CREATE INDEX CONCURRENTLY under the same names and definitions, which this migration then skips.
+(not measured here); an operator who cannot have that creates them by hand first with CREATE INDEX
+CONCURRENTLY under the same names and definitions, which this migration then skips.
 """
 
 import sqlalchemy as sa
