@@ -321,21 +321,7 @@ def cancel(*, who, activity_id: int, reason: str) -> Activity:
 
 def _assignment_and_activity(assignment_id: int, *conditions) -> tuple[Assignment, Activity]:
     """An activity's assignment matching `conditions` and its activity, both locked: activity first."""
-    activity_id = db.session.scalar(
-        select(Assignment.activity_id).where(
-            Assignment.id == assignment_id, Assignment.activity_id.is_not(None), *conditions
-        )
-    )
-    if activity_id is None:
-        raise NotFound()
-    activity = _locked(activity_id)
-    assignment = db.session.scalars(
-        select(Assignment)
-        .where(Assignment.id == assignment_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-    return assignment, activity
+    return attendance.locked_with_owner(assignment_id, Assignment.activity_id, _locked, *conditions)
 
 
 def _mine(who, assignment_id: int) -> tuple[Assignment, Activity]:
@@ -347,14 +333,8 @@ def _managed(who, assignment_id: int) -> tuple[Assignment, Activity]:
 
 
 def place(activity: Activity) -> attendance.Place:
-    settings = sites.effective_settings(db.session.get(Site, activity.site_id))
-    return attendance.Place(
-        lat=activity.lat,
-        lng=activity.lng,
-        start=activity.start_at,
-        end=activity.end_at,
-        radius_m=settings["checkin_radius_m"],
-        grace_minutes=settings["checkin_grace_minutes"],
+    return attendance.place_at(
+        activity.site_id, lat=activity.lat, lng=activity.lng, start=activity.start_at, end=activity.end_at
     )
 
 

@@ -15,8 +15,10 @@ from sqlalchemy import Float, and_, bindparam, select, type_coerce, update
 
 from volunteer_app.attendance.models import Assignment
 from volunteer_app.db import utcnow
-from volunteer_app.errors import Conflict, Unprocessable, register_messages
+from volunteer_app.errors import Conflict, NotFound, Unprocessable, register_messages
 from volunteer_app.extensions import db
+from volunteer_app.sites import service as sites
+from volunteer_app.sites.models import Site
 from volunteer_app.timebank import service as timebank
 
 register_messages(
@@ -115,6 +117,43 @@ class Place:
     @property
     def grace(self) -> timedelta:
         return timedelta(minutes=self.grace_minutes)
+
+
+def place_at(
+    site_id: int, *, lat: float, lng: float, start: datetime, end: datetime, settings: dict | None = None
+) -> Place:
+    """The Place of an order or activity at `site_id`, with that site's check-in radius and grace
+    (`settings`: its effective settings, when the caller already has them)."""
+    settings = settings or sites.effective_settings(db.session.get(Site, site_id))
+    return Place(
+        lat=lat,
+        lng=lng,
+        start=start,
+        end=end,
+        radius_m=settings["checkin_radius_m"],
+        grace_minutes=settings["checkin_grace_minutes"],
+    )
+
+
+def locked_with_owner(assignment_id: int, owner_column, lock_owner, *conditions):
+    """An assignment matching `conditions` and its owner (order or activity), both locked: the OWNER
+    FIRST, as every path does (cancel, audit and completion lock the owner, then update its
+    assignments), so two requests on one owner never wait on each other in opposite orders (a deadlock
+    would be a 500). `owner_column` is Assignment.order_id or .activity_id; `lock_owner(id)` locks and
+    returns the owner. 404 if there is no such assignment of that kind."""
+    owner_id = db.session.scalar(
+        select(owner_column).where(Assignment.id == assignment_id, owner_column.is_not(None), *conditions)
+    )
+    if owner_id is None:
+        raise NotFound()
+    owner = lock_owner(owner_id)
+    assignment = db.session.scalars(
+        select(Assignment)
+        .where(Assignment.id == assignment_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    return assignment, owner
 
 
 def computed_minutes(checkin_at: datetime, checkout_at: datetime, place: Place, places_ok: bool) -> int:

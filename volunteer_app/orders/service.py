@@ -498,21 +498,8 @@ def grab(*, who, order_id: int) -> Assignment:
 
 
 def _assignment_and_order(assignment_id: int, *conditions) -> tuple[Assignment, Order]:
-    """An assignment matching `conditions` and its order, both locked: the ORDER FIRST, as every path
-    does (cancel, audit and completion lock the order, then update its assignments), so two requests
-    on one order can never wait on each other in opposite orders (a deadlock would be a 500)."""
-    found = select(Assignment.order_id).where(Assignment.id == assignment_id, *conditions)
-    order_id = db.session.scalar(found)
-    if order_id is None:
-        raise NotFound()
-    order = _locked(order_id)
-    assignment = db.session.scalars(
-        select(Assignment)
-        .where(Assignment.id == assignment_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-    return assignment, order
+    """An order's assignment matching `conditions` and its order, both locked: the order first."""
+    return attendance.locked_with_owner(assignment_id, Assignment.order_id, _locked, *conditions)
 
 
 def _my_assignment(who, assignment_id: int) -> tuple[Assignment, Order]:
@@ -579,14 +566,13 @@ def withdraw(*, who, assignment_id: int, reason: str | None) -> Assignment:
 
 
 def _place(order: Order, settings: dict | None = None) -> attendance.Place:
-    settings = settings or sites.effective_settings(db.session.get(Site, order.site_id))
-    return attendance.Place(
+    return attendance.place_at(
+        order.site_id,
         lat=order.lat,
         lng=order.lng,
         start=order.window_start,
         end=order.window_end,
-        radius_m=settings["checkin_radius_m"],
-        grace_minutes=settings["checkin_grace_minutes"],
+        settings=settings,
     )
 
 
