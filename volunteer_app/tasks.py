@@ -159,13 +159,20 @@ _assignment_action(
 _assignment_action(
     "check-in",
     att.PositionIn,
-    "签到 with my position (distance kept, not the position).",
+    "签到 with my position, within the site's check-in radius (422 `attendance.too_far` with the "
+    "distance and the radius otherwise: nothing is recorded, try again on site). The distance is kept, "
+    "not the position.",
     (),
     "check_in",
     retry_safe=True,
 )
 _assignment_action(
-    "check-out", att.PositionIn, "签退 with my position; minutes are computed.", (), "check_out"
+    "check-out",
+    att.PositionIn,
+    "签退 with my position, within the check-in radius (422 `attendance.too_far` otherwise; a manager "
+    "can close a check-out missed on site); minutes are computed.",
+    (),
+    "check_out",
 )
 _assignment_action(
     "close",

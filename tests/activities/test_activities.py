@@ -556,6 +556,27 @@ def test_an_activity_with_someone_already_checked_in_cannot_be_cancelled(app, wo
     assert row(app, a).status == "open" and signups(app, a) == {world.vol_s1.id: "checked_in"}
 
 
+def test_far_check_in_and_out_at_an_activity_are_refused_and_record_nothing(app, world, loop):
+    """Issue 11, defect 4, for activities: beyond the site's check-in radius is 422 with the distance."""
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=20)
+    a = publish(loop, world, start=start)["id"]
+    mine = signup(loop, world.vol_s1, a)["id"]
+    for action in ("check-in", "check-out"):
+        if action == "check-out":
+            loop.act(world.vol_s1, mine, "check-in", NEAR)
+        response = loop.client.post(
+            f"/api/v1/assignments/{mine}/{action}", json=FAR, headers=world.vol_s1.headers
+        )
+        body = assert_error(response, 422, "attendance.too_far")
+        assert 3500 < body["errors"]["position"]["distance_m"] < 4500
+        assert body["errors"]["position"]["radius_m"] == 500
+        with app.app_context():
+            stored = db.session.scalars(select(Assignment).where(Assignment.id == mine)).one()
+            expected = ("held", None) if action == "check-in" else ("checked_in", None)
+            assert (stored.status, stored.checkout_at) == expected
+    assert loop.act(world.vol_s1, mine, "check-out", NEAR)["status"] == "checked_out"
+
+
 def test_my_activities_lists_my_signups_with_the_assignment_to_check_in_with(app, world, loop):
     later = publish(
         loop, world, title="第二场", start=datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)

@@ -61,18 +61,70 @@ def test_check_in_window_opens_grace_before_start_and_closes_at_end(app, world, 
         assert body["error"] == "attendance.already_checked_in"
 
 
-def test_far_check_in_is_recorded_as_failed_and_no_position_is_stored(app, world, loop):
+def assert_too_far(body: dict, low: int = 3500, high: int = 4500) -> None:
+    """422 `attendance.too_far`, with the distance (metres) and the site's radius as numbers."""
+    assert body["code"] == 422 and body["error"] == "attendance.too_far", body
+    position = body["errors"]["position"]
+    assert low < position["distance_m"] < high and position["radius_m"] == 500, body
+    assert str(position["distance_m"]) in body["message"] and "500" in body["message"], body
+
+
+def test_far_check_in_is_refused_with_the_distance_and_records_nothing(app, world, loop):
+    """Issue 11, defect 4: a check-in from 4 km away was a 200 `checked_in` with checkin_ok false, and
+    the right check-in afterwards a 409. It is refused, and the volunteer checks in on site."""
+    order_id, start, [(vol, a)] = staffed(app, world, loop)
+    path = f"/assignments/{a['id']}/check-in"
+    with loop.at(start):
+        assert_too_far(loop.act(vol, a["id"], "check-in", FAR, status=422))
+        english = loop.call("POST", path, vol, FAR, 422, headers={"Accept-Language": "en"})
+        assert_too_far(english)
+        assert "m from the service location" in english["message"]
+        assert "米" in loop.act(vol, a["id"], "check-in", FAR, status=422)["message"]
+        mine = loop.get(vol, order_id)["my_assignment"]
+        assert (mine["status"], mine["checkin_at"], mine["checkin_distance_m"]) == ("held", None, None)
+        assert status(loop, world, order_id) == "staffed"
+        assert [e["action"] for e in loop.events(world.mgr_s1, order_id)] == ["submit", "dispatch", "grab"]
+        checked = loop.act(vol, a["id"], "check-in", NEAR)  # from the right place: accepted
+    assert checked["status"] == "checked_in" and checked["checkin_ok"] is True
+    assert checked["checkin_distance_m"] < 50
+    assert status(loop, world, order_id) == "in_service"
+
+
+def test_far_check_out_is_refused_and_nothing_is_recorded(app, world, loop):
     order_id, start, [(vol, a)] = staffed(app, world, loop)
     with loop.at(start):
-        checked = loop.act(vol, a["id"], "check-in", FAR)
-    assert checked["status"] == "checked_in" and checked["checkin_ok"] is False
-    assert 3500 < checked["checkin_distance_m"] < 4500
+        loop.act(vol, a["id"], "check-in", NEAR)
     with loop.at(start + timedelta(minutes=60)):
+        assert_too_far(loop.act(vol, a["id"], "check-out", FAR, status=422))
+        mine = loop.get(vol, order_id)["my_assignment"]
+        assert (mine["status"], mine["checkout_at"], mine["minutes_computed"]) == ("checked_in", None, None)
+        assert status(loop, world, order_id) == "in_service"
+    with loop.at(start + timedelta(minutes=61)):
         out = loop.act(vol, a["id"], "check-out", NEAR)
-    assert out["checkout_ok"] is True and out["checkout_distance_m"] < 50
-    assert out["minutes_computed"] == 0  # a failed place check computes nothing; the audit decides
-    # Only the distance and pass/fail are kept: no column could hold a position, and the reported
-    # coordinates appear in no stored row of the assignment or the timeline.
+    assert out["status"] == "checked_out" and out["checkout_ok"] is True and out["checkout_distance_m"] < 50
+    assert out["minutes_computed"] == 61
+    assert status(loop, world, order_id) == "completed"
+
+
+def test_the_radius_is_the_sites_setting(app, world, loop):
+    """A site that widens its check-in radius accepts what the default would refuse."""
+    _, start, [(vol, a)] = staffed(app, world, loop)
+    loop.call("PATCH", f"/sites/{world.sites['S1']}/settings", world.mgr_s1, {"checkin_radius_m": 5000})
+    with loop.at(start):
+        checked = loop.act(vol, a["id"], "check-in", FAR)
+    assert checked["checkin_ok"] is True and 3500 < checked["checkin_distance_m"] < 4500
+
+
+def test_no_position_is_stored(app, world, loop):
+    order_id, start, [(vol, a)] = staffed(app, world, loop)
+    with loop.at(start):
+        loop.act(vol, a["id"], "check-in", FAR, status=422)
+        loop.act(vol, a["id"], "check-in", NEAR)
+    with loop.at(start + timedelta(minutes=60)):
+        loop.act(vol, a["id"], "check-out", FAR, status=422)
+        loop.act(vol, a["id"], "check-out", PLACE)
+    # Only the distance is kept: no column could hold a position, and the reported coordinates
+    # appear in no stored row of the assignment or the timeline.
     with app.app_context():
         inspector = sa.inspect(db.engine)
         for table in ("assignments", "order_events"):
@@ -154,7 +206,8 @@ def test_minutes_count_only_inside_the_window(app, world, loop):
     with loop.at(start + timedelta(minutes=30)):
         loop.act(v3, a3["id"], "check-in", PLACE)
     with loop.at(start + timedelta(minutes=45)):
-        assert loop.act(v3, a3["id"], "check-out", FAR)["minutes_computed"] == 0  # left from far away
+        loop.act(v3, a3["id"], "check-out", FAR, status=422)  # from far away: refused
+        assert loop.act(v3, a3["id"], "check-out", PLACE)["minutes_computed"] == 15
     with loop.at(start + timedelta(minutes=75, seconds=59)):
         assert loop.act(v2, a2["id"], "check-out", NEAR)["minutes_computed"] == 60  # whole minutes
     assert status(loop, world, order_id) == "in_service"  # one still on site

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from tests.api.helpers import assert_error
-from tests.orders.conftest import FAR, NEAR
+from tests.orders.conftest import NEAR
 from tests.support import make_user, make_volunteer
 from volunteer_app.attendance.models import Assignment
 from volunteer_app.extensions import db
@@ -149,7 +149,7 @@ def test_rating_an_audited_order(app, client, world, loop):
 
 
 def test_audit_closes_and_credits_each_book_exactly_once(app, client, world, loop):
-    plan = [(0, 90, NEAR), (10, 70, NEAR), (0, 60, FAR)]  # 90, 60, and 0 (left from far away)
+    plan = [(0, 90, NEAR), (10, 70, NEAR), (0, 0, NEAR)]  # 90, 60, and 0 (left as soon as they came)
     order_id, _, [(v1, a1), (v2, a2), (v3, a3)] = completed(app, world, loop, plan)
     lines = {
         line["assignment"]["id"]: line["assignment"]

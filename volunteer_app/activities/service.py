@@ -350,7 +350,8 @@ def withdraw(*, who, assignment_id: int, reason: str | None = None) -> Assignmen
 
 
 def check_in(*, who, assignment_id: int, lat: float, lng: float) -> Assignment:
-    """签到 at an activity: as for orders (time from the grace before the start, distance kept). Commits."""
+    """签到 at an activity: as for orders (time from the grace before the start, within the check-in
+    radius, distance kept). Commits."""
     assignment, activity = _mine(who, assignment_id)
     _attending(activity)
     attendance.check_in(assignment, lat=lat, lng=lng, place=place(activity), now=_now())

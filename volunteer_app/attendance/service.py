@@ -2,7 +2,10 @@
 
 Shared by orders and activities: callers pass the place and time window they are checked against and
 own the transaction (every function here flushes only). Raw locations are never stored: a check
-keeps the distance in metres and whether it passed.
+keeps the distance in metres. A check-in or check-out from beyond the site's check-in radius is
+refused (422 `attendance.too_far`, with the distance and the radius) and records nothing, so the
+volunteer tries again from the right place; `checkin_ok`/`checkout_ok` stay for rows recorded before
+that rule (they may be false there, and such a row computes 0 minutes).
 """
 
 from __future__ import annotations
@@ -31,6 +34,11 @@ register_messages(
         "attendance.checkout_late": (
             "已超过签退时间，请联系站点管理员补签",
             "Too late to check out; the station can close it for you",
+        ),
+        "attendance.too_far": (
+            "您距服务地点 {distance_m} 米，超出 {radius_m} 米的签到范围，请到达现场后重试",
+            "You are {distance_m} m from the service location, beyond the {radius_m} m check-in radius; "
+            "try again on site",
         ),
         "attendance.not_checked_in": ("尚未签到", "Not checked in"),
         "attendance.already_checked_in": ("已签到", "Already checked in"),
@@ -157,8 +165,9 @@ def locked_with_owner(assignment_id: int, owner_column, lock_owner, *conditions)
 
 
 def computed_minutes(checkin_at: datetime, checkout_at: datetime, place: Place, places_ok: bool) -> int:
-    """Whole minutes on site, counted only inside the service window; 0 if a place check failed (the
-    manager may still confirm time at audit, with a reason)."""
+    """Whole minutes on site, counted only inside the service window; 0 if a place check failed (only
+    rows recorded before far checks were refused; the manager may still confirm time at audit, with
+    a reason)."""
     if not places_ok:
         return 0
     start, end = max(checkin_at, place.start), min(checkout_at, place.end)
@@ -256,9 +265,20 @@ def window_minutes(place: Place) -> int:
     return int((place.end - place.start).total_seconds() // 60)
 
 
+def within_radius(lat: float, lng: float, place: Place) -> int:
+    """The distance in metres from `place`, if it is within the site's check-in radius; else 422
+    `attendance.too_far` carrying both, in the message and as numbers in `errors.position`."""
+    distance = distance_m(lat, lng, place.lat, place.lng)
+    if distance > place.radius_m:
+        detail = {"distance_m": distance, "radius_m": place.radius_m}
+        raise Unprocessable("attendance.too_far", params=detail, errors={"position": detail})
+    return distance
+
+
 def check_in(assignment: Assignment, *, lat: float, lng: float, place: Place, now: datetime) -> None:
-    """Record a check-in from `grace` before the window until its end; the distance is kept with
-    pass/fail (a failed place check is recorded and shown at audit, not refused: GPS drifts indoors)."""
+    """Record a check-in from `grace` before the window until its end, within the site's check-in
+    radius (else 422 `attendance.too_far` and nothing is recorded: the volunteer tries again on site);
+    the distance is kept, never the position."""
     if assignment.status == "checked_in":
         raise Conflict("attendance.already_checked_in")
     if assignment.status != "held":
@@ -267,24 +287,25 @@ def check_in(assignment: Assignment, *, lat: float, lng: float, place: Place, no
         raise Conflict("attendance.too_early", params={"grace": place.grace_minutes})
     if now > place.end:
         raise Conflict("attendance.too_late")
-    distance = distance_m(lat, lng, place.lat, place.lng)
+    distance = within_radius(lat, lng, place)
     move(assignment, "check_in", now=now)
     assignment.checkin_at = now
     assignment.checkin_distance_m = distance
-    assignment.checkin_ok = distance <= place.radius_m
+    assignment.checkin_ok = True
 
 
 def check_out(assignment: Assignment, *, lat: float, lng: float, place: Place, now: datetime) -> None:
-    """Record a check-out up to `grace` after the window; later, a manager closes it."""
+    """Record a check-out up to `grace` after the window, within the check-in radius (else 422
+    `attendance.too_far`, nothing recorded); later, or from elsewhere, a manager closes it."""
     if assignment.status != "checked_in":
         raise Conflict("attendance.not_checked_in")
     if now > place.end + place.grace:
         raise Conflict("attendance.checkout_late")
-    distance = distance_m(lat, lng, place.lat, place.lng)
+    distance = within_radius(lat, lng, place)
     move(assignment, "check_out", now=now, error="attendance.not_checked_in")
     assignment.checkout_at = now
     assignment.checkout_distance_m = distance
-    assignment.checkout_ok = distance <= place.radius_m
+    assignment.checkout_ok = True
     assignment.minutes_computed = computed_minutes(
         assignment.checkin_at, now, place, bool(assignment.checkin_ok and assignment.checkout_ok)
     )

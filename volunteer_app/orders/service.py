@@ -621,7 +621,8 @@ def _after_leaving(
 
 
 def check_in(*, who, assignment_id: int, lat: float, lng: float) -> Assignment:
-    """签到 on site: time within the window (from `grace` before), distance kept with pass/fail. Commits."""
+    """签到 on site: time within the window (from `grace` before), within the check-in radius (the
+    distance is kept). Commits."""
     assignment, order = _my_assignment(who, assignment_id)
     states.target(order.status, "check_in", by=VOLUNTEER)
     settings = sites.effective_settings(db.session.get(Site, order.site_id))
