@@ -99,9 +99,45 @@ def test_production_starts_with_real_secrets(tmp_path):
         "VOLUNTEER_SECRET_KEY": STRONG,
         "VOLUNTEER_PII_KEY": "y" * 40,
         "VOLUNTEER_SMS_SENDER": "gateway:Sender",
+        "VOLUNTEER_PUBLIC_BASE_URL": "https://volunteer.example.cn/",
         "VOLUNTEER_INSTANCE_DIR": str(tmp_path),
     }
-    assert build_config(environ=environ)["SECRET_KEY"] == STRONG
+    config = build_config(environ=environ)
+    assert config["SECRET_KEY"] == STRONG
+    assert config["APP"]["public_base_url"] == "https://volunteer.example.cn"
+
+
+def test_production_refuses_to_start_without_a_public_base_url(tmp_path):
+    """Issue 11, defect 5: public links come from configuration, so production must name its address."""
+    environ = {
+        "VOLUNTEER_ENV": "production",
+        "VOLUNTEER_SECRET_KEY": STRONG,
+        "VOLUNTEER_PII_KEY": "y" * 40,
+        "VOLUNTEER_SMS_SENDER": "gateway:Sender",
+        "VOLUNTEER_INSTANCE_DIR": str(tmp_path),
+    }
+    with pytest.raises(ConfigError, match="VOLUNTEER_PUBLIC_BASE_URL"):
+        build_config(environ=environ)
+    # Development has a default for the development server.
+    development = build_config(environ={"VOLUNTEER_INSTANCE_DIR": str(tmp_path)})
+    assert development["APP"]["public_base_url"] == "http://127.0.0.1:5000"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "volunteer.example.cn",
+        "ftp://volunteer.example.cn",
+        "https://",
+        "https://h.cn/?a=1",
+        "https://h.cn/#x",
+    ],
+)
+def test_public_base_url_must_be_an_absolute_http_url(bad, tmp_path):
+    environ = {"VOLUNTEER_PUBLIC_BASE_URL": bad, "VOLUNTEER_INSTANCE_DIR": str(tmp_path)}
+    with pytest.raises(ConfigError, match="public_base_url"):
+        build_config(environ=environ)
 
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

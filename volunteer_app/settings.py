@@ -6,10 +6,12 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DEV_SECRET = "dev-only-secret-do-not-use-in-production-0123456789"
 DEV_PII_KEY = "dev-only-pii-key-do-not-use-in-production-0123456789"
+DEV_PUBLIC_BASE_URL = "http://127.0.0.1:5000"
 
 
 API_DESCRIPTION = """Volunteer service and time-bank API for phone clients.
@@ -72,6 +74,19 @@ def _database_url(environ: dict[str, str], instance_dir: Path) -> str:
     return url
 
 
+def _public_base_url(raw: str) -> str:
+    """The configured public base URL without a trailing slash: absolute http(s), with a host, and no
+    query or fragment (public links are this plus a path)."""
+    url = raw.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(
+            "public_base_url must be an absolute http(s) URL such as https://volunteer.example.cn, "
+            f"not {raw!r}"
+        )
+    return url
+
+
 def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> dict:
     """Return the Flask config mapping for one app instance."""
     environ = dict(os.environ if environ is None else environ)
@@ -81,6 +96,8 @@ def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str
         env_value = environ.get(f"VOLUNTEER_{key.upper()}")
         if env_value is not None:
             app_cfg[key] = _coerce(env_value, value)
+
+    app_cfg["public_base_url"] = _public_base_url(app_cfg.get("public_base_url", ""))
 
     scheduler_cfg = dict(data.get("scheduler", {}))
     mode = environ.get("VOLUNTEER_SCHEDULER_MODE") or environ.get("SCHEDULER_MODE")
@@ -136,7 +153,8 @@ def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str
 
 
 def check_production(config: dict[str, Any]) -> None:
-    """Refuse to run production with development secrets, a console SMS sender or the memory push sender."""
+    """Refuse to run production with development secrets, a console SMS sender, the memory push sender
+    or without its public base URL."""
     if config["ENV_NAME"] != "production":
         return
     problems = []
@@ -146,6 +164,10 @@ def check_production(config: dict[str, Any]) -> None:
         problems.append("VOLUNTEER_PII_KEY must be set to a random string of 32+ characters")
     if config["APP"]["sms_sender"] in ("console", "memory"):
         problems.append("VOLUNTEER_SMS_SENDER must name a real SMS gateway in production")
+    if config["APP"]["public_base_url"] == DEV_PUBLIC_BASE_URL:
+        problems.append(
+            "VOLUNTEER_PUBLIC_BASE_URL must be set to the address clients reach the API at (public links)"
+        )
     if config["APP"]["notification_sender"] == "memory":  # (console at least logs every message)
         problems.append("VOLUNTEER_NOTIFICATION_SENDER must not be the test-only memory sender in production")
     if problems:

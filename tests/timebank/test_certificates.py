@@ -329,6 +329,35 @@ def test_print_page_lists_the_records_and_escapes_what_people_wrote(app, client,
     assert id_number(1) not in page
 
 
+# ---- the printed link comes from configuration, never from the request --------------------------
+
+HOSTILE = {"Host": "evil.example", "X-Forwarded-Host": "evil2.example", "X-Forwarded-Proto": "gopher"}
+
+
+def test_verify_link_follows_the_configured_base_url_not_the_host_header(
+    app, client, world, certified, monkeypatch
+):
+    """Issue 11, defect 5: `Host: evil.example` printed http://evil.example/... on the certificate."""
+    certificate, _ = certified
+    code = certificate["verification_code"]
+    path = f"/api/v1/certificates/verify/{code}"
+    assert certificate["verify_url"] == f"http://127.0.0.1:5000{path}"  # the development default
+    monkeypatch.setitem(app.config["APP"], "public_base_url", "https://zyz.example.cn/api-gw")
+    headers = {**world.vol_s1.headers, **HOSTILE}
+    detail = client.get(f"{API}/certificates/{certificate['id']}", headers=headers)
+    assert detail.status_code == 200, detail.json
+    assert detail.json["verify_url"] == f"https://zyz.example.cn/api-gw{path}"
+    page = client.get(f"{API}/certificates/{certificate['id']}/print", headers=headers)
+    text = page.get_data(as_text=True)
+    assert f"https://zyz.example.cn/api-gw{path}" in text and "evil" not in text
+    body = {"date_from": ago(30).isoformat(), "date_to": ago(5).isoformat()}
+    again = client.post(f"{API}/me/certificates", json=body, headers=headers)
+    assert again.status_code == 201, again.json
+    assert again.json["verify_url"].startswith("https://zyz.example.cn/api-gw/api/v1/certificates/verify/")
+    for response in (detail, page, again):
+        assert "evil" not in response.get_data(as_text=True)
+
+
 # ---- public verification --------------------------------------------------------------------------
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, render_template, url_for
+from flask import current_app, render_template
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -10,6 +10,7 @@ from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
 from volunteer_app.extensions import limiter
 from volunteer_app.idempotency import idempotent
+from volunteer_app.links import public_url
 from volunteer_app.pagination import PageArgs, page_schema
 from volunteer_app.timebank import certificate_schemas as s
 from volunteer_app.timebank import certificates
@@ -34,7 +35,8 @@ def _verify_limit() -> str:
 
 
 def _verify_url(code: str) -> str:
-    return url_for("certificates.VerifyCertificate", code=code, _external=True)
+    """The printed verification link: the configured public base URL, never the request's Host."""
+    return public_url("certificates.VerifyCertificate", code=code)
 
 
 def _with_url(certificate: dict) -> dict:
