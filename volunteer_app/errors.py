@@ -149,10 +149,17 @@ def error_body(status: int, error: str, *, errors=None, params=None) -> dict[str
     return body
 
 
+# Every 401 says how to authenticate (RFC 7235 § 3.1, RFC 6750 § 3): a bearer token. Token errors
+# (volunteer_app.auth.tokens) add error="invalid_token" to it.
+BEARER_CHALLENGE = 'Bearer realm="volunteer_app"'
+
+
 def error_response(status: int, error: str, *, errors=None, params=None, headers=None):
-    """A Flask response tuple in the one error format."""
+    """A Flask response tuple in the one error format (a 401 always with a WWW-Authenticate challenge)."""
     resp_headers = {"Content-Language": language()}
     resp_headers.update(headers or {})
+    if status == 401 and not any(name.lower() == "www-authenticate" for name in resp_headers):
+        resp_headers["WWW-Authenticate"] = BEARER_CHALLENGE
     return error_body(status, error, errors=errors, params=params), status, resp_headers
 
 

@@ -26,6 +26,8 @@ def assert_error(response, status: int, error: str | None = None) -> dict:
     assert set(body) in (ERROR_KEYS, ERROR_KEYS | {"errors"}), sorted(body)
     assert body["code"] == status
     assert isinstance(body["message"], str) and body["message"]
+    if status == 401:  # RFC 7235: a 401 says how to authenticate (every endpoint's anonymous cell)
+        assert response.headers.get("WWW-Authenticate", "").startswith("Bearer "), dict(response.headers)
     if error is not None:
         assert body["error"] == error, body
     return body

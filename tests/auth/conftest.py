@@ -25,6 +25,11 @@ def assert_error(response, status: int, error: str) -> dict:
     assert body["status"] == STATUS_NAMES[status]
     assert body["error"] == error, body
     assert isinstance(body["message"], str) and body["message"]
+    if status == 401:  # RFC 7235: a 401 says how to authenticate; RFC 6750 names a refused token
+        challenge = response.headers.get("WWW-Authenticate", "")
+        assert challenge.startswith('Bearer realm="volunteer_app"'), dict(response.headers)
+        refused_token = error.startswith("token.") and error != "token.missing"
+        assert ('error="invalid_token"' in challenge) == refused_token, challenge
     return body
 
 

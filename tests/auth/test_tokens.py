@@ -117,9 +117,11 @@ def test_password_change_replaces_the_password(client, user):
     assert login(client, user.phone, NEW_PASSWORD).status_code == 200
 
 
-def test_wrong_current_password_changes_nothing(client, user):
-    assert_error(change_password(client, user.token, current="not-my-password"), 401, "password.wrong")
-    assert me(client, user.token).status_code == 200
+def test_wrong_current_password_is_422_on_its_field_and_changes_nothing(client, user):
+    """Issue 11, defect 9: it was a 401, which a phone client takes for "session over"."""
+    body = assert_error(change_password(client, user.token, current="not-my-password"), 422, "password.wrong")
+    assert list(body["errors"]["json"]) == ["current_password"]
+    assert me(client, user.token).status_code == 200  # the session is untouched
     assert login(client, user.phone, PASSWORD).status_code == 200
     assert_error(login(client, user.phone, NEW_PASSWORD), 401, "auth.bad_credentials")
 
@@ -209,6 +211,7 @@ def test_changing_the_subject_breaks_the_signature(client, app, user):
     [
         ({}, "token.missing"),
         ({"Authorization": "Bearer"}, "token.invalid"),
+        ({"Authorization": "bearer"}, "token.invalid"),
         ({"Authorization": "Bearer not.a.token"}, "token.invalid"),
         ({"Authorization": "Basic dXNlcjpwYXNz"}, "token.missing"),
     ],
@@ -223,3 +226,45 @@ def test_deactivated_user_loses_access(client, app, user):
         db.session.commit()
     assert_error(me(client, user.token), 401, "token.revoked")
     assert_error(refresh(client, user.refresh), 401, "token.revoked")
+
+
+# ---- the challenge of a 401, and the scheme name ----------------------------------------------------
+
+
+def test_every_401_carries_a_bearer_challenge(client, app, user):
+    """Issue 11, defect 9: a 401 carries WWW-Authenticate (RFC 7235); a refused token says
+    error="invalid_token" (RFC 6750), a missing one does not. (assert_error checks both.)"""
+    no_token = client.get("/api/v1/me")
+    assert_error(no_token, 401, "token.missing")
+    assert no_token.headers["WWW-Authenticate"] == 'Bearer realm="volunteer_app"'
+    assert_error(
+        client.get("/api/v1/me", headers={"Authorization": "Basic dXNlcjpwdw=="}), 401, "token.missing"
+    )
+    garbage = me(client, "not-a-token")
+    assert_error(garbage, 401, "token.invalid")
+    assert garbage.headers["WWW-Authenticate"] == (
+        'Bearer realm="volunteer_app", error="invalid_token", error_description="The token is invalid"'
+    )
+    assert_error(client.get("/api/v1/me", headers={"Authorization": "Bearer a b"}), 401, "token.invalid")
+    assert_error(me(client, user.refresh), 401, "token.wrong_type")
+    assert_error(refresh(client, user.token), 401, "token.wrong_type")
+    with later(minutes=16):
+        assert_error(me(client, user.token), 401, "token.expired")
+    newest = refresh(client, user.refresh).json
+    assert_error(refresh(client, user.refresh), 401, "token.revoked")  # reuse, raised by the service
+    assert_error(me(client, newest["access_token"]), 401, "token.revoked")
+    assert_error(login(client, user.phone, "wrong-password"), 401, "auth.bad_credentials")
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "bEaReR", "Bearer"])
+def test_the_scheme_name_is_case_insensitive(client, user, scheme):
+    """Issue 11, defect 9: `Authorization: bearer <token>` was refused (RFC 7235 § 2.1)."""
+    r = client.get("/api/v1/me", headers={"Authorization": f"{scheme} {user.token}"})
+    assert r.status_code == 200, r.json
+    assert r.json["id"] == user.id
+    r = client.post("/api/v1/auth/refresh", headers={"Authorization": f"{scheme}  {user.refresh}"})
+    assert r.status_code == 200, r.json
+    # Only the scheme: a token is still a token, and another scheme is still no bearer token.
+    assert_error(
+        client.get("/api/v1/me", headers={"Authorization": f"{scheme}x {user.token}"}), 401, "token.missing"
+    )

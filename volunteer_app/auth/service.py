@@ -202,7 +202,7 @@ def refresh(*, claims: dict, user: User) -> dict:
     if used != 1:
         _revoke_sessions(AuthSession.id == session_id, "refresh_reused")
         db.session.commit()
-        raise Unauthorized("token.revoked")
+        raise tokens.token_refused("token.revoked")
     session = db.session.get(AuthSession, session_id)
     issued = tokens.issue_tokens(user, session)
     db.session.commit()
@@ -216,9 +216,10 @@ def logout(*, session_id: str) -> None:
 
 
 def change_password(*, user: User, current_password: str, new_password: str) -> dict:
-    """Change the password, revoke every session, and open a fresh one for this device. Commits."""
+    """Change the password, revoke every session, and open a fresh one for this device. Commits.
+    A wrong current password is 422 on its field: the session is fine (a 401 would log the phone out)."""
     if not passwords.verify_password(user.password_hash, current_password):
-        raise Unauthorized("password.wrong")
+        raise Unprocessable("password.wrong", errors={"json": {"current_password": ["wrong"]}})
     user.password_hash = passwords.hash_password(new_password)
     _revoke_sessions(AuthSession.user_id == user.id, "password_changed")
     issued = _start_session(user)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from flask import current_app, g
+from flask import current_app, g, request
 from flask_jwt_extended import create_access_token, create_refresh_token, get_jti, get_jwt
 from flask_jwt_extended import verify_jwt_in_request as _verify
 from flask_jwt_extended.exceptions import WrongTokenError
@@ -15,7 +16,7 @@ from sqlalchemy import select
 from volunteer_app.accounts.models import RoleGrant, User
 from volunteer_app.auth.models import AuthSession, RefreshToken
 from volunteer_app.db import utcnow
-from volunteer_app.errors import error_response, register_messages
+from volunteer_app.errors import BEARER_CHALLENGE, MESSAGES, Unauthorized, error_response, register_messages
 from volunteer_app.extensions import db, jwt
 from volunteer_app.sites.models import Site
 
@@ -105,10 +106,40 @@ def new_session_id() -> str:
     return str(uuid.uuid4())
 
 
+# The scheme name of `Authorization` is case-insensitive (RFC 7235 § 2.1): `bearer` and `BEARER` are
+# `Bearer`. Flask-JWT-Extended compares it exactly, so the header is given its canonical spelling first.
+_SCHEME = re.compile(r"(^|,)(\s*)bearer(?=\s|,|$)", re.IGNORECASE)
+
+
+def _canonical_scheme() -> None:
+    raw = request.environ.get("HTTP_AUTHORIZATION")
+    if raw:
+        request.environ["HTTP_AUTHORIZATION"] = _SCHEME.sub(r"\1\2Bearer", raw)
+
+
 def verify_request(refresh: bool = False) -> dict:
     """Check the bearer token (and, for access tokens, that its session is live); return its claims."""
+    _canonical_scheme()
     _verify(refresh=refresh)
     return get_jwt()
+
+
+def invalid_token_headers(code: str) -> dict[str, str]:
+    """The RFC 6750 challenge of a 401 for a token presented but refused (expired, invalid, revoked,
+    of the wrong type), described by the code's English message."""
+    description = MESSAGES.get(code, ("", "The token is invalid"))[1]
+    challenge = f'{BEARER_CHALLENGE}, error="invalid_token", error_description="{description}"'
+    return {"WWW-Authenticate": challenge}
+
+
+def token_error(code: str):
+    """A 401 response for a refused token, in the one format with its challenge."""
+    return error_response(401, code, headers=invalid_token_headers(code))
+
+
+def token_refused(code: str) -> Unauthorized:
+    """The same as an exception, for services (a reused refresh token)."""
+    return Unauthorized(code, headers=invalid_token_headers(code))
 
 
 def current_principal() -> Principal:
@@ -148,7 +179,7 @@ def init_jwt(app) -> None:
 
     @jwt.user_lookup_error_loader
     def _lookup_error(_header, _payload):
-        return error_response(401, "token.revoked")
+        return token_error("token.revoked")
 
     @jwt.unauthorized_loader
     def _missing(_reason):
@@ -156,23 +187,23 @@ def init_jwt(app) -> None:
 
     @jwt.invalid_token_loader
     def _invalid(_reason):
-        return error_response(401, "token.invalid")
+        return token_error("token.invalid")
 
     @jwt.expired_token_loader
     def _expired(_header, _payload):
-        return error_response(401, "token.expired")
+        return token_error("token.expired")
 
     @jwt.revoked_token_loader
     def _revoked(_header, _payload):
-        return error_response(401, "token.revoked")
+        return token_error("token.revoked")
 
     @jwt.needs_fresh_token_loader
     def _fresh(_header, _payload):
-        return error_response(401, "token.invalid")
+        return token_error("token.invalid")
 
     @jwt.token_verification_failed_loader
     def _failed(_header, _payload):
-        return error_response(401, "token.invalid")
+        return token_error("token.invalid")
 
     @jwt.user_identity_loader
     def _identity(identity):
@@ -180,7 +211,7 @@ def init_jwt(app) -> None:
 
     # Flask-JWT-Extended reports an access token sent to /refresh (or the reverse) as merely invalid;
     # the catalogue has a code for it so the phone can tell its own mistake from a bad token.
-    app.register_error_handler(WrongTokenError, lambda _error: error_response(401, "token.wrong_type"))
+    app.register_error_handler(WrongTokenError, lambda _error: token_error("token.wrong_type"))
 
 
 def user_scope() -> str:
