@@ -10,8 +10,9 @@ order with 5 places, counting winners, 409s and 5xx exactly, then the order's as
 The baseline is bench/baseline_app.py (one primary-key select on users) on the same database with the
 same gunicorn settings and WEB_CONCURRENCY, measured in the same run with the same wrk settings.
 
-The per-user rate limits (grab_limit, login_limit) would throttle a load test: the bench raises them
-through a VOLUNTEER_CONFIG overlay (and makes access tokens last 10 hours), and says so in the results.
+The per-user rate limits (grab_limit, login_limit_per_phone and _per_ip) would throttle a load test:
+the bench raises them through a VOLUNTEER_CONFIG overlay (and makes access tokens last 10 hours), and
+says so in the results.
 The storm still goes through the real grab path (limiter, idempotency, service).
 
 Tokens are minted once in a setup step with the app's own code (auth service sessions), not by logging
@@ -48,7 +49,8 @@ OVERLAY = """\
 # bench/load.py: per-user limits raised so a load test is not throttled (said so in the results).
 [app]
 grab_limit = "1000000/minute"
-login_limit = "1000000/minute"
+login_limit_per_phone = "1000000/minute"
+login_limit_per_ip = "1000000/minute"
 access_token_minutes = 600
 """
 API = "/api/v1"
@@ -555,8 +557,9 @@ def render(args, info, size, results, storm, database_url) -> str:
         f"wrk: {args.connections} connections, 2 threads, {args.warmup} s warm-up then {args.duration} s, "
         f"tokens rotating over up to {args.tokens} users per scenario, no If-None-Match (full 200s).",
         "",
-        "**Rate limits raised for the bench** (VOLUNTEER_CONFIG overlay): grab_limit and login_limit "
-        "1000000/minute, access tokens 600 minutes. Everything else is the default configuration.",
+        "**Rate limits raised for the bench** (VOLUNTEER_CONFIG overlay): grab_limit, login_limit_per_phone "
+        "and login_limit_per_ip 1000000/minute, access tokens 600 minutes. Everything else is the default "
+        "configuration.",
         "",
         markdown_table(
             ["scenario", "req/s", "p50 ms", "p99 ms", "non-2xx", "rps / baseline", "p99 / baseline"], rows

@@ -37,13 +37,24 @@ def test_environment_overrides_are_typed(tmp_path):
         environ={
             "VOLUNTEER_INSTANCE_DIR": str(tmp_path),
             "VOLUNTEER_ACCESS_TOKEN_MINUTES": "5",
-            "VOLUNTEER_LOGIN_LIMIT": "2/minute",
+            "VOLUNTEER_LOGIN_LIMIT_PER_IP": "2/minute",
             "REDIS_URL": "redis://127.0.0.1:6379/3",
         }
     )
     assert config["APP"]["access_token_minutes"] == 5
-    assert config["APP"]["login_limit"] == "2/minute"
+    assert config["APP"]["login_limit_per_ip"] == "2/minute"
     assert config["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:6379/3"
+
+
+def test_the_old_login_limit_is_refused_by_name(tmp_path):
+    """login_limit (per address) became login_limit_per_phone and login_limit_per_ip: a deployment
+    still setting it must hear so, not run with a limit it did not choose."""
+    with pytest.raises(ConfigError, match="login_limit_per_phone"):
+        build_config(environ={"VOLUNTEER_LOGIN_LIMIT": "5/minute", "VOLUNTEER_INSTANCE_DIR": str(tmp_path)})
+    overlay = tmp_path / "old.toml"
+    overlay.write_text('[app]\nlogin_limit = "5/minute"\n')
+    with pytest.raises(ConfigError, match="login_limit_per_ip"):
+        build_config(environ={"VOLUNTEER_CONFIG": str(overlay), "VOLUNTEER_INSTANCE_DIR": str(tmp_path)})
 
 
 def test_overlay_file_merges_sections(tmp_path):
@@ -180,7 +191,7 @@ def test_rate_limits_are_shared_by_workers_through_redis(tmp_path):
     env = {
         **os.environ,
         "REDIS_URL": REDIS_URL,
-        "VOLUNTEER_LOGIN_LIMIT": "3/minute",
+        "VOLUNTEER_LOGIN_LIMIT_PER_PHONE": "3/minute",
         "VOLUNTEER_INSTANCE_DIR": str(tmp_path),
     }
 

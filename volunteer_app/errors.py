@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import time
 from typing import Any
 
 import marshmallow as ma
@@ -207,9 +209,20 @@ class Api(SmorestApi):
 
 
 def _limit_window(error: HTTPException) -> int | None:
-    """Flask-Limiter's breached limit: its window length bounds the wait (X-RateLimit-Reset is exact)."""
+    """Seconds until Flask-Limiter's longest breached limit resets (every limit is checked, and that
+    one is the request's current limit); else the breached window's length bounds the wait."""
     limit = getattr(error, "limit", None)
-    return limit.limit.get_expiry() if limit is not None else None
+    if limit is None:
+        return None
+    from volunteer_app.extensions import limiter  # (extensions imports this module)
+
+    try:
+        current = limiter.current_limit
+        if current is not None and current.breached:
+            return max(1, math.ceil(current.window[0] - time.time()))  # (reset_at adds a second)
+    except Exception:  # the counter store is unreachable: the window still bounds the wait
+        log.warning("rate-limit reset time unavailable", exc_info=True)
+    return limit.limit.get_expiry()
 
 
 def _is_json_syntax_error(errors: Any) -> bool:

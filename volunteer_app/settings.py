@@ -98,6 +98,11 @@ def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str
             app_cfg[key] = _coerce(env_value, value)
 
     app_cfg["public_base_url"] = _public_base_url(app_cfg.get("public_base_url", ""))
+    if "login_limit" in app_cfg or "VOLUNTEER_LOGIN_LIMIT" in environ:
+        raise ConfigError(
+            "login_limit is now login_limit_per_phone (failed logins of one phone number) and "
+            "login_limit_per_ip (every login attempt from one address): set those instead"
+        )
 
     scheduler_cfg = dict(data.get("scheduler", {}))
     mode = environ.get("VOLUNTEER_SCHEDULER_MODE") or environ.get("SCHEDULER_MODE")
@@ -145,6 +150,9 @@ def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str
         "RATELIMIT_HEADER_RETRY_AFTER": "X-RateLimit-Retry-After",
         "RATELIMIT_STORAGE_URI": environ.get("REDIS_URL") or "memory://",
         "RATELIMIT_ENABLED": True,
+        # Check every limit of a request, not only up to the first breached: Retry-After then names the
+        # longest breached window (a phone that spent its hour would otherwise be told "a minute").
+        "RATELIMIT_FAIL_ON_FIRST_BREACH": False,
     }
     if overrides:
         config.update(overrides)

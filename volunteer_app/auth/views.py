@@ -29,6 +29,24 @@ def _phone_key() -> str:
     return "phone:" + (normalize_phone(raw) or raw[:20])
 
 
+def _refused(response) -> bool:
+    """A login attempt counts against its phone only when the password or code was wrong (401): a
+    phone's owner logging in on a new device spends nothing, and its failures back off."""
+    return response.status_code == 401
+
+
+def _login_limits() -> list:
+    """Per phone number tried (failures, this endpoint's own counter: password failures do not block
+    SMS-code login), then one loose ceiling per address over every login attempt of both endpoints
+    (a neighbourhood behind carrier NAT shares one address)."""
+    return [
+        limiter.limit(
+            _limit("login_limit_per_phone"), key_func=_phone_key, methods=["POST"], deduct_when=_refused
+        ),
+        limiter.shared_limit(_limit("login_limit_per_ip"), scope="login-per-ip", methods=["POST"]),
+    ]
+
+
 @blp.route("/register")
 class Register(MethodView):
     decorators = [limiter.limit(_limit("register_limit"), methods=["POST"])]
@@ -44,10 +62,7 @@ class Register(MethodView):
 
 @blp.route("/login")
 class Login(MethodView):
-    decorators = [
-        limiter.limit(_limit("login_limit"), methods=["POST"]),
-        limiter.limit(_limit("login_limit"), key_func=_phone_key, methods=["POST"]),
-    ]
+    decorators = _login_limits()
 
     @blp.arguments(s.LoginIn)
     @blp.response(200, s.LoginOut)
@@ -72,7 +87,7 @@ class SmsCode(MethodView):
 
 @blp.route("/sms-login")
 class SmsLogin(MethodView):
-    decorators = [limiter.limit(_limit("login_limit"), methods=["POST"])]
+    decorators = _login_limits()
 
     @blp.arguments(s.SmsLoginIn)
     @blp.response(200, s.LoginOut)
