@@ -128,7 +128,7 @@ TOKENS: dict[str, str] = {}
 
 
 def login(phone: str) -> str:
-    """One login per demo account per walk (logins are rate-limited per address, 10 a minute)."""
+    """One login per demo account per walk (logins are rate-limited per phone and per address)."""
     if phone not in TOKENS:
         TOKENS[phone] = call("POST", "/api/v1/auth/login", {"phone": phone, "password": PASSWORD})[
             "access_token"
