@@ -3,8 +3,10 @@ after every test; an app, a client, and a small world of sites and people to act
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -55,7 +57,9 @@ def make_app(database_url: str, **overrides):
     }
     config.update(overrides)
     app = create_app(config)
-    app.config["APP"] = {**app.config["APP"], "sms_sender": "memory"}
+    # Ledger checkpoints go to a file of the test run's own (emptied after every test, like the database).
+    checkpoints = os.path.join(tempfile.mkdtemp(prefix="ledger-checkpoints-"), "checkpoints.jsonl")
+    app.config["APP"] = {**app.config["APP"], "sms_sender": "memory", "ledger_checkpoint_file": checkpoints}
     return app
 
 
@@ -163,6 +167,8 @@ def _clean(app) -> Iterator[None]:
         _insert(_BASE)  # what `flask db upgrade` and ensure_catalogue() left, ids and all
         limiter.reset()
     app.extensions.pop("sms_sender", None)
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(app.config["APP"].get("ledger_checkpoint_file") or "")
 
 
 @pytest.fixture

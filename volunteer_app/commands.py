@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from flask import Flask
 from flask.cli import AppGroup
@@ -60,17 +62,61 @@ def create_admin(phone: str, name: str, password: str) -> None:
 
 
 @timebank_cli.command("verify")
-def timebank_verify() -> None:
-    """Recompute the hash chain, every transfer's entries, every balance and the global zero sum."""
+@click.option(
+    "--checkpoints",
+    "checkpoint_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Published checkpoints to compare against [default: the configured file, if it exists].",
+)
+def timebank_verify(checkpoint_file: Path | None) -> None:
+    """Recompute the hash chain, every transfer's entries, every entry's balance after it, every balance
+    and lifetime, the global zero sum, and compare the chain with the published checkpoints."""
+    from volunteer_app.timebank import checkpoints
     from volunteer_app.timebank.verify import verify
 
-    report = verify()
+    if checkpoint_file is None and checkpoints.configured_file().is_file():
+        checkpoint_file = checkpoints.configured_file()
+    report = verify(checkpoint_file=checkpoint_file)
     click.echo(f"checked {report.transfers} transfers and {report.accounts} accounts")
+    if checkpoint_file is None:
+        click.echo("no checkpoints given: removing the newest transfers and rewinding the head would pass")
+    else:
+        click.echo(f"against {report.checkpoints} checkpoints in {checkpoint_file}")
     if not report.ok:
         for problem in report.problems:
             click.echo(f"MISMATCH {problem}", err=True)
         raise SystemExit(1)
-    click.echo("ledger ok: chain intact, balances equal their entries, total is zero")
+    click.echo(
+        "ledger ok: chain intact, entries, balances and lifetimes equal their recomputation, total is zero"
+    )
+
+
+@timebank_cli.command("checkpoint")
+@click.option(
+    "--file",
+    "checkpoint_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Append to this file [default: [app] ledger_checkpoint_file, or the instance directory's].",
+)
+def timebank_checkpoint(checkpoint_file: Path | None) -> None:
+    """Publish the chain head now: append (transfer id, hash, time) to the checkpoint file and log it."""
+    from volunteer_app.timebank import checkpoints
+
+    try:
+        head = checkpoints.current_head()
+    except checkpoints.CheckpointError as exc:
+        click.echo(f"MISMATCH {exc}; not published (run `flask timebank verify`)", err=True)
+        raise SystemExit(1) from exc
+    if head is None:
+        click.echo("the ledger is empty: nothing to publish")
+        return
+    checkpoints.publish(head, checkpoint_file)
+    click.echo(
+        f"checkpoint: transfer {head.transfer_id} hash {head.hash} at {head.at.isoformat(timespec='seconds')}"
+        f" -> {checkpoint_file or checkpoints.configured_file()}"
+    )
 
 
 @timebank_cli.command("expire-redemptions")

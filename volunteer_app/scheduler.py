@@ -180,7 +180,7 @@ REGISTRY: tuple[Job, ...] = (
         {"hour": 3, "minute": 0},
         timedelta(days=1),
         True,
-        "verify the ledger; alert admins and root-center managers on a mismatch",
+        "verify the ledger against its checkpoints; publish the head as a checkpoint, or alert on a mismatch",
     ),
 )
 JOBS: dict[str, Job] = {job.id: job for job in REGISTRY}

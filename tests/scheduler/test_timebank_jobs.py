@@ -1,20 +1,24 @@
-"""The time book's jobs run through the scheduler: monthly statements, star levels, the ledger check."""
+"""The time book's jobs run through the scheduler: monthly statements, star levels, the ledger check
+and its published checkpoint."""
 
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 import time_machine
 
 from tests.support import make_user
+from tests.timebank.conftest import rewind
 from volunteer_app.extensions import db
 from volunteer_app.notifications.models import Notification
 from volunteer_app.scheduler import JOBS, run_due
 from volunteer_app.sites.models import Site
 from volunteer_app.timebank import service
-from volunteer_app.timebank.models import TimeAccount
+from volunteer_app.timebank.models import TimeAccount, Transfer
 
 _records = itertools.count(1)
 
@@ -173,3 +177,30 @@ def test_a_tampered_ledger_alerts_admins_and_root_managers(app, world, caplog):
     assert sorted(user_id for user_id, _ in alerted) == sorted([world.admin.id, world.mgr_c1.id])
     assert f"transfer {first}" in alerted[0][1]["detail"]
     assert "ledger check found" in caplog.text
+
+
+def checkpoint_lines(app) -> list[dict]:
+    path = Path(app.config["APP"]["ledger_checkpoint_file"])
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_the_daily_check_publishes_the_verified_head(app, world):
+    credit(app, world.vol_s1, world.sites["S1"], 30)
+    last = credit(app, world.vol_s4, world.sites["S4"], 40)
+    assert run(app, "timebank.verify", utc(2026, 11, 4, 19, 0, 5))[0][2] == "ran"
+    with app.app_context():
+        digest = db.session.scalar(sa.select(Transfer.hash).where(Transfer.id == last))
+    assert [(c["transfer_id"], c["hash"]) for c in checkpoint_lines(app)] == [(last, digest)]
+    assert notices(app, "ledger.mismatch") == []
+
+
+def test_the_daily_check_catches_a_rewind_past_its_checkpoint(app, world):
+    credit(app, world.vol_s1, world.sites["S1"], 30)
+    last = credit(app, world.vol_s1, world.sites["S1"], 40)
+    run(app, "timebank.verify", utc(2026, 11, 4, 19, 0, 5))
+    rewind(app, last)
+    assert run(app, "timebank.verify", utc(2026, 11, 5, 19, 0, 5))[0][2] == "ran"
+    alerted = notices(app, "ledger.mismatch")
+    assert sorted(user_id for user_id, _ in alerted) == sorted([world.admin.id, world.mgr_c1.id])
+    assert f"transfer {last}: missing" in alerted[0][1]["detail"]
+    assert len(checkpoint_lines(app)) == 1  # a failed check publishes nothing

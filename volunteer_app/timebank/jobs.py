@@ -1,5 +1,5 @@
 """The time book's scheduled jobs (registered in volunteer_app/scheduler.py): monthly statements,
-stored star levels, the nightly ledger check.
+stored star levels, the nightly ledger check and its published checkpoint.
 
 Each runs inside the scheduler's transaction and does not commit: the claim of its occurrence in
 `job_runs` commits with its effects, which is the only thing keeping a second notice from going out.
@@ -17,9 +17,11 @@ from flask import current_app
 from sqlalchemy import case, exists, func, literal, or_, select, true, update
 
 from volunteer_app.accounts.models import RoleGrant, User
+from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
 from volunteer_app.notifications import service as notifications
 from volunteer_app.sites.models import Site
+from volunteer_app.timebank import checkpoints
 from volunteer_app.timebank.models import Entry, TimeAccount
 from volunteer_app.timebank.verify import verify
 
@@ -142,11 +144,24 @@ def update_star_levels(now: datetime) -> dict:
 
 
 def verify_and_alert(now: datetime) -> dict:
-    """Verify the ledger; on a problem tell every admin and every manager of a root site (a center
-    with no parent) with "ledger.mismatch", and log an error."""
-    report = verify()
+    """Verify the ledger against the published checkpoints (the configured file, if it exists); if it
+    is sound, publish its head as a new checkpoint (the daily anchor: appended to the file and logged).
+    On a problem publish nothing, tell every admin and every manager of a root site (a center with no
+    parent) with "ledger.mismatch", and log an error."""
+    path = checkpoints.configured_file()
+    report = verify(checkpoint_file=path if path.is_file() else None)
     if report.ok:
-        return {"ok": True, "transfers": report.transfers, "accounts": report.accounts}
+        published = None
+        if report.last_transfer_id is not None:
+            checkpoint = checkpoints.Checkpoint(report.last_transfer_id, report.last_hash, utcnow())
+            published = checkpoints.publish(checkpoint, path).transfer_id
+        return {
+            "ok": True,
+            "transfers": report.transfers,
+            "accounts": report.accounts,
+            "checkpoints": report.checkpoints,
+            "published": published,
+        }
     problems = report.problems
     detail = problems[0] if len(problems) == 1 else f"{problems[0]} (+{len(problems) - 1} more)"
     root_site = select(Site.id).where(Site.parent_id.is_(None))

@@ -221,12 +221,16 @@ def post(
 
 
 def _lifetime_delta(kind, source, destination, minutes, reverses_id) -> int:
+    """The change to a book's lifetime minutes (star level): audited service moves them, spending or
+    giving does not. A reversal of a service transfer undoes it, so it counts like one; since it runs
+    the other way round the same rule applies: issuance → book adds, book → issuance takes away
+    (reversing a negative correction gives the minutes back). `verify._check_lifetimes` recomputes
+    exactly this in SQL: change both together."""
     if kind == "reversal":
         original = db.session.get(Transfer, reverses_id)
         if original is None or original.kind not in SERVICE_KINDS:
             return 0
-        return -minutes if source.kind == "book" else 0
-    if kind not in SERVICE_KINDS:
+    elif kind not in SERVICE_KINDS:
         return 0
     if destination.kind == "book" and source.kind == "issuance":
         return minutes

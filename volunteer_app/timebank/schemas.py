@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from volunteer_app.accounts.schemas import SiteRef
-from volunteer_app.pagination import PageArgs
+from volunteer_app.pagination import PageArgs, page_schema
 from volunteer_app.schemas import Id, Text
 from volunteer_app.timebank.models import FAMILY_RELATIONS, LINK_STATUSES, REDEMPTION_STATUSES, REWARD_KINDS
 
@@ -45,6 +45,25 @@ class StatementLine(ma.Schema):
     service_date = ma.fields.Date(allow_none=True)
     reverses_id = ma.fields.Integer(allow_none=True)
     at = ma.fields.AwareDateTime(required=True)
+
+
+class LedgerCheckpointOut(ma.Schema):
+    transfer_id = ma.fields.Integer(required=True, metadata={"description": "The newest transfer then"})
+    hash = ma.fields.String(required=True, metadata={"description": "Its SHA-256 chain hash (hex)"})
+    at = ma.fields.AwareDateTime(required=True, metadata={"description": "When it was published"})
+
+
+class StatementPage(page_schema(StatementLine, "StatementPageBase")):
+    checkpoint = ma.fields.Nested(
+        LedgerCheckpointOut,
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "A published ledger checkpoint (chain head) covering the statement: the "
+            "first published after its end, else the newest; null if none. Keep it: `flask timebank "
+            "verify` shows the ledger still holds that transfer with that hash, and every one before it"
+        },
+    )
 
 
 class AdjustmentIn(ma.Schema):

@@ -9,13 +9,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from volunteer_app.accounts.models import User, VolunteerProfile
+from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, NotFound, Unprocessable, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.pagination import paginate
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import Reacher, reach_condition
-from volunteer_app.timebank import ledger
+from volunteer_app.timebank import checkpoints, ledger
 from volunteer_app.timebank.models import Entry, TimeAccount, Transfer
 
 register_messages(
@@ -130,14 +131,20 @@ def _month_range(month: str, tz: str) -> tuple[datetime, datetime]:
 
 
 def statement(user: User, *, month: str | None, limit: int, cursor: str | None) -> dict:
-    """The book's entries, newest first, each with the balance after it (keyset-paged by entry id)."""
+    """The book's entries, newest first, each with the balance after it (keyset-paged by entry id), and
+    the ledger checkpoint that covers it (checkpoints.covering: the first published after its end)."""
     book = _book_of(user)
-    if book.id is None:
-        return {"items": [], "next_cursor": None}
-    stmt = select(Entry).where(Entry.account_id == book.id)
+    end = utcnow()
     if month:
         tz = sites.effective_settings(db.session.get(Site, book.site_id))["timezone"]
         start, end = _month_range(month, tz)
+    # A published chain head covering the statement: the reader's own copy of the ledger's anchor.
+    published = checkpoints.covering(end)
+    checkpoint = published.as_dict() if published else None
+    if book.id is None:
+        return {"items": [], "next_cursor": None, "checkpoint": checkpoint}
+    stmt = select(Entry).where(Entry.account_id == book.id)
+    if month:
         stmt = stmt.where(Entry.created_at >= start, Entry.created_at < end)
     page = paginate(stmt, [Entry.id], limit=limit, cursor=cursor, descending=True)
     transfers = {
@@ -147,6 +154,7 @@ def statement(user: User, *, month: str | None, limit: int, cursor: str | None) 
         )
     }
     page["items"] = [_statement_line(e, transfers[e.transfer_id]) for e in page["items"]]
+    page["checkpoint"] = checkpoint
     return page
 
 

@@ -16,7 +16,6 @@ from volunteer_app.timebank import schemas as s
 
 blp = Blueprint("timebank", __name__, url_prefix="/api/v1", description="Time deposit book (时间存折)")
 
-StatementPage = page_schema(s.StatementLine, "StatementPage")
 RewardPage = page_schema(s.RewardOut, "RewardPage")
 RedemptionPage = page_schema(s.RedemptionOut, "RedemptionPage")
 FamilyLinkPage = page_schema(s.FamilyLinkOut, "FamilyLinkPage")
@@ -42,9 +41,10 @@ class MyStatement(MethodView):
     @blp.etag
     @auth_required()
     @blp.arguments(s.StatementArgs, location="query")
-    @blp.response(200, StatementPage)
+    @blp.response(200, s.StatementPage)
     def get(self, args):
-        """My statement, newest first, with the balance after each line; filter by month."""
+        """My statement, newest first, with the balance after each line; filter by month. Carries a
+        published ledger checkpoint covering it."""
         return service.statement(current_principal().user, **args)
 
 
