@@ -13,14 +13,20 @@ MAX_ADJUST_MINUTES = 100_000
 
 
 class TimebookOut(ma.Schema):
-    book_no = ma.fields.String(required=True)
+    """A resident's book before any minutes arrive is empty, with no number and no issuing station."""
+
+    book_no = ma.fields.String(
+        allow_none=True, required=True, metadata={"description": "null until a station issues the book"}
+    )
     balance_minutes = ma.fields.Integer(required=True)
     balance_hours = ma.fields.Float(required=True)
     lifetime_minutes = ma.fields.Integer(required=True, metadata={"description": "Audited service, net"})
     lifetime_hours = ma.fields.Float(required=True)
     star_level = ma.fields.Integer(required=True)
     next_star_hours = ma.fields.Integer(allow_none=True, required=True)
-    issuing_site = ma.fields.Nested(SiteRef, required=True)
+    issuing_site = ma.fields.Nested(
+        SiteRef, allow_none=True, required=True, metadata={"description": "null until the book is issued"}
+    )
     opened_at = ma.fields.AwareDateTime(
         allow_none=True, metadata={"description": "null until the first movement"}
     )

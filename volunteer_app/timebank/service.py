@@ -6,6 +6,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
+from flask import current_app
 from sqlalchemy import select
 
 from volunteer_app.accounts.models import User, VolunteerProfile
@@ -81,14 +82,15 @@ def _issuing_site(user_id: int, fallback_site_id: int) -> int:
 # ---- reading --------------------------------------------------------------------------------------
 
 
-def _book_of(user: User) -> TimeAccount:
-    """The caller's book; a volunteer whose book has no movement yet sees it unopened (id None)."""
+def _book_of(user: User) -> TimeAccount | None:
+    """The caller's book; a volunteer whose book has no movement yet sees it unopened (id None); None for
+    anyone else without one yet (a resident before a relative's first gift: no station has issued it)."""
     book = ledger.existing_book(user.id)
     if book is not None:
         return book
     profile = db.session.get(VolunteerProfile, user.id)
     if profile is None:
-        raise NotFound("timebook.not_volunteer")
+        return None
     return ledger.unopened_book(user.id, profile.site_id)
 
 
@@ -103,6 +105,8 @@ def star_level(lifetime_minutes: int, thresholds_hours: list[int]) -> tuple[int,
 def timebook(user: User) -> dict:
     """Balance, lifetime audited time, star level, book number and issuing station — no ledger scan."""
     book = _book_of(user)
+    if book is None:
+        return _empty_book(user)
     site = db.session.get(Site, book.site_id)
     thresholds = sites.effective_settings(site)["star_thresholds_hours"]
     level, next_hours = star_level(book.lifetime_minutes, thresholds)
@@ -119,6 +123,28 @@ def timebook(user: User) -> dict:
     }
 
 
+def _empty_book(user: User) -> dict:
+    """The book of someone who has none yet: empty, with no number and no issuing station (both are
+    fixed only when minutes first arrive, by the station that issues it). Synthesized, not saved: a read
+    never writes. Star thresholds are those of the home station, if any."""
+    home = db.session.get(Site, user.home_site_id) if user.home_site_id else None
+    thresholds = (sites.effective_settings(home) if home else current_app.config["SITE_DEFAULTS"])[
+        "star_thresholds_hours"
+    ]
+    level, next_hours = star_level(0, thresholds)
+    return {
+        "book_no": None,
+        "balance_minutes": 0,
+        "balance_hours": hours(0),
+        "lifetime_minutes": 0,
+        "lifetime_hours": hours(0),
+        "star_level": level,
+        "next_star_hours": next_hours,
+        "issuing_site": None,
+        "opened_at": None,
+    }
+
+
 def _month_range(month: str, tz: str) -> tuple[datetime, datetime]:
     try:
         year, mon = (int(part) for part in month.split("-"))
@@ -132,7 +158,7 @@ def _month_range(month: str, tz: str) -> tuple[datetime, datetime]:
 def statement(user: User, *, month: str | None, limit: int, cursor: str | None) -> dict:
     """The book's entries, newest first, each with the balance after it (keyset-paged by entry id)."""
     book = _book_of(user)
-    if book.id is None:
+    if book is None or book.id is None:  # no movement yet: an empty page
         return {"items": [], "next_cursor": None}
     stmt = select(Entry).where(Entry.account_id == book.id)
     if month:
