@@ -342,9 +342,10 @@ def test_postgres_refuses_to_change_the_ledger(app, world):
 
 
 @pytest.mark.parametrize(
-    ("minutes", "shown"), [(135, 2.3), (129, 2.2), (3, 0.1), (2, 0.0), (-135, -2.3), (6030, 100.5)]
+    ("minutes", "shown"),
+    [(1, 0.02), (135, 2.25), (129, 2.15), (3, 0.05), (2, 0.03), (-135, -2.25), (6030, 100.5), (20, 0.33)],
 )
-def test_hours_are_shown_with_one_decimal_halves_up(minutes, shown):
+def test_hours_are_shown_with_two_decimals_so_a_minute_is_never_zero(minutes, shown):
     from volunteer_app.timebank.service import hours
 
     assert hours(minutes) == shown

@@ -8,6 +8,7 @@ from volunteer_app.accounts.schemas import SiteRef
 from volunteer_app.pagination import PageArgs
 from volunteer_app.schemas import Id, Text
 from volunteer_app.timebank.models import FAMILY_RELATIONS, LINK_STATUSES, REDEMPTION_STATUSES, REWARD_KINDS
+from volunteer_app.timebank.service import hours
 
 MAX_ADJUST_MINUTES = 100_000
 
@@ -136,7 +137,7 @@ class RewardOut(ma.Schema):
     description = ma.fields.String(allow_none=True)
     price_minutes = ma.fields.Integer(required=True)
     price_hours = ma.fields.Function(
-        lambda reward: round(reward.price_minutes / 60, 1), required=True, metadata={"type": "number"}
+        lambda reward: hours(reward.price_minutes), required=True, metadata={"type": "number"}
     )
     stock = ma.fields.Integer(required=True)
     min_age = ma.fields.Integer(allow_none=True)

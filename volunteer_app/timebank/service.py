@@ -31,8 +31,9 @@ REVERSIBLE = ("credit", "adjustment", "demo")
 
 
 def hours(minutes: int) -> float:
-    """Display hours with one decimal, halves rounded up as people expect (minutes stay the exact figure)."""
-    return float((Decimal(minutes) / 60).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+    """Hours for display, to two decimals (a minute is 0.02, never 0.0), halves rounded away from zero;
+    minutes stay the exact figure."""
+    return float((Decimal(minutes) / 60).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 # ---- crediting ----------------------------------------------------------------------------------
