@@ -208,7 +208,7 @@ def test_changing_minutes_without_a_reason_changes_nothing(app, client, world, l
     # The first line is credited before the second fails: the whole audit must roll back.
     body = {"assignments": [{"assignment_id": a1, "minutes": 90}, {"assignment_id": a2, "minutes": 30}]}
     error = assert_error(audit(client, order_id, world.mgr_s1, body), 422, "attendance.reason_required")
-    assert error["errors"]["json"]["assignments"] == {"1": {"reason": ["required"]}}
+    assert error["errors"]["json"]["assignments"] == {"1": {"reason": ["必填"]}}
     body["assignments"][1]["reason"] = ""
     assert_error(audit(client, order_id, world.mgr_s1, body), 422)
     detail = loop.get(world.mgr_s1, order_id)
