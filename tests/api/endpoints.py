@@ -218,7 +218,9 @@ def _sms_login(app: Flask, w: World, _t: str) -> Request:
 def _notified(app: Flask, w: World, _t: str) -> None:
     """Everyone in the world has a notification (so inbox answers have an item to check)."""
     with app.app_context():
-        notifications.notify([p.id for p in w.people.values()], "order.filled", params={"title": "助老"})
+        notifications.notify(
+            [p.id for p in w.people.values()], "order.filled", params={"title": "助老"}, subject=("order", 1)
+        )
         db.session.commit()
 
 

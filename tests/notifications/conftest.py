@@ -36,9 +36,22 @@ def failing(app):
     app.extensions.pop("notification_sender", None)
 
 
-def notify(app, people, kind="order.filled", **kwargs) -> int:
-    """Notify these people (Person objects or ids) as a service would, and commit."""
+# A subject of each type for notices made up by tests (services pass the real one).
+SAMPLE_IDS = {
+    "order": 1,
+    "activity": 1,
+    "statement": "2026-01",
+    "timebook": "SJ0000010000000001",
+    "ledger": None,
+}
+
+
+def notify(app, people, kind="order.filled", *, order_id=None, **kwargs) -> int:
+    """Notify these people (Person objects or ids) as a service would, and commit; about the order
+    `order_id` (or a sample subject of the kind's type)."""
     kwargs.setdefault("params", {"title": "助老陪护"})
+    subject_type = service.KIND_SUBJECTS[kind][0]
+    kwargs.setdefault("subject", (subject_type, order_id or SAMPLE_IDS[subject_type]))
     with app.app_context():
         count = service.notify([getattr(p, "id", p) for p in people], kind, **kwargs)
         db.session.commit()

@@ -52,23 +52,57 @@ def test_my_notifications_newest_first_page_by_page(app, client, world):
     ids = [n["id"] for n in seen]
     assert ids == sorted(ids, reverse=True)
     first = seen[0]
-    assert set(first) == {"id", "kind", "title", "params", "order_id", "read_at", "created_at"}
+    assert set(first) == {
+        "id",
+        "kind",
+        "title",
+        "params",
+        "order_id",
+        "subject_type",
+        "subject_id",
+        "read_at",
+        "created_at",
+    }
     assert (first["kind"], first["params"], first["order_id"], first["read_at"]) == (
         "order.cancelled",
         {"title": "订单4"},
         104,
         None,
     )
+    assert (first["subject_type"], first["subject_id"]) == ("order", "104")
     assert first["created_at"].endswith("+00:00")
 
 
 def test_titles_follow_accept_language(app, client, world):
-    notify(app, [world.vol_s1], "hours.credited", params={"title": "助老", "hours": 2})
+    notify(app, [world.vol_s1], "hours.credited", params={"title": "助老", "minutes": 120})
     r = client.get(
         f"{API}/me/notifications", headers={**world.vol_s1.headers, "Accept-Language": "en-US,en;q=0.9"}
     )
-    assert r.json["items"][0]["title"] == '"助老" was approved: 2 hours were added to your time book'
+    assert r.json["items"][0]["title"] == '"助老" was approved: 2 hours added to your time book'
     assert inbox(client, world.vol_s1).json["items"][0]["title"] == "「助老」审核通过，2 小时已存入时间存折"
+
+
+@pytest.mark.parametrize(
+    ("minutes", "zh", "en"),
+    [
+        (1, "1 分钟", "1 minute"),
+        (45, "45 分钟", "45 minutes"),
+        (60, "1 小时", "1 hour"),
+        (90, "1 小时 30 分钟", "1 hour 30 minutes"),
+        (601, "10 小时 1 分钟", "10 hours 1 minute"),
+    ],
+)
+def test_credited_time_under_an_hour_is_said_in_minutes(app, client, world, minutes, zh, en):
+    notify(app, [world.vol_s1], "hours.credited", params={"title": "助老", "minutes": minutes})
+    english = {**world.vol_s1.headers, "Accept-Language": "en"}
+    assert inbox(client, world.vol_s1).json["items"][0]["title"] == f"「助老」审核通过，{zh}已存入时间存折"
+    r = client.get(f"{API}/me/notifications", headers=english)
+    assert r.json["items"][0]["title"] == f'"助老" was approved: {en} added to your time book'
+
+
+def test_a_credit_notice_written_before_minutes_were_kept_still_reads(app, client, world):
+    notify(app, [world.vol_s1], "hours.credited", params={"title": "助老", "hours": 0.8})
+    assert inbox(client, world.vol_s1).json["items"][0]["title"] == "「助老」审核通过，48 分钟已存入时间存折"
 
 
 def test_unread_only(app, client, world):

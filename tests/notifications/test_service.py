@@ -58,7 +58,12 @@ def test_notify_is_set_based_whatever_the_number_of_users(app, world):
     with app.app_context():
         sa.event.listen(db.engine, "before_cursor_execute", count)
         try:
-            assert service.notify([p.id for p in people], "order.offered", params={"title": "助老"}) == 50
+            assert (
+                service.notify(
+                    [p.id for p in people], "order.offered", params={"title": "助老"}, subject=("order", 1)
+                )
+                == 50
+            )
         finally:
             sa.event.remove(db.engine, "before_cursor_execute", count)
         db.session.commit()
@@ -69,9 +74,14 @@ def test_notify_is_set_based_whatever_the_number_of_users(app, world):
 
 def test_notify_refuses_unknown_kinds_and_params_that_are_not_simple(app, world):
     with app.app_context(), pytest.raises(ValueError, match="unknown notification kind"):
-        service.notify([world.vol_s1.id], "order.teleported")
+        service.notify([world.vol_s1.id], "order.teleported", subject=("order", 1))
     with app.app_context(), pytest.raises(ValueError, match="start"):
-        service.notify([world.vol_s1.id], "order.reminder", params={"title": "x", "start": utcnow()})
+        service.notify(
+            [world.vol_s1.id],
+            "order.reminder",
+            params={"title": "x", "start": utcnow()},
+            subject=("order", 1),
+        )
 
 
 def test_notify_nobody_does_nothing(app, world):
@@ -95,9 +105,11 @@ def test_every_kind_has_both_languages_and_renders_without_all_params():
         assert service.render(kind, {}) == zh
         assert service.render(kind, {}, "en") == en
     assert service.render("order.declined", {"title": "助老"}) == "志愿者{name}退出「助老」，请重新派单"
-    assert service.render("hours.credited", {"title": "助老", "hours": 1.5}, "en") == (
-        '"助老" was approved: 1.5 hours were added to your time book'
+    assert service.render("hours.credited", {"title": "助老", "minutes": 90}, "en") == (
+        '"助老" was approved: 1 hour 30 minutes added to your time book'
     )
+    one_minute = service.render("hours.credited", {"title": "助老", "minutes": 1})
+    assert one_minute == "「助老」审核通过，1 分钟已存入时间存折"
 
 
 def test_a_reason_is_added_where_given():
@@ -248,7 +260,7 @@ def test_the_after_request_hook_is_registered(app):
 
 def test_a_request_that_notified_delivers_after_commit(app, world, sent):
     with app.test_request_context(method="POST"):
-        service.notify([world.vol_s1.id], "order.filled", params={"title": "助老"})
+        service.notify([world.vol_s1.id], "order.filled", params={"title": "助老"}, subject=("order", 1))
         db.session.commit()
         response = service.deliver_after_request(Response(status=201))
     assert response.status_code == 201
@@ -257,7 +269,7 @@ def test_a_request_that_notified_delivers_after_commit(app, world, sent):
 
 def test_a_request_that_failed_after_notifying_sends_nothing(app, world, sent):
     with app.test_request_context(method="POST"):
-        service.notify([world.vol_s1.id], "order.filled", params={"title": "助老"})
+        service.notify([world.vol_s1.id], "order.filled", params={"title": "助老"}, subject=("order", 1))
         service.deliver_after_request(Response(status=409))  # never committed: rolled back, not sent
     assert sent == []
     assert outbox(app) == []
@@ -265,7 +277,7 @@ def test_a_request_that_failed_after_notifying_sends_nothing(app, world, sent):
 
 def test_a_failing_sender_never_fails_the_response(app, world, failing):
     with app.test_request_context(method="POST"):
-        service.notify([world.vol_s1.id], "order.filled", params={"title": "助老"})
+        service.notify([world.vol_s1.id], "order.filled", params={"title": "助老"}, subject=("order", 1))
         db.session.commit()
         response = service.deliver_after_request(Response(status=201))
     assert response.status_code == 201

@@ -346,7 +346,7 @@ def test_bad_audit_is_refused(app, client, world, loop):
     # Above the window (2 hours) is no service this order could have had.
     above = {"assignments": [{"assignment_id": mine, "minutes": 121, "reason": "x"}]}
     error = _refused(app, client, world.mgr_s1, "POST", url, above, "assignments")
-    assert error["errors"]["json"]["assignments"] == {"0": {"minutes": ["more than the service window"]}}
+    assert error["errors"]["json"]["assignments"] == {"0": {"minutes": ["超过了服务时段"]}}
 
 
 # ---- lists ------------------------------------------------------------------------------------------

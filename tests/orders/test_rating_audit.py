@@ -178,8 +178,12 @@ def test_audit_closes_and_credits_each_book_exactly_once(app, client, world, loo
         (90, TITLE, lines[a1]["transfer_id"])
     ]
     assert loop.call("GET", "/me/timebook/transfers", v3)["items"] == []
-    assert [n["params"]["hours"] for n in credited_notes(loop, v1, order_id)] == [1.5]
-    assert [n["params"]["hours"] for n in credited_notes(loop, v2, order_id)] == [0.8]
+    assert [n["params"]["minutes"] for n in credited_notes(loop, v1, order_id)] == [90]
+    said = [n["title"] for n in credited_notes(loop, v2, order_id)]
+    assert said == [f"「{TITLE}」审核通过，45 分钟已存入时间存折"]  # not "0.8 小时"
+    assert [(n["subject_type"], n["subject_id"]) for n in credited_notes(loop, v2, order_id)] == [
+        ("order", str(order_id))
+    ]
     assert credited_notes(loop, v3, order_id) == []  # zero minutes: nothing credited, nothing said
     assert transfer_count(app) == 2
     last = loop.events(world.mgr_s1, order_id)[-1]
@@ -204,7 +208,7 @@ def test_changing_minutes_without_a_reason_changes_nothing(app, client, world, l
     # The first line is credited before the second fails: the whole audit must roll back.
     body = {"assignments": [{"assignment_id": a1, "minutes": 90}, {"assignment_id": a2, "minutes": 30}]}
     error = assert_error(audit(client, order_id, world.mgr_s1, body), 422, "attendance.reason_required")
-    assert error["errors"]["json"]["assignments"] == {"1": {"reason": ["required"]}}
+    assert error["errors"]["json"]["assignments"] == {"1": {"reason": ["必填"]}}
     body["assignments"][1]["reason"] = ""
     assert_error(audit(client, order_id, world.mgr_s1, body), 422)
     detail = loop.get(world.mgr_s1, order_id)

@@ -20,7 +20,12 @@ def reset() -> None:
 def record(now: datetime) -> dict:
     """Write a notification (an effect in the runner's transaction), then maybe fail or dawdle."""
     if state["user_id"] is not None:
-        notifications.notify([state["user_id"]], "timebank.statement", params={"month": f"{now:%Y-%m}"})
+        notifications.notify(
+            [state["user_id"]],
+            "timebank.statement",
+            params={"month": f"{now:%Y-%m}"},
+            subject=("statement", f"{now:%Y-%m}"),
+        )
     if state["sleep"]:
         time.sleep(state["sleep"])
     if state["fail"] > 0:
@@ -33,7 +38,12 @@ def record(now: datetime) -> dict:
 def record_committing(now: datetime) -> int:
     """A job that commits its own batches (like the order deadlines)."""
     if state["user_id"] is not None:
-        notifications.notify([state["user_id"]], "timebank.statement", params={"month": f"{now:%Y-%m}"})
+        notifications.notify(
+            [state["user_id"]],
+            "timebank.statement",
+            params={"month": f"{now:%Y-%m}"},
+            subject=("statement", f"{now:%Y-%m}"),
+        )
         db.session.commit()
     if state["fail"] > 0:
         state["fail"] -= 1

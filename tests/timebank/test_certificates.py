@@ -94,7 +94,7 @@ def test_certificate_lists_exactly_the_unreversed_credits_in_range(app, client, 
         "minutes": 90,
         "hours": 1.5,
     }
-    assert (c["total_minutes"], c["total_hours"], c["record_count"]) == (165, 2.8, 3)
+    assert (c["total_minutes"], c["total_hours"], c["record_count"]) == (165, 2.75, 3)
     assert (c["real_name"], c["handler"]) == ("志愿者一", "自助开具")
     masked = id_number(1)[:4] + "*" * 10 + id_number(1)[-4:]
     assert c["id_number_masked"] == masked
@@ -312,9 +312,9 @@ def test_print_page_lists_the_records_and_escapes_what_people_wrote(app, client,
         "关爱老人：陪伴聊天",
         ago(20).isoformat(),
         ago(10).isoformat(),
-        ">1.5<",
-        ">0.8<",
-        ">2.3<",  # 135 minutes in total
+        ">1.50<",
+        ">0.75<",
+        ">2.25<",  # 135 minutes in total
         "志愿者一",
         certificate["id_number_masked"],
         certificate["number"],
@@ -374,7 +374,7 @@ def test_verification_confirms_without_login_and_shows_nothing_personal(app, cli
         "date_to": ago(5).isoformat(),
         "record_count": 2,
         "total_minutes": 135,
-        "total_hours": 2.3,
+        "total_hours": 2.25,
     }
     body = r.get_data(as_text=True)
     full_id = id_number(1)

@@ -278,7 +278,7 @@ def test_a_month_of_gifts_is_bounded_in_the_station_time_zone(app, client, world
         r = gift(client, world.vol_s1, {"minutes": 60, "to_pool": True}, me)  # gifts and donations add up
         assert (r.status_code, r.json["error"]) == (409, "gift.over_limit")
         assert "150" in r.json["message"]
-        assert r.json["errors"]["json"]["minutes"] == ["50 minutes left this month"]
+        assert r.json["errors"]["json"]["minutes"] == ["本月还剩 50 分钟"]
         assert gift(client, world.vol_s1, {"minutes": 50, "to_pool": True}, me).status_code == 201
     with time_machine.travel(datetime(2026, 10, 31, 16, 30, tzinfo=UTC), tick=False):
         me = headers_now(app, world.vol_s1)

@@ -10,7 +10,9 @@ import time_machine
 
 from tests.race import race
 from tests.timebank.conftest import credit, ledger_ok
+from volunteer_app.accounts.models import User
 from volunteer_app.extensions import db
+from volunteer_app.timebank import ledger
 from volunteer_app.timebank.models import Entry, TimeAccount, Transfer
 
 API = "/api/v1"
@@ -106,9 +108,47 @@ def test_star_thresholds_follow_site_settings(app, client, world):
     )
 
 
-def test_a_resident_without_a_book_gets_404(client, world):
+def test_a_resident_without_a_book_sees_an_empty_one_and_nothing_is_written(app, client, world):
+    with app.app_context():
+        accounts_before = db.session.scalar(sa.select(sa.func.count()).select_from(TimeAccount))
     r = book(client, world.resident)
-    assert (r.status_code, r.json["error"]) == (404, "timebook.not_volunteer")
+    assert r.status_code == 200
+    assert r.json == {
+        "book_no": None,
+        "balance_minutes": 0,
+        "balance_hours": 0.0,
+        "lifetime_minutes": 0,
+        "lifetime_hours": 0.0,
+        "star_level": 0,
+        "next_star_hours": 100,
+        "issuing_site": None,
+        "opened_at": None,
+    }
+    r = client.get(f"{API}/me/timebook/transfers?month=2026-01", headers=world.resident.headers)
+    assert (r.status_code, r.json) == (200, {"items": [], "next_cursor": None})
+    r = client.get(f"{API}/me/timebook/transfers", headers=world.mgr_s1.headers)
+    assert (r.status_code, r.json) == (200, {"items": [], "next_cursor": None})
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(TimeAccount)) == accounts_before
+
+
+def test_a_residents_book_opens_with_the_first_minutes(app, client, world):
+    with app.app_context():
+        user = db.session.get(User, world.resident.id)
+        book_account = ledger.book_account(user.id, user.home_site_id)
+        ledger.post(
+            kind="adjustment",
+            source=ledger.issuance_account(world.sites["S1"]),
+            destination=book_account,
+            minutes=45,
+            memo="测试",
+        )
+        db.session.commit()
+    body = book(client, world.resident).json
+    assert (body["balance_minutes"], body["issuing_site"]["id"]) == (45, world.sites["S1"])
+    assert body["book_no"].startswith("SJ")
+    lines = client.get(f"{API}/me/timebook/transfers", headers=world.resident.headers).json["items"]
+    assert [line["minutes"] for line in lines] == [45]
 
 
 def test_a_new_volunteer_sees_an_empty_book(client, world):
@@ -302,9 +342,10 @@ def test_postgres_refuses_to_change_the_ledger(app, world):
 
 
 @pytest.mark.parametrize(
-    ("minutes", "shown"), [(135, 2.3), (129, 2.2), (3, 0.1), (2, 0.0), (-135, -2.3), (6030, 100.5)]
+    ("minutes", "shown"),
+    [(1, 0.02), (135, 2.25), (129, 2.15), (3, 0.05), (2, 0.03), (-135, -2.25), (6030, 100.5), (20, 0.33)],
 )
-def test_hours_are_shown_with_one_decimal_halves_up(minutes, shown):
+def test_hours_are_shown_with_two_decimals_so_a_minute_is_never_zero(minutes, shown):
     from volunteer_app.timebank.service import hours
 
     assert hours(minutes) == shown

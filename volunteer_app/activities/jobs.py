@@ -80,6 +80,7 @@ def remind_upcoming(now: datetime) -> dict:
                 "title": row.title,
                 "start": service_days.local_time(row.start_at, zones[row.site_id]).strftime("%m-%d %H:%M"),
             },
+            ("activity", row.id),
         )
         for row in claimed
         if row.id in holders
@@ -123,6 +124,7 @@ def escalate_unaudited(now: datetime) -> dict:
                 managers.get(row.site_id, []) + managers.get(parents.get(row.site_id), []),
                 "activity.unaudited",
                 {"title": row.title},
+                ("activity", row.id),
             )
             for row in rows
         )

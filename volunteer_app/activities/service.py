@@ -26,7 +26,6 @@ from volunteer_app.pagination import paginate
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import Reacher, get_in_reach, reach_condition
-from volunteer_app.timebank.service import hours
 
 register_messages(
     {
@@ -258,7 +257,12 @@ def _promote(activity: Activity, now: datetime) -> Assignment | None:
         return None
     activity.waiting -= 1
     attendance.move(waiting, "promote", now=now)
-    notifications.notify([waiting.volunteer_id], "activity.promoted", params={"title": activity.title})
+    notifications.notify(
+        [waiting.volunteer_id],
+        "activity.promoted",
+        params={"title": activity.title},
+        subject=("activity", activity.id),
+    )
     return waiting
 
 
@@ -311,6 +315,7 @@ def cancel(*, who, activity_id: int, reason: str) -> Activity:
         told,
         "activity.cancelled",
         params={"title": activity.title, "reason": reason},
+        subject=("activity", activity.id),
     )
     db.session.commit()
     return activity
@@ -419,7 +424,12 @@ def audit(*, who, activity_id: int, items: list[dict], note: str | None) -> Acti
     activity.status, activity.closed_at = "closed", now
     activity.audited_by_id, activity.audit_note = who.user_id, note
     notifications.notify_many(
-        Message([volunteer], "hours.credited", {"title": activity.title, "hours": hours(minutes)})
+        Message(
+            [volunteer],
+            "hours.credited",
+            {"title": activity.title, "minutes": minutes},
+            ("activity", activity.id),
+        )
         for volunteer, minutes in credited
     )
     db.session.commit()

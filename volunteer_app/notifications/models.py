@@ -33,6 +33,11 @@ class Notification(db.Model):
     params: Mapped[dict] = mapped_column(JSON, default=dict)
     # The order it is about (no foreign key: orders live in their own domain and migration).
     order_id: Mapped[int | None] = mapped_column(BigId)
+    # What it is about, for the app to open (service.SUBJECT_TYPES): "order" and an order's id, "activity"
+    # and an activity's id, "statement" and a month "YYYY-MM", "timebook" and a book number, "ledger"
+    # (no id). Set on every row written since migration 0010; older rows have what could be recovered.
+    subject_type: Mapped[str | None] = mapped_column(String(20))
+    subject_id: Mapped[str | None] = mapped_column(String(40))
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

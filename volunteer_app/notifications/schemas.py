@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from volunteer_app.notifications.models import PLATFORMS
+from volunteer_app.notifications.service import SUBJECT_TYPES
 from volunteer_app.pagination import MAX_LIMIT, PageArgs
 from volunteer_app.schemas import Id, Text
 
@@ -27,7 +28,24 @@ class NotificationOut(ma.Schema):
     kind = ma.fields.String(required=True, metadata={"description": "Stable: branch on it"})
     title = ma.fields.String(required=True, metadata={"description": "The text, in the Accept-Language"})
     params = ma.fields.Dict(required=True, metadata={"description": "What the text was made from"})
-    order_id = ma.fields.Integer(allow_none=True, required=True)
+    order_id = ma.fields.Integer(
+        allow_none=True, required=True, metadata={"description": "The order's id when the subject is one"}
+    )
+    subject_type = ma.fields.String(
+        allow_none=True,
+        required=True,
+        metadata={
+            "enum": list(SUBJECT_TYPES),
+            "description": "What it is about, to open it: "
+            + "; ".join(f"{name}: {what}" for name, what in SUBJECT_TYPES.items())
+            + " (null only on notifications older than this field)",
+        },
+    )
+    subject_id = ma.fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Its id, as a string (an order's id, a month YYYY-MM, a book number)"},
+    )
     read_at = ma.fields.AwareDateTime(allow_none=True, required=True)
     created_at = ma.fields.AwareDateTime(required=True)
 

@@ -62,8 +62,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "order.cancelled": ("「{title}」已取消", '"{title}" was cancelled'),
     "order.expired": ("「{title}」已过期关闭", '"{title}" expired and was closed'),
     "hours.credited": (
-        "「{title}」审核通过，{hours} 小时已存入时间存折",
-        '"{title}" was approved: {hours} hours were added to your time book',
+        "「{title}」审核通过，{duration}已存入时间存折",
+        '"{title}" was approved: {duration} added to your time book',
     ),
     "ledger.mismatch": ("时间存折校验发现异常：{detail}", "The time book check found a problem: {detail}"),
     "timebank.statement": (
@@ -74,6 +74,23 @@ KINDS: dict[str, tuple[str, str]] = {
         "恭喜！您的志愿星级升至 {level} 星",
         "Congratulations: your volunteer star level rose to {level}",
     ),
+}
+# What a notification is about, for the app to open it: subject type -> what its id is (always a string).
+SUBJECT_TYPES: dict[str, str] = {
+    "order": "the order's id: GET /orders/{id}",
+    "activity": "the activity's id: GET /activities/{id}",
+    "statement": "the month YYYY-MM of the reader's statement: GET /me/timebook/transfers?month={id}",
+    "timebook": "the reader's book number: GET /me/timebook",
+    "ledger": "the ledger as a whole, no id (run `flask timebank verify`)",
+}
+# kind -> the subject types it may carry (notify refuses any other, and a missing one).
+KIND_SUBJECTS: dict[str, tuple[str, ...]] = {
+    **{kind: ("order",) for kind in KINDS if kind.startswith("order.")},
+    **{kind: ("activity",) for kind in KINDS if kind.startswith("activity.")},
+    "hours.credited": ("order", "activity"),
+    "ledger.mismatch": ("ledger",),
+    "timebank.statement": ("statement",),
+    "star.up": ("timebook",),
 }
 # Appended when the params carry a reason the template does not already show.
 REASON = ("（原因：{reason}）", " (reason: {reason})")
@@ -96,12 +113,42 @@ class _KeepUnknown(dict):
         return "{" + key + "}"
 
 
+def duration_text(minutes: int, lang: str = "zh-CN") -> str:
+    """Minutes as people read them: "45 分钟", "1 小时 30 分钟", "2 小时" (en: "45 minutes", "1 hour 30
+    minutes"). Minutes are exact, so nothing is rounded away (a minute is never "0.0 hours")."""
+    sign = "-" if minutes < 0 else ""
+    whole, rest = divmod(abs(int(minutes)), 60)
+    if lang == "en":
+        parts = [f"{whole} hour{'s' if whole != 1 else ''}"] if whole else []
+        if rest or not whole:
+            parts.append(f"{rest} minute{'s' if rest != 1 else ''}")
+    else:
+        parts = [f"{whole} 小时"] if whole else []
+        if rest or not whole:
+            parts.append(f"{rest} 分钟")
+    return sign + " ".join(parts)
+
+
+def _minutes_of(params: dict) -> int | None:
+    """The `minutes` param (older rows carried only `hours`, rounded to a tenth)."""
+    minutes, old_hours = params.get("minutes"), params.get("hours")
+    if isinstance(minutes, int | float) and not isinstance(minutes, bool):
+        return int(minutes)
+    if isinstance(old_hours, int | float) and not isinstance(old_hours, bool):
+        return round(old_hours * 60)
+    return None
+
+
 def render(kind: str, params: dict[str, Any] | None, lang: str = "zh-CN") -> str:
-    """A notification's text in one language; missing params are left as their {placeholders}."""
+    """A notification's text in one language; missing params are left as their {placeholders}. A
+    `minutes` param is shown as {duration} in the reader's language."""
     zh, en = KINDS.get(kind, (kind, kind))
     english = lang == "en"
     text = en if english else zh
     values = _KeepUnknown(params or {})
+    minutes = _minutes_of(values)
+    if minutes is not None and "duration" not in values:
+        values["duration"] = duration_text(minutes, lang)
     if values.get("reason") not in (None, "") and "{reason}" not in text:
         text += REASON[1 if english else 0]
     try:
@@ -113,32 +160,44 @@ def render(kind: str, params: dict[str, Any] | None, lang: str = "zh-CN") -> str
 # ---- writing (in the caller's transaction) ---------------------------------------------------------
 
 
+Subject = tuple[str, int | str | None]  # (subject type, id): ("order", 42), ("statement", "2026-05")
+
+
 class Message(NamedTuple):
-    """One notification to write: the same kind and params to each of `user_ids`."""
+    """One notification to write: the same kind, params and subject to each of `user_ids`."""
 
     user_ids: Iterable[int]
     kind: str
-    params: dict | None = None
-    order_id: int | None = None
+    params: dict | None
+    subject: Subject
 
 
-def notify(
-    user_ids: Iterable[int], kind: str, *, params: dict | None = None, order_id: int | None = None
-) -> int:
+def notify(user_ids: Iterable[int], kind: str, *, subject: Subject, params: dict | None = None) -> int:
     """Put one inbox row per distinct user and one outbox row per (user, device) — or one console row
-    for a user without devices — in the current transaction. Flushes only: the caller commits. Returns
-    the number of inbox rows."""
-    return notify_many([Message(user_ids, kind, params, order_id)])
+    for a user without devices — in the current transaction. `subject` is what it is about (a type of
+    SUBJECT_TYPES that KIND_SUBJECTS allows for the kind, and its id). Flushes only: the caller commits.
+    Returns the number of inbox rows."""
+    return notify_many([Message(user_ids, kind, params, subject)])
 
 
-def _checked(message: Message) -> tuple[list[int], dict]:
+def _checked(message: Message) -> tuple[list[int], dict, str, str | None]:
     if message.kind not in KINDS:
         raise ValueError(f"unknown notification kind: {message.kind!r}")
     params = dict(message.params or {})
     for key, value in params.items():
         if not isinstance(key, str) or not (value is None or isinstance(value, PARAM_TYPES)):
             raise ValueError(f"notification param {key!r} must be a string or a number")
-    return sorted(set(message.user_ids)), params
+    subject_type, subject_id = message.subject or (None, None)
+    if subject_type not in KIND_SUBJECTS[message.kind]:
+        raise ValueError(f"a {message.kind!r} notification is about one of {KIND_SUBJECTS[message.kind]}")
+    if (subject_id is None) != (subject_type == "ledger"):
+        raise ValueError(f"a {subject_type!r} subject needs an id (only the ledger has none)")
+    return (
+        sorted(set(message.user_ids)),
+        params,
+        subject_type,
+        None if subject_id is None else str(subject_id),
+    )
 
 
 def notify_many(messages: Iterable[Message]) -> int:
@@ -151,11 +210,13 @@ def notify_many(messages: Iterable[Message]) -> int:
             "user_id": user_id,
             "kind": message.kind,
             "params": params,
-            "order_id": message.order_id,
+            "order_id": int(subject_id) if subject_type == "order" else None,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
             "created_at": now,
         }
         for message in messages
-        for users, params in [_checked(message)]
+        for users, params, subject_type, subject_id in [_checked(message)]
         for user_id in users
     ]
     for start in range(0, len(rows), CHUNK):
@@ -317,6 +378,8 @@ def _message(outbox: OutboxMessage, notification: Notification) -> dict[str, Any
         "kind": notification.kind,
         "params": dict(notification.params or {}),
         "order_id": notification.order_id,
+        "subject_type": notification.subject_type,
+        "subject_id": notification.subject_id,
         "title": render(notification.kind, notification.params),
         "title_en": render(notification.kind, notification.params, "en"),
         "attempts": outbox.attempts,
@@ -406,6 +469,8 @@ def _inbox_item(notification: Notification, lang: str) -> dict[str, Any]:
         "title": render(notification.kind, notification.params, lang),
         "params": notification.params or {},
         "order_id": notification.order_id,
+        "subject_type": notification.subject_type,
+        "subject_id": notification.subject_id,
         "read_at": notification.read_at,
         "created_at": notification.created_at,
     }

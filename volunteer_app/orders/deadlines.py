@@ -75,7 +75,9 @@ def _close_pool(late: list, due, now: datetime, batch: int) -> int:
     )
     managers = notifications.managers_of_sites({row.dispatch_site_id for row in rows})
     notifications.notify_many(
-        Message(managers.get(row.dispatch_site_id, []), "order.filled", {"title": row.title}, row.id)
+        Message(
+            managers.get(row.dispatch_site_id, []), "order.filled", {"title": row.title}, ("order", row.id)
+        )
         for row in rows
     )
     return len(rows)
@@ -98,7 +100,7 @@ def _escalate(status: str, late: list, due, now: datetime, batch: int) -> int:
             parents.get(row.dispatch_site_id, []),
             "order.escalated",
             {"title": row.title, "state": status},
-            row.id,
+            ("order", row.id),
         )
         for row in rows
     )
@@ -131,7 +133,7 @@ def _expire(status: str, late: list, due, escalated_before: datetime, now: datet
     ids = [row.id for row in rows]
     attendance.settle_absent(ids, now)
     notifications.notify_many(
-        Message([row.resident_id], "order.expired", {"title": row.title}, row.id) for row in rows
+        Message([row.resident_id], "order.expired", {"title": row.title}, ("order", row.id)) for row in rows
     )
     return len(rows)
 
@@ -188,7 +190,9 @@ def _remind(now: datetime, batch: int) -> int:
         return row.window_start.astimezone(ZoneInfo(zones[row.site_id])).strftime("%m-%d %H:%M")
 
     notifications.notify_many(
-        Message(holders[row.id], "order.reminder", {"title": row.title, "start": start(row)}, row.id)
+        Message(
+            holders[row.id], "order.reminder", {"title": row.title, "start": start(row)}, ("order", row.id)
+        )
         for row in rows
     )
     return len(rows)

@@ -31,7 +31,6 @@ from volunteer_app.pagination import paginate
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site, Team
 from volunteer_app.sites.reach import Reacher, path_in_reach, reach_condition
-from volunteer_app.timebank.service import hours
 
 register_messages(
     {
@@ -162,7 +161,7 @@ def submit(*, who, data: dict) -> Order:
         notifications.managers_of(order.dispatch_site_id),
         "order.submitted",
         params={"title": order.title, "order_id": order.id},
-        order_id=order.id,
+        subject=("order", order.id),
     )
     db.session.commit()
     return order
@@ -316,7 +315,10 @@ def _offer(order: Order, volunteer_ids: list[int], actor_id: int) -> list[Assign
     db.session.add_all(offers)
     db.session.flush()
     notifications.notify(
-        [a.volunteer_id for a in offers], "order.offered", params={"title": order.title}, order_id=order.id
+        [a.volunteer_id for a in offers],
+        "order.offered",
+        params={"title": order.title},
+        subject=("order", order.id),
     )
     return offers
 
@@ -382,7 +384,7 @@ def reject(*, who, order_id: int, reason: str) -> Order:
         [order.resident_id],
         "order.rejected",
         params={"title": order.title, "reason": reason},
-        order_id=order.id,
+        subject=("order", order.id),
     )
     db.session.commit()
     return order
@@ -399,7 +401,7 @@ def cancel(*, who, order_id: int, reason: str) -> Order:
     else:
         told += notifications.managers_of(order.dispatch_site_id)
     notifications.notify(
-        told, "order.cancelled", params={"title": order.title, "reason": reason}, order_id=order.id
+        told, "order.cancelled", params={"title": order.title, "reason": reason}, subject=("order", order.id)
     )
     db.session.commit()
     return order
@@ -431,7 +433,7 @@ def _filled(order: Order) -> None:
         [*notifications.managers_of(order.dispatch_site_id), *holders],
         "order.filled",
         params={"title": order.title},
-        order_id=order.id,
+        subject=("order", order.id),
     )
 
 
@@ -533,7 +535,7 @@ def _told_managers(order: Order, who, kind: str) -> None:
         notifications.managers_of(order.dispatch_site_id),
         kind,
         params={"title": order.title, "name": who.user.name},
-        order_id=order.id,
+        subject=("order", order.id),
     )
 
 
@@ -616,7 +618,10 @@ def _after_leaving(
     if last:
         attendance.settle_absent([order.id], now)
         notifications.notify(
-            [order.resident_id], "order.rate_request", params={"title": order.title}, order_id=order.id
+            [order.resident_id],
+            "order.rate_request",
+            params={"title": order.title},
+            subject=("order", order.id),
         )
 
 
@@ -740,7 +745,9 @@ def audit(*, who, order_id: int, items: list[dict], note: str | None) -> Order:
         closed_at=_now(),
     )
     notifications.notify_many(
-        Message([volunteer], "hours.credited", {"title": order.title, "hours": hours(minutes)}, order.id)
+        Message(
+            [volunteer], "hours.credited", {"title": order.title, "minutes": minutes}, ("order", order.id)
+        )
         for volunteer, minutes in credited
     )
     db.session.commit()

@@ -20,6 +20,7 @@ from volunteer_app.accounts.models import RoleGrant, User
 from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
 from volunteer_app.notifications import service as notifications
+from volunteer_app.notifications.service import Message
 from volunteer_app.sites.models import Site
 from volunteer_app.timebank import checkpoints
 from volunteer_app.timebank.models import Entry, TimeAccount
@@ -66,7 +67,9 @@ def monthly_statements(now: datetime) -> dict:
             )
         )
         if ids:
-            notified += notifications.notify(ids, "timebank.statement", params={"month": month})
+            notified += notifications.notify(
+                ids, "timebank.statement", params={"month": month}, subject=("statement", month)
+            )
             after = ids[-1]
         if len(ids) < NOTIFY_CHUNK:
             return {"month": month, "notified": notified}
@@ -126,14 +129,14 @@ def update_star_levels(now: datetime) -> dict:
                 update(TimeAccount)
                 .where(*books, TimeAccount.star_level < level)
                 .values(star_level=level)
-                .returning(TimeAccount.user_id, TimeAccount.star_level),
+                .returning(TimeAccount.user_id, TimeAccount.star_level, TimeAccount.book_no),
                 execution_options={"synchronize_session": False},
             ).all()
-            by_level: dict[int, list[int]] = defaultdict(list)
-            for user_id, new_level in risen:
-                by_level[new_level].append(user_id)
-            for new_level, user_ids in sorted(by_level.items()):
-                notifications.notify(user_ids, "star.up", params={"level": new_level})
+            # One message per book (its subject is the book), all written in the same few statements.
+            notifications.notify_many(
+                Message([user_id], "star.up", {"level": new_level}, ("timebook", book_no))
+                for user_id, new_level, book_no in sorted(risen, key=lambda row: (row[1], row[0]))
+            )
             rose += len(risen)
             # Levels can fall too (a reversal, raised thresholds): stored quietly.
             fell += db.session.execute(
@@ -177,6 +180,8 @@ def verify_and_alert(now: datetime) -> dict:
         )
         .distinct()
     ).all()
-    notified = notifications.notify(recipients, "ledger.mismatch", params={"detail": detail[:300]})
+    notified = notifications.notify(
+        recipients, "ledger.mismatch", params={"detail": detail[:300]}, subject=("ledger", None)
+    )
     log.error("ledger check found %d problem(s), %d people alerted: %s", len(problems), notified, detail)
     return {"ok": False, "problems": len(problems), "first": problems[0], "notified": notified}

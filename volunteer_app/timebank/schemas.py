@@ -8,19 +8,26 @@ from volunteer_app.accounts.schemas import SiteRef
 from volunteer_app.pagination import PageArgs, page_schema
 from volunteer_app.schemas import Id, Text
 from volunteer_app.timebank.models import FAMILY_RELATIONS, LINK_STATUSES, REDEMPTION_STATUSES, REWARD_KINDS
+from volunteer_app.timebank.service import hours
 
 MAX_ADJUST_MINUTES = 100_000
 
 
 class TimebookOut(ma.Schema):
-    book_no = ma.fields.String(required=True)
+    """A resident's book before any minutes arrive is empty, with no number and no issuing station."""
+
+    book_no = ma.fields.String(
+        allow_none=True, required=True, metadata={"description": "null until a station issues the book"}
+    )
     balance_minutes = ma.fields.Integer(required=True)
     balance_hours = ma.fields.Float(required=True)
     lifetime_minutes = ma.fields.Integer(required=True, metadata={"description": "Audited service, net"})
     lifetime_hours = ma.fields.Float(required=True)
     star_level = ma.fields.Integer(required=True)
     next_star_hours = ma.fields.Integer(allow_none=True, required=True)
-    issuing_site = ma.fields.Nested(SiteRef, required=True)
+    issuing_site = ma.fields.Nested(
+        SiteRef, allow_none=True, required=True, metadata={"description": "null until the book is issued"}
+    )
     opened_at = ma.fields.AwareDateTime(
         allow_none=True, metadata={"description": "null until the first movement"}
     )
@@ -149,7 +156,7 @@ class RewardOut(ma.Schema):
     description = ma.fields.String(allow_none=True)
     price_minutes = ma.fields.Integer(required=True)
     price_hours = ma.fields.Function(
-        lambda reward: round(reward.price_minutes / 60, 1), required=True, metadata={"type": "number"}
+        lambda reward: hours(reward.price_minutes), required=True, metadata={"type": "number"}
     )
     stock = ma.fields.Integer(required=True)
     min_age = ma.fields.Integer(allow_none=True)

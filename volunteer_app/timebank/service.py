@@ -6,6 +6,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
+from flask import current_app
 from sqlalchemy import select
 
 from volunteer_app.accounts.models import User, VolunteerProfile
@@ -31,8 +32,9 @@ REVERSIBLE = ("credit", "adjustment", "demo")
 
 
 def hours(minutes: int) -> float:
-    """Display hours with one decimal, halves rounded up as people expect (minutes stay the exact figure)."""
-    return float((Decimal(minutes) / 60).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+    """Hours for display, to two decimals (a minute is 0.02, never 0.0), halves rounded away from zero;
+    minutes stay the exact figure."""
+    return float((Decimal(minutes) / 60).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 # ---- crediting ----------------------------------------------------------------------------------
@@ -82,14 +84,15 @@ def _issuing_site(user_id: int, fallback_site_id: int) -> int:
 # ---- reading --------------------------------------------------------------------------------------
 
 
-def _book_of(user: User) -> TimeAccount:
-    """The caller's book; a volunteer whose book has no movement yet sees it unopened (id None)."""
+def _book_of(user: User) -> TimeAccount | None:
+    """The caller's book; a volunteer whose book has no movement yet sees it unopened (id None); None for
+    anyone else without one yet (a resident before a relative's first gift: no station has issued it)."""
     book = ledger.existing_book(user.id)
     if book is not None:
         return book
     profile = db.session.get(VolunteerProfile, user.id)
     if profile is None:
-        raise NotFound("timebook.not_volunteer")
+        return None
     return ledger.unopened_book(user.id, profile.site_id)
 
 
@@ -104,6 +107,8 @@ def star_level(lifetime_minutes: int, thresholds_hours: list[int]) -> tuple[int,
 def timebook(user: User) -> dict:
     """Balance, lifetime audited time, star level, book number and issuing station — no ledger scan."""
     book = _book_of(user)
+    if book is None:
+        return _empty_book(user)
     site = db.session.get(Site, book.site_id)
     thresholds = sites.effective_settings(site)["star_thresholds_hours"]
     level, next_hours = star_level(book.lifetime_minutes, thresholds)
@@ -117,6 +122,28 @@ def timebook(user: User) -> dict:
         "next_star_hours": next_hours,
         "issuing_site": site,
         "opened_at": book.created_at,
+    }
+
+
+def _empty_book(user: User) -> dict:
+    """The book of someone who has none yet: empty, with no number and no issuing station (both are
+    fixed only when minutes first arrive, by the station that issues it). Synthesized, not saved: a read
+    never writes. Star thresholds are those of the home station, if any."""
+    home = db.session.get(Site, user.home_site_id) if user.home_site_id else None
+    thresholds = (sites.effective_settings(home) if home else current_app.config["SITE_DEFAULTS"])[
+        "star_thresholds_hours"
+    ]
+    level, next_hours = star_level(0, thresholds)
+    return {
+        "book_no": None,
+        "balance_minutes": 0,
+        "balance_hours": hours(0),
+        "lifetime_minutes": 0,
+        "lifetime_hours": hours(0),
+        "star_level": level,
+        "next_star_hours": next_hours,
+        "issuing_site": None,
+        "opened_at": None,
     }
 
 
@@ -135,6 +162,9 @@ def statement(user: User, *, month: str | None, limit: int, cursor: str | None) 
     the ledger checkpoint that covers it (checkpoints.covering: the first published after its end)."""
     book = _book_of(user)
     end = utcnow()
+    if book is None:  # no book yet (a resident before any gift): an empty page
+        published = checkpoints.covering(end)
+        return {"items": [], "next_cursor": None, "checkpoint": published.as_dict() if published else None}
     if month:
         tz = sites.effective_settings(db.session.get(Site, book.site_id))["timezone"]
         start, end = _month_range(month, tz)

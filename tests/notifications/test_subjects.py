@@ -1,0 +1,214 @@
+"""Every notification says what it is about (subject_type, subject_id) so the app can open it.
+
+One walk makes the code emit every kind in `service.KINDS` through the real services and jobs (orders,
+activities, the time book's jobs); then each notification's subject is opened by its reader through the
+API, the way the app would: an order or activity must be readable by them, a statement month must list,
+a book number must be theirs.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+import volunteer_app
+from tests.api.helpers import fresh_access_token
+from tests.orders.conftest import NEAR, PLACE, Loop, category_id, iso
+from tests.support import make_volunteer
+from volunteer_app.activities import jobs as activity_jobs
+from volunteer_app.activities.models import Activity
+from volunteer_app.extensions import db
+from volunteer_app.notifications import service
+from volunteer_app.notifications.models import Notification
+from volunteer_app.orders.deadlines import apply_deadlines
+from volunteer_app.timebank import jobs as timebank_jobs
+from volunteer_app.timebank import service as timebank
+
+API = "/api/v1"
+
+
+def test_every_kind_declares_the_subject_types_it_carries():
+    assert set(service.KIND_SUBJECTS) == set(service.KINDS)
+    for kind, types in service.KIND_SUBJECTS.items():
+        assert types and set(types) <= set(service.SUBJECT_TYPES), kind
+
+
+def test_a_notice_without_its_subject_is_refused(app, world):
+    people = [world.vol_s1.id]
+    with app.app_context():
+        for kind, subject in (
+            ("activity.promoted", None),  # the defect: it had no activity id
+            ("activity.promoted", ("order", 3)),  # the wrong kind of subject
+            ("activity.promoted", ("activity", None)),  # no id
+            ("timebank.statement", ("order", 3)),
+            ("ledger.mismatch", ("ledger", 5)),  # the ledger has no id
+        ):
+            with pytest.raises(ValueError, match=r"about one of|needs an id"):
+                service.notify(people, kind, params={"title": "x"}, subject=subject)
+        with pytest.raises(TypeError):
+            service.notify(people, "order.filled", params={"title": "x"})  # subject is required
+        db.session.rollback()
+
+
+def _emitted_kinds() -> set[str]:
+    """Every kind string literal the application code hands to notify (or a helper that does)."""
+    root = Path(volunteer_app.__file__).parent
+    found: set[str] = set()
+    for path in root.rglob("*.py"):
+        if path.parts[-2:] == ("notifications", "service.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and node.value in service.KINDS:
+                found.add(node.value)
+    return found
+
+
+def test_the_code_emits_every_kind_and_no_other():
+    assert _emitted_kinds() == set(service.KINDS)
+
+
+# ---- the walk ------------------------------------------------------------------------------------
+
+
+def _activity(loop: Loop, world, start: datetime, **over) -> int:
+    body = {
+        "category_id": category_id(loop.app),
+        "title": "社区清洁日",
+        "address": "文晖街道文化广场",
+        **PLACE,
+        "start_at": iso(start),
+        "end_at": iso(start + timedelta(minutes=60)),
+        "slots": 1,
+        "waitlist_max": 1,
+        **over,
+    }
+    return loop.call("POST", f"/sites/{world.sites['S1']}/activities", world.mgr_s1, body, 201)["id"]
+
+
+def _job(app, fn, now: datetime):
+    with app.app_context():
+        result = fn(now)
+        db.session.commit()
+        return result
+
+
+def _walk(app, client, world) -> None:
+    """Make the code emit every kind of notification."""
+    loop = Loop(app, client)
+    other = make_volunteer(app, world.sites["S1"], 31, "志愿者二")
+    # Orders: submitted, rejected, cancelled, offered and declined.
+    loop.submit(world.resident)
+    rejected = loop.submit(world.resident)["order"]["id"]
+    loop.call("POST", f"/orders/{rejected}/reject", world.mgr_s1, {"reason": "超出服务范围"})
+    cancelled = loop.submit(world.resident)["order"]["id"]
+    loop.call("POST", f"/orders/{cancelled}/cancel", world.resident, {"reason": "不需要了"})
+    offered = loop.submit(world.resident)["order"]["id"]
+    offer = loop.dispatch_assign(world.mgr_s1, offered, [world.vol_s1.id])["assignments"][0]["assignment"]
+    loop.act(world.vol_s1, offer["id"], "decline", {"reason": "临时有事"})
+    # A pool filled, reminded, served, rated and audited (hours credited).
+    served = loop.submit(world.resident)["order"]
+    start = datetime.fromisoformat(served["window_start"])
+    loop.dispatch_grab(world.mgr_s1, served["id"], capacity=1)
+    held = loop.grab(world.vol_s1, served["id"])["id"]
+    with app.app_context():
+        apply_deadlines(now=start - timedelta(minutes=30))
+    with loop.at(start):
+        loop.act(world.vol_s1, held, "check-in", NEAR)
+    with loop.at(start + timedelta(minutes=45)):
+        loop.act(world.vol_s1, held, "check-out", NEAR)
+        loop.call("POST", f"/orders/{served['id']}/audit", world.mgr_s1, {})
+    # Left undispatched: escalated, then expired.
+    late = loop.submit(world.resident)["order"]
+    due = datetime.fromisoformat(late["dispatch_due_at"])
+    escalation = timedelta(minutes=app.config["APP"]["order_escalation_minutes"])
+    with app.app_context():
+        apply_deadlines(now=due)
+        apply_deadlines(now=due + escalation)
+    # Activities: a freed place promotes the waitlist; a reminder; a cancellation; left unaudited.
+    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=30)
+    waited = _activity(loop, world, soon)
+    loop.call("POST", f"/activities/{waited}/signup", world.vol_s1, None, 201)
+    loop.call("POST", f"/activities/{waited}/signup", other, None, 201)
+    loop.call("DELETE", f"/activities/{waited}/signup", world.vol_s1)
+    _job(app, activity_jobs.remind_upcoming, soon - timedelta(hours=23))
+    dropped = _activity(loop, world, soon + timedelta(days=1))
+    loop.call("POST", f"/activities/{dropped}/signup", world.vol_s1, None, 201)
+    loop.call("POST", f"/activities/{dropped}/cancel", world.mgr_s1, {"reason": "暴雨"})
+    with app.app_context():
+        audit_due = db.session.get(Activity, waited).audit_due_at
+    _job(app, activity_jobs.escalate_unaudited, audit_due)
+    # The time book's jobs: a statement for last month, a star level, a ledger alert.
+    with app.app_context():
+        timebank.credit_service(
+            record_key="subjects:star",
+            user_id=other.id,
+            site_id=world.sites["S1"],
+            minutes=100 * 60,
+            memo="上门陪伴",
+            service_date=date.today(),
+            actor_id=None,
+        )
+        db.session.commit()
+    _job(app, timebank_jobs.update_star_levels, datetime.now(UTC))
+    _job(app, timebank_jobs.monthly_statements, datetime.now(UTC) + timedelta(days=32))
+    with app.app_context():
+        db.session.execute(sa.text("UPDATE time_accounts SET balance = balance + 5 WHERE kind = 'book'"))
+        db.session.commit()
+    _job(app, timebank_jobs.verify_and_alert, datetime.now(UTC))
+
+
+def _opens(client, app, notice: Notification) -> None:
+    """Open a notice's subject as its reader would; fail with what could not be opened."""
+    headers = {"Authorization": f"Bearer {fresh_access_token(app, notice.user_id)}"}
+    subject_type, subject_id = notice.subject_type, notice.subject_id
+    what = (notice.kind, subject_type, subject_id)
+    assert subject_type in service.KIND_SUBJECTS[notice.kind], what
+    if subject_type == "ledger":
+        assert subject_id is None, what
+        return
+    assert isinstance(subject_id, str) and subject_id, what
+    if subject_type in ("order", "activity"):
+        collection = {"order": "orders", "activity": "activities"}[subject_type]
+        r = client.get(f"{API}/{collection}/{subject_id}", headers=headers)
+        assert r.status_code == 200, (*what, r.status_code, r.get_json())
+        body = r.get_json()
+        assert (body.get("order") or body)["id"] == int(subject_id), what
+        if subject_type == "order":
+            assert notice.order_id == int(subject_id), what
+    elif subject_type == "statement":
+        assert re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", subject_id), what
+        assert subject_id == notice.params["month"], what
+        r = client.get(f"{API}/me/timebook/transfers?month={subject_id}", headers=headers)
+        assert r.status_code == 200, (*what, r.get_json())
+    elif subject_type == "timebook":
+        r = client.get(f"{API}/me/timebook", headers=headers)
+        assert (r.status_code, r.get_json()["book_no"]) == (200, subject_id), what
+    else:
+        raise AssertionError(f"no way to open {what}")
+
+
+def test_every_kind_the_code_emits_carries_a_subject_its_reader_can_open(app, client, world):
+    _walk(app, client, world)
+    with app.app_context():
+        notices = db.session.scalars(sa.select(Notification).order_by(Notification.id)).all()
+        db.session.expunge_all()
+    assert {n.kind for n in notices} == set(service.KINDS)
+    for notice in notices:
+        _opens(client, app, notice)
+    # The inbox shows it, and so does what the push sender gets.
+    promoted = next(n for n in notices if n.kind == "activity.promoted")
+    headers = {"Authorization": f"Bearer {fresh_access_token(app, promoted.user_id)}"}
+    items = client.get(f"{API}/me/notifications?limit=100", headers=headers).get_json()["items"]
+    shown = next(i for i in items if i["kind"] == "activity.promoted")
+    assert (shown["subject_type"], shown["subject_id"]) == ("activity", promoted.subject_id)
+    with app.app_context():
+        message = service._message(
+            db.session.scalars(sa.select(service.OutboxMessage).limit(1)).one(),
+            db.session.get(Notification, promoted.id),
+        )
+    assert (message["subject_type"], message["subject_id"]) == ("activity", promoted.subject_id)
