@@ -264,4 +264,4 @@ def test_members_are_listed_page_by_page(app, client, world):
         if cursor is None:
             break
     assert seen == sorted(v.id for v in volunteers)
-    assert members(client, world.mgr_s1, t1, cursor="not-a-cursor").status_code == 422
+    assert members(client, world.mgr_s1, t1, cursor="not-a-cursor").status_code == 400

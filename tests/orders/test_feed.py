@@ -139,7 +139,7 @@ def test_cursor_pages_return_every_open_order_once_in_distance_order(app, client
     whole = loop.call("GET", f"/tasks/available?{HERE}&limit=7", world.vol_s1)
     assert ids(whole["items"]) == ids(seen) and whole["next_cursor"] is None
     bad = client.get(f"/api/v1/tasks/available?{HERE}&cursor=bm9wZQ", headers=world.vol_s1.headers)
-    assert_error(bad, 422)
+    assert_error(bad, 400, "pagination.bad_cursor")
 
 
 def test_the_feed_query_can_use_the_open_pool_index_on_postgresql(app, world, loop):

@@ -82,11 +82,12 @@ def test_paging_covers_every_site_once(app, client, world):
         forged([1.5]),
         forged([True]),
         forged([2**70]),
+        "a" * 201,  # longer than any cursor the server writes
     ],
 )
-def test_a_bad_cursor_is_422(client, world, cursor):
+def test_a_bad_cursor_is_400(client, world, cursor):
     r = sites(client, cursor=cursor)
-    assert (r.status_code, r.json["error"]) == (422, "pagination.bad_cursor")
+    assert (r.status_code, r.json["error"]) == (400, "pagination.bad_cursor")
 
 
 @pytest.mark.parametrize(
@@ -98,7 +99,6 @@ def test_a_bad_cursor_is_422(client, world, cursor):
         {"kind": "village"},
         {"parent_id": 0},
         {"parent_id": str(2**64)},
-        {"cursor": "a" * 201},
     ],
 )
 def test_bad_list_parameters_are_422_naming_them(client, world, params):

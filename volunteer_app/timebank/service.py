@@ -11,7 +11,7 @@ from sqlalchemy import select
 from volunteer_app.accounts.models import User, VolunteerProfile
 from volunteer_app.errors import Conflict, NotFound, Unprocessable, register_messages
 from volunteer_app.extensions import db
-from volunteer_app.pagination import paginate
+from volunteer_app.pagination import check_cursor, paginate
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import Reacher, reach_condition
@@ -133,6 +133,7 @@ def statement(user: User, *, month: str | None, limit: int, cursor: str | None) 
     """The book's entries, newest first, each with the balance after it (keyset-paged by entry id)."""
     book = _book_of(user)
     if book.id is None:
+        check_cursor(cursor, [Entry.id])
         return {"items": [], "next_cursor": None}
     stmt = select(Entry).where(Entry.account_id == book.id)
     if month:
