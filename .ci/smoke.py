@@ -143,7 +143,7 @@ def order_loop() -> None:
     home = call("GET", f"/api/v1/sites/{me['home_site']['id']}")
     place = {"lat": home["lat"] + 0.0005, "lng": home["lng"] + 0.0005}
     now = datetime.now(UTC).replace(microsecond=0)
-    category = call("GET", "/api/v1/categories")[0]
+    category = call("GET", "/api/v1/categories")["items"][0]
     order = call(
         "POST",
         "/api/v1/orders",
@@ -205,7 +205,7 @@ def service_day() -> None:
         token=manager,
     )
     assert len(preview["next_occurrences"]) == 2, preview
-    category = call("GET", "/api/v1/categories")[0]
+    category = call("GET", "/api/v1/categories")["items"][0]
     rule = call(
         "POST",
         f"/api/v1/sites/{station}/service-day-rules",
@@ -231,7 +231,7 @@ def service_day() -> None:
     assert call("POST", signup, token=volunteers[0], expect=201)["status"] == "held"
     assert call("POST", signup, token=volunteers[1], expect=201)["status"] == "waitlisted"
     assert call("POST", signup, token=volunteers[2], expect=409)["error"] == "activity.full"
-    call("DELETE", signup, token=volunteers[0])
+    call("DELETE", signup, token=volunteers[0], expect=204)
     moved = call("GET", f"/api/v1/activities/{activity}", token=volunteers[1])["my_signup"]
     assert moved["status"] == "held", moved
     print(f"smoke ok: rule {rule['id']} ({rule['description']}) → activity {activity}, waitlist moved up")

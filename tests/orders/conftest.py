@@ -91,8 +91,8 @@ class Loop:
         response = self.client.open(
             f"/api/v1{path}", method=method, json=body, headers={**self.headers(person), **(headers or {})}
         )
-        assert response.status_code == status, (response.status_code, response.get_json())
-        return response.get_json()
+        assert response.status_code == status, (response.status_code, response.get_data(as_text=True)[:300])
+        return response.get_json() if response.data else None  # 204: no body
 
     def submit(self, person, status: int = 201, **over) -> dict:
         return self.call("POST", "/orders", person, order_body(self.app, **over), status)
