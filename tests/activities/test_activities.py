@@ -92,7 +92,7 @@ def book(app, user_id: int) -> int:
 def test_a_manager_publishes_and_anyone_signed_in_reads_it(app, world, loop):
     created = publish(loop, world)
     assert (created["status"], created["slots_left"], created["waitlist_left"]) == ("open", 2, 1)
-    assert created["signup_open"] is True and created["my_signup"] is None
+    assert created["signup_open"] is True and created["my_assignment"] is None
     seen = loop.call("GET", f"/activities/{created['id']}", world.vol_s4)
     assert seen["title"] == "社区清洁日"
     listed = loop.call("GET", f"/sites/{world.sites['S1']}/activities", world.resident)["items"]
@@ -149,7 +149,7 @@ def test_signup_fills_places_then_the_waitlist_then_refuses(app, world, loop):
     )
     activity = row(app, a)
     assert (activity.taken, activity.waiting) == (2, 1)
-    mine = loop.call("GET", f"/activities/{a}", third)["my_signup"]
+    mine = loop.call("GET", f"/activities/{a}", third)["my_assignment"]
     assert mine["status"] == "waitlisted"
 
 
@@ -258,7 +258,7 @@ def test_concurrent_cancellations_promote_each_waiting_volunteer_once(app, world
 def test_the_feed_lists_open_activities_nearest_first_with_orders(app, world, loop):
     near = publish(loop, world, **NEAR, title="近处活动")["id"]
     far = publish(loop, world, **FAR, title="远处活动")["id"]
-    order = loop.submit(world.resident)["order"]
+    order = loop.submit(world.resident)
     loop.dispatch_grab(world.mgr_s1, order["id"], capacity=2)
     feed = loop.call("GET", f"/tasks/available?{HERE}&radius_m=10000", world.vol_s1)["items"]
     assert [(i["kind"], i["id"]) for i in feed] == [
@@ -513,9 +513,7 @@ def test_a_new_user_walks_a_service_day_from_rule_to_hours(app, world, loop):
         loop.call("POST", f"/sites/{site}/service-day-rules", world.mgr_s1, rule_body(app), 201)
         feed = loop.call("GET", f"/tasks/available?{HERE}", world.vol_s1)["items"]
         assert [(i["kind"], i["title"]) for i in feed][:1] == [("activity", "文明实践志愿服务日")]
-        activity = next(
-            i for i in feed if i["kind"] == "activity" and i["window_start"].startswith("2026-11-05")
-        )
+        activity = next(i for i in feed if i["kind"] == "activity" and i["start_at"].startswith("2026-11-05"))
         mine = signup(loop, world.vol_s1, activity["id"])
     with loop.at(datetime(2026, 11, 5, 14, 25, tzinfo=SHANGHAI)):
         loop.act(world.vol_s1, mine["id"], "check-in", NEAR)
@@ -555,7 +553,7 @@ def test_an_activity_with_someone_already_checked_in_cannot_be_cancelled(app, wo
     assert row(app, a).status == "open" and signups(app, a) == {world.vol_s1.id: "checked_in"}
 
 
-def test_my_activities_lists_my_signups_with_the_assignment_to_check_in_with(app, world, loop):
+def test_my_activities_lists_my_assignments_with_the_assignment_to_check_in_with(app, world, loop):
     later = publish(
         loop, world, title="第二场", start=datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
     )
@@ -565,7 +563,7 @@ def test_my_activities_lists_my_signups_with_the_assignment_to_check_in_with(app
     mine_later = signup(loop, world.vol_s1, later["id"])
     mine_sooner = signup(loop, world.vol_s1, sooner["id"])  # waitlisted: vol_s4 holds the place
     page = loop.call("GET", "/me/activities", world.vol_s1)
-    got = [(a["id"], a["my_signup"]["id"], a["my_signup"]["status"]) for a in page["items"]]
+    got = [(a["id"], a["my_assignment"]["id"], a["my_assignment"]["status"]) for a in page["items"]]
     assert got == [
         (sooner["id"], mine_sooner["id"], "waitlisted"),
         (later["id"], mine_later["id"], "held"),

@@ -38,8 +38,8 @@ def order_body(app, *, start: datetime | None = None, minutes: int = 120, **over
         "description": "上午去社区医院复查，需要一名志愿者陪同",
         "address": "文晖街道 12 幢 3 单元",
         **PLACE,
-        "window_start": iso(start),
-        "window_end": iso(start + timedelta(minutes=minutes)),
+        "start_at": iso(start),
+        "end_at": iso(start + timedelta(minutes=minutes)),
         "volunteers_needed": 2,
         "target_groups": ["elderly_alone"],
     }

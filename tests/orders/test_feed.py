@@ -25,7 +25,7 @@ def categories(app) -> list[int]:
 def pool(world, loop, capacity: int = 2, **over) -> int:
     """A grab pool of S1 (the resident's station) placed at `lat`/`lng` if given."""
     deadline = over.pop("deadline", None)
-    order_id = loop.submit(world.resident, **over)["order"]["id"]
+    order_id = loop.submit(world.resident, **over)["id"]
     extra = {"deadline": deadline.isoformat()} if deadline else {}
     loop.dispatch_grab(world.mgr_s1, order_id, capacity=capacity, **extra)
     return order_id
@@ -50,7 +50,7 @@ def test_only_open_pools_nearest_first_within_the_radius(app, client, world, loo
     near = pool(world, loop)
     # Not in anyone's feed: waiting to be dispatched, offered to named volunteers, full.
     loop.submit(world.resident)
-    loop.dispatch_assign(world.mgr_s1, loop.submit(world.resident)["order"]["id"], [vol2.id], capacity=1)
+    loop.dispatch_assign(world.mgr_s1, loop.submit(world.resident)["id"], [vol2.id], capacity=1)
     full = pool(world, loop, capacity=1)
     loop.grab(vol2, full)
 

@@ -65,7 +65,7 @@ class MyActivities(MethodView):
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, MyActivityPage)
     def get(self, args):
-        """My sign-ups, upcoming or ended within a day, by start, each with `my_signup` (its id is the
+        """My sign-ups, upcoming or ended within a day, by start, each with `my_assignment` (its id is the
         assignment to check in and out with)."""
         return service.mine(who=current_principal(), **args)
 

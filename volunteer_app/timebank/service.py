@@ -162,7 +162,7 @@ def _statement_line(entry: Entry, transfer: Transfer) -> dict:
         "memo": transfer.memo,
         "service_date": transfer.service_date,
         "reverses_id": transfer.reverses_id,
-        "at": transfer.created_at,
+        "created_at": transfer.created_at,
     }
 
 
