@@ -143,7 +143,7 @@ def order_loop() -> None:
     home = call("GET", f"/api/v1/sites/{me['home_site']['id']}")
     place = {"lat": home["lat"] + 0.0005, "lng": home["lng"] + 0.0005}
     now = datetime.now(UTC).replace(microsecond=0)
-    category = call("GET", "/api/v1/categories")[0]
+    category = call("GET", "/api/v1/categories")["items"][0]
     order = call(
         "POST",
         "/api/v1/orders",
@@ -153,14 +153,14 @@ def order_loop() -> None:
             "address": "社区花园",
             **place,
             # Started a few minutes ago, so the volunteers can check in at once.
-            "window_start": (now - timedelta(minutes=5)).isoformat(),
-            "window_end": (now + timedelta(hours=1)).isoformat(),
+            "start_at": (now - timedelta(minutes=5)).isoformat(),
+            "end_at": (now + timedelta(hours=1)).isoformat(),
             "volunteers_needed": 2,
             "target_groups": ["elderly_alone"],
         },
         token=resident,
         expect=201,
-    )["order"]
+    )
     manager = login("13900000001")
     call("POST", f"/api/v1/orders/{order['id']}/dispatch", {"mode": "grab", "capacity": 2}, token=manager)
     volunteers = [login(p) for p in ("13700000002", "13700000003", "13700000004")]
@@ -180,7 +180,7 @@ def order_loop() -> None:
     )
     items = [{"assignment_id": a["id"], "minutes": 30, "reason": "烟测：按30分钟确认"} for a in assignments]
     closed = call("POST", f"/api/v1/orders/{order['id']}/audit", {"assignments": items}, token=manager)
-    assert closed["order"]["status"] == "closed", closed["order"]
+    assert closed["status"] == "closed", closed
     after = [call("GET", "/api/v1/me/timebook", token=v)["balance_minutes"] for v in volunteers[:2]]
     assert [a - b for a, b in zip(after, before, strict=True)] == [30, 30], (before, after)
     events = call("GET", f"/api/v1/orders/{order['id']}/events?limit=50", token=resident)["items"]
@@ -205,7 +205,7 @@ def service_day() -> None:
         token=manager,
     )
     assert len(preview["next_occurrences"]) == 2, preview
-    category = call("GET", "/api/v1/categories")[0]
+    category = call("GET", "/api/v1/categories")["items"][0]
     rule = call(
         "POST",
         f"/api/v1/sites/{station}/service-day-rules",
@@ -231,8 +231,8 @@ def service_day() -> None:
     assert call("POST", signup, token=volunteers[0], expect=201)["status"] == "held"
     assert call("POST", signup, token=volunteers[1], expect=201)["status"] == "waitlisted"
     assert call("POST", signup, token=volunteers[2], expect=409)["error"] == "activity.full"
-    call("DELETE", signup, token=volunteers[0])
-    moved = call("GET", f"/api/v1/activities/{activity}", token=volunteers[1])["my_signup"]
+    call("DELETE", signup, token=volunteers[0], expect=204)
+    moved = call("GET", f"/api/v1/activities/{activity}", token=volunteers[1])["my_assignment"]
     assert moved["status"] == "held", moved
     print(f"smoke ok: rule {rule['id']} ({rule['description']}) → activity {activity}, waitlist moved up")
 

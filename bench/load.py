@@ -119,8 +119,8 @@ def order_body(lat: float, lng: float, title: str) -> dict:
         "address": "压测地址",
         "lat": lat,
         "lng": lng,
-        "window_start": start,
-        "window_end": start + timedelta(hours=2),
+        "start_at": start,
+        "end_at": start + timedelta(hours=2),
         "volunteers_needed": 5,
         "target_groups": [],
     }
@@ -134,6 +134,7 @@ def submit_order(app, resident, title: str, volunteers_needed: int = 2):
 
     home = db.session.get(Site, resident.home_site_id)
     data = order_body(home.lat + 0.001, home.lng + 0.001, title)
+    data["window_start"], data["window_end"] = data.pop("start_at"), data.pop("end_at")  # as the schema loads
     data["category_id"] = sites.list_categories()[0].id
     data["volunteers_needed"] = volunteers_needed
     return orders.submit(who=_principal(resident), data=data)

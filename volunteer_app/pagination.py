@@ -5,25 +5,30 @@ from __future__ import annotations
 import base64
 import json
 import math
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
 from sqlalchemy import Select, and_, or_
+from sqlalchemy.sql import sqltypes
+from sqlalchemy.types import TypeDecorator
 
-from volunteer_app.errors import Unprocessable, register_messages
+from volunteer_app.errors import BadRequest, register_messages
 from volunteer_app.extensions import db
 
 register_messages({"pagination.bad_cursor": ("分页游标无效", "The cursor is invalid")})
 
 MAX_LIMIT = 100
+MAX_CURSOR = 200  # characters; the longest cursor written is under 100
 
 
 class PageArgs(ma.Schema):
     """Query parameters every list endpoint accepts."""
 
     limit = ma.fields.Integer(load_default=20, validate=ma.validate.Range(min=1, max=MAX_LIMIT))
-    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=200))
+    # Checked when decoded (any cursor the server did not write is one 400 `pagination.bad_cursor`).
+    cursor = ma.fields.String(load_default=None, metadata={"maxLength": MAX_CURSOR})
 
 
 def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
@@ -42,49 +47,93 @@ def _encode(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def _bad_cursor() -> Unprocessable:
-    return Unprocessable("pagination.bad_cursor", errors={"query": {"cursor": ["invalid"]}})
+def _bad_cursor() -> BadRequest:
+    return BadRequest("pagination.bad_cursor", errors={"query": {"cursor": ["invalid"]}})
 
 
-def _decode(cursor: str, keys: list) -> list[Any]:
-    """Decode a cursor and check each value has its key column's type (a forged one gets 422, not 500)."""
+def _datetime(value: Any) -> datetime:
+    """An aware ISO 8601 datetime (as `_encode` writes it), in UTC."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise ValueError(value)
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError(value)
+    return parsed.astimezone(UTC)
+
+
+def _integer(value: Any) -> int:
+    """A 64-bit integer (no bool, no float: 2.0 is no id)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
+        raise ValueError(value)
+    return value
+
+
+def _float(value: Any) -> float:
+    """A finite number: JSON readers accept NaN and Infinity, and no row's key is either."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(value)
+    value = float(value)  # an int beyond a double's range raises OverflowError
+    if not math.isfinite(value):
+        raise ValueError(value)
+    return value
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(value)
+    return value
+
+
+def _reader(key) -> Callable[[Any], Any]:
+    """How a cursor's value for `key` (a column or a labelled expression) is read back, from the SQL
+    type of the key (a TypeDecorator by the type it stores as). Not `python_type`: a TypeDecorator's
+    is `object` (UTCDateTime), which let every datetime cursor through unparsed (a 500 on page 2)."""
+    sql_type = key.type
+    if isinstance(sql_type, TypeDecorator):
+        sql_type = sql_type.impl_instance
+    if isinstance(sql_type, sqltypes.DateTime):
+        return _datetime
+    if isinstance(sql_type, sqltypes.Integer):
+        return _integer
+    if isinstance(sql_type, sqltypes.Float | sqltypes.Numeric):
+        return _float
+    if isinstance(sql_type, sqltypes.String):
+        return _string
+    raise TypeError(f"no cursor reader for the key {key} of type {key.type!r}")
+
+
+def _decode(cursor: str, readers: list[Callable[[Any], Any]]) -> list[Any]:
+    """Decode a cursor and read each value as its key's type: a forged one is 400, never a 500."""
+    if len(cursor) > MAX_CURSOR:
+        raise _bad_cursor()
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
         raise _bad_cursor() from exc
-    if not isinstance(values, list) or len(values) != len(keys):
+    if not isinstance(values, list) or len(values) != len(readers):
         raise _bad_cursor()
-    decoded = []
-    for key, value in zip(keys, values, strict=True):
-        expected = key.type.python_type
-        if expected is datetime and isinstance(value, str):
-            try:
-                value = datetime.fromisoformat(value)
-            except ValueError as exc:
-                raise _bad_cursor() from exc
-            if value.tzinfo is None:
-                raise _bad_cursor()
-        if isinstance(value, bool) or not isinstance(value, expected):
-            raise _bad_cursor()
-        if expected is int and not -(2**63) <= value < 2**63:
-            raise _bad_cursor()
-        # JSON readers accept NaN and Infinity: no row's key is either (a forged cursor).
-        if expected is float and not math.isfinite(value):
-            raise _bad_cursor()
-        decoded.append(value)
-    return decoded
+    try:
+        return [read(value) for read, value in zip(readers, values, strict=True)]
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise _bad_cursor() from exc
+
+
+def check_cursor(cursor: str | None, keys: list) -> None:
+    """Refuse a forged cursor (400) where a list answers an empty page without running its query."""
+    if cursor:
+        _decode(cursor, [_reader(k) for k in keys])
 
 
 def paginate(stmt: Select, keys: list, *, limit: int, cursor: str | None, descending: bool = False) -> dict:
     """Run `stmt` ordered by `keys` (unique together, the last usually the id) one page at a time.
 
-    Keys must be plain columns (integer, string or datetime); the page is found by the index on them,
+    Keys must be plain columns (integer, float, string or datetime); the page is found by the index on them,
     so a deep page costs the same as the first.
     """
+    readers = [_reader(k) for k in keys]  # also on the first page: a key with no reader fails at once
     if cursor:
-        values = _decode(cursor, keys)
-        stmt = stmt.where(_after(keys, values, descending))
+        stmt = stmt.where(_after(keys, _decode(cursor, readers), descending))
     order = [k.desc() if descending else k.asc() for k in keys]
     rows = db.session.scalars(stmt.order_by(*order).limit(limit + 1)).all()
     items = rows[:limit]
@@ -112,8 +161,9 @@ def paginate_rows(
     them by their labels so each row carries its own key values (no recomputation in Python, whose
     floats could disagree with the database's). `params` are the values of `stmt`'s bound
     parameters."""
+    readers = [_reader(k) for k in keys]
     if cursor:
-        stmt = stmt.where(_after(keys, _decode(cursor, keys), False))
+        stmt = stmt.where(_after(keys, _decode(cursor, readers), False))
     rows = db.session.execute(stmt.order_by(*keys).limit(limit + 1), params).all()
     items = rows[:limit]
     next_cursor = _encode([getattr(items[-1], k.key) for k in keys]) if len(rows) > limit else None

@@ -49,8 +49,8 @@ class TaskOut(ma.Schema):
     lat = ma.fields.Float(required=True)
     lng = ma.fields.Float(required=True)
     distance_m = ma.fields.Integer(required=True)
-    window_start = ma.fields.AwareDateTime(required=True)
-    window_end = ma.fields.AwareDateTime(required=True)
+    start_at = ma.fields.AwareDateTime(required=True)
+    end_at = ma.fields.AwareDateTime(required=True)
     slots_left = ma.fields.Integer(required=True)
     waitlist_left = ma.fields.Integer(
         allow_none=True, metadata={"description": "activities: waitlist places left (sign up when 0 slots)"}

@@ -50,7 +50,7 @@ def queue(client, person, site_id: int, **params):
 
 
 def test_apply_returns_the_application_with_the_id_number_masked(client, world):
-    category = client.get(f"{API}/categories").json[0]["id"]
+    category = client.get(f"{API}/categories").json["items"][0]["id"]
     plain = id_number(21)
     r = apply(client, world.resident, application_body(world.sites["S1"], category_ids=[category]))
     assert r.status_code == 201
@@ -135,7 +135,7 @@ def test_only_a_station_can_be_applied_to(client, world, site):
 def test_unknown_or_inactive_category_is_422(client, world):
     r = apply(client, world.resident, application_body(world.sites["S1"], category_ids=[999_999]))
     assert (r.status_code, r.json["error"]) == (422, "category.unknown")
-    category = client.get(f"{API}/categories").json[0]["id"]
+    category = client.get(f"{API}/categories").json["items"][0]["id"]
     patched = client.patch(
         f"{API}/categories/{category}", json={"active": False}, headers=world.admin.headers
     )

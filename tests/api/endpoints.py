@@ -277,8 +277,8 @@ def _order_body(app: Flask, t: str, *, starts_now: bool) -> dict:
         "description": "上午去社区医院复查",
         "address": ORDER_ADDRESS,
         **ORDER_PLACE[t],
-        "window_start": start.isoformat(),
-        "window_end": (start + timedelta(hours=2)).isoformat(),
+        "start_at": start.isoformat(),
+        "end_at": (start + timedelta(hours=2)).isoformat(),
         "volunteers_needed": 1,
         "target_groups": ["elderly_alone"],
     }
@@ -290,7 +290,7 @@ def _order(app: Flask, w: World, t: str, stage: str) -> tuple[int, int | None]:
     assert stage in _STAGES, stage
     resident, manager, volunteer = (w.people[side[t]] for side in (RESIDENT, MANAGER, VOLUNTEER))
     at_once = _STAGES.index(stage) >= _STAGES.index("held")
-    order_id = _step(app, resident, "POST", "/orders", _order_body(app, t, starts_now=at_once))["order"]["id"]
+    order_id = _step(app, resident, "POST", "/orders", _order_body(app, t, starts_now=at_once))["id"]
     if stage == "submitted":
         return order_id, None
     deadline = (datetime.now(UTC) + timedelta(minutes=30)).replace(microsecond=0).isoformat()

@@ -155,7 +155,7 @@ def test_mark_read_input_is_checked(client, world, body):
 def test_list_arguments_are_checked(client, world):
     assert_error(inbox(client, world.resident, limit=0), 422, "validation.failed")
     assert_error(inbox(client, world.resident, unread="maybe"), 422, "validation.failed")
-    assert_error(inbox(client, world.resident, cursor="not-a-cursor"), 422, "pagination.bad_cursor")
+    assert_error(inbox(client, world.resident, cursor="not-a-cursor"), 400, "pagination.bad_cursor")
 
 
 def test_the_inbox_needs_a_token(client):

@@ -38,8 +38,8 @@ def order_body(app, *, start: datetime | None = None, minutes: int = 120, **over
         "description": "上午去社区医院复查，需要一名志愿者陪同",
         "address": "文晖街道 12 幢 3 单元",
         **PLACE,
-        "window_start": iso(start),
-        "window_end": iso(start + timedelta(minutes=minutes)),
+        "start_at": iso(start),
+        "end_at": iso(start + timedelta(minutes=minutes)),
         "volunteers_needed": 2,
         "target_groups": ["elderly_alone"],
     }
@@ -91,8 +91,8 @@ class Loop:
         response = self.client.open(
             f"/api/v1{path}", method=method, json=body, headers={**self.headers(person), **(headers or {})}
         )
-        assert response.status_code == status, (response.status_code, response.get_json())
-        return response.get_json()
+        assert response.status_code == status, (response.status_code, response.get_data(as_text=True)[:300])
+        return response.get_json() if response.data else None  # 204: no body
 
     def submit(self, person, status: int = 201, **over) -> dict:
         return self.call("POST", "/orders", person, order_body(self.app, **over), status)

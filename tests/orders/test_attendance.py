@@ -22,18 +22,18 @@ def staffed(app, world, loop, n: int = 1, minutes: int = 120):
 
     Returns (order id, window start, [(person, assignment)]).
     """
-    order = loop.submit(world.resident, minutes=minutes)["order"]
+    order = loop.submit(world.resident, minutes=minutes)
     loop.dispatch_grab(world.mgr_s1, order["id"], capacity=n)
     people = [
         world.vol_s1,
         *(make_volunteer(app, world.sites["S1"], 20 + i, f"志愿者{i}") for i in range(1, n)),
     ]
     held = [(person, loop.grab(person, order["id"])) for person in people]
-    return order["id"], datetime.fromisoformat(order["window_start"]), held
+    return order["id"], datetime.fromisoformat(order["start_at"]), held
 
 
 def status(loop, world, order_id: int) -> str:
-    return loop.get(world.mgr_s1, order_id)["order"]["status"]
+    return loop.get(world.mgr_s1, order_id)["status"]
 
 
 def test_check_in_window_opens_grace_before_start_and_closes_at_end(app, world, loop):
@@ -224,7 +224,7 @@ def test_the_last_one_off_site_completes_the_order_and_asks_for_a_rating(app, wo
         loop.act(v2, a2["id"], "check-in", NEAR)
     with loop.at(start + timedelta(minutes=60)):
         loop.act(v1, a1["id"], "check-out", NEAR)
-        order = loop.get(world.mgr_s1, order_id)["order"]
+        order = loop.get(world.mgr_s1, order_id)
         assert order["status"] == "in_service" and order["completed_at"] is None
         assert order["rating"]["state"] is None
     assert not [
@@ -235,7 +235,7 @@ def test_the_last_one_off_site_completes_the_order_and_asks_for_a_rating(app, wo
     done_at = start + timedelta(minutes=90)
     with loop.at(done_at):
         loop.act(v2, a2["id"], "check-out", NEAR)
-        order = loop.get(world.resident, order_id)["order"]
+        order = loop.get(world.resident, order_id)
     assert order["status"] == "completed"
     assert datetime.fromisoformat(order["completed_at"]) == done_at
     assert order["rating"]["state"] == "pending"
@@ -273,7 +273,7 @@ def test_no_show_recorded_by_a_manager_with_a_reason(app, client, world, loop):
         loop.act(v2, a2["id"], "check-in", NEAR, status=409)
         assert status(loop, world, order_id) == "in_service"
         loop.act(v1, a1["id"], "check-out", NEAR)
-    order = loop.get(world.mgr_s1, order_id)["order"]
+    order = loop.get(world.mgr_s1, order_id)
     assert order["status"] == "completed" and order["taken"] == 2  # the promised place stays counted
     no_show = next(e for e in loop.events(world.mgr_s1, order_id) if e["action"] == "no_show")
     assert (no_show["actor_id"], no_show["assignment_id"], no_show["note"]) == (
@@ -321,7 +321,7 @@ def test_only_my_own_assignment_and_only_when_held(app, world, loop):
         loop.act(world.mgr_s1, a["id"], "check-in", NEAR, status=404)
         loop.act(vol, a["id"], "check-out", NEAR, status=409)  # not checked in yet
     # An offer not yet accepted cannot be checked in.
-    offered = loop.submit(world.resident)["order"]["id"]
+    offered = loop.submit(world.resident)["id"]
     loop.dispatch_assign(world.mgr_s1, offered, [vol2.id], capacity=1)
     mine = loop.get(vol2, offered)["my_assignment"]
     with loop.at(start):

@@ -42,7 +42,7 @@ def assignment_statuses(app, order_id: int) -> dict[int, str]:
 
 def test_resident_order_routes_to_home_station_and_notifies_its_managers(app, world, loop):
     detail = loop.submit(world.resident)
-    order = detail["order"]
+    order = detail
     assert order["site_id"] == world.sites["S1"]
     assert order["dispatch_site_id"] == world.sites["S1"]
     assert order["status"] == "submitted" and order["proxy_id"] is None
@@ -61,9 +61,9 @@ def test_resident_order_routes_to_home_station_and_notifies_its_managers(app, wo
 
 def test_resident_without_home_station_is_routed_to_the_nearest_station(app, world, loop):
     drifter = make_user(app, name="无站居民")
-    near_s2 = loop.submit(drifter, lat=30.2801, lng=120.1799)["order"]
+    near_s2 = loop.submit(drifter, lat=30.2801, lng=120.1799)
     assert near_s2["site_id"] == world.sites["S2"]
-    near_s3 = loop.submit(drifter, lat=30.2099, lng=120.1101)["order"]
+    near_s3 = loop.submit(drifter, lat=30.2099, lng=120.1101)
     assert near_s3["site_id"] == world.sites["S3"]
     assert notes_of(loop, world.mgr_s2, "order.submitted", near_s2["id"])
     assert not notes_of(loop, world.mgr_s1, "order.submitted", near_s2["id"])
@@ -77,7 +77,7 @@ def test_proxy_order_for_an_unregistered_phone_creates_the_resident(app, client,
         "site_id": world.sites["S1"],
     }
     detail = loop.call("POST", "/orders", world.mgr_s1, body, 201)
-    order = detail["order"]
+    order = detail
     assert order["proxy_id"] == world.mgr_s1.id
     assert order["site_id"] == world.sites["S1"]
     assert detail["resident"]["name"] == "王奶奶"
@@ -109,7 +109,7 @@ def test_proxy_order_for_an_unregistered_phone_creates_the_resident(app, client,
 
 def test_proxy_order_for_a_registered_resident_uses_their_home_station(app, world, loop):
     body = {**order_body(app), "resident_phone": world.resident.phone, "resident_name": "居民"}
-    order = loop.call("POST", "/orders", world.mgr_i1, body, 201)["order"]
+    order = loop.call("POST", "/orders", world.mgr_i1, body, 201)
     assert order["site_id"] == world.sites["S1"]
     assert order["proxy_id"] == world.mgr_i1.id
     mine = loop.call("GET", "/orders?scope=mine", world.resident)["items"]
@@ -143,16 +143,14 @@ def test_proxy_order_refused_for_non_managers_and_out_of_reach(app, client, worl
 def test_order_window_is_validated(app, client, world):
     now = datetime.now(UTC).replace(microsecond=0)
     cases = {
-        "window_end": order_body(app, start=now + timedelta(hours=2), minutes=-30),
-        "window_start": order_body(app, start=now - timedelta(hours=1)),
+        "end_at": order_body(app, start=now + timedelta(hours=2), minutes=-30),
+        "start_at": order_body(app, start=now - timedelta(hours=1)),
     }
     for field, body in cases.items():
         resp = post(client, "/orders", world.resident, body)
         assert field in assert_error(resp, 422)["errors"]["json"]
     too_long = order_body(app, minutes=13 * 60)
-    assert (
-        "window_end" in assert_error(post(client, "/orders", world.resident, too_long), 422)["errors"]["json"]
-    )
+    assert "end_at" in assert_error(post(client, "/orders", world.resident, too_long), 422)["errors"]["json"]
 
 
 # ---- reading: scopes, paging, masking ---------------------------------------------------------------
@@ -161,9 +159,9 @@ def test_order_window_is_validated(app, client, world):
 def test_list_scopes_status_filter_and_paging_newest_first(app, client, world, loop):
     other = make_user(app, name="另一位居民", home_site_id=world.sites["S1"])
     s4_resident = make_user(app, name="外区居民", home_site_id=world.sites["S4"])
-    ids = [loop.submit(world.resident)["order"]["id"] for _ in range(5)]
-    other_id = loop.submit(other)["order"]["id"]
-    s4_id = loop.submit(s4_resident)["order"]["id"]
+    ids = [loop.submit(world.resident)["id"] for _ in range(5)]
+    other_id = loop.submit(other)["id"]
+    s4_id = loop.submit(s4_resident)["id"]
     loop.dispatch_grab(world.mgr_s1, ids[1], capacity=2)
     loop.dispatch_grab(world.mgr_s1, ids[3], capacity=1)
     loop.grab(world.vol_s1, ids[3])  # the only place: staffed
@@ -207,7 +205,7 @@ def test_list_scopes_status_filter_and_paging_newest_first(app, client, world, l
 
 def test_detail_masks_phone_and_shows_assignments_by_role(app, client, world, loop):
     vol2 = make_volunteer(app, world.sites["S1"], 21, "志愿者二")
-    order_id = loop.submit(world.resident)["order"]["id"]
+    order_id = loop.submit(world.resident)["id"]
     loop.dispatch_grab(world.mgr_s1, order_id, capacity=2)
     a1 = loop.grab(world.vol_s1, order_id)
     a2 = loop.grab(vol2, order_id)
@@ -241,10 +239,10 @@ def test_detail_masks_phone_and_shows_assignments_by_role(app, client, world, lo
 
 def test_assign_to_named_volunteers_offers_and_notifies(app, client, world, loop):
     vol2 = make_volunteer(app, world.sites["S1"], 21, "志愿者二")
-    order_id = loop.submit(world.resident)["order"]["id"]
+    order_id = loop.submit(world.resident)["id"]
     detail = loop.dispatch_assign(world.mgr_s1, order_id, [world.vol_s1.id, vol2.id], capacity=1)
-    assert detail["order"]["status"] == "dispatched" and detail["order"]["mode"] == "assign"
-    assert detail["order"]["capacity"] == 1 and detail["order"]["taken"] == 0
+    assert detail["status"] == "dispatched" and detail["mode"] == "assign"
+    assert detail["capacity"] == 1 and detail["taken"] == 0
     assert assignment_statuses(app, order_id) == {world.vol_s1.id: "offered", vol2.id: "offered"}
     for volunteer in (world.vol_s1, vol2):
         assert len(notes_of(loop, volunteer, "order.offered", order_id)) == 1
@@ -254,7 +252,7 @@ def test_assign_to_named_volunteers_offers_and_notifies(app, client, world, loop
     theirs = loop.get(vol2, order_id)["my_assignment"]
     accepted = loop.act(world.vol_s1, mine["id"], "accept")
     assert accepted["status"] == "held"
-    order = loop.get(world.mgr_s1, order_id)["order"]
+    order = loop.get(world.mgr_s1, order_id)
     assert (order["status"], order["taken"]) == ("staffed", 1)
     # The only place went: the other offer can no longer be accepted.
     loop.act(vol2, theirs["id"], "accept", status=409)
@@ -268,12 +266,12 @@ def test_assign_by_team(app, client, world, loop):
     team = world.teams["T1"]
     for volunteer in (world.vol_s1, vol2):
         loop.call("POST", f"/teams/{team}/members", world.mgr_s1, {"user_id": volunteer.id}, 201)
-    order_id = loop.submit(world.resident)["order"]["id"]
+    order_id = loop.submit(world.resident)["id"]
     loop.call("POST", f"/orders/{order_id}/dispatch", world.mgr_s1, {"mode": "assign", "team_id": team})
     assert assignment_statuses(app, order_id) == {world.vol_s1.id: "offered", vol2.id: "offered"}
     assert notes_of(loop, vol2, "order.offered", order_id)
     # Another center's team is out of reach; an empty team has no one to offer to.
-    other = loop.submit(world.resident)["order"]["id"]
+    other = loop.submit(world.resident)["id"]
     resp = post(
         client, f"/orders/{other}/dispatch", world.mgr_s1, {"mode": "assign", "team_id": world.teams["T4"]}
     )
@@ -281,12 +279,12 @@ def test_assign_by_team(app, client, world, loop):
     empty = loop.call("POST", f"/sites/{world.sites['S1']}/teams", world.mgr_s1, {"name": "空队"}, 201)["id"]
     resp = post(client, f"/orders/{other}/dispatch", world.mgr_s1, {"mode": "assign", "team_id": empty})
     assert_error(resp, 422, "order.no_volunteers")
-    assert loop.get(world.mgr_s1, other)["order"]["status"] == "submitted"
+    assert loop.get(world.mgr_s1, other)["status"] == "submitted"
 
 
 def test_dispatch_refusals_leave_the_order_submitted(app, client, world, loop):
-    order = loop.submit(world.resident)["order"]
-    order_id, start = order["id"], datetime.fromisoformat(order["window_start"])
+    order = loop.submit(world.resident)
+    order_id, start = order["id"], datetime.fromisoformat(order["start_at"])
     path = f"/orders/{order_id}/dispatch"
     not_a_volunteer = world.resident.id
 
@@ -315,36 +313,36 @@ def test_dispatch_refusals_leave_the_order_submitted(app, client, world, loop):
     assert_error(post(client, path, world.mgr_s2, {"mode": "grab"}), 404)
     assert post(client, path, world.vol_s1, {"mode": "grab"}).status_code == 403
 
-    assert loop.get(world.mgr_s1, order_id)["order"]["status"] == "submitted"
+    assert loop.get(world.mgr_s1, order_id)["status"] == "submitted"
     assert assignment_statuses(app, order_id) == {}
     assert [e["action"] for e in loop.events(world.mgr_s1, order_id)] == ["submit"]
 
     # A deadline at the window's end is accepted; dispatching twice is a conflict.
     end = (start + timedelta(minutes=120)).isoformat()
     detail = loop.dispatch_grab(world.mgr_s1, order_id, capacity=3, deadline=end)
-    assert datetime.fromisoformat(detail["order"]["fill_due_at"]) == start + timedelta(minutes=120)
-    assert detail["order"]["capacity"] == 3
+    assert datetime.fromisoformat(detail["fill_due_at"]) == start + timedelta(minutes=120)
+    assert detail["capacity"] == 3
     assert_error(post(client, path, world.mgr_s1, {"mode": "grab"}), 409, "order.bad_state")
 
 
 def test_default_capacity_and_deadline(app, world, loop):
-    order = loop.submit(world.resident, volunteers_needed=3)["order"]
+    order = loop.submit(world.resident, volunteers_needed=3)
     detail = loop.call("POST", f"/orders/{order['id']}/dispatch", world.mgr_s1, {"mode": "grab"})
     # No capacity: the number of volunteers needed; no deadline: the grab window, at most the start.
-    assert detail["order"]["capacity"] == 3
-    assert detail["order"]["fill_due_at"] == order["window_start"]
+    assert detail["capacity"] == 3
+    assert detail["fill_due_at"] == order["start_at"]
 
 
 def test_decline_tells_managers_and_reassign_offers_more(app, client, world, loop):
     vol2 = make_volunteer(app, world.sites["S1"], 21, "志愿者二")
     vol3 = make_volunteer(app, world.sites["S1"], 22, "志愿者三")
-    order_id = loop.submit(world.resident)["order"]["id"]
+    order_id = loop.submit(world.resident)["id"]
     loop.dispatch_assign(world.mgr_s1, order_id, [world.vol_s1.id], capacity=1)
     mine = loop.get(world.vol_s1, order_id)["my_assignment"]
     declined = loop.act(world.vol_s1, mine["id"], "decline", {"reason": "没空"})
     assert declined["status"] == "declined"
     assert len(notes_of(loop, world.mgr_s1, "order.declined", order_id)) == 1
-    assert loop.get(world.mgr_s1, order_id)["order"]["status"] == "dispatched"
+    assert loop.get(world.mgr_s1, order_id)["status"] == "dispatched"
     loop.act(world.vol_s1, mine["id"], "accept", status=409)  # a declined offer stays declined
 
     # Reassign: more offers; one already offered to is skipped, out of reach is refused.
@@ -361,7 +359,7 @@ def test_decline_tells_managers_and_reassign_offers_more(app, client, world, loo
     assert notes_of(loop, vol3, "order.offered", order_id)
     a2 = loop.get(vol2, order_id)["my_assignment"]
     loop.act(vol2, a2["id"], "accept")
-    assert loop.get(world.mgr_s1, order_id)["order"]["status"] == "staffed"
+    assert loop.get(world.mgr_s1, order_id)["status"] == "staffed"
     # A staffed order takes no more offers.
     resp = post(client, f"/orders/{order_id}/offers", world.mgr_s1, {"volunteer_ids": [vol3.id]})
     assert_error(resp, 409, "order.bad_state")
@@ -371,23 +369,23 @@ def test_decline_tells_managers_and_reassign_offers_more(app, client, world, loo
 
 def test_withdraw_reopens_a_staffed_order(app, client, world, loop):
     vol2 = make_volunteer(app, world.sites["S1"], 21, "志愿者二")
-    order_id = loop.submit(world.resident)["order"]["id"]
+    order_id = loop.submit(world.resident)["id"]
     loop.dispatch_grab(world.mgr_s1, order_id, capacity=2)
     a1 = loop.grab(world.vol_s1, order_id)
     loop.grab(vol2, order_id)
-    order = loop.get(world.mgr_s1, order_id)["order"]
+    order = loop.get(world.mgr_s1, order_id)
     assert (order["status"], order["taken"]) == ("staffed", 2)
 
     withdrawn = loop.act(world.vol_s1, a1["id"], "withdraw", {"reason": "生病"})
     assert withdrawn["status"] == "withdrawn"
-    order = loop.get(world.mgr_s1, order_id)["order"]
+    order = loop.get(world.mgr_s1, order_id)
     assert (order["status"], order["taken"]) == ("dispatched", 1)
     assert notes_of(loop, world.mgr_s1, "order.declined", order_id)
     loop.act(world.vol_s1, a1["id"], "withdraw", status=409)  # not held any more
     # The freed place can be grabbed again by someone else.
     vol3 = make_volunteer(app, world.sites["S1"], 22, "志愿者三")
     loop.grab(vol3, order_id)
-    order = loop.get(world.mgr_s1, order_id)["order"]
+    order = loop.get(world.mgr_s1, order_id)
     assert (order["status"], order["taken"]) == ("staffed", 2)
     events = loop.events(world.mgr_s1, order_id)
     withdraw = next(e for e in events if e["action"] == "withdraw")
@@ -395,16 +393,16 @@ def test_withdraw_reopens_a_staffed_order(app, client, world, loop):
 
 
 def test_reject_needs_a_reason_and_tells_the_resident(app, client, world, loop):
-    order_id = loop.submit(world.resident)["order"]["id"]
+    order_id = loop.submit(world.resident)["id"]
     assert (
         "reason"
         in assert_error(post(client, f"/orders/{order_id}/reject", world.mgr_s1, {}), 422)["errors"]["json"]
     )
     assert_error(post(client, f"/orders/{order_id}/reject", world.mgr_s1, {"reason": ""}), 422)
     assert_error(post(client, f"/orders/{order_id}/reject", world.mgr_s4, {"reason": "不在范围"}), 404)
-    assert loop.get(world.mgr_s1, order_id)["order"]["status"] == "submitted"
+    assert loop.get(world.mgr_s1, order_id)["status"] == "submitted"
     rejected = loop.call("POST", f"/orders/{order_id}/reject", world.mgr_s1, {"reason": "不在服务范围"})
-    assert rejected["order"]["status"] == "rejected" and rejected["order"]["reason"] == "不在服务范围"
+    assert rejected["status"] == "rejected" and rejected["reason"] == "不在服务范围"
     assert notes_of(loop, world.resident, "order.rejected", order_id)
     # An end state: nothing more happens to it.
     assert_error(
@@ -418,7 +416,7 @@ def test_reject_needs_a_reason_and_tells_the_resident(app, client, world, loop):
 def test_cancel_by_the_resident_voids_offers_and_holds(app, client, world, loop):
     vol2 = make_volunteer(app, world.sites["S1"], 21, "志愿者二")
     vol3 = make_volunteer(app, world.sites["S1"], 22, "志愿者三")
-    order_id = loop.submit(world.resident)["order"]["id"]
+    order_id = loop.submit(world.resident)["id"]
     loop.dispatch_assign(world.mgr_s1, order_id, [world.vol_s1.id, vol2.id, vol3.id], capacity=2)
     loop.act(world.vol_s1, loop.get(world.vol_s1, order_id)["my_assignment"]["id"], "accept")
     loop.act(vol3, loop.get(vol3, order_id)["my_assignment"]["id"], "decline")
@@ -430,10 +428,10 @@ def test_cancel_by_the_resident_voids_offers_and_holds(app, client, world, loop)
     # Someone else's order: 404 (a volunteer holding it cannot cancel it either).
     assert_error(post(client, f"/orders/{order_id}/cancel", make_user(app), {"reason": "x"}), 404)
     assert_error(post(client, f"/orders/{order_id}/cancel", world.mgr_s4, {"reason": "x"}), 404)
-    assert loop.get(world.mgr_s1, order_id)["order"]["status"] == "dispatched"
+    assert loop.get(world.mgr_s1, order_id)["status"] == "dispatched"
 
     cancelled = loop.call("POST", f"/orders/{order_id}/cancel", world.resident, {"reason": "不需要了"})
-    assert cancelled["order"]["status"] == "cancelled" and cancelled["order"]["reason"] == "不需要了"
+    assert cancelled["status"] == "cancelled" and cancelled["reason"] == "不需要了"
     assert assignment_statuses(app, order_id) == {
         world.vol_s1.id: "cancelled",
         vol2.id: "cancelled",
@@ -455,11 +453,11 @@ def test_cancel_by_the_resident_voids_offers_and_holds(app, client, world, loop)
 
 
 def test_cancel_by_a_manager_tells_the_resident(app, world, loop):
-    order_id = loop.submit(world.resident)["order"]["id"]
+    order_id = loop.submit(world.resident)["id"]
     loop.dispatch_grab(world.mgr_s1, order_id, capacity=1)
     loop.grab(world.vol_s1, order_id)
     cancelled = loop.call("POST", f"/orders/{order_id}/cancel", world.mgr_i1, {"reason": "天气原因"})
-    assert cancelled["order"]["status"] == "cancelled"
+    assert cancelled["status"] == "cancelled"
     note = notes_of(loop, world.resident, "order.cancelled", order_id)
     assert len(note) == 1 and note[0]["params"]["reason"] == "天气原因"
     assert notes_of(loop, world.vol_s1, "order.cancelled", order_id)
@@ -467,8 +465,8 @@ def test_cancel_by_a_manager_tells_the_resident(app, world, loop):
 
 
 def test_cancel_after_check_in_is_a_conflict(app, client, world, loop):
-    order = loop.submit(world.resident)["order"]
-    start = datetime.fromisoformat(order["window_start"])
+    order = loop.submit(world.resident)
+    start = datetime.fromisoformat(order["start_at"])
     loop.dispatch_grab(world.mgr_s1, order["id"], capacity=1)
     held = loop.grab(world.vol_s1, order["id"])
     with loop.at(start):
@@ -476,14 +474,14 @@ def test_cancel_after_check_in_is_a_conflict(app, client, world, loop):
         for person in (world.resident, world.mgr_s1):
             body = loop.call("POST", f"/orders/{order['id']}/cancel", person, {"reason": "算了"}, 409)
             assert body["error"] == "order.bad_state"
-    assert loop.get(world.mgr_s1, order["id"])["order"]["status"] == "in_service"
+    assert loop.get(world.mgr_s1, order["id"])["status"] == "in_service"
     assert assignment_statuses(app, order["id"]) == {world.vol_s1.id: "checked_in"}
 
 
 def test_a_phone_order_for_a_new_resident_goes_to_the_station_nearest_the_address(app, world, loop):
     """No site_id and no home station: the nearest station, if the manager reaches it (else 422)."""
     body = {"resident_phone": "13612340001", "resident_name": "李大爷"}
-    placed = loop.submit(world.mgr_s1, **body)["order"]
+    placed = loop.submit(world.mgr_s1, **body)
     assert placed["site_id"] == world.sites["S1"] and placed["proxy_id"] == world.mgr_s1.id
     far_away = {"resident_phone": "13612340002", "resident_name": "张阿姨", "lat": 31.2501, "lng": 121.4901}
     refused = loop.submit(world.mgr_s1, status=422, **far_away)  # nearest is S4, out of mgr_s1's reach

@@ -25,7 +25,7 @@ def categories(app) -> list[int]:
 def pool(world, loop, capacity: int = 2, **over) -> int:
     """A grab pool of S1 (the resident's station) placed at `lat`/`lng` if given."""
     deadline = over.pop("deadline", None)
-    order_id = loop.submit(world.resident, **over)["order"]["id"]
+    order_id = loop.submit(world.resident, **over)["id"]
     extra = {"deadline": deadline.isoformat()} if deadline else {}
     loop.dispatch_grab(world.mgr_s1, order_id, capacity=capacity, **extra)
     return order_id
@@ -50,7 +50,7 @@ def test_only_open_pools_nearest_first_within_the_radius(app, client, world, loo
     near = pool(world, loop)
     # Not in anyone's feed: waiting to be dispatched, offered to named volunteers, full.
     loop.submit(world.resident)
-    loop.dispatch_assign(world.mgr_s1, loop.submit(world.resident)["order"]["id"], [vol2.id], capacity=1)
+    loop.dispatch_assign(world.mgr_s1, loop.submit(world.resident)["id"], [vol2.id], capacity=1)
     full = pool(world, loop, capacity=1)
     loop.grab(vol2, full)
 
@@ -139,7 +139,7 @@ def test_cursor_pages_return_every_open_order_once_in_distance_order(app, client
     whole = loop.call("GET", f"/tasks/available?{HERE}&limit=7", world.vol_s1)
     assert ids(whole["items"]) == ids(seen) and whole["next_cursor"] is None
     bad = client.get(f"/api/v1/tasks/available?{HERE}&cursor=bm9wZQ", headers=world.vol_s1.headers)
-    assert_error(bad, 422)
+    assert_error(bad, 400, "pagination.bad_cursor")
 
 
 def test_the_feed_query_can_use_the_open_pool_index_on_postgresql(app, world, loop):

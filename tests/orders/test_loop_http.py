@@ -10,41 +10,41 @@ from tests.support import make_volunteer
 
 def test_resident_to_hours_in_the_book(app, client, world, loop):
     vol2 = make_volunteer(app, world.sites["S1"], 21, "志愿者二")
-    order = loop.submit(world.resident)["order"]
+    order = loop.submit(world.resident)
     assert order["status"] == "submitted" and order["site_id"] == world.sites["S1"]
 
-    order = loop.dispatch_grab(world.mgr_s1, order["id"], capacity=2)["order"]
+    order = loop.dispatch_grab(world.mgr_s1, order["id"], capacity=2)
     assert order["status"] == "dispatched" and order["mode"] == "grab"
 
     a1 = loop.grab(world.vol_s1, order["id"])
-    assert loop.get(world.mgr_s1, order["id"])["order"]["status"] == "dispatched"
+    assert loop.get(world.mgr_s1, order["id"])["status"] == "dispatched"
     a2 = loop.grab(vol2, order["id"])
-    assert loop.get(world.mgr_s1, order["id"])["order"]["status"] == "staffed"
+    assert loop.get(world.mgr_s1, order["id"])["status"] == "staffed"
 
-    start = loop.get(world.mgr_s1, order["id"])["order"]["window_start"]
+    start = loop.get(world.mgr_s1, order["id"])["start_at"]
     from datetime import datetime
 
     start = datetime.fromisoformat(start)
     with loop.at(start - timedelta(minutes=5)):
         loop.act(world.vol_s1, a1["id"], "check-in", NEAR)
         loop.act(vol2, a2["id"], "check-in", NEAR)
-    assert loop.get(world.mgr_s1, order["id"])["order"]["status"] == "in_service"
+    assert loop.get(world.mgr_s1, order["id"])["status"] == "in_service"
     with loop.at(start + timedelta(minutes=90)):
         out1 = loop.act(world.vol_s1, a1["id"], "check-out", NEAR)
         assert out1["minutes_computed"] == 90
         loop.act(vol2, a2["id"], "check-out", NEAR)
-        assert loop.get(world.resident, order["id"])["order"]["status"] == "completed"
+        assert loop.get(world.resident, order["id"])["status"] == "completed"
         rated = loop.call(
             "POST", f"/orders/{order['id']}/rating", world.resident, {"stars": 5, "comment": "很好"}
         )
-        assert rated["order"]["rating"]["stars"] == 5
+        assert rated["rating"]["stars"] == 5
         audited = loop.call(
             "POST",
             f"/orders/{order['id']}/audit",
             world.mgr_s1,
             {"assignments": [{"assignment_id": a2["id"], "minutes": 60, "reason": "提前离开"}]},
         )
-    assert audited["order"]["status"] == "closed"
+    assert audited["status"] == "closed"
     book1 = loop.call("GET", "/me/timebook", world.vol_s1)
     book2 = loop.call("GET", "/me/timebook", vol2)
     assert (book1["balance_minutes"], book2["balance_minutes"]) == (90, 60)

@@ -92,7 +92,7 @@ def order_row(app, order_id: int) -> Order:
 
 
 def open_pool(loop, world, capacity: int) -> int:
-    order = loop.submit(world.resident)["order"]
+    order = loop.submit(world.resident)
     loop.dispatch_grab(world.mgr_s1, order["id"], capacity=capacity)
     return order["id"]
 
@@ -104,7 +104,7 @@ def submit_many(app, world, count: int) -> list[int]:
         app, [lambda c: c.post(f"{API}/orders", json=body, headers=world.resident.headers)] * count
     )
     assert statuses(responses) == {201: count}, [r.get_json() for r in responses]
-    return sorted(r.get_json()["order"]["id"] for r in responses)
+    return sorted(r.get_json()["id"] for r in responses)
 
 
 def open_pools(app, world, count: int, capacity: int) -> list[int]:
@@ -197,7 +197,7 @@ def test_concurrent_grabs_of_different_orders_never_pass_the_open_grab_cap(app, 
 
 def test_more_accepts_than_places_staff_exactly_capacity(app, world, loop):
     people = many_volunteers(app, world.sites["S1"], 8)
-    order = loop.submit(world.resident)["order"]
+    order = loop.submit(world.resident)
     loop.dispatch_assign(world.mgr_s1, order["id"], [p.id for p in people], capacity=3)
     offers = {a.volunteer_id: a.id for a in assignments(app, order["id"])}
     assert len(offers) == 8
@@ -334,7 +334,7 @@ def test_cancelling_while_volunteers_withdraw_and_accept_never_deadlocks(app, wo
     (order first), or PostgreSQL would break the cycle by killing one of them: a 500."""
     extra = [make_volunteer(app, world.sites["S1"], 60 + n, f"志愿者{n}") for n in range(4)]
     for round_ in range(3):
-        order_id = loop.submit(world.resident)["order"]["id"]
+        order_id = loop.submit(world.resident)["id"]
         people = [world.vol_s1, *extra]
         loop.dispatch_assign(world.mgr_s1, order_id, [p.id for p in people], capacity=5)
         offers = {p.id: loop.get(p, order_id)["my_assignment"]["id"] for p in people}
@@ -351,4 +351,4 @@ def test_cancelling_while_volunteers_withdraw_and_accept_never_deadlocks(app, wo
         codes = [r.status_code for r in responses]
         assert all(code < 500 for code in codes), (round_, [(r.status_code, r.get_json()) for r in responses])
         assert codes[0] == 200  # the cancel always wins in the end: nothing here can block it
-        assert loop.get(world.resident, order_id)["order"]["status"] == "cancelled"
+        assert loop.get(world.resident, order_id)["status"] == "cancelled"

@@ -23,8 +23,8 @@ def completed(app, world, loop, plan: list[tuple[int, int, dict]]):
     """An order of S1 served per `plan`: one (check-in minute, check-out minute, check-out place) per
     volunteer, minutes from the window start (the window is 120 minutes; check-ins are near).
     Returns (order id, the moment it completed, [(person, assignment id)])."""
-    order = loop.submit(world.resident)["order"]
-    start = datetime.fromisoformat(order["window_start"])
+    order = loop.submit(world.resident)
+    start = datetime.fromisoformat(order["start_at"])
     loop.dispatch_grab(world.mgr_s1, order["id"], capacity=len(plan))
     people = [world.vol_s1] + [
         make_volunteer(app, world.sites["S1"], 20 + i, f"志愿者{i + 1}") for i in range(1, len(plan))
@@ -37,7 +37,7 @@ def completed(app, world, loop, plan: list[tuple[int, int, dict]]):
     for (person, a), (_, leave, place) in leaving:
         with loop.at(start + timedelta(minutes=leave)):
             loop.act(person, a, "check-out", place)
-    assert loop.get(world.mgr_s1, order["id"])["order"]["status"] == "completed"
+    assert loop.get(world.mgr_s1, order["id"])["status"] == "completed"
     return order["id"], start + timedelta(minutes=leaving[-1][1][1]), held
 
 
@@ -73,12 +73,12 @@ def test_only_the_ordering_resident_rates_once(app, client, world, loop):
     rated = loop.call(
         "POST", f"/orders/{order_id}/rating", world.resident, {"stars": 4, "comment": "准时，耐心"}
     )
-    assert rated["order"]["status"] == "completed"
-    rating = rated["order"]["rating"]
+    assert rated["status"] == "completed"
+    rating = rated["rating"]
     assert (rating["state"], rating["stars"], rating["comment"]) == ("rated", 4, "准时，耐心")
     assert rating["rated_at"] is not None
     assert_error(rate(client, order_id, world.resident, {"stars": 5}), 409, "rating.already")
-    assert loop.get(world.mgr_s1, order_id)["order"]["rating"]["stars"] == 4
+    assert loop.get(world.mgr_s1, order_id)["rating"]["stars"] == 4
     last = loop.events(world.mgr_s1, order_id)[-1]
     assert (last["action"], last["from"], last["to"], last["actor_id"]) == (
         "rate",
@@ -99,22 +99,22 @@ def test_rating_body_is_validated(app, client, world, loop):
         {"stars": 3, "comment": "好" * 501},
     ):
         assert_error(rate(client, order_id, world.resident, body), 422)
-    assert loop.get(world.resident, order_id)["order"]["rating"]["state"] == "pending"
+    assert loop.get(world.resident, order_id)["rating"]["state"] == "pending"
     rated = loop.call(
         "POST", f"/orders/{order_id}/rating", world.resident, {"stars": 1, "comment": "差" * 500}
     )
-    assert rated["order"]["rating"]["stars"] == 1 and len(rated["order"]["rating"]["comment"]) == 500
+    assert rated["rating"]["stars"] == 1 and len(rated["rating"]["comment"]) == 500
 
 
 def test_no_rating_before_completion(app, client, world, loop):
-    order = loop.submit(world.resident)["order"]
+    order = loop.submit(world.resident)
     assert_error(rate(client, order["id"], world.resident, {"stars": 5}), 409)
     loop.dispatch_grab(world.mgr_s1, order["id"], capacity=1)
     held = loop.grab(world.vol_s1, order["id"])
-    with loop.at(datetime.fromisoformat(order["window_start"])):
+    with loop.at(datetime.fromisoformat(order["start_at"])):
         loop.act(world.vol_s1, held["id"], "check-in", NEAR)
         assert loop.call("POST", f"/orders/{order['id']}/rating", world.resident, {"stars": 5}, 409)
-    assert loop.get(world.resident, order["id"])["order"]["rating"]["state"] is None
+    assert loop.get(world.resident, order["id"])["rating"]["state"] is None
 
 
 def test_no_rating_after_the_window(app, client, world, loop):
@@ -131,7 +131,7 @@ def test_no_rating_once_marked_unrated(app, client, world, loop):
     with app.app_context():
         moved = apply_deadlines(now=done_at + RATING_WINDOW + timedelta(minutes=1))
     assert moved.get("rating_lapsed") == 1
-    assert loop.get(world.resident, order_id)["order"]["rating"]["state"] == "unrated"
+    assert loop.get(world.resident, order_id)["rating"]["state"] == "unrated"
     # Even if the clock were read before the due time, the window is shut.
     assert_error(rate(client, order_id, world.resident, {"stars": 5}), 409, "rating.closed")
 
@@ -140,7 +140,7 @@ def test_rating_an_audited_order(app, client, world, loop):
     order_id, _, _ = completed(app, world, loop, [(0, 60, NEAR)])
     loop.call("POST", f"/orders/{order_id}/audit", world.mgr_s1, {})
     rated = loop.call("POST", f"/orders/{order_id}/rating", world.resident, {"stars": 5})
-    assert rated["order"]["status"] == "closed" and rated["order"]["rating"]["state"] == "rated"
+    assert rated["status"] == "closed" and rated["rating"]["state"] == "rated"
     last = loop.events(world.resident, order_id)[-1]
     assert (last["action"], last["from"], last["to"]) == ("rate", "closed", "closed")
 
@@ -162,7 +162,7 @@ def test_audit_closes_and_credits_each_book_exactly_once(app, client, world, loo
         "note": "已电话回访",
     }
     audited = loop.call("POST", f"/orders/{order_id}/audit", world.mgr_s1, body)
-    order = audited["order"]
+    order = audited
     assert order["status"] == "closed" and order["closed_at"] is not None
     assert order["audit_note"] == "已电话回访"
     lines = {line["assignment"]["id"]: line["assignment"] for line in audited["assignments"]}
@@ -212,7 +212,7 @@ def test_changing_minutes_without_a_reason_changes_nothing(app, client, world, l
     body["assignments"][1]["reason"] = ""
     assert_error(audit(client, order_id, world.mgr_s1, body), 422)
     detail = loop.get(world.mgr_s1, order_id)
-    assert detail["order"]["status"] == "completed" and detail["order"]["closed_at"] is None
+    assert detail["status"] == "completed" and detail["closed_at"] is None
     assert {line["assignment"]["status"] for line in detail["assignments"]} == {"checked_out"}
     assert {line["assignment"]["minutes_confirmed"] for line in detail["assignments"]} == {None}
     assert transfer_count(app) == 0
@@ -249,7 +249,7 @@ def test_audit_minutes_are_bounded_and_lines_must_belong_to_the_order(app, clien
             {"assignment_id": a1, "minutes": 40, "reason": "y"},
         ]
     )
-    assert loop.get(world.mgr_s1, order_id)["order"]["status"] == "completed"
+    assert loop.get(world.mgr_s1, order_id)["status"] == "completed"
     assert transfer_count(app) == 0
     # The whole window is allowed, with a reason.
     loop.call(
@@ -259,7 +259,7 @@ def test_audit_minutes_are_bounded_and_lines_must_belong_to_the_order(app, clien
         {"assignments": [{"assignment_id": a1, "minutes": 120, "reason": "签退晚了"}]},
     )
     assert book(loop, v1) == 120
-    assert loop.get(world.mgr_s1, other_id)["order"]["status"] == "completed"
+    assert loop.get(world.mgr_s1, other_id)["status"] == "completed"
 
 
 def test_audit_needs_a_manager_in_reach_and_a_completed_order(app, client, world, loop):
@@ -268,13 +268,13 @@ def test_audit_needs_a_manager_in_reach_and_a_completed_order(app, client, world
         assert_error(audit(client, order_id, person, {}), 404)
     for person in (world.vol_s1, world.resident):
         assert audit(client, order_id, person, {}).status_code == 403
-    assert loop.get(world.mgr_s1, order_id)["order"]["status"] == "completed"
+    assert loop.get(world.mgr_s1, order_id)["status"] == "completed"
     # A manager above the station audits it.
     audited = loop.call("POST", f"/orders/{order_id}/audit", world.mgr_i1, {"note": "所级审核"})
-    assert audited["order"]["status"] == "closed"
+    assert audited["status"] == "closed"
     assert book(loop, v1) == 60
     # Not before the service is complete.
-    waiting = loop.submit(world.resident)["order"]["id"]
+    waiting = loop.submit(world.resident)["id"]
     assert_error(audit(client, waiting, world.mgr_s1, {}), 409, "order.bad_state")
 
 
@@ -290,8 +290,8 @@ def test_confirming_zero_minutes_credits_nothing(app, client, world, loop):
 
 
 def test_a_no_show_is_not_audited_or_credited(app, client, world, loop):
-    order = loop.submit(world.resident)["order"]
-    start = datetime.fromisoformat(order["window_start"])
+    order = loop.submit(world.resident)
+    start = datetime.fromisoformat(order["start_at"])
     vol2 = make_volunteer(app, world.sites["S1"], 40, "志愿者二")
     loop.dispatch_grab(world.mgr_s1, order["id"], capacity=2)
     a1 = loop.grab(world.vol_s1, order["id"])["id"]

@@ -208,7 +208,7 @@ class Stage:
         job ran past the check-in deadline and the escalation delay."""
         loop = self.loop
         start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
-        order_id = loop.submit(self.resident, start=start)["order"]["id"]
+        order_id = loop.submit(self.resident, start=start)["id"]
         if state == "submitted":
             return order_id
         if state == "rejected":

@@ -82,11 +82,12 @@ def test_paging_covers_every_site_once(app, client, world):
         forged([1.5]),
         forged([True]),
         forged([2**70]),
+        "a" * 201,  # longer than any cursor the server writes
     ],
 )
-def test_a_bad_cursor_is_422(client, world, cursor):
+def test_a_bad_cursor_is_400(client, world, cursor):
     r = sites(client, cursor=cursor)
-    assert (r.status_code, r.json["error"]) == (422, "pagination.bad_cursor")
+    assert (r.status_code, r.json["error"]) == (400, "pagination.bad_cursor")
 
 
 @pytest.mark.parametrize(
@@ -98,7 +99,6 @@ def test_a_bad_cursor_is_422(client, world, cursor):
         {"kind": "village"},
         {"parent_id": 0},
         {"parent_id": str(2**64)},
-        {"cursor": "a" * 201},
     ],
 )
 def test_bad_list_parameters_are_422_naming_them(client, world, params):
@@ -270,10 +270,10 @@ def categories(client, **params):
 def test_the_default_catalogue_is_listed_in_order(client):
     r = categories(client)
     assert r.status_code == 200
-    assert len(r.json) == 12
-    assert [c["name_zh"] for c in r.json[:4]] == ["文明交通", "理论宣讲", "助学支教", "关爱老人"]
-    assert [c["sort"] for c in r.json] == sorted(c["sort"] for c in r.json)
-    assert all(c["active"] for c in r.json)
+    assert len(r.json["items"]) == 12 and r.json["next_cursor"] is None
+    assert [c["name_zh"] for c in r.json["items"][:4]] == ["文明交通", "理论宣讲", "助学支教", "关爱老人"]
+    assert [c["sort"] for c in r.json["items"]] == sorted(c["sort"] for c in r.json["items"])
+    assert all(c["active"] for c in r.json["items"])
 
 
 def test_an_admin_adds_renames_and_deactivates_a_category(client, world):
@@ -284,15 +284,15 @@ def test_an_admin_adds_renames_and_deactivates_a_category(client, world):
     )
     assert r.status_code == 201
     new = r.json["id"]
-    assert categories(client).json[0]["code"] == "pet_care"
+    assert categories(client).json["items"][0]["code"] == "pet_care"
     r = client.patch(
         f"{API}/categories/{new}", json={"name_zh": "萌宠照料", "sort": 99}, headers=world.admin.headers
     )
     assert (r.status_code, r.json["name_zh"], r.json["sort"]) == (200, "萌宠照料", 99)
-    assert categories(client).json[-1]["id"] == new
+    assert categories(client).json["items"][-1]["id"] == new
     client.patch(f"{API}/categories/{new}", json={"active": False}, headers=world.admin.headers)
-    assert new not in [c["id"] for c in categories(client).json]
-    hidden = categories(client, include_inactive="true").json
+    assert new not in [c["id"] for c in categories(client).json["items"]]
+    hidden = categories(client, include_inactive="true").json["items"]
     assert [c["active"] for c in hidden if c["id"] == new] == [False]
     assert len(hidden) == 13
 
@@ -313,10 +313,10 @@ def test_patching_an_unknown_category_is_404(client, world):
 @pytest.mark.parametrize("person", ["mgr_c1", "vol_s1", "resident"])
 def test_only_an_admin_edits_the_catalogue(client, world, person):
     headers = world.people[person].headers
-    first = categories(client).json[0]["id"]
+    first = categories(client).json["items"][0]["id"]
     body = {"code": "x", "name_zh": "某", "name_en": "X"}
     assert client.post(f"{API}/categories", json=body, headers=headers).status_code == 403
     assert (
         client.patch(f"{API}/categories/{first}", json={"active": False}, headers=headers).status_code == 403
     )
-    assert len(categories(client).json) == 12
+    assert len(categories(client).json["items"]) == 12

@@ -293,19 +293,28 @@ def revoke_manager(*, who: Reacher, site_id: int, user_id: int) -> None:
     db.session.commit()
 
 
-def list_managers(*, who: Reacher, site_id: int) -> list[dict]:
-    """Managers granted directly on a site in reach."""
+def list_managers(*, who: Reacher, site_id: int, limit: int, cursor: str | None) -> dict:
+    """Managers granted directly on a site in reach, in the order they were appointed."""
     site = get_in_reach(Site, site_id, Site.id, who)
-    rows = db.session.execute(
-        select(RoleGrant, User)
-        .join(User, User.id == RoleGrant.user_id)
-        .where(RoleGrant.role == "manager", RoleGrant.site_id == site.id)
-        .order_by(RoleGrant.id)
-    ).all()
-    return [
-        {"user_id": u.id, "name": u.name, "phone": u.phone, "site_id": site.id, "granted_at": g.created_at}
-        for g, u in rows
-    ]
+    stmt = select(RoleGrant).where(RoleGrant.role == "manager", RoleGrant.site_id == site.id)
+    page = paginate(stmt, [RoleGrant.id], limit=limit, cursor=cursor)
+    users = {
+        u.id: u
+        for u in db.session.scalars(select(User).where(User.id.in_([g.user_id for g in page["items"]])))
+    }
+    items = []
+    for grant in page["items"]:
+        user = users[grant.user_id]
+        items.append(
+            {
+                "user_id": user.id,
+                "name": user.name,
+                "phone": user.phone,
+                "site_id": site.id,
+                "granted_at": grant.created_at,
+            }
+        )
+    return {"items": items, "next_cursor": page["next_cursor"]}
 
 
 # ---- team membership -----------------------------------------------------------------------------

@@ -11,13 +11,13 @@ from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
 from volunteer_app.idempotency import idempotent
 from volunteer_app.pagination import PageArgs, page_schema
-from volunteer_app.schemas import Ok
 
 blp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Profiles, volunteers and roles")
 
 ApplicationPage = page_schema(s.ApplicationOut, "ApplicationPage")
 ReviewPage = page_schema(s.ApplicationReviewOut, "ApplicationReviewPage")
 MemberPage = page_schema(s.TeamMemberOut, "TeamMemberPage")
+ManagerPage = page_schema(s.ManagerOut, "ManagerPage")
 
 
 @blp.route("/me")
@@ -93,10 +93,11 @@ class RejectApplication(MethodView):
 @blp.route("/sites/<int:site_id>/managers")
 class SiteManagers(MethodView):
     @auth_required("manager", "admin")
-    @blp.response(200, s.ManagerOut(many=True))
-    def get(self, site_id):
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, ManagerPage)
+    def get(self, args, site_id):
         """Managers granted on this site."""
-        return service.list_managers(who=current_principal(), site_id=site_id)
+        return service.list_managers(who=current_principal(), site_id=site_id, **args)
 
     @auth_required("manager", "admin")
     @blp.arguments(s.ManagerIn)
@@ -110,11 +111,10 @@ class SiteManagers(MethodView):
 @blp.route("/sites/<int:site_id>/managers/<int:user_id>")
 class SiteManager(MethodView):
     @auth_required("manager", "admin")
-    @blp.response(200, Ok)
+    @blp.response(204)
     def delete(self, site_id, user_id):
         """Remove a manager from this site."""
         service.revoke_manager(who=current_principal(), site_id=site_id, user_id=user_id)
-        return {"ok": True}
 
 
 @blp.route("/teams/<int:team_id>/members")
@@ -138,8 +138,7 @@ class TeamMembers(MethodView):
 @blp.route("/teams/<int:team_id>/members/<int:user_id>")
 class TeamMember(MethodView):
     @auth_required("manager", "admin")
-    @blp.response(200, Ok)
+    @blp.response(204)
     def delete(self, team_id, user_id):
         """Remove a member from a team."""
         service.remove_team_member(who=current_principal(), team_id=team_id, user_id=user_id)
-        return {"ok": True}

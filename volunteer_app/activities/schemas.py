@@ -64,7 +64,7 @@ class ActivityDetail(ActivityOut):
     slots_left = ma.fields.Integer(required=True)
     waitlist_left = ma.fields.Integer(required=True)
     signup_open = ma.fields.Boolean(required=True)
-    my_signup = ma.fields.Nested(AssignmentOut, allow_none=True)
+    my_assignment = ma.fields.Nested(AssignmentOut, allow_none=True)
 
 
 # ---- service-day rules -----------------------------------------------------------------------------

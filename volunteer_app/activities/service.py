@@ -121,7 +121,7 @@ def _detail(activity: Activity, signup: Assignment | None, now: datetime) -> dic
         "slots_left": activity.slots - activity.taken,
         "waitlist_left": activity.waitlist_max - activity.waiting,
         "signup_open": activity.status == "open" and activity.start_at > now,
-        "my_signup": signup,
+        "my_assignment": signup,
     }
 
 
@@ -460,8 +460,8 @@ def feed_candidates(*, with_category: bool):
         "address": Activity.address,
         "lat": Activity.lat,
         "lng": Activity.lng,
-        "window_start": Activity.start_at,
-        "window_end": Activity.end_at,
+        "start_at": Activity.start_at,
+        "end_at": Activity.end_at,
         "slots_left": Activity.slots - Activity.taken,
         "waitlist_left": Activity.waitlist_max - Activity.waiting,
         "deadline": Activity.start_at,

@@ -65,7 +65,7 @@ class MyActivities(MethodView):
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, MyActivityPage)
     def get(self, args):
-        """My sign-ups, upcoming or ended within a day, by start, each with `my_signup` (its id is the
+        """My sign-ups, upcoming or ended within a day, by start, each with `my_assignment` (its id is the
         assignment to check in and out with)."""
         return service.mine(who=current_principal(), **args)
 
@@ -80,10 +80,10 @@ class ActivitySignup(MethodView):
         return service.signup(who=current_principal(), activity_id=activity_id)
 
     @auth_required("volunteer")
-    @blp.response(200, AssignmentOut)
+    @blp.response(204)
     def delete(self, activity_id):
         """Cancel my sign-up before the start; my place goes to the oldest on the waitlist."""
-        return service.cancel_signup(who=current_principal(), activity_id=activity_id)
+        service.cancel_signup(who=current_principal(), activity_id=activity_id)
 
 
 @blp.route("/activities/<int:activity_id>/signups")

@@ -228,7 +228,7 @@ class Near:
 # does not have are NULL.
 FEED_COLUMNS = (
     "d2", "kind", "id", "title", "theme", "category_id", "site_id", "address", "lat", "lng",
-    "window_start", "window_end", "slots_left", "waitlist_left", "deadline", "target_groups",
+    "start_at", "end_at", "slots_left", "waitlist_left", "deadline", "target_groups",
 )  # fmt: skip
 
 

@@ -30,8 +30,9 @@ class OrderIn(ma.Schema):
     address = Text(200, required=True)
     lat = Lat(required=True)
     lng = Lng(required=True)
-    window_start = Moment(required=True)
-    window_end = Moment(required=True)
+    # The service window, named as an activity's (stored as the order's window_start/window_end).
+    start_at = Moment(required=True, attribute="window_start")
+    end_at = Moment(required=True, attribute="window_end")
     volunteers_needed = ma.fields.Integer(
         strict=True, load_default=1, validate=ma.validate.Range(1, MAX_VOLUNTEERS)
     )
@@ -116,8 +117,8 @@ class OrderSummary(ma.Schema):
     address = ma.fields.String(required=True)
     lat = ma.fields.Float(required=True)
     lng = ma.fields.Float(required=True)
-    window_start = ma.fields.AwareDateTime(required=True)
-    window_end = ma.fields.AwareDateTime(required=True)
+    start_at = ma.fields.AwareDateTime(required=True, attribute="window_start")
+    end_at = ma.fields.AwareDateTime(required=True, attribute="window_end")
     volunteers_needed = ma.fields.Integer(required=True)
     target_groups = ma.fields.List(ma.fields.String(), required=True)
     status = ma.fields.String(required=True, metadata={"enum": list(STATES)})
@@ -140,11 +141,13 @@ class OrderOut(OrderSummary):
     completed_at = ma.fields.AwareDateTime(allow_none=True)
     closed_at = ma.fields.AwareDateTime(allow_none=True)
     audit_note = ma.fields.String(allow_none=True)
-    rating = ma.fields.Function(lambda o: RatingOut().dump(o), required=True)
+    rating = ma.fields.Function(lambda o: RatingOut().dump(o), required=True)  # o: an Order or a dict
 
 
-class OrderDetail(ma.Schema):
-    order = ma.fields.Nested(OrderOut, required=True)
+class OrderDetail(OrderOut):
+    """An order with who ordered it and its assignments: its own fields at the top level, as an
+    activity's detail (one style for both)."""
+
     resident = ma.fields.Nested(ResidentOut, required=True)
     my_assignment = ma.fields.Nested(AssignmentOut, allow_none=True)
     assignments = ma.fields.List(ma.fields.Nested(AssignmentLine), required=True)
@@ -159,4 +162,4 @@ class EventOut(ma.Schema):
     proxy_id = ma.fields.Integer(allow_none=True)
     assignment_id = ma.fields.Integer(allow_none=True)
     note = ma.fields.String(allow_none=True)
-    at = ma.fields.AwareDateTime(required=True)
+    created_at = ma.fields.AwareDateTime(required=True, attribute="at")

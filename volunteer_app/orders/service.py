@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import Integer, bindparam, exists, func, literal, null, or_, select, update
+from sqlalchemy import Integer, bindparam, exists, func, inspect, literal, null, or_, select, update
 
 from volunteer_app.accounts import identity
 from volunteer_app.accounts import service as accounts
@@ -113,7 +113,7 @@ def submit(*, who, data: dict) -> Order:
         data["window_start"],
         data["window_end"],
         now,
-        names=("window_start", "window_end"),
+        names=("start_at", "end_at"),  # the API's names of the window
         longest=MAX_WINDOW,
         ahead=MAX_AHEAD,
     )
@@ -222,8 +222,8 @@ def detail(order: Order, who) -> dict:
         names = (
             dict(db.session.execute(select(User.id, User.name).where(User.id.in_(ids))).all()) if ids else {}
         )
-    return {
-        "order": order,
+    return {  # the order's own fields at the top, as an activity's detail has them
+        **{column.key: getattr(order, column.key) for column in inspect(Order).column_attrs},
         "resident": {"id": resident.id, "name": resident.name, "phone": phone},
         "my_assignment": mine,
         "assignments": [
@@ -776,8 +776,8 @@ def feed_candidates(*, with_category: bool):
         "address": Order.address,
         "lat": Order.lat,
         "lng": Order.lng,
-        "window_start": Order.window_start,
-        "window_end": Order.window_end,
+        "start_at": Order.window_start,
+        "end_at": Order.window_end,
         "slots_left": Order.capacity - Order.taken,
         "waitlist_left": null(),
         "deadline": Order.fill_due_at,

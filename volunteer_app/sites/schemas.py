@@ -133,5 +133,5 @@ class CategoryPatch(ma.Schema):
     active = ma.fields.Boolean()
 
 
-class CategoryListArgs(ma.Schema):
+class CategoryListArgs(PageArgs):
     include_inactive = ma.fields.Boolean(load_default=False)

@@ -219,6 +219,14 @@ def list_categories(*, include_inactive: bool = False) -> list[Category]:
     return list(db.session.scalars(stmt))
 
 
+def categories_page(*, include_inactive: bool = False, limit: int, cursor: str | None) -> dict:
+    """The service catalogue in display order, one page at a time (admins may add categories)."""
+    stmt = select(Category)
+    if not include_inactive:
+        stmt = stmt.where(Category.active.is_(True))
+    return paginate(stmt, [Category.sort, Category.id], limit=limit, cursor=cursor)
+
+
 def create_category(*, code: str, name_zh: str, name_en: str, sort: int = 0) -> Category:
     """Add a category (admins). Commits."""
     if db.session.scalar(select(Category.id).where(Category.code == code)):

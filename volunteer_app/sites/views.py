@@ -15,6 +15,7 @@ blp = Blueprint("sites", __name__, url_prefix="/api/v1", description="Site tree,
 
 SitePage = page_schema(s.SiteOut, "SitePage")
 TeamPage = page_schema(s.TeamOut, "TeamPage")
+CategoryPage = page_schema(s.CategoryOut, "CategoryPage")
 
 
 @blp.route("/sites")
@@ -90,10 +91,10 @@ class TeamDetail(MethodView):
 @blp.route("/categories")
 class Categories(MethodView):
     @blp.arguments(s.CategoryListArgs, location="query")
-    @blp.response(200, s.CategoryOut(many=True))
+    @blp.response(200, CategoryPage)
     def get(self, args):
-        """The service catalogue (public)."""
-        return service.list_categories(**args)
+        """The service catalogue (public), in display order."""
+        return service.categories_page(**args)
 
     @auth_required("admin")
     @blp.arguments(s.CategoryIn)

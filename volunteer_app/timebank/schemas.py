@@ -51,7 +51,7 @@ class StatementLine(ma.Schema):
     memo = ma.fields.String(allow_none=True)
     service_date = ma.fields.Date(allow_none=True)
     reverses_id = ma.fields.Integer(allow_none=True)
-    at = ma.fields.AwareDateTime(required=True)
+    created_at = ma.fields.AwareDateTime(required=True)
 
 
 class LedgerCheckpointOut(ma.Schema):

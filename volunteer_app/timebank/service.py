@@ -13,7 +13,7 @@ from volunteer_app.accounts.models import User, VolunteerProfile
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, NotFound, Unprocessable, register_messages
 from volunteer_app.extensions import db
-from volunteer_app.pagination import paginate
+from volunteer_app.pagination import check_cursor, paginate
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import Reacher, reach_condition
@@ -162,16 +162,14 @@ def statement(user: User, *, month: str | None, limit: int, cursor: str | None) 
     the ledger checkpoint that covers it (checkpoints.covering: the first published after its end)."""
     book = _book_of(user)
     end = utcnow()
-    if book is None:  # no book yet (a resident before any gift): an empty page
-        published = checkpoints.covering(end)
-        return {"items": [], "next_cursor": None, "checkpoint": published.as_dict() if published else None}
-    if month:
+    if month and book is not None:
         tz = sites.effective_settings(db.session.get(Site, book.site_id))["timezone"]
         start, end = _month_range(month, tz)
     # A published chain head covering the statement: the reader's own copy of the ledger's anchor.
     published = checkpoints.covering(end)
     checkpoint = published.as_dict() if published else None
-    if book.id is None:
+    if book is None or book.id is None:  # no book, or no movement yet: an empty page
+        check_cursor(cursor, [Entry.id])
         return {"items": [], "next_cursor": None, "checkpoint": checkpoint}
     stmt = select(Entry).where(Entry.account_id == book.id)
     if month:
@@ -199,7 +197,7 @@ def _statement_line(entry: Entry, transfer: Transfer) -> dict:
         "memo": transfer.memo,
         "service_date": transfer.service_date,
         "reverses_id": transfer.reverses_id,
-        "at": transfer.created_at,
+        "created_at": transfer.created_at,
     }
 
 
