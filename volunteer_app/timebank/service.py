@@ -162,8 +162,9 @@ def statement(user: User, *, month: str | None, limit: int, cursor: str | None) 
     the ledger checkpoint that covers it (checkpoints.covering: the first published after its end)."""
     book = _book_of(user)
     end = utcnow()
-    if month and book is not None:
-        tz = sites.effective_settings(db.session.get(Site, book.site_id))["timezone"]
+    if month:  # checked even for an empty book: a bad month is 422 for everyone
+        site = db.session.get(Site, book.site_id) if book is not None else None
+        tz = (sites.effective_settings(site) if site else current_app.config["SITE_DEFAULTS"])["timezone"]
         start, end = _month_range(month, tz)
     # A published chain head covering the statement: the reader's own copy of the ledger's anchor.
     published = checkpoints.covering(end)
