@@ -119,7 +119,9 @@ class Text(Str):
         super().__init__(validate=validators, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
-        text = strip_blank(super()._deserialize(value, attr, data, **kwargs))
+        raw = super()._deserialize(value, attr, data, **kwargs)
+        storable(raw)  # before stripping: a NUL is refused wherever it is, not quietly cut off
+        text = strip_blank(raw)
         if not text:
             raise self.make_error("blank")
         return text
