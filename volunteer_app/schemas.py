@@ -35,6 +35,7 @@ INVALID_PHONE = "invalid phone number"
 NOTHING_TO_CHANGE = "give at least one field to change"
 NESTED_TOO_DEEPLY = "nested too deeply"
 NOT_JSON = "the body must be JSON (Content-Type: application/json)"
+AUDIT_UNNAMED = "name every checked-out assignment, or give confirm_computed: true"
 
 register_messages({"phone.invalid": ("手机号格式不正确", "The phone number is not valid")})
 register_field_code(INVALID_PHONE, "phone.invalid")
@@ -53,6 +54,7 @@ FIELD_MESSAGES = (
     NOTHING_TO_CHANGE,
     NESTED_TOO_DEEPLY,
     NOT_JSON,
+    AUDIT_UNNAMED,
 )
 
 

@@ -6,7 +6,7 @@ import marshmallow as ma
 
 from volunteer_app.attendance.models import ASSIGNMENT_STATUSES
 from volunteer_app.errors import Unprocessable, register_messages
-from volunteer_app.schemas import Boolean, Id, Integer, Lat, Lng, Moment, Text
+from volunteer_app.schemas import AUDIT_UNNAMED, Boolean, Id, Integer, Lat, Lng, Moment, Text
 from volunteer_app.timebank.service import hours
 
 MAX_AUDITED = 500  # every checked-out assignment of an order or activity, named once
@@ -19,7 +19,6 @@ register_messages(
         ),
     }
 )
-AUDIT_UNNAMED = "name every checked-out assignment, or give confirm_computed: true"
 
 
 def unnamed(errors: dict | None = None) -> Unprocessable:

@@ -414,7 +414,7 @@ def audit_all(
         # An audit confirms what it names: nothing is confirmed (or the order closed) by omission.
         from volunteer_app.attendance import schemas
 
-        raise schemas.unnamed({"json": {"assignments": [f"{schemas.AUDIT_UNNAMED} (not named: {unnamed})"]}})
+        raise schemas.unnamed({"json": {"assignments": [schemas.AUDIT_UNNAMED, f"not named: {unnamed}"]}})
     credited = []
     for assignment_id, assignment in sorted(done.items()):
         index, item = given.get(assignment_id, (None, {}))
