@@ -271,3 +271,21 @@ def test_a_phone_refused_anywhere_is_refused_everywhere(app, client, world, raw)
     assert_error(link, 422, "phone.invalid")
     code = client.post("/api/v1/auth/sms-code", json={"phone": raw})
     assert_error(code, 422, "phone.invalid")
+
+
+@pytest.mark.parametrize(
+    ("raw", "kept"),
+    [
+        ("\u200e名\u200f", "名"),  # bidi marks around a name
+        ("\u00ad", ""),  # a lone soft hyphen shows nothing
+        ("\ufe0f", ""),  # a lone variation selector
+        ("\u2800\u3164", ""),  # braille blank, Hangul filler
+        ("❤️", "❤️"),  # a variation selector after a character is part of it
+        ("🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f", None),  # a flag keeps its tags
+        ("a\u200bb", "a\u200bb"),  # inside text it is text
+    ],
+)
+def test_strip_blank(raw, kept):
+    from volunteer_app.schemas import strip_blank
+
+    assert strip_blank(raw) == (raw if kept is None else kept)
