@@ -35,6 +35,10 @@ def create_app(config: dict | None = None) -> Flask:
     limiter.init_app(app)
     api.init_app(app)
 
+    from volunteer_app import bodies
+
+    bodies.init_app(app)  # every write's body: JSON (415), well-formed and shallow (400)
+
     from volunteer_app.auth.tokens import init_jwt
 
     init_jwt(app)

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import logging
-<<<<<<< HEAD
 import math
-import time
-=======
 import re
->>>>>>> i11-shape
+import time
 from typing import Any
 
 import marshmallow as ma
@@ -24,6 +21,11 @@ LANGUAGES = ("zh-CN", "zh", "en")
 MESSAGES: dict[str, tuple[str, str]] = {
     "request.malformed": ("请求格式错误", "The request could not be understood"),
     "request.too_large": ("请求体过大", "The request body is too large"),
+    "request.unsupported_media_type": (
+        "请求体须为 JSON（Content-Type: application/json）",
+        "The request body must be JSON (Content-Type: application/json)",
+    ),
+    "validation.nothing_to_change": ("没有要修改的内容", "Nothing to change: give at least one field"),
     "validation.failed": ("提交的数据有误", "Some fields are invalid"),
     "auth.required": ("请先登录", "Authentication is required"),
     "auth.forbidden": ("没有权限执行此操作", "You are not allowed to do this"),
@@ -43,15 +45,39 @@ _HTTP_DEFAULT_CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "request.too_large",
+    415: "request.unsupported_media_type",
     422: "validation.failed",
     429: "rate_limited",
     503: "server.unavailable",
 }
 
 
+# field message -> error code: a 422 whose every field message is one of these gets that code.
+FIELD_CODES: dict[str, str] = {}
+
+
 def register_messages(messages: dict[str, tuple[str, str]]) -> None:
     """Add a domain's error messages to the catalogue (import time)."""
     MESSAGES.update(messages)
+
+
+def register_field_code(message: str, error: str) -> None:
+    """A field message that names its own error code (e.g. an invalid phone is `phone.invalid`)."""
+    FIELD_CODES[message] = error
+
+
+def _field_code(errors: Any) -> str | None:
+    """The one code every leaf message of a validation error maps to, if there is one."""
+    codes, stack = set(), [errors]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        else:
+            codes.add(FIELD_CODES.get(item) if isinstance(item, str) else None)
+    return codes.pop() if len(codes) == 1 else None
 
 
 def language() -> str:
@@ -310,6 +336,10 @@ class Conflict(DomainError):
     status = 409
 
 
+class UnsupportedMediaType(DomainError):
+    status = 415
+
+
 class Unprocessable(DomainError):
     status = 422
 
@@ -330,6 +360,7 @@ _STATUS_NAMES = {
     405: "Method Not Allowed",
     409: "Conflict",
     413: "Payload Too Large",
+    415: "Unsupported Media Type",
     422: "Unprocessable Entity",
     429: "Too Many Requests",
     500: "Internal Server Error",
@@ -402,7 +433,8 @@ class Api(SmorestApi):
             retry_after = getattr(error, "retry_after", None) or _limit_window(error)
             if retry_after:
                 headers.setdefault("Retry-After", str(retry_after))
-        code = data.get("error") or _HTTP_DEFAULT_CODES.get(status, "server.error")
+        code = data.get("error") or (status == 422 and errors and _field_code(errors)) or None
+        code = code or _HTTP_DEFAULT_CODES.get(status, "server.error")
         return error_response(status, code, errors=errors, headers=headers)
 
 

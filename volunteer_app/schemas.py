@@ -1,40 +1,286 @@
-"""Shared schema pieces: bounded field constructors and the id path/field types."""
+"""Shared schema pieces: strict JSON field types, bounded text, ids, phones and times.
+
+JSON bodies are typed strictly: a boolean is `true` or `false`, a number is a JSON number (not a
+string, not a boolean), a date is `YYYY-MM-DD` and a time RFC 3339 with an offset, and text is
+stripped of surrounding blanks (whitespace and invisible format characters) and refused if nothing
+is left. Query strings carry text by nature: their fields parse (`QueryBoolean`: true/false/1/0 only).
+Unknown keys are refused by every schema (marshmallow's default, RAISE).
+
+The English messages below are constants so the caller's language can be looked up for them.
+"""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import marshmallow as ma
 
+from volunteer_app.accounts.identity import normalize_phone
+from volunteer_app.errors import Unprocessable, register_field_code, register_messages
+
 MAX_ID = 2**63 - 1
 
+# Field-level validation messages (English; translations are keyed by these exact strings).
+BLANK = "must not be blank"
+UNSTORABLE = "contains characters that cannot be stored"
+NOT_BOOLEAN = "must be true or false"
+NOT_INTEGER = "must be an integer (a JSON number)"
+NOT_NUMBER = "must be a number (a JSON number)"
+NOT_STRING = "must be a string"
+NOT_DATE = "must be a date as YYYY-MM-DD"
+NOT_MOMENT = "must be a date and time with an offset (RFC 3339, e.g. 2026-05-01T09:00:00+08:00)"
+YEAR_OUT_OF_RANGE = "year out of range"
+INVALID_PHONE = "invalid phone number"
+NOTHING_TO_CHANGE = "give at least one field to change"
+NESTED_TOO_DEEPLY = "nested too deeply"
+NOT_JSON = "the body must be JSON (Content-Type: application/json)"
+AUDIT_UNNAMED = "name every checked-out assignment, or give confirm_computed: true"
 
-def Id(*, strict: bool = True, **kwargs) -> ma.fields.Integer:
-    """A positive 64-bit id; strict (a JSON number) unless it comes from a query string (strict=False)."""
-    return ma.fields.Integer(strict=strict, validate=ma.validate.Range(min=1, max=MAX_ID), **kwargs)
+register_messages({"phone.invalid": ("手机号格式不正确", "The phone number is not valid")})
+register_field_code(INVALID_PHONE, "phone.invalid")
 
+FIELD_MESSAGES = (
+    BLANK,
+    UNSTORABLE,
+    NOT_BOOLEAN,
+    NOT_INTEGER,
+    NOT_NUMBER,
+    NOT_STRING,
+    NOT_DATE,
+    NOT_MOMENT,
+    YEAR_OUT_OF_RANGE,
+    INVALID_PHONE,
+    NOTHING_TO_CHANGE,
+    NESTED_TOO_DEEPLY,
+    NOT_JSON,
+    AUDIT_UNNAMED,
+)
+
+
+# ---- text --------------------------------------------------------------------------------------------
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# Characters that show nothing although they are not whitespace to str.strip(): fillers and blanks
+# that are letters or marks to Unicode (Hangul fillers, braille blank, Khmer inherent vowels, Mongolian
+# and other variation selectors, the combining grapheme joiner).
+_INVISIBLE_EXTRA = frozenset(
+    "\u034f\u115f\u1160\u17b4\u17b5\u180b\u180c\u180d\u180e\u180f\u2800\u3164\uffa0"
+    + "".join(chr(c) for c in range(0xFE00, 0xFE10))
+)
+_TAGS = range(0xE0000, 0xE0080)  # emoji flag tags: kept at the end of a flag, but blank alone
+
+
+def _strippable(ch: str) -> bool:
+    """Whitespace, controls and format characters (U+200B, U+200C, U+200D, U+2060, U+FEFF, bidi marks
+    and the like), which may surround text unseen. Tags stay (they end emoji flags)."""
+    if ch.isspace():
+        return True
+    category = unicodedata.category(ch)
+    return category in ("Cc", "Zs", "Zl", "Zp") or (category == "Cf" and ord(ch) not in _TAGS)
+
+
+def _invisible(ch: str) -> bool:
+    return _strippable(ch) or ch in _INVISIBLE_EXTRA or ord(ch) in _TAGS
+
+
+def strip_blank(value: str) -> str:
+    """The text without surrounding blanks; "" if it shows nothing at all."""
+    start, end = 0, len(value)
+    while start < end and _strippable(value[start]):
+        start += 1
+    while end > start and _strippable(value[end - 1]):
+        end -= 1
+    text = value[start:end]
+    return "" if all(_invisible(ch) for ch in text) else text
 
 
 def storable(value: str) -> None:
     """Refuse NUL (PostgreSQL text cannot hold it) and lone surrogates (not encodable as UTF-8 for
     either database): stored, both would surface as a 500 instead of a 422 naming the field."""
     if _UNSTORABLE.search(value):
-        raise ma.ValidationError("contains characters that cannot be stored")
+        raise ma.ValidationError(UNSTORABLE)
 
 
-def Text(max_length: int, min_length: int = 1, **kwargs) -> ma.fields.String:
-    """A bounded string of storable characters."""
-    return ma.fields.String(validate=[ma.validate.Length(min=min_length, max=max_length), storable], **kwargs)
+class Str(ma.fields.String):
+    """A JSON string, nothing else (marshmallow's String already refuses other types)."""
+
+    default_error_messages = {"invalid": NOT_STRING}
 
 
-def Lat(**kwargs) -> ma.fields.Float:
+class Text(Str):
+    """A bounded string of storable characters, stripped of surrounding blanks; blank is refused
+    (required or optional: an optional field given as "   " is an error, not stored)."""
+
+    default_error_messages = {"blank": BLANK}
+
+    def __init__(self, max_length: int, min_length: int = 1, *, validate=None, **kwargs):
+        validators = [ma.validate.Length(min=min_length, max=max_length), storable]
+        if validate is not None:
+            validators += validate if isinstance(validate, (list, tuple)) else [validate]
+        super().__init__(validate=validators, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        raw = super()._deserialize(value, attr, data, **kwargs)
+        storable(raw)  # before stripping: a NUL is refused wherever it is, not quietly cut off
+        text = strip_blank(raw)
+        if not text:
+            raise self.make_error("blank")
+        return text
+
+
+class Password(Str):
+    """A secret, taken exactly as typed (never stripped: spaces may be part of it); a new one that
+    shows nothing is refused."""
+
+    default_error_messages = {"blank": BLANK}
+
+    def __init__(self, max_length: int, min_length: int = 1, *, new: bool = False, **kwargs):
+        self.new = new
+        super().__init__(validate=[ma.validate.Length(min=min_length, max=max_length), storable], **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if self.new and not strip_blank(text):
+            raise self.make_error("blank")
+        return text
+
+
+class Phone(Str):
+    """A phone number, normalised the one way registration does (accounts.identity.normalize_phone):
+    E.164 of a mainland or international mobile; anything else is refused here, naming the field."""
+
+    default_error_messages = {"phone": INVALID_PHONE}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("metadata", {"description": "Mainland 11-digit or E.164", "example": "13800138000"})
+        self.length = ma.validate.Length(min=5, max=20)
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        raw = super()._deserialize(value, attr, data, **kwargs)
+        self.length(raw)
+        storable(raw)
+        phone = normalize_phone(raw)
+        if phone is None:
+            raise self.make_error("phone")
+        return phone
+
+
+# ---- numbers and booleans ------------------------------------------------------------------------------
+
+
+class Boolean(ma.fields.Boolean):
+    """JSON true or false only: "yes", "true", 1 and 0 are refused, not read as booleans."""
+
+    default_error_messages = {"invalid": NOT_BOOLEAN}
+
+    def _deserialize(self, value, attr, data, **kwargs) -> bool:
+        if value is not True and value is not False:
+            raise self.make_error("invalid")
+        return value
+
+
+class QueryBoolean(ma.fields.Boolean):
+    """A boolean in a query string: true/false or 1/0, nothing else."""
+
+    default_error_messages = {"invalid": NOT_BOOLEAN}
+
+    def __init__(self, **kwargs):
+        super().__init__(truthy={"true", "1"}, falsy={"false", "0"}, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> bool:
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Integer(ma.fields.Integer):
+    """A JSON integer: not a string, not a boolean, not 1.0."""
+
+    default_error_messages = {"invalid": NOT_INTEGER}
+
+    def __init__(self, **kwargs):
+        kwargs["strict"] = True
+        super().__init__(**kwargs)
+
+
+class Float(ma.fields.Float):
+    """A JSON number (integer or not): not a string, not a boolean; never NaN or infinite."""
+
+    default_error_messages = {"invalid": NOT_NUMBER}
+
+    def _validated(self, value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
+def Id(*, strict: bool = True, **kwargs) -> ma.fields.Integer:
+    """A positive 64-bit id; strict (a JSON number) unless it comes from a query string (strict=False)."""
+    field = Integer if strict else ma.fields.Integer
+    return field(validate=ma.validate.Range(min=1, max=MAX_ID), **kwargs)
+
+
+def Lat(**kwargs) -> Float:
+    return Float(validate=ma.validate.Range(min=-90, max=90), allow_nan=False, **kwargs)
+
+
+def Lng(**kwargs) -> Float:
+    return Float(validate=ma.validate.Range(min=-180, max=180), allow_nan=False, **kwargs)
+
+
+def QueryLat(**kwargs) -> ma.fields.Float:
     return ma.fields.Float(validate=ma.validate.Range(min=-90, max=90), allow_nan=False, **kwargs)
 
 
-def Lng(**kwargs) -> ma.fields.Float:
+def QueryLng(**kwargs) -> ma.fields.Float:
     return ma.fields.Float(validate=ma.validate.Range(min=-180, max=180), allow_nan=False, **kwargs)
+
+
+# ---- dates and times -----------------------------------------------------------------------------------
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+_MOMENT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?([Zz]|[+-][0-9]{2}:[0-9]{2})",
+    re.ASCII,
+)
+
+
+class Date(ma.fields.Date):
+    """A calendar date as YYYY-MM-DD (ISO 8601 extended): "20260101" and "2026-W01-1" are refused."""
+
+    default_error_messages = {"invalid": NOT_DATE, "format": NOT_DATE}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not _DATE.fullmatch(value):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class AwareDateTime(ma.fields.AwareDateTime):
+    """An RFC 3339 date-time with its offset (Z or ±HH:MM); seconds may be left out."""
+
+    default_error_messages = {"invalid": NOT_MOMENT, "format": NOT_MOMENT, "invalid_awareness": NOT_MOMENT}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not _MOMENT.fullmatch(value):
+            raise self.make_error("invalid")
+        return super()._deserialize(value.upper(), attr, data, **kwargs)
+
+
+def _plausible(value) -> None:
+    # Far-off years would overflow converting to UTC (a 500); no service is booked for year 9999.
+    if not 2000 <= value.year <= 2200:
+        raise ma.ValidationError(YEAR_OUT_OF_RANGE)
+
+
+def Moment(**kwargs) -> AwareDateTime:
+    """An RFC 3339 time with an offset (a naive time is refused: whose clock would it be?)."""
+    return AwareDateTime(validate=_plausible, **kwargs)
+
+
+# ---- schemas -----------------------------------------------------------------------------------------
 
 
 class Ok(ma.Schema):
@@ -43,12 +289,13 @@ class Ok(ma.Schema):
     ok = ma.fields.Boolean(required=True)
 
 
-def _plausible(value) -> None:
-    # Far-off years would overflow converting to UTC (a 500); no service is booked for year 9999.
-    if not 2000 <= value.year <= 2200:
-        raise ma.ValidationError("year out of range")
+class PatchSchema(ma.Schema):
+    """A PATCH body: every field optional, but at least one given (an empty change would do nothing,
+    and a command that does nothing is a 422, never a 200)."""
 
-
-def Moment(**kwargs) -> ma.fields.AwareDateTime:
-    """An RFC 3339 time with an offset (a naive time is refused: whose clock would it be?)."""
-    return ma.fields.AwareDateTime(validate=_plausible, **kwargs)
+    @ma.validates_schema(pass_original=True)
+    def _something(self, data, original, **_kwargs):
+        if not data:
+            raise Unprocessable(
+                "validation.nothing_to_change", errors={"json": {"_schema": [NOTHING_TO_CHANGE]}}
+            )

@@ -26,14 +26,14 @@ from volunteer_app.extensions import db
 from volunteer_app.idempotency import idempotent
 from volunteer_app.orders import service as orders
 from volunteer_app.pagination import PageArgs, page_schema, paginate_rows
-from volunteer_app.schemas import Id, Lat, Lng
+from volunteer_app.schemas import Id, QueryLat, QueryLng
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1", description="Tasks: the feed and assignments")
 
 
 class TasksArgs(PageArgs):
-    lat = Lat(required=True)
-    lng = Lng(required=True)
+    lat = QueryLat(required=True)
+    lng = QueryLng(required=True)
     radius_m = ma.fields.Integer(load_default=5000, validate=ma.validate.Range(100, 50_000))
     category_id = Id(strict=False, load_default=None)
 

@@ -318,29 +318,45 @@ def test_attend_and_audit_credit_the_hours_once(app, world, loop):
         assert out["minutes_computed"] == 90
         # Not ended yet; and someone is still on site.
         assert_error(
-            loop.client.post(f"/api/v1/activities/{a}/audit", json={}, headers=loop.headers(world.mgr_s1)),
+            loop.client.post(
+                f"/api/v1/activities/{a}/audit",
+                json={"confirm_computed": True},
+                headers=loop.headers(world.mgr_s1),
+            ),
             409,
             "activity.not_ended",
         )
     with loop.at(start + timedelta(hours=3)):
         assert_error(
-            loop.client.post(f"/api/v1/activities/{a}/audit", json={}, headers=loop.headers(world.mgr_s1)),
+            loop.client.post(
+                f"/api/v1/activities/{a}/audit",
+                json={"confirm_computed": True},
+                headers=loop.headers(world.mgr_s1),
+            ),
             409,
             "activity.on_site",
         )
         loop.act(world.mgr_s1, late_id, "close", {"reason": "忘记签退"})
         assert_error(
-            loop.client.post(f"/api/v1/activities/{a}/audit", json={}, headers=loop.headers(world.mgr_s4)),
+            loop.client.post(
+                f"/api/v1/activities/{a}/audit",
+                json={"confirm_computed": True},
+                headers=loop.headers(world.mgr_s4),
+            ),
             404,
         )
         audited = loop.call(
             "POST",
             f"/activities/{a}/audit",
             world.mgr_s1,
-            {"assignments": [{"assignment_id": late_id, "minutes": 60, "reason": "现场确认"}], "note": "ok"},
+            {
+                "assignments": [{"assignment_id": late_id, "minutes": 60, "reason": "现场确认"}],
+                "confirm_computed": True,
+                "note": "ok",
+            },
         )
         assert audited["status"] == "closed"
-        loop.call("POST", f"/activities/{a}/audit", world.mgr_s1, {}, status=409)
+        loop.call("POST", f"/activities/{a}/audit", world.mgr_s1, {"confirm_computed": True}, status=409)
     assert book(app, came.id) == 90 and book(app, left_late.id) == 60 and book(app, absent.id) == 0
     assert signups(app, a) == {
         came.id: "audited",
@@ -520,7 +536,7 @@ def test_a_new_user_walks_a_service_day_from_rule_to_hours(app, world, loop):
     with loop.at(datetime(2026, 11, 5, 17, 30, tzinfo=SHANGHAI)):
         assert loop.act(world.vol_s1, mine["id"], "check-out", NEAR)["minutes_computed"] == 180
     with loop.at(datetime(2026, 11, 6, 9, 0, tzinfo=SHANGHAI)):
-        loop.call("POST", f"/activities/{activity['id']}/audit", world.mgr_s1, {})
+        loop.call("POST", f"/activities/{activity['id']}/audit", world.mgr_s1, {"confirm_computed": True})
         assert loop.call("GET", "/me/timebook", world.vol_s1)["balance_minutes"] == 180
 
 
@@ -611,7 +627,7 @@ def test_an_activity_left_unaudited_is_escalated_once_to_its_managers_and_those_
     # An audited activity is never escalated.
     b = publish(loop, world, start=start, minutes=60)["id"]
     with loop.at(start + timedelta(hours=2)):
-        loop.call("POST", f"/activities/{b}/audit", world.mgr_s1, {})
+        loop.call("POST", f"/activities/{b}/audit", world.mgr_s1, {"confirm_computed": True})
     with app.app_context():
         assert jobs.escalate_unaudited(due + timedelta(hours=2)) == {"escalated": 0}
 

@@ -345,8 +345,6 @@ def test_next_occurrences_edge_arguments():
         annual("02-29"),
         dom(5, start_time="00:00", end_time="23:59"),
         dom(5, part="morning", end_time="12:00"),
-        {**dom(5), "theme": "学雷锋", "unknown": [1, 2]},  # keys this module does not know are ignored
-        {**nth_weekday(1, FRI), "days": "ignored for this kind"},
     ],
 )
 def test_check_accepts(spec):
@@ -364,6 +362,11 @@ def test_check_accepts(spec):
         ({**dom(5), "kind": None}, "kind", "must be one of"),
         ({**dom(5), "kind": ["days_of_month"]}, "kind", "must be one of"),
         ({**dom(5), "kind": {"a": 1}}, "kind", "must be one of"),
+        # keys the kind does not take are refused, each by name
+        ({**dom(5), "theme": "学雷锋"}, "theme", "Unknown field."),
+        ({**dom(5), "unknown": [1, 2]}, "unknown", "Unknown field."),
+        ({**nth_weekday(1, FRI), "days": [5]}, "days", "Unknown field."),
+        ({**annual("03-05"), "weekdays": [1]}, "weekdays", "Unknown field."),
         # days
         ({"kind": "days_of_month", "part_of_day": "morning"}, "days", "is required"),
         (dom(), "days", "must not be empty"),
@@ -483,7 +486,7 @@ def test_functions_refuse_an_invalid_spec():
     ("spec", "expected"),
     [
         (
-            {**dom(25, -1, 5, 15, 5, 31), "theme": "x"},
+            dom(25, -1, 5, 15, 5, 31),
             {
                 "kind": "days_of_month",
                 "days": [5, 15, 25, 31, -1],
@@ -493,7 +496,7 @@ def test_functions_refuse_an_invalid_spec():
             },
         ),
         (
-            {**nth_weekday(1, FRI), "days": [1]},
+            nth_weekday(1, FRI),
             {
                 "kind": "nth_weekday",
                 "nth": 1,

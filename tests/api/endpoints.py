@@ -694,7 +694,7 @@ def _activity_audit(app: Flask, w: World, t: str) -> Request:
             signup.checkin_ok = signup.checkout_ok = True
             signup.minutes_computed = 120
         db.session.commit()
-    return f"{API}/activities/{activity_id}/audit", {"note": "核实无误"}
+    return f"{API}/activities/{activity_id}/audit", {"confirm_computed": True, "note": "核实无误"}
 
 
 def _rule_body(app: Flask, t: str) -> dict:

@@ -42,7 +42,10 @@ def test_resident_to_hours_in_the_book(app, client, world, loop):
             "POST",
             f"/orders/{order['id']}/audit",
             world.mgr_s1,
-            {"assignments": [{"assignment_id": a2["id"], "minutes": 60, "reason": "提前离开"}]},
+            {
+                "assignments": [{"assignment_id": a2["id"], "minutes": 60, "reason": "提前离开"}],
+                "confirm_computed": True,
+            },
         )
     assert audited["status"] == "closed"
     book1 = loop.call("GET", "/me/timebook", world.vol_s1)

@@ -287,7 +287,9 @@ class OrderMachine(RuleBasedStateMachine):
         self._attempt(
             "audit",
             order_id,
-            lambda: service.audit(who=self.manager, order_id=order_id, items=items, note="核"),
+            lambda: service.audit(
+                who=self.manager, order_id=order_id, items=items, note="核", confirm_computed=True
+            ),
         )
 
     def _on_assignment(self, action: str, assignment_id: int, who: Principal, near: bool = True) -> None:

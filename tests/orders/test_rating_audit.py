@@ -138,7 +138,7 @@ def test_no_rating_once_marked_unrated(app, client, world, loop):
 
 def test_rating_an_audited_order(app, client, world, loop):
     order_id, _, _ = completed(app, world, loop, [(0, 60, NEAR)])
-    loop.call("POST", f"/orders/{order_id}/audit", world.mgr_s1, {})
+    loop.call("POST", f"/orders/{order_id}/audit", world.mgr_s1, {"confirm_computed": True})
     rated = loop.call("POST", f"/orders/{order_id}/rating", world.resident, {"stars": 5})
     assert rated["status"] == "closed" and rated["rating"]["state"] == "rated"
     last = loop.events(world.resident, order_id)[-1]
@@ -159,6 +159,7 @@ def test_audit_closes_and_credits_each_book_exactly_once(app, client, world, loo
 
     body = {
         "assignments": [{"assignment_id": a2, "minutes": 45, "reason": "中途离开半小时"}],
+        "confirm_computed": True,
         "note": "已电话回访",
     }
     audited = loop.call("POST", f"/orders/{order_id}/audit", world.mgr_s1, body)
@@ -196,7 +197,7 @@ def test_audit_closes_and_credits_each_book_exactly_once(app, client, world, loo
     )
 
     # A second audit is refused and credits nothing.
-    assert_error(audit(client, order_id, world.mgr_s1, {}), 409, "order.bad_state")
+    assert_error(audit(client, order_id, world.mgr_s1, {"confirm_computed": True}), 409, "order.bad_state")
     assert_error(audit(client, order_id, world.mgr_i1, body), 409, "order.bad_state")
     assert (book(loop, v1), book(loop, v2)) == (90, 45)
     assert transfer_count(app) == 2
@@ -224,7 +225,7 @@ def test_changing_minutes_without_a_reason_changes_nothing(app, client, world, l
         "POST",
         f"/orders/{order_id}/audit",
         world.mgr_s1,
-        {"assignments": [{"assignment_id": a2, "minutes": 60}]},
+        {"assignments": [{"assignment_id": a2, "minutes": 60}], "confirm_computed": True},
     )
     assert (book(loop, v1), book(loop, v2)) == (90, 60)
 
@@ -265,17 +266,19 @@ def test_audit_minutes_are_bounded_and_lines_must_belong_to_the_order(app, clien
 def test_audit_needs_a_manager_in_reach_and_a_completed_order(app, client, world, loop):
     order_id, _, [(v1, _)] = completed(app, world, loop, [(0, 60, NEAR)])
     for person in (world.mgr_s2, world.mgr_s4):
-        assert_error(audit(client, order_id, person, {}), 404)
+        assert_error(audit(client, order_id, person, {"confirm_computed": True}), 404)
     for person in (world.vol_s1, world.resident):
-        assert audit(client, order_id, person, {}).status_code == 403
+        assert audit(client, order_id, person, {"confirm_computed": True}).status_code == 403
     assert loop.get(world.mgr_s1, order_id)["status"] == "completed"
     # A manager above the station audits it.
-    audited = loop.call("POST", f"/orders/{order_id}/audit", world.mgr_i1, {"note": "所级审核"})
+    audited = loop.call(
+        "POST", f"/orders/{order_id}/audit", world.mgr_i1, {"confirm_computed": True, "note": "所级审核"}
+    )
     assert audited["status"] == "closed"
     assert book(loop, v1) == 60
     # Not before the service is complete.
     waiting = loop.submit(world.resident)["id"]
-    assert_error(audit(client, waiting, world.mgr_s1, {}), 409, "order.bad_state")
+    assert_error(audit(client, waiting, world.mgr_s1, {"confirm_computed": True}), 409, "order.bad_state")
 
 
 def test_confirming_zero_minutes_credits_nothing(app, client, world, loop):
@@ -311,7 +314,7 @@ def test_a_no_show_is_not_audited_or_credited(app, client, world, loop):
         422,
     )
     assert "assignment_id" in str(body["errors"])
-    loop.call("POST", f"/orders/{order['id']}/audit", world.mgr_s1, {})
+    loop.call("POST", f"/orders/{order['id']}/audit", world.mgr_s1, {"confirm_computed": True})
     with app.app_context():
         assert db.session.get(Assignment, a2).status == "no_show"
     assert (book(loop, world.vol_s1), book(loop, vol2)) == (60, 0)

@@ -273,7 +273,7 @@ class Stage:
             "reject": {"reason": "不在服务范围"},
             "cancel": {"reason": "不需要了"},
             "rate": {"stars": 4, "comment": "及时"},
-            "audit": {},
+            "audit": {"confirm_computed": True},
             "check_in": NEAR,
             "check_out": NEAR,
             "close_attendance": {"reason": "忘记签退"},

@@ -20,13 +20,21 @@ _ID_CHECK = "10X98765432"
 # ASCII only: \d would also match full-width digits, so the same number typed on a Chinese keyboard
 # would pass with another keyed hash and slip past the one-identity-per-account check.
 _ID_RE = re.compile(r"^[1-9]\d{16}[\dX]$", re.ASCII)
-_PHONE_STRIP = re.compile(r"[\s\-()]")
+# The one phone rule (registration, login, SMS, proxy orders, managers, family links): after NFKC
+# (full-width digits to ASCII) and stripping surrounding whitespace, ASCII digits with an optional
+# leading +, separated by spaces, hyphens or parentheses. Other scripts' digits (Arabic-Indic …),
+# letters and inner line breaks are refused, not read as a number.
+_PHONE_CHARS = re.compile(r"\+?[0-9 ()\-]+", re.ASCII)
+_PHONE_STRIP = re.compile(r"[ \-()]")
 _MOBILE_TYPES = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
 
 
 def normalize_phone(raw: str) -> str | None:
     """E.164 for a mainland 11-digit or an international mobile number; None if invalid or a landline."""
-    cleaned = _PHONE_STRIP.sub("", raw or "")
+    value = unicodedata.normalize("NFKC", raw or "").strip()
+    if not _PHONE_CHARS.fullmatch(value):
+        return None
+    cleaned = _PHONE_STRIP.sub("", value)
     if not cleaned or len(cleaned) > 20:
         return None
     try:

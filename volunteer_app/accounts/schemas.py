@@ -6,7 +6,7 @@ import marshmallow as ma
 
 from volunteer_app.accounts.models import APPLICATION_STATUSES
 from volunteer_app.pagination import PageArgs
-from volunteer_app.schemas import Id, Text
+from volunteer_app.schemas import Boolean, Id, PatchSchema, Phone, Str, Text
 
 
 class SiteRef(ma.Schema):
@@ -44,14 +44,14 @@ class MeOut(ma.Schema):
     created_at = ma.fields.AwareDateTime(attribute="user.created_at", required=True)
 
 
-class MePatch(ma.Schema):
+class MePatch(PatchSchema):
     name = Text(40)
     home_site_id = Id()
 
 
 class ApplicationIn(ma.Schema):
     real_name = Text(40, min_length=2, required=True)
-    id_number = ma.fields.String(required=True, validate=ma.validate.Length(equal=18))
+    id_number = Str(required=True, validate=ma.validate.Length(equal=18))
     site_id = Id(required=True, metadata={"description": "The home station applied to"})
     skills = ma.fields.List(Text(30), load_default=list, validate=ma.validate.Length(max=20))
     category_ids = ma.fields.List(Id(), load_default=list, validate=ma.validate.Length(max=20))
@@ -90,7 +90,7 @@ class RejectIn(ma.Schema):
 
 class ManagerIn(ma.Schema):
     user_id = Id(load_default=None)
-    phone = Text(20, min_length=5, load_default=None)
+    phone = Phone(load_default=None)
 
     @ma.validates_schema
     def _one_of(self, data, **_kwargs):
@@ -116,7 +116,7 @@ class GrantOut(ma.Schema):
 
 class TeamMemberIn(ma.Schema):
     user_id = Id(required=True)
-    leader = ma.fields.Boolean(load_default=False)
+    leader = Boolean(load_default=False)
 
 
 class TeamMemberOut(ma.Schema):

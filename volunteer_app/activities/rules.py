@@ -50,6 +50,8 @@ _KIND_KEYS = {
     "annual": ("dates",),
 }
 _COMMON_KEYS = ("part_of_day", "start_time", "end_time")
+_ALL_KIND_KEYS = {key for keys in _KIND_KEYS.values() for key in keys}
+UNKNOWN_KEY = "Unknown field."  # as marshmallow says it: a key the kind does not take is refused
 _HHMM = re.compile(r"[0-9]{2}:[0-9]{2}")
 _MMDD = re.compile(r"[0-9]{2}-[0-9]{2}")
 # Days per month in a leap year: the longest each month gets (02-29 is a valid annual date).
@@ -160,6 +162,12 @@ def check(spec: Any) -> dict[str, list[str]]:
         dates = _check_list(spec, "dates", errors, required=True)
         if dates is not None and not all(_parse_mmdd(v) for v in dates):
             errors["dates"] = ["must be valid dates as MM-DD"]
+
+    known = {"kind", *_COMMON_KEYS}
+    known.update(_KIND_KEYS.get(kind, ()) if isinstance(kind, str) and kind in KINDS else _ALL_KIND_KEYS)
+    for key in spec:
+        if key not in known:
+            errors[str(key)] = [UNKNOWN_KEY]
 
     part = spec.get("part_of_day")
     if "part_of_day" not in spec:

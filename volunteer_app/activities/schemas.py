@@ -7,17 +7,17 @@ import marshmallow as ma
 from volunteer_app.activities import rules
 from volunteer_app.activities.models import ACTIVITY_STATUSES
 from volunteer_app.attendance.schemas import AssignmentOut
-from volunteer_app.schemas import Id, Lat, Lng, Moment, Text
+from volunteer_app.schemas import Boolean, Id, Integer, Lat, Lng, Moment, Str, Text
 
 MAX_SLOTS = 500
 
 
 def Slots(**kwargs) -> ma.fields.Integer:
-    return ma.fields.Integer(strict=True, validate=ma.validate.Range(1, MAX_SLOTS), **kwargs)
+    return Integer(validate=ma.validate.Range(1, MAX_SLOTS), **kwargs)
 
 
 def Waitlist(**kwargs) -> ma.fields.Integer:
-    return ma.fields.Integer(strict=True, load_default=0, validate=ma.validate.Range(0, MAX_SLOTS), **kwargs)
+    return Integer(load_default=0, validate=ma.validate.Range(0, MAX_SLOTS), **kwargs)
 
 
 class ActivityIn(ma.Schema):
@@ -74,9 +74,9 @@ class SpecIn(ma.Schema):
     """When a service day falls (see the kinds); checked by activities/rules.py, errors per field."""
 
     class Meta:
-        unknown = ma.INCLUDE  # the kind's own fields; rules.check names any that are wrong
+        unknown = ma.INCLUDE  # the kind's own fields; rules.check names any that are wrong or unknown
 
-    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(rules.KINDS))
+    kind = Str(required=True, validate=ma.validate.OneOf(rules.KINDS))
 
     @ma.post_load(pass_original=True)
     def _whole(self, data, original, **_):
@@ -108,7 +108,7 @@ class RuleIn(ma.Schema):
 
 
 class RulePatch(ma.Schema):
-    active = ma.fields.Boolean(required=True, metadata={"description": "false pauses the rule"})
+    active = Boolean(required=True, metadata={"description": "false pauses the rule"})
 
 
 class PreviewArgs(ma.Schema):

@@ -397,7 +397,9 @@ def mark_no_show(*, who, assignment_id: int, reason: str) -> Assignment:
     return assignment
 
 
-def audit(*, who, activity_id: int, items: list[dict], note: str | None) -> Activity:
+def audit(
+    *, who, activity_id: int, items: list[dict], note: str | None, confirm_computed: bool = False
+) -> Activity:
     """审核 after the end: confirm each checked-out sign-up's minutes (a change needs a reason); they
     are credited once each, in this transaction, exactly as for orders. Holders who never came become
     no-shows, the waitlist lapses, and the activity closes. Commits."""
@@ -419,6 +421,7 @@ def audit(*, who, activity_id: int, items: list[dict], note: str | None) -> Acti
         service_date=sites.local_time(site, activity.start_at).date(),
         actor_id=who.user_id,
         what="activity",
+        confirm_computed=confirm_computed,
     )
     attendance.settle_absent([activity.id], now, owner=Assignment.activity_id)
     activity.status, activity.closed_at = "closed", now

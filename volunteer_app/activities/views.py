@@ -114,7 +114,11 @@ class ActivityAudit(MethodView):
     def post(self, data, activity_id):
         """审核 after the end: confirm minutes per sign-up (list only changes); hours are credited once."""
         activity = service.audit(
-            who=current_principal(), activity_id=activity_id, items=data["assignments"], note=data["note"]
+            who=current_principal(),
+            activity_id=activity_id,
+            items=data["assignments"],
+            note=data["note"],
+            confirm_computed=data["confirm_computed"],
         )
         return _detail(activity)
 

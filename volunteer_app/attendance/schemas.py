@@ -5,10 +5,24 @@ from __future__ import annotations
 import marshmallow as ma
 
 from volunteer_app.attendance.models import ASSIGNMENT_STATUSES
-from volunteer_app.schemas import Id, Lat, Lng, Moment, Text
+from volunteer_app.errors import Unprocessable, register_messages
+from volunteer_app.schemas import AUDIT_UNNAMED, Boolean, Id, Integer, Lat, Lng, Moment, Text
 from volunteer_app.timebank.service import hours
 
-MAX_AUDITED = 500  # only the lines whose minutes change are listed
+MAX_AUDITED = 500  # every checked-out assignment of an order or activity, named once
+
+register_messages(
+    {
+        "audit.unnamed": (
+            "审核须逐一列出所确认的服务记录，或明确确认按计算时长（confirm_computed: true）",
+            "Name every assignment you confirm, or confirm the computed minutes (confirm_computed: true)",
+        ),
+    }
+)
+
+
+def unnamed(errors: dict | None = None) -> Unprocessable:
+    return Unprocessable("audit.unnamed", errors=errors or {"json": {"assignments": [AUDIT_UNNAMED]}})
 
 
 class ReasonIn(ma.Schema):
@@ -31,15 +45,22 @@ class CloseIn(ma.Schema):
 
 class AuditItem(ma.Schema):
     assignment_id = Id(required=True)
-    minutes = ma.fields.Integer(strict=True, load_default=None, validate=ma.validate.Range(0, 24 * 60))
+    minutes = Integer(load_default=None, validate=ma.validate.Range(0, 24 * 60))
     reason = Text(500, load_default=None)
 
 
 class AuditIn(ma.Schema):
-    """审核: every checked-out assignment is confirmed; list only those whose minutes you change."""
+    """审核 confirms every checked-out assignment, each named in `assignments` (with `minutes` and a
+    `reason` where the computed figure is changed), or, with `confirm_computed: true`, those not named
+    at their computed minutes. Nothing named and no `confirm_computed`: 422 `audit.unnamed` (an empty
+    body never closes an order)."""
 
     assignments = ma.fields.List(
         ma.fields.Nested(AuditItem), load_default=list, validate=ma.validate.Length(max=MAX_AUDITED)
+    )
+    confirm_computed = Boolean(
+        load_default=False,
+        metadata={"description": "Confirm every checked-out assignment not named at its computed minutes"},
     )
     note = Text(500, load_default=None)
 
@@ -48,6 +69,8 @@ class AuditIn(ma.Schema):
         ids = [item["assignment_id"] for item in data["assignments"]]
         if len(ids) != len(set(ids)):
             raise ma.ValidationError("each assignment at most once", "assignments")
+        if not ids and not data["confirm_computed"]:
+            raise unnamed()
 
 
 class AssignmentOut(ma.Schema):

@@ -412,6 +412,7 @@ def audit_all(
     service_date: date,
     actor_id: int,
     what: str,
+    confirm_computed: bool = False,
 ) -> list[tuple[int, int]]:
     """审核 of one order or activity (`owner` is Assignment.order_id or .activity_id): every checked-out
     assignment is confirmed, at its computed minutes unless `items` (the request's list, by
@@ -429,6 +430,12 @@ def audit_all(
             wrong = {"assignment_id": [f"not a checked-out assignment of this {what}"]}
             raise Unprocessable("validation.failed", errors={"json": {"assignments": {str(i): wrong}}})
         given[item["assignment_id"]] = (i, item)
+    unnamed = sorted(set(done) - set(given))
+    if unnamed and not confirm_computed:
+        # An audit confirms what it names: nothing is confirmed (or the order closed) by omission.
+        from volunteer_app.attendance import schemas
+
+        raise schemas.unnamed({"json": {"assignments": [schemas.AUDIT_UNNAMED, f"not named: {unnamed}"]}})
     credited = []
     for assignment_id, assignment in sorted(done.items()):
         index, item = given.get(assignment_id, (None, {}))

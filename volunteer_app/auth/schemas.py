@@ -7,15 +7,10 @@ import re
 import marshmallow as ma
 
 from volunteer_app.accounts.schemas import MeOut
-from volunteer_app.schemas import Id, Lat, Lng, Text
+from volunteer_app.schemas import Id, Lat, Lng, Password, Phone, Str, Text
 
-PHONE = Text(
-    20,
-    min_length=5,
-    required=True,
-    metadata={"description": "Mainland 11-digit or E.164", "example": "13800138000"},
-)
-PASSWORD = Text(128, min_length=8, required=True)
+PHONE = Phone(required=True)
+PASSWORD = Password(128, min_length=8, new=True, required=True)
 
 
 class RegisterIn(ma.Schema):
@@ -30,8 +25,10 @@ class RegisterIn(ma.Schema):
 
 
 class LoginIn(ma.Schema):
-    phone = PHONE
-    password = Text(128, required=True)
+    # Normalised by the service with the same rule (normalize_phone); an invalid one is refused like a
+    # wrong password (401), so a login answer never says which part was wrong.
+    phone = Str(required=True, validate=ma.validate.Length(min=1, max=20), metadata=PHONE.metadata)
+    password = Password(128, required=True)
 
 
 class SmsCodeIn(ma.Schema):
@@ -41,13 +38,13 @@ class SmsCodeIn(ma.Schema):
 class SmsLoginIn(ma.Schema):
     phone = PHONE
     # ASCII digits only: \d alone would also pass full-width ones, which can never match a sent code.
-    code = ma.fields.String(
+    code = Str(
         required=True, validate=ma.validate.Regexp(re.compile(r"^\d{6}$", re.ASCII), error="six digits")
     )
 
 
 class PasswordChangeIn(ma.Schema):
-    current_password = Text(128, required=True)
+    current_password = Password(128, required=True)
     new_password = PASSWORD
 
 

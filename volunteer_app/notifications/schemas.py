@@ -7,20 +7,11 @@ import marshmallow as ma
 from volunteer_app.notifications.models import PLATFORMS
 from volunteer_app.notifications.service import SUBJECT_TYPES
 from volunteer_app.pagination import MAX_LIMIT, PageArgs
-from volunteer_app.schemas import Id, Text
-
-
-class JsonBoolean(ma.fields.Boolean):
-    """JSON true or false only: 0, 1 and "yes" are refused, not read as booleans."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, bool):
-            raise self.make_error("invalid")
-        return value
+from volunteer_app.schemas import Boolean, Id, QueryBoolean, Str, Text
 
 
 class NotificationListArgs(PageArgs):
-    unread = ma.fields.Boolean(load_default=False, metadata={"description": "Only the unread ones"})
+    unread = QueryBoolean(load_default=False, metadata={"description": "Only the unread ones"})
 
 
 class NotificationOut(ma.Schema):
@@ -54,7 +45,7 @@ class MarkReadIn(ma.Schema):
     """Either `ids` (of my notifications; others' are ignored) or `all: true`."""
 
     ids = ma.fields.List(Id(), load_default=None, validate=ma.validate.Length(min=1, max=MAX_LIMIT))
-    all = JsonBoolean(load_default=False)
+    all = Boolean(load_default=False)
 
     @ma.validates_schema
     def _one_way(self, data, **_kwargs):
@@ -67,8 +58,8 @@ class MarkReadOut(ma.Schema):
 
 
 class DeviceIn(ma.Schema):
-    platform = ma.fields.String(required=True, validate=ma.validate.OneOf(PLATFORMS))
-    token = ma.fields.String(
+    platform = Str(required=True, validate=ma.validate.OneOf(PLATFORMS))
+    token = Str(
         required=True,
         validate=[
             ma.validate.Length(min=1, max=255),

@@ -15,7 +15,7 @@ from volunteer_app.attendance.schemas import (  # noqa: F401  (shared shapes, us
 from volunteer_app.orders.models import TARGET_GROUPS
 from volunteer_app.orders.states import MODES, STATES
 from volunteer_app.pagination import PageArgs
-from volunteer_app.schemas import Id, Lat, Lng, Moment, Text
+from volunteer_app.schemas import Id, Integer, Lat, Lng, Moment, Phone, Str, Text
 
 MAX_VOLUNTEERS = 50
 
@@ -33,16 +33,14 @@ class OrderIn(ma.Schema):
     # The service window, named as an activity's (stored as the order's window_start/window_end).
     start_at = Moment(required=True, attribute="window_start")
     end_at = Moment(required=True, attribute="window_end")
-    volunteers_needed = ma.fields.Integer(
-        strict=True, load_default=1, validate=ma.validate.Range(1, MAX_VOLUNTEERS)
-    )
+    volunteers_needed = Integer(load_default=1, validate=ma.validate.Range(1, MAX_VOLUNTEERS))
     target_groups = ma.fields.List(
-        ma.fields.String(validate=ma.validate.OneOf(list(TARGET_GROUPS))),
+        Str(validate=ma.validate.OneOf(list(TARGET_GROUPS))),
         load_default=list,
         validate=ma.validate.Length(max=len(TARGET_GROUPS)),
         metadata={"description": ", ".join(f"{k} {v[0]}" for k, v in TARGET_GROUPS.items())},
     )
-    resident_phone = Text(20)
+    resident_phone = Phone()
     resident_name = Text(40)
     site_id = Id()
 
@@ -59,8 +57,8 @@ class OrderListArgs(PageArgs):
 class DispatchIn(ma.Schema):
     """派单: mode `assign` offers it to `volunteer_ids` or a team's members; mode `grab` opens it."""
 
-    mode = ma.fields.String(required=True, validate=ma.validate.OneOf(MODES))
-    capacity = ma.fields.Integer(strict=True, validate=ma.validate.Range(1, MAX_VOLUNTEERS))
+    mode = Str(required=True, validate=ma.validate.OneOf(MODES))
+    capacity = Integer(validate=ma.validate.Range(1, MAX_VOLUNTEERS))
     deadline = Moment(metadata={"description": "Offers/pool close; default: grab window or the start"})
     volunteer_ids = ma.fields.List(Id(), validate=ma.validate.Length(min=1, max=MAX_VOLUNTEERS))
     team_id = Id()
@@ -85,7 +83,7 @@ class OfferIn(ma.Schema):
 
 
 class RatingIn(ma.Schema):
-    stars = ma.fields.Integer(strict=True, required=True, validate=ma.validate.Range(1, 5))
+    stars = Integer(required=True, validate=ma.validate.Range(1, 5))
     comment = Text(500, load_default=None)
 
 

@@ -718,7 +718,9 @@ def rate(*, who, order_id: int, stars: int, comment: str | None) -> Order:
     return order
 
 
-def audit(*, who, order_id: int, items: list[dict], note: str | None) -> Order:
+def audit(
+    *, who, order_id: int, items: list[dict], note: str | None, confirm_computed: bool = False
+) -> Order:
     """审核: confirm each volunteer's minutes (a change from the computed figure needs a reason); the
     order closes and the minutes are credited to each book, once, in this transaction. Commits."""
     order = _managed(order_id, who)
@@ -733,6 +735,7 @@ def audit(*, who, order_id: int, items: list[dict], note: str | None) -> Order:
         service_date=sites.local_time(site, order.window_start).date(),
         actor_id=who.user_id,
         what="order",
+        confirm_computed=confirm_computed,
     )
     transition(
         order,

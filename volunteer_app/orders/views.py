@@ -137,9 +137,14 @@ class OrderAudit(MethodView):
     @blp.arguments(s.AuditIn)
     @blp.response(200, s.OrderDetail)
     def post(self, data, order_id):
-        """审核: confirm minutes per assignment; the order closes and the hours are credited, once."""
+        """审核: confirm minutes per assignment (name each, or `confirm_computed: true`); the order
+        closes and the hours are credited, once."""
         return _detail(
             service.audit(
-                who=current_principal(), order_id=order_id, items=data["assignments"], note=data["note"]
+                who=current_principal(),
+                order_id=order_id,
+                items=data["assignments"],
+                note=data["note"],
+                confirm_computed=data["confirm_computed"],
             )
         )

@@ -8,7 +8,7 @@ import marshmallow as ma
 
 from volunteer_app.errors import language
 from volunteer_app.pagination import PageArgs
-from volunteer_app.schemas import Id, Lat, Lng, Text
+from volunteer_app.schemas import Boolean, Id, Integer, Lat, Lng, PatchSchema, QueryBoolean, Str, Text
 from volunteer_app.sites.models import SITE_KINDS
 
 CODE = ma.validate.Regexp(r"^[A-Za-z0-9_\-]+$", error="letters, digits, _ and - only")
@@ -27,10 +27,10 @@ class SiteOut(ma.Schema):
 
 
 class SiteIn(ma.Schema):
-    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(SITE_KINDS))
+    kind = Str(required=True, validate=ma.validate.OneOf(SITE_KINDS))
     name = Text(80, required=True)
     parent_id = Id(load_default=None, allow_none=True)
-    code = ma.fields.String(load_default=None, allow_none=True, validate=[ma.validate.Length(1, 32), CODE])
+    code = Str(load_default=None, allow_none=True, validate=[ma.validate.Length(1, 32), CODE])
     address = Text(200, load_default=None, allow_none=True)
     lat = Lat(load_default=None, allow_none=True)
     lng = Lng(load_default=None, allow_none=True)
@@ -50,30 +50,26 @@ def _timezone(value: str) -> None:
 
 
 def _minutes(max_value: int, **kwargs) -> ma.fields.Integer:
-    return ma.fields.Integer(strict=True, validate=ma.validate.Range(min=0, max=max_value), **kwargs)
+    return Integer(validate=ma.validate.Range(min=0, max=max_value), **kwargs)
 
 
-class SettingsValues(ma.Schema):
+class SettingsValues(PatchSchema):
     """Every setting a site can override; `null` in a PATCH removes the override."""
 
-    timezone = ma.fields.String(validate=[ma.validate.Length(1, 64), _timezone], allow_none=True)
-    dispatch_level = ma.fields.String(validate=ma.validate.OneOf(["station", "center"]), allow_none=True)
+    timezone = Str(validate=[ma.validate.Length(1, 64), _timezone], allow_none=True)
+    dispatch_level = Str(validate=ma.validate.OneOf(["station", "center"]), allow_none=True)
     dispatch_within_minutes = _minutes(60 * 24 * 30, allow_none=True)
     grab_window_minutes = _minutes(60 * 24 * 30, allow_none=True)
     checkin_grace_minutes = _minutes(60 * 24, allow_none=True)
-    checkin_radius_m = ma.fields.Integer(strict=True, validate=ma.validate.Range(10, 50_000), allow_none=True)
+    checkin_radius_m = Integer(validate=ma.validate.Range(10, 50_000), allow_none=True)
     rating_window_hours = _minutes(24 * 90, allow_none=True)
     audit_window_hours = _minutes(24 * 90, allow_none=True)
-    grab_max_open = ma.fields.Integer(strict=True, validate=ma.validate.Range(1, 100), allow_none=True)
-    redemption_ttl_hours = ma.fields.Integer(
-        strict=True, validate=ma.validate.Range(1, 24 * 365), allow_none=True
-    )
-    gift_max_minutes = ma.fields.Integer(strict=True, validate=ma.validate.Range(1, 100_000), allow_none=True)
-    gift_month_max_minutes = ma.fields.Integer(
-        strict=True, validate=ma.validate.Range(1, 1_000_000), allow_none=True
-    )
+    grab_max_open = Integer(validate=ma.validate.Range(1, 100), allow_none=True)
+    redemption_ttl_hours = Integer(validate=ma.validate.Range(1, 24 * 365), allow_none=True)
+    gift_max_minutes = Integer(validate=ma.validate.Range(1, 100_000), allow_none=True)
+    gift_month_max_minutes = Integer(validate=ma.validate.Range(1, 1_000_000), allow_none=True)
     star_thresholds_hours = ma.fields.List(
-        ma.fields.Integer(strict=True, validate=ma.validate.Range(1, 1_000_000)),
+        Integer(validate=ma.validate.Range(1, 1_000_000)),
         validate=ma.validate.Length(1, 10),
         allow_none=True,
     )
@@ -120,18 +116,18 @@ class CategoryOut(ma.Schema):
 
 
 class CategoryIn(ma.Schema):
-    code = ma.fields.String(required=True, validate=[ma.validate.Length(1, 40), CODE])
+    code = Str(required=True, validate=[ma.validate.Length(1, 40), CODE])
     name_zh = Text(40, required=True)
     name_en = Text(80, required=True)
-    sort = ma.fields.Integer(strict=True, load_default=0, validate=ma.validate.Range(-10_000, 10_000))
+    sort = Integer(load_default=0, validate=ma.validate.Range(-10_000, 10_000))
 
 
-class CategoryPatch(ma.Schema):
+class CategoryPatch(PatchSchema):
     name_zh = Text(40)
     name_en = Text(80)
-    sort = ma.fields.Integer(strict=True, validate=ma.validate.Range(-10_000, 10_000))
-    active = ma.fields.Boolean()
+    sort = Integer(validate=ma.validate.Range(-10_000, 10_000))
+    active = Boolean()
 
 
 class CategoryListArgs(PageArgs):
-    include_inactive = ma.fields.Boolean(load_default=False)
+    include_inactive = QueryBoolean(load_default=False)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import marshmallow as ma
 
 from volunteer_app.accounts.schemas import SiteRef
+from volunteer_app.schemas import Date
 
 
 class CertificateIn(ma.Schema):
     """The service dates to certify (inclusive, at most five years, not in the future)."""
 
-    date_from = ma.fields.Date(required=True)
-    date_to = ma.fields.Date(required=True)
+    date_from = Date(required=True)
+    date_to = Date(required=True)
 
 
 class CertificateRecord(ma.Schema):

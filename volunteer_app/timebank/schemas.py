@@ -6,7 +6,7 @@ import marshmallow as ma
 
 from volunteer_app.accounts.schemas import SiteRef
 from volunteer_app.pagination import PageArgs, page_schema
-from volunteer_app.schemas import Id, Text
+from volunteer_app.schemas import Boolean, Id, Integer, PatchSchema, Phone, QueryBoolean, Str, Text
 from volunteer_app.timebank.models import FAMILY_RELATIONS, LINK_STATUSES, REDEMPTION_STATUSES, REWARD_KINDS
 from volunteer_app.timebank.service import hours
 
@@ -78,9 +78,7 @@ class AdjustmentIn(ma.Schema):
 
     reverse_transfer_id = Id(load_default=None)
     user_id = Id(load_default=None)
-    minutes = ma.fields.Integer(
-        strict=True, load_default=None, validate=ma.validate.Range(-MAX_ADJUST_MINUTES, MAX_ADJUST_MINUTES)
-    )
+    minutes = Integer(load_default=None, validate=ma.validate.Range(-MAX_ADJUST_MINUTES, MAX_ADJUST_MINUTES))
     reason = Text(200, required=True)
 
     @ma.validates_schema
@@ -116,19 +114,19 @@ MAX_GIFT_MINUTES = 100_000
 
 
 def _price(**kwargs) -> ma.fields.Integer:
-    return ma.fields.Integer(strict=True, validate=ma.validate.Range(1, MAX_PRICE_MINUTES), **kwargs)
+    return Integer(validate=ma.validate.Range(1, MAX_PRICE_MINUTES), **kwargs)
 
 
 def _stock(**kwargs) -> ma.fields.Integer:
-    return ma.fields.Integer(strict=True, validate=ma.validate.Range(0, MAX_STOCK), **kwargs)
+    return Integer(validate=ma.validate.Range(0, MAX_STOCK), **kwargs)
 
 
 def _min_age(**kwargs) -> ma.fields.Integer:
-    return ma.fields.Integer(strict=True, validate=ma.validate.Range(1, 120), allow_none=True, **kwargs)
+    return Integer(validate=ma.validate.Range(1, 120), allow_none=True, **kwargs)
 
 
 class RewardIn(ma.Schema):
-    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(REWARD_KINDS))
+    kind = Str(required=True, validate=ma.validate.OneOf(REWARD_KINDS))
     title = Text(80, required=True)
     description = Text(500, load_default=None, allow_none=True)
     price_minutes = _price(required=True)
@@ -136,16 +134,16 @@ class RewardIn(ma.Schema):
     min_age = _min_age(load_default=None, metadata={"description": "Minimum age, from the ID number"})
 
 
-class RewardPatch(ma.Schema):
+class RewardPatch(PatchSchema):
     """Every field optional; `stock` sets the count on hand (a restock), `active: false` withdraws it."""
 
-    kind = ma.fields.String(validate=ma.validate.OneOf(REWARD_KINDS))
+    kind = Str(validate=ma.validate.OneOf(REWARD_KINDS))
     title = Text(80)
     description = Text(500, allow_none=True)
     price_minutes = _price()
     stock = _stock()
     min_age = _min_age()
-    active = ma.fields.Boolean()
+    active = Boolean()
 
 
 class RewardOut(ma.Schema):
@@ -171,7 +169,7 @@ class RewardListArgs(PageArgs):
         metadata={"description": "One site's catalogue (default: my home station and the sites above)"},
     )
     kind = ma.fields.String(load_default=None, validate=ma.validate.OneOf(REWARD_KINDS))
-    include_inactive = ma.fields.Boolean(
+    include_inactive = QueryBoolean(
         load_default=False, metadata={"description": "Managers: also withdrawn rewards of sites in reach"}
     )
 
@@ -208,8 +206,8 @@ class RedemptionListArgs(PageArgs):
 
 
 class FamilyLinkIn(ma.Schema):
-    relative_phone = Text(20, min_length=5, required=True)
-    relation = ma.fields.String(required=True, validate=ma.validate.OneOf(FAMILY_RELATIONS))
+    relative_phone = Phone(required=True)
+    relation = Str(required=True, validate=ma.validate.OneOf(FAMILY_RELATIONS))
 
 
 class FamilyLinkOut(ma.Schema):
@@ -246,9 +244,9 @@ class LinkRejectIn(ma.Schema):
 class GiftIn(ma.Schema):
     """Either `family_link_id` (an approved link of mine) or `to_pool: true` (optionally `pool_site_id`)."""
 
-    minutes = ma.fields.Integer(strict=True, required=True, validate=ma.validate.Range(1, MAX_GIFT_MINUTES))
+    minutes = Integer(required=True, validate=ma.validate.Range(1, MAX_GIFT_MINUTES))
     family_link_id = Id(load_default=None)
-    to_pool = ma.fields.Boolean(load_default=False)
+    to_pool = Boolean(load_default=False)
     pool_site_id = Id(load_default=None, metadata={"description": "Default: my home station"})
 
     @ma.validates_schema
