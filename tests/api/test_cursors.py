@@ -101,7 +101,11 @@ FORGED = {
 @pytest.mark.parametrize("mine", [False, True], ids=["site activities", "my activities"])
 def test_a_forged_time_cursor_is_400(app, client, world, mine, cursor):
     path = "/me/activities" if mine else f"/sites/{world.sites['S1']}/activities"
-    response = client.get(f"{API}{path}", query_string={"cursor": cursor}, headers=world.vol_s1.headers)
+    response = client.get(
+        f"{API}{path}",
+        query_string={"cursor": cursor},
+        headers={**world.vol_s1.headers, "Accept-Language": "en"},
+    )
     error = assert_error(response, 400, "pagination.bad_cursor")
     assert error["errors"] == {"query": {"cursor": ["invalid"]}}
 

@@ -196,9 +196,9 @@ def test_dates_are_yyyy_mm_dd(client, world, value):
     "value", ["20260501T090000+0800", "2026-05-01 09:00:00+08:00", "2026-05-01T09:00:00"]
 )
 def test_times_are_rfc_3339_with_an_offset(app, client, world, value):
-    body = {**_order_body(app, "S1", starts_now=False), "window_start": value}
+    body = {**_order_body(app, "S1", starts_now=False), "start_at": value}
     response = client.post("/api/v1/orders", json=body, headers=world.resident.headers)
-    assert "window_start" in assert_error(response, 422, "validation.failed")["errors"]["json"]
+    assert "start_at" in assert_error(response, 422, "validation.failed")["errors"]["json"]
 
 
 def test_a_rule_spec_with_a_key_its_kind_does_not_take_is_422(app, client, world):

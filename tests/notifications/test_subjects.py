@@ -103,16 +103,16 @@ def _walk(app, client, world) -> None:
     other = make_volunteer(app, world.sites["S1"], 31, "志愿者二")
     # Orders: submitted, rejected, cancelled, offered and declined.
     loop.submit(world.resident)
-    rejected = loop.submit(world.resident)["order"]["id"]
+    rejected = loop.submit(world.resident)["id"]
     loop.call("POST", f"/orders/{rejected}/reject", world.mgr_s1, {"reason": "超出服务范围"})
-    cancelled = loop.submit(world.resident)["order"]["id"]
+    cancelled = loop.submit(world.resident)["id"]
     loop.call("POST", f"/orders/{cancelled}/cancel", world.resident, {"reason": "不需要了"})
-    offered = loop.submit(world.resident)["order"]["id"]
+    offered = loop.submit(world.resident)["id"]
     offer = loop.dispatch_assign(world.mgr_s1, offered, [world.vol_s1.id])["assignments"][0]["assignment"]
     loop.act(world.vol_s1, offer["id"], "decline", {"reason": "临时有事"})
     # A pool filled, reminded, served, rated and audited (hours credited).
-    served = loop.submit(world.resident)["order"]
-    start = datetime.fromisoformat(served["window_start"])
+    served = loop.submit(world.resident)
+    start = datetime.fromisoformat(served["start_at"])
     loop.dispatch_grab(world.mgr_s1, served["id"], capacity=1)
     held = loop.grab(world.vol_s1, served["id"])["id"]
     with app.app_context():
@@ -123,7 +123,7 @@ def _walk(app, client, world) -> None:
         loop.act(world.vol_s1, held, "check-out", NEAR)
         loop.call("POST", f"/orders/{served['id']}/audit", world.mgr_s1, {})
     # Left undispatched: escalated, then expired.
-    late = loop.submit(world.resident)["order"]
+    late = loop.submit(world.resident)
     due = datetime.fromisoformat(late["dispatch_due_at"])
     escalation = timedelta(minutes=app.config["APP"]["order_escalation_minutes"])
     with app.app_context():

@@ -22,7 +22,7 @@ def _transfers(app) -> int:
 
 
 def _status(loop, world, order_id) -> str:
-    return loop.get(world.mgr_s1, order_id)["order"]["status"]
+    return loop.get(world.mgr_s1, order_id)["status"]
 
 
 def test_an_audit_sent_as_text_is_415_and_closes_nothing(app, client, world, loop):
@@ -43,7 +43,7 @@ def test_an_audit_sent_as_text_is_415_and_closes_nothing(app, client, world, loo
     audited = loop.call(
         "POST", f"/orders/{order_id}/audit", world.mgr_s1, {"assignments": [{"assignment_id": a1}]}
     )
-    assert audited["order"]["status"] == "closed" and book(loop, v1) == 60
+    assert audited["status"] == "closed" and book(loop, v1) == 60
 
 
 def test_an_empty_audit_is_422_and_closes_nothing(app, client, world, loop):
@@ -54,7 +54,7 @@ def test_an_empty_audit_is_422_and_closes_nothing(app, client, world, loop):
     assert_error(no_body, 422, "audit.unnamed")
     assert _status(loop, world, order_id) == "completed" and _transfers(app) == 0
     audited = loop.call("POST", f"/orders/{order_id}/audit", world.mgr_s1, {"confirm_computed": True})
-    assert audited["order"]["status"] == "closed" and book(loop, v1) == 60
+    assert audited["status"] == "closed" and book(loop, v1) == 60
 
 
 def test_an_audit_names_every_assignment_it_confirms(app, client, world, loop):
@@ -65,7 +65,7 @@ def test_an_audit_names_every_assignment_it_confirms(app, client, world, loop):
     assert _status(loop, world, order_id) == "completed" and _transfers(app) == 0
     everyone = {"assignments": [{"assignment_id": a1}, *partial["assignments"]]}
     audited = loop.call("POST", f"/orders/{order_id}/audit", world.mgr_s1, everyone)
-    assert audited["order"]["status"] == "closed"
+    assert audited["status"] == "closed"
     assert (book(loop, v1), book(loop, v2)) == (90, 45)
 
 
@@ -79,7 +79,7 @@ def test_confirm_computed_confirms_the_ones_not_named(app, client, world, loop):
         "confirm_computed": True,
     }
     audited = loop.call("POST", f"/orders/{order_id}/audit", world.mgr_s1, body)
-    assert audited["order"]["status"] == "closed"
+    assert audited["status"] == "closed"
     assert (book(loop, v1), book(loop, v2)) == (90, 45)
 
 
