@@ -23,9 +23,12 @@ API_DESCRIPTION = """Volunteer service and time-bank API for phone clients.
   Branch on `error`; show `message` (language from `Accept-Language`: zh-CN default, `en`);
   `errors` names the location and field, e.g. `{"json": {"id_number": ["invalid"]}}`.
   Out of reach is 404, exactly like "does not exist".
-* **Lists**: `?limit=20&cursor=…` → `{"items": [...], "next_cursor": "…" | null}`; limit ≤ 100.
+* **Lists**: every one is `?limit=20&cursor=…` → `{"items": [...], "next_cursor": "…" | null}`; limit ≤ 100;
+  follow `next_cursor` until null; a cursor the server did not write is 400 `pagination.bad_cursor`.
+* **DELETE** answers 204 with no body.
 * **Retries**: creating POSTs accept `Idempotency-Key`; the same key and body replays the first response.
-* **Times**: RFC 3339 with offset.
+* **Times**: RFC 3339 with offset. A service window is `start_at`/`end_at` (orders and activities alike);
+  when something happened is `created_at`.
 """
 
 
