@@ -17,7 +17,12 @@ import unicodedata
 import marshmallow as ma
 
 from volunteer_app.accounts.identity import normalize_phone
-from volunteer_app.errors import Unprocessable, register_field_code, register_messages
+from volunteer_app.errors import (
+    Unprocessable,
+    register_field_code,
+    register_field_messages,
+    register_messages,
+)
 
 MAX_ID = 2**63 - 1
 
@@ -55,6 +60,25 @@ FIELD_MESSAGES = (
     NESTED_TOO_DEEPLY,
     NOT_JSON,
     AUDIT_UNNAMED,
+)
+
+register_field_messages(
+    {
+        BLANK: "不能为空",
+        UNSTORABLE: "含有无法保存的字符",
+        NOT_BOOLEAN: "必须是 true 或 false",
+        NOT_INTEGER: "必须是整数（JSON 数字）",
+        NOT_NUMBER: "必须是数字（JSON 数字）",
+        NOT_STRING: "必须是字符串",
+        NOT_DATE: "必须是 YYYY-MM-DD 格式的日期",
+        NOT_MOMENT: "必须是带时区偏移的日期时间（RFC 3339，如 2026-05-01T09:00:00+08:00）",
+        YEAR_OUT_OF_RANGE: "年份超出范围",
+        INVALID_PHONE: "手机号无效",
+        NOTHING_TO_CHANGE: "请至少提供一个要修改的字段",
+        NESTED_TOO_DEEPLY: "嵌套层级过深",
+        NOT_JSON: "请求体必须是 JSON（Content-Type: application/json）",
+        AUDIT_UNNAMED: "请逐一列出已签退的分配，或传入 confirm_computed: true 确认按系统计算的时长",
+    }
 )
 
 

@@ -36,8 +36,8 @@ def test_a_422_under_zh_cn_has_chinese_field_messages(client, world):
     assert_error(r, 422)
     fields = r.json["errors"]["json"]
     assert fields["kind"][0].startswith("必须是以下之一：")
-    assert fields["title"] == ["长度必须在 1 到 80 之间。"]
-    assert fields["price_minutes"] == ["不是有效的整数。"]
+    assert fields["title"] == ["不能为空"]
+    assert fields["price_minutes"] == ["必须是整数（JSON 数字）"]
     assert fields["stock"] == ["必须大于或等于 0 且小于或等于 1000000。"]
     assert fields["colour"] == ["未知字段。"]
     r = client.post(url, json={}, headers=world.mgr_s1.headers)
@@ -52,8 +52,8 @@ def test_english_is_unchanged_under_accept_language_en(client, world):
         headers={**world.mgr_s1.headers, "Accept-Language": "en"},
     )
     fields = r.json["errors"]["json"]
-    assert fields["title"] == ["Length must be between 1 and 80."]
-    assert fields["price_minutes"] == ["Not a valid integer."]
+    assert fields["title"] == ["must not be blank"]
+    assert fields["price_minutes"] == ["must be an integer (a JSON number)"]
     assert fields["stock"] == ["Must be greater than or equal to 0 and less than or equal to 1000000."]
     assert fields["colour"] == ["Unknown field."]
 

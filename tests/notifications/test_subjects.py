@@ -121,7 +121,7 @@ def _walk(app, client, world) -> None:
         loop.act(world.vol_s1, held, "check-in", NEAR)
     with loop.at(start + timedelta(minutes=45)):
         loop.act(world.vol_s1, held, "check-out", NEAR)
-        loop.call("POST", f"/orders/{served['id']}/audit", world.mgr_s1, {})
+        loop.call("POST", f"/orders/{served['id']}/audit", world.mgr_s1, {"confirm_computed": True})
     # Left undispatched: escalated, then expired.
     late = loop.submit(world.resident)
     due = datetime.fromisoformat(late["dispatch_due_at"])
@@ -134,7 +134,7 @@ def _walk(app, client, world) -> None:
     waited = _activity(loop, world, soon)
     loop.call("POST", f"/activities/{waited}/signup", world.vol_s1, None, 201)
     loop.call("POST", f"/activities/{waited}/signup", other, None, 201)
-    loop.call("DELETE", f"/activities/{waited}/signup", world.vol_s1)
+    loop.call("DELETE", f"/activities/{waited}/signup", world.vol_s1, status=204)
     _job(app, activity_jobs.remind_upcoming, soon - timedelta(hours=23))
     dropped = _activity(loop, world, soon + timedelta(days=1))
     loop.call("POST", f"/activities/{dropped}/signup", world.vol_s1, None, 201)

@@ -268,10 +268,12 @@ def test_the_statement_carries_the_checkpoint_that_covers_it(app, client, world)
 
     # October's is the first published once October was over: it pins every line of it.
     october = statement("?month=2026-10")
-    assert october == {"transfer_id": t, "hash": digest, "at": "2026-10-31T16:00:00+00:00"}
-    assert statement("?month=2026-09")["at"] == "2026-10-15T00:00:00+00:00"
+    assert october == {"transfer_id": t, "hash": digest, "created_at": "2026-10-31T16:00:00+00:00"}
+    assert statement("?month=2026-09")["created_at"] == "2026-10-15T00:00:00+00:00"
     # A month not over yet (and the whole book) gets the newest.
-    assert statement("?month=2026-11")["at"] == statement()["at"] == "2026-11-02T00:00:00+00:00"
+    assert (
+        statement("?month=2026-11")["created_at"] == statement()["created_at"] == "2026-11-02T00:00:00+00:00"
+    )
     # Another person's (empty) statement carries the same public anchor.
     assert statement("?month=2026-10", world.vol_s4) == october
 

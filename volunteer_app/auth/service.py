@@ -15,9 +15,19 @@ from volunteer_app.accounts.models import User
 from volunteer_app.auth import passwords, sms, tokens
 from volunteer_app.auth.models import AuthSession, RefreshToken, SmsCode
 from volunteer_app.db import utcnow
-from volunteer_app.errors import Conflict, TooManyRequests, Unauthorized, Unprocessable, register_messages
+from volunteer_app.errors import (
+    Conflict,
+    TooManyRequests,
+    Unauthorized,
+    Unprocessable,
+    register_field_messages,
+    register_messages,
+)
 from volunteer_app.extensions import db
 from volunteer_app.sites import service as sites
+
+WRONG_PASSWORD = "does not match the current password"
+register_field_messages({WRONG_PASSWORD: "与当前密码不符"})
 
 register_messages(
     {
@@ -219,7 +229,7 @@ def change_password(*, user: User, current_password: str, new_password: str) -> 
     """Change the password, revoke every session, and open a fresh one for this device. Commits.
     A wrong current password is 422 on its field: the session is fine (a 401 would log the phone out)."""
     if not passwords.verify_password(user.password_hash, current_password):
-        raise Unprocessable("password.wrong", errors={"json": {"current_password": ["wrong"]}})
+        raise Unprocessable("password.wrong", errors={"json": {"current_password": [WRONG_PASSWORD]}})
     user.password_hash = passwords.hash_password(new_password)
     _revoke_sessions(AuthSession.user_id == user.id, "password_changed")
     issued = _start_session(user)

@@ -46,7 +46,7 @@ class Checkpoint:
     line: int = 0  # where it was read from (1-based), 0 if not read from a file
 
     def as_dict(self) -> dict:
-        return {"transfer_id": self.transfer_id, "hash": self.hash, "at": self.at}
+        return {"transfer_id": self.transfer_id, "hash": self.hash, "created_at": self.at}
 
     def describe(self) -> str:
         where = f" (line {self.line})" if self.line else ""

@@ -57,7 +57,7 @@ class StatementLine(ma.Schema):
 class LedgerCheckpointOut(ma.Schema):
     transfer_id = ma.fields.Integer(required=True, metadata={"description": "The newest transfer then"})
     hash = ma.fields.String(required=True, metadata={"description": "Its SHA-256 chain hash (hex)"})
-    at = ma.fields.AwareDateTime(required=True, metadata={"description": "When it was published"})
+    created_at = ma.fields.AwareDateTime(required=True, metadata={"description": "When it was published"})
 
 
 class StatementPage(page_schema(StatementLine, "StatementPageBase")):
