@@ -31,7 +31,7 @@ def test_deeply_nested_json_is_400_with_one_log_line(client, world, caplog, meth
             url, method=method, data=DEEP, content_type="application/json", headers=world.resident.headers
         )
     body = assert_error(response, 400, "request.malformed")
-    assert body["errors"] == {"json": ["nested too deeply"]}
+    assert body["errors"] == {"json": ["嵌套层级过深"]}
     lines = [r for r in caplog.records if r.name == "volunteer_app.bodies"]
     assert len(lines) == 1 and lines[0].exc_info is None, lines
     assert "Traceback" not in caplog.text
@@ -122,7 +122,7 @@ def test_a_patch_that_changes_nothing_is_422(app, client, world):
         for kwargs in ({"json": {}}, {}):
             response = client.patch(url, headers=world.admin.headers, **kwargs)
             body = assert_error(response, 422, "validation.nothing_to_change")
-            assert body["errors"] == {"json": {"_schema": ["give at least one field to change"]}}, url
+            assert body["errors"] == {"json": {"_schema": ["请至少提供一个要修改的字段"]}}, url
 
 
 # ---- defect 6: blank text ---------------------------------------------------------------------------
@@ -210,7 +210,7 @@ def test_a_rule_spec_with_a_key_its_kind_does_not_take_is_422(app, client, world
         body["spec"] = {**body["spec"], **extra}
         response = client.post(url, json=body, headers=world.mgr_s1.headers)
         error = assert_error(response, 422, "validation.failed")
-        assert error["errors"]["json"]["spec"] == {next(iter(extra)): ["Unknown field."]}, error
+        assert error["errors"]["json"]["spec"] == {next(iter(extra)): ["未知字段。"]}, error
 
 
 @pytest.mark.parametrize(

@@ -125,9 +125,9 @@ def test_a_resident_without_a_book_sees_an_empty_one_and_nothing_is_written(app,
         "opened_at": None,
     }
     r = client.get(f"{API}/me/timebook/transfers?month=2026-01", headers=world.resident.headers)
-    assert (r.status_code, r.json) == (200, {"items": [], "next_cursor": None})
+    assert (r.status_code, r.json) == (200, {"items": [], "next_cursor": None, "checkpoint": None})
     r = client.get(f"{API}/me/timebook/transfers", headers=world.mgr_s1.headers)
-    assert (r.status_code, r.json) == (200, {"items": [], "next_cursor": None})
+    assert (r.status_code, r.json) == (200, {"items": [], "next_cursor": None, "checkpoint": None})
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(TimeAccount)) == accounts_before
 
