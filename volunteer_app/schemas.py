@@ -52,3 +52,18 @@ def _plausible(value) -> None:
 def Moment(**kwargs) -> ma.fields.AwareDateTime:
     """An RFC 3339 time with an offset (a naive time is refused: whose clock would it be?)."""
     return ma.fields.AwareDateTime(validate=_plausible, **kwargs)
+
+
+class UniqueList(ma.fields.List):
+    """A list whose items must all differ (ids, codes): documented as `uniqueItems`; a repeat is 422."""
+
+    def __init__(self, cls_or_instance, **kwargs):
+        kwargs["metadata"] = {"uniqueItems": True, **kwargs.get("metadata", {})}
+        super().__init__(cls_or_instance, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        items = super()._deserialize(value, attr, data, **kwargs)
+        for index, item in enumerate(items):
+            if item in items[:index]:
+                raise ma.ValidationError({index: ["repeats an earlier item"]})
+        return items

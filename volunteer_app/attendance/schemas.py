@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from volunteer_app.attendance.models import ASSIGNMENT_STATUSES
-from volunteer_app.schemas import Id, Lat, Lng, Moment, Text
+from volunteer_app.schemas import Id, Lat, Lng, Moment, Text, UniqueList
 from volunteer_app.timebank.service import hours
 
 MAX_AUDITED = 500  # only the lines whose minutes change are listed
@@ -38,7 +38,7 @@ class AuditItem(ma.Schema):
 class AuditIn(ma.Schema):
     """审核: every checked-out assignment is confirmed; list only those whose minutes you change."""
 
-    assignments = ma.fields.List(
+    assignments = UniqueList(
         ma.fields.Nested(AuditItem), load_default=list, validate=ma.validate.Length(max=MAX_AUDITED)
     )
     note = Text(500, load_default=None)

@@ -6,7 +6,7 @@ import marshmallow as ma
 
 from volunteer_app.notifications.models import PLATFORMS
 from volunteer_app.pagination import MAX_LIMIT, PageArgs
-from volunteer_app.schemas import Id, Text
+from volunteer_app.schemas import Id, Text, UniqueList
 
 
 class JsonBoolean(ma.fields.Boolean):
@@ -35,7 +35,7 @@ class NotificationOut(ma.Schema):
 class MarkReadIn(ma.Schema):
     """Either `ids` (of my notifications; others' are ignored) or `all: true`."""
 
-    ids = ma.fields.List(Id(), load_default=None, validate=ma.validate.Length(min=1, max=MAX_LIMIT))
+    ids = UniqueList(Id(), load_default=None, validate=ma.validate.Length(min=1, max=MAX_LIMIT))
     all = JsonBoolean(load_default=False)
 
     @ma.validates_schema

@@ -15,7 +15,7 @@ from volunteer_app.attendance.schemas import (  # noqa: F401  (shared shapes, us
 from volunteer_app.orders.models import TARGET_GROUPS
 from volunteer_app.orders.states import MODES, STATES
 from volunteer_app.pagination import PageArgs
-from volunteer_app.schemas import Id, Lat, Lng, Moment, Text
+from volunteer_app.schemas import Id, Lat, Lng, Moment, Text, UniqueList
 
 MAX_VOLUNTEERS = 50
 
@@ -35,7 +35,7 @@ class OrderIn(ma.Schema):
     volunteers_needed = ma.fields.Integer(
         strict=True, load_default=1, validate=ma.validate.Range(1, MAX_VOLUNTEERS)
     )
-    target_groups = ma.fields.List(
+    target_groups = UniqueList(
         ma.fields.String(validate=ma.validate.OneOf(list(TARGET_GROUPS))),
         load_default=list,
         validate=ma.validate.Length(max=len(TARGET_GROUPS)),
@@ -61,7 +61,7 @@ class DispatchIn(ma.Schema):
     mode = ma.fields.String(required=True, validate=ma.validate.OneOf(MODES))
     capacity = ma.fields.Integer(strict=True, validate=ma.validate.Range(1, MAX_VOLUNTEERS))
     deadline = Moment(metadata={"description": "Offers/pool close; default: grab window or the start"})
-    volunteer_ids = ma.fields.List(Id(), validate=ma.validate.Length(min=1, max=MAX_VOLUNTEERS))
+    volunteer_ids = UniqueList(Id(), validate=ma.validate.Length(min=1, max=MAX_VOLUNTEERS))
     team_id = Id()
     note = Text(500)
 
@@ -74,7 +74,7 @@ class DispatchIn(ma.Schema):
 
 
 class OfferIn(ma.Schema):
-    volunteer_ids = ma.fields.List(Id(), validate=ma.validate.Length(min=1, max=MAX_VOLUNTEERS))
+    volunteer_ids = UniqueList(Id(), validate=ma.validate.Length(min=1, max=MAX_VOLUNTEERS))
     team_id = Id()
 
     @ma.validates_schema

@@ -8,7 +8,7 @@ import marshmallow as ma
 
 from volunteer_app.errors import language
 from volunteer_app.pagination import PageArgs
-from volunteer_app.schemas import Id, Lat, Lng, Text
+from volunteer_app.schemas import Id, Lat, Lng, Text, UniqueList
 from volunteer_app.sites.models import SITE_KINDS
 
 CODE = ma.validate.Regexp(r"^[A-Za-z0-9_\-]+$", error="letters, digits, _ and - only")
@@ -72,7 +72,7 @@ class SettingsValues(ma.Schema):
     gift_month_max_minutes = ma.fields.Integer(
         strict=True, validate=ma.validate.Range(1, 1_000_000), allow_none=True
     )
-    star_thresholds_hours = ma.fields.List(
+    star_thresholds_hours = UniqueList(
         ma.fields.Integer(strict=True, validate=ma.validate.Range(1, 1_000_000)),
         validate=ma.validate.Length(1, 10),
         allow_none=True,
