@@ -597,7 +597,7 @@ BODY_EXAMPLES: dict[str, dict[str, Any]] = {
 
 
 # Patterns the server holds query values to (documented so generators and fuzzers know them).
-CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"  # base64url without padding, as pagination writes cursors
+CURSOR_PATTERN = "^[A-Za-z0-9_-]*$"  # base64url without padding, as pagination writes them (empty: none)
 DATE_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
