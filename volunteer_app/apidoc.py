@@ -260,12 +260,13 @@ def operation_errors(app: Flask, view_func: Any, method: str, method_fn: Any, op
         found.add(404, errors._HTTP_DEFAULT_CODES[404])
     if _rate_limited(view_func, method_fn):
         found.add(429, errors._HTTP_DEFAULT_CODES[429])
-    for hook in _request_hooks(app):
-        hook_found = Findings()
-        _walk(hook, hook_found)
-        for status, codes in hook_found.codes.items():
-            if status != 415 or has_body or method in WRITE_METHODS:
-                found.codes[status] |= codes
+    if method in WRITE_METHODS:
+        # The app's before_request hooks check what a write sends (its body); reads pass them by.
+        for hook in _request_hooks(app):
+            hook_found = Findings()
+            _walk(hook, hook_found)
+            for status, codes in hook_found.codes.items():
+                found.codes.setdefault(status, set()).update(codes)
     found.codes = {s: c for s, c in found.codes.items() if 400 <= s < 500 or s == 503}
     return found
 

@@ -46,7 +46,7 @@ SCHEMA.config.checks.update(excluded_check_names=["positive_data_acceptance"])
 # Each operation's coverage phase (boundary values of every parameter and field) is fixed by the
 # document and takes most of the time; the random phase is kept short so the file stays near a minute
 # on SQLite.
-FUZZ_SETTINGS = settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ_SETTINGS = settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
 
 ADMIN_PLACEHOLDER = "admin-token-issued-at-call-time"
 
