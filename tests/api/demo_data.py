@@ -3,6 +3,9 @@ fresh database, so the OpenAPI document's examples (which name them) can be sent
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import sqlalchemy as sa
 from sqlalchemy import select
 
@@ -12,29 +15,53 @@ from volunteer_app.accounts.models import User
 from volunteer_app.extensions import db
 
 
-def _restart_ids() -> None:
-    """PostgreSQL keeps counting ids after the previous tests' rows were deleted; start each table's
-    sequence after its highest id, as on a fresh database (SQLite does so by itself)."""
+def _id_sequences() -> list[tuple[sa.Table, str]]:
+    """PostgreSQL: each table's id sequence (SQLite hands out max(id) + 1 by itself)."""
     if db.engine.dialect.name != "postgresql":
-        return
+        return []
+    found = []
     for table in db.metadata.sorted_tables:
         column = table.columns.get("id")
-        if column is None or not isinstance(column.type, sa.Integer):
-            continue
-        sequence = db.session.scalar(sa.select(sa.func.pg_get_serial_sequence(table.name, "id")))
-        if sequence is not None:
-            top = db.session.scalar(select(sa.func.max(column))) or 0
-            db.session.execute(sa.select(sa.func.setval(sequence, top + 1, False)))
+        if column is not None and isinstance(column.type, sa.Integer):
+            sequence = db.session.scalar(sa.select(sa.func.pg_get_serial_sequence(table.name, "id")))
+            if sequence is not None:
+                found.append((table, sequence))
+    return found
+
+
+def _last_values(sequences) -> dict[str, int]:
+    return {
+        seq: db.session.execute(sa.text(f"SELECT last_value FROM {seq}")).scalar() for _t, seq in sequences
+    }
+
+
+def _set_sequences(sequences, *, at_least: dict[str, int] | None = None) -> None:
+    """Start each sequence after its table's highest id (and after `at_least`, when given)."""
+    for table, sequence in sequences:
+        top = db.session.scalar(select(sa.func.max(table.columns["id"]))) or 0
+        top = max(top, (at_least or {}).get(sequence, 0))
+        db.session.execute(sa.select(sa.func.setval(sequence, top + 1, False)))
     db.session.commit()
 
 
-def load_demo(app) -> dict[str, str]:
-    """Load the demo; returns a fresh access token for each demo phone number that logs in."""
+@contextmanager
+def demo_loaded(app) -> Iterator[dict[str, _Token]]:
+    """The demo loaded with the ids it gets on a fresh database; yields a token per demo phone number.
+
+    PostgreSQL keeps counting ids after earlier tests' rows were deleted, so the id sequences are set
+    back for the load, and forward again afterwards: the `world` snapshot replays rows with the ids
+    they had, and a later test's new row must not take one of those."""
     with app.app_context():
-        _restart_ids()
+        sequences = _id_sequences()
+        before = _last_values(sequences)
+        _set_sequences(sequences)
         demo.load()
         users = {u.phone.removeprefix("+86"): u.id for u in db.session.scalars(select(User))}
-    return {phone: _Token(app, user_id) for phone, user_id in users.items()}
+    try:
+        yield {phone: _Token(app, user_id) for phone, user_id in users.items()}
+    finally:
+        with app.app_context():
+            _set_sequences(sequences, at_least=before)
 
 
 class _Token:

@@ -321,23 +321,23 @@ def test_every_request_body_and_path_id_has_an_example(document):
 def test_examples_work_on_the_demo_data(app, client, document):
     """Sent as they are to the demo data (`./dev serve`), the examples succeed; every other example is
     at least valid input (whatever the demo's state makes of it)."""
-    tokens = demo_data.load_demo(app)
+    with demo_data.demo_loaded(app) as tokens:
 
-    def send(operation_id, who):
-        method, url, query, body = example_request(document, operation_id)
-        headers = {"Authorization": f"Bearer {tokens[who]}"} if who else {}
-        return client.open(url, method=method, query_string=query, json=body, headers=headers)
+        def send(operation_id, who):
+            method, url, query, body = example_request(document, operation_id)
+            headers = {"Authorization": f"Bearer {tokens[who]}"} if who else {}
+            return client.open(url, method=method, query_string=query, json=body, headers=headers)
 
-    for operation_id, who in MUST_SUCCEED:
-        r = send(operation_id, who)
-        assert 200 <= r.status_code < 300, (operation_id, r.status_code, r.get_data(as_text=True))
-    for _path, _method, operation in _operations(document):
-        if operation["operationId"] in dict(MUST_SUCCEED) or operation["operationId"] == "postLogout":
-            continue  # (logging out would end the admin's session the other examples use)
-        r = send(operation["operationId"], demo_data.ADMIN)
-        assert r.status_code < 500, (operation["operationId"], r.status_code)
-        if r.status_code == 422:
-            assert r.json["error"] != "validation.failed", (operation["operationId"], r.json)
+        for operation_id, who in MUST_SUCCEED:
+            r = send(operation_id, who)
+            assert 200 <= r.status_code < 300, (operation_id, r.status_code, r.get_data(as_text=True))
+        for _path, _method, operation in _operations(document):
+            if operation["operationId"] in dict(MUST_SUCCEED) or operation["operationId"] == "postLogout":
+                continue  # (logging out would end the admin's session the other examples use)
+            r = send(operation["operationId"], demo_data.ADMIN)
+            assert r.status_code < 500, (operation["operationId"], r.status_code)
+            if r.status_code == 422:
+                assert r.json["error"] != "validation.failed", (operation["operationId"], r.json)
 
 
 def test_path_rules_and_document_paths_agree(app, document):
