@@ -43,6 +43,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     init_jwt(app)
     _register_blueprints(app)
+    from volunteer_app import apidoc
+
+    apidoc.complete(app, api.spec)  # error responses, operation ids, examples and links
     _serve_swagger_assets(app)
 
     from volunteer_app.commands import register_commands
@@ -56,9 +59,10 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 class IdConverter(IntegerConverter):
-    """`<int:…>` path ids bounded to 64 bits: a larger one is an unknown URL (404), not a database error."""
+    """`<int:…>` path ids from 1 to 2**63 - 1: any other is an unknown URL (404), not a database error."""
 
     def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("min", 1)
         kwargs.setdefault("max", MAX_ID)
         super().__init__(url_map, *args, **kwargs)
 

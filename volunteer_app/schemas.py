@@ -323,3 +323,18 @@ class PatchSchema(ma.Schema):
             raise Unprocessable(
                 "validation.nothing_to_change", errors={"json": {"_schema": [NOTHING_TO_CHANGE]}}
             )
+
+
+class UniqueList(ma.fields.List):
+    """A list whose items must all differ (ids, codes): documented as `uniqueItems`; a repeat is 422."""
+
+    def __init__(self, cls_or_instance, **kwargs):
+        kwargs["metadata"] = {"uniqueItems": True, **kwargs.get("metadata", {})}
+        super().__init__(cls_or_instance, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        items = super()._deserialize(value, attr, data, **kwargs)
+        for index, item in enumerate(items):
+            if item in items[:index]:
+                raise ma.ValidationError({index: ["repeats an earlier item"]})
+        return items

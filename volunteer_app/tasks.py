@@ -14,6 +14,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select, union_all
 
+from volunteer_app import apidoc
 from volunteer_app.activities import service as activities
 from volunteer_app.attendance import schemas as att
 from volunteer_app.attendance import service as attendance
@@ -131,6 +132,7 @@ def _assignment_action(
         return getattr(service, call)(who=current_principal(), assignment_id=assignment_id, **data)
 
     post.__doc__ = summary
+    post = apidoc.calls(*(getattr(m, call) for m in (orders, activities) if hasattr(m, call)))(post)
     post = blp.response(200, att.AssignmentOut)(post)
     post = blp.arguments(schema)(post)
     if retry_safe:

@@ -8,19 +8,24 @@ query or path parameter. Regression cases for what the fuzzer found follow the f
 
 from __future__ import annotations
 
+import copy
 import json
+from collections import Counter
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
+from schemathesis.generation.stateful import run_state_machine_as_test
 from sqlalchemy import select
 
+from tests import conftest
+from tests.api import demo_data
 from tests.api.endpoints import in_scope, openapi_path
 from tests.api.helpers import ERROR_KEYS, fresh_access_token
-from tests.conftest import make_app
+from tests.conftest import _added_rows, _empty_database, _insert, _rows, make_app
 from tests.support import PASSWORD, id_number
 from volunteer_app.auth.models import AuthSession
-from volunteer_app.extensions import db
+from volunteer_app.extensions import db, limiter
 from volunteer_app.schemas import MAX_ID
 
 OPENAPI = "/api/v1/openapi.json"
@@ -41,7 +46,7 @@ SCHEMA.config.checks.update(excluded_check_names=["positive_data_acceptance"])
 # Each operation's coverage phase (boundary values of every parameter and field) is fixed by the
 # document and takes most of the time; the random phase is kept short so the file stays near a minute
 # on SQLite.
-FUZZ_SETTINGS = settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ_SETTINGS = settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
 
 ADMIN_PLACEHOLDER = "admin-token-issued-at-call-time"
 
@@ -96,10 +101,32 @@ def _public(ctx) -> bool:
 # the matrix asserts for each endpoint and the admin run's `ignored_auth` check re-tests on every
 # successful authenticated case (it re-sends it with no token and a bad one). Fuzzing their inputs
 # anonymously would spend the coverage phase on a thousand 401s.
+CALLED: dict[str, Counter[str]] = {"anonymously": Counter(), "as admin": Counter()}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_operations_reached(request):
+    """After the module: how many operations the per-operation tests called, and how many answered 2xx."""
+    yield
+    for who, calls in CALLED.items():
+        if calls:
+            succeeded = sum(1 for label in calls if label.endswith(" 2xx"))
+            labels = {label.rsplit(" ", 1)[0] for label in calls}
+            report(
+                request.config,
+                f"per operation {who}: {sum(calls.values())} cases reached {len(labels)} operations "
+                f"({succeeded} of them answered 2xx at least once)",
+            )
+
+
+def _called(who: str, case, response) -> None:
+    CALLED[who][f"{case.operation.label} {response.status_code // 100}xx"] += 1
+
+
 @SCHEMA.include(_public).parametrize()
 @FUZZ_SETTINGS
 def test_fuzz_anonymous(case, app, world):
-    case.call_and_validate(app=app, additional_checks=CHECKS)
+    _called("anonymously", case, case.call_and_validate(app=app, additional_checks=CHECKS))
 
 
 @SCHEMA.auth.apply(AdminAuth, refresh_interval=None)
@@ -110,7 +137,130 @@ def test_fuzz_as_admin(case, app, world):
     # so a session revoked by a fuzzed logout must not leak into the next case: one token per case.
     if case.headers and case.headers.get("Authorization") == f"Bearer {ADMIN_PLACEHOLDER}":
         case.headers["Authorization"] = f"Bearer {fresh_access_token(app, world.admin.id)}"
-    case.call_and_validate(app=app, additional_checks=CHECKS)
+    _called("as admin", case, case.call_and_validate(app=app, additional_checks=CHECKS))
+
+
+# ---- stateful: walk the document's links (POST /orders → dispatch, cancel, events …) -----------------
+
+# Scenarios of up to a dozen calls each, derandomized: the same walk on every run and both databases.
+STATEFUL_SETTINGS = settings(
+    max_examples=25,
+    stateful_step_count=12,
+    derandomize=True,
+    deadline=None,
+    phases=[Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
+
+
+def pinned_to_examples(document: dict) -> dict:
+    """The document with each request value that has an example pinned to it (an enum of one).
+
+    Random ids and coordinates name nothing in the demo data, so a walk from random input rarely gets
+    past its first 404 or 422; pinned, the positive cases are the document's own examples, which create
+    an order, an activity, a reward … on the demo data, and the links carry on from their answers.
+    Negative cases still break every constraint. Request bodies are inlined first, so answers are
+    checked against the unpinned schemas."""
+    document = copy.deepcopy(document)
+    schemas = document["components"]["schemas"]
+
+    def pin(schema: dict, value) -> dict:
+        return {**schema, "enum": [value]}
+
+    for item in document["paths"].values():
+        for parameter in item.get("parameters", []):
+            if "example" in parameter:
+                parameter["schema"] = pin(parameter["schema"], parameter["example"])
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            for parameter in operation.get("parameters", []):
+                if "example" in parameter:
+                    parameter["schema"] = pin(parameter["schema"], parameter["example"])
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if body is None:
+                continue
+            schema = copy.deepcopy(schemas[body["schema"]["$ref"].rsplit("/", 1)[-1]])
+            for name, value in schema.get("example", {}).items():
+                schema["properties"][name] = pin(schema["properties"][name], value)
+            body["schema"] = schema
+    return document
+
+
+def test_stateful_walk_over_links(app, client, request):
+    """schemathesis's state machine follows the OpenAPI links from one answer to the next operation
+    (a created order to its dispatch, events, cancel …) on the demo data, as the demo admin, with every
+    check but two: no 5xx, status codes, content types and bodies as documented, auth not ignored
+    (negative data are sent too; whether they are refused is the per-operation tests' part).
+    It prints how many operations it reached and how many link steps it took."""
+    with demo_data.demo_loaded(app) as tokens:
+        admin_id = tokens[demo_data.ADMIN].user_id
+        with app.app_context():
+            demo_rows = _added_rows(_base_rows(), _rows())
+        schema = schemathesis.openapi.from_dict(pinned_to_examples(client.get(OPENAPI).json))
+        schema.app = app
+        # positive_data_acceptance: see SCHEMA above. negative_data_rejection: here a "negative" case may
+        # only break a pin (`"active": true` where the example says false), which is valid input; the
+        # per-operation tests above hold the API to it against the true document.
+        schema.config.checks.update(
+            excluded_check_names=["positive_data_acceptance", "negative_data_rejection"]
+        )
+
+        class Admin:
+            def get(self, case, context):
+                return fresh_access_token(app, admin_id)  # a fuzzed logout must not end the walk
+
+            def set(self, case, data, context):
+                case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+
+        schema.auth(refresh_interval=None)(Admin)
+        reached: set[str] = set()
+        walked: Counter[str] = Counter()
+
+        class Walk(schema.as_state_machine()):
+            def setup(self):
+                # Each scenario starts from the demo data as loaded: a replay (hypothesis runs a failing
+                # scenario again) then sees the same answers, and no scenario depends on an earlier one.
+                with app.app_context():
+                    _empty_database()
+                    _insert(conftest._BASE)
+                    _insert(demo_rows)
+                    limiter.reset()
+
+            def step(self, input):
+                output = super().step(input)
+                reached.add(input.case.operation.label)
+                if input.transition is not None and input.is_applied:
+                    walked[input.transition.id] += 1
+                return output
+
+            def validate_response(self, response, case, additional_checks=None, **kwargs):
+                super().validate_response(response, case, additional_checks=CHECKS, **kwargs)
+
+        run_state_machine_as_test(Walk, settings=STATEFUL_SETTINGS)
+        operations = sum(1 for result in schema.get_all_operations() if result.ok())
+    report(
+        request.config,
+        f"stateful: reached {len(reached)} of {operations} operations; "
+        f"{sum(walked.values())} steps along {len(walked)} distinct links",
+    )
+    assert walked, "no link was followed"
+
+
+def _base_rows() -> dict:
+    """The rows of the migrated database with its catalogue (conftest._BASE), keyed like _rows()."""
+    rows = {table.name: {} for table in db.metadata.sorted_tables}
+    for table, added in conftest._BASE:
+        key = list(table.primary_key.columns) or list(table.columns)
+        rows[table.name] = {tuple(row[c.name] for c in key): row for row in added}
+    return rows
+
+
+def report(config, line: str) -> None:
+    """A line in pytest's output, shown even when output is captured."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print(f"\n{line}")
 
 
 def test_document_is_the_apps_own(client):

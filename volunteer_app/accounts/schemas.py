@@ -6,7 +6,7 @@ import marshmallow as ma
 
 from volunteer_app.accounts.models import APPLICATION_STATUSES
 from volunteer_app.pagination import PageArgs
-from volunteer_app.schemas import Boolean, Id, PatchSchema, Phone, Str, Text
+from volunteer_app.schemas import Boolean, Id, PatchSchema, Phone, Str, Text, UniqueList
 
 
 class SiteRef(ma.Schema):
@@ -53,8 +53,8 @@ class ApplicationIn(ma.Schema):
     real_name = Text(40, min_length=2, required=True)
     id_number = Str(required=True, validate=ma.validate.Length(equal=18))
     site_id = Id(required=True, metadata={"description": "The home station applied to"})
-    skills = ma.fields.List(Text(30), load_default=list, validate=ma.validate.Length(max=20))
-    category_ids = ma.fields.List(Id(), load_default=list, validate=ma.validate.Length(max=20))
+    skills = UniqueList(Text(30), load_default=list, validate=ma.validate.Length(max=20))
+    category_ids = UniqueList(Id(), load_default=list, validate=ma.validate.Length(max=20))
 
 
 class ApplicationOut(ma.Schema):

@@ -6,7 +6,7 @@ import marshmallow as ma
 
 from volunteer_app.attendance.models import ASSIGNMENT_STATUSES
 from volunteer_app.errors import Unprocessable, register_messages
-from volunteer_app.schemas import AUDIT_UNNAMED, Boolean, Id, Integer, Lat, Lng, Moment, Text
+from volunteer_app.schemas import AUDIT_UNNAMED, Boolean, Id, Integer, Lat, Lng, Moment, Text, UniqueList
 from volunteer_app.timebank.service import hours
 
 MAX_AUDITED = 500  # every checked-out assignment of an order or activity, named once
@@ -55,7 +55,7 @@ class AuditIn(ma.Schema):
     at their computed minutes. Nothing named and no `confirm_computed`: 422 `audit.unnamed` (an empty
     body never closes an order)."""
 
-    assignments = ma.fields.List(
+    assignments = UniqueList(
         ma.fields.Nested(AuditItem), load_default=list, validate=ma.validate.Length(max=MAX_AUDITED)
     )
     confirm_computed = Boolean(

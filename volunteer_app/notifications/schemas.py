@@ -7,7 +7,7 @@ import marshmallow as ma
 from volunteer_app.notifications.models import PLATFORMS
 from volunteer_app.notifications.service import SUBJECT_TYPES
 from volunteer_app.pagination import MAX_LIMIT, PageArgs
-from volunteer_app.schemas import Boolean, Id, QueryBoolean, Str, Text
+from volunteer_app.schemas import Boolean, Id, QueryBoolean, Str, Text, UniqueList
 
 
 class NotificationListArgs(PageArgs):
@@ -44,7 +44,7 @@ class NotificationOut(ma.Schema):
 class MarkReadIn(ma.Schema):
     """Either `ids` (of my notifications; others' are ignored) or `all: true`."""
 
-    ids = ma.fields.List(Id(), load_default=None, validate=ma.validate.Length(min=1, max=MAX_LIMIT))
+    ids = UniqueList(Id(), load_default=None, validate=ma.validate.Length(min=1, max=MAX_LIMIT))
     all = Boolean(load_default=False)
 
     @ma.validates_schema

@@ -15,7 +15,7 @@ from volunteer_app.attendance.schemas import (  # noqa: F401  (shared shapes, us
 from volunteer_app.orders.models import TARGET_GROUPS
 from volunteer_app.orders.states import MODES, STATES
 from volunteer_app.pagination import PageArgs
-from volunteer_app.schemas import Id, Integer, Lat, Lng, Moment, Phone, Str, Text
+from volunteer_app.schemas import Id, Integer, Lat, Lng, Moment, Phone, Str, Text, UniqueList
 
 MAX_VOLUNTEERS = 50
 
@@ -34,7 +34,7 @@ class OrderIn(ma.Schema):
     start_at = Moment(required=True, attribute="window_start")
     end_at = Moment(required=True, attribute="window_end")
     volunteers_needed = Integer(load_default=1, validate=ma.validate.Range(1, MAX_VOLUNTEERS))
-    target_groups = ma.fields.List(
+    target_groups = UniqueList(
         Str(validate=ma.validate.OneOf(list(TARGET_GROUPS))),
         load_default=list,
         validate=ma.validate.Length(max=len(TARGET_GROUPS)),
@@ -60,7 +60,7 @@ class DispatchIn(ma.Schema):
     mode = Str(required=True, validate=ma.validate.OneOf(MODES))
     capacity = Integer(validate=ma.validate.Range(1, MAX_VOLUNTEERS))
     deadline = Moment(metadata={"description": "Offers/pool close; default: grab window or the start"})
-    volunteer_ids = ma.fields.List(Id(), validate=ma.validate.Length(min=1, max=MAX_VOLUNTEERS))
+    volunteer_ids = UniqueList(Id(), validate=ma.validate.Length(min=1, max=MAX_VOLUNTEERS))
     team_id = Id()
     note = Text(500)
 
@@ -73,7 +73,7 @@ class DispatchIn(ma.Schema):
 
 
 class OfferIn(ma.Schema):
-    volunteer_ids = ma.fields.List(Id(), validate=ma.validate.Length(min=1, max=MAX_VOLUNTEERS))
+    volunteer_ids = UniqueList(Id(), validate=ma.validate.Length(min=1, max=MAX_VOLUNTEERS))
     team_id = Id()
 
     @ma.validates_schema

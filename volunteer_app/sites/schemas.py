@@ -8,7 +8,18 @@ import marshmallow as ma
 
 from volunteer_app.errors import language
 from volunteer_app.pagination import PageArgs
-from volunteer_app.schemas import Boolean, Id, Integer, Lat, Lng, PatchSchema, QueryBoolean, Str, Text
+from volunteer_app.schemas import (
+    Boolean,
+    Id,
+    Integer,
+    Lat,
+    Lng,
+    PatchSchema,
+    QueryBoolean,
+    Str,
+    Text,
+    UniqueList,
+)
 from volunteer_app.sites.models import SITE_KINDS
 
 CODE = ma.validate.Regexp(r"^[A-Za-z0-9_\-]+$", error="letters, digits, _ and - only")
@@ -68,7 +79,7 @@ class SettingsValues(PatchSchema):
     redemption_ttl_hours = Integer(validate=ma.validate.Range(1, 24 * 365), allow_none=True)
     gift_max_minutes = Integer(validate=ma.validate.Range(1, 100_000), allow_none=True)
     gift_month_max_minutes = Integer(validate=ma.validate.Range(1, 1_000_000), allow_none=True)
-    star_thresholds_hours = ma.fields.List(
+    star_thresholds_hours = UniqueList(
         Integer(validate=ma.validate.Range(1, 1_000_000)),
         validate=ma.validate.Length(1, 10),
         allow_none=True,
