@@ -199,6 +199,10 @@ def _read(fn: types.FunctionType, frozen: Bindings) -> tuple[tuple, tuple, tuple
                     if code and not (roleless and target.status == 403):
                         raised.add((target.status, code))
                 continue
+            status = _code_function_status(target)
+            if status and node.args and isinstance(node.args[0], ast.Constant):
+                raised.add((status, str(node.args[0].value)))  # token_error("token.expired") and kin
+                continue
             if target is errors.error_response and len(node.args) >= 2:
                 status, code = node.args[0], node.args[1]
                 if isinstance(status, ast.Constant) and isinstance(code, ast.Constant):
@@ -209,7 +213,7 @@ def _read(fn: types.FunctionType, frozen: Bindings) -> tuple[tuple, tuple, tuple
         elif isinstance(node, ast.Name | ast.Attribute) and isinstance(node.ctx, ast.Load):
             # a function handed over as a callback (key_func=…, a retry wrapper's body) is code too
             target = _resolve(node, names)
-            if isinstance(target, types.FunctionType) and _ours(target):
+            if isinstance(target, types.FunctionType) and _ours(target) and not _code_function_status(target):
                 edges.append((target, _freeze(_parameter_bindings(target, ast.Call(args=[], keywords=[])))))
     return tuple(sorted(raised)), tuple(sorted(unread)), tuple(dict.fromkeys(edges))
 
@@ -271,6 +275,13 @@ def operation_errors(app: Flask, view_func: Any, method: str, method_fn: Any, op
     return found
 
 
+def _code_function_status(target) -> int | None:
+    """Helpers that answer or raise one status with the code they are given as first argument."""
+    from volunteer_app.auth import tokens
+
+    return {tokens.token_error: 401, tokens.token_refused: 401}.get(target)
+
+
 def _auth_sources():
     from volunteer_app.auth import tokens
 
@@ -316,6 +327,7 @@ def _example_body(status: int, code: str) -> dict:
 # fills that segment's path parameter). Every operation whose path has `/<segment>/{param}` is linked
 # from every answer that carries such a resource.
 RESOURCES: dict[str, list[tuple[str, str]]] = {
+    "OrderDetail": [("orders", "id")],
     "OrderOut": [("orders", "id")],
     "OrderSummary": [("orders", "id")],
     "AssignmentOut": [("assignments", "id")],

@@ -205,7 +205,7 @@ def test_cursors_the_server_writes_match_the_documented_pattern(client, world):
 def test_a_created_order_links_to_its_actions(document):
     links = _by_id(document, "postOrders")[2]["responses"]["201"]["links"]
     for target in ("getOrderOne", "getOrderEvents", "postOrderDispatch", "postOrderCancel", "postOrderGrab"):
-        expected = {"operationId": target, "parameters": {"order_id": "$response.body#/order/id"}}
+        expected = {"operationId": target, "parameters": {"order_id": "$response.body#/id"}}
         assert links[target] == expected
     assert "postAssignmentCheckIn" in links
 
