@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import marshmallow as ma
 from flask import Flask
 
 from volunteer_app import errors
@@ -239,6 +240,41 @@ def _chain(fn: Any) -> Iterator[Any]:
         fn = getattr(fn, "__wrapped__", None)
 
 
+def _argument_schemas(method_fn: Any) -> list:
+    """The schemas flask-smorest parses an operation's body and query with."""
+    for fn in _chain(method_fn):
+        arguments = (getattr(fn, "_apidoc", None) or {}).get("arguments")
+        if arguments:
+            return [p["schema"] for p in arguments.get("parameters", []) if "schema" in p]
+    return []
+
+
+def _schema_errors(schema: Any, found: Findings, seen: set) -> None:
+    """Codes a schema gives itself: its validators' raises (`validation.nothing_to_change`,
+    `audit.unnamed`) and field codes (`phone.invalid`), in nested schemas too."""
+    cls = schema if isinstance(schema, type) else type(schema)
+    if cls in seen:
+        return
+    seen.add(cls)
+    for name in dir(cls):
+        hook = getattr(cls, name, None)
+        if getattr(hook, "__marshmallow_hook__", None) and isinstance(hook, types.FunctionType):
+            _walk(hook, found)
+    from volunteer_app.schemas import INVALID_PHONE, Phone
+
+    instance = cls() if isinstance(schema, type) else schema
+    fields = list(instance.fields.values())
+    while fields:
+        field = fields.pop()
+        if isinstance(field, Phone):
+            found.add(422, errors.FIELD_CODES[INVALID_PHONE])
+        if getattr(field, "inner", None) is not None:  # a List's item field
+            fields.append(field.inner)
+        nested = getattr(field, "nested", None)
+        if isinstance(nested, type | ma.Schema):
+            _schema_errors(nested, found, seen)
+
+
 def _rate_limited(*functions: Any) -> bool:
     return any(
         getattr(f, "__wrapper-limiter-instance", None) is not None for fn in functions for f in _chain(fn)
@@ -257,6 +293,8 @@ def operation_errors(app: Flask, view_func: Any, method: str, method_fn: Any, op
     has_query = any(p.get("in") == "query" for p in operation.get("parameters", []) if isinstance(p, dict))
     if has_body or has_query:
         found.add(422, "validation.failed")
+        for schema in _argument_schemas(method_fn):
+            _schema_errors(schema, found, set())
     if has_body:
         found.add(400, errors._HTTP_DEFAULT_CODES[400])
         found.add(413, errors._HTTP_DEFAULT_CODES[413])

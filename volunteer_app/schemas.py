@@ -41,6 +41,7 @@ NOTHING_TO_CHANGE = "give at least one field to change"
 NESTED_TOO_DEEPLY = "nested too deeply"
 NOT_JSON = "the body must be JSON (Content-Type: application/json)"
 AUDIT_UNNAMED = "name every checked-out assignment, or give confirm_computed: true"
+REPEATED = "repeats an earlier item"
 
 register_messages({"phone.invalid": ("手机号格式不正确", "The phone number is not valid")})
 register_field_code(INVALID_PHONE, "phone.invalid")
@@ -60,6 +61,7 @@ FIELD_MESSAGES = (
     NESTED_TOO_DEEPLY,
     NOT_JSON,
     AUDIT_UNNAMED,
+    REPEATED,
 )
 
 register_field_messages(
@@ -78,6 +80,7 @@ register_field_messages(
         NESTED_TOO_DEEPLY: "嵌套层级过深",
         NOT_JSON: "请求体必须是 JSON（Content-Type: application/json）",
         AUDIT_UNNAMED: "请逐一列出已签退的分配，或传入 confirm_computed: true 确认按系统计算的时长",
+        REPEATED: "与前面的项重复",
     }
 )
 
@@ -336,5 +339,5 @@ class UniqueList(ma.fields.List):
         items = super()._deserialize(value, attr, data, **kwargs)
         for index, item in enumerate(items):
             if item in items[:index]:
-                raise ma.ValidationError({index: ["repeats an earlier item"]})
+                raise ma.ValidationError({index: [REPEATED]})
         return items
