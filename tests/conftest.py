@@ -110,7 +110,9 @@ def _rows() -> dict[str, dict[tuple, dict]]:
         key = list(table.primary_key.columns) or list(table.columns)
         state[table.name] = {
             tuple(row[c.name] for c in key): dict(row)
-            for row in db.session.execute(table.select()).mappings()
+            # In key order: a self-referencing table (sites' parent_id) replays parents first, whatever
+            # order an UPDATE left the rows in on disk (PostgreSQL checks the foreign key per row).
+            for row in db.session.execute(table.select().order_by(*key)).mappings()
         }
     return state
 
