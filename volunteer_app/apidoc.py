@@ -188,7 +188,9 @@ def _read(fn: types.FunctionType, frozen: Bindings) -> tuple[tuple, tuple, tuple
     # `auth_required()` without roles never raises its 403.
     in_auth = fn.__globals__["__name__"].endswith(".auth.decorators")
     roleless = in_auth and "roles" in names and not names["roles"]
-    for node in _body_nodes(tree):
+    nodes = list(_body_nodes(tree))
+    called = {id(node.func) for node in nodes if isinstance(node, ast.Call)}  # calls, not callbacks
+    for node in nodes:
         if isinstance(node, ast.Call):
             target = _resolve(node.func, names)
             if _is_domain_error(target):
@@ -200,21 +202,21 @@ def _read(fn: types.FunctionType, frozen: Bindings) -> tuple[tuple, tuple, tuple
                     if code and not (roleless and target.status == 403):
                         raised.add((target.status, code))
                 continue
-            status = _code_function_status(target)
-            if status and node.args and isinstance(node.args[0], ast.Constant):
-                raised.add((status, str(node.args[0].value)))  # token_error("token.expired") and kin
-                continue
             if target is errors.error_response and len(node.args) >= 2:
-                status, code = node.args[0], node.args[1]
-                if isinstance(status, ast.Constant) and isinstance(code, ast.Constant):
-                    raised.add((int(status.value), str(code.value)))
+                status, codes = node.args[0], _constant_strings(node.args[1], bindings)
+                if isinstance(status, ast.Constant) and codes:
+                    raised.update((int(status.value), code) for code in codes)
                 continue
             if isinstance(target, types.FunctionType) and _ours(target):
                 edges.append((target, _freeze(_parameter_bindings(target, node))))
-        elif isinstance(node, ast.Name | ast.Attribute) and isinstance(node.ctx, ast.Load):
+        elif (
+            isinstance(node, ast.Name | ast.Attribute)
+            and isinstance(node.ctx, ast.Load)
+            and id(node) not in called
+        ):
             # a function handed over as a callback (key_func=…, a retry wrapper's body) is code too
             target = _resolve(node, names)
-            if isinstance(target, types.FunctionType) and _ours(target) and not _code_function_status(target):
+            if isinstance(target, types.FunctionType) and _ours(target):
                 edges.append((target, _freeze(_parameter_bindings(target, ast.Call(args=[], keywords=[])))))
     return tuple(sorted(raised)), tuple(sorted(unread)), tuple(dict.fromkeys(edges))
 
@@ -311,13 +313,6 @@ def operation_errors(app: Flask, view_func: Any, method: str, method_fn: Any, op
                 found.codes.setdefault(status, set()).update(codes)
     found.codes = {s: c for s, c in found.codes.items() if 400 <= s < 500 or s == 503}
     return found
-
-
-def _code_function_status(target) -> int | None:
-    """Helpers that answer or raise one status with the code they are given as first argument."""
-    from volunteer_app.auth import tokens
-
-    return {tokens.token_error: 401, tokens.token_refused: 401}.get(target)
 
 
 def _auth_sources():
