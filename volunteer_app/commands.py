@@ -75,8 +75,7 @@ def timebank_verify(checkpoint_file: Path | None) -> None:
     from volunteer_app.timebank import checkpoints
     from volunteer_app.timebank.verify import verify
 
-    if checkpoint_file is None and checkpoints.configured_file().is_file():
-        checkpoint_file = checkpoints.configured_file()
+    checkpoint_file = checkpoint_file or checkpoints.published_file()
     report = verify(checkpoint_file=checkpoint_file)
     click.echo(f"checked {report.transfers} transfers and {report.accounts} accounts")
     if checkpoint_file is None:

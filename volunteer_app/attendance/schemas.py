@@ -5,24 +5,11 @@ from __future__ import annotations
 import marshmallow as ma
 
 from volunteer_app.attendance.models import ASSIGNMENT_STATUSES
-from volunteer_app.errors import Unprocessable, register_messages
-from volunteer_app.schemas import AUDIT_UNNAMED, Boolean, Id, Integer, Lat, Lng, Moment, Text, UniqueList
+from volunteer_app.attendance.service import unnamed_error
+from volunteer_app.schemas import Boolean, Id, Integer, Lat, Lng, Moment, Text, UniqueList
 from volunteer_app.timebank.service import hours
 
 MAX_AUDITED = 500  # every checked-out assignment of an order or activity, named once
-
-register_messages(
-    {
-        "audit.unnamed": (
-            "审核须逐一列出所确认的服务记录，或明确确认按计算时长（confirm_computed: true）",
-            "Name every assignment you confirm, or confirm the computed minutes (confirm_computed: true)",
-        ),
-    }
-)
-
-
-def unnamed(errors: dict | None = None) -> Unprocessable:
-    return Unprocessable("audit.unnamed", errors=errors or {"json": {"assignments": [AUDIT_UNNAMED]}})
 
 
 class ReasonIn(ma.Schema):
@@ -70,7 +57,7 @@ class AuditIn(ma.Schema):
         if len(ids) != len(set(ids)):
             raise ma.ValidationError("each assignment at most once", "assignments")
         if not ids and not data["confirm_computed"]:
-            raise unnamed()
+            raise unnamed_error()
 
 
 class AssignmentOut(ma.Schema):

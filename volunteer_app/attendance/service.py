@@ -20,6 +20,7 @@ from volunteer_app.attendance.models import Assignment
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, NotFound, Unprocessable, register_messages
 from volunteer_app.extensions import db
+from volunteer_app.schemas import AUDIT_UNNAMED
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.timebank import service as timebank
@@ -34,6 +35,10 @@ register_messages(
         "attendance.checkout_late": (
             "已超过签退时间，请联系站点管理员补签",
             "Too late to check out; the station can close it for you",
+        ),
+        "audit.unnamed": (
+            "审核须逐一列出所确认的服务记录，或明确确认按计算时长（confirm_computed: true）",
+            "Name every assignment you confirm, or confirm the computed minutes (confirm_computed: true)",
         ),
         "attendance.too_far": (
             "您距服务地点 {distance_m} 米，超出 {radius_m} 米的签到范围，请到达现场后重试",
@@ -265,6 +270,11 @@ def window_minutes(place: Place) -> int:
     return int((place.end - place.start).total_seconds() // 60)
 
 
+def unnamed_error(errors: dict | None = None) -> Unprocessable:
+    """422 `audit.unnamed`: an audit that neither names an assignment nor confirms the computed minutes."""
+    return Unprocessable("audit.unnamed", errors=errors or {"json": {"assignments": [AUDIT_UNNAMED]}})
+
+
 def within_radius(lat: float, lng: float, place: Place) -> int:
     """The distance in metres from `place`, if it is within the site's check-in radius; else 422
     `attendance.too_far` carrying both, in the message and as numbers in `errors.position`."""
@@ -433,9 +443,7 @@ def audit_all(
     unnamed = sorted(set(done) - set(given))
     if unnamed and not confirm_computed:
         # An audit confirms what it names: nothing is confirmed (or the order closed) by omission.
-        from volunteer_app.attendance import schemas
-
-        raise schemas.unnamed({"json": {"assignments": [schemas.AUDIT_UNNAMED, f"not named: {unnamed}"]}})
+        raise unnamed_error({"json": {"assignments": [AUDIT_UNNAMED, f"not named: {unnamed}"]}})
     credited = []
     for assignment_id, assignment in sorted(done.items()):
         index, item = given.get(assignment_id, (None, {}))

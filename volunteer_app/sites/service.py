@@ -119,9 +119,12 @@ def sites_in_subtree(path: str):
 # ---- settings ----------------------------------------------------------------------------------
 
 
-def effective_settings(site: Site) -> dict:
-    """Deployment defaults, overridden by each ancestor from the root down, then by the site itself."""
+def effective_settings(site: Site | None) -> dict:
+    """Deployment defaults, overridden by each ancestor from the root down, then by the site itself
+    (no site: the deployment defaults, e.g. for someone with no home station)."""
     merged = dict(current_app.config["SITE_DEFAULTS"])
+    if site is None:
+        return merged
     ids = site.ancestor_ids()
     if ids:
         chain = {s.id: s for s in db.session.scalars(select(Site).where(Site.id.in_(ids)))}
@@ -211,20 +214,19 @@ def teams_in_reach(who: Reacher):
 # ---- categories --------------------------------------------------------------------------------
 
 
+def _catalogue(include_inactive: bool):
+    stmt = select(Category)
+    return stmt if include_inactive else stmt.where(Category.active.is_(True))
+
+
 def list_categories(*, include_inactive: bool = False) -> list[Category]:
     """The service catalogue in display order."""
-    stmt = select(Category).order_by(Category.sort, Category.id)
-    if not include_inactive:
-        stmt = stmt.where(Category.active.is_(True))
-    return list(db.session.scalars(stmt))
+    return list(db.session.scalars(_catalogue(include_inactive).order_by(Category.sort, Category.id)))
 
 
 def categories_page(*, include_inactive: bool = False, limit: int, cursor: str | None) -> dict:
     """The service catalogue in display order, one page at a time (admins may add categories)."""
-    stmt = select(Category)
-    if not include_inactive:
-        stmt = stmt.where(Category.active.is_(True))
-    return paginate(stmt, [Category.sort, Category.id], limit=limit, cursor=cursor)
+    return paginate(_catalogue(include_inactive), [Category.sort, Category.id], limit=limit, cursor=cursor)
 
 
 def create_category(*, code: str, name_zh: str, name_en: str, sort: int = 0) -> Category:

@@ -63,6 +63,13 @@ def configured_file() -> Path:
     return Path(value) if value else Path(current_app.config["INSTANCE_DIR"]) / DEFAULT_FILE
 
 
+def published_file() -> Path | None:
+    """The configured checkpoint file if anything has been published to it (what verify compares
+    against by default), else None."""
+    path = configured_file()
+    return path if path.is_file() else None
+
+
 def current_head() -> Checkpoint | None:
     """The newest transfer as a checkpoint (None on an empty ledger), after checking that its hash
     recomputes from its contents and that the chain head points at it."""

@@ -151,13 +151,12 @@ def verify_and_alert(now: datetime) -> dict:
     is sound, publish its head as a new checkpoint (the daily anchor: appended to the file and logged).
     On a problem publish nothing, tell every admin and every manager of a root site (a center with no
     parent) with "ledger.mismatch", and log an error."""
-    path = checkpoints.configured_file()
-    report = verify(checkpoint_file=path if path.is_file() else None)
+    report = verify(checkpoint_file=checkpoints.published_file())
     if report.ok:
         published = None
         if report.last_transfer_id is not None:
             checkpoint = checkpoints.Checkpoint(report.last_transfer_id, report.last_hash, utcnow())
-            published = checkpoints.publish(checkpoint, path).transfer_id
+            published = checkpoints.publish(checkpoint).transfer_id
         return {
             "ok": True,
             "transfers": report.transfers,

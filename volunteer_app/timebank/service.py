@@ -6,7 +6,6 @@ from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import select
 
 from volunteer_app.accounts.models import User, VolunteerProfile
@@ -130,9 +129,7 @@ def _empty_book(user: User) -> dict:
     fixed only when minutes first arrive, by the station that issues it). Synthesized, not saved: a read
     never writes. Star thresholds are those of the home station, if any."""
     home = db.session.get(Site, user.home_site_id) if user.home_site_id else None
-    thresholds = (sites.effective_settings(home) if home else current_app.config["SITE_DEFAULTS"])[
-        "star_thresholds_hours"
-    ]
+    thresholds = sites.effective_settings(home)["star_thresholds_hours"]
     level, next_hours = star_level(0, thresholds)
     return {
         "book_no": None,
@@ -164,7 +161,7 @@ def statement(user: User, *, month: str | None, limit: int, cursor: str | None) 
     end = utcnow()
     if month:  # checked even for an empty book: a bad month is 422 for everyone
         site = db.session.get(Site, book.site_id) if book is not None else None
-        tz = (sites.effective_settings(site) if site else current_app.config["SITE_DEFAULTS"])["timezone"]
+        tz = sites.effective_settings(site)["timezone"]
         start, end = _month_range(month, tz)
     # A published chain head covering the statement: the reader's own copy of the ledger's anchor.
     published = checkpoints.covering(end)
