@@ -46,24 +46,6 @@ REPEATED = "repeats an earlier item"
 register_messages({"phone.invalid": ("手机号格式不正确", "The phone number is not valid")})
 register_field_code(INVALID_PHONE, "phone.invalid")
 
-FIELD_MESSAGES = (
-    BLANK,
-    UNSTORABLE,
-    NOT_BOOLEAN,
-    NOT_INTEGER,
-    NOT_NUMBER,
-    NOT_STRING,
-    NOT_DATE,
-    NOT_MOMENT,
-    YEAR_OUT_OF_RANGE,
-    INVALID_PHONE,
-    NOTHING_TO_CHANGE,
-    NESTED_TOO_DEEPLY,
-    NOT_JSON,
-    AUDIT_UNNAMED,
-    REPEATED,
-)
-
 register_field_messages(
     {
         BLANK: "不能为空",
@@ -249,20 +231,25 @@ def Id(*, strict: bool = True, **kwargs) -> ma.fields.Integer:
     return field(validate=ma.validate.Range(min=1, max=MAX_ID), **kwargs)
 
 
+def _degrees(field: type[ma.fields.Float], limit: int, **kwargs) -> ma.fields.Float:
+    return field(validate=ma.validate.Range(min=-limit, max=limit), allow_nan=False, **kwargs)
+
+
 def Lat(**kwargs) -> Float:
-    return Float(validate=ma.validate.Range(min=-90, max=90), allow_nan=False, **kwargs)
+    return _degrees(Float, 90, **kwargs)
 
 
 def Lng(**kwargs) -> Float:
-    return Float(validate=ma.validate.Range(min=-180, max=180), allow_nan=False, **kwargs)
+    return _degrees(Float, 180, **kwargs)
 
 
 def QueryLat(**kwargs) -> ma.fields.Float:
-    return ma.fields.Float(validate=ma.validate.Range(min=-90, max=90), allow_nan=False, **kwargs)
+    """A latitude in a query string (text by nature: parsed, not strict)."""
+    return _degrees(ma.fields.Float, 90, **kwargs)
 
 
 def QueryLng(**kwargs) -> ma.fields.Float:
-    return ma.fields.Float(validate=ma.validate.Range(min=-180, max=180), allow_nan=False, **kwargs)
+    return _degrees(ma.fields.Float, 180, **kwargs)
 
 
 # ---- dates and times -----------------------------------------------------------------------------------
