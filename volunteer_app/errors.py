@@ -344,6 +344,11 @@ class Unprocessable(DomainError):
     status = 422
 
 
+def invalid(field: str, message: str) -> Unprocessable:
+    """422 `validation.failed` naming one body field, for a rule the schema cannot see (a service's)."""
+    return Unprocessable("validation.failed", errors={"json": {field: [message]}})
+
+
 class TooManyRequests(DomainError):
     status = 429
 

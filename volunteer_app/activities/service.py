@@ -18,7 +18,7 @@ from volunteer_app.activities.models import Activity
 from volunteer_app.attendance import service as attendance
 from volunteer_app.attendance.models import Assignment
 from volunteer_app.db import UTCDateTime, utcnow
-from volunteer_app.errors import Conflict, NotFound, Unprocessable, register_messages
+from volunteer_app.errors import Conflict, NotFound, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.notifications import service as notifications
 from volunteer_app.notifications.service import Message
@@ -54,14 +54,6 @@ MAX_AHEAD = timedelta(days=366)
 SIGNED_UP = ("waitlisted", "held", "checked_in", "checked_out", "audited", "no_show")
 
 
-def _now() -> datetime:
-    return utcnow()
-
-
-def _invalid(field: str, message: str) -> Unprocessable:
-    return Unprocessable("validation.failed", errors={"json": {field: [message]}})
-
-
 def managed_site(who: Reacher, site_id: int) -> Site:
     """A site in the manager's reach (404 otherwise, never 403)."""
     return get_in_reach(Site, site_id, Site.id, who)
@@ -77,7 +69,7 @@ def create(*, who, site_id: int, data: dict) -> Activity:
     attendance.check_window(
         data["start_at"],
         data["end_at"],
-        _now(),
+        utcnow(),
         names=("start_at", "end_at"),
         longest=MAX_LENGTH,
         ahead=MAX_AHEAD,
@@ -112,7 +104,7 @@ def detail(activity: Activity, who) -> dict:
             Assignment.activity_id == activity.id, Assignment.volunteer_id == who.user_id
         )
     ).first()
-    return _detail(activity, signup, _now())
+    return _detail(activity, signup, utcnow())
 
 
 def _detail(activity: Activity, signup: Assignment | None, now: datetime) -> dict:
@@ -130,14 +122,14 @@ def list_for_site(*, site_id: int, limit: int, cursor: str | None) -> dict:
     unknown site."""
     if db.session.get(Site, site_id) is None:
         raise NotFound()
-    stmt = select(Activity).where(Activity.site_id == site_id, Activity.end_at > _now())
+    stmt = select(Activity).where(Activity.site_id == site_id, Activity.end_at > utcnow())
     return paginate(stmt, [Activity.start_at, Activity.id], limit=limit, cursor=cursor)
 
 
 def mine(*, who, limit: int, cursor: str | None) -> dict:
     """The caller's sign-ups (held, waitlisted, on site or done) on activities that ended less than a
     day ago or are still to come, by start: where a volunteer finds the assignment to check in with."""
-    now = _now()
+    now = utcnow()
     signed = (
         select(Assignment.activity_id)
         .where(
@@ -185,7 +177,7 @@ def _locked(activity_id: int, *conditions) -> Activity:
 def signup(*, who, activity_id: int) -> Assignment:
     """报名: a place if one is free, else a place on the waitlist, else 409 `activity.full`. Signing up
     closes at the start. Signing up again after cancelling reuses the same row. Commits."""
-    now = _now()
+    now = utcnow()
     peek = db.session.execute(
         select(
             Activity.status,
@@ -289,7 +281,7 @@ def cancel_signup(*, who, activity_id: int) -> Assignment:
     ).first()
     if assignment is None:
         raise Conflict("activity.not_signed_up")
-    return _cancel_signup(activity, assignment, _now())
+    return _cancel_signup(activity, assignment, utcnow())
 
 
 def _anyone_checked_in(activity: Activity) -> bool:
@@ -301,7 +293,7 @@ def _anyone_checked_in(activity: Activity) -> bool:
 def cancel(*, who, activity_id: int, reason: str) -> Activity:
     """A manager cancels an activity before it starts; everyone signed up is told. Commits."""
     activity = _locked(activity_id, reach_condition(Activity.site_id, who))
-    now = _now()
+    now = utcnow()
     if activity.status != "open":
         raise Conflict("activity.bad_state")
     if activity.start_at <= now:
@@ -351,7 +343,7 @@ def _attending(activity: Activity) -> None:
 def withdraw(*, who, assignment_id: int, reason: str | None = None) -> Assignment:
     """`POST /assignments/{id}/withdraw` on a sign-up: the same as cancelling it. Commits."""
     assignment, activity = _mine(who, assignment_id)
-    return _cancel_signup(activity, assignment, _now())
+    return _cancel_signup(activity, assignment, utcnow())
 
 
 def check_in(*, who, assignment_id: int, lat: float, lng: float) -> Assignment:
@@ -359,7 +351,7 @@ def check_in(*, who, assignment_id: int, lat: float, lng: float) -> Assignment:
     radius, distance kept). Commits."""
     assignment, activity = _mine(who, assignment_id)
     _attending(activity)
-    attendance.check_in(assignment, lat=lat, lng=lng, place=place(activity), now=_now())
+    attendance.check_in(assignment, lat=lat, lng=lng, place=place(activity), now=utcnow())
     db.session.commit()
     return assignment
 
@@ -368,7 +360,7 @@ def check_out(*, who, assignment_id: int, lat: float, lng: float) -> Assignment:
     """签退: minutes computed from the two times inside the window. Commits."""
     assignment, activity = _mine(who, assignment_id)
     _attending(activity)
-    attendance.check_out(assignment, lat=lat, lng=lng, place=place(activity), now=_now())
+    attendance.check_out(assignment, lat=lat, lng=lng, place=place(activity), now=utcnow())
     db.session.commit()
     return assignment
 
@@ -380,7 +372,7 @@ def close_attendance(*, who, assignment_id: int, checkout_at: datetime | None, r
     attendance.close(
         assignment,
         place=place(activity),
-        checkout_at=checkout_at or min(activity.end_at, _now()),
+        checkout_at=checkout_at or min(activity.end_at, utcnow()),
         actor_id=who.user_id,
         reason=reason,
     )
@@ -404,7 +396,7 @@ def audit(
     are credited once each, in this transaction, exactly as for orders. Holders who never came become
     no-shows, the waitlist lapses, and the activity closes. Commits."""
     activity = _locked(activity_id, reach_condition(Activity.site_id, who))
-    now = _now()
+    now = utcnow()
     if activity.status != "open":
         raise Conflict("activity.bad_state")
     if activity.end_at > now:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import Integer, bindparam, exists, func, inspect, literal, null, or_, select, update
 
 from volunteer_app.accounts import identity
@@ -20,7 +19,7 @@ from volunteer_app.accounts.models import TeamMember, User, VolunteerProfile
 from volunteer_app.attendance import service as attendance
 from volunteer_app.attendance.models import SLOT_STATUSES, Assignment
 from volunteer_app.db import UTCDateTime, utcnow
-from volunteer_app.errors import Conflict, NotFound, Unprocessable, register_messages
+from volunteer_app.errors import Conflict, NotFound, Unprocessable, invalid, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.notifications import service as notifications
 from volunteer_app.notifications.service import Message
@@ -57,18 +56,6 @@ MAX_OFFERS = 50
 OPEN_ASSIGNMENTS = ("offered", "held")
 
 
-def _now() -> datetime:
-    return utcnow()
-
-
-def _app_setting(key: str):
-    return current_app.config["APP"][key]
-
-
-def _invalid(field: str, message: str) -> Unprocessable:
-    return Unprocessable("validation.failed", errors={"json": {field: [message]}})
-
-
 # ---- 点单: submitting -------------------------------------------------------------------------------
 
 
@@ -83,7 +70,7 @@ def _proxy_resident(who, data: dict) -> tuple[User, Site]:
     service address (as for a resident ordering by phone), and must be in the manager's reach."""
     phone = identity.normalize_phone(data["resident_phone"])
     if phone is None:
-        raise _invalid("resident_phone", "not a mainland mobile number")
+        raise invalid("resident_phone", "not a mainland mobile number")
     resident = accounts.find_user_by_phone(phone)
     site_id = data.get("site_id") or (resident.home_site_id if resident else None)
     if site_id is not None:
@@ -91,7 +78,7 @@ def _proxy_resident(who, data: dict) -> tuple[User, Site]:
     else:
         station = sites.nearest_station(data["lat"], data["lng"])
     if not path_in_reach(station.path, who):
-        raise _invalid("site_id", "not a station you manage")
+        raise invalid("site_id", "not a station you manage")
     if resident is None:
         resident = accounts.create_user(
             phone=phone, name=data["resident_name"], home_site_id=station.id, password_hash=None
@@ -108,7 +95,7 @@ def _resident_station(user: User, lat: float, lng: float) -> Site:
 
 def submit(*, who, data: dict) -> Order:
     """点单: a resident's order, or a manager's on a resident's behalf (recorded as proxy). Commits."""
-    now = _now()
+    now = utcnow()
     attendance.check_window(
         data["window_start"],
         data["window_end"],
@@ -121,7 +108,7 @@ def submit(*, who, data: dict) -> Order:
     proxy = "resident_phone" in data or "resident_name" in data or "site_id" in data
     if proxy:
         if not (who.manager_paths or who.is_admin):
-            raise _invalid("resident_phone", "only station staff order for someone else")
+            raise invalid("resident_phone", "only station staff order for someone else")
         if not data.get("resident_phone") or not data.get("resident_name"):
             raise Unprocessable("order.resident_required", errors={"json": {"resident_phone": ["required"]}})
         resident, station = _proxy_resident(who, data)
@@ -269,7 +256,7 @@ def _volunteers_to_offer(who: Reacher, volunteer_ids: list[int] | None, team_id:
         # A team named in the body that is absent or out of reach is bad input (the order was found).
         team = db.session.scalars(sites.teams_in_reach(who).where(Team.id == team_id)).first()
         if team is None:
-            raise _invalid("team_id", "not a team you manage")
+            raise invalid("team_id", "not a team you manage")
         volunteer_ids = list(
             db.session.scalars(select(TeamMember.user_id).where(TeamMember.team_id == team.id).limit(500))
         )
@@ -281,12 +268,12 @@ def _volunteers_to_offer(who: Reacher, volunteer_ids: list[int] | None, team_id:
         found = set(db.session.scalars(stmt))
         unknown = sorted(set(volunteer_ids or []) - found)
         if unknown:
-            raise _invalid("volunteer_ids", f"not volunteers you manage: {unknown[:10]}")
+            raise invalid("volunteer_ids", f"not volunteers you manage: {unknown[:10]}")
     ids = sorted(set(db.session.scalars(stmt)))
     if not ids:
         raise Unprocessable("order.no_volunteers", errors={"json": {"team_id": ["no volunteers"]}})
     if len(ids) > MAX_OFFERS:
-        raise _invalid("volunteer_ids", f"at most {MAX_OFFERS} offers at once")
+        raise invalid("volunteer_ids", f"at most {MAX_OFFERS} offers at once")
     return ids
 
 
@@ -326,7 +313,7 @@ def _offer(order: Order, volunteer_ids: list[int], actor_id: int) -> list[Assign
 def dispatch(*, who, order_id: int, data: dict) -> Order:
     """派单: offer the order to named volunteers or a team (assign), or open it to grabbing (grab),
     with a capacity and a deadline. Commits."""
-    now = _now()
+    now = utcnow()
     order = _managed(order_id, who, dispatching=True)
     states.target(order.status, "dispatch", by=MANAGER)
     settings = sites.effective_settings(db.session.get(Site, order.site_id))
@@ -335,13 +322,13 @@ def dispatch(*, who, order_id: int, data: dict) -> Order:
     latest = order.window_start if order.window_start > now else order.window_end
     deadline = data.get("deadline") or min(now + timedelta(minutes=settings["grab_window_minutes"]), latest)
     if deadline <= now:
-        raise _invalid("deadline", "must be in the future")
+        raise invalid("deadline", "must be in the future")
     if deadline > order.window_end:
-        raise _invalid("deadline", "must not be after the service window ends")
+        raise invalid("deadline", "must not be after the service window ends")
     if data["mode"] == "assign":
         volunteer_ids = _volunteers_to_offer(who, data.get("volunteer_ids"), data.get("team_id"))
     elif data.get("volunteer_ids") or data.get("team_id"):
-        raise _invalid("mode", "volunteer_ids and team_id are for mode assign")
+        raise invalid("mode", "volunteer_ids and team_id are for mode assign")
     transition(
         order,
         "dispatch",
@@ -373,7 +360,7 @@ def offer_more(*, who, order_id: int, data: dict) -> Order:
 
 def _end_assignments(order: Order) -> list[int]:
     """Void the offers and holds of an order that ended; returns the volunteers who held or were offered."""
-    return attendance.end_open([order.id], _now())
+    return attendance.end_open([order.id], utcnow())
 
 
 def reject(*, who, order_id: int, reason: str) -> Order:
@@ -440,7 +427,7 @@ def _filled(order: Order) -> None:
 def grab(*, who, order_id: int) -> Assignment:
     """抢单: take one slot of an open pool. Exactly `capacity` winners; the rest get 409 `order.full`
     at once. A volunteer holds at most one slot per order and `grab_max_open` unfinished grabs. Commits."""
-    now = _now()
+    now = utcnow()
     peek = db.session.execute(
         select(Order.status, Order.mode, Order.taken, Order.capacity, Order.fill_due_at, Order.site_id).where(
             Order.id == order_id
@@ -521,7 +508,7 @@ def accept(*, who, assignment_id: int) -> Assignment:
     if slot is None:
         raise Conflict("order.full")
     db.session.refresh(order)
-    attendance.move(assignment, "accept", now=_now())
+    attendance.move(assignment, "accept", now=utcnow())
     full = slot[0] == slot[1]
     transition(order, "accept", by=VOLUNTEER, actor_id=who.user_id, last=full, assignment_id=assignment.id)
     if full:
@@ -543,7 +530,7 @@ def decline(*, who, assignment_id: int, reason: str | None) -> Assignment:
     """Decline an offer (it held no slot). Commits."""
     assignment, order = _my_assignment(who, assignment_id)
     states.target(order.status, "decline", by=VOLUNTEER)
-    attendance.move(assignment, "decline", now=_now())
+    attendance.move(assignment, "decline", now=utcnow())
     transition(order, "decline", by=VOLUNTEER, actor_id=who.user_id, assignment_id=assignment.id, note=reason)
     _told_managers(order, who, "order.declined")
     db.session.commit()
@@ -554,7 +541,7 @@ def withdraw(*, who, assignment_id: int, reason: str | None) -> Assignment:
     """Give back a held slot before checking in (a staffed order reopens). Commits."""
     assignment, order = _my_assignment(who, assignment_id)
     states.target(order.status, "withdraw", by=VOLUNTEER)
-    attendance.move(assignment, "withdraw", now=_now())
+    attendance.move(assignment, "withdraw", now=utcnow())
     order.taken = order.taken - 1
     transition(
         order, "withdraw", by=VOLUNTEER, actor_id=who.user_id, assignment_id=assignment.id, note=reason
@@ -600,7 +587,7 @@ def _after_leaving(
     order: Order, action: str, *, by: str, actor_id: int, assignment: Assignment, note=None
 ) -> None:
     """Apply a check-out, close or no-show to the order; the last one off site completes it."""
-    now = _now()
+    now = utcnow()
     last = order.status == "in_service" and _still_on_site(order) == 0
     settings = sites.effective_settings(db.session.get(Site, order.site_id))
     changes = _completion(order, settings, now) if last else {}
@@ -631,7 +618,7 @@ def check_in(*, who, assignment_id: int, lat: float, lng: float) -> Assignment:
     assignment, order = _my_assignment(who, assignment_id)
     states.target(order.status, "check_in", by=VOLUNTEER)
     settings = sites.effective_settings(db.session.get(Site, order.site_id))
-    now = _now()
+    now = utcnow()
     attendance.check_in(assignment, lat=lat, lng=lng, place=_place(order, settings), now=now)
     transition(order, "check_in", by=VOLUNTEER, actor_id=who.user_id, assignment_id=assignment.id, at=now)
     db.session.commit()
@@ -642,7 +629,7 @@ def check_out(*, who, assignment_id: int, lat: float, lng: float) -> Assignment:
     """签退: minutes are computed from the two times, within the window. Commits."""
     assignment, order = _my_assignment(who, assignment_id)
     states.target(order.status, "check_out", by=VOLUNTEER)
-    attendance.check_out(assignment, lat=lat, lng=lng, place=_place(order), now=_now())
+    attendance.check_out(assignment, lat=lat, lng=lng, place=_place(order), now=utcnow())
     db.session.flush()
     _after_leaving(order, "check_out", by=VOLUNTEER, actor_id=who.user_id, assignment=assignment)
     db.session.commit()
@@ -662,7 +649,7 @@ def close_attendance(*, who, assignment_id: int, checkout_at: datetime | None, r
     attendance.close(
         assignment,
         place=place,
-        checkout_at=checkout_at or min(order.window_end, _now()),
+        checkout_at=checkout_at or min(order.window_end, utcnow()),
         actor_id=who.user_id,
         reason=reason,
     )
@@ -699,7 +686,7 @@ def rate(*, who, order_id: int, stars: int, comment: str | None) -> Order:
     states.target(order.status, "rate", by=RESIDENT)
     if order.rating_state == "rated":
         raise Conflict("rating.already")
-    now = _now()
+    now = utcnow()
     if order.rating_state != "pending" or order.rating_due_at is None or order.rating_due_at <= now:
         raise Conflict("rating.closed")
     transition(
@@ -745,7 +732,7 @@ def audit(
         note=note,
         audited_by_id=who.user_id,
         audit_note=note,
-        closed_at=_now(),
+        closed_at=utcnow(),
     )
     notifications.notify_many(
         Message(
