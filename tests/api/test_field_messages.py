@@ -204,16 +204,17 @@ def source_messages() -> dict[str, str]:
     """Every field message the project writes itself: text → where it is written."""
     found: dict[str, str] = {}
     validators = {name for name in dir(ma.validate) if name[:1].isupper()}
-    for path in sorted(SOURCE.rglob("*.py")):
+    trees = {path: ast.parse(path.read_text(encoding="utf-8")) for path in sorted(SOURCE.rglob("*.py"))}
+    # Helpers anywhere in the package that take a `message` (e.g. errors.invalid(field, message)).
+    takes_message = {
+        f.name: [a.arg for a in f.args.args].index("message")
+        for tree in trees.values()
+        for f in ast.walk(tree)
+        if isinstance(f, ast.FunctionDef) and "message" in [a.arg for a in f.args.args]
+    }
+    for path, tree in trees.items():
         if path.name == "errors.py" and path.parent == SOURCE:
             continue
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        # Helpers of this module that take a `message` (e.g. _invalid(field, message)).
-        takes_message = {
-            f.name: [a.arg for a in f.args.args].index("message")
-            for f in ast.walk(tree)
-            if isinstance(f, ast.FunctionDef) and "message" in [a.arg for a in f.args.args]
-        }
         candidates = []
         for node in ast.walk(tree):
             if isinstance(node, ast.Call):
