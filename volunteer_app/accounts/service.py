@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from volunteer_app import phones
 from volunteer_app.accounts import identity
 from volunteer_app.accounts.models import (
     RoleGrant,
@@ -242,7 +243,7 @@ def reject_application(
 def _target_user(user_id: int | None, phone: str | None) -> User:
     user = db.session.get(User, user_id) if user_id is not None else None
     if user is None and phone:
-        normalized = identity.normalize_phone(phone)
+        normalized = phones.normalize_phone(phone)
         user = find_user_by_phone(normalized) if normalized else None
     if user is None:
         raise NotFound("user.not_found")

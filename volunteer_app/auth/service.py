@@ -9,6 +9,7 @@ from flask import current_app, request
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from volunteer_app import phones
 from volunteer_app.accounts import identity
 from volunteer_app.accounts import service as accounts
 from volunteer_app.accounts.models import User
@@ -52,7 +53,7 @@ register_messages(
 
 
 def _phone_or_422(raw: str, field: str = "phone") -> str:
-    phone = identity.normalize_phone(raw)
+    phone = phones.normalize_phone(raw)
     if phone is None:
         raise Unprocessable("phone.invalid", errors={"json": {field: ["invalid phone number"]}})
     return phone
@@ -111,7 +112,7 @@ def create_admin(*, phone: str, name: str, password: str) -> User:
 
 def login(*, phone: str, password: str) -> dict:
     """Password login. Wrong phone and wrong password look the same. Commits."""
-    normalized = identity.normalize_phone(phone)
+    normalized = phones.normalize_phone(phone)
     user = accounts.find_user_by_phone(normalized) if normalized else None
     stored = user.password_hash if user is not None and user.is_active else None
     if not passwords.verify_password(stored, password):
