@@ -102,7 +102,8 @@ def load_demo(app, extra_volunteers: int, extra_orders: int) -> None:
 
 
 def _principal(user):
-    from volunteer_app.auth.tokens import Principal, load_grants
+    from volunteer_app.accounts.principal import load_grants
+    from volunteer_app.auth.tokens import Principal
 
     return Principal(user=user, session_id="bench", grants=load_grants(user.id))
 

@@ -302,7 +302,8 @@ DEMO_ORDERS = (
 
 
 def _principal(user: User):
-    from volunteer_app.auth.tokens import Principal, load_grants
+    from volunteer_app.accounts.principal import load_grants
+    from volunteer_app.auth.tokens import Principal
 
     return Principal(user=user, session_id="demo", grants=load_grants(user.id))
 

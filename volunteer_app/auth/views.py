@@ -103,7 +103,7 @@ class Refresh(MethodView):
     def post(self):
         """Exchange a refresh token (as the bearer) for a new pair; an old one revokes the session."""
         claims = verify_request(refresh=True)
-        return service.refresh(claims=claims, user=current_principal().user)
+        return service.refresh(who=current_principal(), claims=claims)
 
 
 @blp.route("/logout")
@@ -112,7 +112,7 @@ class Logout(MethodView):
     @blp.response(200, Ok)
     def post(self):
         """Log this device out: its tokens stop working at once."""
-        service.logout(session_id=current_principal().session_id)
+        service.logout(who=current_principal())
         return {"ok": True}
 
 
@@ -123,4 +123,4 @@ class Password(MethodView):
     @blp.response(200, s.TokensOut)
     def post(self, data):
         """Change my password: every device is logged out; this one gets fresh tokens."""
-        return service.change_password(user=current_principal().user, **data)
+        return service.change_password(who=current_principal(), **data)
