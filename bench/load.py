@@ -62,8 +62,7 @@ API = "/api/v1"
 def load_demo(app, extra_volunteers: int, extra_orders: int) -> None:
     """`flask deploy` + `flask demo load`, then extra approved volunteers at station DEMO-ST-1 (the
     storm's) and extra open orders, through the services (one password hash shared, for speed)."""
-    from volunteer_app import demo
-    from volunteer_app.accounts import identity
+    from volunteer_app import demo, phones
     from volunteer_app.accounts import service as accounts
     from volunteer_app.auth import passwords
     from volunteer_app.extensions import db
@@ -78,7 +77,7 @@ def load_demo(app, extra_volunteers: int, extra_orders: int) -> None:
         shared_hash = passwords.hash_password(demo.PASSWORD)
         for n in range(demo.VOLUNTEERS, demo.VOLUNTEERS + extra_volunteers):
             user = accounts.create_user(
-                phone=identity.normalize_phone(f"1350{n:07d}"),
+                phone=phones.normalize_phone(f"1350{n:07d}"),
                 name=f"压测志愿者{n}",
                 home_site_id=station.id,
                 password_hash=shared_hash,
@@ -103,7 +102,8 @@ def load_demo(app, extra_volunteers: int, extra_orders: int) -> None:
 
 
 def _principal(user):
-    from volunteer_app.auth.tokens import Principal, load_grants
+    from volunteer_app.accounts.principal import load_grants
+    from volunteer_app.auth.tokens import Principal
 
     return Principal(user=user, session_id="bench", grants=load_grants(user.id))
 

@@ -6,6 +6,7 @@ import itertools
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
+from volunteer_app import phones
 from volunteer_app.accounts import identity
 from volunteer_app.accounts import service as accounts
 from volunteer_app.auth import passwords
@@ -59,7 +60,7 @@ def make_user(
     app, *, name: str = "测试用户", home_site_id: int | None = None, phone: str | None = None
 ) -> Person:
     """A registered user with a live session (call outside any app context)."""
-    phone = identity.normalize_phone(phone or next_phone())
+    phone = phones.normalize_phone(phone or next_phone())
     with app.test_request_context():
         user = accounts.create_user(
             phone=phone, name=name, home_site_id=home_site_id, password_hash=passwords.hash_password(PASSWORD)

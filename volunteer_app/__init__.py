@@ -39,9 +39,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     bodies.init_app(app)  # every write's body: JSON (415), well-formed and shallow (400)
 
+    from volunteer_app.accounts.principal import load_principal
     from volunteer_app.auth.tokens import init_jwt
 
-    init_jwt(app)
+    init_jwt(app, load_principal)  # auth knows no accounts: the loader is handed to it
     _register_blueprints(app)
     from volunteer_app import apidoc
 

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import func, select
 
+from volunteer_app import phones
 from volunteer_app.accounts import identity
 from volunteer_app.accounts import service as accounts
 from volunteer_app.accounts.models import User, VolunteerProfile
@@ -93,7 +94,7 @@ def demo_id_number(n: int) -> str:
 
 
 def _user(phone: str, name: str, home_site_id: int | None):
-    normalized = identity.normalize_phone(phone)
+    normalized = phones.normalize_phone(phone)
     user = accounts.create_user(
         phone=normalized,
         name=name,
@@ -184,7 +185,7 @@ def _resident_phone(n: int) -> str:
 
 
 def _by_phone(phone: str) -> User | None:
-    return db.session.scalars(select(User).where(User.phone == identity.normalize_phone(phone))).first()
+    return db.session.scalars(select(User).where(User.phone == phones.normalize_phone(phone))).first()
 
 
 # ---- the time book --------------------------------------------------------------------------------
@@ -301,7 +302,8 @@ DEMO_ORDERS = (
 
 
 def _principal(user: User):
-    from volunteer_app.auth.tokens import Principal, load_grants
+    from volunteer_app.accounts.principal import load_grants
+    from volunteer_app.auth.tokens import Principal
 
     return Principal(user=user, session_id="demo", grants=load_grants(user.id))
 

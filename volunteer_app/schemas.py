@@ -16,13 +16,13 @@ import unicodedata
 
 import marshmallow as ma
 
-from volunteer_app.accounts.identity import normalize_phone
 from volunteer_app.errors import (
     Unprocessable,
     register_field_code,
     register_field_messages,
     register_messages,
 )
+from volunteer_app.phones import normalize_phone
 
 MAX_ID = 2**63 - 1
 
@@ -156,7 +156,7 @@ class Password(Str):
 
 
 class Phone(Str):
-    """A phone number, normalised the one way registration does (accounts.identity.normalize_phone):
+    """A phone number, normalised the one way registration does (phones.normalize_phone):
     E.164 of a mainland or international mobile; anything else is refused here, naming the field."""
 
     default_error_messages = {"phone": INVALID_PHONE}

@@ -150,7 +150,8 @@ def test_the_feed_query_can_use_the_open_pool_index_on_postgresql(app, world, lo
     from sqlalchemy import event, text
 
     from volunteer_app import tasks
-    from volunteer_app.auth.tokens import Principal, load_grants
+    from volunteer_app.accounts.principal import load_grants
+    from volunteer_app.auth.tokens import Principal
 
     with app.app_context():
         if db.engine.dialect.name != "postgresql":

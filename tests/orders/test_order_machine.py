@@ -37,8 +37,9 @@ from tests.conftest import _empty_database
 from tests.support import ADMIN_VIEW, id_number
 from volunteer_app.accounts import service as accounts
 from volunteer_app.accounts.models import User
+from volunteer_app.accounts.principal import load_grants
 from volunteer_app.attendance.models import SLOT_STATUSES, Assignment
-from volunteer_app.auth.tokens import Principal, load_grants
+from volunteer_app.auth.tokens import Principal
 from volunteer_app.errors import DomainError
 from volunteer_app.extensions import db
 from volunteer_app.orders import service

@@ -18,7 +18,7 @@ from tests.api.helpers import assert_error
 from tests.orders.conftest import order_body, timeline
 from tests.race import race
 from tests.support import Person, make_volunteer, next_phone
-from volunteer_app.accounts import identity
+from volunteer_app import phones
 from volunteer_app.accounts import service as accounts
 from volunteer_app.accounts.models import RoleGrant, VolunteerProfile
 from volunteer_app.attendance.models import Assignment
@@ -41,7 +41,7 @@ def many_volunteers(app, site_id: int, count: int) -> list[Person]:
     with app.test_request_context():
         for _ in range(count):
             user = accounts.create_user(
-                phone=identity.normalize_phone(next_phone()),
+                phone=phones.normalize_phone(next_phone()),
                 name="抢单志愿者",
                 home_site_id=site_id,
                 password_hash=None,

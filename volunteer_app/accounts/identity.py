@@ -1,4 +1,5 @@
-"""Phone numbers and ID numbers (GB 11643): validation, normalisation, encryption, hashing, masking."""
+"""ID numbers (GB 11643): validation, normalisation, encryption, hashing, masking; keyed hashes of
+other secrets at rest. (Phone numbers are `volunteer_app.phones`.)"""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import re
 import unicodedata
 from datetime import date
 
-import phonenumbers
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -20,40 +20,6 @@ _ID_CHECK = "10X98765432"
 # ASCII only: \d would also match full-width digits, so the same number typed on a Chinese keyboard
 # would pass with another keyed hash and slip past the one-identity-per-account check.
 _ID_RE = re.compile(r"^[1-9]\d{16}[\dX]$", re.ASCII)
-# The one phone rule (registration, login, SMS, proxy orders, managers, family links): after NFKC
-# (full-width digits to ASCII) and stripping surrounding whitespace, ASCII digits with an optional
-# leading +, separated by spaces, hyphens or parentheses. Other scripts' digits (Arabic-Indic …),
-# letters and inner line breaks are refused, not read as a number.
-_PHONE_CHARS = re.compile(r"\+?[0-9 ()\-]+", re.ASCII)
-_PHONE_STRIP = re.compile(r"[ \-()]")
-_MOBILE_TYPES = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
-
-
-def normalize_phone(raw: str) -> str | None:
-    """E.164 for a mainland 11-digit or an international mobile number; None if invalid or a landline."""
-    value = unicodedata.normalize("NFKC", raw or "").strip()
-    if not _PHONE_CHARS.fullmatch(value):
-        return None
-    cleaned = _PHONE_STRIP.sub("", value)
-    if not cleaned or len(cleaned) > 20:
-        return None
-    try:
-        number = phonenumbers.parse(cleaned, "CN")
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    # Logins and codes go by SMS: landlines cannot receive them.
-    if phonenumbers.number_type(number) not in _MOBILE_TYPES:
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def mask_phone(phone: str) -> str:
-    """+8613812345678 -> +86138****5678."""
-    if len(phone) < 8:
-        return "*" * len(phone)
-    return phone[:-8] + "****" + phone[-4:]
 
 
 def id_check_char(first17: str) -> str:

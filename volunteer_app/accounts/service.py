@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from volunteer_app import phones
 from volunteer_app.accounts import identity
 from volunteer_app.accounts.models import (
     RoleGrant,
@@ -100,14 +101,14 @@ def profile(user: User) -> dict:
     }
 
 
-def update_me(user: User, changes: dict) -> dict:
-    """Change one's own name or home station. Commits."""
+def update_me(*, who, changes: dict) -> dict:
+    """Change the caller's own name or home station. Commits."""
     if "home_site_id" in changes:
         sites.get_station(changes["home_site_id"])
     for key, value in changes.items():
-        setattr(user, key, value)
+        setattr(who.user, key, value)
     db.session.commit()
-    return profile(user)
+    return profile(who.user)
 
 
 # ---- volunteer applications -----------------------------------------------------------------------
@@ -149,9 +150,9 @@ def apply_as_volunteer(
     return application
 
 
-def my_applications(user: User, *, limit: int, cursor: str | None) -> dict:
-    """One's own applications, newest first."""
-    stmt = select(VolunteerApplication).where(VolunteerApplication.user_id == user.id)
+def my_applications(*, who, limit: int, cursor: str | None) -> dict:
+    """The caller's own applications, newest first."""
+    stmt = select(VolunteerApplication).where(VolunteerApplication.user_id == who.user_id)
     return paginate(stmt, [VolunteerApplication.id], limit=limit, cursor=cursor, descending=True)
 
 
@@ -242,7 +243,7 @@ def reject_application(
 def _target_user(user_id: int | None, phone: str | None) -> User:
     user = db.session.get(User, user_id) if user_id is not None else None
     if user is None and phone:
-        normalized = identity.normalize_phone(phone)
+        normalized = phones.normalize_phone(phone)
         user = find_user_by_phone(normalized) if normalized else None
     if user is None:
         raise NotFound("user.not_found")

@@ -33,7 +33,7 @@ class Me(MethodView):
     @blp.response(200, s.MeOut)
     def patch(self, data):
         """Change my display name or home station."""
-        return service.update_me(current_principal().user, data)
+        return service.update_me(who=current_principal(), changes=data)
 
 
 @blp.route("/me/volunteer-application")
@@ -54,7 +54,7 @@ class MyApplications(MethodView):
     @blp.response(200, ApplicationPage)
     def get(self, args):
         """My volunteer applications, newest first, with their outcome."""
-        return service.my_applications(current_principal().user, **args)
+        return service.my_applications(who=current_principal(), **args)
 
 
 @blp.route("/sites/<int:site_id>/volunteer-applications")

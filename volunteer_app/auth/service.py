@@ -9,11 +9,13 @@ from flask import current_app, request
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from volunteer_app import phones
 from volunteer_app.accounts import identity
 from volunteer_app.accounts import service as accounts
 from volunteer_app.accounts.models import User
 from volunteer_app.auth import passwords, sms, tokens
 from volunteer_app.auth.models import AuthSession, RefreshToken, SmsCode
+from volunteer_app.auth.tokens import Principal
 from volunteer_app.db import utcnow
 from volunteer_app.errors import (
     Conflict,
@@ -52,7 +54,7 @@ register_messages(
 
 
 def _phone_or_422(raw: str, field: str = "phone") -> str:
-    phone = identity.normalize_phone(raw)
+    phone = phones.normalize_phone(raw)
     if phone is None:
         raise Unprocessable("phone.invalid", errors={"json": {field: ["invalid phone number"]}})
     return phone
@@ -111,7 +113,7 @@ def create_admin(*, phone: str, name: str, password: str) -> User:
 
 def login(*, phone: str, password: str) -> dict:
     """Password login. Wrong phone and wrong password look the same. Commits."""
-    normalized = identity.normalize_phone(phone)
+    normalized = phones.normalize_phone(phone)
     user = accounts.find_user_by_phone(normalized) if normalized else None
     stored = user.password_hash if user is not None and user.is_active else None
     if not passwords.verify_password(stored, password):
@@ -200,8 +202,9 @@ def sms_login(*, phone: str, code: str) -> dict:
     return {**issued, "user": accounts.profile(user)}
 
 
-def refresh(*, claims: dict, user: User) -> dict:
-    """Rotate a refresh token. Presenting one already used revokes the whole session (theft). Commits."""
+def refresh(*, who: Principal, claims: dict) -> dict:
+    """Rotate the caller's refresh token (its claims). Presenting one already used revokes the whole
+    session (theft). Commits."""
     jti, session_id = claims["jti"], claims.get("sid")
     used = db.session.execute(
         update(RefreshToken)
@@ -214,20 +217,22 @@ def refresh(*, claims: dict, user: User) -> dict:
         db.session.commit()
         raise tokens.token_refused("token.revoked")
     session = db.session.get(AuthSession, session_id)
-    issued = tokens.issue_tokens(user, session)
+    issued = tokens.issue_tokens(who.user, session)
     db.session.commit()
     return issued
 
 
-def logout(*, session_id: str) -> None:
-    """Revoke this device's session: its access and refresh tokens stop working at once. Commits."""
-    _revoke_sessions(AuthSession.id == session_id, "logout")
+def logout(*, who: Principal) -> None:
+    """Revoke the caller's session (this device): its access and refresh tokens stop working at once.
+    Commits."""
+    _revoke_sessions(AuthSession.id == who.session_id, "logout")
     db.session.commit()
 
 
-def change_password(*, user: User, current_password: str, new_password: str) -> dict:
+def change_password(*, who: Principal, current_password: str, new_password: str) -> dict:
     """Change the password, revoke every session, and open a fresh one for this device. Commits.
     A wrong current password is 422 on its field: the session is fine (a 401 would log the phone out)."""
+    user = who.user
     if not passwords.verify_password(user.password_hash, current_password):
         raise Unprocessable("password.wrong", errors={"json": {"current_password": [WRONG_PASSWORD]}})
     user.password_hash = passwords.hash_password(new_password)

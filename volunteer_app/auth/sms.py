@@ -6,7 +6,7 @@ import sys
 from typing import Protocol
 
 from volunteer_app import plugins
-from volunteer_app.accounts.identity import mask_phone
+from volunteer_app.phones import mask_phone
 
 
 class SmsSender(Protocol):

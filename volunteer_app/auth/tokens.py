@@ -1,24 +1,26 @@
-"""Access and refresh tokens (the only module that touches JWT), and the request's principal."""
+"""Access and refresh tokens (the only module that touches JWT), and the request's principal.
+
+Auth knows no accounts: who a token names is loaded by the function create_app hands to `init_jwt`
+(accounts' `load_principal`)."""
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from flask import current_app, g, request
 from flask_jwt_extended import create_access_token, create_refresh_token, get_jti, get_jwt
 from flask_jwt_extended import verify_jwt_in_request as _verify
 from flask_jwt_extended.exceptions import WrongTokenError
-from sqlalchemy import select
 
-from volunteer_app.accounts.models import RoleGrant, User
 from volunteer_app.auth.models import AuthSession, RefreshToken
 from volunteer_app.db import utcnow
 from volunteer_app.errors import BEARER_CHALLENGE, MESSAGES, Unauthorized, error_response, register_messages
 from volunteer_app.extensions import db, jwt
-from volunteer_app.sites.models import Site
 
 register_messages(
     {
@@ -41,9 +43,10 @@ class Grant:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the user, the session, and the role grants with their sites' paths."""
+    """Who is calling: the user (the account row), the session, and the role grants with their sites'
+    paths."""
 
-    user: User
+    user: Any
     session_id: str
     grants: tuple[Grant, ...] = field(default_factory=tuple)
 
@@ -71,16 +74,11 @@ class Principal:
         return bool(self.roles & set(roles))
 
 
-def load_grants(user_id: int) -> tuple[Grant, ...]:
-    rows = db.session.execute(
-        select(RoleGrant.role, RoleGrant.site_id, RoleGrant.team_id, Site.path)
-        .outerjoin(Site, Site.id == RoleGrant.site_id)
-        .where(RoleGrant.user_id == user_id)
-    ).all()
-    return tuple(Grant(role, site_id, team_id, path) for role, site_id, team_id, path in rows)
+# (user id, session id from the token) -> the principal, or None when the session or account is gone.
+PrincipalLoader = Callable[[int, str | None], Principal | None]
 
 
-def issue_tokens(user: User, session: AuthSession) -> dict:
+def issue_tokens(user, session: AuthSession) -> dict:
     """A fresh access token and refresh token for a session; records the refresh token's jti."""
     app_cfg = current_app.config["APP"]
     claims = {"sid": session.id}
@@ -144,71 +142,28 @@ def token_refused(code: str) -> Unauthorized:
 
 def current_principal() -> Principal:
     """The authenticated caller of this request (after verify_request)."""
-    principal = g.get("principal")
-    if principal is None:
-        user, session_id, grants = g.pop("_token_user")
-        principal = Principal(user=user, session_id=session_id, grants=grants)
-        g.principal = principal
-    return principal
+    return g.principal
 
 
-def init_jwt(app) -> None:
-    """Register the token callbacks so every token error uses the one error format."""
+def init_jwt(app, load_principal: PrincipalLoader) -> None:
+    """Register the token callbacks: the principal loader, and every token error in the one format."""
 
     @jwt.user_lookup_loader
     def _lookup(_header, payload):
-        # One query loads the user, checks the session is live (revocation needs no extra round trip)
-        # and reads the role grants with their sites' paths (one row per grant).
-        rows = db.session.execute(
-            select(User, AuthSession.id, RoleGrant.role, RoleGrant.site_id, RoleGrant.team_id, Site.path)
-            .join(AuthSession, AuthSession.user_id == User.id)
-            .outerjoin(RoleGrant, RoleGrant.user_id == User.id)
-            .outerjoin(Site, Site.id == RoleGrant.site_id)
-            .where(
-                User.id == int(payload["sub"]),
-                AuthSession.id == payload.get("sid"),
-                AuthSession.revoked_at.is_(None),
-                User.is_active.is_(True),
-            )
-        ).all()
-        if not rows:
+        principal = load_principal(int(payload["sub"]), payload.get("sid"))
+        if principal is None:
             return None
-        grants = tuple(Grant(role, site, team, path) for _u, _s, role, site, team, path in rows if role)
-        g._token_user = (rows[0][0], rows[0][1], grants)
-        return rows[0][0]
+        g.principal = principal
+        return principal.user
 
-    @jwt.user_lookup_error_loader
-    def _lookup_error(_header, _payload):
-        return token_error("token.revoked")
-
-    @jwt.unauthorized_loader
-    def _missing(_reason):
-        return error_response(401, "token.missing")
-
-    @jwt.invalid_token_loader
-    def _invalid(_reason):
-        return token_error("token.invalid")
-
-    @jwt.expired_token_loader
-    def _expired(_header, _payload):
-        return token_error("token.expired")
-
-    @jwt.revoked_token_loader
-    def _revoked(_header, _payload):
-        return token_error("token.revoked")
-
-    @jwt.needs_fresh_token_loader
-    def _fresh(_header, _payload):
-        return token_error("token.invalid")
-
-    @jwt.token_verification_failed_loader
-    def _failed(_header, _payload):
-        return token_error("token.invalid")
-
-    @jwt.user_identity_loader
-    def _identity(identity):
-        return str(identity)
-
+    jwt.user_identity_loader(str)
+    jwt.unauthorized_loader(lambda _reason: error_response(401, "token.missing"))
+    jwt.invalid_token_loader(lambda _reason: token_error("token.invalid"))
+    jwt.expired_token_loader(lambda _header, _payload: token_error("token.expired"))
+    jwt.revoked_token_loader(lambda _header, _payload: token_error("token.revoked"))
+    jwt.user_lookup_error_loader(lambda _header, _payload: token_error("token.revoked"))
+    jwt.needs_fresh_token_loader(lambda _header, _payload: token_error("token.invalid"))
+    jwt.token_verification_failed_loader(lambda _header, _payload: token_error("token.invalid"))
     # Flask-JWT-Extended reports an access token sent to /refresh (or the reverse) as merely invalid;
     # the catalogue has a code for it so the phone can tell its own mistake from a bad token.
     app.register_error_handler(WrongTokenError, lambda _error: token_error("token.wrong_type"))

@@ -6,12 +6,12 @@ from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from volunteer_app.accounts.identity import normalize_phone
 from volunteer_app.auth import schemas as s
 from volunteer_app.auth import service
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, verify_request
 from volunteer_app.extensions import limiter
+from volunteer_app.phones import normalize_phone
 from volunteer_app.schemas import Ok
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Registration and login")
@@ -103,7 +103,7 @@ class Refresh(MethodView):
     def post(self):
         """Exchange a refresh token (as the bearer) for a new pair; an old one revokes the session."""
         claims = verify_request(refresh=True)
-        return service.refresh(claims=claims, user=current_principal().user)
+        return service.refresh(who=current_principal(), claims=claims)
 
 
 @blp.route("/logout")
@@ -112,7 +112,7 @@ class Logout(MethodView):
     @blp.response(200, Ok)
     def post(self):
         """Log this device out: its tokens stop working at once."""
-        service.logout(session_id=current_principal().session_id)
+        service.logout(who=current_principal())
         return {"ok": True}
 
 
@@ -123,4 +123,4 @@ class Password(MethodView):
     @blp.response(200, s.TokensOut)
     def post(self, data):
         """Change my password: every device is logged out; this one gets fresh tokens."""
-        return service.change_password(user=current_principal().user, **data)
+        return service.change_password(who=current_principal(), **data)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Integer, bindparam, exists, func, inspect, literal, null, or_, select, update
 
-from volunteer_app.accounts import identity
+from volunteer_app import phones
 from volunteer_app.accounts import service as accounts
 from volunteer_app.accounts.models import TeamMember, User, VolunteerProfile
 from volunteer_app.attendance import service as attendance
@@ -68,7 +68,7 @@ def _proxy_resident(who, data: dict) -> tuple[User, Site]:
     """Phone intake: the resident is found by phone (or registered without a password: they can log in
     by SMS code later); the station is the one named, else the resident's own, else the one nearest the
     service address (as for a resident ordering by phone), and must be in the manager's reach."""
-    phone = identity.normalize_phone(data["resident_phone"])
+    phone = phones.normalize_phone(data["resident_phone"])
     if phone is None:
         raise invalid("resident_phone", "not a mainland mobile number")
     resident = accounts.find_user_by_phone(phone)
@@ -198,7 +198,7 @@ def detail(order: Order, who) -> dict:
     manages = path_in_reach(db.session.scalar(select(Site.path).where(Site.id == order.site_id)), who)
     resident = db.session.get(User, order.resident_id)
     own = who.user_id in (order.resident_id, order.proxy_id)
-    phone = resident.phone if (manages or who.user_id == resident.id) else identity.mask_phone(resident.phone)
+    phone = resident.phone if (manages or who.user_id == resident.id) else phones.mask_phone(resident.phone)
     assignments = db.session.scalars(
         select(Assignment).where(Assignment.order_id == order.id).order_by(Assignment.id)
     ).all()

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from volunteer_app.accounts import identity
+from volunteer_app import phones
 from volunteer_app.accounts.models import User, VolunteerProfile
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, DomainError, NotFound, Unprocessable, register_messages
@@ -63,7 +63,7 @@ def _home_station_id(user: User) -> int | None:
 
 def request_link(*, user: User, relative_phone: str, relation: str) -> FamilyLink:
     """Ask the home station to approve a registered relative as a family member. Commits."""
-    phone = identity.normalize_phone(relative_phone)
+    phone = phones.normalize_phone(relative_phone)
     if phone is None:
         raise Unprocessable("phone.invalid", errors={"json": {"relative_phone": ["invalid"]}})
     relative = db.session.scalars(select(User).where(User.phone == phone)).first()
@@ -95,7 +95,7 @@ def link_view(link: FamilyLink, requester: User | None = None, relative: User | 
         "requester_phone": requester.phone,
         "relative_id": link.relative_id,
         "relative_name": relative.name,
-        "relative_phone_masked": identity.mask_phone(relative.phone),
+        "relative_phone_masked": phones.mask_phone(relative.phone),
         "relation": link.relation,
         "status": link.status,
         "site_id": link.site_id,
