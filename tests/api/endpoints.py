@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 
 from flask import Flask
 from sqlalchemy import select
@@ -21,6 +22,7 @@ from volunteer_app.accounts.models import User
 from volunteer_app.auth import service as auth_service
 from volunteer_app.auth import sms
 from volunteer_app.extensions import db
+from volunteer_app.notifications import devices
 from volunteer_app.notifications import service as notifications
 from volunteer_app.sites.models import Category
 from volunteer_app.timebank import certificates, gifts, rewards
@@ -237,8 +239,11 @@ def _read_notifications(app: Flask, w: World, t: str) -> Request:
 def _forget_device(app: Flask, w: World, t: str) -> Request:
     """A device of the target side's volunteer: only they may forget it."""
     with app.app_context():
-        device = notifications.register_device(
-            w.people[VOLUNTEER[t]].id, platform="android", token=f"matrix-{t}", app_version=None
+        device = devices.register_device(
+            who=SimpleNamespace(user_id=w.people[VOLUNTEER[t]].id),
+            platform="android",
+            token=f"matrix-{t}",
+            app_version=None,
         )
         return f"/api/v1/me/devices/{device.id}", None
 
