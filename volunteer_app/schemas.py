@@ -20,9 +20,9 @@ from volunteer_app.accounts.identity import normalize_phone
 from volunteer_app.errors import (
     Unprocessable,
     register_field_code,
-    register_field_messages,
     register_messages,
 )
+from volunteer_app.field_messages import register_field_messages
 
 MAX_ID = 2**63 - 1
 
