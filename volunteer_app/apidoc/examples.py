@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from volunteer_app import demo
+from volunteer_app.demo.world import PASSWORD
 
-# Values that work against the demo data (`./dev serve`, volunteer_app/demo.py): station DEMO-ST-1 is
+# Values that work against the demo data (`./dev serve`, volunteer_app/demo/): station DEMO-ST-1 is
 # site 4 at 30.2665,120.145 under institute 2; categories 1–12 (4 is elder care); demo volunteers are
 # users 9–28 (phones 13700000001…), residents 29–33 (13600000001…); orders 3 and 4 are submitted,
 # 1 and 2 open to grabbing; activities 1–9 are open at site 4; service-day rules 1–2; rewards 1–16;
@@ -86,10 +86,10 @@ BODY_EXAMPLES: dict[str, dict[str, Any]] = {
         "name": "居民六",
         "home_site_id": 4,
     },
-    "LoginIn": {"phone": "13700000001", "password": demo.PASSWORD},
+    "LoginIn": {"phone": "13700000001", "password": PASSWORD},
     "SmsCodeIn": {"phone": "13600000001"},
     "SmsLoginIn": {"phone": "13600000001", "code": "123456"},
-    "PasswordChangeIn": {"current_password": demo.PASSWORD, "new_password": "a-new-long-passphrase"},
+    "PasswordChangeIn": {"current_password": PASSWORD, "new_password": "a-new-long-passphrase"},
     "MePatch": {"name": "王伟", "home_site_id": 4},
     "ApplicationIn": {
         "real_name": "赵敏",
