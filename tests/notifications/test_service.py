@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -11,7 +10,7 @@ from flask import Response
 
 from tests.notifications.conftest import deliver, notify, outbox
 from tests.race import race
-from tests.support import make_user
+from tests.support import caller, make_user
 from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
 from volunteer_app.notifications import delivery, devices, messages, service
@@ -21,7 +20,7 @@ from volunteer_app.notifications.models import Notification, OutboxMessage
 def add_device(app, person, token, platform="android"):
     with app.app_context():
         return devices.register_device(
-            who=SimpleNamespace(user_id=person.id), platform=platform, token=token, app_version="1.0"
+            who=caller(person.id), platform=platform, token=token, app_version="1.0"
         ).id
 
 
