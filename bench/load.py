@@ -65,6 +65,7 @@ def load_demo(app, extra_volunteers: int, extra_orders: int) -> None:
     from volunteer_app import demo, phones
     from volunteer_app.accounts import service as accounts
     from volunteer_app.auth import passwords
+    from volunteer_app.demo import world
     from volunteer_app.extensions import db
     from volunteer_app.sites import service as sites
     from volunteer_app.sites.models import Site
@@ -72,10 +73,10 @@ def load_demo(app, extra_volunteers: int, extra_orders: int) -> None:
     with app.app_context():
         demo.load()
         station = db.session.scalar(sa.select(Site).where(Site.code == "DEMO-ST-1"))
-        admin = demo._by_phone(demo.ADMIN_PHONE)
+        admin = world.by_phone(world.ADMIN_PHONE)
         categories = [c.id for c in sites.list_categories()]
-        shared_hash = passwords.hash_password(demo.PASSWORD)
-        for n in range(demo.VOLUNTEERS, demo.VOLUNTEERS + extra_volunteers):
+        shared_hash = passwords.hash_password(world.PASSWORD)
+        for n in range(world.VOLUNTEERS, world.VOLUNTEERS + extra_volunteers):
             user = accounts.create_user(
                 phone=phones.normalize_phone(f"1350{n:07d}"),
                 name=f"压测志愿者{n}",
@@ -86,16 +87,16 @@ def load_demo(app, extra_volunteers: int, extra_orders: int) -> None:
             application = accounts.apply_as_volunteer(
                 user,
                 real_name=f"压测{n}",
-                id_number=demo.demo_id_number(n),
+                id_number=world.demo_id_number(n),
                 site_id=station.id,
                 skills=["陪伴聊天"],
                 category_ids=categories[:2],
             )
             accounts.approve_application(
-                who=demo._admin_view(), reviewer_id=admin.id, application_id=application.id
+                who=world.admin_view(), reviewer_id=admin.id, application_id=application.id
             )
-        manager = demo._by_phone("13900000001")
-        residents = [demo._by_phone(demo._resident_phone(n)) for n in range(demo.RESIDENTS)]
+        manager = world.by_phone("13900000001")
+        residents = [world.by_phone(world.resident_phone(n)) for n in range(world.RESIDENTS)]
         for n in range(extra_orders):
             order = submit_order(app, residents[n % len(residents)], title=f"压测订单{n}")
             dispatch_grab(manager, order.id, capacity=2)

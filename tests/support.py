@@ -19,6 +19,11 @@ ADMIN_VIEW = SimpleNamespace(is_admin=True, manager_paths=())
 _phones = itertools.count(1)
 
 
+def caller(user_id: int) -> SimpleNamespace:
+    """The `who=` of a service that acts for the caller themselves and reads only their id."""
+    return SimpleNamespace(user_id=user_id)
+
+
 def next_phone() -> str:
     """A fresh valid mainland mobile number."""
     return f"1370{next(_phones):07d}"

@@ -132,7 +132,7 @@ def timebank_expire_redemptions(batch: int) -> None:
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
 def notifications_deliver(limit: int) -> None:
     """Send due notifications from the outbox; failed ones back off and retry (safe to run concurrently)."""
-    from volunteer_app.notifications.service import deliver_pending
+    from volunteer_app.notifications.delivery import deliver_pending
 
     sent = deliver_pending(limit=limit)
     click.echo(f"{sent} notifications sent")

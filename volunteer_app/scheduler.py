@@ -363,7 +363,7 @@ DELIVER_BUDGET_SECONDS = 50  # leave the minute to the next occurrence
 def deliver_notifications(now: datetime) -> dict:
     """Send due outbox rows batch by batch until a batch is short or the minute's budget is spent.
     Sends are stamped with the clock, not the (possibly caught-up) fire time."""
-    from volunteer_app.notifications.service import deliver_pending
+    from volunteer_app.notifications.delivery import deliver_pending
 
     sent = 0
     deadline = time.monotonic() + DELIVER_BUDGET_SECONDS
@@ -379,7 +379,7 @@ def purge_expired(now: datetime) -> dict:
     catch-up window could still reach); finished outbox rows older than `notification_outbox_keep_days`.
     Commits."""
     from volunteer_app.idempotency import purge_older_than
-    from volunteer_app.notifications.service import purge_outbox
+    from volunteer_app.notifications.delivery import purge_outbox
 
     keys = purge_older_than(int(current_app.config["APP"]["idempotency_ttl_hours"]))
     keep = timedelta(days=float(_config().get("job_runs_keep_days", 90)))

@@ -19,9 +19,9 @@ import marshmallow as ma
 from volunteer_app.errors import (
     Unprocessable,
     register_field_code,
-    register_field_messages,
     register_messages,
 )
+from volunteer_app.field_messages import register_field_messages
 from volunteer_app.phones import normalize_phone
 
 MAX_ID = 2**63 - 1

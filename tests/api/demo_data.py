@@ -1,4 +1,4 @@
-"""The demo data (`./dev serve`, volunteer_app/demo.py) in the test database, with the ids it gets on a
+"""The demo data (`./dev serve`, volunteer_app/demo/) in the test database, with the ids it gets on a
 fresh database, so the OpenAPI document's examples (which name them) can be sent as they are."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from sqlalchemy import select
 from tests.api.helpers import fresh_access_token
 from volunteer_app import demo
 from volunteer_app.accounts.models import User
+from volunteer_app.demo import world
 from volunteer_app.extensions import db
 
 
@@ -76,7 +77,7 @@ class _Token:
         return self._value
 
 
-ADMIN = demo.ADMIN_PHONE
+ADMIN = world.ADMIN_PHONE
 VOLUNTEER = "13700000001"  # 王伟, user 9, at DEMO-ST-1 (site 4), may gift to 13600000001
 RESIDENT = "13600000001"  # 居民1
 NEW_RESIDENT = "13600000002"  # 居民2: not a volunteer, no family link

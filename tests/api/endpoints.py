@@ -15,12 +15,13 @@ from datetime import UTC, date, datetime, timedelta
 from flask import Flask
 from sqlalchemy import select
 
-from tests.support import ADMIN_VIEW, PASSWORD, Person, World, id_number, make_volunteer, next_phone
+from tests.support import ADMIN_VIEW, PASSWORD, Person, World, caller, id_number, make_volunteer, next_phone
 from volunteer_app.accounts import service as accounts
 from volunteer_app.accounts.models import User
 from volunteer_app.auth import service as auth_service
 from volunteer_app.auth import sms
 from volunteer_app.extensions import db
+from volunteer_app.notifications import devices
 from volunteer_app.notifications import service as notifications
 from volunteer_app.sites.models import Category
 from volunteer_app.timebank import certificates, gifts, rewards
@@ -181,15 +182,15 @@ def _redemption_code(app: Flask, w: World, t: str) -> str:
     reward_id = _reward(app, w, t)
     user_id = _credited(app, w, t)
     with app.app_context():
-        return rewards.redeem(user=db.session.get(User, user_id), reward_id=reward_id)["code"]
+        return rewards.redeem(who=caller(user_id), reward_id=reward_id)["code"]
 
 
 def _family_link(app: Flask, w: World, t: str) -> int:
     """A pending family link the target side's volunteer asked their station to approve."""
     relative = w.people[APPLICANT[t]]
     with app.app_context():
-        volunteer = db.session.get(User, w.people[VOLUNTEER[t]].id)
-        return gifts.request_link(user=volunteer, relative_phone=relative.phone, relation="parent")["id"]
+        who = caller(w.people[VOLUNTEER[t]].id)
+        return gifts.request_link(who=who, relative_phone=relative.phone, relation="parent")["id"]
 
 
 def _family_links_to_review(app: Flask, w: World, t: str) -> Request:
@@ -237,8 +238,11 @@ def _read_notifications(app: Flask, w: World, t: str) -> Request:
 def _forget_device(app: Flask, w: World, t: str) -> Request:
     """A device of the target side's volunteer: only they may forget it."""
     with app.app_context():
-        device = notifications.register_device(
-            w.people[VOLUNTEER[t]].id, platform="android", token=f"matrix-{t}", app_version=None
+        device = devices.register_device(
+            who=caller(w.people[VOLUNTEER[t]].id),
+            platform="android",
+            token=f"matrix-{t}",
+            app_version=None,
         )
         return f"/api/v1/me/devices/{device.id}", None
 

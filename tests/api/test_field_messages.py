@@ -19,8 +19,8 @@ import pytest
 
 import volunteer_app
 from tests.api.helpers import assert_error
-from volunteer_app import errors
-from volunteer_app.errors import field_message, register_field_messages, translate_errors
+from volunteer_app import field_messages
+from volunteer_app.field_messages import field_message, register_field_messages, translate_errors
 
 API = "/api/v1"
 SOURCE = Path(volunteer_app.__file__).parent
@@ -78,8 +78,8 @@ def test_translation_keeps_keys_and_values_that_are_not_messages():
 
 
 def test_other_modules_register_their_own(monkeypatch):
-    monkeypatch.setattr(errors, "FIELD_MESSAGES", dict(errors.FIELD_MESSAGES))
-    monkeypatch.setattr(errors, "FIELD_PATTERNS", list(errors.FIELD_PATTERNS))
+    monkeypatch.setattr(field_messages, "FIELD_MESSAGES", dict(field_messages.FIELD_MESSAGES))
+    monkeypatch.setattr(field_messages, "FIELD_PATTERNS", list(field_messages.FIELD_PATTERNS))
     register_field_messages(
         {"must not be blank": "不能为空白", re.compile(r"at most (\d+) emoji"): "最多 {0} 个表情"}
     )
@@ -213,7 +213,7 @@ def source_messages() -> dict[str, str]:
         if isinstance(f, ast.FunctionDef) and "message" in [a.arg for a in f.args.args]
     }
     for path, tree in trees.items():
-        if path.name == "errors.py" and path.parent == SOURCE:
+        if path.name == "field_messages.py" and path.parent == SOURCE:
             continue
         candidates = []
         for node in ast.walk(tree):
@@ -286,7 +286,7 @@ def test_every_field_message_the_code_can_produce_has_chinese(app):
         }.items()
         if text.strip() and field_message(text, "zh-CN") == text
     }
-    assert not missing, "no zh-CN for these field messages (register_field_messages in errors.py):\n" + (
+    assert not missing, "no zh-CN for these field messages (see volunteer_app/field_messages.py):\n" + (
         "\n".join(f"  {where}: {text!r}" for text, where in sorted(missing.items(), key=lambda kv: kv[1]))
     )
 

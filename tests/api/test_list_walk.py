@@ -25,7 +25,7 @@ from tests.api.endpoints import (
     _step,
 )
 from tests.orders.test_races import many_volunteers
-from tests.support import ADMIN_VIEW, Person, World, grant, id_number, make_user, make_volunteer
+from tests.support import ADMIN_VIEW, Person, World, caller, grant, id_number, make_user, make_volunteer
 from volunteer_app.accounts import service as accounts
 from volunteer_app.accounts.models import User
 from volunteer_app.extensions import db
@@ -204,7 +204,7 @@ def _redemptions(app, w: World) -> Walk:
     made = []
     with app.app_context():
         for _ in range(ROWS):
-            made.append(rewards.redeem(user=db.session.get(User, w.vol_s1.id), reward_id=reward_id)["id"])
+            made.append(rewards.redeem(who=caller(w.vol_s1.id), reward_id=reward_id)["id"])
     return Walk("/me/redemptions", w.vol_s1, _ids(made))
 
 
@@ -214,9 +214,10 @@ def _links(app, w: World) -> set:
     for i in range(ROWS):
         relative = make_user(app, name=f"家人{i}")
         with app.app_context():
-            volunteer = db.session.get(User, w.vol_s1.id)
             made.append(
-                gifts.request_link(user=volunteer, relative_phone=relative.phone, relation="parent")["id"]
+                gifts.request_link(who=caller(w.vol_s1.id), relative_phone=relative.phone, relation="parent")[
+                    "id"
+                ]
             )
     return _ids(made)
 

@@ -1,5 +1,5 @@
 """The OpenAPI document says what each operation can answer: its error statuses with their stable
-codes (derived from the code by volunteer_app/apidoc.py), examples that work on the demo data,
+codes (derived from the code by volunteer_app/apidoc/codes.py), examples that work on the demo data,
 `uniqueItems` the schemas enforce, patterns for cursors and dates, and links between operations."""
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from flask_smorest.spec.plugins import FlaskPlugin
 
 from tests.api import demo_data
 from tests.api.endpoints import in_scope
-from volunteer_app import apidoc
+from volunteer_app.apidoc.codes import Findings, walk
+from volunteer_app.apidoc.examples import example
+from volunteer_app.apidoc.patterns import CURSOR_PATTERN, DATE_PATTERN
 from volunteer_app.errors import MESSAGES
 
 OPENAPI = "/api/v1/openapi.json"
@@ -120,8 +122,8 @@ def test_every_raise_on_the_way_has_a_readable_code(app):
         view_class = getattr(view_func, "view_class", None)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             method_fn = getattr(view_class, method.lower()) if view_class else view_func
-            found = apidoc.Findings()
-            apidoc._walk(method_fn, found)
+            found = Findings()
+            walk(method_fn, found)
             unread |= found.unread
     assert not unread
 
@@ -166,7 +168,7 @@ def test_arrays_of_distinct_items_say_so(document, schema, field):
         (
             "POST",
             "/api/v1/orders",
-            {**apidoc.example("OrderIn"), "target_groups": ["disabled", "disabled"]},
+            {**example("OrderIn"), "target_groups": ["disabled", "disabled"]},
             "target_groups",
         ),
     ],
@@ -182,11 +184,11 @@ def test_cursor_and_date_patterns(document):
     for path, _method, operation in _operations(document):
         for parameter in operation.get("parameters", []):
             if parameter.get("name") == "cursor":
-                assert parameter["schema"]["pattern"] == apidoc.CURSOR_PATTERN, path
+                assert parameter["schema"]["pattern"] == CURSOR_PATTERN, path
     month = next(p for p in _by_id(document, "getMyStatement")[2]["parameters"] if p.get("name") == "month")
     assert "pattern" in month["schema"]
     certificate = document["components"]["schemas"]["CertificateIn"]["properties"]
-    assert certificate["date_from"]["pattern"] == apidoc.DATE_PATTERN
+    assert certificate["date_from"]["pattern"] == DATE_PATTERN
     preview = {p["name"]: p["schema"] for p in _by_id(document, "getSiteRulePreview")[2]["parameters"]}
     assert re.fullmatch(preview["start_time"]["pattern"].strip("^$"), "14:30")
     assert re.fullmatch(preview["dates"]["items"]["pattern"].strip("^$"), "03-05")
@@ -196,7 +198,7 @@ def test_cursors_the_server_writes_match_the_documented_pattern(client, world):
     r = client.get("/api/v1/sites?limit=1", headers=world.admin.headers)
     assert r.status_code == 200
     cursor = r.json["next_cursor"]
-    assert cursor and re.fullmatch(apidoc.CURSOR_PATTERN.strip("^$"), cursor)
+    assert cursor and re.fullmatch(CURSOR_PATTERN.strip("^$"), cursor)
 
 
 # ---- links ----------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ import pytest
 import sqlalchemy as sa
 
 from volunteer_app.extensions import db
-from volunteer_app.notifications import senders, service
+from volunteer_app.notifications import delivery, senders, service
+from volunteer_app.notifications.messages import KIND_SUBJECTS
 from volunteer_app.notifications.models import OutboxMessage
 
 
@@ -50,7 +51,7 @@ def notify(app, people, kind="order.filled", *, order_id=None, **kwargs) -> int:
     """Notify these people (Person objects or ids) as a service would, and commit; about the order
     `order_id` (or a sample subject of the kind's type)."""
     kwargs.setdefault("params", {"title": "助老陪护"})
-    subject_type = service.KIND_SUBJECTS[kind][0]
+    subject_type = KIND_SUBJECTS[kind][0]
     kwargs.setdefault("subject", (subject_type, order_id or SAMPLE_IDS[subject_type]))
     with app.app_context():
         count = service.notify([getattr(p, "id", p) for p in people], kind, **kwargs)
@@ -60,7 +61,7 @@ def notify(app, people, kind="order.filled", *, order_id=None, **kwargs) -> int:
 
 def deliver(app, **kwargs) -> int:
     with app.app_context():
-        return service.deliver_pending(**kwargs)
+        return delivery.deliver_pending(**kwargs)
 
 
 def outbox(app) -> list[OutboxMessage]:

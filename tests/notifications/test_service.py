@@ -10,16 +10,18 @@ from flask import Response
 
 from tests.notifications.conftest import deliver, notify, outbox
 from tests.race import race
-from tests.support import make_user
+from tests.support import caller, make_user
 from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
-from volunteer_app.notifications import service
+from volunteer_app.notifications import delivery, devices, messages, service
 from volunteer_app.notifications.models import Notification, OutboxMessage
 
 
 def add_device(app, person, token, platform="android"):
     with app.app_context():
-        return service.register_device(person.id, platform=platform, token=token, app_version="1.0").id
+        return devices.register_device(
+            who=caller(person.id), platform=platform, token=token, app_version="1.0"
+        ).id
 
 
 # ---- notify ----------------------------------------------------------------------------------------
@@ -100,27 +102,27 @@ def test_managers_of_a_site_are_those_granted_on_it(app, world):
 
 
 def test_every_kind_has_both_languages_and_renders_without_all_params():
-    for kind, (zh, en) in service.KINDS.items():
+    for kind, (zh, en) in messages.KINDS.items():
         assert zh and en, kind
-        assert service.render(kind, {}) == zh
-        assert service.render(kind, {}, "en") == en
-    assert service.render("order.declined", {"title": "助老"}) == "志愿者{name}退出「助老」，请重新派单"
-    assert service.render("hours.credited", {"title": "助老", "minutes": 90}, "en") == (
+        assert messages.render(kind, {}) == zh
+        assert messages.render(kind, {}, "en") == en
+    assert messages.render("order.declined", {"title": "助老"}) == "志愿者{name}退出「助老」，请重新派单"
+    assert messages.render("hours.credited", {"title": "助老", "minutes": 90}, "en") == (
         '"助老" was approved: 1 hour 30 minutes added to your time book'
     )
-    one_minute = service.render("hours.credited", {"title": "助老", "minutes": 1})
+    one_minute = messages.render("hours.credited", {"title": "助老", "minutes": 1})
     assert one_minute == "「助老」审核通过，1 分钟已存入时间存折"
 
 
 def test_a_reason_is_added_where_given():
-    assert service.render("order.rejected", {"title": "修电脑", "reason": "超出服务范围"}) == (
+    assert messages.render("order.rejected", {"title": "修电脑", "reason": "超出服务范围"}) == (
         "订单「修电脑」未被受理（原因：超出服务范围）"
     )
-    assert service.render("order.cancelled", {"title": "修电脑", "reason": ""}, "en") == (
+    assert messages.render("order.cancelled", {"title": "修电脑", "reason": ""}, "en") == (
         '"修电脑" was cancelled'
     )
     # A param's own braces are text, not placeholders.
-    assert service.render("order.filled", {"title": "{x}"}) == "「{x}」已满员"
+    assert messages.render("order.filled", {"title": "{x}"}) == "「{x}」已满员"
 
 
 # ---- delivery --------------------------------------------------------------------------------------
@@ -163,7 +165,7 @@ def test_a_failing_sender_backs_off_then_gives_up(app, world, failing):
         (row,) = outbox(app)
         assert (row.status, row.attempts) == ("failed", attempt)
         assert row.last_error == "ConnectionError: gateway unreachable"
-        delay = service.retry_delay(attempt)
+        delay = delivery.retry_delay(attempt)
         assert row.next_try_at == now + delay
         assert deliver(app, now=now + delay - timedelta(seconds=1)) == 0  # not yet due: untouched
         assert outbox(app)[0].attempts == attempt
@@ -176,7 +178,7 @@ def test_a_failing_sender_backs_off_then_gives_up(app, world, failing):
 
 
 def test_retry_delay_doubles_up_to_an_hour():
-    assert [service.retry_delay(n).total_seconds() for n in range(1, 9)] == [
+    assert [delivery.retry_delay(n).total_seconds() for n in range(1, 9)] == [
         30,
         60,
         120,
@@ -238,7 +240,7 @@ def test_concurrent_deliverers_never_send_a_row_twice(app, world, sent):
         total = 0
         with app.app_context():
             while True:
-                sent_now = service.deliver_pending(limit=7)
+                sent_now = delivery.deliver_pending(limit=7)
                 if not sent_now:
                     return total
                 total += sent_now
@@ -311,7 +313,7 @@ def test_finished_outbox_rows_are_purged_after_their_time_and_pending_ones_never
             row.status, row.created_at = status, old
         db.session.commit()
         inbox = db.session.scalar(sa.select(sa.func.count()).select_from(Notification))
-        assert service.purge_outbox(utcnow() - timedelta(days=50)) == 0
-        assert service.purge_outbox(utcnow() - timedelta(days=30), batch=1) == 2
+        assert delivery.purge_outbox(utcnow() - timedelta(days=50)) == 0
+        assert delivery.purge_outbox(utcnow() - timedelta(days=30), batch=1) == 2
         assert [r.status for r in db.session.scalars(sa.select(OutboxMessage))] == ["pending"]
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Notification)) == inbox

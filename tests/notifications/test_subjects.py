@@ -1,6 +1,6 @@
 """Every notification says what it is about (subject_type, subject_id) so the app can open it.
 
-One walk makes the code emit every kind in `service.KINDS` through the real services and jobs (orders,
+One walk makes the code emit every kind in `messages.KINDS` through the real services and jobs (orders,
 activities, the time book's jobs); then each notification's subject is opened by its reader through the
 API, the way the app would: an order or activity must be readable by them, a statement month must list,
 a book number must be theirs.
@@ -23,8 +23,8 @@ from tests.support import make_volunteer
 from volunteer_app.activities import jobs as activity_jobs
 from volunteer_app.activities.models import Activity
 from volunteer_app.extensions import db
-from volunteer_app.notifications import service
-from volunteer_app.notifications.models import Notification
+from volunteer_app.notifications import delivery, messages, service
+from volunteer_app.notifications.models import Notification, OutboxMessage
 from volunteer_app.orders.deadlines import apply_deadlines
 from volunteer_app.timebank import jobs as timebank_jobs
 from volunteer_app.timebank import service as timebank
@@ -33,9 +33,9 @@ API = "/api/v1"
 
 
 def test_every_kind_declares_the_subject_types_it_carries():
-    assert set(service.KIND_SUBJECTS) == set(service.KINDS)
-    for kind, types in service.KIND_SUBJECTS.items():
-        assert types and set(types) <= set(service.SUBJECT_TYPES), kind
+    assert set(messages.KIND_SUBJECTS) == set(messages.KINDS)
+    for kind, types in messages.KIND_SUBJECTS.items():
+        assert types and set(types) <= set(messages.SUBJECT_TYPES), kind
 
 
 def test_a_notice_without_its_subject_is_refused(app, world):
@@ -60,16 +60,16 @@ def _emitted_kinds() -> set[str]:
     root = Path(volunteer_app.__file__).parent
     found: set[str] = set()
     for path in root.rglob("*.py"):
-        if path.parts[-2:] == ("notifications", "service.py"):
+        if path.parts[-2:] == ("notifications", "messages.py"):
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Constant) and node.value in service.KINDS:
+            if isinstance(node, ast.Constant) and node.value in messages.KINDS:
                 found.add(node.value)
     return found
 
 
 def test_the_code_emits_every_kind_and_no_other():
-    assert _emitted_kinds() == set(service.KINDS)
+    assert _emitted_kinds() == set(messages.KINDS)
 
 
 # ---- the walk ------------------------------------------------------------------------------------
@@ -167,7 +167,7 @@ def _opens(client, app, notice: Notification) -> None:
     headers = {"Authorization": f"Bearer {fresh_access_token(app, notice.user_id)}"}
     subject_type, subject_id = notice.subject_type, notice.subject_id
     what = (notice.kind, subject_type, subject_id)
-    assert subject_type in service.KIND_SUBJECTS[notice.kind], what
+    assert subject_type in messages.KIND_SUBJECTS[notice.kind], what
     if subject_type == "ledger":
         assert subject_id is None, what
         return
@@ -197,7 +197,7 @@ def test_every_kind_the_code_emits_carries_a_subject_its_reader_can_open(app, cl
     with app.app_context():
         notices = db.session.scalars(sa.select(Notification).order_by(Notification.id)).all()
         db.session.expunge_all()
-    assert {n.kind for n in notices} == set(service.KINDS)
+    assert {n.kind for n in notices} == set(messages.KINDS)
     for notice in notices:
         _opens(client, app, notice)
     # The inbox shows it, and so does what the push sender gets.
@@ -207,8 +207,8 @@ def test_every_kind_the_code_emits_carries_a_subject_its_reader_can_open(app, cl
     shown = next(i for i in items if i["kind"] == "activity.promoted")
     assert (shown["subject_type"], shown["subject_id"]) == ("activity", promoted.subject_id)
     with app.app_context():
-        message = service._message(
-            db.session.scalars(sa.select(service.OutboxMessage).limit(1)).one(),
+        message = delivery._message(
+            db.session.scalars(sa.select(OutboxMessage).limit(1)).one(),
             db.session.get(Notification, promoted.id),
         )
     assert (message["subject_type"], message["subject_id"]) == ("activity", promoted.subject_id)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from tests.timebank.conftest import ledger_ok
 from volunteer_app import demo
 from volunteer_app.accounts.models import User
+from volunteer_app.demo import timebook, world
 from volunteer_app.extensions import db
 from volunteer_app.sites.models import Site
 from volunteer_app.timebank.models import FamilyLink, Reward, TimeAccount, Transfer
@@ -32,11 +33,11 @@ def test_demo_gives_volunteers_hours_and_stations_rewards(app):
         created = demo.load()
         assert created.credits > 0 and created.rewards > 0 and created.links == 1
         books = db.session.scalars(sa.select(TimeAccount).where(TimeAccount.kind == "book")).all()
-        assert len(books) == demo.VOLUNTEERS
+        assert len(books) == world.VOLUNTEERS
         assert all(book.balance > 0 for book in books)
         credits = db.session.scalars(sa.select(Transfer)).all()
         assert {t.kind for t in credits} == {"demo"}
-        assert all(t.memo.startswith(demo.DEMO_MARK) for t in credits)
+        assert all(t.memo.startswith(timebook.DEMO_MARK) for t in credits)
         assert all(date.today() - timedelta(days=92) <= t.service_date <= date.today() for t in credits)
         stations = db.session.scalars(sa.select(Site.id).where(Site.kind == "station")).all()
         for station in stations:
@@ -59,7 +60,7 @@ def test_loading_twice_changes_nothing(app):
 
 def test_a_demo_database_from_before_the_time_book_gets_one(app):
     with app.app_context():
-        demo._create_world(demo.Created())  # what `flask demo load` used to leave
+        world.create_world(demo.Created())  # what `flask demo load` used to leave
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Transfer)) == 0
         created = demo.load()
         assert created.already and created.credits > 0 and created.rewards > 0
@@ -69,7 +70,7 @@ def test_a_demo_database_from_before_the_time_book_gets_one(app):
 def test_a_demo_volunteer_can_print_a_certificate_at_once(app, client):
     with app.app_context():
         demo.load()
-    login = client.post(f"{API}/auth/login", json={"phone": "13700000001", "password": demo.PASSWORD})
+    login = client.post(f"{API}/auth/login", json={"phone": "13700000001", "password": world.PASSWORD})
     headers = {"Authorization": f"Bearer {login.json['access_token']}"}
     book = client.get(f"{API}/me/timebook", headers=headers).json
     assert book["balance_minutes"] >= 120  # enough for a haircut and a bag of rice

@@ -19,9 +19,9 @@ from hypothesis.stateful import (
 from sqlalchemy import func, select
 
 from tests.conftest import _empty_database
-from tests.support import ADMIN_VIEW
+from tests.support import ADMIN_VIEW, caller
 from volunteer_app.accounts import service as accounts
-from volunteer_app.accounts.models import User, VolunteerProfile
+from volunteer_app.accounts.models import VolunteerProfile
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, DomainError
 from volunteer_app.extensions import db
@@ -149,7 +149,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def redeem(self, who):
         person = self.people[who]
         try:
-            code = rewards.redeem(user=db.session.get(User, person), reward_id=self.reward.id)["code"]
+            code = rewards.redeem(who=caller(person), reward_id=self.reward.id)["code"]
         except DomainError as exc:
             db.session.rollback()
             reasons = set()
@@ -191,7 +191,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def gift(self, minutes):
         giver, relative = self.people[0], self.people[1]
         try:
-            gifts.give(user=db.session.get(User, giver), minutes=minutes, family_link_id=self.link_id)
+            gifts.give(who=caller(giver), minutes=minutes, family_link_id=self.link_id)
         except DomainError as exc:
             db.session.rollback()
             over = minutes > 600 or self.gifted + minutes > 1200

@@ -22,10 +22,10 @@ from volunteer_app.errors import (
     TooManyRequests,
     Unauthorized,
     Unprocessable,
-    register_field_messages,
     register_messages,
 )
 from volunteer_app.extensions import db
+from volunteer_app.field_messages import register_field_messages
 from volunteer_app.sites import service as sites
 
 WRONG_PASSWORD = "does not match the current password"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from volunteer_app.notifications.messages import SUBJECT_TYPES
 from volunteer_app.notifications.models import PLATFORMS
-from volunteer_app.notifications.service import SUBJECT_TYPES
 from volunteer_app.pagination import MAX_LIMIT, PageArgs
 from volunteer_app.schemas import Boolean, Id, QueryBoolean, Str, Text, UniqueList
 

@@ -7,8 +7,8 @@ from flask_smorest import Blueprint
 
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal
+from volunteer_app.notifications import devices, inbox, service
 from volunteer_app.notifications import schemas as s
-from volunteer_app.notifications import service
 from volunteer_app.pagination import page_schema
 
 blp = Blueprint("notifications", __name__, url_prefix="/api/v1", description="Notifications and devices")
@@ -26,7 +26,7 @@ class MyNotifications(MethodView):
     @blp.response(200, NotificationPage)
     def get(self, args):
         """My notifications, newest first; `unread=true` for the unread ones only."""
-        return service.list_notifications(current_principal().user_id, **args)
+        return inbox.list_notifications(who=current_principal(), **args)
 
 
 @blp.route("/me/notifications/read")
@@ -36,7 +36,7 @@ class ReadNotifications(MethodView):
     @blp.response(200, s.MarkReadOut)
     def post(self, data):
         """Mark my notifications read: the given ids (others' are ignored), or all of them."""
-        updated = service.mark_read(current_principal().user_id, ids=data["ids"], everything=data["all"])
+        updated = inbox.mark_read(who=current_principal(), ids=data["ids"], everything=data["all"])
         return {"updated": updated}
 
 
@@ -47,7 +47,7 @@ class MyDevices(MethodView):
     @blp.response(201, s.DeviceOut)
     def post(self, data):
         """Register this phone's push token (again: refreshes it, or moves it to me from its last user)."""
-        return service.register_device(current_principal().user_id, **data)
+        return devices.register_device(who=current_principal(), **data)
 
 
 @blp.route("/me/devices/<int:device_id>")
@@ -56,4 +56,4 @@ class MyDevice(MethodView):
     @blp.response(204)
     def delete(self, device_id):
         """Stop pushes to one of my devices (on logout)."""
-        service.remove_device(current_principal().user_id, device_id)
+        devices.remove_device(who=current_principal(), device_id=device_id)

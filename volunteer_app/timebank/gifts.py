@@ -8,6 +8,7 @@ at once cannot both pass the limit.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
@@ -25,6 +26,9 @@ from volunteer_app.sites.reach import Reacher, get_in_reach, subtree_of
 from volunteer_app.timebank import ledger
 from volunteer_app.timebank.models import Entry, FamilyLink, TimeAccount, Transfer
 from volunteer_app.timebank.service import hours
+
+if TYPE_CHECKING:
+    from volunteer_app.auth.tokens import Principal
 
 register_messages(
     {
@@ -61,8 +65,9 @@ def _home_station_id(user: User) -> int | None:
     return db.session.scalar(select(VolunteerProfile.site_id).where(VolunteerProfile.user_id == user.id))
 
 
-def request_link(*, user: User, relative_phone: str, relation: str) -> FamilyLink:
+def request_link(*, who: Principal, relative_phone: str, relation: str) -> FamilyLink:
     """Ask the home station to approve a registered relative as a family member. Commits."""
+    user = db.session.get(User, who.user_id)
     phone = phones.normalize_phone(relative_phone)
     if phone is None:
         raise Unprocessable("phone.invalid", errors={"json": {"relative_phone": ["invalid"]}})
@@ -157,16 +162,6 @@ def review_link(*, who: Reacher, reviewer_id: int, link_id: int, approve: bool, 
 # ---- gifts ----------------------------------------------------------------------------------------
 
 
-def _giving_book(user: User) -> TimeAccount:
-    """The giver's opened book; a volunteer whose book never moved has nothing to give."""
-    book = ledger.existing_book(user.id)
-    if book is not None:
-        return book
-    if db.session.get(VolunteerProfile, user.id) is not None:
-        raise Conflict("timebook.insufficient")
-    raise NotFound("timebook.not_volunteer")
-
-
 def _approved_link(user: User, link_id: int) -> FamilyLink:
     link = db.session.scalars(
         select(FamilyLink).where(FamilyLink.id == link_id, FamilyLink.user_id == user.id)
@@ -231,10 +226,11 @@ def _destination(giver_station: int, link: FamilyLink | None, pool_site_id: int 
 
 
 def give(
-    *, user: User, minutes: int, family_link_id: int | None = None, pool_site_id: int | None = None
+    *, who: Principal, minutes: int, family_link_id: int | None = None, pool_site_id: int | None = None
 ) -> dict:
     """Give minutes to an approved family member or a site's donation pool, within the limits. Commits."""
-    book = _giving_book(user)
+    user = db.session.get(User, who.user_id)
+    book = ledger.paying_book(user.id)
     giver_station = _home_station_id(user) or book.site_id
     settings = sites.effective_settings(db.session.get(Site, giver_station))
     if minutes > settings["gift_max_minutes"]:

@@ -13,8 +13,9 @@ from datetime import date
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from volunteer_app.accounts.models import VolunteerProfile
 from volunteer_app.db import utcnow
-from volunteer_app.errors import Conflict, register_messages
+from volunteer_app.errors import Conflict, NotFound, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.timebank.models import GENESIS_HASH, Entry, LedgerHead, TimeAccount, Transfer
 
@@ -29,7 +30,8 @@ register_messages(
 )
 
 # Transfers that move audited service time between a site's issuance account and a book: they change
-# the book's lifetime (star-level) minutes; spending or giving hours does not.
+# the book's lifetime (star-level) minutes, spending or giving hours does not; and only they can be
+# reversed (service.reverse).
 SERVICE_KINDS = ("credit", "adjustment", "demo")
 
 
@@ -103,6 +105,17 @@ def existing_book(user_id: int) -> TimeAccount | None:
     return db.session.scalars(select(TimeAccount).where(TimeAccount.key == f"book:{user_id}")).first()
 
 
+def paying_book(user_id: int) -> TimeAccount:
+    """The book a user spends or gives from: 409 timebook.insufficient for a volunteer whose book never
+    moved (nothing in it), 404 timebook.not_volunteer for someone who has no book at all."""
+    book = existing_book(user_id)
+    if book is not None:
+        return book
+    if db.session.get(VolunteerProfile, user_id) is not None:
+        raise Conflict("timebook.insufficient")
+    raise NotFound("timebook.not_volunteer")
+
+
 def lock_head() -> LedgerHead:
     """Lock the chain head (creating it once). Every append holds it: ids follow chain order, and all
     balance updates queue behind it, so concurrent postings can neither fork the chain nor deadlock.
@@ -170,13 +183,7 @@ def post(
     destination_after = _move(destination.id, minutes, may_go_negative=True)
     lifetime = _lifetime_delta(kind, source, destination, minutes, reverses_id)
     if lifetime:
-        book = destination if lifetime > 0 else source
-        db.session.execute(
-            update(TimeAccount)
-            .where(TimeAccount.id == book.id)
-            .values(lifetime_minutes=TimeAccount.lifetime_minutes + lifetime)
-            .execution_options(synchronize_session=False)
-        )
+        _add_lifetime(destination if lifetime > 0 else source, lifetime)
     transfer = Transfer(
         kind=kind,
         from_account_id=source.id,
@@ -196,20 +203,8 @@ def post(
     db.session.flush()
     db.session.add_all(
         [
-            Entry(
-                transfer_id=transfer.id,
-                account_id=source.id,
-                amount=-minutes,
-                balance_after=source_after,
-                created_at=transfer.created_at,
-            ),
-            Entry(
-                transfer_id=transfer.id,
-                account_id=destination.id,
-                amount=minutes,
-                balance_after=destination_after,
-                created_at=transfer.created_at,
-            ),
+            _entry(transfer, source.id, -minutes, source_after),
+            _entry(transfer, destination.id, minutes, destination_after),
         ]
     )
     head.last_transfer_id = transfer.id
@@ -218,6 +213,26 @@ def post(
     db.session.expire(source)
     db.session.expire(destination)
     return transfer
+
+
+def _add_lifetime(book: TimeAccount, minutes: int) -> None:
+    db.session.execute(
+        update(TimeAccount)
+        .where(TimeAccount.id == book.id)
+        .values(lifetime_minutes=TimeAccount.lifetime_minutes + minutes)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _entry(transfer: Transfer, account_id: int, amount: int, balance_after: int) -> Entry:
+    """One side of a transfer: the account's movement and its balance after it."""
+    return Entry(
+        transfer_id=transfer.id,
+        account_id=account_id,
+        amount=amount,
+        balance_after=balance_after,
+        created_at=transfer.created_at,
+    )
 
 
 def _lifetime_delta(kind, source, destination, minutes, reverses_id) -> int:

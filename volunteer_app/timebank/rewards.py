@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -25,8 +26,11 @@ from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import Reacher, get_in_reach, reach_condition
 from volunteer_app.timebank import ledger
-from volunteer_app.timebank.models import Redemption, Reward, TimeAccount
+from volunteer_app.timebank.models import Redemption, Reward
 from volunteer_app.timebank.service import hours
+
+if TYPE_CHECKING:
+    from volunteer_app.auth.tokens import Principal
 
 register_messages(
     {
@@ -139,16 +143,6 @@ def _check_eligible(user: User, reward: Reward, site: Site) -> None:
         raise Conflict("reward.not_eligible", params=params)
 
 
-def _spending_book(user: User) -> TimeAccount:
-    """The caller's opened book; a volunteer whose book never moved simply has nothing to spend."""
-    book = ledger.existing_book(user.id)
-    if book is not None:
-        return book
-    if db.session.get(VolunteerProfile, user.id) is not None:
-        raise Conflict("timebook.insufficient")
-    raise NotFound("timebook.not_volunteer")
-
-
 def _take_stock(reward_id: int) -> None:
     """One conditional UPDATE: however many redeem at once, stock never goes below zero. Flushes only
     (on 409 it rolls back first, like every refusal here)."""
@@ -177,8 +171,9 @@ def _issue(**fields) -> Redemption:
     raise ServiceUnavailable("redemption.code_exhausted")
 
 
-def redeem(*, user: User, reward_id: int) -> Redemption:
+def redeem(*, who: Principal, reward_id: int) -> Redemption:
     """Spend minutes on a reward: stock, eligibility, debit and code, all or nothing. Commits."""
+    user = db.session.get(User, who.user_id)
     reward = db.session.get(Reward, reward_id)
     if reward is None:
         raise NotFound()
@@ -186,7 +181,7 @@ def redeem(*, user: User, reward_id: int) -> Redemption:
         raise Conflict("reward.unavailable")
     site = db.session.get(Site, reward.site_id)
     _check_eligible(user, reward, site)
-    book = _spending_book(user)
+    book = ledger.paying_book(user.id)
     ledger.lock_head()
     _take_stock(reward.id)
     try:

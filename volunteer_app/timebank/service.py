@@ -27,8 +27,6 @@ register_messages(
     }
 )
 
-REVERSIBLE = ("credit", "adjustment", "demo")
-
 
 def hours(minutes: int) -> float:
     """Hours for display, to two decimals (a minute is 0.02, never 0.0), halves rounded away from zero;
@@ -248,7 +246,7 @@ def reverse(*, who: Reacher, actor_id: int, transfer_id: int, reason: str) -> Tr
     ).first()
     if original is None:
         raise NotFound()
-    if original.kind not in REVERSIBLE:
+    if original.kind not in ledger.SERVICE_KINDS:
         raise Conflict("timebook.not_reversible")
     reference = f"reversal:{original.id}"
     ledger.lock_head()

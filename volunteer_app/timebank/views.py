@@ -114,7 +114,7 @@ class Redemptions(MethodView):
     @blp.response(201, s.RedemptionOut)
     def post(self, data):
         """Redeem a reward with minutes from my book: returns the code to show at the station."""
-        return rewards.redeem(user=current_principal().user, reward_id=data["reward_id"])
+        return rewards.redeem(who=current_principal(), reward_id=data["reward_id"])
 
 
 @blp.route("/me/redemptions")
@@ -164,7 +164,7 @@ class MyFamilyLinks(MethodView):
     @blp.response(201, s.FamilyLinkOut)
     def post(self, data):
         """Link a registered family member by phone; my home station reviews it."""
-        return gifts.request_link(user=current_principal().user, **data)
+        return gifts.request_link(who=current_principal(), **data)
 
 
 @blp.route("/sites/<int:site_id>/family-links")
@@ -209,7 +209,7 @@ class MyGifts(MethodView):
     def post(self, data):
         """转赠: give minutes to an approved family member, or to a site's donation pool."""
         return gifts.give(
-            user=current_principal().user,
+            who=current_principal(),
             minutes=data["minutes"],
             family_link_id=data["family_link_id"],
             pool_site_id=data["pool_site_id"],

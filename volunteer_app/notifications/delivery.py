@@ -1,0 +1,177 @@
+"""Delivering the outbox: claiming due rows, sending them through the configured sender, recording
+each try (retries back off), and purging finished rows."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import delete, select, update
+
+from volunteer_app.db import utcnow
+from volunteer_app.extensions import db
+from volunteer_app.notifications import senders
+from volunteer_app.notifications.messages import render
+from volunteer_app.notifications.models import Device, Notification, OutboxMessage
+
+log = logging.getLogger(__name__)
+
+# Delivery: a claim is a lease (a crashed sender's rows are taken over after it); failures back off.
+SENDING_LEASE = timedelta(minutes=10)
+RETRY_FIRST = timedelta(seconds=30)
+RETRY_MAX = timedelta(hours=1)
+# Ids per IN (…) list, well under SQLite's bound-parameter limit.
+CHUNK = 1000
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long to wait after the n-th failed attempt: 30 s, doubling, at most an hour."""
+    return min(RETRY_FIRST * 2 ** max(attempts - 1, 0), RETRY_MAX)
+
+
+def deliver_pending(*, limit: int = 100, now: datetime | None = None) -> int:
+    """Send up to `limit` due outbox rows through the configured sender; mark each sent, or failed with
+    a later next try (dead after `notification_max_attempts`). Claims rows first with a conditional
+    UPDATE in its own transaction, so concurrent deliverers never send a row twice. Commits; returns
+    how many were sent."""
+    now = now or utcnow()
+    send = senders.sender().send  # before claiming: a sender that cannot be built strands nothing
+    messages = _claim(limit, now)
+    if not messages:
+        return 0
+    sent: list[int] = []
+    failed: list[tuple[dict[str, Any], str]] = []
+    for message in messages:
+        try:
+            send(message)
+        except Exception as exc:  # a gateway's failure is recorded and retried, never raised
+            log.warning(
+                "notification %s to user %s failed: %s",
+                message["notification_id"],
+                message["user_id"],
+                type(exc).__name__,
+            )
+            failed.append((message, f"{type(exc).__name__}: {exc}"[:200]))
+        else:
+            sent.append(message["id"])
+    _record(sent, failed, now)
+    return len(sent)
+
+
+def _due(now: datetime):
+    """Pending or failed rows whose time has come, and claims whose lease ran out (a crashed sender)."""
+    return (OutboxMessage.status.in_(("pending", "failed", "sending")), OutboxMessage.next_try_at <= now)
+
+
+def _claim(limit: int, now: datetime) -> list[dict[str, Any]]:
+    """Move up to `limit` due rows to `sending` (only the rows this UPDATE changed are ours) and return
+    them as messages; rows whose device left the user meanwhile are dropped as dead. Commits."""
+    candidates = list(
+        db.session.scalars(
+            select(OutboxMessage.id)
+            .where(*_due(now))
+            .order_by(OutboxMessage.next_try_at, OutboxMessage.id)
+            .limit(limit)
+        )
+    )
+    if not candidates:
+        db.session.rollback()
+        return []
+    claimed = list(
+        db.session.scalars(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(candidates), *_due(now))
+            .values(status="sending", next_try_at=now + SENDING_LEASE)
+            .returning(OutboxMessage.id),
+            execution_options={"synchronize_session": False},
+        )
+    )
+    rows = db.session.execute(
+        select(OutboxMessage, Notification, Device.id)
+        .join(Notification, Notification.id == OutboxMessage.notification_id)
+        .outerjoin(
+            Device, (Device.token == OutboxMessage.device_token) & (Device.user_id == OutboxMessage.user_id)
+        )
+        .where(OutboxMessage.id.in_(claimed))
+        .order_by(OutboxMessage.id)
+        .execution_options(populate_existing=True)
+    ).all()
+    # A token deleted or registered by someone else since: its pushes must not reach that phone.
+    gone = {outbox.id for outbox, _n, device_id in rows if outbox.device_token and device_id is None}
+    if gone:
+        db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(sorted(gone)))
+            .values(status="dead", last_error="device.gone"),
+            execution_options={"synchronize_session": False},
+        )
+    messages = [_message(outbox, notification) for outbox, notification, _d in rows if outbox.id not in gone]
+    db.session.commit()
+    return messages
+
+
+def _message(outbox: OutboxMessage, notification: Notification) -> dict[str, Any]:
+    """What a sender gets: where to, what kind, and the text in both languages."""
+    return {
+        "id": outbox.id,
+        "notification_id": notification.id,
+        "user_id": outbox.user_id,
+        "channel": outbox.channel,
+        "device_token": outbox.device_token,
+        "kind": notification.kind,
+        "params": dict(notification.params or {}),
+        "order_id": notification.order_id,
+        "subject_type": notification.subject_type,
+        "subject_id": notification.subject_id,
+        "title": render(notification.kind, notification.params),
+        "title_en": render(notification.kind, notification.params, "en"),
+        "attempts": outbox.attempts,
+    }
+
+
+def _record(sent: list[int], failed: list[tuple[dict[str, Any], str]], now: datetime) -> None:
+    """Mark sent rows sent, failed rows failed (or dead once out of attempts). Commits."""
+    max_attempts = int(current_app.config["APP"]["notification_max_attempts"])
+    mine = OutboxMessage.status == "sending"
+    for start in range(0, len(sent), CHUNK):
+        db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(sent[start : start + CHUNK]), mine)
+            .values(status="sent", sent_at=now, attempts=OutboxMessage.attempts + 1, last_error=None),
+            execution_options={"synchronize_session": False},
+        )
+    for message, error in failed:
+        attempts = message["attempts"] + 1
+        db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message["id"], mine)
+            .values(
+                status="dead" if attempts >= max_attempts else "failed",
+                attempts=attempts,
+                next_try_at=now + retry_delay(attempts),
+                last_error=error,
+            ),
+            execution_options={"synchronize_session": False},
+        )
+    db.session.commit()
+
+
+def purge_outbox(before: datetime, *, batch: int = 10_000) -> int:
+    """Delete outbox rows that are finished (sent, or dead after their last attempt) and older than
+    `before`, batch by batch (commits each). Inbox rows stay: they are the user's. Returns the count."""
+    removed = 0
+    while True:
+        done = (
+            select(OutboxMessage.id)
+            .where(OutboxMessage.status.in_(("sent", "dead")), OutboxMessage.created_at < before)
+            .limit(batch)
+        )
+        count = db.session.execute(
+            delete(OutboxMessage).where(OutboxMessage.id.in_(done.scalar_subquery()))
+        ).rowcount
+        db.session.commit()
+        removed += count or 0
+        if not count or count < batch:
+            return removed

@@ -1,0 +1,132 @@
+"""What notifications say: their kinds with the text in both languages, what each kind may be about
+(its subject types), and rendering a notification's text for a reader."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# kind -> (zh-CN, en), filled with str.format from the notification's params when shown or sent.
+KINDS: dict[str, tuple[str, str]] = {
+    "order.submitted": ("新订单「{title}」待派单", 'New order "{title}" is waiting to be dispatched'),
+    "order.offered": (
+        "您收到服务邀请「{title}」，请接单或婉拒",
+        'You are invited to serve "{title}": please accept or decline',
+    ),
+    "order.filled": ("「{title}」已满员", '"{title}" is fully staffed'),
+    "order.declined": (
+        "志愿者{name}退出「{title}」，请重新派单",
+        'Volunteer {name} withdrew from "{title}": please dispatch it again',
+    ),
+    "order.reminder": (
+        "「{title}」将于{start}开始，请按时签到",
+        '"{title}" starts at {start}: please check in on time',
+    ),
+    "activity.reminder": (
+        "您报名的活动「{title}」将于{start}开始，请按时签到",
+        'The activity "{title}" you signed up for starts at {start}: please check in on time',
+    ),
+    "activity.unaudited": (
+        "活动「{title}」已过审核期限仍未审核，请尽快审核以便志愿者时长入账",
+        'The activity "{title}" is past its audit deadline: audit it so the volunteers\' hours are credited',
+    ),
+    "activity.promoted": (
+        "候补成功：您已获得活动「{title}」的名额",
+        'A place on "{title}" came free: you have moved up from the waitlist',
+    ),
+    "activity.cancelled": (
+        "活动「{title}」已取消：{reason}",
+        'The activity "{title}" was cancelled: {reason}',
+    ),
+    "order.rate_request": ("「{title}」服务已完成，请评价", '"{title}" is done: please rate the service'),
+    "order.escalated": (
+        "「{title}」逾期未处理（{state}），已上报",
+        '"{title}" is overdue ({state}) and was escalated',
+    ),
+    "order.rejected": ("订单「{title}」未被受理", 'The order "{title}" was not accepted'),
+    "order.cancelled": ("「{title}」已取消", '"{title}" was cancelled'),
+    "order.expired": ("「{title}」已过期关闭", '"{title}" expired and was closed'),
+    "hours.credited": (
+        "「{title}」审核通过，{duration}已存入时间存折",
+        '"{title}" was approved: {duration} added to your time book',
+    ),
+    "ledger.mismatch": ("时间存折校验发现异常：{detail}", "The time book check found a problem: {detail}"),
+    "timebank.statement": (
+        "您 {month} 的时间存折月结单已生成，请查看",
+        "Your time book statement for {month} is ready",
+    ),
+    "star.up": (
+        "恭喜！您的志愿星级升至 {level} 星",
+        "Congratulations: your volunteer star level rose to {level}",
+    ),
+}
+# What a notification is about, for the app to open it: subject type -> what its id is (always a string).
+SUBJECT_TYPES: dict[str, str] = {
+    "order": "the order's id: GET /orders/{id}",
+    "activity": "the activity's id: GET /activities/{id}",
+    "statement": "the month YYYY-MM of the reader's statement: GET /me/timebook/transfers?month={id}",
+    "timebook": "the reader's book number: GET /me/timebook",
+    "ledger": "the ledger as a whole, no id (run `flask timebank verify`)",
+}
+# kind -> the subject types it may carry (notify refuses any other, and a missing one).
+KIND_SUBJECTS: dict[str, tuple[str, ...]] = {
+    **{kind: ("order",) for kind in KINDS if kind.startswith("order.")},
+    **{kind: ("activity",) for kind in KINDS if kind.startswith("activity.")},
+    "hours.credited": ("order", "activity"),
+    "ledger.mismatch": ("ledger",),
+    "timebank.statement": ("statement",),
+    "star.up": ("timebook",),
+}
+# Appended when the params carry a reason the template does not already show.
+REASON = ("（原因：{reason}）", " (reason: {reason})")
+PARAM_TYPES = (str, int, float)
+
+
+class _KeepUnknown(dict):
+    """format_map values: a placeholder without a param stays as written instead of raising."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def duration_text(minutes: int, lang: str = "zh-CN") -> str:
+    """Minutes as people read them: "45 分钟", "1 小时 30 分钟", "2 小时" (en: "45 minutes", "1 hour 30
+    minutes"). Minutes are exact, so nothing is rounded away (a minute is never "0.0 hours")."""
+    sign = "-" if minutes < 0 else ""
+    whole, rest = divmod(abs(int(minutes)), 60)
+    if lang == "en":
+        parts = [f"{whole} hour{'s' if whole != 1 else ''}"] if whole else []
+        if rest or not whole:
+            parts.append(f"{rest} minute{'s' if rest != 1 else ''}")
+    else:
+        parts = [f"{whole} 小时"] if whole else []
+        if rest or not whole:
+            parts.append(f"{rest} 分钟")
+    return sign + " ".join(parts)
+
+
+def _minutes_of(params: dict) -> int | None:
+    """The `minutes` param (older rows carried only `hours`, rounded to a tenth)."""
+    minutes, old_hours = params.get("minutes"), params.get("hours")
+    if isinstance(minutes, int | float) and not isinstance(minutes, bool):
+        return int(minutes)
+    if isinstance(old_hours, int | float) and not isinstance(old_hours, bool):
+        return round(old_hours * 60)
+    return None
+
+
+def render(kind: str, params: dict[str, Any] | None, lang: str = "zh-CN") -> str:
+    """A notification's text in one language; missing params are left as their {placeholders}. A
+    `minutes` param is shown as {duration} in the reader's language."""
+    zh, en = KINDS.get(kind, (kind, kind))
+    english = lang == "en"
+    text = en if english else zh
+    values = _KeepUnknown(params or {})
+    minutes = _minutes_of(values)
+    if minutes is not None and "duration" not in values:
+        values["duration"] = duration_text(minutes, lang)
+    if values.get("reason") not in (None, "") and "{reason}" not in text:
+        text += REASON[1 if english else 0]
+    try:
+        return text.format_map(values)
+    except (AttributeError, IndexError, KeyError, ValueError):
+        return text
