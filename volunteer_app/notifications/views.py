@@ -15,9 +15,6 @@ blp = Blueprint("notifications", __name__, url_prefix="/api/v1", description="No
 
 NotificationPage = page_schema(s.NotificationOut, "NotificationPage")
 
-# What a request put in the outbox is sent after it has committed (console by default).
-blp.after_app_request(service.deliver_after_request)
-
 
 @blp.route("/me/notifications")
 class MyNotifications(MethodView):
