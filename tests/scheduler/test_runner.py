@@ -3,11 +3,13 @@ app assembles, the CLI listing."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.util
 import pkgutil
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -133,6 +135,18 @@ def declared_jobs() -> set[Job]:
     ]
     modules = [importlib.import_module(name) for name in names]
     return {value for module in modules for value in vars(module).values() if isinstance(value, Job)}
+
+
+def test_the_scheduler_imports_no_domain():
+    # Infrastructure: the domains import Job from it, never the other way round.
+    allowed = {"volunteer_app.db", "volunteer_app.extensions"}
+    for path in Path(volunteer_app.__file__).with_name("scheduler").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            for name in names:
+                if name.startswith("volunteer_app"):
+                    assert name in allowed or name.startswith("volunteer_app.scheduler"), (path.name, name)
 
 
 def test_the_app_registers_every_declared_job_once(app):
