@@ -42,13 +42,15 @@ def create_app(config: dict | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir(), render_as_batch=True, compare_type=True)
     jwt.init_app(app)
-    limiter.init_app(app)  # before each view: the rate limits
+    limiter.init_app(app)
     api.init_app(app)
     _register_blueprints(app)
     _serve_swagger_assets(app)
     register_commands(app)
 
-    # The request lifecycle around every view, in one place.
+    # The request lifecycle around every view, in one place. Before it, after the rate-limit check that
+    # limiter.init_app registered: the body check. After it (Flask runs after_request hooks newest
+    # first, so before the limiter adds its headers): delivery of the outbox.
     bodies.init_app(app)  # before a write's view: its body is JSON (415), well-formed and shallow (400)
     init_jwt(app)  # a token's user and live session in one query; token errors in the one error format
     app.after_request(deliver_after_request)  # after it: send what it put in the outbox, once committed
