@@ -391,8 +391,10 @@ def assign(
 
 def child(step: str, url: str, fire: str | None, heap: bool, profile: str | None) -> None:
     """One measured step in this (fresh) process; the parent reads the JSON line it prints."""
-    from volunteer_app import scheduler
     from volunteer_app.extensions import db
+    from volunteer_app.scheduler.models import JobRun
+    from volunteer_app.scheduler.registry import registered
+    from volunteer_app.scheduler.runner import occurrence_key, run_occurrence
 
     app = harness.make_app(url)
     with app.app_context():
@@ -404,13 +406,12 @@ def child(step: str, url: str, fire: str | None, heap: bool, profile: str | None
                 db.session.execute(sa.text("SELECT 1"))
                 db.session.rollback()
                 return {}
-            job = scheduler.JOBS[step]
+            job = registered()[step]
             fire_time = datetime.fromisoformat(fire)
-            outcome = scheduler.run_occurrence(job, fire_time)
+            outcome = run_occurrence(job, fire_time)
             result = db.session.scalar(
-                sa.select(scheduler.JobRun.result).where(
-                    scheduler.JobRun.job == job.id,
-                    scheduler.JobRun.occurrence_key == scheduler.occurrence_key(fire_time),
+                sa.select(JobRun.result).where(
+                    JobRun.job == job.id, JobRun.occurrence_key == occurrence_key(fire_time)
                 )
             )
             db.session.rollback()
@@ -449,16 +450,17 @@ def run_size(
 ) -> tuple[list[Row], dict, dict]:
     import time
 
-    from volunteer_app import scheduler
     from volunteer_app.extensions import db
+    from volunteer_app.scheduler.registry import registered, scheduler_timezone
+    from volunteer_app.scheduler.runner import occurrences
 
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     deadline_now = now
     app = harness.make_app(url)
     with app.app_context():
         # The newest monthly fire time: it generates the month after it.
-        generate_now = scheduler.occurrences(
-            scheduler.JOBS[GENERATE], now - timedelta(days=62), now, tz=scheduler.scheduler_timezone()
+        generate_now = occurrences(
+            registered()[GENERATE], now - timedelta(days=62), now, tz=scheduler_timezone()
         )[-1]
     harness.migrate(app)
     with app.app_context():

@@ -28,34 +28,41 @@ def create_app(config: dict | None = None) -> Flask:
         # Behind a load balancer the client address (used by rate limits) is in X-Forwarded-For.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
+    # The rest of the app is imported here, not at the top: importing one module of the package (the
+    # settings, the db types in a migration) must not import every domain.
+    from volunteer_app import apidoc, bodies
+    from volunteer_app.accounts.principal import load_principal
+    from volunteer_app.auth.tokens import init_jwt
+    from volunteer_app.commands import register_commands
+    from volunteer_app.jobs import JOBS
+    from volunteer_app.notifications.service import deliver_after_request
+    from volunteer_app.scheduler import registry as scheduler
+    from volunteer_app.scheduler.process import start_embedded
+
     _import_models()
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir(), render_as_batch=True, compare_type=True)
     jwt.init_app(app)
     limiter.init_app(app)
     api.init_app(app)
-
-    from volunteer_app import bodies
-
-    bodies.init_app(app)  # every write's body: JSON (415), well-formed and shallow (400)
-
-    from volunteer_app.accounts.principal import load_principal
-    from volunteer_app.auth.tokens import init_jwt
-
-    init_jwt(app, load_principal)  # auth knows no accounts: the loader is handed to it
     _register_blueprints(app)
-    from volunteer_app import apidoc
-
-    apidoc.complete(app, api.spec)  # error responses, operation ids, examples and links
     _serve_swagger_assets(app)
-
-    from volunteer_app.commands import register_commands
-
     register_commands(app)
 
-    from volunteer_app.scheduler import start_embedded
+    # The request lifecycle around every view, in one place. Before it, after the rate-limit check that
+    # limiter.init_app registered: the body check. After it (Flask runs after_request hooks newest
+    # first, so before the limiter adds its headers): delivery of the outbox.
+    bodies.init_app(app)  # before a write's view: its body is JSON (415), well-formed and shallow (400)
+    # a token's user and live session in one query (accounts' loader: auth knows no accounts); token
+    # errors in the one error format
+    init_jwt(app, load_principal)
+    app.after_request(deliver_after_request)  # after it: send what it put in the outbox, once committed
 
-    start_embedded(app)  # only with [scheduler] mode = "embedded" under `flask run`
+    apidoc.complete(app, api.spec)  # error responses (the hooks' too), operation ids, examples and links
+
+    # The periodic jobs: each domain declares its own (its jobs.py), volunteer_app/jobs.py lists them.
+    scheduler.init_app(app, JOBS)
+    start_embedded(app)  # a thread running them, only with [scheduler] mode = "embedded" under `flask run`
     return app
 
 
@@ -71,13 +78,13 @@ class IdConverter(IntegerConverter):
 def _import_models() -> None:
     """Import every domain's models so MetaData (and Alembic) sees all tables."""
     from volunteer_app import idempotency  # noqa: F401
-    from volunteer_app import scheduler as _scheduler  # noqa: F401  (job_runs)
     from volunteer_app.accounts import models as _accounts  # noqa: F401
     from volunteer_app.activities import models as _activities  # noqa: F401
     from volunteer_app.attendance import models as _attendance  # noqa: F401
     from volunteer_app.auth import models as _auth  # noqa: F401
     from volunteer_app.notifications import models as _notifications  # noqa: F401
     from volunteer_app.orders import models as _orders  # noqa: F401
+    from volunteer_app.scheduler import models as _scheduler  # noqa: F401  (job_runs)
     from volunteer_app.sites import models as _sites  # noqa: F401
     from volunteer_app.timebank import models as _timebank  # noqa: F401
 

@@ -1,5 +1,5 @@
 """Command-line entry points: `flask deploy`, `flask demo load`, `flask users …`, `flask timebank …`,
-`flask notifications …`, `flask orders …`."""
+`flask notifications …`, `flask orders …`, and the scheduler's `flask scheduler …`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from flask import Flask
 from flask.cli import AppGroup
 from flask_migrate import upgrade
 
+from volunteer_app.scheduler.cli import scheduler_cli
 from volunteer_app.sites import service as sites
 
 demo_cli = AppGroup("demo", help="Demo data for trying the whole loop.")
@@ -26,10 +27,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(timebank_cli)
     app.cli.add_command(notifications_cli)
     app.cli.add_command(orders_cli)
-
-    from volunteer_app.scheduler import register as register_scheduler
-
-    register_scheduler(app)
+    app.cli.add_command(scheduler_cli)
 
 
 @click.command("deploy")

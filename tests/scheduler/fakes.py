@@ -1,4 +1,4 @@
-"""Job functions for scheduler tests (named by dotted path in test Job entries)."""
+"""Job functions for scheduler tests (the `run` of their test Job entries)."""
 
 from __future__ import annotations
 
@@ -51,3 +51,8 @@ def record_committing(now: datetime) -> int:
     db.session.rollback()  # as deliver_pending and expire_redemptions do when nothing is left
     calls.append(now)
     return len(calls)
+
+
+def takes_no_time() -> None:
+    """A job function with the wrong signature: the runner calls it as run(now=…)."""
+    calls.append(None)

@@ -25,14 +25,15 @@ import time_machine
 
 from tests.support import make_user
 from volunteer_app.extensions import db
+from volunteer_app.jobs import JOBS
 from volunteer_app.notifications.models import Notification
-from volunteer_app.scheduler import JOBS, REGISTRY, JobRun, occurrence_key, occurrences
+from volunteer_app.scheduler.models import JobRun
+from volunteer_app.scheduler.runner import occurrence_key, occurrences
 from volunteer_app.timebank import service
-from volunteer_app.timebank.jobs import previous_month
+from volunteer_app.timebank.jobs import STATEMENTS, previous_month
 
 ROOT = Path(__file__).resolve().parents[2]
 FLASK = str(Path(sys.executable).with_name("flask"))
-STATEMENTS = JOBS["timebank.statements"]
 WINDOW = timedelta(days=40)
 _records = itertools.count(1)
 
@@ -53,7 +54,7 @@ def credit(app, person, site_id: int, minutes: int, at: datetime) -> None:
 
 def environment(database_url: str, tmp_path: Path) -> dict[str, str]:
     # The statements' window is widened; the other jobs' closed, so they catch nothing up.
-    windows = {job.id: 0 for job in REGISTRY} | {STATEMENTS.id: int(WINDOW.total_seconds() // 60)}
+    windows = {job.id: 0 for job in JOBS} | {STATEMENTS.id: int(WINDOW.total_seconds() // 60)}
     overlay = tmp_path / "scheduler.toml"
     lines = [f'"{job_id}" = {minutes}' for job_id, minutes in windows.items()]
     overlay.write_text("\n".join(["[scheduler.catch_up_minutes]", *lines, ""]))

@@ -1,19 +1,33 @@
-"""Occurrences from cron triggers, exactly-once claims, catch-up windows, failures, the CLI listing."""
+"""Occurrences from cron triggers, exactly-once claims, catch-up windows, failures, the registry the
+app assembles, the CLI listing."""
 
 from __future__ import annotations
 
+import ast
+import importlib
+import importlib.util
+import pkgutil
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+import volunteer_app
 from tests.scheduler import fakes
 from tests.support import make_user
-from volunteer_app import scheduler
+from volunteer_app.activities.jobs import GENERATE
 from volunteer_app.extensions import db
+from volunteer_app.jobs import JOBS, PURGE
 from volunteer_app.notifications.models import Notification
-from volunteer_app.scheduler import JOBS, REGISTRY, Job, JobRun, occurrence_key, occurrences, run_due
+from volunteer_app.orders.jobs import DEADLINES
+from volunteer_app.scheduler import registry
+from volunteer_app.scheduler.models import JobRun
+from volunteer_app.scheduler.process import start_embedded
+from volunteer_app.scheduler.registry import Job
+from volunteer_app.scheduler.runner import occurrence_key, occurrences, run_due, run_occurrence
+from volunteer_app.timebank.jobs import STATEMENTS
 
 SHANGHAI = "Asia/Shanghai"
 
@@ -22,14 +36,14 @@ def utc(*args) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-def fake_job(cron=None, *, coalesce=True, catch_up=timedelta(minutes=30), commits=False, target="record"):
+def fake_job(cron=None, *, coalesce=True, catch_up=timedelta(minutes=30), commits=False, run=fakes.record):
     return Job(
-        "test.job",
-        f"tests.scheduler.fakes:{target}",
-        cron or {"minute": "*"},
-        catch_up,
-        coalesce,
-        "a test job",
+        id="test.job",
+        run=run,
+        cron=cron or {"minute": "*"},
+        catch_up=catch_up,
+        coalesce=coalesce,
+        description="a test job",
         commits=commits,
     )
 
@@ -64,7 +78,7 @@ def notices(app) -> int:
 
 def test_fire_times_are_read_in_the_scheduler_zone():
     # 02:00 Asia/Shanghai on the 20th is 18:00Z on the 19th.
-    job = JOBS["activities.generate"]
+    job = GENERATE
     fires = occurrences(job, utc(2026, 9, 1), utc(2026, 12, 31), tz=SHANGHAI)
     assert [occurrence_key(f) for f in fires] == [
         "2026-09-19T18:00:00Z",
@@ -76,7 +90,7 @@ def test_fire_times_are_read_in_the_scheduler_zone():
 
 
 def test_the_window_is_open_below_and_closed_above():
-    job = JOBS["timebank.statements"]  # the 1st at 08:00 Shanghai = 00:00Z on the 1st
+    job = STATEMENTS  # the 1st at 08:00 Shanghai = 00:00Z on the 1st
     fire = utc(2026, 12, 1)
     assert occurrences(job, fire - timedelta(days=7), fire, tz=SHANGHAI) == [fire]
     assert occurrences(job, fire - timedelta(days=7), fire - timedelta(seconds=1), tz=SHANGHAI) == []
@@ -84,7 +98,7 @@ def test_the_window_is_open_below_and_closed_above():
 
 
 def test_month_boundaries_and_the_newest_kept():
-    job = JOBS["timebank.statements"]
+    job = STATEMENTS
     fires = occurrences(job, utc(2026, 9, 30), utc(2027, 1, 15), tz=SHANGHAI)
     assert [occurrence_key(f) for f in fires] == [
         "2026-10-01T00:00:00Z",
@@ -94,7 +108,7 @@ def test_month_boundaries_and_the_newest_kept():
     ]
     assert occurrences(job, utc(2026, 9, 30), utc(2027, 1, 15), tz=SHANGHAI, limit=1) == [utc(2027, 1, 1)]
     # The newest of a long window, found without walking all of it; the window's ends still hold.
-    minute = JOBS["orders.deadlines"]
+    minute = DEADLINES
     assert occurrences(minute, utc(2026, 1, 1), utc(2026, 11, 5, 3, 7, 59), tz=SHANGHAI, limit=1) == [
         utc(2026, 11, 5, 3, 7)
     ]
@@ -106,10 +120,41 @@ def test_month_boundaries_and_the_newest_kept():
 
 
 def test_every_job_has_a_valid_trigger_and_a_unique_id():
-    assert len({job.id for job in REGISTRY}) == len(REGISTRY)
-    for job in REGISTRY:
-        assert len(job.id) <= 64 and ":" in job.target
+    assert len({job.id for job in JOBS}) == len(JOBS)
+    for job in JOBS:
+        assert len(job.id) <= 64 and callable(job.run)
         assert occurrences(job, utc(2026, 1, 1), utc(2026, 2, 15), tz=SHANGHAI, limit=1), job.id
+
+
+def declared_jobs() -> set[Job]:
+    """Every Job value declared in a `jobs` module of the app (the domains' and the app's own)."""
+    names = ["volunteer_app.jobs"] + [
+        f"volunteer_app.{package.name}.jobs"
+        for package in pkgutil.iter_modules(volunteer_app.__path__)
+        if package.ispkg and importlib.util.find_spec(f"volunteer_app.{package.name}.jobs")
+    ]
+    modules = [importlib.import_module(name) for name in names]
+    return {value for module in modules for value in vars(module).values() if isinstance(value, Job)}
+
+
+def test_the_scheduler_imports_no_domain():
+    # Infrastructure: the domains import Job from it, never the other way round.
+    allowed = {"volunteer_app.db", "volunteer_app.extensions"}
+    for path in Path(volunteer_app.__file__).with_name("scheduler").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            for name in names:
+                if name.startswith("volunteer_app"):
+                    assert name in allowed or name.startswith("volunteer_app.scheduler"), (path.name, name)
+
+
+def test_the_app_registers_every_declared_job_once(app):
+    with app.app_context():
+        assert set(registry.registered().values()) == declared_jobs()
+        assert list(registry.registered()) == [job.id for job in JOBS]
+    with pytest.raises(ValueError, match="declared twice"):
+        registry.init_app(app, [*JOBS, fake_job(), fake_job()])
 
 
 # ---- exactly once ------------------------------------------------------------------------------------------
@@ -170,7 +215,7 @@ def test_a_failing_job_leaves_no_claim_and_no_effect_and_runs_again(app, caplog)
     job = fake_job()
     now = utc(2026, 11, 5, 3, 7, 30)
     with app.app_context():
-        assert run_due(now, jobs=[job, JOBS["idempotency.purge"]]) == [
+        assert run_due(now, jobs=[job, PURGE]) == [
             ("test.job", "2026-11-05T03:07:00Z", "failed"),
             ("idempotency.purge", "2026-11-05T03:00:00Z", "ran"),  # the others still ran
         ]
@@ -183,9 +228,14 @@ def test_a_failing_job_leaves_no_claim_and_no_effect_and_runs_again(app, caplog)
     assert runs(app) == [("2026-11-05T03:07:00Z", True)] and notices(app) == 1
 
 
-def test_a_job_that_cannot_be_imported_fails_without_stopping_the_others(app):
+def test_a_job_that_cannot_be_called_fails_without_stopping_the_others(app):
     broken = Job(
-        "test.broken", "tests.scheduler.nowhere:job", {"minute": "*"}, timedelta(minutes=5), True, "-"
+        id="test.broken",
+        run=fakes.takes_no_time,  # called as run(now=…): a TypeError, as a renamed parameter would give
+        cron={"minute": "*"},
+        catch_up=timedelta(minutes=5),
+        coalesce=True,
+        description="-",
     )
     with app.app_context():
         outcomes = run_due(utc(2026, 11, 5, 3, 7), jobs=[broken, fake_job()])
@@ -196,7 +246,7 @@ def test_a_job_that_cannot_be_imported_fails_without_stopping_the_others(app):
 def test_a_self_committing_job_releases_its_claim_when_it_fails(app):
     user = make_user(app)
     fakes.state.update(fail=1, user_id=user.id)
-    job = fake_job(commits=True, target="record_committing")
+    job = fake_job(commits=True, run=fakes.record_committing)
     now = utc(2026, 11, 5, 3, 7, 30)
     with app.app_context():
         assert run_due(now, jobs=[job])[0][2] == "failed"
@@ -209,7 +259,7 @@ def test_a_self_committing_job_releases_its_claim_when_it_fails(app):
 
 def test_a_job_that_rolls_back_inside_the_transaction_keeps_its_claim(app):
     # Not marked as committing, but its function rolls back (as a sweep finding nothing may do).
-    job = fake_job(target="record_committing")
+    job = fake_job(run=fakes.record_committing)
     now = utc(2026, 11, 5, 3, 7, 30)
     with app.app_context():
         assert run_due(now, jobs=[job])[0][2] == "ran"
@@ -229,7 +279,7 @@ def test_two_threads_racing_for_one_occurrence_run_it_once(app):
     def contender():
         with app.app_context():
             barrier.wait()
-            outcomes.append(scheduler.run_occurrence(job, fire))
+            outcomes.append(run_occurrence(job, fire))
 
     threads = [threading.Thread(target=contender) for _ in range(2)]
     for t in threads:
@@ -248,7 +298,7 @@ def test_purge_keeps_job_runs_a_window_can_still_reach(app):
                 JobRun(job="test.job", occurrence_key=key, started_at=now - age, finished_at=now - age)
             )
         db.session.commit()
-        run_due(now + timedelta(seconds=1), jobs=[JOBS["idempotency.purge"]])
+        run_due(now + timedelta(seconds=1), jobs=[PURGE])
     assert [key for key, _ in runs(app)] == ["recent"]
 
 
@@ -257,10 +307,10 @@ def test_purge_keeps_job_runs_a_window_can_still_reach(app):
 
 def test_flask_scheduler_jobs_lists_every_job(app):
     with app.app_context():
-        run_due(utc(2026, 11, 5, 3, 0, 5), jobs=[JOBS["idempotency.purge"]])
+        run_due(utc(2026, 11, 5, 3, 0, 5), jobs=[PURGE])
     result = app.test_cli_runner().invoke(args=["scheduler", "jobs"])
     assert result.exit_code == 0, result.output
-    for job in REGISTRY:
+    for job in JOBS:
         assert job.id in result.output
     purge_line = next(line for line in result.output.splitlines() if line.startswith("idempotency.purge"))
     assert "last 2026-11-05T03:00:00Z" in purge_line and "+08:00" in purge_line
@@ -279,5 +329,5 @@ def test_scheduler_run_once_runs_what_is_due(app):
 
 def test_web_apps_never_schedule(app):
     # Under test (and with the default mode "off") create_app starts nothing.
-    assert scheduler.start_embedded(app) is False
+    assert start_embedded(app) is False
     assert app.config["SCHEDULER"]["mode"] == "off"

@@ -15,7 +15,8 @@ from tests.support import make_user
 from tests.timebank.conftest import rewind
 from volunteer_app.extensions import db
 from volunteer_app.notifications.models import Notification
-from volunteer_app.scheduler import JOBS, run_due
+from volunteer_app.scheduler.registry import registered
+from volunteer_app.scheduler.runner import run_due
 from volunteer_app.sites.models import Site
 from volunteer_app.timebank import service
 from volunteer_app.timebank.models import TimeAccount, Transfer
@@ -45,7 +46,7 @@ def credit(app, person, site_id: int, minutes: int, *, at: datetime | None = Non
 
 def run(app, job_id: str, now: datetime) -> list:
     with app.app_context():
-        return run_due(now, jobs=[JOBS[job_id]])
+        return run_due(now, jobs=[registered()[job_id]])
 
 
 def notices(app, kind: str) -> list[tuple[int, dict]]:

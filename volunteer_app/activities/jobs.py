@@ -1,6 +1,6 @@
-"""The activities' scheduled jobs (registered in volunteer_app/scheduler.py): generate next month's
-service-day activities, remind volunteers the day before, and escalate activities left unaudited. All
-run inside the scheduler's claim transaction and only flush: the claim and the effects commit together."""
+"""The activities' scheduled jobs, each declared after its function: generate next month's service-day
+activities, remind volunteers the day before, and escalate activities left unaudited. All run inside
+the scheduler's claim transaction and only flush: the claim and the effects commit together."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from volunteer_app.attendance.models import Assignment
 from volunteer_app.extensions import db
 from volunteer_app.notifications import service as notifications
 from volunteer_app.notifications.service import Message
+from volunteer_app.scheduler.registry import Job
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 
@@ -42,6 +43,16 @@ def generate_next_month(now: datetime) -> dict:
         seen += len(batch)
         after = batch[-1].id
     return {"rules": seen, "activities": created}
+
+
+GENERATE = Job(
+    id="activities.generate",
+    run=generate_next_month,
+    cron={"day": 20, "hour": 2, "minute": 0},
+    catch_up=timedelta(days=10),
+    coalesce=False,
+    description="generate next month's activities from their recurrence rules",
+)
 
 
 REMIND_AHEAD = timedelta(hours=24)
@@ -88,6 +99,16 @@ def remind_upcoming(now: datetime) -> dict:
     return {"activities": len(claimed), "volunteers": told}
 
 
+REMIND = Job(
+    id="activities.remind",
+    run=remind_upcoming,
+    cron={"minute": 0},
+    catch_up=timedelta(hours=1),
+    coalesce=True,
+    description="remind signed-up volunteers of upcoming activities",
+)
+
+
 ESCALATE_BATCH = 1000
 
 
@@ -129,3 +150,13 @@ def escalate_unaudited(now: datetime) -> dict:
             for row in rows
         )
         escalated += len(rows)
+
+
+ESCALATE_UNAUDITED = Job(
+    id="activities.escalate_unaudited",
+    run=escalate_unaudited,
+    cron={"minute": 30},
+    catch_up=timedelta(hours=1),
+    coalesce=True,
+    description="tell the managers of activities still unaudited past their audit deadline (once each)",
+)

@@ -7,16 +7,13 @@ from flask_smorest import Blueprint
 
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal
-from volunteer_app.notifications import devices, inbox, service
+from volunteer_app.notifications import devices, inbox
 from volunteer_app.notifications import schemas as s
 from volunteer_app.pagination import page_schema
 
 blp = Blueprint("notifications", __name__, url_prefix="/api/v1", description="Notifications and devices")
 
 NotificationPage = page_schema(s.NotificationOut, "NotificationPage")
-
-# What a request put in the outbox is sent after it has committed (console by default).
-blp.after_app_request(service.deliver_after_request)
 
 
 @blp.route("/me/notifications")

@@ -1,8 +1,9 @@
-"""The time book's scheduled jobs (registered in volunteer_app/scheduler.py): monthly statements,
-stored star levels, the nightly ledger check and its published checkpoint.
+"""The time book's scheduled jobs, each declared after its function: monthly statements, stored star
+levels, the nightly ledger check and its published checkpoint; and the expiry of redemption codes
+(timebank/rewards.py), which commits per batch itself.
 
-Each runs inside the scheduler's transaction and does not commit: the claim of its occurrence in
-`job_runs` commits with its effects, which is the only thing keeping a second notice from going out.
+The others each run inside the scheduler's transaction and do not commit: the claim of an occurrence
+in `job_runs` commits with its effects, which is the only thing keeping a second notice from going out.
 All are set-based or chunked, so their memory stays bounded at a million books.
 """
 
@@ -21,9 +22,11 @@ from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
 from volunteer_app.notifications import service as notifications
 from volunteer_app.notifications.service import Message
+from volunteer_app.scheduler.registry import Job
 from volunteer_app.sites.models import Site
 from volunteer_app.timebank import checkpoints
 from volunteer_app.timebank.models import Entry, TimeAccount
+from volunteer_app.timebank.rewards import expire_redemptions
 from volunteer_app.timebank.verify import verify
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,16 @@ log = logging.getLogger(__name__)
 NOTIFY_CHUNK = 5000
 # Book accounts per star-level UPDATE (an id range, so each statement touches a bounded slice).
 ACCOUNT_WINDOW = 10_000
+
+EXPIRE_REDEMPTIONS = Job(
+    id="timebank.expire_redemptions",
+    run=expire_redemptions,
+    cron={"minute": "*/5"},
+    catch_up=timedelta(minutes=30),
+    coalesce=True,
+    commits=True,
+    description="expire redemption codes past their time and refund them",
+)
 
 
 def _zone() -> ZoneInfo:
@@ -73,6 +86,16 @@ def monthly_statements(now: datetime) -> dict:
             after = ids[-1]
         if len(ids) < NOTIFY_CHUNK:
             return {"month": month, "notified": notified}
+
+
+STATEMENTS = Job(
+    id="timebank.statements",
+    run=monthly_statements,
+    cron={"day": 1, "hour": 8, "minute": 0},
+    catch_up=timedelta(days=7),
+    coalesce=False,
+    description="tell every book holder whose book moved last month that the statement is ready",
+)
 
 
 def _threshold_groups(defaults: list) -> dict[tuple, list[int]]:
@@ -146,6 +169,16 @@ def update_star_levels(now: datetime) -> dict:
     return {"rose": rose, "fell": fell}
 
 
+STAR_LEVELS = Job(
+    id="timebank.star_levels",
+    run=update_star_levels,
+    cron={"hour": 1, "minute": 0},
+    catch_up=timedelta(days=1),
+    coalesce=True,
+    description="store each book's star level; notify the volunteers whose level rose",
+)
+
+
 def verify_and_alert(now: datetime) -> dict:
     """Verify the ledger against the published checkpoints (the configured file, if it exists); if it
     is sound, publish its head as a new checkpoint (the daily anchor: appended to the file and logged).
@@ -184,3 +217,15 @@ def verify_and_alert(now: datetime) -> dict:
     )
     log.error("ledger check found %d problem(s), %d people alerted: %s", len(problems), notified, detail)
     return {"ok": False, "problems": len(problems), "first": problems[0], "notified": notified}
+
+
+VERIFY = Job(
+    id="timebank.verify",
+    run=verify_and_alert,
+    cron={"hour": 3, "minute": 0},
+    catch_up=timedelta(days=1),
+    coalesce=True,
+    description=(
+        "verify the ledger against its checkpoints; publish the head as a checkpoint, or alert on a mismatch"
+    ),
+)

@@ -1,0 +1,68 @@
+"""The scheduler process: an APScheduler instance firing each registered job on its cron times, run by
+`flask scheduler run` (blocking) or, in development, as a background thread of `flask run`."""
+
+from __future__ import annotations
+
+import logging
+from zoneinfo import ZoneInfo
+
+import click
+from flask import Flask
+
+from volunteer_app.scheduler.registry import registered, scheduler_timezone
+from volunteer_app.scheduler.runner import run_due
+
+log = logging.getLogger(__name__)
+
+
+def _fire(app: Flask, job_id: str) -> None:
+    """An APScheduler firing: run this job's due occurrences (its current one and any missed)."""
+    try:
+        with app.app_context():
+            run_due(jobs=[registered()[job_id]])
+    except Exception:  # never let one firing take the scheduler down
+        log.exception("job %s: firing failed", job_id)
+
+
+def _catch_up(app: Flask) -> None:
+    with app.app_context():
+        run_due()
+
+
+def build_scheduler(app: Flask, scheduler_class):
+    """An APScheduler instance with one cron job per registered job (not started)."""
+    tz = scheduler_timezone(app)
+    scheduler = scheduler_class(
+        timezone=ZoneInfo(tz), job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
+    )
+    for job in registered(app).values():
+        scheduler.add_job(_fire, job.trigger(tz), args=[app, job.id], id=job.id, name=job.id)
+    return scheduler
+
+
+def start_embedded(app: Flask) -> bool:
+    """Run the scheduler in a background thread of this process when `[scheduler] mode` is embedded,
+    the app is not under test, and this process serves (`flask run`, in the reloader's child when
+    reloading; never other CLI commands). Returns whether it started."""
+    if (app.config.get("SCHEDULER") or {}).get("mode") != "embedded" or app.testing:
+        return False
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        if ctx.info_name != "run":
+            return False  # `flask deploy`, `flask scheduler run`, …: not a server
+        from werkzeug.serving import is_running_from_reloader
+
+        reload = ctx.params.get("reload")
+        if (app.debug if reload is None else reload) and not is_running_from_reloader():
+            return False  # the reloader's watcher process: its child will schedule
+    import atexit
+
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    scheduler = build_scheduler(app, BackgroundScheduler)
+    scheduler.add_job(_catch_up, args=[app], id="catch-up", name="start-up catch-up")
+    scheduler.start()
+    atexit.register(lambda: scheduler.shutdown(wait=False))
+    log.info("scheduler embedded in this process (%d jobs)", len(registered(app)))
+    return True
