@@ -309,7 +309,7 @@ def _principal(user: User):
 def _load_orders(created: Created) -> None:
     """A few residents' orders for tomorrow morning: two open to grabbing (in the volunteers' feed),
     two waiting for a station to dispatch them. Only when there are no orders at all."""
-    from volunteer_app.orders import service as orders
+    from volunteer_app.orders import dispatch, intake
     from volunteer_app.orders.models import Order
 
     if db.session.scalar(select(func.count()).select_from(Order)):
@@ -323,7 +323,7 @@ def _load_orders(created: Created) -> None:
     for n, title, category, open_pool in DEMO_ORDERS:
         resident = _by_phone(_resident_phone(n))
         home = db.session.get(Site, resident.home_site_id)
-        order = orders.submit(
+        order = intake.submit(
             who=_principal(resident),
             data={
                 "category_id": categories.get(category, fallback),
@@ -339,7 +339,7 @@ def _load_orders(created: Created) -> None:
             },
         )
         if open_pool:
-            orders.dispatch(
+            dispatch.dispatch(
                 who=_principal(center_manager), order_id=order.id, data={"mode": "grab", "capacity": 2}
             )
         created.orders += 1
