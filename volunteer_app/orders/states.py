@@ -105,7 +105,7 @@ def target(status: str | None, action: str, *, by: str, last: bool = False) -> O
 
 
 def transition(
-    order,
+    order: Order,
     action: str,
     *,
     by: str,
@@ -117,8 +117,9 @@ def transition(
     at: datetime | None = None,
     **changes,
 ):
-    """Apply `action` to a locked order: check the table, set the new status and `changes` (deadlines,
-    mode, …), and write the timeline event. Flushes only; the calling service commits."""
+    """Apply `action` to a locked order: check the table (409 `order.bad_state` if it has no such move,
+    so a command needs no check of its own before), set the new status and `changes` (deadlines, mode,
+    …), and write the timeline event. Flushes only; the calling service commits."""
     before = order.status if order.id is not None else None
     after = target(before, action, by=by, last=last)
     order.status = after
