@@ -129,7 +129,7 @@ def order_body(lat: float, lng: float, title: str) -> dict:
 
 def submit_order(app, resident, title: str, volunteers_needed: int = 2):
     from volunteer_app.extensions import db
-    from volunteer_app.orders import service as orders
+    from volunteer_app.orders import intake
     from volunteer_app.sites import service as sites
     from volunteer_app.sites.models import Site
 
@@ -138,13 +138,13 @@ def submit_order(app, resident, title: str, volunteers_needed: int = 2):
     data["window_start"], data["window_end"] = data.pop("start_at"), data.pop("end_at")  # as the schema loads
     data["category_id"] = sites.list_categories()[0].id
     data["volunteers_needed"] = volunteers_needed
-    return orders.submit(who=_principal(resident), data=data)
+    return intake.submit(who=_principal(resident), data=data)
 
 
 def dispatch_grab(manager, order_id: int, capacity: int) -> None:
-    from volunteer_app.orders import service as orders
+    from volunteer_app.orders import dispatch
 
-    orders.dispatch(who=_principal(manager), order_id=order_id, data={"mode": "grab", "capacity": capacity})
+    dispatch.dispatch(who=_principal(manager), order_id=order_id, data={"mode": "grab", "capacity": capacity})
 
 
 def mint(app, user_ids: list[int]) -> dict[int, str]:

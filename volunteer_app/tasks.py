@@ -25,7 +25,7 @@ from volunteer_app.db import utcnow
 from volunteer_app.errors import NotFound
 from volunteer_app.extensions import db
 from volunteer_app.idempotency import idempotent
-from volunteer_app.orders import service as orders
+from volunteer_app.orders import onsite, queries, taking
 from volunteer_app.pagination import PageArgs, page_schema, paginate_rows
 from volunteer_app.schemas import Id, QueryLat, QueryLng
 
@@ -61,7 +61,7 @@ class TaskOut(ma.Schema):
 
 
 TaskPage = page_schema(TaskOut, "TaskPage")
-FEEDS = (orders, activities)  # the first one's column types read every row (UNION)
+FEEDS = (queries, activities)  # the first one's column types read every row (UNION)
 
 
 @functools.cache
@@ -108,31 +108,31 @@ class TasksAvailable(MethodView):
 # ---- /assignments/{id}/… : to the order's or the activity's service ----------------------------------
 
 
-def _owner(assignment_id: int):
-    """The service owning this assignment (orders or activities); 404 if there is no such assignment.
-    Who may act on it is decided by that service, in its queries."""
+def _of_order(assignment_id: int) -> bool:
+    """Whether this assignment is an order's (else an activity's); 404 if there is no such assignment.
+    Who may act on it is decided by its owner's service, in its queries."""
     row = db.session.execute(
         select(Assignment.order_id, Assignment.activity_id).where(Assignment.id == assignment_id)
     ).first()
     if row is None:
         raise NotFound()
-    return orders if row.order_id is not None else activities
+    return row.order_id is not None
 
 
 def _assignment_action(
-    name: str, schema, summary: str, roles: tuple[str, ...], call: str, *, retry_safe=False
+    name: str, schema, summary: str, roles: tuple[str, ...], on_order, on_activity=None, *, retry_safe=False
 ):
-    """One POST /assignments/{id}/<name> endpoint; `call` names the function both services define
+    """One POST /assignments/{id}/<name> endpoint: `on_order` or `on_activity` by the assignment's owner
     (accept and decline exist for orders only: on a sign-up they are 404)."""
 
     def post(self, data, assignment_id):
-        service = _owner(assignment_id)
-        if not hasattr(service, call):
+        action = on_order if _of_order(assignment_id) else on_activity
+        if action is None:
             raise NotFound()
-        return getattr(service, call)(who=current_principal(), assignment_id=assignment_id, **data)
+        return action(who=current_principal(), assignment_id=assignment_id, **data)
 
     post.__doc__ = summary
-    post = apidoc.calls(*(getattr(m, call) for m in (orders, activities) if hasattr(m, call)))(post)
+    post = apidoc.calls(*(f for f in (on_order, on_activity) if f is not None))(post)
     post = blp.response(200, att.AssignmentOut)(post)
     post = blp.arguments(schema)(post)
     if retry_safe:
@@ -148,15 +148,16 @@ class _Empty(ma.Schema):
 
 
 _assignment_action(
-    "accept", _Empty, "接单: accept an offer (409 `order.full` if the places went).", (), "accept"
+    "accept", _Empty, "接单: accept an offer (409 `order.full` if the places went).", (), taking.accept
 )
-_assignment_action("decline", att.OptionalReasonIn, "Decline an offer.", (), "decline")
+_assignment_action("decline", att.OptionalReasonIn, "Decline an offer.", (), taking.decline)
 _assignment_action(
     "withdraw",
     att.OptionalReasonIn,
     "Give back my place before checking in (on an activity: cancel my sign-up).",
     (),
-    "withdraw",
+    taking.withdraw,
+    activities.withdraw,
 )
 _assignment_action(
     "check-in",
@@ -165,7 +166,8 @@ _assignment_action(
     "distance and the radius otherwise: nothing is recorded, try again on site). The distance is kept, "
     "not the position.",
     (),
-    "check_in",
+    onsite.check_in,
+    activities.check_in,
     retry_safe=True,
 )
 _assignment_action(
@@ -174,19 +176,22 @@ _assignment_action(
     "签退 with my position, within the check-in radius (422 `attendance.too_far` otherwise; a manager "
     "can close a check-out missed on site); minutes are computed.",
     (),
-    "check_out",
+    onsite.check_out,
+    activities.check_out,
 )
 _assignment_action(
     "close",
     att.CloseIn,
     "Close a missed check-out (manager, with a reason).",
     ("manager", "admin"),
-    "close_attendance",
+    onsite.close_attendance,
+    activities.close_attendance,
 )
 _assignment_action(
     "no-show",
     att.ReasonIn,
     "Record a no-show (manager, with a reason).",
     ("manager", "admin"),
-    "mark_no_show",
+    onsite.mark_no_show,
+    activities.mark_no_show,
 )

@@ -42,10 +42,10 @@ from volunteer_app.attendance.models import SLOT_STATUSES, Assignment
 from volunteer_app.auth.tokens import Principal
 from volunteer_app.errors import DomainError
 from volunteer_app.extensions import db
-from volunteer_app.orders import service
+from volunteer_app.orders import dispatch, intake, onsite, review, taking
 from volunteer_app.orders.deadlines import apply_deadlines
-from volunteer_app.orders.models import Order, OrderEvent
-from volunteer_app.orders.states import END_STATES, STATES, TABLE
+from volunteer_app.orders.models import Order, OrderEvent, OrderStatus
+from volunteer_app.orders.states import END_STATES, TABLE
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Category
 from volunteer_app.timebank.models import Transfer
@@ -83,8 +83,8 @@ def _row(obj) -> tuple:
 
 
 class OrderMachine(RuleBasedStateMachine):
-    """Acts through `volunteer_app.orders.service` as real principals; the database is the state, and
-    `self.orders` the ids of the orders submitted so far."""
+    """Acts through the order services (`volunteer_app.orders.intake`, `dispatch`, …) as real
+    principals; the database is the state, and `self.orders` the ids of the orders submitted so far."""
 
     app = None  # set by the test
 
@@ -248,7 +248,7 @@ class OrderMachine(RuleBasedStateMachine):
             "window_end": now + timedelta(minutes=offset + length),
             "volunteers_needed": needed,
         }
-        order = self._attempt("submit", None, lambda: service.submit(who=self.resident, data=data))
+        order = self._attempt("submit", None, lambda: intake.submit(who=self.resident, data=data))
         assert order is not None  # a valid order is always taken
         self.orders.append(order.id)
 
@@ -257,17 +257,17 @@ class OrderMachine(RuleBasedStateMachine):
         if mode == "assign":
             body["volunteer_ids"] = [self.volunteers[i].user_id for i in sorted(offered)]
         self._attempt(
-            "dispatch", order_id, lambda: service.dispatch(who=self.manager, order_id=order_id, data=body)
+            "dispatch", order_id, lambda: dispatch.dispatch(who=self.manager, order_id=order_id, data=body)
         )
 
     def _grab(self, order_id: int, volunteer: Principal) -> None:
-        self._attempt("grab", order_id, lambda: service.grab(who=volunteer, order_id=order_id))
+        self._attempt("grab", order_id, lambda: taking.grab(who=volunteer, order_id=order_id))
 
     def _rate(self, order_id: int, stars: int) -> None:
         self._attempt(
             "rate",
             order_id,
-            lambda: service.rate(who=self.resident, order_id=order_id, stars=stars, comment="好"),
+            lambda: review.rate(who=self.resident, order_id=order_id, stars=stars, comment="好"),
         )
 
     def _audit(self, data, order_id: int) -> None:
@@ -288,7 +288,7 @@ class OrderMachine(RuleBasedStateMachine):
         self._attempt(
             "audit",
             order_id,
-            lambda: service.audit(
+            lambda: review.audit(
                 who=self.manager, order_id=order_id, items=items, note="核", confirm_computed=True
             ),
         )
@@ -296,15 +296,15 @@ class OrderMachine(RuleBasedStateMachine):
     def _on_assignment(self, action: str, assignment_id: int, who: Principal, near: bool = True) -> None:
         lat, lng = PLACE if near else FAR
         calls = {
-            "accept": lambda: service.accept(who=who, assignment_id=assignment_id),
-            "decline": lambda: service.decline(who=who, assignment_id=assignment_id, reason=None),
-            "withdraw": lambda: service.withdraw(who=who, assignment_id=assignment_id, reason="有事"),
-            "check_in": lambda: service.check_in(who=who, assignment_id=assignment_id, lat=lat, lng=lng),
-            "check_out": lambda: service.check_out(who=who, assignment_id=assignment_id, lat=lat, lng=lng),
-            "close_attendance": lambda: service.close_attendance(
+            "accept": lambda: taking.accept(who=who, assignment_id=assignment_id),
+            "decline": lambda: taking.decline(who=who, assignment_id=assignment_id, reason=None),
+            "withdraw": lambda: taking.withdraw(who=who, assignment_id=assignment_id, reason="有事"),
+            "check_in": lambda: onsite.check_in(who=who, assignment_id=assignment_id, lat=lat, lng=lng),
+            "check_out": lambda: onsite.check_out(who=who, assignment_id=assignment_id, lat=lat, lng=lng),
+            "close_attendance": lambda: onsite.close_attendance(
                 who=self.manager, assignment_id=assignment_id, checkout_at=None, reason="忘记签退"
             ),
-            "no_show": lambda: service.mark_no_show(
+            "no_show": lambda: onsite.mark_no_show(
                 who=self.manager, assignment_id=assignment_id, reason="未到"
             ),
         }
@@ -421,7 +421,7 @@ class OrderMachine(RuleBasedStateMachine):
         order_id = self._pick_order(data)  # any order: cancelling live ones first would end the loop early
         who = self.manager if by_manager else self.resident
         self._attempt(
-            "cancel", order_id, lambda: service.cancel(who=who, order_id=order_id, reason="不需要了")
+            "cancel", order_id, lambda: dispatch.cancel(who=who, order_id=order_id, reason="不需要了")
         )
 
     @precondition(lambda self: self.orders)
@@ -447,7 +447,7 @@ class OrderMachine(RuleBasedStateMachine):
         order_id = self._pick_order(data, *_allowing("offer"))
         body = {"volunteer_ids": [self.volunteers[i].user_id for i in sorted(offered)]}
         self._attempt(
-            "offer", order_id, lambda: service.offer_more(who=self.manager, order_id=order_id, data=body)
+            "offer", order_id, lambda: dispatch.offer_more(who=self.manager, order_id=order_id, data=body)
         )
 
     @precondition(lambda self: self.orders)
@@ -455,7 +455,7 @@ class OrderMachine(RuleBasedStateMachine):
     def reject(self, data):
         order_id = self._pick_order(data)
         self._attempt(
-            "reject", order_id, lambda: service.reject(who=self.manager, order_id=order_id, reason="超范围")
+            "reject", order_id, lambda: dispatch.reject(who=self.manager, order_id=order_id, reason="超范围")
         )
 
     @precondition(lambda self: self.orders)
@@ -537,7 +537,7 @@ class OrderMachine(RuleBasedStateMachine):
         )
         for order in db.session.scalars(select(Order)):
             held = occupied.get(order.id, 0)
-            assert order.status in STATES
+            assert order.status in set(OrderStatus)
             assert 0 <= order.taken <= order.capacity, (order.id, order.taken, order.capacity)
             assert held <= order.capacity, (order.id, order.status, held, order.capacity)
             if order.status not in END_STATES:

@@ -1,4 +1,4 @@
-"""The order state machine, pair by pair: every (state, action) of `states.STATES` × `states.ACTIONS`.
+"""The order state machine, pair by pair: every (state, action) of `OrderStatus` × `states.ACTIONS`.
 
 First the table itself (`states.target`), then through the HTTP API: an order is brought into each state
 the API can reach, every user-facing action the table forbids there is refused and changes nothing, and
@@ -26,8 +26,8 @@ from volunteer_app.errors import Conflict
 from volunteer_app.extensions import db
 from volunteer_app.orders import states
 from volunteer_app.orders.deadlines import apply_deadlines
-from volunteer_app.orders.models import Order, OrderEvent
-from volunteer_app.orders.states import ACTIONS, STATES, TABLE
+from volunteer_app.orders.models import Order, OrderEvent, OrderStatus
+from volunteer_app.orders.states import ACTIONS, TABLE
 
 ROLES = (states.RESIDENT, states.MANAGER, states.VOLUNTEER, states.SCHEDULER)
 
@@ -64,7 +64,7 @@ def _target_says(state, action) -> dict:
 
 # One test per state (each test pays for emptying the database afterwards), every action in it; the
 # answers are compared keyed by action, so a failure names each wrong (state, action) pair.
-@pytest.mark.parametrize("state", (None, *STATES), ids=["new", *STATES])
+@pytest.mark.parametrize("state", (None, *OrderStatus), ids=["new", *OrderStatus])
 def test_target(state):
     assert {a: _target_says(state, a) for a in ACTIONS} == {a: _table_says(state, a) for a in ACTIONS}
     for action in ACTIONS:
@@ -72,7 +72,7 @@ def test_target(state):
         if rule is not None:
             assert rule.by < set(ROLES), (state, action)  # someone is always refused: RuntimeError
             targets = rule.to if isinstance(rule.to, tuple) else (rule.to,)
-            assert set(targets) <= set(STATES), (state, action)
+            assert set(targets) <= set(OrderStatus), (state, action)
 
 
 # domain.md's table, written out independently of the code: (from, action, by) -> (to while slots stay
@@ -132,7 +132,7 @@ def test_domain_table():
 def test_table_shape():
     """End states have no way out but the rating bookkeeping; the scheduler alone escalates and expires;
     every state but `new` appears, and nothing leads to an unknown state."""
-    assert set(STATES) == {s for s, _ in TABLE if s} | {"rejected", "cancelled", "expired"}
+    assert set(OrderStatus) == {s for s, _ in TABLE if s} | {"rejected", "cancelled", "expired"}
     for (state, action), rule in TABLE.items():
         if state in states.END_STATES:
             assert action in ("rate", "rating_lapsed"), (state, action)
@@ -146,7 +146,7 @@ def test_table_shape():
 
 # ---- through the API ------------------------------------------------------------------------------
 
-API_STATES = STATES  # every state is reachable (expired through the deadline job)
+API_STATES = tuple(OrderStatus)  # every state is reachable (expired through the deadline job)
 ORDER_ACTIONS = ("dispatch", "offer", "reject", "cancel", "grab", "rate", "audit")
 ASSIGNMENT_ACTIONS = ("accept", "decline", "withdraw", "check_in", "check_out", "close_attendance", "no_show")
 API_ACTIONS = ORDER_ACTIONS + ASSIGNMENT_ACTIONS

@@ -45,7 +45,7 @@ def _category_ids() -> Callable[[str], int]:
 def load_orders(created: Created) -> None:
     """A few residents' orders for tomorrow morning: two open to grabbing (in the volunteers' feed),
     two waiting for a station to dispatch them. Only when there are no orders at all."""
-    from volunteer_app.orders import service as orders
+    from volunteer_app.orders import dispatch, intake
     from volunteer_app.orders.models import Order
 
     if db.session.scalar(select(func.count()).select_from(Order)):
@@ -56,7 +56,7 @@ def load_orders(created: Created) -> None:
     for n, title, category, open_pool in DEMO_ORDERS:
         resident = world.by_phone(world.resident_phone(n))
         home = db.session.get(Site, resident.home_site_id)
-        order = orders.submit(
+        order = intake.submit(
             who=world.principal(resident),
             data={
                 "category_id": category_id(category),
@@ -72,7 +72,7 @@ def load_orders(created: Created) -> None:
             },
         )
         if open_pool:
-            orders.dispatch(
+            dispatch.dispatch(
                 who=world.principal(center_manager), order_id=order.id, data={"mode": "grab", "capacity": 2}
             )
         created.orders += 1

@@ -22,8 +22,8 @@ from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
 from volunteer_app.notifications import service as notifications
 from volunteer_app.notifications.service import Message
-from volunteer_app.orders.models import DEADLINES, Order
-from volunteer_app.orders.states import transition_many
+from volunteer_app.orders.models import DEADLINES, Order, OrderStatus, RatingState
+from volunteer_app.orders.states import WAITING, transition_many
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 
@@ -47,12 +47,12 @@ def apply_deadlines(*, now: datetime | None = None, batch: int = 1000) -> dict[s
     for status, column in DEADLINES.items():
         due = getattr(Order, column)
         late = [due.is_not(None), due <= now]
-        if status == "dispatched":
+        if status == OrderStatus.DISPATCHED:
             # A pool whose deadline passed with some places held closes: those volunteers go.
             run("close_pool", lambda late=late, due=due: _close_pool(late, due, now, batch))
             late = [*late, Order.taken == 0]
         run(f"escalate:{status}", lambda s=status, late=late, due=due: _escalate(s, late, due, now, batch))
-        if status in ("submitted", "dispatched", "staffed"):
+        if status in WAITING:
             run(
                 f"expire:{status}",
                 lambda s=status, late=late, due=due: _expire(s, late, due, now - esc, now, batch),
@@ -65,7 +65,7 @@ def apply_deadlines(*, now: datetime | None = None, batch: int = 1000) -> dict[s
 def _close_pool(late: list, due, now: datetime, batch: int) -> int:
     rows = transition_many(
         "close_pool",
-        "dispatched",
+        OrderStatus.DISPATCHED,
         where=[*late, Order.taken > 0],
         order_by=(due,),
         values={"capacity": Order.taken},
@@ -140,14 +140,14 @@ def _expire(status: str, late: list, due, escalated_before: datetime, now: datet
 
 def _rating_lapsed(now: datetime, batch: int) -> int:
     moved = 0
-    for status in ("completed", "closed"):
+    for status in (OrderStatus.COMPLETED, OrderStatus.CLOSED):
         moved += len(
             transition_many(
                 "rating_lapsed",
                 status,
-                where=[Order.rating_state == "pending", Order.rating_due_at <= now],
+                where=[Order.rating_state == RatingState.PENDING, Order.rating_due_at <= now],
                 order_by=(Order.rating_due_at,),
-                values={"rating_state": "unrated"},
+                values={"rating_state": RatingState.UNRATED},
                 now=now,
                 limit=batch,
             )
@@ -161,7 +161,7 @@ def _remind(now: datetime, batch: int) -> int:
     due = (
         select(Order.id)
         .where(
-            Order.status.in_(("dispatched", "staffed")),
+            Order.status.in_((OrderStatus.DISPATCHED, OrderStatus.STAFFED)),
             Order.window_start > now,
             Order.window_start <= now + ahead,
             Order.reminded_at.is_(None),

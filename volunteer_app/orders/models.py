@@ -1,7 +1,9 @@
-"""Orders and their timeline. `status` is written only by orders.states.transition()."""
+"""Orders and their timeline, and the values an order's status, mode and rating state take (stored and
+API strings). `status` is written only by orders.states.transition()."""
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, String, text
@@ -9,7 +11,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from volunteer_app.db import BigId, UTCDateTime, utcnow
 from volunteer_app.extensions import db
-from volunteer_app.orders.states import MODES, RATING_STATES, STATES
 
 TARGET_GROUPS = {
     "elderly_alone": ("独居老人", "Elderly living alone"),
@@ -22,18 +23,47 @@ TARGET_GROUPS = {
 }
 
 
+class OrderStatus(enum.StrEnum):
+    """The states of orders.states.TABLE."""
+
+    SUBMITTED = "submitted"
+    REJECTED = "rejected"
+    DISPATCHED = "dispatched"
+    STAFFED = "staffed"
+    IN_SERVICE = "in_service"
+    COMPLETED = "completed"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class OrderMode(enum.StrEnum):
+    """How a dispatched order is staffed: offers to named volunteers, or an open pool to grab."""
+
+    ASSIGN = "assign"
+    GRAB = "grab"
+
+
+class RatingState(enum.StrEnum):
+    """The resident's rating: open from completion (pending) until rated or the window lapses."""
+
+    PENDING = "pending"
+    RATED = "rated"
+    UNRATED = "unrated"
+
+
 # The deadline of each state the deadline job watches.
 DEADLINES = {
-    "submitted": "dispatch_due_at",
-    "dispatched": "fill_due_at",
-    "staffed": "checkin_due_at",
-    "in_service": "checkout_due_at",
-    "completed": "audit_due_at",
+    OrderStatus.SUBMITTED: "dispatch_due_at",
+    OrderStatus.DISPATCHED: "fill_due_at",
+    OrderStatus.STAFFED: "checkin_due_at",
+    OrderStatus.IN_SERVICE: "checkout_due_at",
+    OrderStatus.COMPLETED: "audit_due_at",
 }
 
 
-def _in(column: str, values) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+def _in(column: str, values: type[enum.StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
 
 
 class Order(db.Model):
@@ -46,9 +76,9 @@ class Order(db.Model):
 
     __tablename__ = "orders"
     __table_args__ = (
-        CheckConstraint(_in("status", STATES), name="status"),
-        CheckConstraint(f"mode IS NULL OR {_in('mode', MODES)}", name="mode"),
-        CheckConstraint(f"rating_state IS NULL OR {_in('rating_state', RATING_STATES)}", name="rating_state"),
+        CheckConstraint(_in("status", OrderStatus), name="status"),
+        CheckConstraint(f"mode IS NULL OR {_in('mode', OrderMode)}", name="mode"),
+        CheckConstraint(f"rating_state IS NULL OR {_in('rating_state', RatingState)}", name="rating_state"),
         CheckConstraint("taken >= 0 AND taken <= capacity", name="slots"),
         CheckConstraint("volunteers_needed >= 1", name="needed"),
         CheckConstraint("rating_stars IS NULL OR rating_stars BETWEEN 1 AND 5", name="stars"),

@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from volunteer_app.attendance.schemas import (  # noqa: F401  (shared shapes, used by the views)
-    AssignmentOut,
-    AuditIn,
-    CloseIn,
-    OptionalReasonIn,
-    PositionIn,
-    ReasonIn,
-)
-from volunteer_app.orders.models import TARGET_GROUPS
-from volunteer_app.orders.states import MODES, STATES
+from volunteer_app.attendance.schemas import AssignmentOut
+from volunteer_app.orders.models import TARGET_GROUPS, OrderMode, OrderStatus
 from volunteer_app.pagination import PageArgs
 from volunteer_app.schemas import Id, Integer, Lat, Lng, Moment, Phone, Str, Text, UniqueList
 
@@ -51,13 +43,13 @@ class OrderListArgs(PageArgs):
         validate=ma.validate.OneOf(["mine", "assigned", "managed"]),
         metadata={"description": "mine: I ordered; assigned: I serve; managed: my sites (default for staff)"},
     )
-    status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(STATES))
+    status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(list(OrderStatus)))
 
 
 class DispatchIn(ma.Schema):
     """派单: mode `assign` offers it to `volunteer_ids` or a team's members; mode `grab` opens it."""
 
-    mode = Str(required=True, validate=ma.validate.OneOf(MODES))
+    mode = Str(required=True, validate=ma.validate.OneOf(list(OrderMode)))
     capacity = Integer(validate=ma.validate.Range(1, MAX_VOLUNTEERS))
     deadline = Moment(metadata={"description": "Offers/pool close; default: grab window or the start"})
     volunteer_ids = UniqueList(Id(), validate=ma.validate.Length(min=1, max=MAX_VOLUNTEERS))
@@ -119,7 +111,7 @@ class OrderSummary(ma.Schema):
     end_at = ma.fields.AwareDateTime(required=True, attribute="window_end")
     volunteers_needed = ma.fields.Integer(required=True)
     target_groups = ma.fields.List(ma.fields.String(), required=True)
-    status = ma.fields.String(required=True, metadata={"enum": list(STATES)})
+    status = ma.fields.String(required=True, metadata={"enum": list(OrderStatus)})
     mode = ma.fields.String(allow_none=True)
     capacity = ma.fields.Integer(required=True)
     taken = ma.fields.Integer(required=True)

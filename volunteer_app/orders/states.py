@@ -17,6 +17,7 @@ from sqlalchemy import insert, select, update
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, register_messages
 from volunteer_app.extensions import db
+from volunteer_app.orders.models import Order, OrderEvent, OrderStatus
 
 register_messages(
     {
@@ -27,28 +28,16 @@ register_messages(
     }
 )
 
-STATES = (
-    "submitted",
-    "rejected",
-    "dispatched",
-    "staffed",
-    "in_service",
-    "completed",
-    "closed",
-    "cancelled",
-    "expired",
-)
-END_STATES = frozenset({"rejected", "closed", "cancelled", "expired"})
-WAITING = ("submitted", "dispatched", "staffed")
-MODES = ("assign", "grab")
-RATING_STATES = ("pending", "rated", "unrated")
+S = OrderStatus  # short, for the table
+END_STATES = frozenset({S.REJECTED, S.CLOSED, S.CANCELLED, S.EXPIRED})
+WAITING = (S.SUBMITTED, S.DISPATCHED, S.STAFFED)  # the states the deadline job may expire
 
 RESIDENT, MANAGER, VOLUNTEER, SCHEDULER = "resident", "manager", "volunteer", "scheduler"
 
 
 @dataclass(frozen=True)
 class Rule:
-    to: str | tuple[str, str]
+    to: OrderStatus | tuple[OrderStatus, OrderStatus]
     by: frozenset[str]
 
 
@@ -56,54 +45,54 @@ def _rule(to, *by: str) -> Rule:
     return Rule(to, frozenset(by))
 
 
-TABLE: dict[tuple[str | None, str], Rule] = {
-    (None, "submit"): _rule("submitted", RESIDENT, MANAGER),
-    ("submitted", "reject"): _rule("rejected", MANAGER),
-    ("submitted", "dispatch"): _rule("dispatched", MANAGER),
+TABLE: dict[tuple[OrderStatus | None, str], Rule] = {
+    (None, "submit"): _rule(S.SUBMITTED, RESIDENT, MANAGER),
+    (S.SUBMITTED, "reject"): _rule(S.REJECTED, MANAGER),
+    (S.SUBMITTED, "dispatch"): _rule(S.DISPATCHED, MANAGER),
     # Reassign: more offers after a decline or withdrawal.
-    ("dispatched", "offer"): _rule("dispatched", MANAGER),
-    ("dispatched", "accept"): _rule(("dispatched", "staffed"), VOLUNTEER),
-    ("dispatched", "grab"): _rule(("dispatched", "staffed"), VOLUNTEER),
+    (S.DISPATCHED, "offer"): _rule(S.DISPATCHED, MANAGER),
+    (S.DISPATCHED, "accept"): _rule((S.DISPATCHED, S.STAFFED), VOLUNTEER),
+    (S.DISPATCHED, "grab"): _rule((S.DISPATCHED, S.STAFFED), VOLUNTEER),
     # Declining an offer frees nothing (an offer holds no slot); withdrawing frees the held slot.
-    ("dispatched", "decline"): _rule("dispatched", VOLUNTEER),
-    ("staffed", "decline"): _rule("staffed", VOLUNTEER),
-    ("dispatched", "withdraw"): _rule("dispatched", VOLUNTEER),
-    ("staffed", "withdraw"): _rule("dispatched", VOLUNTEER),
-    ("dispatched", "check_in"): _rule("in_service", VOLUNTEER),
-    ("staffed", "check_in"): _rule("in_service", VOLUNTEER),
-    ("in_service", "check_in"): _rule("in_service", VOLUNTEER),
-    ("in_service", "check_out"): _rule(("in_service", "completed"), VOLUNTEER),
+    (S.DISPATCHED, "decline"): _rule(S.DISPATCHED, VOLUNTEER),
+    (S.STAFFED, "decline"): _rule(S.STAFFED, VOLUNTEER),
+    (S.DISPATCHED, "withdraw"): _rule(S.DISPATCHED, VOLUNTEER),
+    (S.STAFFED, "withdraw"): _rule(S.DISPATCHED, VOLUNTEER),
+    (S.DISPATCHED, "check_in"): _rule(S.IN_SERVICE, VOLUNTEER),
+    (S.STAFFED, "check_in"): _rule(S.IN_SERVICE, VOLUNTEER),
+    (S.IN_SERVICE, "check_in"): _rule(S.IN_SERVICE, VOLUNTEER),
+    (S.IN_SERVICE, "check_out"): _rule((S.IN_SERVICE, S.COMPLETED), VOLUNTEER),
     # A manager closes a missed check-out, or records a no-show.
-    ("in_service", "close_attendance"): _rule(("in_service", "completed"), MANAGER),
-    ("dispatched", "no_show"): _rule("dispatched", MANAGER),
-    ("staffed", "no_show"): _rule("staffed", MANAGER),
-    ("in_service", "no_show"): _rule(("in_service", "completed"), MANAGER),
-    ("completed", "audit"): _rule("closed", MANAGER),
-    ("completed", "rate"): _rule("completed", RESIDENT),
-    ("closed", "rate"): _rule("closed", RESIDENT),
-    ("completed", "rating_lapsed"): _rule("completed", SCHEDULER),
-    ("closed", "rating_lapsed"): _rule("closed", SCHEDULER),
-    ("submitted", "cancel"): _rule("cancelled", RESIDENT, MANAGER),
-    ("dispatched", "cancel"): _rule("cancelled", RESIDENT, MANAGER),
-    ("staffed", "cancel"): _rule("cancelled", RESIDENT, MANAGER),
+    (S.IN_SERVICE, "close_attendance"): _rule((S.IN_SERVICE, S.COMPLETED), MANAGER),
+    (S.DISPATCHED, "no_show"): _rule(S.DISPATCHED, MANAGER),
+    (S.STAFFED, "no_show"): _rule(S.STAFFED, MANAGER),
+    (S.IN_SERVICE, "no_show"): _rule((S.IN_SERVICE, S.COMPLETED), MANAGER),
+    (S.COMPLETED, "audit"): _rule(S.CLOSED, MANAGER),
+    (S.COMPLETED, "rate"): _rule(S.COMPLETED, RESIDENT),
+    (S.CLOSED, "rate"): _rule(S.CLOSED, RESIDENT),
+    (S.COMPLETED, "rating_lapsed"): _rule(S.COMPLETED, SCHEDULER),
+    (S.CLOSED, "rating_lapsed"): _rule(S.CLOSED, SCHEDULER),
+    (S.SUBMITTED, "cancel"): _rule(S.CANCELLED, RESIDENT, MANAGER),
+    (S.DISPATCHED, "cancel"): _rule(S.CANCELLED, RESIDENT, MANAGER),
+    (S.STAFFED, "cancel"): _rule(S.CANCELLED, RESIDENT, MANAGER),
     # Deadlines: first escalate to the parent site's managers, then expire (waiting states only:
     # work already done is never expired, its lateness only escalated).
-    ("submitted", "escalate"): _rule("submitted", SCHEDULER),
-    ("dispatched", "escalate"): _rule("dispatched", SCHEDULER),
-    ("staffed", "escalate"): _rule("staffed", SCHEDULER),
-    ("in_service", "escalate"): _rule("in_service", SCHEDULER),
-    ("completed", "escalate"): _rule("completed", SCHEDULER),
-    ("submitted", "expire"): _rule("expired", SCHEDULER),
-    ("dispatched", "expire"): _rule("expired", SCHEDULER),
-    ("staffed", "expire"): _rule("expired", SCHEDULER),
+    (S.SUBMITTED, "escalate"): _rule(S.SUBMITTED, SCHEDULER),
+    (S.DISPATCHED, "escalate"): _rule(S.DISPATCHED, SCHEDULER),
+    (S.STAFFED, "escalate"): _rule(S.STAFFED, SCHEDULER),
+    (S.IN_SERVICE, "escalate"): _rule(S.IN_SERVICE, SCHEDULER),
+    (S.COMPLETED, "escalate"): _rule(S.COMPLETED, SCHEDULER),
+    (S.SUBMITTED, "expire"): _rule(S.EXPIRED, SCHEDULER),
+    (S.DISPATCHED, "expire"): _rule(S.EXPIRED, SCHEDULER),
+    (S.STAFFED, "expire"): _rule(S.EXPIRED, SCHEDULER),
     # The grab deadline passed with some slots held: those volunteers go, the pool closes.
-    ("dispatched", "close_pool"): _rule("staffed", SCHEDULER),
+    (S.DISPATCHED, "close_pool"): _rule(S.STAFFED, SCHEDULER),
 }
 
 ACTIONS = tuple(sorted({action for _, action in TABLE}))
 
 
-def target(status: str | None, action: str, *, by: str, last: bool = False) -> str:
+def target(status: str | None, action: str, *, by: str, last: bool = False) -> OrderStatus:
     """The state `action` leads to from `status`, or 409 `order.bad_state` if the table has no such move."""
     rule = TABLE.get((status, action))
     if rule is None:
@@ -116,7 +105,7 @@ def target(status: str | None, action: str, *, by: str, last: bool = False) -> s
 
 
 def transition(
-    order,
+    order: Order,
     action: str,
     *,
     by: str,
@@ -128,10 +117,9 @@ def transition(
     at: datetime | None = None,
     **changes,
 ):
-    """Apply `action` to a locked order: check the table, set the new status and `changes` (deadlines,
-    mode, …), and write the timeline event. Flushes only; the calling service commits."""
-    from volunteer_app.orders.models import OrderEvent
-
+    """Apply `action` to a locked order: check the table (409 `order.bad_state` if it has no such move,
+    so a command needs no check of its own before), set the new status and `changes` (deadlines, mode,
+    …), and write the timeline event. Flushes only; the calling service commits."""
     before = order.status if order.id is not None else None
     after = target(before, action, by=by, last=last)
     order.status = after
@@ -180,8 +168,6 @@ def transition_many(
     second finds the row changed and skips it (PostgreSQL re-checks the condition after the lock; on
     SQLite writers are serialised). One event per moved order. Flushes only. Returns the moved rows.
     """
-    from volunteer_app.orders.models import Order, OrderEvent
-
     after = target(status, action, by=SCHEDULER)
     if after != status:
         # As in transition(): an escalation belongs to the state it was raised in.

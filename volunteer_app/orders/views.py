@@ -6,12 +6,13 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from volunteer_app.attendance.schemas import AssignmentOut, AuditIn, ReasonIn
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
 from volunteer_app.extensions import limiter
 from volunteer_app.idempotency import idempotent
+from volunteer_app.orders import dispatch, intake, queries, review, taking
 from volunteer_app.orders import schemas as s
-from volunteer_app.orders import service
 from volunteer_app.pagination import PageArgs, page_schema
 
 blp = Blueprint(
@@ -27,7 +28,7 @@ def _grab_limit() -> str:
 
 
 def _detail(order):
-    return service.detail(order, current_principal())
+    return queries.detail(order, current_principal())
 
 
 @blp.route("/orders")
@@ -38,7 +39,7 @@ class Orders(MethodView):
     @blp.response(201, s.OrderDetail)
     def post(self, data):
         """点单: order a service (staff may order for a resident by phone: recorded as proxy)."""
-        return _detail(service.submit(who=current_principal(), data=data))
+        return _detail(intake.submit(who=current_principal(), data=data))
 
     @blp.etag
     @auth_required()
@@ -46,7 +47,7 @@ class Orders(MethodView):
     @blp.response(200, OrderPage)
     def get(self, args):
         """Orders I placed, that I serve, or of the sites I manage; newest first."""
-        return service.list_orders(who=current_principal(), **args)
+        return queries.list_orders(who=current_principal(), **args)
 
 
 @blp.route("/orders/<int:order_id>")
@@ -56,7 +57,7 @@ class OrderOne(MethodView):
     @blp.response(200, s.OrderDetail)
     def get(self, order_id):
         """One order with its resident (phone masked unless mine to manage) and assignments."""
-        return _detail(service.get_order(who=current_principal(), order_id=order_id))
+        return _detail(queries.get_order(who=current_principal(), order_id=order_id))
 
 
 @blp.route("/orders/<int:order_id>/events")
@@ -67,7 +68,7 @@ class OrderEvents(MethodView):
     @blp.response(200, EventPage)
     def get(self, args, order_id):
         """The order's timeline: every change with from, to, action, actor, proxy, time and note."""
-        return service.events(who=current_principal(), order_id=order_id, **args)
+        return queries.events(who=current_principal(), order_id=order_id, **args)
 
 
 @blp.route("/orders/<int:order_id>/dispatch")
@@ -77,7 +78,7 @@ class OrderDispatch(MethodView):
     @blp.response(200, s.OrderDetail)
     def post(self, data, order_id):
         """派单: offer to volunteers or a team (assign), or open to grabbing (grab): capacity, deadline."""
-        return _detail(service.dispatch(who=current_principal(), order_id=order_id, data=data))
+        return _detail(dispatch.dispatch(who=current_principal(), order_id=order_id, data=data))
 
 
 @blp.route("/orders/<int:order_id>/offers")
@@ -87,27 +88,27 @@ class OrderOffers(MethodView):
     @blp.response(200, s.OrderDetail)
     def post(self, data, order_id):
         """Reassign: offer a dispatched order to more volunteers after a decline or withdrawal."""
-        return _detail(service.offer_more(who=current_principal(), order_id=order_id, data=data))
+        return _detail(dispatch.offer_more(who=current_principal(), order_id=order_id, data=data))
 
 
 @blp.route("/orders/<int:order_id>/reject")
 class OrderReject(MethodView):
     @auth_required("manager", "admin")
-    @blp.arguments(s.ReasonIn)
+    @blp.arguments(ReasonIn)
     @blp.response(200, s.OrderDetail)
     def post(self, data, order_id):
         """Reject a submitted order, with a reason."""
-        return _detail(service.reject(who=current_principal(), order_id=order_id, **data))
+        return _detail(dispatch.reject(who=current_principal(), order_id=order_id, **data))
 
 
 @blp.route("/orders/<int:order_id>/cancel")
 class OrderCancel(MethodView):
     @auth_required()
-    @blp.arguments(s.ReasonIn)
+    @blp.arguments(ReasonIn)
     @blp.response(200, s.OrderDetail)
     def post(self, data, order_id):
         """Cancel before service starts (the resident who ordered, or a manager in reach), with a reason."""
-        return _detail(service.cancel(who=current_principal(), order_id=order_id, **data))
+        return _detail(dispatch.cancel(who=current_principal(), order_id=order_id, **data))
 
 
 @blp.route("/orders/<int:order_id>/grab")
@@ -115,10 +116,10 @@ class OrderGrab(MethodView):
     @auth_required("volunteer")
     @limiter.limit(_grab_limit, key_func=user_scope)
     @idempotent(user_scope)
-    @blp.response(201, s.AssignmentOut)
+    @blp.response(201, AssignmentOut)
     def post(self, order_id):
         """抢单: take a place in an open pool → 201 assignment, or 409 `order.full`."""
-        return service.grab(who=current_principal(), order_id=order_id)
+        return taking.grab(who=current_principal(), order_id=order_id)
 
 
 @blp.route("/orders/<int:order_id>/rating")
@@ -128,19 +129,19 @@ class OrderRating(MethodView):
     @blp.response(200, s.OrderDetail)
     def post(self, data, order_id):
         """评单: the ordering resident rates once (1–5 stars, comment) while the rating window is open."""
-        return _detail(service.rate(who=current_principal(), order_id=order_id, **data))
+        return _detail(review.rate(who=current_principal(), order_id=order_id, **data))
 
 
 @blp.route("/orders/<int:order_id>/audit")
 class OrderAudit(MethodView):
     @auth_required("manager", "admin")
-    @blp.arguments(s.AuditIn)
+    @blp.arguments(AuditIn)
     @blp.response(200, s.OrderDetail)
     def post(self, data, order_id):
         """审核: confirm minutes per assignment (name each, or `confirm_computed: true`); the order
         closes and the hours are credited, once."""
         return _detail(
-            service.audit(
+            review.audit(
                 who=current_principal(),
                 order_id=order_id,
                 items=data["assignments"],

@@ -1,0 +1,131 @@
+"""点单: a resident's order, or station staff's on a resident's behalf (phone intake, recorded as
+proxy), and which station takes it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from volunteer_app import phones
+from volunteer_app.accounts import service as accounts
+from volunteer_app.accounts.models import User
+from volunteer_app.attendance import service as attendance
+from volunteer_app.db import utcnow
+from volunteer_app.errors import Unprocessable, invalid, register_messages
+from volunteer_app.extensions import db
+from volunteer_app.notifications import service as notifications
+from volunteer_app.orders.models import Order
+from volunteer_app.orders.states import MANAGER, RESIDENT, transition
+from volunteer_app.sites import service as sites
+from volunteer_app.sites.models import Site
+from volunteer_app.sites.reach import path_in_reach
+
+register_messages(
+    {
+        "order.resident_required": (
+            "代下单需填写居民手机号和姓名",
+            "A proxy order needs the resident's phone and name",
+        ),
+    }
+)
+
+MAX_WINDOW = timedelta(hours=12)
+MAX_AHEAD = timedelta(days=90)
+
+
+def _dispatch_site(station: Site, settings: dict) -> int:
+    """The station itself, or its center when the center's setting says the center dispatches."""
+    return station.ancestor_ids()[0] if settings["dispatch_level"] == "center" else station.id
+
+
+def _proxy_resident(who, data: dict) -> tuple[User, Site]:
+    """Phone intake: the resident is found by phone (or registered without a password: they can log in
+    by SMS code later); the station is the one named, else the resident's own, else the one nearest the
+    service address (as for a resident ordering by phone), and must be in the manager's reach."""
+    phone = phones.normalize_phone(data["resident_phone"])
+    if phone is None:
+        raise invalid("resident_phone", "not a mainland mobile number")
+    resident = accounts.find_user_by_phone(phone)
+    site_id = data.get("site_id") or (resident.home_site_id if resident else None)
+    if site_id is not None:
+        station = sites.get_station(site_id, field="site_id")
+    else:
+        station = sites.nearest_station(data["lat"], data["lng"])
+    if not path_in_reach(station.path, who):
+        raise invalid("site_id", "not a station you manage")
+    if resident is None:
+        resident = accounts.create_user(
+            phone=phone, name=data["resident_name"], home_site_id=station.id, password_hash=None
+        )
+        accounts.ensure_grant(resident.id, "resident")
+    return resident, station
+
+
+def _resident_station(user: User, lat: float, lng: float) -> Site:
+    if user.home_site_id:
+        return sites.get_station(user.home_site_id)
+    return sites.nearest_station(lat, lng)
+
+
+def _orderer(who, data: dict) -> tuple[User, Site, bool]:
+    """Whose order it is and the station that takes it; True when staff order for a resident (proxy)."""
+    proxy = "resident_phone" in data or "resident_name" in data or "site_id" in data
+    if not proxy:
+        return who.user, _resident_station(who.user, data["lat"], data["lng"]), False
+    if not (who.manager_paths or who.is_admin):
+        raise invalid("resident_phone", "only station staff order for someone else")
+    if not data.get("resident_phone") or not data.get("resident_name"):
+        raise Unprocessable("order.resident_required", errors={"json": {"resident_phone": ["required"]}})
+    return (*_proxy_resident(who, data), True)
+
+
+def submit(*, who, data: dict) -> Order:
+    """点单: a resident's order, or a manager's on a resident's behalf (recorded as proxy). Commits."""
+    now = utcnow()
+    attendance.check_window(
+        data["window_start"],
+        data["window_end"],
+        now,
+        names=("start_at", "end_at"),  # the API's names of the window
+        longest=MAX_WINDOW,
+        ahead=MAX_AHEAD,
+    )
+    sites.active_category(data["category_id"])
+    resident, station, proxy = _orderer(who, data)
+    settings = sites.effective_settings(station)
+    order = Order(
+        site_id=station.id,
+        dispatch_site_id=_dispatch_site(station, settings),
+        resident_id=resident.id,
+        proxy_id=who.user_id if proxy else None,
+        category_id=data["category_id"],
+        title=data["title"],
+        description=data.get("description"),
+        address=data["address"],
+        lat=data["lat"],
+        lng=data["lng"],
+        window_start=data["window_start"],
+        window_end=data["window_end"],
+        volunteers_needed=data["volunteers_needed"],
+        target_groups=sorted(set(data.get("target_groups") or [])),
+        capacity=0,
+        taken=0,
+    )
+    transition(
+        order,
+        "submit",
+        by=MANAGER if proxy else RESIDENT,
+        actor_id=who.user_id,
+        proxy_id=order.proxy_id,
+        at=now,
+        dispatch_due_at=now + timedelta(minutes=settings["dispatch_within_minutes"]),
+        checkin_due_at=order.window_start + timedelta(minutes=settings["checkin_grace_minutes"]),
+        checkout_due_at=order.window_end + timedelta(minutes=settings["checkin_grace_minutes"]),
+    )
+    notifications.notify(
+        notifications.managers_of(order.dispatch_site_id),
+        "order.submitted",
+        params={"title": order.title, "order_id": order.id},
+        subject=("order", order.id),
+    )
+    db.session.commit()
+    return order

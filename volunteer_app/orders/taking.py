@@ -1,0 +1,198 @@
+"""接单 and 抢单: a volunteer takes a place on an order (grabs one from an open pool, or accepts an
+offer) or gives it back (declines an offer, withdraws from a held place).
+
+A place is decided in `_take_slot`: one conditional UPDATE (`taken < capacity`), so however many
+phones press at once, exactly `capacity` volunteers win; `UNIQUE(order_id, volunteer_id)` keeps one
+place per volunteer.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+
+from volunteer_app.accounts.models import VolunteerProfile
+from volunteer_app.attendance import service as attendance
+from volunteer_app.attendance.models import Assignment
+from volunteer_app.db import utcnow
+from volunteer_app.errors import Conflict, NotFound, register_messages
+from volunteer_app.extensions import db
+from volunteer_app.notifications import service as notifications
+from volunteer_app.orders import states
+from volunteer_app.orders.common import locked, my_assignment
+from volunteer_app.orders.models import Order, OrderMode, OrderStatus
+from volunteer_app.orders.states import VOLUNTEER, transition
+from volunteer_app.sites import service as sites
+from volunteer_app.sites.models import Site
+
+register_messages(
+    {
+        "order.full": ("名额已满", "All places on this order are taken"),
+        "order.closed": ("报名已截止", "This order is no longer open"),
+        "order.already_taken": ("您已接下该订单", "You already hold a place on this order"),
+        "grab.limit": (
+            "您同时进行中的抢单已达上限（{limit} 单）",
+            "You already hold {limit} grabbed orders that are not finished",
+        ),
+    }
+)
+
+
+def _take_slot(order_id: int, mode: OrderMode | None = None) -> tuple[int, int] | None:
+    """The conditional UPDATE that makes grabbing exact: a slot is taken only while one is free.
+    Returns (taken, capacity) after taking it, or None when none was free."""
+    conditions = [Order.id == order_id, Order.status == OrderStatus.DISPATCHED, Order.taken < Order.capacity]
+    if mode:
+        conditions.append(Order.mode == mode)
+    row = db.session.execute(
+        update(Order)
+        .where(*conditions)
+        .values(taken=Order.taken + 1)
+        .returning(Order.taken, Order.capacity)
+        .execution_options(synchronize_session=False)
+    ).first()
+    return (row.taken, row.capacity) if row else None
+
+
+def _filled(order: Order) -> None:
+    holders = db.session.scalars(
+        select(Assignment.volunteer_id).where(Assignment.order_id == order.id, Assignment.status == "held")
+    ).all()
+    notifications.notify(
+        [*notifications.managers_of(order.dispatch_site_id), *holders],
+        "order.filled",
+        params={"title": order.title},
+        subject=("order", order.id),
+    )
+
+
+def _open_pool_site(order_id: int, now: datetime) -> int:
+    """The site of an open pool that looks grabbable (read without a lock: `_take_slot` decides).
+    404 if the order is not an open or filled pool; 409 `order.full` or `order.closed` at once."""
+    peek = db.session.execute(
+        select(Order.status, Order.mode, Order.taken, Order.capacity, Order.fill_due_at, Order.site_id).where(
+            Order.id == order_id
+        )
+    ).first()
+    if (
+        peek is None
+        or peek.mode != OrderMode.GRAB
+        or peek.status not in (OrderStatus.DISPATCHED, OrderStatus.STAFFED)
+    ):
+        raise NotFound()
+    if peek.status == OrderStatus.STAFFED or peek.taken >= peek.capacity:
+        raise Conflict("order.full")
+    if peek.fill_due_at is not None and peek.fill_due_at <= now:
+        raise Conflict("order.closed")
+    return peek.site_id
+
+
+def _check_may_grab(who, order_id: int, site_id: int) -> None:
+    """One place per order and at most the site's `grab_max_open` unfinished grabs (409 otherwise).
+    One volunteer's grabs are serialised on their profile row (locked here), so the cap is exact too."""
+    profile = db.session.scalars(
+        select(VolunteerProfile).where(VolunteerProfile.user_id == who.user_id).with_for_update()
+    ).first()
+    if profile is None:
+        raise NotFound()
+    held = db.session.scalar(
+        select(Assignment.id).where(Assignment.order_id == order_id, Assignment.volunteer_id == who.user_id)
+    )
+    if held is not None:
+        raise Conflict("order.already_taken")
+    limit = sites.effective_settings(db.session.get(Site, site_id))["grab_max_open"]
+    open_grabs = db.session.scalar(
+        select(func.count())
+        .select_from(Assignment)
+        .where(
+            Assignment.volunteer_id == who.user_id,
+            Assignment.kind == "grab",
+            Assignment.status.in_(("held", "checked_in")),
+        )
+    )
+    if open_grabs >= limit:
+        raise Conflict("grab.limit", params={"limit": limit})
+
+
+def grab(*, who, order_id: int) -> Assignment:
+    """抢单: take one slot of an open pool. Exactly `capacity` winners; the rest get 409 `order.full`
+    at once. A volunteer holds at most one slot per order and `grab_max_open` unfinished grabs. Commits."""
+    now = utcnow()
+    site_id = _open_pool_site(order_id, now)
+    _check_may_grab(who, order_id, site_id)
+    slot = _take_slot(order_id, OrderMode.GRAB)
+    if slot is None:
+        raise Conflict("order.full")
+    order = locked(order_id)
+    assignment = Assignment(
+        order_id=order.id,
+        site_id=order.site_id,
+        volunteer_id=who.user_id,
+        kind="grab",
+        status="held",
+        held_at=now,
+    )
+    db.session.add(assignment)
+    db.session.flush()
+    full = slot[0] == slot[1]
+    transition(
+        order, "grab", by=VOLUNTEER, actor_id=who.user_id, last=full, assignment_id=assignment.id, at=now
+    )
+    if full:
+        _filled(order)
+    db.session.commit()
+    return assignment
+
+
+def accept(*, who, assignment_id: int) -> Assignment:
+    """接单: accept an offer, taking a slot if one is free (409 `order.full` otherwise). Commits."""
+    assignment, order = my_assignment(who, assignment_id)
+    if order.status == OrderStatus.STAFFED and assignment.status == "offered":
+        raise Conflict("order.full")  # the last place went (maybe while this request waited for the lock)
+    states.target(order.status, "accept", by=VOLUNTEER)  # the order's 409 before the assignment's
+    if assignment.status != "offered":
+        raise Conflict("attendance.not_held" if assignment.status != "held" else "order.already_taken")
+    slot = _take_slot(order.id)
+    if slot is None:
+        raise Conflict("order.full")
+    db.session.refresh(order)
+    attendance.move(assignment, "accept", now=utcnow())
+    full = slot[0] == slot[1]
+    transition(order, "accept", by=VOLUNTEER, actor_id=who.user_id, last=full, assignment_id=assignment.id)
+    if full:
+        _filled(order)
+    db.session.commit()
+    return assignment
+
+
+def _told_managers(order: Order, who, kind: str) -> None:
+    notifications.notify(
+        notifications.managers_of(order.dispatch_site_id),
+        kind,
+        params={"title": order.title, "name": who.user.name},
+        subject=("order", order.id),
+    )
+
+
+def decline(*, who, assignment_id: int, reason: str | None) -> Assignment:
+    """Decline an offer (it held no slot). Commits."""
+    assignment, order = my_assignment(who, assignment_id)
+    transition(order, "decline", by=VOLUNTEER, actor_id=who.user_id, assignment_id=assignment.id, note=reason)
+    attendance.move(assignment, "decline", now=utcnow())
+    _told_managers(order, who, "order.declined")
+    db.session.commit()
+    return assignment
+
+
+def withdraw(*, who, assignment_id: int, reason: str | None) -> Assignment:
+    """Give back a held slot before checking in (a staffed order reopens). Commits."""
+    assignment, order = my_assignment(who, assignment_id)
+    transition(
+        order, "withdraw", by=VOLUNTEER, actor_id=who.user_id, assignment_id=assignment.id, note=reason
+    )
+    attendance.move(assignment, "withdraw", now=utcnow())
+    order.taken = order.taken - 1
+    _told_managers(order, who, "order.declined")
+    db.session.commit()
+    return assignment
