@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, bindparam, exists, func, inspect, literal, null, or_, select, update
+from sqlalchemy import exists, func, inspect, or_, select, update
 
 from volunteer_app.accounts import identity
 from volunteer_app.accounts import service as accounts
 from volunteer_app.accounts.models import TeamMember, User, VolunteerProfile
 from volunteer_app.attendance import service as attendance
 from volunteer_app.attendance.models import SLOT_STATUSES, Assignment
-from volunteer_app.db import UTCDateTime, utcnow
+from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, NotFound, Unprocessable, invalid, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.notifications import service as notifications
@@ -742,45 +742,3 @@ def audit(
     )
     db.session.commit()
     return order
-
-
-# ---- the volunteers' feed ----------------------------------------------------------------------------
-
-
-def feed_candidates(*, with_category: bool):
-    """Open pools within the circle with a free place, deadline not passed, that the caller does not
-    hold, as feed entries (`attendance.FEED_COLUMNS`) for the merged feed (volunteer_app.tasks), over
-    the bound parameters `who_id`, `now`, `category_id` (if `with_category`) and the circle's
-    (`attendance.Near`). The bounding box is served by the partial index of open pools
-    (ix_orders_open_pool_geo)."""
-    who, now = bindparam("who_id", type_=Integer), bindparam("now", type_=UTCDateTime)
-    mine = exists().where(Assignment.order_id == Order.id, Assignment.volunteer_id == who)
-    columns = {
-        "d2": attendance.Near.d2(Order.lat, Order.lng),
-        "kind": literal("order"),
-        "id": Order.id,
-        "title": Order.title,
-        "theme": null(),
-        "category_id": Order.category_id,
-        "site_id": Order.site_id,
-        "address": Order.address,
-        "lat": Order.lat,
-        "lng": Order.lng,
-        "start_at": Order.window_start,
-        "end_at": Order.window_end,
-        "slots_left": Order.capacity - Order.taken,
-        "waitlist_left": null(),
-        "deadline": Order.fill_due_at,
-        "target_groups": Order.target_groups,
-    }
-    stmt = select(*[columns[name].label(name) for name in attendance.FEED_COLUMNS]).where(
-        Order.status == "dispatched",
-        Order.mode == "grab",
-        attendance.Near.within(Order.lat, Order.lng),
-        Order.taken < Order.capacity,
-        or_(Order.fill_due_at.is_(None), Order.fill_due_at > now),
-        ~mine,
-    )
-    if with_category:
-        stmt = stmt.where(Order.category_id == bindparam("category_id", type_=Integer))
-    return stmt
