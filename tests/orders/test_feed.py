@@ -149,8 +149,8 @@ def test_the_feed_query_can_use_the_open_pool_index_on_postgresql(app, world, lo
     import pytest
     from sqlalchemy import event, text
 
-    from volunteer_app.feed import service as feed
     from volunteer_app.auth.tokens import Principal, load_grants
+    from volunteer_app.feed import service as feed
 
     with app.app_context():
         if db.engine.dialect.name != "postgresql":
