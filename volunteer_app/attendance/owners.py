@@ -17,12 +17,17 @@ from volunteer_app.extensions import db
 OwnerKind = Literal["order", "activity"]
 
 
+# The call shapes of the actions: keyword-only, as the views call them.
 class Act(Protocol):
     def __call__(self, *, who, assignment_id: int) -> Assignment: ...
 
 
-class ActWithReason(Protocol):
+class ActMaybeReason(Protocol):
     def __call__(self, *, who, assignment_id: int, reason: str | None) -> Assignment: ...
+
+
+class ActWithReason(Protocol):
+    def __call__(self, *, who, assignment_id: int, reason: str) -> Assignment: ...
 
 
 class ActAt(Protocol):
@@ -42,13 +47,13 @@ class AssignmentOwner:
     commits. `accept` and `decline` answer an offer: None for an owner without offers (an activity's
     sign-up), where they are 404."""
 
-    withdraw: ActWithReason
+    withdraw: ActMaybeReason
     check_in: ActAt
     check_out: ActAt
     close_attendance: Close
     mark_no_show: ActWithReason
     accept: Act | None = None
-    decline: ActWithReason | None = None
+    decline: ActMaybeReason | None = None
 
 
 def owner_kind(assignment_id: int) -> OwnerKind:
