@@ -98,12 +98,13 @@ def _migrations_dir() -> str:
 def _register_blueprints(app: Flask) -> None:
     from volunteer_app.accounts.views import blp as accounts_blp
     from volunteer_app.activities.views import blp as activities_blp
+    from volunteer_app.attendance.views import blp as assignments_blp
     from volunteer_app.auth.views import blp as auth_blp
+    from volunteer_app.feed.views import blp as feed_blp
     from volunteer_app.health import blp as health_blp
     from volunteer_app.notifications.views import blp as notifications_blp
     from volunteer_app.orders.views import blp as orders_blp
     from volunteer_app.sites.views import blp as sites_blp
-    from volunteer_app.tasks import blp as tasks_blp
     from volunteer_app.timebank.certificate_views import blp as certificates_blp
     from volunteer_app.timebank.views import blp as timebank_blp
 
@@ -117,7 +118,8 @@ def _register_blueprints(app: Flask) -> None:
         notifications_blp,
         orders_blp,
         activities_blp,
-        tasks_blp,
+        feed_blp,
+        assignments_blp,
     ):
         api.register_blueprint(blp)
 

@@ -94,7 +94,7 @@ def test_inputs_document_400_413_and_422_and_path_ids_404(document):
         ("postRedemptions", 409, {"timebook.insufficient", "reward.out_of_stock"}),
         ("postRedemptions", 429, {"rate_limited"}),
         ("postFulfilRedemption", 409, {"redemption.expired", "redemption.not_issued"}),
-        # dispatched by name to the orders' or the activities' service (apidoc.calls in tasks.py)
+        # dispatched by name to the orders' or the activities' service (apidoc.calls in attendance/views.py)
         ("postAssignmentCheckIn", 409, {"attendance.already_checked_in", "activity.bad_state"}),
         ("postAssignmentAccept", 409, {"order.full"}),
         ("postOrderAudit", 409, {"attendance.not_checked_out"}),

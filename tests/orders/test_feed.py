@@ -149,9 +149,9 @@ def test_the_feed_query_can_use_the_open_pool_index_on_postgresql(app, world, lo
     import pytest
     from sqlalchemy import event, text
 
-    from volunteer_app import tasks
     from volunteer_app.accounts.principal import load_grants
     from volunteer_app.auth.tokens import Principal
+    from volunteer_app.feed import service as feed
 
     with app.app_context():
         if db.engine.dialect.name != "postgresql":
@@ -170,7 +170,7 @@ def test_the_feed_query_can_use_the_open_pool_index_on_postgresql(app, world, lo
         who = Principal(user=user, session_id="t", grants=load_grants(user.id))
         event.listen(db.engine, "before_cursor_execute", capture)
         try:
-            tasks.available_tasks(
+            feed.available_tasks(
                 who=who,
                 lat=PLACE["lat"],
                 lng=PLACE["lng"],

@@ -7,11 +7,9 @@ from datetime import date, datetime
 from sqlalchemy import JSON, CheckConstraint, Date, Float, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from volunteer_app.activities.states import ActivityStatus
 from volunteer_app.db import BigId, UTCDateTime, utcnow
 from volunteer_app.extensions import db
-
-# open: sign-ups until the start, attendance during it. closed: audited (hours credited). cancelled.
-ACTIVITY_STATUSES = ("open", "closed", "cancelled")
 
 
 class Activity(db.Model):
@@ -69,7 +67,7 @@ class Activity(db.Model):
     taken: Mapped[int] = mapped_column(default=0)
     waitlist_max: Mapped[int] = mapped_column(default=0)
     waiting: Mapped[int] = mapped_column(default=0)
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[str] = mapped_column(String(16), default=ActivityStatus.OPEN)
     rule_id: Mapped[int | None] = mapped_column(ForeignKey("service_day_rules.id"))
     local_date: Mapped[date | None] = mapped_column(Date)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

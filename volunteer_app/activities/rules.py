@@ -128,47 +128,65 @@ def _check_weekday_list(items: list, key: str, errors: dict[str, list[str]]) -> 
     return True
 
 
-def check(spec: Any) -> dict[str, list[str]]:
-    """Field errors for a spec, {} if valid. Never raises, whatever JSON-ish value it gets."""
-    if not isinstance(spec, dict):
-        return {"kind": ["spec must be an object"]}
-    errors: dict[str, list[str]] = {}
+def _check_days_of_month(spec: dict, errors: dict[str, list[str]]) -> None:
+    days = _check_list(spec, "days", errors, required=True)
+    if days is not None:
+        if not all(_is_int(v) for v in days):
+            errors["days"] = ["must be integers"]
+        elif not all(1 <= v <= 31 or v == -1 for v in days):
+            errors["days"] = ["must be between 1 and 31 or -1"]
+
+
+def _check_nth_weekday(spec: dict, errors: dict[str, list[str]]) -> None:
+    _check_int(spec, "nth", lambda v: 1 <= v <= 5 or v == -1, "must be between 1 and 5 or -1", errors)
+    _check_int(spec, "weekday", lambda v: 0 <= v <= 6, "must be between 0 (Monday) and 6 (Sunday)", errors)
+
+
+def _check_nth_week(spec: dict, errors: dict[str, list[str]]) -> None:
+    nth = _check_int(spec, "nth", lambda v: 1 <= v <= 6 or v == -1, "must be between 1 and 6 or -1", errors)
+    weekdays = _check_list(spec, "weekdays", errors, required=False)
+    valid = weekdays is not None and _check_weekday_list(weekdays, "weekdays", errors)
+    if valid and nth == 6 and not _WEEK6_WEEKDAYS.intersection(weekdays or ()):
+        errors["weekdays"] = ["week 6 only ever has Monday and Tuesday"]
+
+
+def _check_annual(spec: dict, errors: dict[str, list[str]]) -> None:
+    dates = _check_list(spec, "dates", errors, required=True)
+    if dates is not None and not all(_parse_mmdd(v) for v in dates):
+        errors["dates"] = ["must be valid dates as MM-DD"]
+
+
+_KIND_CHECKS = {
+    "days_of_month": _check_days_of_month,
+    "nth_weekday": _check_nth_weekday,
+    "nth_week": _check_nth_week,
+    "annual": _check_annual,
+}
+
+
+def _check_kind(spec: dict, errors: dict[str, list[str]]) -> str | None:
+    """The spec's kind if it is one of KINDS (its own keys checked), else None (error recorded)."""
     kind = spec.get("kind")
     if "kind" not in spec:
         errors["kind"] = ["is required"]
     elif not isinstance(kind, str) or kind not in KINDS:
         errors["kind"] = ["must be one of: " + ", ".join(KINDS)]
-    elif kind == "days_of_month":
-        days = _check_list(spec, "days", errors, required=True)
-        if days is not None:
-            if not all(_is_int(v) for v in days):
-                errors["days"] = ["must be integers"]
-            elif not all(1 <= v <= 31 or v == -1 for v in days):
-                errors["days"] = ["must be between 1 and 31 or -1"]
-    elif kind == "nth_weekday":
-        _check_int(spec, "nth", lambda v: 1 <= v <= 5 or v == -1, "must be between 1 and 5 or -1", errors)
-        _check_int(
-            spec, "weekday", lambda v: 0 <= v <= 6, "must be between 0 (Monday) and 6 (Sunday)", errors
-        )
-    elif kind == "nth_week":
-        nth = _check_int(
-            spec, "nth", lambda v: 1 <= v <= 6 or v == -1, "must be between 1 and 6 or -1", errors
-        )
-        weekdays = _check_list(spec, "weekdays", errors, required=False)
-        valid = weekdays is not None and _check_weekday_list(weekdays, "weekdays", errors)
-        if valid and nth == 6 and not _WEEK6_WEEKDAYS.intersection(weekdays or ()):
-            errors["weekdays"] = ["week 6 only ever has Monday and Tuesday"]
-    elif kind == "annual":
-        dates = _check_list(spec, "dates", errors, required=True)
-        if dates is not None and not all(_parse_mmdd(v) for v in dates):
-            errors["dates"] = ["must be valid dates as MM-DD"]
+    else:
+        _KIND_CHECKS[kind](spec, errors)
+        return kind
+    return None
 
-    known = {"kind", *_COMMON_KEYS}
-    known.update(_KIND_KEYS.get(kind, ()) if isinstance(kind, str) and kind in KINDS else _ALL_KIND_KEYS)
+
+def _check_unknown_keys(spec: dict, kind: str | None, errors: dict[str, list[str]]) -> None:
+    """A key neither common nor the kind's (any kind's, when the kind is not known) is refused."""
+    known = {"kind", *_COMMON_KEYS, *(_KIND_KEYS[kind] if kind is not None else _ALL_KIND_KEYS)}
     for key in spec:
         if key not in known:
             errors[str(key)] = [UNKNOWN_KEY]
 
+
+def _check_times(spec: dict, errors: dict[str, list[str]]) -> None:
+    """`part_of_day` and the times it gives (or `start_time`/`end_time` instead): end after start."""
     part = spec.get("part_of_day")
     if "part_of_day" not in spec:
         errors["part_of_day"] = ["is required"]
@@ -182,7 +200,7 @@ def check(spec: Any) -> dict[str, list[str]]:
             if bounds[key] is None:
                 errors[key] = ["must be a time as HH:MM"]
     if "start_time" in errors or "end_time" in errors:
-        return errors
+        return
     defaults = PARTS.get(part) if isinstance(part, str) else None
     start = bounds["start_time"] if "start_time" in bounds else defaults and defaults[0]
     end = bounds["end_time"] if "end_time" in bounds else defaults and defaults[1]
@@ -191,6 +209,16 @@ def check(spec: Any) -> dict[str, list[str]]:
             errors["end_time"] = ["must be after start_time"]
         else:
             errors["start_time"] = [f"must be before the {part} end {end:%H:%M}"]
+
+
+def check(spec: Any) -> dict[str, list[str]]:
+    """Field errors for a spec, {} if valid. Never raises, whatever JSON-ish value it gets."""
+    if not isinstance(spec, dict):
+        return {"kind": ["spec must be an object"]}
+    errors: dict[str, list[str]] = {}
+    kind = _check_kind(spec, errors)
+    _check_unknown_keys(spec, kind, errors)
+    _check_times(spec, errors)
     return errors
 
 

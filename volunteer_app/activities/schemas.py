@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from volunteer_app.activities import rules
-from volunteer_app.activities.models import ACTIVITY_STATUSES
+from volunteer_app.activities.states import ActivityStatus
 from volunteer_app.attendance.schemas import AssignmentOut
 from volunteer_app.schemas import Boolean, Id, Integer, Lat, Lng, Moment, Str, Text
 
@@ -52,7 +52,7 @@ class ActivityOut(ma.Schema):
     taken = ma.fields.Integer(required=True)
     waitlist_max = ma.fields.Integer(required=True)
     waiting = ma.fields.Integer(required=True)
-    status = ma.fields.String(required=True, metadata={"enum": list(ACTIVITY_STATUSES)})
+    status = ma.fields.String(required=True, metadata={"enum": [s.value for s in ActivityStatus]})
     rule_id = ma.fields.Integer(allow_none=True)
     local_date = ma.fields.Date(allow_none=True)
     cancel_reason = ma.fields.String(allow_none=True)

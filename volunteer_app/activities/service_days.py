@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from volunteer_app.activities import rules
 from volunteer_app.activities.models import Activity, ServiceDayRule
 from volunteer_app.activities.service import managed_site
+from volunteer_app.activities.states import ActivityStatus
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Unprocessable
 from volunteer_app.extensions import db
@@ -164,7 +165,7 @@ def generate(rule_list, settings: dict[int, dict], months_for, now: datetime) ->
                         "start_at": occurrence.start,
                         "end_at": occurrence.end,
                         "audit_due_at": occurrence.end + audit_window,
-                        "status": "open",
+                        "status": ActivityStatus.OPEN,
                         "taken": 0,
                         "waiting": 0,
                         "created_by_id": rule.created_by_id,

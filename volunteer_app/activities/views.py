@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from volunteer_app.activities import attendance, service, service_days, signups
 from volunteer_app.activities import schemas as s
-from volunteer_app.activities import service, service_days
 from volunteer_app.attendance.schemas import AssignmentOut, AuditIn, ReasonIn
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
@@ -77,13 +77,13 @@ class ActivitySignup(MethodView):
     @blp.response(201, AssignmentOut)
     def post(self, activity_id):
         """报名: a place, or a place on the waitlist when full (status `waitlisted`); 409 `activity.full`."""
-        return service.signup(who=current_principal(), activity_id=activity_id)
+        return signups.signup(who=current_principal(), activity_id=activity_id)
 
     @auth_required("volunteer")
     @blp.response(204)
     def delete(self, activity_id):
         """Cancel my sign-up before the start; my place goes to the oldest on the waitlist."""
-        service.cancel_signup(who=current_principal(), activity_id=activity_id)
+        signups.cancel_signup(who=current_principal(), activity_id=activity_id)
 
 
 @blp.route("/activities/<int:activity_id>/signups")
@@ -113,7 +113,7 @@ class ActivityAudit(MethodView):
     @blp.response(200, s.ActivityDetail)
     def post(self, data, activity_id):
         """审核 after the end: confirm minutes per sign-up (list only changes); hours are credited once."""
-        activity = service.audit(
+        activity = attendance.audit(
             who=current_principal(),
             activity_id=activity_id,
             items=data["assignments"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
@@ -10,28 +11,38 @@ from sqlalchemy.orm import Mapped, mapped_column
 from volunteer_app.db import BigId, UTCDateTime, utcnow
 from volunteer_app.extensions import db
 
-# offered: a manager named the volunteer, awaiting accept/decline. held: accepted or grabbed (a slot).
-# checked_in / checked_out: on site. audited: minutes confirmed and credited. waitlisted: an
-# activity's sign-up waiting for a place (moved to held, oldest first, when one frees). The rest are ends.
-ASSIGNMENT_STATUSES = (
-    "offered",
-    "waitlisted",
-    "held",
-    "checked_in",
-    "checked_out",
-    "audited",
-    "declined",
-    "withdrawn",
-    "no_show",
-    "cancelled",
-)
+
+class AssignmentStatus(enum.StrEnum):
+    """offered: a manager named the volunteer, awaiting accept/decline. held: accepted or grabbed (a
+    slot). checked_in / checked_out: on site. audited: minutes confirmed and credited. waitlisted: an
+    activity's sign-up waiting for a place (moved to held, oldest first, when one frees). The rest are
+    ends. The values are stored and are the API's strings."""
+
+    OFFERED = "offered"
+    WAITLISTED = "waitlisted"
+    HELD = "held"
+    CHECKED_IN = "checked_in"
+    CHECKED_OUT = "checked_out"
+    AUDITED = "audited"
+    DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
+    NO_SHOW = "no_show"
+    CANCELLED = "cancelled"
+
+
 # Statuses that occupy one of the order's slots.
-SLOT_STATUSES = ("held", "checked_in", "checked_out", "audited", "no_show")
+SLOT_STATUSES = (
+    AssignmentStatus.HELD,
+    AssignmentStatus.CHECKED_IN,
+    AssignmentStatus.CHECKED_OUT,
+    AssignmentStatus.AUDITED,
+    AssignmentStatus.NO_SHOW,
+)
 ASSIGNMENT_KINDS = ("offer", "grab", "signup")
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+def _in(column: str, values) -> str:
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
 
 
 class Assignment(db.Model):
@@ -45,7 +56,7 @@ class Assignment(db.Model):
         UniqueConstraint("activity_id", "volunteer_id"),
         # Each assignment belongs to exactly one order or one activity.
         CheckConstraint("(order_id IS NULL) <> (activity_id IS NULL)", name="owner"),
-        CheckConstraint(_in("status", ASSIGNMENT_STATUSES), name="status"),
+        CheckConstraint(_in("status", AssignmentStatus), name="status"),
         CheckConstraint(_in("kind", ASSIGNMENT_KINDS), name="kind"),
         CheckConstraint("minutes_confirmed IS NULL OR minutes_confirmed >= 0", name="minutes"),
         Index("ix_assignments_volunteer_status", "volunteer_id", "status"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from volunteer_app.attendance.models import ASSIGNMENT_STATUSES
+from volunteer_app.attendance.models import AssignmentStatus
 from volunteer_app.attendance.service import unnamed_error
 from volunteer_app.schemas import Boolean, Id, Integer, Lat, Lng, Moment, Text, UniqueList
 from volunteer_app.timebank.service import hours
@@ -66,7 +66,7 @@ class AssignmentOut(ma.Schema):
     activity_id = ma.fields.Integer(allow_none=True)
     volunteer_id = ma.fields.Integer(required=True)
     kind = ma.fields.String(required=True)
-    status = ma.fields.String(required=True, metadata={"enum": list(ASSIGNMENT_STATUSES)})
+    status = ma.fields.String(required=True, metadata={"enum": [s.value for s in AssignmentStatus]})
     held_at = ma.fields.AwareDateTime(allow_none=True)
     queued_at = ma.fields.AwareDateTime(allow_none=True, metadata={"description": "Joined the waitlist"})
     checkin_at = ma.fields.AwareDateTime(allow_none=True)

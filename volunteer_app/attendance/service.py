@@ -10,16 +10,17 @@ that rule (they may be false there, and such a row computes 0 minutes).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Float, and_, bindparam, select, type_coerce, update
+from sqlalchemy import select, update
 
 from volunteer_app.attendance.models import Assignment
+from volunteer_app.attendance.models import AssignmentStatus as S
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, NotFound, Unprocessable, register_messages
 from volunteer_app.extensions import db
+from volunteer_app.geo import distance_m
 from volunteer_app.schemas import AUDIT_UNNAMED
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
@@ -56,41 +57,40 @@ register_messages(
     }
 )
 
-EARTH_RADIUS_M = 6_371_000
-
 # The assignment's state table, (from, action) → to, for orders' offers and grabs and activities'
 # sign-ups alike. Every status change of an assignment goes through `move` (one row) or the
 # set-based `end_open` and `settle_absent` below: this module is the only writer of the status. A new
 # assignment starts as offered (an offer), held (a grab or sign-up) or waitlisted (a full activity).
-MOVES: dict[tuple[str, str], str] = {
-    ("offered", "accept"): "held",
-    ("offered", "decline"): "declined",
-    ("held", "withdraw"): "withdrawn",  # an order's place given back before check-in
-    ("held", "cancel"): "cancelled",  # an activity's sign-up cancelled
-    ("waitlisted", "cancel"): "cancelled",
-    ("waitlisted", "promote"): "held",  # a place freed: the oldest waiting moves up
-    ("cancelled", "rejoin"): "held",  # signing up again after cancelling
-    ("cancelled", "rejoin_waitlist"): "waitlisted",
-    ("held", "check_in"): "checked_in",
-    ("checked_in", "check_out"): "checked_out",
-    ("checked_in", "close"): "checked_out",  # a manager closes a missed check-out
-    ("held", "no_show"): "no_show",
-    ("checked_out", "audit"): "audited",
+MOVES: dict[tuple[S, str], S] = {
+    (S.OFFERED, "accept"): S.HELD,
+    (S.OFFERED, "decline"): S.DECLINED,
+    (S.HELD, "withdraw"): S.WITHDRAWN,  # an order's place given back before check-in
+    (S.HELD, "cancel"): S.CANCELLED,  # an activity's sign-up cancelled
+    (S.WAITLISTED, "cancel"): S.CANCELLED,
+    (S.WAITLISTED, "promote"): S.HELD,  # a place freed: the oldest waiting moves up
+    (S.CANCELLED, "rejoin"): S.HELD,  # signing up again after cancelling
+    (S.CANCELLED, "rejoin_waitlist"): S.WAITLISTED,
+    (S.HELD, "check_in"): S.CHECKED_IN,
+    (S.CHECKED_IN, "check_out"): S.CHECKED_OUT,
+    (S.CHECKED_IN, "close"): S.CHECKED_OUT,  # a manager closes a missed check-out
+    (S.HELD, "no_show"): S.NO_SHOW,
+    (S.CHECKED_OUT, "audit"): S.AUDITED,
 }
 # Statuses that end with their order or activity: offers lapse, places and waitlist places are void.
-OPEN = ("offered", "held", "waitlisted")
+OPEN = (S.OFFERED, S.HELD, S.WAITLISTED)
 
 
-def move(assignment: Assignment, action: str, *, now: datetime, error: str = "attendance.not_held") -> str:
-    """Apply `action` to one assignment as the table says (409 `error` if it does not allow it);
-    stamps when a place was taken or a waitlist place joined. Returns the new status."""
+def move(assignment: Assignment, action: str, *, now: datetime, error: str = "attendance.not_held") -> S:
+    """Apply `action` to one assignment as the table says (409 `error` if it does not allow it); stamps
+    when a place was taken or a waitlist place joined. Returns the new status. Callers move first and
+    check the rest after: a later refusal raises, and the command commits nothing."""
     to = MOVES.get((assignment.status, action))
     if to is None:
         raise Conflict(error)
     assignment.status = to
-    if to == "held":
+    if to == S.HELD:
         assignment.held_at = now
-    elif to == "waitlisted":
+    elif to == S.WAITLISTED:
         assignment.queued_at = now
     return to
 
@@ -101,19 +101,11 @@ def end_open(owner_ids: list[int], now: datetime, *, owner=Assignment.order_id) 
     rows = db.session.execute(
         update(Assignment)
         .where(owner.in_(owner_ids), Assignment.status.in_(OPEN))
-        .values(status="cancelled", updated_at=now)
+        .values(status=S.CANCELLED, updated_at=now)
         .returning(Assignment.volunteer_id)
         .execution_options(synchronize_session=False)
     ).all()
     return [r.volunteer_id for r in rows]
-
-
-def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> int:
-    """Great-circle distance in whole metres (haversine)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lng2 - lng1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return round(2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a))))
 
 
 @dataclass(frozen=True)
@@ -179,64 +171,6 @@ def computed_minutes(checkin_at: datetime, checkout_at: datetime, place: Place, 
     return max(0, int((end - start).total_seconds() // 60))
 
 
-METRES_PER_DEGREE = 111_195
-
-
-@dataclass(frozen=True)
-class Near:
-    """A circle for the volunteers' feed, as SQL: a bounding box an index on (lat, lng) can serve, then
-    the squared equirectangular distance (in degrees of latitude; exact enough within 50 km) for the
-    circle and for ordering.
-
-    The SQL (`d2`, `within`) is written over named bound parameters, not this circle's values, so a
-    query using it can be built once per process and run with `params()`: building a SQLAlchemy
-    expression costs more than running a cached one."""
-
-    lat: float
-    lng: float
-    radius_m: int
-
-    def params(self) -> dict[str, float]:
-        k = max(math.cos(math.radians(self.lat)), 0.01)
-        dlat = self.radius_m / METRES_PER_DEGREE
-        return {
-            "near_lat": self.lat,
-            "near_lng": self.lng,
-            "near_k2": k * k,
-            "near_dlat": dlat,
-            "near_dlng": dlat / k,
-            "near_r2": dlat * dlat,
-        }
-
-    @staticmethod
-    def d2(lat_column, lng_column):
-        lat, lng, k2 = (bindparam(name, type_=Float) for name in ("near_lat", "near_lng", "near_k2"))
-        return type_coerce(
-            (lat_column - lat) * (lat_column - lat) + (lng_column - lng) * (lng_column - lng) * k2, Float
-        )
-
-    @staticmethod
-    def within(lat_column, lng_column):
-        lat, lng, dlat, dlng, r2 = (
-            bindparam(name, type_=Float)
-            for name in ("near_lat", "near_lng", "near_dlat", "near_dlng", "near_r2")
-        )
-        return and_(
-            lat_column.between(lat - dlat, lat + dlat),
-            lng_column.between(lng - dlng, lng + dlng),
-            Near.d2(lat_column, lng_column) <= r2,
-        )
-
-
-# The columns of a feed entry, in this order, selected by each domain's `feed_candidates` (labelled
-# with these names) so volunteer_app.tasks can UNION them: `d2` orders the feed; columns a domain
-# does not have are NULL.
-FEED_COLUMNS = (
-    "d2", "kind", "id", "title", "theme", "category_id", "site_id", "address", "lat", "lng",
-    "start_at", "end_at", "slots_left", "waitlist_left", "deadline", "target_groups",
-)  # fmt: skip
-
-
 PAST_TOLERANCE = timedelta(minutes=10)
 
 
@@ -289,16 +223,14 @@ def check_in(assignment: Assignment, *, lat: float, lng: float, place: Place, no
     """Record a check-in from `grace` before the window until its end, within the site's check-in
     radius (else 422 `attendance.too_far` and nothing is recorded: the volunteer tries again on site);
     the distance is kept, never the position."""
-    if assignment.status == "checked_in":
+    if assignment.status == S.CHECKED_IN:
         raise Conflict("attendance.already_checked_in")
-    if assignment.status != "held":
-        raise Conflict("attendance.not_held")
+    move(assignment, "check_in", now=now)
     if now < place.start - place.grace:
         raise Conflict("attendance.too_early", params={"grace": place.grace_minutes})
     if now > place.end:
         raise Conflict("attendance.too_late")
     distance = within_radius(lat, lng, place)
-    move(assignment, "check_in", now=now)
     assignment.checkin_at = now
     assignment.checkin_distance_m = distance
     assignment.checkin_ok = True
@@ -307,12 +239,10 @@ def check_in(assignment: Assignment, *, lat: float, lng: float, place: Place, no
 def check_out(assignment: Assignment, *, lat: float, lng: float, place: Place, now: datetime) -> None:
     """Record a check-out up to `grace` after the window, within the check-in radius (else 422
     `attendance.too_far`, nothing recorded); later, or from elsewhere, a manager closes it."""
-    if assignment.status != "checked_in":
-        raise Conflict("attendance.not_checked_in")
+    move(assignment, "check_out", now=now, error="attendance.not_checked_in")
     if now > place.end + place.grace:
         raise Conflict("attendance.checkout_late")
     distance = within_radius(lat, lng, place)
-    move(assignment, "check_out", now=now, error="attendance.not_checked_in")
     assignment.checkout_at = now
     assignment.checkout_distance_m = distance
     assignment.checkout_ok = True
@@ -323,14 +253,12 @@ def check_out(assignment: Assignment, *, lat: float, lng: float, place: Place, n
 
 def close(assignment: Assignment, *, place: Place, checkout_at: datetime, actor_id: int, reason: str) -> None:
     """A manager closes a missed check-out at a given time (within the window's end plus grace)."""
-    if assignment.status != "checked_in":
-        raise Conflict("attendance.not_checked_in")
+    move(assignment, "close", now=checkout_at, error="attendance.not_checked_in")
     if checkout_at < assignment.checkin_at or checkout_at > place.end + place.grace:
         raise Unprocessable(
             "validation.failed",
             errors={"json": {"checkout_at": ["between the check-in and the window's end"]}},
         )
-    move(assignment, "close", now=checkout_at, error="attendance.not_checked_in")
     assignment.checkout_at = checkout_at
     assignment.closed_by_id = actor_id
     assignment.close_reason = reason
@@ -353,9 +281,9 @@ def settle_absent(owner_ids: list[int], now: datetime, *, owner=Assignment.order
     or activity (nor counts as an open grab). `owner` is Assignment.order_id or .activity_id.
     Set-based; flushes only."""
     for status, values in (
-        ("held", {"status": "no_show", "minutes_computed": 0}),
-        ("offered", {"status": "cancelled"}),
-        ("waitlisted", {"status": "cancelled"}),
+        (S.HELD, {"status": S.NO_SHOW, "minutes_computed": 0}),
+        (S.OFFERED, {"status": S.CANCELLED}),
+        (S.WAITLISTED, {"status": S.CANCELLED}),
     ):
         db.session.execute(
             update(Assignment)
@@ -431,7 +359,7 @@ def audit_all(
     done = {
         a.id: a
         for a in db.session.scalars(
-            select(Assignment).where(owner == owner_id, Assignment.status == "checked_out").with_for_update()
+            select(Assignment).where(owner == owner_id, Assignment.status == S.CHECKED_OUT).with_for_update()
         )
     }
     given = {}

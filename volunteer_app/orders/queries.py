@@ -4,13 +4,11 @@ entries of the volunteers' feed."""
 
 from __future__ import annotations
 
-from sqlalchemy import Integer, bindparam, exists, inspect, literal, null, or_, select
+from sqlalchemy import exists, inspect, or_, select
 
 from volunteer_app import phones
 from volunteer_app.accounts.models import User
-from volunteer_app.attendance import service as attendance
 from volunteer_app.attendance.models import SLOT_STATUSES, Assignment
-from volunteer_app.db import UTCDateTime
 from volunteer_app.errors import NotFound
 from volunteer_app.extensions import db
 from volunteer_app.orders.models import Order, OrderEvent, OrderMode, OrderStatus
@@ -91,42 +89,3 @@ def events(*, who, order_id: int, limit: int, cursor: str | None) -> dict:
     return paginate(
         select(OrderEvent).where(OrderEvent.order_id == order_id), [OrderEvent.id], limit=limit, cursor=cursor
     )
-
-
-def feed_candidates(*, with_category: bool):
-    """Open pools within the circle with a free place, deadline not passed, that the caller does not
-    hold, as feed entries (`attendance.FEED_COLUMNS`) for the merged feed (volunteer_app.tasks), over
-    the bound parameters `who_id`, `now`, `category_id` (if `with_category`) and the circle's
-    (`attendance.Near`). The bounding box is served by the partial index of open pools
-    (ix_orders_open_pool_geo)."""
-    who, now = bindparam("who_id", type_=Integer), bindparam("now", type_=UTCDateTime)
-    mine = exists().where(Assignment.order_id == Order.id, Assignment.volunteer_id == who)
-    columns = {
-        "d2": attendance.Near.d2(Order.lat, Order.lng),
-        "kind": literal("order"),
-        "id": Order.id,
-        "title": Order.title,
-        "theme": null(),
-        "category_id": Order.category_id,
-        "site_id": Order.site_id,
-        "address": Order.address,
-        "lat": Order.lat,
-        "lng": Order.lng,
-        "start_at": Order.window_start,
-        "end_at": Order.window_end,
-        "slots_left": Order.capacity - Order.taken,
-        "waitlist_left": null(),
-        "deadline": Order.fill_due_at,
-        "target_groups": Order.target_groups,
-    }
-    stmt = select(*[columns[name].label(name) for name in attendance.FEED_COLUMNS]).where(
-        Order.status == "dispatched",
-        Order.mode == "grab",
-        attendance.Near.within(Order.lat, Order.lng),
-        Order.taken < Order.capacity,
-        or_(Order.fill_due_at.is_(None), Order.fill_due_at > now),
-        ~mine,
-    )
-    if with_category:
-        stmt = stmt.where(Order.category_id == bindparam("category_id", type_=Integer))
-    return stmt
