@@ -2,10 +2,10 @@
 users table, on the same database, with the same SQLAlchemy engine settings as the real app
 (volunteer_app.settings.build_config), served by the same gunicorn settings:
 
-    DATABASE_URL=… gunicorn -c config/gunicorn.conf.py bench.baseline_app:app
+    DATABASE_URL=… gunicorn -c python:volunteer_app.config.gunicorn bench.baseline_app:app
 
-Its engine is made lazily in each worker, so no connection crosses gunicorn's fork. (The config's
-post_fork hook still builds the real app in each worker; that costs start-up time only.)
+Its engine is made lazily in each worker, so no connection crosses gunicorn's fork (the config's
+post_fork hook leaves an app without Flask-SQLAlchemy alone).
 """
 
 from __future__ import annotations

@@ -286,7 +286,7 @@ def database_size(engine) -> dict[str, str]:
 
 
 class Server:
-    """gunicorn with config/gunicorn.conf.py on 127.0.0.1:port, output to a log file."""
+    """gunicorn with volunteer_app/config/gunicorn.py on 127.0.0.1:port, output to a log file."""
 
     def __init__(self, target: str, port: int, env: dict, log: Path, ready_path: str):
         self.port = port
@@ -294,7 +294,7 @@ class Server:
         gunicorn = Path(sys.executable).parent / "gunicorn"
         self.log = log.open("ab")
         self.proc = subprocess.Popen(
-            [str(gunicorn), "-c", "config/gunicorn.conf.py", target],
+            [str(gunicorn), "-c", "python:volunteer_app.config.gunicorn", target],
             cwd=ROOT,
             env={**env, "BIND": f"127.0.0.1:{port}"},
             stdout=self.log,
@@ -554,7 +554,8 @@ def render(args, info, size, results, storm, database_url) -> str:
         f"Database ({backend}{', throwaway: demo data + extras' if args.fresh else ''}): "
         + ", ".join(f"{k} {v}" for k, v in size.items()),
         "",
-        f"Server: gunicorn -c config/gunicorn.conf.py (sync workers), WEB_CONCURRENCY={args.workers}, "
+        "Server: gunicorn -c python:volunteer_app.config.gunicorn (sync workers), "
+        f"WEB_CONCURRENCY={args.workers}, "
         f"app and baseline alike, on the same machine as wrk and the database. "
         f"wrk: {args.connections} connections, 2 threads, {args.warmup} s warm-up then {args.duration} s, "
         f"tokens rotating over up to {args.tokens} users per scenario, no If-None-Match (full 200s).",

@@ -90,9 +90,10 @@ def _import_models() -> None:
 
 
 def _migrations_dir() -> str:
+    """The Alembic scripts, shipped inside the package (so an installed wheel can migrate)."""
     from pathlib import Path
 
-    return str(Path(__file__).resolve().parent.parent / "migrations")
+    return str(Path(__file__).resolve().parent / "migrations")
 
 
 def _register_blueprints(app: Flask) -> None:

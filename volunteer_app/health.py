@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import logging
+import threading
 
 import marshmallow as ma
 from alembic.runtime.migration import MigrationContext
@@ -40,6 +42,24 @@ def _code_head(directory: str) -> str | None:
     return ScriptDirectory(directory).get_current_head()
 
 
+# MigrationContext announces its dialect at INFO each time one is made; a probe asking every few seconds
+# would fill the log with it, so the readiness check makes its context with that logger at WARNING.
+_alembic_log = logging.getLogger("alembic.runtime.migration")
+_alembic_log_lock = threading.Lock()
+
+
+def _database_revision(conn) -> str | None:
+    """The migration the database is at (None: never migrated), read without alembic's INFO lines."""
+    with _alembic_log_lock:
+        level = _alembic_log.level
+        _alembic_log.setLevel(logging.WARNING)
+        try:
+            context = MigrationContext.configure(conn)
+        finally:
+            _alembic_log.setLevel(level)
+    return context.get_current_revision()
+
+
 @blp.route("/healthz")
 class Health(MethodView):
     @blp.response(200, HealthOut)
@@ -56,7 +76,7 @@ class Ready(MethodView):
         try:
             with db.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-                current = MigrationContext.configure(conn).get_current_revision()
+                current = _database_revision(conn)
         except SQLAlchemyError as exc:
             raise ServiceUnavailable("ready.database") from exc
         head = _code_head(current_app.extensions["migrate"].directory)

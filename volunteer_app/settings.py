@@ -1,4 +1,5 @@
-"""Configuration: defaults from config/default.toml, an optional overlay file, then the environment."""
+"""Configuration: the shipped defaults (volunteer_app/config/default.toml), the operator's overlay file
+named in VOLUNTEER_CONFIG, then the environment."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+CONFIG_DIR = Path(__file__).resolve().parent / "config"
 DEV_SECRET = "dev-only-secret-do-not-use-in-production-0123456789"
 DEV_PII_KEY = "dev-only-pii-key-do-not-use-in-production-0123456789"
 DEV_PUBLIC_BASE_URL = "http://127.0.0.1:5000"
@@ -94,26 +95,8 @@ def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str
     """Return the Flask config mapping for one app instance."""
     environ = dict(os.environ if environ is None else environ)
     data = _load_files(environ)
-    app_cfg = data["app"]
-    for key, value in list(app_cfg.items()):
-        env_value = environ.get(f"VOLUNTEER_{key.upper()}")
-        if env_value is not None:
-            app_cfg[key] = _coerce(env_value, value)
-
-    app_cfg["public_base_url"] = _public_base_url(app_cfg.get("public_base_url", ""))
-    if "login_limit" in app_cfg or "VOLUNTEER_LOGIN_LIMIT" in environ:
-        raise ConfigError(
-            "login_limit is now login_limit_per_phone (failed logins of one phone number) and "
-            "login_limit_per_ip (every login attempt from one address): set those instead"
-        )
-
-    scheduler_cfg = dict(data.get("scheduler", {}))
-    mode = environ.get("VOLUNTEER_SCHEDULER_MODE") or environ.get("SCHEDULER_MODE")
-    if mode:
-        scheduler_cfg["mode"] = mode.strip().lower()
-    if scheduler_cfg.get("mode", "off") not in ("off", "embedded"):
-        raise ConfigError(f"scheduler mode must be 'off' or 'embedded', not {scheduler_cfg['mode']!r}")
-
+    app_cfg = _app_settings(data["app"], environ)
+    scheduler_cfg = _scheduler_settings(data.get("scheduler", {}), environ)
     instance_dir = Path(environ.get("VOLUNTEER_INSTANCE_DIR", Path.cwd() / "instance"))
     secret = environ.get("VOLUNTEER_SECRET_KEY", DEV_SECRET)
     config: dict[str, Any] = {
@@ -132,7 +115,46 @@ def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str
         "APP": app_cfg,
         "SITE_DEFAULTS": data["site_defaults"],
         "SCHEDULER": scheduler_cfg,
-        # flask-smorest / OpenAPI
+        **_openapi_settings(),
+        "JSON_SORT_KEYS": False,
+        **_rate_limit_settings(environ),
+    }
+    if overrides:
+        config.update(overrides)
+    check_production(config)
+    return config
+
+
+def _app_settings(app_cfg: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    """The [app] table with its top-level scalars overridden by VOLUNTEER_<KEY>, checked."""
+    for key, value in list(app_cfg.items()):
+        env_value = environ.get(f"VOLUNTEER_{key.upper()}")
+        if env_value is not None:
+            app_cfg[key] = _coerce(env_value, value)
+
+    app_cfg["public_base_url"] = _public_base_url(app_cfg.get("public_base_url", ""))
+    if "login_limit" in app_cfg or "VOLUNTEER_LOGIN_LIMIT" in environ:
+        raise ConfigError(
+            "login_limit is now login_limit_per_phone (failed logins of one phone number) and "
+            "login_limit_per_ip (every login attempt from one address): set those instead"
+        )
+    return app_cfg
+
+
+def _scheduler_settings(table: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    """The [scheduler] table with its mode overridden by VOLUNTEER_SCHEDULER_MODE (or SCHEDULER_MODE)."""
+    scheduler_cfg = dict(table)
+    mode = environ.get("VOLUNTEER_SCHEDULER_MODE") or environ.get("SCHEDULER_MODE")
+    if mode:
+        scheduler_cfg["mode"] = mode.strip().lower()
+    if scheduler_cfg.get("mode", "off") not in ("off", "embedded"):
+        raise ConfigError(f"scheduler mode must be 'off' or 'embedded', not {scheduler_cfg['mode']!r}")
+    return scheduler_cfg
+
+
+def _openapi_settings() -> dict[str, Any]:
+    """flask-smorest's settings for the OpenAPI document and its Swagger UI (a fresh mapping per app)."""
+    return {
         "API_TITLE": "volunteer_app",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",
@@ -146,7 +168,12 @@ def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str
             },
             "info": {"description": API_DESCRIPTION},
         },
-        "JSON_SORT_KEYS": False,
+    }
+
+
+def _rate_limit_settings(environ: dict[str, str]) -> dict[str, Any]:
+    """Flask-Limiter's settings: counters in Redis with REDIS_URL, otherwise in each worker's memory."""
+    return {
         "RATELIMIT_HEADERS_ENABLED": True,
         # Flask-Limiter would put its window reset into Retry-After on every response, overriding a
         # domain 429's own (sms.cooldown: 31 s became an hour); keep its value under its own name.
@@ -157,10 +184,6 @@ def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str
         # longest breached window (a phone that spent its hour would otherwise be told "a minute").
         "RATELIMIT_FAIL_ON_FIRST_BREACH": False,
     }
-    if overrides:
-        config.update(overrides)
-    check_production(config)
-    return config
 
 
 def check_production(config: dict[str, Any]) -> None:

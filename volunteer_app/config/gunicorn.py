@@ -1,4 +1,8 @@
-"""gunicorn settings: `gunicorn -c config/gunicorn.conf.py wsgi:app`. Environment overrides in CAPS."""
+"""gunicorn settings, shipped with the package:
+
+    gunicorn -c python:volunteer_app.config.gunicorn 'volunteer_app:create_app()'
+
+Environment overrides in CAPS."""
 
 import multiprocessing
 import os
@@ -16,8 +20,10 @@ access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
 
 
 def post_fork(server, worker):
+    app = server.app.wsgi()  # the application the master preloaded (whatever the command line named)
+    if "sqlalchemy" not in getattr(app, "extensions", {}):
+        return  # not a Flask-SQLAlchemy app (the load bench's baseline makes its engine per worker)
     from volunteer_app.extensions import db
-    from wsgi import app
 
     with app.app_context():
         for engine in db.engines.values():
