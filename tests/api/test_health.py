@@ -3,6 +3,8 @@ answers and its schema is at the newest migration, otherwise 503 in the one erro
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from alembic.script import ScriptDirectory
 from flask_migrate import upgrade
@@ -36,6 +38,15 @@ def test_readyz_reports_the_current_revision(app, client):
     r = client.get("/readyz")
     assert r.status_code == 200
     assert r.json == {"status": "ok", "revision": _head(app)}
+
+
+def test_readyz_logs_nothing_from_alembic(client, caplog):
+    """A probe every few seconds must not write alembic's "Context impl …" lines each time."""
+    level = logging.getLogger("alembic.runtime.migration").level
+    with caplog.at_level(logging.INFO):
+        assert client.get("/readyz").status_code == 200
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("alembic")] == []
+    assert logging.getLogger("alembic.runtime.migration").level == level  # (restored)
 
 
 def test_readyz_is_503_when_migrations_are_missing(throwaway_app):
