@@ -160,9 +160,8 @@ def transition_many(
     """Apply a scheduler `action` to up to `limit` orders in `status` matching `where`, in one UPDATE.
 
     `order_by` is the column order of the partial index that serves `where`: it picks the batch in
-    index order, so PostgreSQL reads only matching entries. (Ordered by id, it chose the primary key
-    and filtered: each batch read past every row earlier batches had moved, and a sweep of 1,000,000
-    late orders read the table over and over.)
+    index order, so PostgreSQL reads only matching entries. (Ordered by id, it would choose the primary
+    key and filter, each batch reading past every row earlier batches had moved: bench/README.md.)
 
     The status condition is in the UPDATE itself, so two sweepers never move one order twice: the
     second finds the row changed and skips it (PostgreSQL re-checks the condition after the lock; on

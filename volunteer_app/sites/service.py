@@ -7,14 +7,14 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, NotFound, Unprocessable, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.pagination import paginate
 from volunteer_app.sites.models import CHILD_KIND, Category, Site, Team
-from volunteer_app.sites.reach import Reacher, get_in_reach, in_reach, subtree_of
+from volunteer_app.sites.reach import Reacher, get_in_reach, in_reach
 
 register_messages(
     {
@@ -109,11 +109,6 @@ def nearest_station(lat: float, lng: float) -> Site:
     if site is None:
         raise Unprocessable("site.none_nearby", errors={"json": {"lat": ["no station nearby"]}})
     return site
-
-
-def sites_in_subtree(path: str):
-    """Select of the ids of a site and every site below it."""
-    return select(Site.id).where(subtree_of([path]))
 
 
 # ---- settings ----------------------------------------------------------------------------------
@@ -275,7 +270,3 @@ def ensure_catalogue() -> int:
             added += 1
     db.session.commit()
     return added
-
-
-def count_sites() -> int:
-    return db.session.scalar(select(func.count()).select_from(Site)) or 0

@@ -22,7 +22,7 @@ from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
 from volunteer_app.notifications import service as notifications
 from volunteer_app.notifications.service import Message
-from volunteer_app.scheduler.registry import Job
+from volunteer_app.scheduler.registry import Job, scheduler_timezone
 from volunteer_app.sites.models import Site
 from volunteer_app.timebank import checkpoints
 from volunteer_app.timebank.models import Entry, TimeAccount
@@ -48,7 +48,7 @@ EXPIRE_REDEMPTIONS = Job(
 
 
 def _zone() -> ZoneInfo:
-    return ZoneInfo((current_app.config.get("SCHEDULER") or {}).get("timezone") or "Asia/Shanghai")
+    return ZoneInfo(scheduler_timezone())
 
 
 def previous_month(now: datetime) -> tuple[str, datetime, datetime]:
