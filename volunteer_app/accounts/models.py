@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, LargeBinary, String, UniqueConstraint, text
@@ -11,7 +12,14 @@ from volunteer_app.db import BigId, UTCDateTime, utcnow
 from volunteer_app.extensions import db
 
 ROLES = ("resident", "volunteer", "team_leader", "manager", "admin")
-APPLICATION_STATUSES = ("pending", "approved", "rejected")
+
+
+class ApplicationStatus(enum.StrEnum):
+    """A volunteer application: waiting for review, then approved or rejected (stored, API strings)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
 
 
 class User(db.Model):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from volunteer_app.accounts.models import APPLICATION_STATUSES
+from volunteer_app.accounts.models import ApplicationStatus
 from volunteer_app.pagination import PageArgs
 from volunteer_app.schemas import Boolean, Id, PatchSchema, Phone, Str, Text, UniqueList
 
@@ -81,7 +81,7 @@ class ApplicationReviewOut(ApplicationOut):
 
 
 class ApplicationListArgs(PageArgs):
-    status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(APPLICATION_STATUSES))
+    status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(list(ApplicationStatus)))
 
 
 class RejectIn(ma.Schema):

@@ -6,6 +6,7 @@ outbox row per device or one console row); senders run after commit and only eve
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String
@@ -14,7 +15,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 from volunteer_app.db import BigId, UTCDateTime, utcnow
 from volunteer_app.extensions import db
 
-OUTBOX_STATUSES = ("pending", "sending", "sent", "failed", "dead")
+
+class OutboxStatus(enum.StrEnum):
+    """An outbox message: pending, being sent, sent; failed (retried with backoff), dead (gave up)."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
 PLATFORMS = ("ios", "android", "harmony", "web")
 # The push service each platform's messages go through; "console" when the user has no device.
 CHANNELS = {"ios": "apns", "android": "fcm", "harmony": "hms", "web": "webpush"}

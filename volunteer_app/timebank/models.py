@@ -7,6 +7,7 @@ never updated or deleted. Every transfer stores the hash of the one before it.
 
 from __future__ import annotations
 
+import enum
 from datetime import date, datetime
 
 from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint
@@ -104,9 +105,25 @@ class LedgerHead(db.Model):
 # ---- 回报: rewards, redemptions, family links, certificates ---------------------------------------
 
 REWARD_KINDS = ("service", "goods")
-REDEMPTION_STATUSES = ("issued", "fulfilled", "expired")
+
+
+class RedemptionStatus(enum.StrEnum):
+    """A redemption code: issued, then fulfilled (核销) or expired (refunded)."""
+
+    ISSUED = "issued"
+    FULFILLED = "fulfilled"
+    EXPIRED = "expired"
+
+
 FAMILY_RELATIONS = ("parent", "child", "spouse", "sibling", "grandparent", "grandchild", "other")
-LINK_STATUSES = ("pending", "approved", "rejected")
+
+
+class LinkStatus(enum.StrEnum):
+    """A family link: asked for, then approved or rejected by the home station."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
 
 
 class Reward(db.Model):

@@ -7,7 +7,7 @@ import marshmallow as ma
 from volunteer_app.accounts.schemas import SiteRef
 from volunteer_app.pagination import PageArgs, page_schema
 from volunteer_app.schemas import Boolean, Id, Integer, PatchSchema, Phone, QueryBoolean, Str, Text
-from volunteer_app.timebank.models import FAMILY_RELATIONS, LINK_STATUSES, REDEMPTION_STATUSES, REWARD_KINDS
+from volunteer_app.timebank.models import FAMILY_RELATIONS, REWARD_KINDS, LinkStatus, RedemptionStatus
 from volunteer_app.timebank.service import hours
 
 MAX_ADJUST_MINUTES = 100_000
@@ -187,7 +187,7 @@ class RewardRef(ma.Schema):
 class RedemptionOut(ma.Schema):
     id = ma.fields.Integer(required=True)
     code = ma.fields.String(required=True, metadata={"description": "Shown at the station to fulfil"})
-    status = ma.fields.String(required=True, metadata={"enum": list(REDEMPTION_STATUSES)})
+    status = ma.fields.String(required=True, metadata={"enum": list(RedemptionStatus)})
     reward = ma.fields.Nested(RewardRef, required=True)
     site_id = ma.fields.Integer(required=True)
     user_id = ma.fields.Integer(required=True)
@@ -199,7 +199,7 @@ class RedemptionOut(ma.Schema):
 
 
 class RedemptionListArgs(PageArgs):
-    status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(REDEMPTION_STATUSES))
+    status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(list(RedemptionStatus)))
 
 
 # ---- 转赠: family links and gifts --------------------------------------------------------------------
@@ -217,7 +217,7 @@ class FamilyLinkOut(ma.Schema):
     relative_id = ma.fields.Integer(required=True)
     relative_phone_masked = ma.fields.String(required=True)
     relation = ma.fields.String(required=True)
-    status = ma.fields.String(required=True, metadata={"enum": list(LINK_STATUSES)})
+    status = ma.fields.String(required=True, metadata={"enum": list(LinkStatus)})
     site_id = ma.fields.Integer(required=True, metadata={"description": "The station that reviews it"})
     reason = ma.fields.String(allow_none=True)
     created_at = ma.fields.AwareDateTime(required=True)
@@ -234,7 +234,7 @@ class FamilyLinkReviewOut(FamilyLinkOut):
 
 
 class FamilyLinkListArgs(PageArgs):
-    status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(LINK_STATUSES))
+    status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(list(LinkStatus)))
 
 
 class LinkRejectIn(ma.Schema):
