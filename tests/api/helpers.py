@@ -1,21 +1,9 @@
-"""Helpers shared by the API-wide tests: the error format's keys and tokens issued on demand."""
+"""Helpers shared by the API-wide tests: the one error format."""
 
 from __future__ import annotations
 
-from volunteer_app.accounts.models import User
-from volunteer_app.auth import service as auth_service
-from volunteer_app.extensions import db
-
 # The one error format (architecture.md rule 5); `errors` is added when there are details.
 ERROR_KEYS = frozenset({"code", "status", "error", "message"})
-
-
-def fresh_access_token(app, user_id: int) -> str:
-    """A new device session for the user and its access token (no login round trip, no rate limit)."""
-    with app.test_request_context():
-        issued = auth_service._start_session(db.session.get(User, user_id))
-        db.session.commit()
-    return issued["access_token"]
 
 
 def assert_error(response, status: int, error: str | None = None) -> dict:

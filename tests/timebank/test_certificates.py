@@ -9,8 +9,7 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
-from tests.support import id_number
-from tests.timebank.conftest import credit
+from tests.support import credit, id_number
 from volunteer_app.accounts.models import VolunteerProfile
 from volunteer_app.extensions import db
 from volunteer_app.timebank.certificates import CODE_ALPHABET, CODE_LENGTH

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 import time_machine
 
 from tests.race import race
-from tests.timebank.conftest import credit, ledger_ok
+from tests.support import credit
+from tests.timebank.conftest import ledger_ok
 from volunteer_app.accounts.models import User
 from volunteer_app.extensions import db
 from volunteer_app.timebank import ledger
