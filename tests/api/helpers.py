@@ -1,6 +1,9 @@
-"""Helpers shared by the tests: the one error format (architecture.md rule 5) and its checker."""
+"""Helpers shared by the tests: where the OpenAPI document is served, and the one error format
+(architecture.md rule 5) with its checker."""
 
 from __future__ import annotations
+
+OPENAPI = "/api/v1/openapi.json"
 
 # The one error format's keys; `errors` is added when there are details.
 ERROR_KEYS = frozenset({"code", "status", "error", "message"})

@@ -330,11 +330,6 @@ LISTS: dict[str, Callable[..., Walk]] = {
 # ---- the document: which operations answer a page ---------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def document(app) -> dict:
-    return app.test_client().get(f"{API}/openapi.json").get_json()
-
-
 def _resolve(document: dict, schema: dict) -> dict:
     while "$ref" in schema:
         schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]

@@ -21,14 +21,12 @@ from sqlalchemy import select
 from tests import conftest
 from tests.api import demo_data
 from tests.api.endpoints import in_scope, openapi_path
-from tests.api.helpers import ERROR_KEYS
+from tests.api.helpers import ERROR_KEYS, OPENAPI
 from tests.conftest import _added_rows, _empty_database, _insert, _rows, make_app
 from tests.support import PASSWORD, fresh_session, headers_now, id_number
 from volunteer_app.auth.models import AuthSession
 from volunteer_app.extensions import db, limiter
 from volunteer_app.schemas import MAX_ID
-
-OPENAPI = "/api/v1/openapi.json"
 
 # The pytest plugin makes one test item per operation at collection time, before the session's
 # database exists, so the document comes from an app of the same factory that never opens its

@@ -12,11 +12,6 @@ from tests.support import credit
 API = "/api/v1"
 
 
-@pytest.fixture(scope="module")
-def document(app) -> dict:
-    return app.test_client().get(f"{API}/openapi.json").get_json()
-
-
 def _operations(document: dict):
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
