@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 import volunteer_app
 from tests.orders.conftest import NEAR, PLACE, Loop, category_id, iso
-from tests.support import headers_now, make_volunteer
+from tests.support import credit, headers_now, make_volunteer
 from volunteer_app.activities import jobs as activity_jobs
 from volunteer_app.activities.models import Activity
 from volunteer_app.extensions import db
@@ -26,7 +26,6 @@ from volunteer_app.notifications import delivery, messages, service
 from volunteer_app.notifications.models import Notification, OutboxMessage
 from volunteer_app.orders.deadlines import apply_deadlines
 from volunteer_app.timebank import jobs as timebank_jobs
-from volunteer_app.timebank import service as timebank
 
 API = "/api/v1"
 
@@ -142,17 +141,7 @@ def _walk(app, client, world) -> None:
         audit_due = db.session.get(Activity, waited).audit_due_at
     _job(app, activity_jobs.escalate_unaudited, audit_due)
     # The time book's jobs: a statement for last month, a star level, a ledger alert.
-    with app.app_context():
-        timebank.credit_service(
-            record_key="subjects:star",
-            user_id=other.id,
-            site_id=world.sites["S1"],
-            minutes=100 * 60,
-            memo="上门陪伴",
-            service_date=date.today(),
-            actor_id=None,
-        )
-        db.session.commit()
+    credit(app, other, world.sites["S1"], 100 * 60, day=date.today())
     _job(app, timebank_jobs.update_star_levels, datetime.now(UTC))
     _job(app, timebank_jobs.monthly_statements, datetime.now(UTC) + timedelta(days=32))
     with app.app_context():
