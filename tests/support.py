@@ -1,22 +1,30 @@
-"""Helpers for tests: a small world of sites and people, tokens without the login round trip."""
+"""Helpers for tests: a small world of sites and people, sessions without the login round trip, and
+minutes credited as an audit would."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from types import SimpleNamespace
+
+import time_machine
 
 from volunteer_app import phones
 from volunteer_app.accounts import identity
 from volunteer_app.accounts import service as accounts
+from volunteer_app.accounts.models import RoleGrant, User, VolunteerProfile
 from volunteer_app.auth import passwords
 from volunteer_app.auth import service as auth_service
 from volunteer_app.extensions import db
 from volunteer_app.sites import service as sites
+from volunteer_app.timebank import service as timebank
 
 PASSWORD = "correct-horse-9"
 ADMIN_VIEW = SimpleNamespace(is_admin=True, manager_paths=())
 _phones = itertools.count(1)
+_records = itertools.count(1)
 
 
 def caller(user_id: int) -> SimpleNamespace:
@@ -61,6 +69,33 @@ class World:
             raise AttributeError(name) from None
 
 
+# ---- sessions: tokens without the login round trip (nor its rate limit) ------------------------------
+
+
+def open_session(user: User) -> Person:
+    """A new device session for the user and its tokens, by the auth service's own code (the one place
+    tests mint tokens). Inside a request context; flushes, the caller commits."""
+    issued = auth_service._start_session(user)
+    return Person(user.id, user.phone, issued["access_token"], issued["refresh_token"])
+
+
+def fresh_session(app, user_id: int) -> Person:
+    """A new device session for the user, committed (call outside any app context). Its tokens are
+    issued at the clock's now, travelled or not: access tokens live 15 minutes."""
+    with app.test_request_context():
+        person = open_session(db.session.get(User, user_id))
+        db.session.commit()
+    return person
+
+
+def headers_now(app, user_id: int) -> dict[str, str]:
+    """Authorization headers for the user with an access token issued now (see fresh_session)."""
+    return fresh_session(app, user_id).headers
+
+
+# ---- people ------------------------------------------------------------------------------------------
+
+
 def make_user(
     app, *, name: str = "测试用户", home_site_id: int | None = None, phone: str | None = None
 ) -> Person:
@@ -70,9 +105,9 @@ def make_user(
         user = accounts.create_user(
             phone=phone, name=name, home_site_id=home_site_id, password_hash=passwords.hash_password(PASSWORD)
         )
-        issued = auth_service._start_session(user)
+        person = open_session(user)
         db.session.commit()
-        return Person(user.id, phone, issued["access_token"], issued["refresh_token"])
+        return person
 
 
 def make_volunteer(app, site_id: int, n: int, name: str = "志愿者") -> Person:
@@ -86,10 +121,76 @@ def make_volunteer(app, site_id: int, n: int, name: str = "志愿者") -> Person
     return person
 
 
+def many_volunteers(app, site_id: int, count: int) -> list[Person]:
+    """`count` approved volunteers of a station, each with a live session, in one transaction.
+
+    What make_volunteer leaves behind (user, resident and volunteer grants, profile, session), without
+    the application round trip per person.
+    """
+    people = []
+    with app.test_request_context():
+        for _ in range(count):
+            user = accounts.create_user(
+                phone=phones.normalize_phone(next_phone()),
+                name="抢单志愿者",
+                home_site_id=site_id,
+                password_hash=None,
+            )
+            user.real_name = "抢单志愿者"
+            db.session.add(
+                VolunteerProfile(user_id=user.id, site_id=site_id, volunteer_no=f"ZY{user.id:010d}")
+            )
+            db.session.add(
+                RoleGrant(
+                    user_id=user.id,
+                    role="volunteer",
+                    scope=RoleGrant.scope_for(site_id=site_id),
+                    site_id=site_id,
+                )
+            )
+            people.append(open_session(user))
+        db.session.commit()
+    return people
+
+
 def grant(app, person: Person, role: str, site_id: int | None = None) -> None:
     with app.app_context():
         accounts.ensure_grant(person.id, role, site_id=site_id)
         db.session.commit()
+
+
+# ---- the time book -----------------------------------------------------------------------------------
+
+
+def credit(
+    app,
+    person: Person,
+    site_id: int,
+    minutes: int,
+    *,
+    at: datetime | None = None,
+    day: date | None = None,
+    key: str | None = None,
+    memo: str = "关爱老人：上门陪伴",
+) -> int:
+    """Credit audited minutes to a person's book as an audit would; returns the transfer id.
+
+    `at`: the clock stands there for the credit (the transfer's time); `day`: the service date (5 Oct
+    2026 unless given); `key`: the record key (a new one for each call unless given; a key credits once).
+    """
+    clock = time_machine.travel(at, tick=False) if at else contextlib.nullcontext()
+    with clock, app.app_context():
+        transfer = timebank.credit_service(
+            record_key=key or f"test:{next(_records)}",
+            user_id=person.id,
+            site_id=site_id,
+            minutes=minutes,
+            memo=memo,
+            service_date=day or date(2026, 10, 5),
+            actor_id=None,
+        )
+        db.session.commit()
+        return transfer.id
 
 
 # (code, kind, parent code, lat, lng): two centers, the second out of the first's reach.

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from tests.api.helpers import assert_error
 from tests.orders.conftest import FAR, NEAR, PLACE, Loop, category_id, iso
-from tests.orders.test_races import many_volunteers
 from tests.race import race
+from tests.support import many_volunteers
 from volunteer_app.activities import jobs
 from volunteer_app.activities.models import Activity
 from volunteer_app.attendance.models import Assignment

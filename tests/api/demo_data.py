@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from sqlalchemy import select
 
-from tests.api.helpers import fresh_access_token
+from tests.support import fresh_session
 from volunteer_app import demo
 from volunteer_app.accounts.models import User
 from volunteer_app.demo import world
@@ -73,7 +73,7 @@ class _Token:
 
     def __str__(self) -> str:
         if self._value is None:
-            self._value = fresh_access_token(self.app, self.user_id)
+            self._value = fresh_session(self.app, self.user_id).token
         return self._value
 
 

@@ -15,7 +15,17 @@ from datetime import UTC, date, datetime, timedelta
 from flask import Flask
 from sqlalchemy import select
 
-from tests.support import ADMIN_VIEW, PASSWORD, Person, World, caller, id_number, make_volunteer, next_phone
+from tests.support import (
+    ADMIN_VIEW,
+    PASSWORD,
+    Person,
+    World,
+    caller,
+    credit,
+    id_number,
+    make_volunteer,
+    next_phone,
+)
 from volunteer_app.accounts import service as accounts
 from volunteer_app.accounts.models import User
 from volunteer_app.auth import service as auth_service
@@ -25,7 +35,6 @@ from volunteer_app.notifications import devices
 from volunteer_app.notifications import service as notifications
 from volunteer_app.sites.models import Category
 from volunteer_app.timebank import certificates, gifts, rewards
-from volunteer_app.timebank import service as timebank
 
 TEAM = {"S1": "T1", "S4": "T4"}
 APPLICANT = {"S1": "applicant", "S4": "applicant_s4"}
@@ -114,23 +123,14 @@ def _remove_team_member(app: Flask, w: World, t: str) -> Request:
 
 # A certificate covers last month; the credit in it is a week old (in the past in every time zone).
 CERTIFIED = {"date_from": (date.today() - timedelta(days=30)), "date_to": (date.today() - timedelta(days=1))}
+CREDITED_ON = date.today() - timedelta(days=7)
 CERTIFIED_JSON = {key: day.isoformat() for key, day in CERTIFIED.items()}
 
 
 def _credited(app: Flask, w: World, t: str) -> int:
     """Give the target side's volunteer one audited credit (something to certify); returns their id."""
     volunteer = w.people[VOLUNTEER[t]]
-    with app.app_context():
-        timebank.credit_service(
-            record_key=f"matrix:{volunteer.id}",
-            user_id=volunteer.id,
-            site_id=w.sites[t],
-            minutes=90,
-            memo="关爱老人：上门陪伴",
-            service_date=date.today() - timedelta(days=7),
-            actor_id=None,
-        )
-        db.session.commit()
+    credit(app, volunteer, w.sites[t], 90, day=CREDITED_ON, key=f"matrix:{volunteer.id}")
     return volunteer.id
 
 

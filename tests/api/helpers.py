@@ -1,21 +1,26 @@
-"""Helpers shared by the API-wide tests: the error format's keys and tokens issued on demand."""
+"""Helpers shared by the tests: where the OpenAPI document is served, and the one error format
+(architecture.md rule 5) with its checker."""
 
 from __future__ import annotations
 
-from volunteer_app.accounts.models import User
-from volunteer_app.auth import service as auth_service
-from volunteer_app.extensions import db
+OPENAPI = "/api/v1/openapi.json"
 
-# The one error format (architecture.md rule 5); `errors` is added when there are details.
+# The one error format's keys; `errors` is added when there are details.
 ERROR_KEYS = frozenset({"code", "status", "error", "message"})
-
-
-def fresh_access_token(app, user_id: int) -> str:
-    """A new device session for the user and its access token (no login round trip, no rate limit)."""
-    with app.test_request_context():
-        issued = auth_service._start_session(db.session.get(User, user_id))
-        db.session.commit()
-    return issued["access_token"]
+STATUS_NAMES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 def assert_error(response, status: int, error: str | None = None) -> dict:
@@ -25,9 +30,13 @@ def assert_error(response, status: int, error: str | None = None) -> dict:
     assert body is not None, response.get_data(as_text=True)[:300]
     assert set(body) in (ERROR_KEYS, ERROR_KEYS | {"errors"}), sorted(body)
     assert body["code"] == status
+    assert body["status"] == STATUS_NAMES[status], body
     assert isinstance(body["message"], str) and body["message"]
-    if status == 401:  # RFC 7235: a 401 says how to authenticate (every endpoint's anonymous cell)
-        assert response.headers.get("WWW-Authenticate", "").startswith("Bearer "), dict(response.headers)
     if error is not None:
         assert body["error"] == error, body
+    if status == 401:  # RFC 7235: a 401 says how to authenticate; RFC 6750 names a refused token
+        challenge = response.headers.get("WWW-Authenticate", "")
+        assert challenge.startswith('Bearer realm="volunteer_app"'), dict(response.headers)
+        refused_token = body["error"].startswith("token.") and body["error"] != "token.missing"
+        assert ('error="invalid_token"' in challenge) == refused_token, challenge
     return body

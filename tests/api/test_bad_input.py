@@ -18,12 +18,11 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.api.endpoints import ENDPOINTS, Endpoint
-from tests.api.helpers import ERROR_KEYS
+from tests.api.helpers import ERROR_KEYS, OPENAPI
 from tests.api.test_authz_matrix import COLUMNS, MATRIX
 from tests.conftest import _rows, make_app
 from volunteer_app.extensions import limiter
 
-OPENAPI = "/api/v1/openapi.json"
 # The document comes from an app of the same factory that never opens its database (collection
 # happens before the session's database exists; test_document_is_the_apps_own checks they agree).
 DOCUMENT = make_app("sqlite://").test_client().get(OPENAPI).get_json()

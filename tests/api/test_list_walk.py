@@ -17,6 +17,7 @@ from datetime import date, timedelta
 import pytest
 
 from tests.api.endpoints import (
+    CREDITED_ON,
     ORDER_PLACE,
     _activity,
     _activity_body,
@@ -24,15 +25,24 @@ from tests.api.endpoints import (
     _rule_body,
     _step,
 )
-from tests.orders.test_races import many_volunteers
-from tests.support import ADMIN_VIEW, Person, World, caller, grant, id_number, make_user, make_volunteer
+from tests.support import (
+    ADMIN_VIEW,
+    Person,
+    World,
+    caller,
+    credit,
+    grant,
+    id_number,
+    make_user,
+    make_volunteer,
+    many_volunteers,
+)
 from volunteer_app.accounts import service as accounts
 from volunteer_app.accounts.models import User
 from volunteer_app.extensions import db
 from volunteer_app.notifications import service as notifications
 from volunteer_app.sites import service as sites
 from volunteer_app.timebank import certificates, gifts, rewards
-from volunteer_app.timebank import service as timebank
 
 API = "/api/v1"
 ROWS = 3  # rows made for each list: three pages at limit=1
@@ -160,24 +170,8 @@ def _categories(app, w: World) -> Walk:
     return Walk("/categories", None, _ids(made))
 
 
-def _credit(app, user_id: int, site_id: int, n: int, minutes: int = 90) -> int:
-    """One audited credit to a volunteer (a week ago); returns the transfer's id."""
-    with app.app_context():
-        transfer = timebank.credit_service(
-            record_key=f"walk:{user_id}:{n}",
-            user_id=user_id,
-            site_id=site_id,
-            minutes=minutes,
-            memo="关爱老人：上门陪伴",
-            service_date=date.today() - timedelta(days=7),
-            actor_id=None,
-        )
-        db.session.commit()
-        return transfer.id
-
-
 def _transfers(app, w: World) -> Walk:
-    made = [_credit(app, w.vol_s1.id, w.sites["S1"], i) for i in range(ROWS)]
+    made = [credit(app, w.vol_s1, w.sites["S1"], 90, day=CREDITED_ON) for _ in range(ROWS)]
     return Walk("/me/timebook/transfers", w.vol_s1, _ids(made))
 
 
@@ -200,7 +194,7 @@ def _rewards(app, w: World) -> Walk:
 
 def _redemptions(app, w: World) -> Walk:
     reward_id = _reward(app, w, 0)
-    _credit(app, w.vol_s1.id, w.sites["S1"], 0, minutes=30 * ROWS)
+    credit(app, w.vol_s1, w.sites["S1"], 30 * ROWS, day=CREDITED_ON)
     made = []
     with app.app_context():
         for _ in range(ROWS):
@@ -231,7 +225,7 @@ def _site_links(app, w: World) -> Walk:
 
 
 def _certificates(app, w: World) -> Walk:
-    _credit(app, w.vol_s1.id, w.sites["S1"], 0)
+    credit(app, w.vol_s1, w.sites["S1"], 90, day=CREDITED_ON)
     made = []
     with app.app_context():
         for _ in range(ROWS):
@@ -334,11 +328,6 @@ LISTS: dict[str, Callable[..., Walk]] = {
 
 
 # ---- the document: which operations answer a page ---------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def document(app) -> dict:
-    return app.test_client().get(f"{API}/openapi.json").get_json()
 
 
 def _resolve(document: dict, schema: dict) -> dict:

@@ -16,13 +16,7 @@ from volunteer_app.apidoc.examples import example
 from volunteer_app.apidoc.patterns import CURSOR_PATTERN, DATE_PATTERN
 from volunteer_app.errors import MESSAGES
 
-OPENAPI = "/api/v1/openapi.json"
 TOKEN_CODES = {"token.missing", "token.invalid", "token.expired", "token.revoked", "token.wrong_type"}
-
-
-@pytest.fixture(scope="module")
-def document(app):
-    return app.test_client().get(OPENAPI).json
 
 
 def _operations(document):

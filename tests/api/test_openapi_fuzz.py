@@ -21,14 +21,12 @@ from sqlalchemy import select
 from tests import conftest
 from tests.api import demo_data
 from tests.api.endpoints import in_scope, openapi_path
-from tests.api.helpers import ERROR_KEYS, fresh_access_token
+from tests.api.helpers import ERROR_KEYS, OPENAPI
 from tests.conftest import _added_rows, _empty_database, _insert, _rows, make_app
-from tests.support import PASSWORD, id_number
+from tests.support import PASSWORD, fresh_session, headers_now, id_number
 from volunteer_app.auth.models import AuthSession
 from volunteer_app.extensions import db, limiter
 from volunteer_app.schemas import MAX_ID
-
-OPENAPI = "/api/v1/openapi.json"
 
 # The pytest plugin makes one test item per operation at collection time, before the session's
 # database exists, so the document comes from an app of the same factory that never opens its
@@ -136,7 +134,7 @@ def test_fuzz_as_admin(case, app, world):
     # `world` lives for this operation's whole run (the database is emptied after each test item),
     # so a session revoked by a fuzzed logout must not leak into the next case: one token per case.
     if case.headers and case.headers.get("Authorization") == f"Bearer {ADMIN_PLACEHOLDER}":
-        case.headers["Authorization"] = f"Bearer {fresh_access_token(app, world.admin.id)}"
+        case.headers.update(headers_now(app, world.admin.id))
     _called("as admin", case, case.call_and_validate(app=app, additional_checks=CHECKS))
 
 
@@ -208,7 +206,7 @@ def test_stateful_walk_over_links(app, client, request):
 
         class Admin:
             def get(self, case, context):
-                return fresh_access_token(app, admin_id)  # a fuzzed logout must not end the walk
+                return fresh_session(app, admin_id).token  # a fuzzed logout must not end the walk
 
             def set(self, case, data, context):
                 case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}

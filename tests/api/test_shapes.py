@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.endpoints import ENDPOINTS
+from tests.api.endpoints import CREDITED_ON, ENDPOINTS
 from tests.api.test_authz_matrix import COLUMNS, MATRIX
+from tests.support import credit
 
 API = "/api/v1"
-
-
-@pytest.fixture(scope="module")
-def document(app) -> dict:
-    return app.test_client().get(f"{API}/openapi.json").get_json()
 
 
 def _operations(document: dict):
@@ -112,8 +108,6 @@ def test_orders_and_activities_speak_the_same_times_and_style(app, client, world
 
 
 def test_a_statement_line_says_created_at(app, client, world):
-    from tests.api.test_list_walk import _credit
-
-    _credit(app, world.vol_s1.id, world.sites["S1"], 0)
+    credit(app, world.vol_s1, world.sites["S1"], 90, day=CREDITED_ON)
     lines = client.get(f"{API}/me/timebook/transfers", headers=world.vol_s1.headers).get_json()["items"]
     assert lines and all("created_at" in line and "at" not in line for line in lines)

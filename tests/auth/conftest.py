@@ -1,36 +1,10 @@
-"""Helpers shared by the auth tests: the one error format and the HTTP calls they repeat."""
+"""Helpers shared by the auth tests: the HTTP calls they repeat (assert_error is tests/api/helpers.py's)."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.support import PASSWORD, build_sites
-
-ERROR_KEYS = {"code", "status", "error", "message"}
-STATUS_NAMES = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    409: "Conflict",
-    422: "Unprocessable Entity",
-    429: "Too Many Requests",
-}
-
-
-def assert_error(response, status: int, error: str) -> dict:
-    """Assert the response is the one error format with this status and stable code; return the body."""
-    body = response.get_json()
-    assert response.status_code == status, body
-    assert ERROR_KEYS <= body.keys() <= ERROR_KEYS | {"errors"}, body
-    assert body["code"] == status
-    assert body["status"] == STATUS_NAMES[status]
-    assert body["error"] == error, body
-    assert isinstance(body["message"], str) and body["message"]
-    if status == 401:  # RFC 7235: a 401 says how to authenticate; RFC 6750 names a refused token
-        challenge = response.headers.get("WWW-Authenticate", "")
-        assert challenge.startswith('Bearer realm="volunteer_app"'), dict(response.headers)
-        refused_token = error.startswith("token.") and error != "token.missing"
-        assert ('error="invalid_token"' in challenge) == refused_token, challenge
-    return body
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from tests.auth.conftest import assert_error, login, sent_codes
+from tests.api.helpers import assert_error
+from tests.auth.conftest import login, sent_codes
 from tests.support import PASSWORD, make_user
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from tests.auth.conftest import assert_error, login, me
+from tests.api.helpers import assert_error
+from tests.auth.conftest import login, me
 from volunteer_app.accounts.models import User
 from volunteer_app.extensions import db
 

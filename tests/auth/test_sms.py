@@ -9,7 +9,8 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
-from tests.auth.conftest import assert_error, me, sent_codes
+from tests.api.helpers import assert_error
+from tests.auth.conftest import me, sent_codes
 from tests.support import make_user
 from volunteer_app.accounts import identity
 from volunteer_app.accounts.models import User

@@ -10,7 +10,8 @@ import jwt
 import pytest
 import time_machine
 
-from tests.auth.conftest import assert_error, bearer, login, me, refresh
+from tests.api.helpers import assert_error
+from tests.auth.conftest import bearer, login, me, refresh
 from tests.support import PASSWORD, make_user
 from volunteer_app.accounts.models import User
 from volunteer_app.extensions import db

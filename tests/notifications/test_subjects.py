@@ -17,9 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 import volunteer_app
-from tests.api.helpers import fresh_access_token
 from tests.orders.conftest import NEAR, PLACE, Loop, category_id, iso
-from tests.support import make_volunteer
+from tests.support import credit, headers_now, make_volunteer
 from volunteer_app.activities import jobs as activity_jobs
 from volunteer_app.activities.models import Activity
 from volunteer_app.extensions import db
@@ -27,7 +26,6 @@ from volunteer_app.notifications import delivery, messages, service
 from volunteer_app.notifications.models import Notification, OutboxMessage
 from volunteer_app.orders.deadlines import apply_deadlines
 from volunteer_app.timebank import jobs as timebank_jobs
-from volunteer_app.timebank import service as timebank
 
 API = "/api/v1"
 
@@ -143,17 +141,7 @@ def _walk(app, client, world) -> None:
         audit_due = db.session.get(Activity, waited).audit_due_at
     _job(app, activity_jobs.escalate_unaudited, audit_due)
     # The time book's jobs: a statement for last month, a star level, a ledger alert.
-    with app.app_context():
-        timebank.credit_service(
-            record_key="subjects:star",
-            user_id=other.id,
-            site_id=world.sites["S1"],
-            minutes=100 * 60,
-            memo="上门陪伴",
-            service_date=date.today(),
-            actor_id=None,
-        )
-        db.session.commit()
+    credit(app, other, world.sites["S1"], 100 * 60, day=date.today())
     _job(app, timebank_jobs.update_star_levels, datetime.now(UTC))
     _job(app, timebank_jobs.monthly_statements, datetime.now(UTC) + timedelta(days=32))
     with app.app_context():
@@ -164,7 +152,7 @@ def _walk(app, client, world) -> None:
 
 def _opens(client, app, notice: Notification) -> None:
     """Open a notice's subject as its reader would; fail with what could not be opened."""
-    headers = {"Authorization": f"Bearer {fresh_access_token(app, notice.user_id)}"}
+    headers = headers_now(app, notice.user_id)
     subject_type, subject_id = notice.subject_type, notice.subject_id
     what = (notice.kind, subject_type, subject_id)
     assert subject_type in messages.KIND_SUBJECTS[notice.kind], what
@@ -202,7 +190,7 @@ def test_every_kind_the_code_emits_carries_a_subject_its_reader_can_open(app, cl
         _opens(client, app, notice)
     # The inbox shows it, and so does what the push sender gets.
     promoted = next(n for n in notices if n.kind == "activity.promoted")
-    headers = {"Authorization": f"Bearer {fresh_access_token(app, promoted.user_id)}"}
+    headers = headers_now(app, promoted.user_id)
     items = client.get(f"{API}/me/notifications?limit=100", headers=headers).get_json()["items"]
     shown = next(i for i in items if i["kind"] == "activity.promoted")
     assert (shown["subject_type"], shown["subject_id"]) == ("activity", promoted.subject_id)

@@ -9,7 +9,7 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from tests.api.helpers import fresh_access_token
+from tests.support import headers_now
 from volunteer_app.extensions import db
 from volunteer_app.orders.models import OrderEvent
 from volunteer_app.sites.models import Category, Site
@@ -84,7 +84,7 @@ class Loop:
 
     def headers(self, person) -> dict[str, str]:
         if self.traveling:
-            return {"Authorization": f"Bearer {fresh_access_token(self.app, person.id)}"}
+            return headers_now(self.app, person.id)
         return person.headers
 
     def call(self, method: str, path: str, person, body=None, status: int = 200, headers=None):

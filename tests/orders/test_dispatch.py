@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from tests.api.helpers import assert_error, fresh_access_token
+from tests.api.helpers import assert_error
 from tests.orders.conftest import NEAR, order_body
-from tests.support import make_user, make_volunteer
+from tests.support import headers_now, make_user, make_volunteer
 from volunteer_app.accounts.models import User
 from volunteer_app.attendance.models import Assignment
 from volunteer_app.extensions import db
@@ -97,8 +97,7 @@ def test_proxy_order_for_an_unregistered_phone_creates_the_resident(app, client,
     )
 
     # The resident logs in later (no login round trip here) and finds the order as theirs.
-    token = fresh_access_token(app, resident_id)
-    mine = client.get("/api/v1/orders?scope=mine", headers={"Authorization": f"Bearer {token}"})
+    mine = client.get("/api/v1/orders?scope=mine", headers=headers_now(app, resident_id))
     assert mine.status_code == 200
     assert [o["id"] for o in mine.get_json()["items"]] == [order["id"]]
 

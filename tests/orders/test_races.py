@@ -17,51 +17,14 @@ from sqlalchemy import func, select
 from tests.api.helpers import assert_error
 from tests.orders.conftest import order_body, timeline
 from tests.race import race
-from tests.support import Person, make_volunteer, next_phone
-from volunteer_app import phones
-from volunteer_app.accounts import service as accounts
-from volunteer_app.accounts.models import RoleGrant, VolunteerProfile
+from tests.support import Person, make_volunteer, many_volunteers
 from volunteer_app.attendance.models import Assignment
-from volunteer_app.auth import service as auth_service
 from volunteer_app.extensions import db
 from volunteer_app.notifications.models import Notification
 from volunteer_app.orders.deadlines import apply_deadlines
 from volunteer_app.orders.models import Order, OrderEvent
 
 API = "/api/v1"
-
-
-def many_volunteers(app, site_id: int, count: int) -> list[Person]:
-    """`count` approved volunteers of a station, each with a live session, in one transaction.
-
-    What tests.support.make_volunteer leaves behind (user, resident and volunteer grants, profile,
-    session), without the application round trip per person.
-    """
-    people = []
-    with app.test_request_context():
-        for _ in range(count):
-            user = accounts.create_user(
-                phone=phones.normalize_phone(next_phone()),
-                name="抢单志愿者",
-                home_site_id=site_id,
-                password_hash=None,
-            )
-            user.real_name = "抢单志愿者"
-            db.session.add(
-                VolunteerProfile(user_id=user.id, site_id=site_id, volunteer_no=f"ZY{user.id:010d}")
-            )
-            db.session.add(
-                RoleGrant(
-                    user_id=user.id,
-                    role="volunteer",
-                    scope=RoleGrant.scope_for(site_id=site_id),
-                    site_id=site_id,
-                )
-            )
-            issued = auth_service._start_session(user)
-            people.append(Person(user.id, user.phone, issued["access_token"], issued["refresh_token"]))
-        db.session.commit()
-    return people
 
 
 def grab(client, person: Person, order_id: int, key: str | None = None):

@@ -17,15 +17,22 @@ def reset() -> None:
     state.update(fail=0, user_id=None, sleep=0.0)
 
 
+def _notify(now: datetime) -> bool:
+    """Notify the user of `state` (an effect in the runner's transaction), if any; says whether it did."""
+    if state["user_id"] is None:
+        return False
+    notifications.notify(
+        [state["user_id"]],
+        "timebank.statement",
+        params={"month": f"{now:%Y-%m}"},
+        subject=("statement", f"{now:%Y-%m}"),
+    )
+    return True
+
+
 def record(now: datetime) -> dict:
     """Write a notification (an effect in the runner's transaction), then maybe fail or dawdle."""
-    if state["user_id"] is not None:
-        notifications.notify(
-            [state["user_id"]],
-            "timebank.statement",
-            params={"month": f"{now:%Y-%m}"},
-            subject=("statement", f"{now:%Y-%m}"),
-        )
+    _notify(now)
     if state["sleep"]:
         time.sleep(state["sleep"])
     if state["fail"] > 0:
@@ -37,13 +44,7 @@ def record(now: datetime) -> dict:
 
 def record_committing(now: datetime) -> int:
     """A job that commits its own batches (like the order deadlines)."""
-    if state["user_id"] is not None:
-        notifications.notify(
-            [state["user_id"]],
-            "timebank.statement",
-            params={"month": f"{now:%Y-%m}"},
-            subject=("statement", f"{now:%Y-%m}"),
-        )
+    if _notify(now):
         db.session.commit()
     if state["fail"] > 0:
         state["fail"] -= 1

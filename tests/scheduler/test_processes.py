@@ -10,46 +10,28 @@ occurrence must run once and each book that moved get exactly one notice.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
-import time_machine
 
-from tests.support import make_user
+from tests.support import credit, make_user
 from volunteer_app.extensions import db
 from volunteer_app.jobs import JOBS
 from volunteer_app.notifications.models import Notification
 from volunteer_app.scheduler.models import JobRun
 from volunteer_app.scheduler.runner import occurrence_key, occurrences
-from volunteer_app.timebank import service
 from volunteer_app.timebank.jobs import STATEMENTS, previous_month
 
 ROOT = Path(__file__).resolve().parents[2]
 FLASK = str(Path(sys.executable).with_name("flask"))
 WINDOW = timedelta(days=40)
-_records = itertools.count(1)
-
-
-def credit(app, person, site_id: int, minutes: int, at: datetime) -> None:
-    with time_machine.travel(at, tick=False), app.app_context():
-        service.credit_service(
-            record_key=f"process-test:{next(_records)}",
-            user_id=person.id,
-            site_id=site_id,
-            minutes=minutes,
-            memo="上门陪伴",
-            service_date=date(2026, 10, 5),
-            actor_id=None,
-        )
-        db.session.commit()
 
 
 def environment(database_url: str, tmp_path: Path) -> dict[str, str]:
@@ -119,12 +101,12 @@ def test_two_scheduler_processes_run_each_occurrence_once_and_restarts_add_nothi
     last_month, month_start, _ = previous_month_of(app, newest)
     s1 = world.sites["S1"]
     a, b, c = (make_user(app, name=n) for n in ("甲", "乙", "丙"))
-    credit(app, a, s1, 30, month_start + timedelta(days=10))
-    credit(app, b, s1, 45, month_start + timedelta(days=20))
+    credit(app, a, s1, 30, at=month_start + timedelta(days=10))
+    credit(app, b, s1, 45, at=month_start + timedelta(days=20))
     with app.app_context():
         next_fire = STATEMENTS.trigger("Asia/Shanghai").get_next_fire_time(None, now).astimezone(UTC)
     this_month = previous_month_of(app, next_fire)[0]
-    credit(app, c, s1, 60, next_fire - timedelta(days=2))  # moves in this month, reported next month
+    credit(app, c, s1, 60, at=next_fire - timedelta(days=2))  # moves in this month, reported next month
 
     env = environment(database_url, tmp_path)
     logs = [tmp_path / f"scheduler{i}.log" for i in range(2)]

@@ -3,45 +3,24 @@ and its published checkpoint."""
 
 from __future__ import annotations
 
-import itertools
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
-import time_machine
 
-from tests.support import make_user
-from tests.timebank.conftest import rewind
+from tests.support import credit, make_user
+from tests.timebank.conftest import rewind, tamper
 from volunteer_app.extensions import db
 from volunteer_app.notifications.models import Notification
 from volunteer_app.scheduler.registry import registered
 from volunteer_app.scheduler.runner import run_due
 from volunteer_app.sites.models import Site
-from volunteer_app.timebank import service
 from volunteer_app.timebank.models import TimeAccount, Transfer
-
-_records = itertools.count(1)
 
 
 def utc(*args) -> datetime:
     return datetime(*args, tzinfo=UTC)
-
-
-def credit(app, person, site_id: int, minutes: int, *, at: datetime | None = None) -> int:
-    """Credit audited minutes to a person's book, as an audit would, at time `at`."""
-    with time_machine.travel(at or datetime.now(UTC), tick=False), app.app_context():
-        transfer = service.credit_service(
-            record_key=f"scheduler-test:{next(_records)}",
-            user_id=person.id,
-            site_id=site_id,
-            minutes=minutes,
-            memo="上门陪伴",
-            service_date=date(2026, 10, 5),
-            actor_id=None,
-        )
-        db.session.commit()
-        return transfer.id
 
 
 def run(app, job_id: str, now: datetime) -> list:
@@ -152,14 +131,6 @@ def test_star_levels_follow_each_sites_thresholds(app, world, monkeypatch):
 
 
 # ---- the ledger check --------------------------------------------------------------------------------------
-
-
-def tamper(app, statement: str) -> None:
-    """Change ledger rows behind the application's back (on PostgreSQL past the append-only trigger)."""
-    with app.app_context(), db.engine.begin() as conn:
-        if db.engine.dialect.name == "postgresql":
-            conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
-        conn.exec_driver_sql(statement)
 
 
 def test_a_clean_ledger_alerts_nobody(app, world):

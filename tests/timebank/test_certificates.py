@@ -9,8 +9,8 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
-from tests.support import id_number
-from tests.timebank.conftest import credit
+from tests.api.helpers import assert_error
+from tests.support import credit, id_number
 from volunteer_app.accounts.models import VolunteerProfile
 from volunteer_app.extensions import db
 from volunteer_app.timebank.certificates import CODE_ALPHABET, CODE_LENGTH
@@ -36,13 +36,6 @@ def reverse(client, manager, transfer_id: int):
     r = client.post(f"{API}/timebank/adjustments", json=body, headers=manager.headers)
     assert r.status_code == 201, r.json
     return r.json["id"]
-
-
-def assert_error(response, status: int, error: str) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)[:300]
-    assert response.json["code"] == status
-    assert response.json["error"] == error, response.json
-    return response.json
 
 
 @pytest.fixture

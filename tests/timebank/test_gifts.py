@@ -9,10 +9,8 @@ import sqlalchemy as sa
 import time_machine
 
 from tests.race import race
-from tests.support import make_user
-from tests.timebank.conftest import credit, ledger_ok
-from volunteer_app.accounts.models import User
-from volunteer_app.auth import service as auth_service
+from tests.support import credit, headers_now, make_user
+from tests.timebank.conftest import ledger_ok
 from volunteer_app.extensions import db
 from volunteer_app.timebank.models import FamilyLink, TimeAccount, Transfer
 
@@ -46,14 +44,6 @@ def balance(app, key: str) -> int | None:
 def settings(client, world, **values):
     r = client.patch(f"{API}/sites/{world.sites['S1']}/settings", json=values, headers=world.mgr_s1.headers)
     assert r.status_code == 200, r.json
-
-
-def headers_now(app, person) -> dict[str, str]:
-    """A token issued at the (possibly travelled) current time."""
-    with app.test_request_context():
-        issued = auth_service._start_session(db.session.get(User, person.id))
-        db.session.commit()
-    return {"Authorization": f"Bearer {issued['access_token']}"}
 
 
 # ---- family links ----------------------------------------------------------------------------------
@@ -273,7 +263,7 @@ def test_a_month_of_gifts_is_bounded_in_the_station_time_zone(app, client, world
     # 2026-10-31 15:30 UTC is 23:30 on 31 October in Asia/Shanghai; 16:30 UTC is already 1 November.
     with time_machine.travel(datetime(2026, 10, 31, 15, 30, tzinfo=UTC), tick=False):
         credit(app, world.vol_s1, world.sites["S1"], 1000)
-        me = headers_now(app, world.vol_s1)
+        me = headers_now(app, world.vol_s1.id)
         assert gift(client, world.vol_s1, {"minutes": 100, "family_link_id": link_id}, me).status_code == 201
         r = gift(client, world.vol_s1, {"minutes": 60, "to_pool": True}, me)  # gifts and donations add up
         assert (r.status_code, r.json["error"]) == (409, "gift.over_limit")
@@ -281,7 +271,7 @@ def test_a_month_of_gifts_is_bounded_in_the_station_time_zone(app, client, world
         assert r.json["errors"]["json"]["minutes"] == ["本月还剩 50 分钟"]
         assert gift(client, world.vol_s1, {"minutes": 50, "to_pool": True}, me).status_code == 201
     with time_machine.travel(datetime(2026, 10, 31, 16, 30, tzinfo=UTC), tick=False):
-        me = headers_now(app, world.vol_s1)
+        me = headers_now(app, world.vol_s1.id)
         r = gift(client, world.vol_s1, {"minutes": 150, "family_link_id": link_id}, me)
         assert r.status_code == 201, r.json  # a new month in Shanghai, though not yet in UTC
     assert balance(app, f"book:{world.vol_s1.id}") == 700

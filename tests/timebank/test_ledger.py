@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 import time_machine
 
 from tests.race import race
-from tests.timebank.conftest import credit, ledger_ok
+from tests.support import credit
+from tests.timebank.conftest import ledger_ok
 from volunteer_app.accounts.models import User
 from volunteer_app.extensions import db
 from volunteer_app.timebank import ledger
@@ -40,21 +41,8 @@ def test_credit_is_idempotent_by_record(app, client, world):
 
 
 def test_concurrent_credits_of_one_record_credit_once(app, world):
-    from volunteer_app.timebank import service
-
     def audit(_client):
-        with app.app_context():
-            service.credit_service(
-                record_key="assignment:99",
-                user_id=world.vol_s1.id,
-                site_id=world.sites["S1"],
-                minutes=60,
-                memo="x",
-                service_date=date(2026, 10, 1),
-                actor_id=None,
-            )
-            db.session.commit()
-        return None
+        credit(app, world.vol_s1, world.sites["S1"], 60, key="assignment:99")
 
     race(app, [audit] * 12)
     with app.app_context():

@@ -10,10 +10,8 @@ import sqlalchemy as sa
 import time_machine
 
 from tests.race import race
-from tests.support import make_user, make_volunteer
-from tests.timebank.conftest import credit, ledger_ok
-from volunteer_app.accounts.models import User
-from volunteer_app.auth import service as auth_service
+from tests.support import credit, headers_now, make_user, make_volunteer
+from tests.timebank.conftest import ledger_ok
 from volunteer_app.extensions import db
 from volunteer_app.timebank import rewards
 from volunteer_app.timebank.models import Redemption, Reward, TimeAccount, Transfer
@@ -43,14 +41,6 @@ def balance(app, person) -> int:
 def stock(app, reward_id) -> int:
     with app.app_context():
         return db.session.get(Reward, reward_id).stock
-
-
-def headers_now(app, person) -> dict[str, str]:
-    """A token issued at the (possibly travelled) current time: tokens live 15 minutes."""
-    with app.test_request_context():
-        issued = auth_service._start_session(db.session.get(User, person.id))
-        db.session.commit()
-    return {"Authorization": f"Bearer {issued['access_token']}"}
 
 
 # ---- the catalogue --------------------------------------------------------------------------------
@@ -347,7 +337,7 @@ def test_an_expired_code_is_refunded_once_and_cannot_be_fulfilled(app, client, w
     with time_machine.travel(start + timedelta(hours=167), tick=False), app.app_context():
         assert rewards.expire_redemptions() == 0  # not yet: the default is 168 hours
     with time_machine.travel(start + timedelta(hours=168, minutes=1), tick=False):
-        manager = headers_now(app, world.mgr_s1)
+        manager = headers_now(app, world.mgr_s1.id)
         r = client.post(f"{API}/redemptions/{code}/fulfil", headers=manager)
         assert (r.status_code, r.json["error"]) == (409, "redemption.expired")  # even before the job ran
         with app.app_context():
@@ -356,7 +346,7 @@ def test_an_expired_code_is_refunded_once_and_cannot_be_fulfilled(app, client, w
             assert rewards.expire_redemptions() == 0
         r = client.post(f"{API}/redemptions/{code}/fulfil", headers=manager)
         assert (r.status_code, r.json["error"]) == (409, "redemption.expired")
-        mine = client.get(f"{API}/me/redemptions", headers=headers_now(app, world.vol_s1)).json["items"]
+        mine = client.get(f"{API}/me/redemptions", headers=headers_now(app, world.vol_s1.id)).json["items"]
     assert mine[0]["status"] == "expired"
     assert (balance(app, world.vol_s1), stock(app, reward["id"])) == (100, 1)
     with app.app_context():

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.timebank.conftest import credit, ledger_ok, rewind, tamper
+from tests.support import credit
+from tests.timebank.conftest import ledger_ok, rewind, tamper
 from volunteer_app.extensions import db
 from volunteer_app.timebank import checkpoints
 from volunteer_app.timebank.ledger import transfer_hash
