@@ -85,7 +85,7 @@ def load_demo(app, extra_volunteers: int, extra_orders: int) -> None:
             )
             db.session.commit()
             application = accounts.apply_as_volunteer(
-                user,
+                who=world.principal(user),
                 real_name=f"压测{n}",
                 id_number=world.demo_id_number(n),
                 site_id=station.id,
@@ -100,13 +100,6 @@ def load_demo(app, extra_volunteers: int, extra_orders: int) -> None:
         for n in range(extra_orders):
             order = submit_order(app, residents[n % len(residents)], title=f"压测订单{n}")
             dispatch_grab(manager, order.id, capacity=2)
-
-
-def _principal(user):
-    from volunteer_app.accounts.principal import load_grants
-    from volunteer_app.auth.tokens import Principal
-
-    return Principal(user=user, session_id="bench", grants=load_grants(user.id))
 
 
 def order_body(lat: float, lng: float, title: str) -> dict:
@@ -128,6 +121,7 @@ def order_body(lat: float, lng: float, title: str) -> dict:
 
 
 def submit_order(app, resident, title: str, volunteers_needed: int = 2):
+    from volunteer_app.demo import world
     from volunteer_app.extensions import db
     from volunteer_app.orders import intake
     from volunteer_app.sites import service as sites
@@ -138,13 +132,16 @@ def submit_order(app, resident, title: str, volunteers_needed: int = 2):
     data["window_start"], data["window_end"] = data.pop("start_at"), data.pop("end_at")  # as the schema loads
     data["category_id"] = sites.list_categories()[0].id
     data["volunteers_needed"] = volunteers_needed
-    return intake.submit(who=_principal(resident), data=data)
+    return intake.submit(who=world.principal(resident), data=data)
 
 
 def dispatch_grab(manager, order_id: int, capacity: int) -> None:
+    from volunteer_app.demo import world
     from volunteer_app.orders import dispatch
 
-    dispatch.dispatch(who=_principal(manager), order_id=order_id, data={"mode": "grab", "capacity": capacity})
+    dispatch.dispatch(
+        who=world.principal(manager), order_id=order_id, data={"mode": "grab", "capacity": capacity}
+    )
 
 
 def mint(app, user_ids: list[int]) -> dict[int, str]:
@@ -156,7 +153,7 @@ def mint(app, user_ids: list[int]) -> dict[int, str]:
     tokens = {}
     with app.test_request_context(headers={"User-Agent": "bench/load.py"}):
         for user in db.session.scalars(sa.select(User).where(User.id.in_(user_ids))):
-            tokens[user.id] = auth._start_session(user)["access_token"]
+            tokens[user.id] = auth.start_session(user)["access_token"]
         db.session.commit()
     return tokens
 

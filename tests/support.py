@@ -75,7 +75,7 @@ class World:
 def open_session(user: User) -> Person:
     """A new device session for the user and its tokens, by the auth service's own code (the one place
     tests mint tokens). Inside a request context; flushes, the caller commits."""
-    issued = auth_service._start_session(user)
+    issued = auth_service.start_session(user)
     return Person(user.id, user.phone, issued["access_token"], issued["refresh_token"])
 
 
@@ -113,9 +113,13 @@ def make_user(
 def make_volunteer(app, site_id: int, n: int, name: str = "志愿者") -> Person:
     person = make_user(app, name=name, home_site_id=site_id)
     with app.test_request_context():
-        user = db.session.get(accounts.User, person.id)
         application = accounts.apply_as_volunteer(
-            user, real_name=name, id_number=id_number(n), site_id=site_id, skills=[], category_ids=[]
+            who=caller(person.id),
+            real_name=name,
+            id_number=id_number(n),
+            site_id=site_id,
+            skills=[],
+            category_ids=[],
         )
         accounts.approve_application(who=ADMIN_VIEW, reviewer_id=person.id, application_id=application.id)
     return person
@@ -248,9 +252,8 @@ def build_world(app) -> World:
     for key, site, n in (("applicant", "S1", 7), ("applicant_s4", "S4", 8)):
         w.people[key] = make_user(app, name="申请人", home_site_id=s[site])
         with app.test_request_context():
-            user = db.session.get(accounts.User, w.people[key].id)
             w.applications[key] = accounts.apply_as_volunteer(
-                user,
+                who=caller(w.people[key].id),
                 real_name="申请人",
                 id_number=id_number(n),
                 site_id=s[site],

@@ -30,6 +30,7 @@ from volunteer_app.accounts import service as accounts
 from volunteer_app.accounts.models import User
 from volunteer_app.auth import service as auth_service
 from volunteer_app.auth import sms
+from volunteer_app.demo.world import principal
 from volunteer_app.extensions import db
 from volunteer_app.notifications import devices
 from volunteer_app.notifications import service as notifications
@@ -138,7 +139,7 @@ def _certificate(app: Flask, w: World, t: str) -> dict:
     """A certificate the target side's volunteer issued themselves."""
     user_id = _credited(app, w, t)
     with app.app_context():
-        return certificates.issue_mine(db.session.get(User, user_id), **CERTIFIED)
+        return certificates.issue_mine(who=principal(db.session.get(User, user_id)), **CERTIFIED)
 
 
 def _issue_mine(app: Flask, w: World, t: str) -> Request:

@@ -39,6 +39,7 @@ from tests.support import (
 )
 from volunteer_app.accounts import service as accounts
 from volunteer_app.accounts.models import User
+from volunteer_app.demo.world import principal
 from volunteer_app.extensions import db
 from volunteer_app.notifications import service as notifications
 from volunteer_app.sites import service as sites
@@ -78,10 +79,9 @@ def _my_applications(app, w: World) -> Walk:
     """Applied, rejected, applied again … (one pending at a time)."""
     made = []
     with app.test_request_context():
-        user = db.session.get(User, w.resident.id)
         for i in range(ROWS):
             application = accounts.apply_as_volunteer(
-                user,
+                who=caller(w.resident.id),
                 real_name="居民",
                 id_number=id_number(30),
                 site_id=w.sites["S1"],
@@ -101,10 +101,9 @@ def _site_applications(app, w: World) -> Walk:
     for i in range(ROWS):
         person = make_user(app, name=f"申请人{i}", home_site_id=w.sites["S1"])
         with app.test_request_context():
-            user = db.session.get(User, person.id)
             made.append(
                 accounts.apply_as_volunteer(
-                    user,
+                    who=caller(person.id),
                     real_name=f"申请人{i}",
                     id_number=id_number(40 + i),
                     site_id=w.sites["S1"],
@@ -229,10 +228,9 @@ def _certificates(app, w: World) -> Walk:
     made = []
     with app.app_context():
         for _ in range(ROWS):
-            user = db.session.get(User, w.vol_s1.id)
             made.append(
                 certificates.issue_mine(
-                    user,
+                    who=principal(db.session.get(User, w.vol_s1.id)),
                     date_from=date.today() - timedelta(days=30),
                     date_to=date.today() - timedelta(days=1),
                 )["id"]

@@ -34,7 +34,7 @@ from hypothesis.stateful import (
 from sqlalchemy import func, select
 
 from tests.conftest import _empty_database
-from tests.support import ADMIN_VIEW, id_number
+from tests.support import ADMIN_VIEW, caller, id_number
 from volunteer_app.accounts import service as accounts
 from volunteer_app.accounts.models import User
 from volunteer_app.accounts.principal import load_grants
@@ -120,7 +120,7 @@ class OrderMachine(RuleBasedStateMachine):
                 phone=f"+861370000{i:04d}", name=f"志愿者{i}", home_site_id=station.id, password_hash=None
             )
             application = accounts.apply_as_volunteer(
-                user,
+                who=caller(user.id),
                 real_name=f"志愿者{i}",
                 id_number=id_number(40 + i),
                 site_id=station.id,

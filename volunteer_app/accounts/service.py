@@ -81,8 +81,10 @@ def phone_taken(phone: str) -> bool:
     return db.session.scalar(select(User.id).where(User.phone == phone)) is not None
 
 
-def profile(user: User) -> dict:
-    """What GET /me shows: the user, their home station, volunteer profile and role grants."""
+def profile(*, who) -> dict:
+    """What GET /me shows the caller: the account, its home station, volunteer profile and role grants
+    (with their sites' names). Reads `who.user` only."""
+    user = who.user
     grants = db.session.execute(
         select(RoleGrant, Site.name)
         .outerjoin(Site, Site.id == RoleGrant.site_id)
@@ -108,14 +110,14 @@ def update_me(*, who, changes: dict) -> dict:
     for key, value in changes.items():
         setattr(who.user, key, value)
     db.session.commit()
-    return profile(who.user)
+    return profile(who=who)
 
 
 # ---- volunteer applications -----------------------------------------------------------------------
 
 
 def apply_as_volunteer(
-    user: User, *, real_name: str, id_number: str, site_id: int, skills: list[str], category_ids: list[int]
+    *, who, real_name: str, id_number: str, site_id: int, skills: list[str], category_ids: list[int]
 ) -> VolunteerApplication:
     """Submit a real-name application to a station. Commits."""
     normalized = identity.normalize_id_number(id_number)
@@ -125,14 +127,14 @@ def apply_as_volunteer(
     unknown = set(category_ids) - sites.existing_category_ids(category_ids)
     if unknown:
         raise Unprocessable("category.unknown", errors={"json": {"category_ids": sorted(unknown)}})
-    if db.session.get(VolunteerProfile, user.id) is not None:
+    if db.session.get(VolunteerProfile, who.user_id) is not None:
         raise Conflict("volunteer.already")
     id_hash = identity.hash_id_number(normalized)
     holder = db.session.scalar(select(User.id).where(User.id_number_hash == id_hash))
-    if holder is not None and holder != user.id:
+    if holder is not None and holder != who.user_id:
         raise Conflict("id_number.taken", errors={"json": {"id_number": ["taken"]}})
     application = VolunteerApplication(
-        user_id=user.id,
+        user_id=who.user_id,
         site_id=site_id,
         real_name=real_name,
         id_number_enc=identity.encrypt_id_number(normalized),

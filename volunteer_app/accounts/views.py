@@ -26,7 +26,7 @@ class Me(MethodView):
     @blp.response(200, s.MeOut)
     def get(self):
         """My profile, roles and the sites they apply to."""
-        return service.profile(current_principal().user)
+        return service.profile(who=current_principal())
 
     @auth_required()
     @blp.arguments(s.MePatch, required=False)  # every field optional: an empty body changes nothing
@@ -44,7 +44,7 @@ class MyApplication(MethodView):
     @blp.response(201, s.ApplicationOut)
     def post(self, data):
         """Apply to volunteer at a station, with real name and ID number (masked in every response)."""
-        return service.apply_as_volunteer(current_principal().user, **data)
+        return service.apply_as_volunteer(who=current_principal(), **data)
 
 
 @blp.route("/me/volunteer-applications")

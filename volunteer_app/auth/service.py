@@ -60,12 +60,19 @@ def _phone_or_422(raw: str, field: str = "phone") -> str:
     return phone
 
 
-def _start_session(user: User) -> dict:
-    """Open a device session and issue its first tokens. Flushes; the caller commits."""
+def start_session(user: User) -> dict:
+    """Open a device session for the user and issue its first tokens (every login; tests and the bench
+    mint tokens with it too). Flushes; the caller commits."""
+    return _open_session(user)[1]
+
+
+def _open_session(user: User) -> tuple[Principal, dict]:
+    """A new device session: the caller its tokens name (the account; grants not loaded, the login's
+    answer reads only `who.user`) and its first tokens. Flushes; the caller commits."""
     session = AuthSession(id=tokens.new_session_id(), user_id=user.id, user_agent=_user_agent())
     db.session.add(session)
     db.session.flush()
-    return tokens.issue_tokens(user, session)
+    return Principal(user=user, session_id=session.id), tokens.issue_tokens(user, session)
 
 
 def _user_agent() -> str | None:
@@ -90,12 +97,12 @@ def register(*, phone: str, password: str, name: str, home_site_id=None, lat=Non
         user = accounts.create_user(
             phone=phone, name=name, home_site_id=station.id, password_hash=passwords.hash_password(password)
         )
-        issued = _start_session(user)
+        who, issued = _open_session(user)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
         raise Conflict("phone.taken", errors={"json": {"phone": ["taken"]}}) from None
-    return {**issued, "user": accounts.profile(user)}
+    return {**issued, "user": accounts.profile(who=who)}
 
 
 def create_admin(*, phone: str, name: str, password: str) -> User:
@@ -120,9 +127,9 @@ def login(*, phone: str, password: str) -> dict:
         raise Unauthorized("auth.bad_credentials")
     if passwords.needs_rehash(stored):
         user.password_hash = passwords.hash_password(password)
-    issued = _start_session(user)
+    who, issued = _open_session(user)
     db.session.commit()
-    return {**issued, "user": accounts.profile(user)}
+    return {**issued, "user": accounts.profile(who=who)}
 
 
 def request_sms_code(*, phone: str) -> dict:
@@ -197,9 +204,9 @@ def sms_login(*, phone: str, code: str) -> dict:
     if user is None or not user.is_active:
         db.session.commit()
         raise Unauthorized("sms.code_invalid")
-    issued = _start_session(user)
+    who, issued = _open_session(user)
     db.session.commit()
-    return {**issued, "user": accounts.profile(user)}
+    return {**issued, "user": accounts.profile(who=who)}
 
 
 def refresh(*, who: Principal, claims: dict) -> dict:
@@ -237,7 +244,7 @@ def change_password(*, who: Principal, current_password: str, new_password: str)
         raise Unprocessable("password.wrong", errors={"json": {"current_password": [WRONG_PASSWORD]}})
     user.password_hash = passwords.hash_password(new_password)
     _revoke_sessions(AuthSession.user_id == user.id, "password_changed")
-    issued = _start_session(user)
+    issued = start_session(user)
     db.session.commit()
     return issued
 

@@ -113,7 +113,7 @@ def _create_volunteers(created: Created, admin_id: int, stations: list[Site]) ->
         name = SURNAMES[n] + GIVEN[n]
         volunteer = _user(phone, name, station.id)
         application = accounts.apply_as_volunteer(
-            volunteer,
+            who=principal(volunteer),
             real_name=name,
             id_number=demo_id_number(n),
             site_id=station.id,

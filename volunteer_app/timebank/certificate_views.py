@@ -50,7 +50,7 @@ class MyCertificates(MethodView):
     @blp.response(200, CertificatePage)
     def get(self, args):
         """My certificates, newest first (without their record lists)."""
-        return certificates.my_certificates(current_principal().user, **args)
+        return certificates.my_certificates(who=current_principal(), **args)
 
     @auth_required()
     @idempotent(user_scope)
@@ -58,7 +58,7 @@ class MyCertificates(MethodView):
     @blp.response(201, s.CertificateOut)
     def post(self, data):
         """Issue myself a certificate of the audited service in a date range (at most five years)."""
-        return _with_url(certificates.issue_mine(current_principal().user, **data))
+        return _with_url(certificates.issue_mine(who=current_principal(), **data))
 
 
 @blp.route("/volunteers/<int:user_id>/certificates")

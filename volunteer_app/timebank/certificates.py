@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import defer
@@ -25,6 +26,9 @@ from volunteer_app.sites.reach import Reacher, reach_condition
 from volunteer_app.timebank import ledger
 from volunteer_app.timebank.models import Certificate, Entry, Transfer
 from volunteer_app.timebank.service import hours
+
+if TYPE_CHECKING:
+    from volunteer_app.auth.tokens import Principal
 
 register_messages(
     {
@@ -156,12 +160,13 @@ def _issue(user: User, profile: VolunteerProfile, date_from: date, date_to: date
     return view(certificate, site)
 
 
-def issue_mine(user: User, *, date_from: date, date_to: date) -> dict:
-    """A volunteer's own certificate, issued by their home station (handler: self-service). Commits."""
-    profile = db.session.get(VolunteerProfile, user.id)
+def issue_mine(*, who: Principal, date_from: date, date_to: date) -> dict:
+    """The calling volunteer's own certificate, issued by their home station (handler: self-service).
+    Commits."""
+    profile = db.session.get(VolunteerProfile, who.user_id)
     if profile is None:
         raise NotFound("timebook.not_volunteer")
-    return _issue(user, profile, date_from, date_to, SELF_SERVICE)
+    return _issue(who.user, profile, date_from, date_to, SELF_SERVICE)
 
 
 def issue_for(*, who: Reacher, handler: User, user_id: int, date_from: date, date_to: date) -> dict:
@@ -222,9 +227,9 @@ def get_certificate(*, who: Reacher, viewer_id: int, certificate_id: int) -> dic
     return view(certificate, db.session.get(Site, certificate.site_id))
 
 
-def my_certificates(user: User, *, limit: int, cursor: str | None) -> dict:
-    """My certificates, newest first, without their record lists (keyset-paged by id)."""
-    stmt = select(Certificate).where(Certificate.user_id == user.id).options(defer(Certificate.records))
+def my_certificates(*, who: Principal, limit: int, cursor: str | None) -> dict:
+    """The caller's certificates, newest first, without their record lists (keyset-paged by id)."""
+    stmt = select(Certificate).where(Certificate.user_id == who.user_id).options(defer(Certificate.records))
     page = paginate(stmt, [Certificate.id], limit=limit, cursor=cursor, descending=True)
     site_ids = {c.site_id for c in page["items"]}
     by_id = {s.id: s for s in db.session.scalars(select(Site).where(Site.id.in_(site_ids)))}

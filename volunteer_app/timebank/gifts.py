@@ -120,9 +120,9 @@ def _page_of_links(stmt, *, limit: int, cursor: str | None, descending: bool) ->
     return page
 
 
-def my_links(user: User, *, status: str | None, limit: int, cursor: str | None) -> dict:
-    """The family links one has asked for, newest first."""
-    stmt = select(FamilyLink).where(FamilyLink.user_id == user.id)
+def my_links(*, who: Principal, status: str | None, limit: int, cursor: str | None) -> dict:
+    """The family links the caller has asked for, newest first."""
+    stmt = select(FamilyLink).where(FamilyLink.user_id == who.user_id)
     if status:
         stmt = stmt.where(FamilyLink.status == status)
     return _page_of_links(stmt, limit=limit, cursor=cursor, descending=True)

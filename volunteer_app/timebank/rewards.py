@@ -234,9 +234,9 @@ def view(redemption: Redemption, reward: Reward | None = None) -> dict:
     }
 
 
-def my_redemptions(user: User, *, status: str | None, limit: int, cursor: str | None) -> dict:
-    """One's own redemptions, newest first."""
-    stmt = select(Redemption).where(Redemption.user_id == user.id)
+def my_redemptions(*, who: Principal, status: str | None, limit: int, cursor: str | None) -> dict:
+    """The caller's own redemptions, newest first."""
+    stmt = select(Redemption).where(Redemption.user_id == who.user_id)
     if status:
         stmt = stmt.where(Redemption.status == status)
     page = paginate(stmt, [Redemption.id], limit=limit, cursor=cursor, descending=True)

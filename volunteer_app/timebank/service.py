@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -18,6 +19,9 @@ from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import Reacher, reach_condition
 from volunteer_app.timebank import checkpoints, ledger
 from volunteer_app.timebank.models import Entry, TimeAccount, Transfer
+
+if TYPE_CHECKING:
+    from volunteer_app.auth.tokens import Principal
 
 register_messages(
     {
@@ -101,8 +105,10 @@ def star_level(lifetime_minutes: int, thresholds_hours: list[int]) -> tuple[int,
     return level, nxt
 
 
-def timebook(user: User) -> dict:
-    """Balance, lifetime audited time, star level, book number and issuing station — no ledger scan."""
+def timebook(*, who: Principal) -> dict:
+    """The caller's balance, lifetime audited time, star level, book number and issuing station — no
+    ledger scan."""
+    user = who.user
     book = _book_of(user)
     if book is None:
         return _empty_book(user)
@@ -152,10 +158,11 @@ def _month_range(month: str, tz: str) -> tuple[datetime, datetime]:
     return start, end
 
 
-def statement(user: User, *, month: str | None, limit: int, cursor: str | None) -> dict:
-    """The book's entries, newest first, each with the balance after it (keyset-paged by entry id), and
-    the ledger checkpoint that covers it (checkpoints.covering: the first published after its end)."""
-    book = _book_of(user)
+def statement(*, who: Principal, month: str | None, limit: int, cursor: str | None) -> dict:
+    """The caller's book's entries, newest first, each with the balance after it (keyset-paged by entry
+    id), and the ledger checkpoint that covers it (checkpoints.covering: the first published after its
+    end)."""
+    book = _book_of(who.user)
     end = utcnow()
     if month:  # checked even for an empty book: a bad month is 422 for everyone
         site = db.session.get(Site, book.site_id) if book is not None else None

@@ -33,7 +33,7 @@ class MyTimebook(MethodView):
     @blp.response(200, s.TimebookOut)
     def get(self):
         """My time book: balance, lifetime audited hours, star level, book number, issuing station."""
-        return service.timebook(current_principal().user)
+        return service.timebook(who=current_principal())
 
 
 @blp.route("/me/timebook/transfers")
@@ -45,7 +45,7 @@ class MyStatement(MethodView):
     def get(self, args):
         """My statement, newest first, with the balance after each line; filter by month. Carries a
         published ledger checkpoint covering it."""
-        return service.statement(current_principal().user, **args)
+        return service.statement(who=current_principal(), **args)
 
 
 @blp.route("/timebank/adjustments")
@@ -124,7 +124,7 @@ class MyRedemptions(MethodView):
     @blp.response(200, RedemptionPage)
     def get(self, args):
         """My redemptions, newest first."""
-        return rewards.my_redemptions(current_principal().user, **args)
+        return rewards.my_redemptions(who=current_principal(), **args)
 
 
 @blp.route("/redemptions/<code>")
@@ -157,7 +157,7 @@ class MyFamilyLinks(MethodView):
     @blp.response(200, FamilyLinkPage)
     def get(self, args):
         """The family members I have linked, newest first, with the station's decision."""
-        return gifts.my_links(current_principal().user, **args)
+        return gifts.my_links(who=current_principal(), **args)
 
     @auth_required("volunteer")
     @blp.arguments(s.FamilyLinkIn)
