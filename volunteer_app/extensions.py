@@ -23,10 +23,12 @@ class SQLAlchemy(_SQLAlchemy):
     of the response the view made. The session's rollback on a connection that died meets exactly that."""
 
     def _teardown_session(self, exc: BaseException | None) -> None:
-        # The rollback that ending the session does, first and on its own: when it fails, the session
-        # still gives its connections back (the pool replaces a dead one), which a failed close does not.
+        # What close() does, in two steps: detach the objects (loaded, not expired, as close leaves
+        # them), then the rollback on its own, which gives the connections back to the pool even when
+        # it fails (the pool replaces a dead one); a close that fails mid-way keeps its connection.
         if self.session.registry.has():
             try:
+                self.session.expunge_all()
                 self.session.rollback()
             except DBAPIError as error:
                 if is_outage(error):
