@@ -1,4 +1,5 @@
-"""Declarative base, naming convention, UTC times and SQLite transaction behaviour."""
+"""Declarative base, naming convention, UTC times, SQLite transaction behaviour, and what an unreachable
+database raises (is_outage; the one error format answers it with a 503)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from datetime import UTC, datetime
 from flask import has_request_context, request
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -81,3 +84,40 @@ def _sqlite_on_begin(conn):
         conn.exec_driver_sql("BEGIN")
     else:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# PostgreSQL's error classes that mean "cannot serve now", not "this statement is wrong": connection
+# exceptions (08), insufficient resources (53: too many connections, disk full, out of memory), and a
+# server shutting down, crashed or still starting (57P01-57P03). A deadlock (40P01) or a cancelled
+# statement (57014) is not an outage.
+_PG_UNAVAILABLE = ("08", "53", "57P01", "57P02", "57P03")
+# SQLite's: the file cannot be opened or read, or stayed locked past busy_timeout.
+_SQLITE_UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL")
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether `error` says the database cannot be reached or cannot serve now (a dead connection, a
+    refused connect, a server shutting down, a pool with no connection to give), as opposed to a
+    statement the database refused (a bug: those stay 500)."""
+    if isinstance(error, PoolTimeout):
+        return True
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:  # the dialect saw the connection die
+        return True
+    if not isinstance(error, OperationalError | InterfaceError):
+        return False  # IntegrityError, ProgrammingError, DataError: the statement, not the server
+    orig = error.orig
+    if hasattr(orig, "sqlstate"):  # psycopg: libpq's own errors (refused, closed, lost) have none
+        state = orig.sqlstate
+        return state is None or state.startswith(_PG_UNAVAILABLE)
+    name = getattr(orig, "sqlite_errorname", None) or ""
+    return name.startswith(_SQLITE_UNAVAILABLE)
+
+
+@event.listens_for(Engine, "do_connect")
+def _connect_timeout(dialect, _record, _cargs, cparams):
+    """A PostgreSQL that does not answer (a host gone, packets dropped) fails a connect within 5 s, a
+    503 well before gunicorn's worker timeout, instead of libpq's default of waiting forever."""
+    if dialect.name == "postgresql":
+        cparams.setdefault("connect_timeout", 5)

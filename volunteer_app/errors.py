@@ -10,8 +10,11 @@ from typing import Any
 import marshmallow as ma
 from flask import current_app, has_request_context, request
 from flask_smorest import Api as SmorestApi
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from volunteer_app.db import is_outage
 from volunteer_app.field_messages import translate_errors
 
 log = logging.getLogger(__name__)
@@ -35,7 +38,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "conflict": ("与当前状态冲突", "Conflicts with the current state"),
     "rate_limited": ("请求过于频繁，请稍后再试", "Too many requests, try again later"),
     "server.error": ("服务器内部错误", "Internal server error"),
-    "server.unavailable": ("服务暂不可用", "Service unavailable"),
+    "server.unavailable": ("服务暂不可用，请稍后重试", "Service unavailable, try again shortly"),
 }
 
 _HTTP_DEFAULT_CODES = {
@@ -224,6 +227,10 @@ class Api(SmorestApi):
     def _register_error_handlers(self):
         self._app.register_error_handler(HTTPException, self.handle_http_exception)
         self._app.register_error_handler(DomainError, handle_domain_error)
+        # A database that cannot serve, wherever it is met before the response (a view, the token
+        # loader, a before_request hook): 503, not 500.
+        for error in (DBAPIError, PoolTimeout):
+            self._app.register_error_handler(error, handle_database_error)
 
     def handle_http_exception(self, error: HTTPException):
         status = error.code or 500
@@ -239,6 +246,8 @@ class Api(SmorestApi):
             status = 400
         if status >= 500:
             original = getattr(error, "original_exception", None)
+            if original is not None and is_outage(original):  # met by an after_request hook
+                return unavailable(original)
             if original is not None:
                 log.error("unhandled error", exc_info=original)
         if status == 429:
@@ -273,6 +282,27 @@ def _is_json_syntax_error(errors: Any) -> bool:
         return False
     json_errors = errors.get("json")
     return isinstance(json_errors, list) and any("Invalid JSON" in str(m) for m in json_errors)
+
+
+# How long a client waits before retrying while the database is unreachable: PostgreSQL restarts in
+# seconds, and the app takes the first request after that (pool_pre_ping replaces dead connections).
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable(error: BaseException):
+    """503 `server.unavailable` with Retry-After, for a database that cannot serve; one log line (an
+    outage meets every request: a traceback each would bury the log)."""
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+    where = f"{request.method} {request.path}" if has_request_context() else "outside a request"
+    log.warning("database unavailable (%s): %s", where, reason[0] if reason else type(error).__name__)
+    return error_response(503, "server.unavailable", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+def handle_database_error(error: Exception):
+    """A database outage is a 503; any other database error is a bug, Flask's 500 (logged in full)."""
+    if is_outage(error):
+        return unavailable(error)
+    raise error
 
 
 def handle_domain_error(error: DomainError):

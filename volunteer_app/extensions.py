@@ -1,13 +1,47 @@
 """Unbound extension objects; create_app binds them to an app."""
 
+import logging
+
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
-from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy import SQLAlchemy as _SQLAlchemy
+from sqlalchemy.exc import DBAPIError
 
-from volunteer_app.db import Base
+from volunteer_app.db import Base, is_outage
 from volunteer_app.errors import Api
+
+log = logging.getLogger(__name__)
+
+
+class SQLAlchemy(_SQLAlchemy):
+    """Flask-SQLAlchemy whose session cleanup at the end of a request survives a dead connection.
+
+    The cleanup (teardown_appcontext) runs after the response is made and outside Flask's error
+    handling: an exception there reaches the WSGI server, which answers its own plain-text 500 instead
+    of the response the view made. The session's rollback on a connection that died meets exactly that."""
+
+    def _teardown_session(self, exc: BaseException | None) -> None:
+        # What close() does, in two steps: detach the objects (loaded, not expired, as close leaves
+        # them), then the rollback on its own, which gives the connections back to the pool even when
+        # it fails (the pool replaces a dead one); a close that fails mid-way keeps its connection.
+        if self.session.registry.has():
+            try:
+                self.session.expunge_all()
+                self.session.rollback()
+            except DBAPIError as error:
+                if is_outage(error):
+                    log.warning("database unavailable at the end of a request: %s", _first_line(error))
+                else:
+                    log.exception("the session's rollback at the end of a request failed")
+        self.session.remove()
+
+
+def _first_line(error: DBAPIError) -> str:
+    lines = str(error.orig).strip().splitlines()
+    return lines[0] if lines else type(error.orig).__name__
+
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
