@@ -147,11 +147,13 @@ def _claim(scope: str, key: str, fingerprint: str) -> Claim | Stored:
         )
         db.session.add(claim)
         try:
+            db.session.flush()
+            claimed = Claim(claim.id, 1)  # read before the commit expires it (a reload would begin anew)
             db.session.commit()
         except IntegrityError:
             db.session.rollback()
             raise Conflict("idempotency.in_progress") from None
-        return Claim(claim.id, 1)
+        return claimed
     if row.fingerprint != fingerprint:
         raise Unprocessable("idempotency.key_reused", errors={"headers": {HEADER: ["reused"]}})
     if row.status_code is not None:
