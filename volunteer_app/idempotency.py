@@ -172,7 +172,7 @@ def _take_over(scope: str, key: str, row) -> Claim | Stored:
     )
     db.session.commit()
     if taken.rowcount == 1:
-        log.warning("idempotency key %s of %s: took over attempt %d past its lease", key, scope, row.attempt)
+        log.warning("idempotency claim %d: attempt %d outlived its lease; taken over", row.id, row.attempt)
         return Claim(row.id, row.attempt + 1)
     now = _find(scope, key)  # the old owner finished after all, or another retry took it first
     if now is not None and now.status_code is not None:
@@ -200,8 +200,11 @@ def _one_transaction(claim: Claim) -> Iterator[Connection]:
     joined to it: the service's commit() releases a savepoint; the caller commits at the end."""
     session = db.session()
     session.rollback()  # nothing of the session's may stay open on another connection
-    with db.engine.connect() as conn:
-        transaction = conn.begin()
+    mode = session.join_transaction_mode
+    with db.engine.connect() as conn:  # closing it rolls back whatever was not committed
+        conn.begin()
+        # Flask-SQLAlchemy's Session.get_bind picks an engine per model and ignores `bind`: the
+        # session's own objects (the caller's User) stay in it, only their connection is ours.
         session.get_bind = lambda *_args, **_kwargs: conn
         session.join_transaction_mode = "create_savepoint"
         try:
@@ -209,11 +212,11 @@ def _one_transaction(claim: Claim) -> Iterator[Connection]:
                 raise Conflict("idempotency.in_progress")  # taken over before we began: apply nothing
             yield conn
         finally:
-            session.rollback()  # what the view left uncommitted is discarded, as at teardown
-            del session.get_bind
-            session.join_transaction_mode = "conditional_savepoint"
-            if transaction.is_active:
-                transaction.rollback()
+            try:
+                session.rollback()  # what the view left uncommitted is discarded, as at teardown
+            finally:
+                del session.get_bind
+                session.join_transaction_mode = mode
 
 
 def _run(claim: Claim, fn, args, kwargs):
