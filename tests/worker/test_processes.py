@@ -16,6 +16,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from tests.notifications.conftest import notify
+from tests.scheduler.test_processes import wait_for
 from tests.support import many_volunteers
 from tests.worker.conftest import enqueue, item
 from volunteer_app.extensions import db
@@ -62,14 +63,6 @@ def stop(processes: list[subprocess.Popen]) -> list[int]:
             p.kill()
             codes.append(p.wait())
     return codes
-
-
-def wait_for(condition, timeout: float, what) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
-        time.sleep(0.1)
 
 
 def sent_lines(env: dict[str, str]) -> list[str]:

@@ -175,8 +175,8 @@ def test_progress_moves_and_the_result_is_for_its_owner_only(app, client, world,
     assert (r.status_code, r.mimetype, r.data) == (200, "text/csv", b"step\n1\n2\n3\n")
     assert "steps.csv" in r.headers["Content-Disposition"]
     for other in (world.vol_s4, world.mgr_s1, world.admin):  # not theirs: as if it did not exist
-        assert_error(client.get(url, headers=other.headers), 404, "job.not_found")
-        assert_error(client.get(f"{url}/result", headers=other.headers), 404, "job.not_found")
+        assert_error(client.get(url, headers=other.headers), 404, "not_found")
+        assert_error(client.get(f"{url}/result", headers=other.headers), 404, "not_found")
     assert_error(client.get(url), 401)
     assert_error(client.get(f"{API}/jobs/{item_id + 1000}", headers=world.vol_s1.headers), 404)
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from volunteer_app.errors import NotFound, register_messages
 from volunteer_app.extensions import db
+from volunteer_app.pagination import paginate
 from volunteer_app.worker.models import WorkItem, WorkState
 
 if TYPE_CHECKING:
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
 
 register_messages(
     {
-        "job.not_found": ("任务不存在", "No such job"),
         "job.no_result": (
             "任务尚未完成，或没有可下载的结果",
             "The job has not finished, or has no file to download",
@@ -28,13 +28,24 @@ register_messages(
 def _owned(who: Principal, job_id: int) -> WorkItem:
     item = db.session.scalar(select(WorkItem).where(WorkItem.id == job_id, WorkItem.owner_id == who.user_id))
     if item is None:
-        raise NotFound("job.not_found")
+        raise NotFound()
     return item
+
+
+def list_jobs(*, who: Principal, limit: int, cursor: str | None) -> dict:
+    """The caller's jobs, newest first."""
+    stmt = select(WorkItem).where(WorkItem.owner_id == who.user_id)
+    page = paginate(stmt, [WorkItem.id], limit=limit, cursor=cursor, descending=True)
+    page["items"] = [_job(item) for item in page["items"]]
+    return page
 
 
 def get_job(*, who: Principal, job_id: int) -> dict:
     """The caller's job: kind, state, progress, times, the last error, and where its result is."""
-    item = _owned(who, job_id)
+    return _job(_owned(who, job_id))
+
+
+def _job(item: WorkItem) -> dict:
     has_file = item.state == WorkState.DONE and item.result_name is not None
     return {
         "id": item.id,

@@ -8,10 +8,23 @@ from flask_smorest import Blueprint
 
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal
+from volunteer_app.pagination import PageArgs, page_schema
 from volunteer_app.worker import schemas as s
 from volunteer_app.worker import status
 
 blp = Blueprint("jobs", __name__, url_prefix="/api/v1", description="Background jobs and their results")
+
+JobPage = page_schema(s.JobOut, "JobPage")
+
+
+@blp.route("/me/jobs")
+class MyJobs(MethodView):
+    @auth_required()
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, JobPage)
+    def get(self, args):
+        """My background jobs (exports …), newest first, with their state and progress."""
+        return status.list_jobs(who=current_principal(), **args)
 
 
 @blp.route("/jobs/<int:job_id>")
