@@ -312,6 +312,23 @@ def test_the_deliver_command(app, world, sent):
     assert "2 notifications sent" in first.output
     assert "1 notifications sent" in again.output
     assert len(sent) == 3
+    # Not a terminal: plain progress lines instead of a bar.
+    assert "sending: 2/2" in first.output and "sending: 1/1" in again.output
+
+
+def test_the_deliver_command_works_through_batches(app, world, sent, monkeypatch):
+    from volunteer_app import commands
+
+    monkeypatch.setattr(commands, "DELIVER_BATCH", 2)
+    notify(app, [world.vol_s1, world.resident, world.mgr_s1, world.mgr_s4, world.vol_s4])
+    result = app.test_cli_runner().invoke(args=["notifications", "deliver"])
+    assert result.exit_code == 0, result.output
+    assert [line for line in result.output.splitlines() if line.startswith("sending")] == [
+        "sending: 2/5",
+        "sending: 4/5",
+        "sending: 5/5",
+    ]
+    assert "5 notifications sent" in result.output and len(sent) == 5
 
 
 def test_finished_outbox_rows_are_purged_after_their_time_and_pending_ones_never(app, world):

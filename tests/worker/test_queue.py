@@ -220,3 +220,25 @@ def _woken(listener: Listener, stop: threading.Event) -> bool:
     started = time.monotonic()
     listener.wait(stop, 2.0)
     return time.monotonic() - started < 1.5
+
+
+# ---- settings ---------------------------------------------------------------------------------------
+
+
+def test_the_worker_mode_comes_from_the_environment_and_is_checked():
+    from volunteer_app.settings import ConfigError, build_config
+
+    assert build_config(environ={})["WORKER"]["mode"] == "off"
+    assert build_config(environ={"VOLUNTEER_WORKER_MODE": "Embedded"})["WORKER"]["mode"] == "embedded"
+    with pytest.raises(ConfigError, match="worker mode"):
+        build_config(environ={"VOLUNTEER_WORKER_MODE": "threads"})
+
+
+def test_a_test_app_never_embeds_a_worker(app):
+    from volunteer_app.worker.process import start_embedded
+
+    app.config["WORKER"] = {**app.config["WORKER"], "mode": "embedded"}
+    try:
+        assert start_embedded(app) is None
+    finally:
+        app.config["WORKER"] = {**app.config["WORKER"], "mode": "off"}
