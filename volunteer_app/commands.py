@@ -32,11 +32,23 @@ def progress(length: int, label: str):
     return _Lines(length, label)
 
 
+def _moved(bar):
+    """A `progress(done, total)` callback that moves `bar` (its length set by the first call)."""
+
+    def tell(done: int, total: int) -> None:
+        bar.length = total
+        if done > bar.pos:
+            bar.update(done - bar.pos)
+
+    return tell
+
+
 class _Lines:
-    """click.progressbar's interface, printing `label: done/total` lines instead of redrawing a bar."""
+    """click.progressbar's interface, printing a `label: done/total` line at every tenth of the way
+    (and at the end) instead of redrawing a bar."""
 
     def __init__(self, length: int, label: str):
-        self.length, self.label, self.pos = length, label, 0
+        self.length, self.label, self.pos, self.tenth = length, label, 0, 0
 
     def __enter__(self):
         return self
@@ -46,7 +58,10 @@ class _Lines:
 
     def update(self, steps: int) -> None:
         self.pos += steps
-        click.echo(f"{self.label}: {self.pos}/{self.length}")
+        tenth = self.pos * 10 // max(self.length, 1)
+        if tenth > self.tenth or self.pos >= self.length:
+            self.tenth = tenth
+            click.echo(f"{self.label}: {self.pos}/{self.length}")
 
 
 def register_commands(app: Flask) -> None:
@@ -104,7 +119,8 @@ def timebank_verify(checkpoint_file: Path | None) -> None:
     from volunteer_app.timebank.verify import verify
 
     checkpoint_file = checkpoint_file or checkpoints.published_file()
-    report = verify(checkpoint_file=checkpoint_file)
+    with progress(0, "verifying") as bar:
+        report = verify(checkpoint_file=checkpoint_file, progress=_moved(bar))
     click.echo(f"checked {report.transfers} transfers and {report.accounts} accounts")
     if checkpoint_file is None:
         click.echo("no checkpoints given: removing the newest transfers and rewinding the head would pass")
