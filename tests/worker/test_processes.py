@@ -1,7 +1,7 @@
 """Real `flask worker run` processes against the test database (FLASK_APP=tests.worker.fakes:create_app:
-the app with the test kinds): two workers share 200 deliveries, each sent once; a worker killed with
-SIGKILL mid-item leaves it to another after its lease, never before, and it is done once; SIGTERM lets
-a worker finish the item in hand and exit 0."""
+the app with the test kinds): two workers share 200 deliveries and 100 queued items, each done once;
+a worker killed with SIGKILL mid-item leaves it to another after its lease, never before, and it is
+done once; SIGTERM lets a worker finish the item in hand and exit 0."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from tests.support import many_volunteers
 from tests.worker.conftest import enqueue, item
 from volunteer_app.extensions import db
 from volunteer_app.notifications.models import OutboxMessage
+from volunteer_app.worker.models import WorkItem
 
 ROOT = Path(__file__).resolve().parents[2]
 FLASK = str(Path(sys.executable).with_name("flask"))
@@ -75,17 +76,22 @@ def outbox_states(app) -> Counter:
         return Counter(db.session.scalars(sa.select(OutboxMessage.status)))
 
 
-def test_two_workers_send_200_notifications_each_once(app, world, database_url, tmp_path):
+def test_two_workers_send_200_notifications_and_run_100_items_each_once(
+    app, world, database_url, tmp_path, kinds
+):
     env = environment(database_url, tmp_path)
+    marker = tmp_path / "marks.txt"
     logs = [tmp_path / f"worker{i}.log" for i in range(2)]
     processes = [start(env, log) for log in logs]
     try:
         wait_for(lambda: all("running" in log.read_text() for log in logs), 60, "both workers to start")
         people = many_volunteers(app, world.sites["S1"], 100)
         notify(app, people)  # 100 outbox rows, woken at this commit
+        items = [enqueue(app, "test.slow", {"seconds": 0.01, "marker": str(marker)}) for _ in range(100)]
         notify(app, people, "order.cancelled")  # and 100 more
         wait_for(lambda: len(sent_lines(env)) >= 200, 60, lambda: f"200 sends, got {len(sent_lines(env))}")
-        time.sleep(1)  # anything sent twice would show now
+        wait_for(lambda: work_states(app) == Counter({"done": 100}), 60, lambda: work_states(app))
+        time.sleep(1)  # anything done twice would show now
     finally:
         codes = stop(processes)
     output = "\n".join(log.read_text() for log in logs)
@@ -93,9 +99,17 @@ def test_two_workers_send_200_notifications_each_once(app, world, database_url, 
     ids = [line.split()[0] for line in sent_lines(env)]
     assert len(ids) == len(set(ids)) == 200, Counter(ids).most_common(3)
     assert outbox_states(app) == Counter({"sent": 200})
+    starts = [line.split()[1:3] for line in marker.read_text().splitlines() if line.startswith("start")]
+    assert sorted(int(i) for i, _attempt in starts) == sorted(items)  # each item ran once, at attempt 1
+    assert {attempt for _i, attempt in starts} == {"1"}
     pids = Counter(line.split()[1] for line in sent_lines(env))
     if database_url.startswith("postgres"):
         assert len(pids) == 2, pids  # both took part (SKIP LOCKED: each claims its own rows)
+
+
+def work_states(app) -> Counter:
+    with app.app_context():
+        return Counter(db.session.scalars(sa.select(WorkItem.state)))
 
 
 def test_a_worker_killed_mid_item_leaves_it_to_another_after_the_lease(app, database_url, tmp_path, kinds):
