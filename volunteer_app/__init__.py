@@ -34,10 +34,11 @@ def create_app(config: dict | None = None) -> Flask:
     from volunteer_app.accounts.principal import load_principal
     from volunteer_app.auth.tokens import init_jwt
     from volunteer_app.commands import register_commands
-    from volunteer_app.jobs import JOBS
-    from volunteer_app.notifications.service import deliver_after_request
+    from volunteer_app.jobs import DRAINS, JOBS, WORK
     from volunteer_app.scheduler import registry as scheduler
     from volunteer_app.scheduler.process import start_embedded
+    from volunteer_app.worker import process as worker
+    from volunteer_app.worker import registry as work
 
     _import_models()
     db.init_app(app)
@@ -50,19 +51,21 @@ def create_app(config: dict | None = None) -> Flask:
     register_commands(app)
 
     # The request lifecycle around every view, in one place. Before it, after the rate-limit check that
-    # limiter.init_app registered: the body check. After it (Flask runs after_request hooks newest
-    # first, so before the limiter adds its headers): delivery of the outbox.
+    # limiter.init_app registered: the body check. Nothing is sent after it: what a request notifies
+    # goes to the outbox, which the worker sends once the request has committed.
     bodies.init_app(app)  # before a write's view: its body is JSON (415), well-formed and shallow (400)
     # a token's user and live session in one query (accounts' loader: auth knows no accounts); token
     # errors in the one error format
     init_jwt(app, load_principal)
-    app.after_request(deliver_after_request)  # after it: send what it put in the outbox, once committed
 
     apidoc.complete(app, api.spec)  # error responses (the hooks' too), operation ids, examples and links
 
     # The periodic jobs: each domain declares its own (its jobs.py), volunteer_app/jobs.py lists them.
     scheduler.init_app(app, JOBS)
     start_embedded(app)  # a thread running them, only with [scheduler] mode = "embedded" under `flask run`
+    # Background work: the kinds of queued work and the domain queues (the outbox) the worker drains.
+    work.init_app(app, WORK, DRAINS)
+    worker.start_embedded(app)  # a worker thread, only with [worker] mode = "embedded" under `flask run`
     return app
 
 
@@ -87,6 +90,7 @@ def _import_models() -> None:
     from volunteer_app.scheduler import models as _scheduler  # noqa: F401  (job_runs)
     from volunteer_app.sites import models as _sites  # noqa: F401
     from volunteer_app.timebank import models as _timebank  # noqa: F401
+    from volunteer_app.worker import models as _worker  # noqa: F401  (work_items)
 
 
 def _migrations_dir() -> str:
@@ -108,6 +112,7 @@ def _register_blueprints(app: Flask) -> None:
     from volunteer_app.sites.views import blp as sites_blp
     from volunteer_app.timebank.certificate_views import blp as certificates_blp
     from volunteer_app.timebank.views import blp as timebank_blp
+    from volunteer_app.worker.views import blp as jobs_blp
 
     for blp in (
         health_blp,
@@ -121,6 +126,7 @@ def _register_blueprints(app: Flask) -> None:
         activities_blp,
         feed_blp,
         assignments_blp,
+        jobs_blp,
     ):
         api.register_blueprint(blp)
 

@@ -1,8 +1,10 @@
 """Command-line entry points: `flask deploy`, `flask demo load`, `flask users …`, `flask timebank …`,
-`flask notifications …`, `flask orders …`, and the scheduler's `flask scheduler …`."""
+`flask notifications …`, `flask orders …`, the scheduler's `flask scheduler …` and the worker's
+`flask worker run`."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -12,12 +14,54 @@ from flask_migrate import upgrade
 
 from volunteer_app.scheduler.cli import scheduler_cli
 from volunteer_app.sites import service as sites
+from volunteer_app.worker.cli import worker_cli
 
 demo_cli = AppGroup("demo", help="Demo data for trying the whole loop.")
 users_cli = AppGroup("users", help="Operator commands for accounts.")
 timebank_cli = AppGroup("timebank", help="The time book (ledger of hours).")
 orders_cli = AppGroup("orders", help="The order loop.")
 notifications_cli = AppGroup("notifications", help="The notification outbox.")
+
+DELIVER_BATCH = 50  # outbox rows per claim of `flask notifications deliver` (the bar moves per batch)
+
+
+def progress(length: int, label: str):
+    """A progress bar in a terminal (click's); elsewhere (logs, cron) one plain line per update."""
+    if sys.stdout.isatty():
+        return click.progressbar(length=length, label=label, show_pos=True)
+    return _Lines(length, label)
+
+
+def _moved(bar):
+    """A `progress(done, total)` callback that moves `bar` (its length set by the first call)."""
+
+    def tell(done: int, total: int) -> None:
+        bar.length = total
+        if done > bar.pos:
+            bar.update(done - bar.pos)
+
+    return tell
+
+
+class _Lines:
+    """click.progressbar's interface, printing a `label: done/total` line at every tenth of the way
+    (and at the end) instead of redrawing a bar."""
+
+    def __init__(self, length: int, label: str):
+        self.length, self.label, self.pos, self.tenth = length, label, 0, 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return None
+
+    def update(self, steps: int) -> None:
+        self.pos += steps
+        tenth = self.pos * 10 // max(self.length, 1)
+        if tenth > self.tenth or self.pos >= self.length:
+            self.tenth = tenth
+            click.echo(f"{self.label}: {self.pos}/{self.length}")
 
 
 def register_commands(app: Flask) -> None:
@@ -28,6 +72,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(notifications_cli)
     app.cli.add_command(orders_cli)
     app.cli.add_command(scheduler_cli)
+    app.cli.add_command(worker_cli)
 
 
 @click.command("deploy")
@@ -74,7 +119,8 @@ def timebank_verify(checkpoint_file: Path | None) -> None:
     from volunteer_app.timebank.verify import verify
 
     checkpoint_file = checkpoint_file or checkpoints.published_file()
-    report = verify(checkpoint_file=checkpoint_file)
+    with progress(0, "verifying") as bar:
+        report = verify(checkpoint_file=checkpoint_file, progress=_moved(bar))
     click.echo(f"checked {report.transfers} transfers and {report.accounts} accounts")
     if checkpoint_file is None:
         click.echo("no checkpoints given: removing the newest transfers and rewinding the head would pass")
@@ -129,10 +175,18 @@ def timebank_expire_redemptions(batch: int) -> None:
 @notifications_cli.command("deliver")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
 def notifications_deliver(limit: int) -> None:
-    """Send due notifications from the outbox; failed ones back off and retry (safe to run concurrently)."""
-    from volunteer_app.notifications.delivery import deliver_pending
+    """Send due notifications from the outbox (at most --limit), with a progress bar in a terminal;
+    failed ones back off and retry. Safe beside running workers: each message is sent once."""
+    from volunteer_app.notifications.delivery import count_due, deliver_pending
 
-    sent = deliver_pending(limit=limit)
+    sent = tried = 0
+    due = min(count_due(), limit)
+    with progress(due, "sending") as bar:
+        while tried < due:
+            batch = min(DELIVER_BATCH, due - tried)
+            sent += deliver_pending(limit=batch)
+            tried += batch
+            bar.update(batch)
     click.echo(f"{sent} notifications sent")
 
 

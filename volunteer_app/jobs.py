@@ -1,6 +1,7 @@
-"""The app's periodic jobs, assembled: each domain declares its own in its jobs.py, this tuple lists
-them all (in the order `flask scheduler jobs` shows) for create_app to hand to the scheduler. The one
-job spanning owners, the hourly purge, is declared here: each owner purges its own rows."""
+"""The app's periodic jobs and background work, assembled: each domain declares its own in its jobs.py;
+JOBS lists every periodic job (in the order `flask scheduler jobs` shows) for create_app to hand to the
+scheduler, WORK every kind of queued work and DRAINS the domain queues the worker empties. The one job
+spanning owners, the hourly purge, is declared here: each owner purges its own rows."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from volunteer_app.orders import jobs as orders
 from volunteer_app.scheduler.registry import Job
 from volunteer_app.scheduler.runner import purge_job_runs
 from volunteer_app.timebank import jobs as timebank
+from volunteer_app.worker.registry import Drain, Work
 
 
 def purge(now: datetime) -> dict:
@@ -52,3 +54,8 @@ JOBS: tuple[Job, ...] = (
     timebank.STAR_LEVELS,
     timebank.VERIFY,
 )
+
+# Kinds of queued work (worker/): none of the app's own yet; exports and rebuilds will join here.
+WORK: tuple[Work, ...] = ()
+
+DRAINS: tuple[Drain, ...] = (notifications.OUTBOX,)

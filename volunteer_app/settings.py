@@ -97,6 +97,7 @@ def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str
     data = _load_files(environ)
     app_cfg = _app_settings(data["app"], environ)
     scheduler_cfg = _scheduler_settings(data.get("scheduler", {}), environ)
+    worker_cfg = _worker_settings(data.get("worker", {}), environ)
     instance_dir = Path(environ.get("VOLUNTEER_INSTANCE_DIR", Path.cwd() / "instance"))
     secret = environ.get("VOLUNTEER_SECRET_KEY", DEV_SECRET)
     config: dict[str, Any] = {
@@ -115,6 +116,7 @@ def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str
         "APP": app_cfg,
         "SITE_DEFAULTS": data["site_defaults"],
         "SCHEDULER": scheduler_cfg,
+        "WORKER": worker_cfg,
         **_openapi_settings(),
         "JSON_SORT_KEYS": False,
         **_rate_limit_settings(environ),
@@ -150,6 +152,17 @@ def _scheduler_settings(table: dict[str, Any], environ: dict[str, str]) -> dict[
     if scheduler_cfg.get("mode", "off") not in ("off", "embedded"):
         raise ConfigError(f"scheduler mode must be 'off' or 'embedded', not {scheduler_cfg['mode']!r}")
     return scheduler_cfg
+
+
+def _worker_settings(table: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    """The [worker] table with its mode overridden by VOLUNTEER_WORKER_MODE."""
+    worker_cfg = dict(table)
+    mode = environ.get("VOLUNTEER_WORKER_MODE")
+    if mode:
+        worker_cfg["mode"] = mode.strip().lower()
+    if worker_cfg.get("mode", "off") not in ("off", "embedded"):
+        raise ConfigError(f"worker mode must be 'off' or 'embedded', not {worker_cfg['mode']!r}")
+    return worker_cfg
 
 
 def _openapi_settings() -> dict[str, Any]:

@@ -36,6 +36,7 @@ from volunteer_app.notifications import devices
 from volunteer_app.notifications import service as notifications
 from volunteer_app.sites.models import Category
 from volunteer_app.timebank import certificates, gifts, rewards
+from volunteer_app.worker.models import WorkItem
 
 TEAM = {"S1": "T1", "S4": "T4"}
 APPLICANT = {"S1": "applicant", "S4": "applicant_s4"}
@@ -246,6 +247,26 @@ def _forget_device(app: Flask, w: World, t: str) -> Request:
             app_version=None,
         )
         return f"/api/v1/me/devices/{device.id}", None
+
+
+def _job(app: Flask, w: World, t: str) -> int:
+    """A finished job of the target side's volunteer, with a file to download: only they see it."""
+    with app.app_context():
+        job = WorkItem(
+            kind="export.matrix",
+            args={},
+            owner_id=w.people[VOLUNTEER[t]].id,
+            state="done",
+            done=2,
+            total=2,
+            result={"rows": 2},
+            result_name="matrix.csv",
+            result_type="text/csv",
+            result_bytes=b"n\n1\n2\n",
+        )
+        db.session.add(job)
+        db.session.commit()
+        return job.id
 
 
 def _category_id(app: Flask) -> int:
@@ -579,6 +600,13 @@ _LIST = [
         lambda app, w, t: ("/api/v1/me/devices", {"platform": "ios", "token": "matrix-apns-token"}),
     ),
     Endpoint("DELETE", "/api/v1/me/devices/<int:device_id>", _forget_device),
+    Endpoint("GET", "/api/v1/me/jobs", lambda app, w, t: (_job(app, w, t) and "/api/v1/me/jobs", None)),
+    Endpoint("GET", "/api/v1/jobs/<int:job_id>", lambda app, w, t: (f"/api/v1/jobs/{_job(app, w, t)}", None)),
+    Endpoint(
+        "GET",
+        "/api/v1/jobs/<int:job_id>/result",
+        lambda app, w, t: (f"/api/v1/jobs/{_job(app, w, t)}/result", None),
+    ),
     Endpoint(
         "PATCH",
         "/api/v1/categories/<int:category_id>",

@@ -111,6 +111,10 @@ MATRIX: dict[str, tuple] = {
     "POST /me/notifications/read":               (401, 200,     200,     200,     NA,      NA,      200),
     "POST /me/devices":                          (401, 201,     201,     201,     NA,      NA,      201),
     "DELETE /me/devices/<id>":                   (401, 404,     204,     404,     404,     404,     404),
+    # A background job is its owner's alone (S1's is vol_s1's): anyone else, admin included, finds nothing.
+    "GET /me/jobs":                              (401, 200,     200,     200,     NA,      NA,      200),
+    "GET /jobs/<id>":                            (401, 404,     200,     404,     404,     404,     404),
+    "GET /jobs/<id>/result":                     (401, 404,     200,     404,     404,     404,     404),
     # The order loop (tests/api/endpoints.py `_order`: S1's order is the resident's; its volunteer is
     # vol_s1). Anyone may order; an order is seen by its resident, its volunteers and managers in reach.
     # Only the ordering resident rates, only the assignment's volunteer acts on it: anyone else, admin

@@ -21,6 +21,7 @@ from tests.api.endpoints import (
     ORDER_PLACE,
     _activity,
     _activity_body,
+    _job,
     _order,
     _rule_body,
     _step,
@@ -300,7 +301,12 @@ def _tasks(app, w: World) -> Walk:
 
 # OpenAPI path -> how its rows are made. A list whose rows' ids are not known when made says None:
 # then the rows in the database after the walk are what it must have seen (see test_walk).
+def _my_jobs(app, w: World) -> Walk:
+    return Walk("/me/jobs", w.vol_s1, _ids(_job(app, w, "S1") for _ in range(ROWS)))
+
+
 LISTS: dict[str, Callable[..., Walk]] = {
+    "/api/v1/me/jobs": _my_jobs,
     "/api/v1/me/volunteer-applications": _my_applications,
     "/api/v1/sites/{site_id}/volunteer-applications": _site_applications,
     "/api/v1/sites/{site_id}/managers": _managers,

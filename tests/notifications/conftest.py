@@ -9,6 +9,7 @@ from volunteer_app.extensions import db
 from volunteer_app.notifications import delivery, senders, service
 from volunteer_app.notifications.messages import KIND_SUBJECTS
 from volunteer_app.notifications.models import OutboxMessage
+from volunteer_app.worker.runner import Worker
 
 
 @pytest.fixture
@@ -69,3 +70,9 @@ def outbox(app) -> list[OutboxMessage]:
         rows = db.session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id)).all()
         db.session.expunge_all()
         return list(rows)
+
+
+def run_worker(app) -> int:
+    """What `flask worker run --once` does: send the outbox and run queued work until nothing is due."""
+    with app.app_context():
+        return Worker(app).run_once()

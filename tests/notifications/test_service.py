@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from flask import Response
 
-from tests.notifications.conftest import deliver, notify, outbox
+from tests.notifications.conftest import deliver, notify, outbox, run_worker
+from tests.orders.conftest import order_body
 from tests.race import race
 from tests.support import caller, make_user
 from volunteer_app.db import utcnow
@@ -69,8 +71,11 @@ def test_notify_is_set_based_whatever_the_number_of_users(app, world):
         finally:
             sa.event.remove(db.engine, "before_cursor_execute", count)
         db.session.commit()
-    # One INSERT of the inbox rows, one SELECT of the devices, one INSERT of the outbox rows.
-    assert len(statements) == 3, statements
+    # One INSERT of the inbox rows, one SELECT of the devices, one INSERT of the outbox rows; on
+    # PostgreSQL one NOTIFY, which wakes the workers when the transaction commits.
+    wakes = ["SELECT pg_notify"] if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgres") else []
+    assert statements[3:] == wakes, statements
+    assert len(statements) == 3 + len(wakes), statements
     assert len(outbox(app)) == 50
 
 
@@ -253,44 +258,49 @@ def test_concurrent_deliverers_never_send_a_row_twice(app, world, sent):
     assert {m.status for m in outbox(app)} == {"sent"}
 
 
-# ---- after the request, and the command -------------------------------------------------------------
+# ---- nothing is sent in a request: the worker sends it, and the command -----------------------------
 
 
-def test_the_after_request_hook_is_registered(app):
-    assert service.deliver_after_request in app.after_request_funcs[None]
+class BlockingSender:
+    """A gateway that takes 10 s a message: records when it was first called, then blocks."""
+
+    def __init__(self):
+        self.called = threading.Event()
+
+    def send(self, message):
+        self.called.set()
+        time.sleep(10)
 
 
-def test_a_request_that_notified_delivers_after_commit(app, world, sent):
+def test_a_request_that_notifies_returns_before_any_sender_is_called(app, client, world, sent):
+    blocking = BlockingSender()
+    app.extensions["notification_sender"] = blocking
+    started = time.monotonic()
+    r = client.post("/api/v1/orders", json=order_body(app), headers=world.resident.headers)
+    elapsed = time.monotonic() - started
+    assert r.status_code == 201, r.json
+    assert not blocking.called.is_set()
+    assert elapsed < 3, f"the request took {elapsed:.1f} s"
+    assert {row.status for row in outbox(app)} == {"pending"}  # written with the order, not sent
+    app.extensions.pop("notification_sender")
+    assert run_worker(app) >= 1  # the worker sends it: to the station's manager
+    assert world.mgr_s1.id in {m["user_id"] for m in sent}
+    assert {row.status for row in outbox(app)} == {"sent"}
+
+
+def test_notifications_of_a_request_that_never_committed_are_never_sent(app, world, sent):
     with app.test_request_context(method="POST"):
         service.notify([world.vol_s1.id], "order.filled", params={"title": "助老"}, subject=("order", 1))
-        db.session.commit()
-        response = service.deliver_after_request(Response(status=201))
-    assert response.status_code == 201
-    assert [m["user_id"] for m in sent] == [world.vol_s1.id]
-
-
-def test_a_request_that_failed_after_notifying_sends_nothing(app, world, sent):
-    with app.test_request_context(method="POST"):
-        service.notify([world.vol_s1.id], "order.filled", params={"title": "助老"}, subject=("order", 1))
-        service.deliver_after_request(Response(status=409))  # never committed: rolled back, not sent
+        db.session.rollback()  # the request failed
+    assert run_worker(app) == 0
     assert sent == []
     assert outbox(app) == []
 
 
-def test_a_failing_sender_never_fails_the_response(app, world, failing):
-    with app.test_request_context(method="POST"):
-        service.notify([world.vol_s1.id], "order.filled", params={"title": "助老"}, subject=("order", 1))
-        db.session.commit()
-        response = service.deliver_after_request(Response(status=201))
-    assert response.status_code == 201
+def test_a_failing_sender_never_stops_the_worker(app, world, failing):
+    notify(app, [world.vol_s1])
+    assert run_worker(app) == 0  # tried, failed, backing off: nothing more due now
     assert [(m.status, m.attempts) for m in outbox(app)] == [("failed", 1)]
-
-
-def test_a_request_without_notifications_delivers_nothing(app, world, sent):
-    notify(app, [world.vol_s1])  # committed elsewhere (no request): left to the command
-    with app.test_request_context(method="POST"):
-        service.deliver_after_request(Response(status=200))
-    assert sent == []
 
 
 def test_the_deliver_command(app, world, sent):
@@ -302,6 +312,23 @@ def test_the_deliver_command(app, world, sent):
     assert "2 notifications sent" in first.output
     assert "1 notifications sent" in again.output
     assert len(sent) == 3
+    # Not a terminal: plain progress lines instead of a bar.
+    assert "sending: 2/2" in first.output and "sending: 1/1" in again.output
+
+
+def test_the_deliver_command_works_through_batches(app, world, sent, monkeypatch):
+    from volunteer_app import commands
+
+    monkeypatch.setattr(commands, "DELIVER_BATCH", 2)
+    notify(app, [world.vol_s1, world.resident, world.mgr_s1, world.mgr_s4, world.vol_s4])
+    result = app.test_cli_runner().invoke(args=["notifications", "deliver"])
+    assert result.exit_code == 0, result.output
+    assert [line for line in result.output.splitlines() if line.startswith("sending")] == [
+        "sending: 2/5",
+        "sending: 4/5",
+        "sending: 5/5",
+    ]
+    assert "5 notifications sent" in result.output and len(sent) == 5
 
 
 def test_finished_outbox_rows_are_purged_after_their_time_and_pending_ones_never(app, world):

@@ -46,6 +46,7 @@ PATH_EXAMPLES: dict[str, Any] = {
     "link_id": 1,
     "certificate_id": 1,
     "device_id": 1,
+    "job_id": 1,
     "rule_id": 1,
     "code": "ABCD2345",
 }

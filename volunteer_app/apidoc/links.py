@@ -35,6 +35,7 @@ RESOURCES: dict[str, list[tuple[str, str]]] = {
     "TeamMemberOut": [("members", "user_id")],
     "TeamMemberCreated": [("members", "user_id")],
     "ManagerOut": [("managers", "user_id")],
+    "JobOut": [("jobs", "id")],
     "GrantOut": [("managers", "user_id")],
 }
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
@@ -65,6 +65,13 @@ def _due(now: datetime):
     return (OutboxMessage.status.in_(("pending", "failed", "sending")), OutboxMessage.next_try_at <= now)
 
 
+def count_due(now: datetime | None = None) -> int:
+    """How many outbox rows are due now (what a `flask notifications deliver` would try)."""
+    count = db.session.scalar(select(func.count()).select_from(OutboxMessage).where(*_due(now or utcnow())))
+    db.session.rollback()
+    return int(count or 0)
+
+
 def _claim(limit: int, now: datetime) -> list[dict[str, Any]]:
     """Move up to `limit` due rows to `sending` (only the rows this UPDATE changed are ours) and return
     them as messages; rows whose device left the user meanwhile are dropped as dead. Commits."""
@@ -74,6 +81,9 @@ def _claim(limit: int, now: datetime) -> list[dict[str, Any]]:
             .where(*_due(now))
             .order_by(OutboxMessage.next_try_at, OutboxMessage.id)
             .limit(limit)
+            # PostgreSQL: concurrent workers skip each other's rows instead of queueing on them
+            # (the conditional UPDATE below is what makes a claim exclusive, on both databases).
+            .with_for_update(skip_locked=True)
         )
     )
     if not candidates:

@@ -1,5 +1,5 @@
-"""The notifications' scheduled job: send the outbox (what after-commit delivery missed, and retries),
-every minute."""
+"""The notifications' background work: the worker drains the outbox as notifications are written
+(`OUTBOX`), and the scheduler sends it every minute too, a safety net if no worker runs (`DELIVER`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from volunteer_app.notifications.delivery import deliver_pending
 from volunteer_app.scheduler.registry import Job
+from volunteer_app.worker.registry import Drain
 
 DELIVER_LIMIT = 500
 DELIVER_BUDGET_SECONDS = 50  # leave the minute to the next occurrence
@@ -32,5 +33,12 @@ DELIVER = Job(
     catch_up=timedelta(minutes=10),
     coalesce=True,
     commits=True,
-    description="send due outbox messages (and retry failed ones)",
+    description="send due outbox messages no worker sent yet (and retry failed ones)",
+)
+
+OUTBOX = Drain(
+    id="notifications.outbox",
+    run=deliver_pending,
+    batch=50,
+    description="send due outbox messages as they are written (woken by the writing commit)",
 )

@@ -1,7 +1,8 @@
 """Notifications: the inbox a user reads, the outbox a sender drains, and the devices pushes go to.
 
 A notification is written in the transaction of the change it reports (one inbox row per user, one
-outbox row per device or one console row); senders run after commit and only ever touch the outbox.
+outbox row per device or one console row); a worker sends them after commit (never the request),
+touching only the outbox.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class Notification(db.Model):
 
 
 class OutboxMessage(db.Model):
-    """One delivery of a notification to one device (or the console), claimed and sent after commit."""
+    """One delivery of a notification to one device (or the console), claimed and sent by a worker."""
 
     __tablename__ = "notification_outbox"
     __table_args__ = (

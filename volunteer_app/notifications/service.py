@@ -1,29 +1,22 @@
 """Writing notifications with the change they report: one inbox row per user and one outbox row per
-device in the caller's transaction, who to tell (a site's managers), and sending what a request wrote
-once it has committed."""
+device in the caller's transaction (waking the workers, who send them, when it commits), and who to
+tell (a site's managers)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
 
-from flask import g, has_app_context
 from sqlalchemy import insert, select
 
 from volunteer_app.accounts.models import RoleGrant, User
 from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
-from volunteer_app.notifications.delivery import CHUNK, deliver_pending
+from volunteer_app.notifications.delivery import CHUNK
 from volunteer_app.notifications.messages import KIND_SUBJECTS, KINDS, PARAM_TYPES
 from volunteer_app.notifications.models import CHANNELS, Device, Notification, OutboxMessage
-
-log = logging.getLogger(__name__)
-
-# Most outbox rows one request sends itself after commit; the rest wait for `flask notifications deliver`.
-AFTER_REQUEST_LIMIT = 200
-
+from volunteer_app.worker.queue import wake
 
 Subject = tuple[str, int | str | None]  # (subject type, id): ("order", 42), ("statement", "2026-05")
 
@@ -118,9 +111,7 @@ def _write(rows: list[dict], now: datetime) -> None:
     ]
     # render_nulls: one INSERT for rows with and without a device token alike.
     db.session.execute(insert(OutboxMessage), outbox, execution_options={"render_nulls": True})
-    if has_app_context():
-        # Read by deliver_after_request: this request has something to send once it has committed.
-        g.notification_outbox = g.get("notification_outbox", 0) + len(outbox)
+    wake()  # the workers send them once this transaction commits
 
 
 def managers_of(site_id: int) -> list[int]:
@@ -141,19 +132,3 @@ def managers_of_sites(site_ids: set[int]) -> dict[int, list[int]]:
     ):
         found.setdefault(site_id, []).append(user_id)
     return found
-
-
-def deliver_after_request(response):
-    """after_request hook: send what this request put in the outbox once it has committed; a failing
-    sender is logged and never turns the response into an error."""
-    created = g.pop("notification_outbox", 0)
-    if not created:
-        return response
-    try:
-        # Anything the request left uncommitted is discarded, exactly as the session teardown would.
-        db.session.rollback()
-        deliver_pending(limit=min(created, AFTER_REQUEST_LIMIT))
-    except Exception:
-        log.exception("delivering notifications after the request failed; they stay in the outbox")
-        db.session.rollback()
-    return response

@@ -14,10 +14,13 @@
 
 Every check is one statement (or the chain's one stream), so each sees one consistent state even while
 the application keeps posting. Problems name the first bad row; the first chain break comes first.
+`progress(done, total)`, if given, is told how far it got: transfers of the chain (the head's id is
+the total, read once), then one step per later check (`flask timebank verify` draws its bar with it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -51,23 +54,34 @@ class Report:
         return not self.problems
 
 
-def verify(batch: int = 5000, checkpoint_file: Path | None = None) -> Report:
+Progress = Callable[[int, int], None]
+LATER_CHECKS = 4  # entries, running balances, balances, lifetimes (and the checkpoints with the last)
+
+
+def verify(
+    batch: int = 5000, checkpoint_file: Path | None = None, progress: Progress | None = None
+) -> Report:
     """Check everything; the report lists problems, the first chain break first. `checkpoint_file`:
     compare against the checkpoints published in it (a line that is not one is a problem)."""
     report = Report()
-    _check_chain(report, batch)
-    _check_entries(report)
-    _check_running_balances(report)
-    _check_balances(report)
-    _check_lifetimes(report)
-    if checkpoint_file is not None:
-        found, problems = published.read(checkpoint_file)
-        report.problems += problems
-        _check_checkpoints(report, found)
+    head = db.session.scalar(select(LedgerHead.last_transfer_id).where(LedgerHead.id == 1)) or 0
+    total = head + LATER_CHECKS
+    tell = progress or (lambda done, total: None)
+    _check_chain(report, batch, lambda read: tell(min(read, head), total))
+    tell(head, total)
+    for step, check in enumerate(
+        (_check_entries, _check_running_balances, _check_balances, _check_lifetimes)
+    ):
+        check(report)
+        if step == LATER_CHECKS - 1 and checkpoint_file is not None:
+            found, problems = published.read(checkpoint_file)
+            report.problems += problems
+            _check_checkpoints(report, found)
+        tell(head + step + 1, total)
     return report
 
 
-def _check_chain(report: Report, batch: int) -> None:
+def _check_chain(report: Report, batch: int, read_so_far: Callable[[int], None]) -> None:
     """The chain from genesis to the head. Transfers are read as plain rows (no ORM objects: the hash
     needs only the columns, and this stream is most of the time verify takes)."""
     columns = Transfer.__table__.c
@@ -88,6 +102,8 @@ def _check_chain(report: Report, batch: int) -> None:
                 return
             expected_prev, last_id = t.hash, t.id
             report.last_transfer_id, report.last_hash = last_id, expected_prev
+            if read % batch == 0:
+                read_so_far(report.transfers)
         head = db.session.execute(
             select(LedgerHead.last_transfer_id, LedgerHead.last_hash).where(LedgerHead.id == 1)
         ).first()

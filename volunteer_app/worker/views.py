@@ -1,0 +1,61 @@
+"""HTTP endpoints of background jobs: a job's progress and its result file, for its owner only."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from volunteer_app.auth.decorators import auth_required
+from volunteer_app.auth.tokens import current_principal
+from volunteer_app.pagination import PageArgs, page_schema
+from volunteer_app.worker import schemas as s
+from volunteer_app.worker import status
+
+blp = Blueprint("jobs", __name__, url_prefix="/api/v1", description="Background jobs and their results")
+
+JobPage = page_schema(s.JobOut, "JobPage")
+
+
+@blp.route("/me/jobs")
+class MyJobs(MethodView):
+    @auth_required()
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, JobPage)
+    def get(self, args):
+        """My background jobs (exports …), newest first, with their state and progress."""
+        return status.list_jobs(who=current_principal(), **args)
+
+
+@blp.route("/jobs/<int:job_id>")
+class Job(MethodView):
+    @auth_required()
+    @blp.response(200, s.JobOut)
+    def get(self, job_id):
+        """One of my jobs: its state, progress (done of total), times, last error, and result link."""
+        return status.get_job(who=current_principal(), job_id=job_id)
+
+
+@blp.route("/jobs/<int:job_id>/result")
+class JobResult(MethodView):
+    @auth_required()
+    @blp.response(
+        200,
+        {"type": "string", "format": "binary"},
+        content_type="application/octet-stream",
+        description="The file",
+    )
+    def get(self, job_id):
+        """The file one of my jobs made (an export), once it is done; 404 before."""
+        name, content_type, data = status.get_result(who=current_principal(), job_id=job_id)
+        return current_app.response_class(
+            data,
+            mimetype=content_type,
+            headers={"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(name)}"},
+        )
+
+
+def _quote(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name, safe="")
