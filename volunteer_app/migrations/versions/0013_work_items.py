@@ -1,7 +1,7 @@
 """work_items: the queue of background work (worker/)
 
-Revision ID: 0012_work_items
-Revises: 0011_notification_subjects
+Revision ID: 0013_work_items
+Revises: 0012_idempotency_lease
 """
 
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
-revision = "0012_work_items"
-down_revision = "0011_notification_subjects"
+revision = "0013_work_items"
+down_revision = "0012_idempotency_lease"
 branch_labels = None
 depends_on = None
 
