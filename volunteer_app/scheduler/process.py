@@ -40,21 +40,29 @@ def build_scheduler(app: Flask, scheduler_class):
     return scheduler
 
 
+def development_server(app: Flask) -> bool:
+    """Whether this process is the one serving `flask run` (the reloader's child when reloading), or no
+    CLI at all (a WSGI server): not `flask deploy`, `flask scheduler run`, `flask worker run`, …, and
+    not the reloader's watcher process."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return True
+    if ctx.info_name != "run" or (ctx.parent is not None and ctx.parent.parent is not None):
+        return False  # another command, or a `run` subcommand of a group (scheduler run, worker run)
+    from werkzeug.serving import is_running_from_reloader
+
+    reload = ctx.params.get("reload")
+    return not ((app.debug if reload is None else reload) and not is_running_from_reloader())
+
+
 def start_embedded(app: Flask) -> bool:
     """Run the scheduler in a background thread of this process when `[scheduler] mode` is embedded,
     the app is not under test, and this process serves (`flask run`, in the reloader's child when
     reloading; never other CLI commands). Returns whether it started."""
     if (app.config.get("SCHEDULER") or {}).get("mode") != "embedded" or app.testing:
         return False
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None:
-        if ctx.info_name != "run":
-            return False  # `flask deploy`, `flask scheduler run`, …: not a server
-        from werkzeug.serving import is_running_from_reloader
-
-        reload = ctx.params.get("reload")
-        if (app.debug if reload is None else reload) and not is_running_from_reloader():
-            return False  # the reloader's watcher process: its child will schedule
+    if not development_server(app):
+        return False
     import atexit
 
     from apscheduler.schedulers.background import BackgroundScheduler

@@ -8,10 +8,10 @@ import logging
 import threading
 import time
 
-import click
 from flask import Flask
 
 from volunteer_app.extensions import db
+from volunteer_app.scheduler.process import development_server
 from volunteer_app.worker.registry import CHANNEL, poll_interval, settings
 from volunteer_app.worker.runner import Worker
 
@@ -93,15 +93,8 @@ def start_embedded(app: Flask) -> Worker | None:
     never other CLI commands, `flask worker run` included). Returns the worker it started."""
     if settings(app).get("mode") != "embedded" or app.testing:
         return None
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None:
-        if ctx.info_name != "run" or (ctx.parent is not None and ctx.parent.parent is not None):
-            return None  # `flask deploy`, `flask worker run`, …: not the development server
-        from werkzeug.serving import is_running_from_reloader
-
-        reload = ctx.params.get("reload")
-        if (app.debug if reload is None else reload) and not is_running_from_reloader():
-            return None  # the reloader's watcher process: its child will work
+    if not development_server(app):
+        return None
     worker = Worker(app, name=f"embedded:{threading.get_native_id()}")
 
     def run() -> None:
