@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from volunteer_app import phones
 from volunteer_app.accounts import identity
 from volunteer_app.accounts.models import (
+    ApplicationStatus,
     RoleGrant,
     TeamMember,
     User,
@@ -181,7 +182,10 @@ def _claim_pending(application_id: int, **values) -> None:
     """Move a pending application on, exactly once even if two managers press at the same moment."""
     result = db.session.execute(
         update(VolunteerApplication)
-        .where(VolunteerApplication.id == application_id, VolunteerApplication.status == "pending")
+        .where(
+            VolunteerApplication.id == application_id,
+            VolunteerApplication.status == ApplicationStatus.PENDING,
+        )
         .values(reviewed_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     )
@@ -193,7 +197,7 @@ def _claim_pending(application_id: int, **values) -> None:
 def approve_application(*, who: Reacher, reviewer_id: int, application_id: int) -> VolunteerApplication:
     """Approve: the applicant becomes a volunteer of that station, with real name and volunteer number."""
     application = get_application(who=who, application_id=application_id)
-    _claim_pending(application.id, status="approved", reviewed_by_id=reviewer_id)
+    _claim_pending(application.id, status=ApplicationStatus.APPROVED, reviewed_by_id=reviewer_id)
     user = db.session.get(User, application.user_id)
     user.real_name = application.real_name
     user.id_number_enc = application.id_number_enc
@@ -233,7 +237,9 @@ def reject_application(
 ) -> VolunteerApplication:
     """Reject with a reason the applicant will see. Commits."""
     application = get_application(who=who, application_id=application_id)
-    _claim_pending(application.id, status="rejected", reviewed_by_id=reviewer_id, reason=reason)
+    _claim_pending(
+        application.id, status=ApplicationStatus.REJECTED, reviewed_by_id=reviewer_id, reason=reason
+    )
     db.session.commit()
     db.session.refresh(application)
     return application

@@ -14,7 +14,7 @@ from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
 from volunteer_app.notifications import senders
 from volunteer_app.notifications.messages import render
-from volunteer_app.notifications.models import Device, Notification, OutboxMessage
+from volunteer_app.notifications.models import Device, Notification, OutboxMessage, OutboxStatus
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,10 @@ def deliver_pending(*, limit: int = 100, now: datetime | None = None) -> int:
 
 def _due(now: datetime):
     """Pending or failed rows whose time has come, and claims whose lease ran out (a crashed sender)."""
-    return (OutboxMessage.status.in_(("pending", "failed", "sending")), OutboxMessage.next_try_at <= now)
+    return (
+        OutboxMessage.status.in_((OutboxStatus.PENDING, OutboxStatus.FAILED, OutboxStatus.SENDING)),
+        OutboxMessage.next_try_at <= now,
+    )
 
 
 def count_due(now: datetime | None = None) -> int:
@@ -93,7 +96,7 @@ def _claim(limit: int, now: datetime) -> list[dict[str, Any]]:
         db.session.scalars(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(candidates), *_due(now))
-            .values(status="sending", next_try_at=now + SENDING_LEASE)
+            .values(status=OutboxStatus.SENDING, next_try_at=now + SENDING_LEASE)
             .returning(OutboxMessage.id),
             execution_options={"synchronize_session": False},
         )
@@ -114,7 +117,7 @@ def _claim(limit: int, now: datetime) -> list[dict[str, Any]]:
         db.session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(sorted(gone)))
-            .values(status="dead", last_error="device.gone"),
+            .values(status=OutboxStatus.DEAD, last_error="device.gone"),
             execution_options={"synchronize_session": False},
         )
     messages = [_message(outbox, notification) for outbox, notification, _d in rows if outbox.id not in gone]
@@ -144,12 +147,14 @@ def _message(outbox: OutboxMessage, notification: Notification) -> dict[str, Any
 def _record(sent: list[int], failed: list[tuple[dict[str, Any], str]], now: datetime) -> None:
     """Mark sent rows sent, failed rows failed (or dead once out of attempts). Commits."""
     max_attempts = int(current_app.config["APP"]["notification_max_attempts"])
-    mine = OutboxMessage.status == "sending"
+    mine = OutboxMessage.status == OutboxStatus.SENDING
     for start in range(0, len(sent), CHUNK):
         db.session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(sent[start : start + CHUNK]), mine)
-            .values(status="sent", sent_at=now, attempts=OutboxMessage.attempts + 1, last_error=None),
+            .values(
+                status=OutboxStatus.SENT, sent_at=now, attempts=OutboxMessage.attempts + 1, last_error=None
+            ),
             execution_options={"synchronize_session": False},
         )
     for message, error in failed:
@@ -158,7 +163,7 @@ def _record(sent: list[int], failed: list[tuple[dict[str, Any], str]], now: date
             update(OutboxMessage)
             .where(OutboxMessage.id == message["id"], mine)
             .values(
-                status="dead" if attempts >= max_attempts else "failed",
+                status=OutboxStatus.DEAD if attempts >= max_attempts else OutboxStatus.FAILED,
                 attempts=attempts,
                 next_try_at=now + retry_delay(attempts),
                 last_error=error,
@@ -175,7 +180,10 @@ def purge_outbox(before: datetime, *, batch: int = 10_000) -> int:
     while True:
         done = (
             select(OutboxMessage.id)
-            .where(OutboxMessage.status.in_(("sent", "dead")), OutboxMessage.created_at < before)
+            .where(
+                OutboxMessage.status.in_((OutboxStatus.SENT, OutboxStatus.DEAD)),
+                OutboxMessage.created_at < before,
+            )
             .limit(batch)
         )
         count = db.session.execute(

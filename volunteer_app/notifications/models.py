@@ -68,7 +68,7 @@ class OutboxMessage(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     channel: Mapped[str] = mapped_column(String(16))
     device_token: Mapped[str | None] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(12), default="pending")
+    status: Mapped[str] = mapped_column(String(12), default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     # Pending or failed: not before this. Sending: the claim's lease ends here (a crashed sender's
     # claim is taken over after it).

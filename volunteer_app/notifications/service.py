@@ -15,7 +15,7 @@ from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
 from volunteer_app.notifications.delivery import CHUNK
 from volunteer_app.notifications.messages import KIND_SUBJECTS, KINDS, PARAM_TYPES
-from volunteer_app.notifications.models import CHANNELS, Device, Notification, OutboxMessage
+from volunteer_app.notifications.models import CHANNELS, Device, Notification, OutboxMessage, OutboxStatus
 from volunteer_app.worker.queue import wake
 
 Subject = tuple[str, int | str | None]  # (subject type, id): ("order", 42), ("statement", "2026-05")
@@ -101,7 +101,7 @@ def _write(rows: list[dict], now: datetime) -> None:
             "user_id": user_id,
             "channel": channel,
             "device_token": token,
-            "status": "pending",
+            "status": OutboxStatus.PENDING,
             "attempts": 0,
             "next_try_at": now,
             "created_at": now,

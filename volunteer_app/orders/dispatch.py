@@ -9,7 +9,7 @@ from sqlalchemy import or_, select
 
 from volunteer_app.accounts.models import TeamMember, VolunteerProfile
 from volunteer_app.attendance import service as attendance
-from volunteer_app.attendance.models import Assignment
+from volunteer_app.attendance.models import Assignment, AssignmentStatus
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, Unprocessable, invalid, register_messages
 from volunteer_app.extensions import db
@@ -68,7 +68,7 @@ def _offer(order: Order, volunteer_ids: list[int], actor_id: int) -> list[Assign
             site_id=order.site_id,
             volunteer_id=v,
             kind="offer",
-            status="offered",
+            status=AssignmentStatus.OFFERED,
             offered_by_id=actor_id,
         )
         for v in volunteer_ids

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 
 from volunteer_app.accounts.models import VolunteerProfile
 from volunteer_app.attendance import service as attendance
-from volunteer_app.attendance.models import Assignment
+from volunteer_app.attendance.models import Assignment, AssignmentStatus
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, NotFound, register_messages
 from volunteer_app.extensions import db
@@ -130,7 +130,7 @@ def grab(*, who, order_id: int) -> Assignment:
         site_id=order.site_id,
         volunteer_id=who.user_id,
         kind="grab",
-        status="held",
+        status=AssignmentStatus.HELD,
         held_at=now,
     )
     db.session.add(assignment)

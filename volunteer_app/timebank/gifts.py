@@ -24,7 +24,7 @@ from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import Reacher, get_in_reach, subtree_of
 from volunteer_app.timebank import ledger
-from volunteer_app.timebank.models import Entry, FamilyLink, TimeAccount, Transfer
+from volunteer_app.timebank.models import Entry, FamilyLink, LinkStatus, TimeAccount, Transfer
 from volunteer_app.timebank.service import hours
 
 if TYPE_CHECKING:
@@ -142,9 +142,9 @@ def review_link(*, who: Reacher, reviewer_id: int, link_id: int, approve: bool, 
     link = get_in_reach(FamilyLink, link_id, FamilyLink.site_id, who)
     result = db.session.execute(
         update(FamilyLink)
-        .where(FamilyLink.id == link.id, FamilyLink.status == "pending")
+        .where(FamilyLink.id == link.id, FamilyLink.status == LinkStatus.PENDING)
         .values(
-            status="approved" if approve else "rejected",
+            status=LinkStatus.APPROVED if approve else LinkStatus.REJECTED,
             reason=reason,
             reviewed_by_id=reviewer_id,
             reviewed_at=utcnow(),
@@ -168,7 +168,7 @@ def _approved_link(user: User, link_id: int) -> FamilyLink:
     ).first()
     if link is None:
         raise NotFound()
-    if link.status != "approved":
+    if link.status != LinkStatus.APPROVED:
         raise Conflict("gift.link_not_approved")
     return link
 

@@ -26,7 +26,7 @@ from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import Reacher, get_in_reach, reach_condition
 from volunteer_app.timebank import ledger
-from volunteer_app.timebank.models import Redemption, Reward
+from volunteer_app.timebank.models import Redemption, RedemptionStatus, Reward
 from volunteer_app.timebank.service import hours
 
 if TYPE_CHECKING:
@@ -204,7 +204,7 @@ def redeem(*, who: Principal, reward_id: int) -> Redemption:
         reward_id=reward.id,
         site_id=reward.site_id,
         minutes=reward.price_minutes,
-        status="issued",
+        status=RedemptionStatus.ISSUED,
         debit_transfer_id=debit.id,
         expires_at=now + timedelta(hours=ttl),
         created_at=now,
@@ -283,14 +283,20 @@ def fulfil(*, who: Reacher, actor_id: int, code: str) -> dict:
     now = utcnow()
     result = db.session.execute(
         update(Redemption)
-        .where(Redemption.id == redemption.id, Redemption.status == "issued", Redemption.expires_at > now)
-        .values(status="fulfilled", fulfilled_at=now, fulfilled_by_id=actor_id)
+        .where(
+            Redemption.id == redemption.id,
+            Redemption.status == RedemptionStatus.ISSUED,
+            Redemption.expires_at > now,
+        )
+        .values(status=RedemptionStatus.FULFILLED, fulfilled_at=now, fulfilled_by_id=actor_id)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
         db.session.rollback()
         current = db.session.get(Redemption, redemption.id)
-        expired = current.status == "expired" or (current.status == "issued" and current.expires_at <= now)
+        expired = current.status == RedemptionStatus.EXPIRED or (
+            current.status == RedemptionStatus.ISSUED and current.expires_at <= now
+        )
         raise Conflict("redemption.expired" if expired else "redemption.not_issued")
     db.session.commit()
     db.session.refresh(redemption)
@@ -304,8 +310,12 @@ def _expire_one(redemption_id: int, now: datetime) -> bool:
     """Move one issued, expired code to `expired`, give its stock back and refund it. Flushes only."""
     row = db.session.execute(
         update(Redemption)
-        .where(Redemption.id == redemption_id, Redemption.status == "issued", Redemption.expires_at <= now)
-        .values(status="expired")
+        .where(
+            Redemption.id == redemption_id,
+            Redemption.status == RedemptionStatus.ISSUED,
+            Redemption.expires_at <= now,
+        )
+        .values(status=RedemptionStatus.EXPIRED)
         .returning(Redemption.user_id, Redemption.reward_id, Redemption.minutes, Redemption.site_id)
         .execution_options(synchronize_session=False)
     ).first()
@@ -347,7 +357,11 @@ def expire_redemptions(*, now: datetime | None = None, batch: int = 500) -> int:
         ids = list(
             db.session.scalars(
                 select(Redemption.id)
-                .where(Redemption.status == "issued", Redemption.expires_at <= now, Redemption.id > after)
+                .where(
+                    Redemption.status == RedemptionStatus.ISSUED,
+                    Redemption.expires_at <= now,
+                    Redemption.id > after,
+                )
                 .order_by(Redemption.id)
                 .limit(batch)
             )
