@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -51,11 +53,5 @@ class JobResult(MethodView):
         return current_app.response_class(
             data,
             mimetype=content_type,
-            headers={"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(name)}"},
+            headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}"},
         )
-
-
-def _quote(name: str) -> str:
-    from urllib.parse import quote
-
-    return quote(name, safe="")
