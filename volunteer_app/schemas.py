@@ -128,10 +128,14 @@ class Text(Str):
         if validate is not None:
             validators += validate if isinstance(validate, (list, tuple)) else [validate]
         super().__init__(validate=validators, **kwargs)
+        self.at_most = ma.validate.Length(max=max_length)
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         raw = super()._deserialize(value, attr, data, **kwargs)
-        storable(raw)  # before stripping: a NUL is refused wherever it is, not quietly cut off
+        # Before stripping: a NUL is refused wherever it is, not quietly cut off, and text longer than
+        # the documented maxLength is refused as sent, even if what stripping leaves would fit.
+        storable(raw)
+        self.at_most(raw)
         text = strip_blank(raw)
         if not text:
             raise self.make_error("blank")
