@@ -80,13 +80,14 @@ class IdConverter(IntegerConverter):
 
 def _import_models() -> None:
     """Import every domain's models so MetaData (and Alembic) sees all tables."""
-    from volunteer_app import idempotency  # noqa: F401
+    from volunteer_app import changes, idempotency  # noqa: F401
     from volunteer_app.accounts import models as _accounts  # noqa: F401
     from volunteer_app.activities import models as _activities  # noqa: F401
     from volunteer_app.attendance import models as _attendance  # noqa: F401
     from volunteer_app.auth import models as _auth  # noqa: F401
     from volunteer_app.notifications import models as _notifications  # noqa: F401
     from volunteer_app.orders import models as _orders  # noqa: F401
+    from volunteer_app.reports import models as _reports  # noqa: F401  (rollups)
     from volunteer_app.scheduler import models as _scheduler  # noqa: F401  (job_runs)
     from volunteer_app.sites import models as _sites  # noqa: F401
     from volunteer_app.timebank import models as _timebank  # noqa: F401
@@ -109,6 +110,7 @@ def _register_blueprints(app: Flask) -> None:
     from volunteer_app.health import blp as health_blp
     from volunteer_app.notifications.views import blp as notifications_blp
     from volunteer_app.orders.views import blp as orders_blp
+    from volunteer_app.reports.views import blp as reports_blp
     from volunteer_app.sites.views import blp as sites_blp
     from volunteer_app.timebank.certificate_views import blp as certificates_blp
     from volunteer_app.timebank.views import blp as timebank_blp
@@ -126,6 +128,7 @@ def _register_blueprints(app: Flask) -> None:
         activities_blp,
         feed_blp,
         assignments_blp,
+        reports_blp,
         jobs_blp,
     ):
         api.register_blueprint(blp)

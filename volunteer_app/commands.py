@@ -21,6 +21,7 @@ users_cli = AppGroup("users", help="Operator commands for accounts.")
 timebank_cli = AppGroup("timebank", help="The time book (ledger of hours).")
 orders_cli = AppGroup("orders", help="The order loop.")
 notifications_cli = AppGroup("notifications", help="The notification outbox.")
+reports_cli = AppGroup("reports", help="The statistics' rollups (docs/statistics.md).")
 
 DELIVER_BATCH = 50  # outbox rows per claim of `flask notifications deliver` (the bar moves per batch)
 
@@ -71,6 +72,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(timebank_cli)
     app.cli.add_command(notifications_cli)
     app.cli.add_command(orders_cli)
+    app.cli.add_command(reports_cli)
     app.cli.add_command(scheduler_cli)
     app.cli.add_command(worker_cli)
 
@@ -78,9 +80,14 @@ def register_commands(app: Flask) -> None:
 @click.command("deploy")
 def deploy() -> None:
     """Bring the database to the newest migration and seed the service catalogue (idempotent)."""
+    from volunteer_app.reports import rollups
+
     upgrade()
     added = sites.ensure_catalogue()
     click.echo(f"database migrated; {added} catalogue entries added")
+    if rollups.state()["rebuilt_at"] is None:
+        # The statistics were never counted here (a new database, or an upgrade from before them).
+        click.echo(f"statistics: {rollups.rebuild()} sites counted")
 
 
 @demo_cli.command("load")
@@ -90,6 +97,39 @@ def demo_load() -> None:
 
     created = demo.load()
     click.echo(demo.summary(created))
+
+
+@reports_cli.command("refresh")
+def reports_refresh() -> None:
+    """Count the logged changes into the rollups now (the scheduler does it every minute)."""
+    from volunteer_app.reports import rollups
+
+    click.echo(f"{rollups.refresh_all()} changes counted")
+
+
+@reports_cli.command("rebuild")
+def reports_rebuild() -> None:
+    """Count every site's figures again from the raw rows (safe while the service runs)."""
+    from volunteer_app.reports import rollups
+
+    with progress(0, "sites") as bar:
+        n = rollups.rebuild(progress=_moved(bar))
+    click.echo(f"{n} sites counted")
+
+
+@reports_cli.command("verify")
+def reports_verify() -> None:
+    """Recount every figure from the raw rows and compare with the rollups; exit 1 on any difference."""
+    from volunteer_app.reports import rollups
+
+    with progress(0, "sites") as bar:
+        result = rollups.verify(progress=_moved(bar))
+    for d in result.differences:
+        click.echo(f"{d.table} {d.key}: stored {d.stored} counted {d.counted}", err=True)
+    if result.differences:
+        click.echo(f"the rollups differ from the raw rows ({len(result.differences)} shown)", err=True)
+        sys.exit(1)
+    click.echo(f"rollups verified: {result.sites} sites, equal to a recount of the raw rows")
 
 
 @users_cli.command("create-admin")

@@ -14,6 +14,7 @@ from volunteer_app.activities import jobs as activities
 from volunteer_app.notifications import jobs as notifications
 from volunteer_app.notifications.delivery import purge_outbox
 from volunteer_app.orders import jobs as orders
+from volunteer_app.reports import jobs as reports
 from volunteer_app.scheduler.registry import Job
 from volunteer_app.scheduler.runner import purge_job_runs
 from volunteer_app.timebank import jobs as timebank
@@ -53,6 +54,7 @@ JOBS: tuple[Job, ...] = (
     timebank.STATEMENTS,
     timebank.STAR_LEVELS,
     timebank.VERIFY,
+    reports.REFRESH,
 )
 
 # Kinds of queued work (worker/): none of the app's own yet; exports and rebuilds will join here.

@@ -502,6 +502,11 @@ _LIST = [
     ),
     Endpoint(
         "GET",
+        "/api/v1/sites/<int:site_id>/stats",
+        lambda app, w, t: (f"/api/v1/sites/{_site(w, t)}/stats?group=child", None),
+    ),
+    Endpoint(
+        "GET",
         "/api/v1/sites/<int:site_id>/teams",
         lambda app, w, t: (f"/api/v1/sites/{_site(w, t)}/teams", None),
     ),

@@ -79,6 +79,7 @@ MATRIX: dict[str, tuple] = {
     "GET /sites/<id>":                           (200, 200,     200,     200,     200,     200,     200),
     "GET /sites/<id>/settings":                  (401, 403,     403,     200,     404,     404,     200),
     "PATCH /sites/<id>/settings":                (401, 403,     403,     200,     404,     404,     200),
+    "GET /sites/<id>/stats":                     (401, 403,     403,     200,     404,     404,     200),
     "GET /sites/<id>/teams":                     (401, 403,     403,     200,     404,     404,     200),
     "POST /sites/<id>/teams":                    (401, 403,     403,     201,     404,     404,     201),
     "GET /teams/<id>":                           (401, 403,     403,     200,     404,     404,     200),
@@ -172,6 +173,9 @@ EXTRA = [
     ("POST /sites", "mgr_c1", "S1", 403),
     ("GET /sites/<id>/settings", "mgr_s1", "I1", 404),
     ("GET /sites/<id>/settings", "mgr_s2", "S1", 404),
+    ("GET /sites/<id>/stats", "mgr_s1", "I1", 404),  # the institute above: out of a station's reach
+    ("GET /sites/<id>/stats", "mgr_s2", "S1", 404),  # a sibling station's manager
+    ("GET /sites/<id>/stats", "mgr_i1", "S1", 200),
     ("PATCH /sites/<id>/settings", "mgr_i1", "S1", 200),
     ("PATCH /sites/<id>/settings", "mgr_s1", "I1", 404),
     ("POST /sites/<id>/teams", "mgr_c1", "S1", 201),

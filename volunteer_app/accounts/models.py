@@ -72,6 +72,8 @@ class VolunteerProfile(db.Model):
     """An approved volunteer: volunteer number, home station, skills and preferred categories."""
 
     __tablename__ = "volunteer_profiles"
+    # The statistics count approved volunteers per site and period.
+    __table_args__ = (Index("ix_volunteer_profiles_site_id_approved_at", "site_id", "approved_at"),)
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)

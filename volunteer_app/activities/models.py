@@ -21,6 +21,7 @@ class Activity(db.Model):
     """
 
     __tablename__ = "activities"
+    __changes__ = staticmethod(lambda activity: ("activity", activity.id))  # statistics (changes.py)
     __table_args__ = (
         CheckConstraint("status IN ('open', 'closed', 'cancelled')", name="status"),
         CheckConstraint("taken >= 0 AND taken <= slots", name="slots"),

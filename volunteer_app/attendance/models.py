@@ -50,6 +50,10 @@ class Assignment(db.Model):
     and pass/fail, never tracks."""
 
     __tablename__ = "assignments"
+    # Statistics count the order or activity again (volunteer_app/changes.py).
+    __changes__ = staticmethod(
+        lambda a: ("order", a.order_id) if a.order_id is not None else ("activity", a.activity_id)
+    )
     __table_args__ = (
         # One slot per volunteer per order, however many times the phone is pressed.
         UniqueConstraint("order_id", "volunteer_id"),

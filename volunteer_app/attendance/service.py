@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import select, update
 
+from volunteer_app import changes
 from volunteer_app.attendance.models import Assignment
 from volunteer_app.attendance.models import AssignmentStatus as S
 from volunteer_app.db import utcnow
@@ -105,7 +106,13 @@ def end_open(owner_ids: list[int], now: datetime, *, owner=Assignment.order_id) 
         .returning(Assignment.volunteer_id)
         .execution_options(synchronize_session=False)
     ).all()
+    _record(owner, owner_ids)
     return [r.volunteer_id for r in rows]
+
+
+def _record(owner, owner_ids: list[int]) -> None:
+    """Statistics count the owners again (the ORM does not see set-based UPDATEs; changes.py)."""
+    changes.record("order" if owner is Assignment.order_id else "activity", owner_ids)
 
 
 @dataclass(frozen=True)
@@ -291,6 +298,7 @@ def settle_absent(owner_ids: list[int], now: datetime, *, owner=Assignment.order
             .values(updated_at=now, **values)
             .execution_options(synchronize_session=False)
         )
+    _record(owner, owner_ids)
 
 
 def _at(path: tuple[str, ...], leaf: dict) -> dict:

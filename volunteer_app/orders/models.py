@@ -75,6 +75,8 @@ class Order(db.Model):
     """
 
     __tablename__ = "orders"
+    # Statistics count an order again whenever it changes (volunteer_app/changes.py).
+    __changes__ = staticmethod(lambda order: ("order", order.id))
     __table_args__ = (
         CheckConstraint(_in("status", OrderStatus), name="status"),
         CheckConstraint(f"mode IS NULL OR {_in('mode', OrderMode)}", name="mode"),
@@ -84,6 +86,9 @@ class Order(db.Model):
         CheckConstraint("rating_stars IS NULL OR rating_stars BETWEEN 1 AND 5", name="stars"),
         Index("ix_orders_resident_id", "resident_id", "id"),
         Index("ix_orders_site_status", "site_id", "status", "id"),
+        # The statistics count a station's days again: its orders by submission and by service day.
+        Index("ix_orders_site_id_created_at", "site_id", "created_at"),
+        Index("ix_orders_site_id_window_start", "site_id", "window_start"),
         *[
             Index(
                 f"ix_orders_{column}",

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import insert, select, update
 
+from volunteer_app import changes
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, register_messages
 from volunteer_app.extensions import db
@@ -180,6 +181,7 @@ def transition_many(
         .execution_options(synchronize_session=False)
     ).all()
     if rows:
+        changes.record("order", [row.id for row in rows])  # the ORM does not see this UPDATE
         db.session.execute(
             insert(OrderEvent),
             [

@@ -29,6 +29,7 @@ class TimeAccount(db.Model):
     __table_args__ = (
         CheckConstraint("kind IN ('book', 'issuance', 'redemption', 'donation')", name="kind"),
         CheckConstraint("kind = 'issuance' OR balance >= 0", name="not_negative"),
+        Index("ix_time_accounts_site_id_created_at", "site_id", "created_at"),  # books issued (statistics)
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -52,9 +53,12 @@ class Transfer(db.Model):
     """One movement of minutes, hash-chained to the previous transfer. Append-only."""
 
     __tablename__ = "time_transfers"
+    __changes__ = staticmethod(lambda transfer: ("transfer", transfer.id))  # statistics (changes.py)
     __table_args__ = (
         CheckConstraint("minutes > 0", name="positive"),
         CheckConstraint("from_account_id <> to_account_id", name="two_accounts"),
+        # The statistics count a site's posting days again.
+        Index("ix_time_transfers_site_id_created_at", "site_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
