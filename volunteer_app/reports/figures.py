@@ -275,6 +275,8 @@ def catch_up() -> None:
     """Count the logged changes first when that is quick and nobody else is counting, so the answer is
     exact; otherwise answer as of the last refresh (`as_of`, `pending_changes`)."""
     if rollups.pending_changes():
+        # End the read transaction first: on SQLite a read snapshot could not take the write lock.
+        db.session.commit()
         rollups.refresh(limit=INLINE_REFRESH, wait=False)
 
 

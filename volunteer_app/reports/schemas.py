@@ -10,8 +10,12 @@ from volunteer_app.schemas import YEAR_OUT_OF_RANGE, Date
 F, Int, N, S = ma.fields, ma.fields.Integer, ma.fields.Float, ma.fields.String
 
 
+# Years 2000–2199, as the documented pattern says (a far-off year would overflow the time-zone arithmetic).
+YEAR_PATTERN = "^2[01][0-9]{2}-[0-9]{2}-[0-9]{2}$"
+
+
 def _plausible(value) -> None:
-    if not 2000 <= value.year <= 2200:
+    if not 2000 <= value.year <= 2199:
         raise ma.ValidationError(YEAR_OUT_OF_RANGE)
 
 
@@ -20,13 +24,16 @@ class StatsArgs(ma.Schema):
         data_key="from",
         load_default=None,
         validate=_plausible,
-        metadata={"description": "first day (site's clock); default: the 1st of `to`'s month"},
+        metadata={
+            "description": "first day (site's clock); default: the 1st of `to`'s month",
+            "pattern": YEAR_PATTERN,
+        },
     )
     end = Date(
         data_key="to",
         load_default=None,
         validate=_plausible,
-        metadata={"description": "last day, inclusive; default: today"},
+        metadata={"description": "last day, inclusive; default: today", "pattern": YEAR_PATTERN},
     )
     group = S(
         load_default="none",
