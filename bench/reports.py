@@ -67,12 +67,14 @@ def main(argv: list[str] | None = None) -> None:
         if not args.no_rebuild:
             seconds = _time(rollups.rebuild)
             lines.append(f"- `rollups.rebuild()` (every site from the raw rows): {seconds:.1f} s")
+            print(lines[-1], flush=True)
         if not args.no_verify:
             found = {}
             seconds = _time(lambda: found.setdefault("v", rollups.verify()))
             lines.append(
                 f"- `rollups.verify()`: {seconds:.1f} s, {len(found['v'].differences)} differences"
             )
+            print(lines[-1], flush=True)
         sizes = {
             t: db.session.scalar(sa.text(f"SELECT count(*) FROM {t}"))
             for t in ("report_days", "report_months", "report_people")
@@ -81,7 +83,17 @@ def main(argv: list[str] | None = None) -> None:
         center = db.session.scalar(sa.select(Site.id).where(Site.kind == "center").order_by(Site.id))
         every = list(db.session.scalars(sa.select(Site.id).where(Site.kind == "station").order_by(Site.id)))
         stations = every[:: max(1, len(every) // args.stations)][: args.stations]
-        admin = db.session.scalar(sa.select(RoleGrant.user_id).where(RoleGrant.role.in_(("admin", "manager"))))
+        # A manager of the center (reach: the whole city), or an admin.
+        admin = db.session.scalar(
+            sa.select(RoleGrant.user_id)
+            .where(
+                sa.or_(
+                    RoleGrant.role == "admin",
+                    sa.and_(RoleGrant.role == "manager", RoleGrant.scope == f"site:{center}"),
+                )
+            )
+            .order_by(RoleGrant.role)
+        )
         db.session.commit()
     if admin is None:
         raise SystemExit("no admin or manager in that database")

@@ -72,6 +72,7 @@ class VolunteerProfile(db.Model):
     """An approved volunteer: volunteer number, home station, skills and preferred categories."""
 
     __tablename__ = "volunteer_profiles"
+    __changes__ = staticmethod(lambda profile: ("volunteer", profile.user_id))  # statistics (changes.py)
     # The statistics count approved volunteers per site and period.
     __table_args__ = (Index("ix_volunteer_profiles_site_id_approved_at", "site_id", "approved_at"),)
 

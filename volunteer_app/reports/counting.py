@@ -12,7 +12,9 @@ station, an activity's site, a transfer's site) and on a day of that site's cloc
   its attendances (assignments audited with minutes > 0), minutes, no-shows and its rating;
 - an activity's **start day**, if it is closed (audited), carries the same session figures;
 - a transfer's **posting day** (created_at) carries minutes credited, adjusted, reversed, redeemed,
-  refunded and given.
+  refunded and given;
+- a volunteer's **approval day** carries one approved volunteer at their station, and a time book's
+  **opening day** one book issued at its station.
 """
 
 from __future__ import annotations
@@ -74,7 +76,9 @@ LEDGER_KINDS = {
     "donate": "gifted_minutes",
 }
 LEDGER = tuple(dict.fromkeys(LEDGER_KINDS.values()))
-METRICS = COHORT + SESSIONS + LEDGER
+# Volunteers approved at a station and books opened there, on the day it happened (never moved since).
+PEOPLE = ("volunteers_approved", "books_issued")
+METRICS = COHORT + SESSIONS + LEDGER + PEOPLE
 
 NO_CATEGORY = 0  # transfers have no category
 SERVED, ACTIVE = "served", "active"  # the people rows: residents served, volunteers who served
@@ -197,3 +201,14 @@ def count_transfer(tally: Tally, transfer, into_book: bool, zone: ZoneInfo) -> N
         return
     minutes = transfer.minutes if (transfer.kind != "adjustment" or into_book) else -transfer.minutes
     tally.add(transfer.site_id, local_day(transfer.created_at, zone), NO_CATEGORY, **{column: minutes})
+
+
+def count_volunteer(tally: Tally, profile, zone: ZoneInfo) -> None:
+    """An approved volunteer on the day of approval, at their station."""
+    tally.add(profile.site_id, local_day(profile.approved_at, zone), NO_CATEGORY, volunteers_approved=1)
+
+
+def count_book(tally: Tally, book, zone: ZoneInfo) -> None:
+    """A time book on the day it was opened, at its station (books only; no site, no count)."""
+    if book.kind == "book" and book.site_id is not None:
+        tally.add(book.site_id, local_day(book.created_at, zone), NO_CATEGORY, books_issued=1)

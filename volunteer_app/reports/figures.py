@@ -14,12 +14,11 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from volunteer_app.accounts.models import VolunteerProfile
 from volunteer_app.extensions import db
 from volunteer_app.orders.models import TARGET_GROUPS
 from volunteer_app.reports import counting, rollups
@@ -27,7 +26,6 @@ from volunteer_app.reports.counting import BIN_EDGES, DISPATCH_BINS, GROUP_COLUM
 from volunteer_app.reports.models import report_days, report_months, report_people
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Category, Site
-from volunteer_app.timebank.models import TimeAccount
 
 GROUPS = ("none", "child", "category", "day", "week", "month")
 INLINE_REFRESH = 2000  # change rows a read counts itself before answering (more: answered "as of")
@@ -132,46 +130,36 @@ def _fold(out: dict, rows) -> None:
 
 def _people(tree: Subtree, first: date, last: date, sites_condition=None) -> dict[str, int]:
     """Distinct people per kind (SERVED, ACTIVE) over [first, last] in the subtree, or only on the
-    sites `sites_condition` picks (a child's subtree)."""
+    sites `sites_condition` picks (a child's subtree). DISTINCT in a subquery, one kind at a time: on
+    PostgreSQL an index-only scan in person order (ix_report_people_kind_person_id) with no sort."""
     p = report_people.c
-    where = [p.day.between(first, last), tree.condition(p.site_id)]
-    if sites_condition is not None:
-        where.append(sites_condition)
-    rows = db.session.execute(
-        select(p.kind, func.count(p.person_id.distinct())).where(*where).group_by(p.kind)
-    )
-    return {kind: n for kind, n in rows}
+    out = {}
+    for kind in (counting.SERVED, counting.ACTIVE):
+        where = [p.kind == kind, p.day.between(first, last), tree.condition(p.site_id)]
+        if sites_condition is not None:
+            where.append(sites_condition)
+        people = select(p.person_id).where(*where).distinct().subquery()
+        out[kind] = db.session.scalar(select(func.count()).select_from(people)) or 0
+    return out
 
 
-def _utc(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(), zone).astimezone(UTC)
-
-
-def _per_site(tree: Subtree, stmt_column, site_column, *where) -> dict[int, int]:
-    rows = db.session.execute(
-        select(site_column, func.count(stmt_column))
-        .where(tree.condition(site_column), *where)
-        .group_by(site_column)
-    ).all()
-    return {site: n for site, n in rows}
-
-
-def _volunteers(tree: Subtree, start: date, end: date, zone: ZoneInfo) -> dict[str, dict[int, int]]:
-    """Per site: approved volunteers (by the end of the period), newly approved in it, books issued."""
-    lo, hi = _utc(start, zone), _utc(end + timedelta(days=1), zone)
-    v = VolunteerProfile
-    return {
-        "approved": _per_site(tree, v.user_id, v.site_id, v.approved_at < hi),
-        "new": _per_site(tree, v.user_id, v.site_id, v.approved_at >= lo, v.approved_at < hi),
-        "books": _per_site(
-            tree,
-            TimeAccount.id,
-            TimeAccount.site_id,
-            TimeAccount.kind == "book",
-            TimeAccount.created_at >= lo,
-            TimeAccount.created_at < hi,
-        ),
-    }
+def _approved_by(tree: Subtree, end: date) -> dict[int, int]:
+    """Per site: volunteers approved there up to and including `end` (every month before end's month
+    from the months table, then the days of end's month)."""
+    first = end.replace(day=1)
+    out: dict[int, int] = defaultdict(int)
+    for table, where in (
+        (report_months, report_months.c.month < first),
+        (report_days, report_days.c.day.between(first, end)),
+    ):
+        rows = db.session.execute(
+            select(table.c.site_id, func.sum(table.c.volunteers_approved))
+            .where(where, table.c.category_id == counting.NO_CATEGORY, tree.condition(table.c.site_id))
+            .group_by(table.c.site_id)
+        )
+        for site_id, n in rows:
+            out[site_id] += int(n or 0)
+    return dict(out)
 
 
 # ---- figures from sums ----------------------------------------------------------------------------
@@ -209,9 +197,10 @@ def _response(c: Counter, count: str, names: tuple[str, ...]) -> dict:
     }
 
 
-def figures(c: Counter, people: dict | None, vols: dict | None, lang: str) -> dict:
-    """The figures of one group (or the total) from its summed metrics, its distinct people and its
-    volunteer counts (None where they are not counted for this kind of group)."""
+def figures(c: Counter, people: dict | None, approved: int | None, lang: str, *, by_category=False) -> dict:
+    """The figures of one group (or the total) from its summed metrics, its distinct people and the
+    volunteers approved by the end of the period (None where a figure is not given for this kind of
+    group: people per category, approvals and books per category, approved per point of a series)."""
     submitted = c["orders_submitted"]
     sessions = c["sessions_orders"] + c["sessions_activities"]
     rated, closed = c["rated"], c["sessions_orders"]
@@ -250,14 +239,14 @@ def figures(c: Counter, people: dict | None, vols: dict | None, lang: str) -> di
             "expired_share": _share(c["orders_expired"], submitted),
         },
         "volunteers": {
-            "approved": None if vols is None else vols["approved"],
-            "new": None if vols is None else vols["new"],
+            "approved": approved,
+            "new": None if by_category else c["volunteers_approved"],
             "active": None if people is None else people.get(counting.ACTIVE, 0),
             "no_shows": c["no_shows"],
             "no_show_rate": _share(c["no_shows"], c["attendance_due"]),
         },
         "timebank": {
-            "books_issued": None if vols is None else vols["books"],
+            "books_issued": None if by_category else c["books_issued"],
             "credited_minutes": c["credited_minutes"],
             "adjusted_minutes": c["adjusted_minutes"],
             "reversed_minutes": c["reversed_minutes"],
@@ -285,21 +274,20 @@ def stats(site: Site, start: date, end: date, group: str, lang: str) -> dict:
     tree = subtree(site)
     zone = ZoneInfo(sites.effective_settings(site)["timezone"])
     by_site = _sums(tree, start, end, "site")
-    vols = _volunteers(tree, start, end, zone)
+    approved = _approved_by(tree, end)
     total = Counter()
     for counter in by_site.values():
         total.update(counter)
-    site_vols = {name: sum(per.values()) for name, per in vols.items()}
     answer = {
         "site": {"id": site.id, "kind": site.kind, "name": site.name},
         "start": start,
         "end": end,
         "timezone": zone.key,
         **rollups.state_for_answer(),
-        "figures": figures(total, _people(tree, start, end), site_vols, lang),
+        "figures": figures(total, _people(tree, start, end), sum(approved.values()), lang),
         "coverage": _coverage(tree, by_site),
         "group": group,
-        "groups": _groups(tree, start, end, group, by_site, vols, lang),
+        "groups": _groups(tree, start, end, group, by_site, approved, lang),
     }
     return answer
 
@@ -322,18 +310,24 @@ def _coverage(tree: Subtree, by_site: dict) -> dict:
     }
 
 
-def _groups(tree: Subtree, start: date, end: date, group: str, by_site: dict, vols: dict, lang: str) -> list:
+def _groups(
+    tree: Subtree, start: date, end: date, group: str, by_site: dict, approved: dict, lang: str
+) -> list:
     if group == "none":
         return []
     if group == "child":
-        return _by_child(tree, start, end, by_site, vols, lang)
+        return _by_child(tree, start, end, by_site, approved, lang)
     if group == "category":
         names = {
             c.id: c.name_zh if lang == "zh-CN" else c.name_en for c in db.session.scalars(select(Category))
         }
         sums = _sums(tree, start, end, "category")
         return [
-            {"key": str(cid), "label": names.get(cid, str(cid)), "figures": figures(c, None, None, lang)}
+            {
+                "key": str(cid),
+                "label": names.get(cid, str(cid)),
+                "figures": figures(c, None, None, lang, by_category=True),
+            }
             for cid, c in sorted(sums.items())
             if cid != counting.NO_CATEGORY
         ]
@@ -360,16 +354,15 @@ def _groups(tree: Subtree, start: date, end: date, group: str, by_site: dict, vo
     ]
 
 
-def _by_child(tree: Subtree, start: date, end: date, by_site: dict, vols: dict, lang: str) -> list:
+def _by_child(tree: Subtree, start: date, end: date, by_site: dict, approved: dict, lang: str) -> list:
     names = {r.id: r.name for r in tree.rows}
     kinds = {r.id: r.kind for r in tree.rows}
     sums: dict = defaultdict(Counter)
-    per_vols: dict = defaultdict(lambda: {"approved": 0, "new": 0, "books": 0})
+    per_child: dict = defaultdict(int)
     for site_id, c in by_site.items():
         sums[tree.child_of.get(site_id, tree.site.id)].update(c)
-    for name, per in vols.items():
-        for site_id, n in per.items():
-            per_vols[tree.child_of.get(site_id, tree.site.id)][name] += n
+    for site_id, n in approved.items():
+        per_child[tree.child_of.get(site_id, tree.site.id)] += n
     children = [r for r in tree.rows if r.id != tree.site.id and tree.child_of[r.id] == r.id]
     people = {
         r.id: _people(
@@ -382,14 +375,14 @@ def _by_child(tree: Subtree, start: date, end: date, by_site: dict, vols: dict, 
     }
     people[tree.site.id] = _people(tree, start, end, report_people.c.site_id == tree.site.id)
     children = [r.id for r in children]
-    keys = children + ([tree.site.id] if tree.site.id in sums or tree.site.id in per_vols else [])
+    keys = children + ([tree.site.id] if tree.site.id in sums or tree.site.id in per_child else [])
     itself = "本级" if lang == "zh-CN" else "this site itself"
     return [
         {
             "key": str(key),
             "label": itself if key == tree.site.id else names[key],
             "kind": kinds[key],
-            "figures": figures(sums[key], people.get(key, {}), per_vols[key], lang),
+            "figures": figures(sums[key], people.get(key, {}), per_child[key], lang),
         }
         for key in keys
     ]

@@ -50,6 +50,8 @@ report_people = Table(
     Column("minutes", BigInteger, nullable=False, server_default="0"),
     Column("sessions", Integer, nullable=False, server_default="0"),
     Index("ix_report_people_site_id_day", "site_id", "day"),
+    # Distinct people over a long period: read in person order, no sort (reports/figures.py _people).
+    Index("ix_report_people_kind_person_id", "kind", "person_id", "day", "site_id"),
 )
 
 report_state = Table(

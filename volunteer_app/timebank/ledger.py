@@ -13,6 +13,7 @@ from datetime import date
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from volunteer_app import changes
 from volunteer_app.accounts.models import VolunteerProfile
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, NotFound, register_messages
@@ -60,7 +61,10 @@ def account(key: str, *, kind: str, site_id: int | None = None, user_id: int | N
             "created_at": utcnow(),
         },
     )
-    return db.session.scalars(select(TimeAccount).where(TimeAccount.key == key)).one()
+    created = db.session.scalars(select(TimeAccount).where(TimeAccount.key == key)).one()
+    if kind == "book":
+        changes.record("book", [created.id])  # statistics: books issued (the ORM did not see the INSERT)
+    return created
 
 
 def issuance_account(site_id: int) -> TimeAccount:

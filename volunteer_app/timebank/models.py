@@ -26,6 +26,8 @@ class TimeAccount(db.Model):
     account, or a site's donation pool. Only issuance accounts may go below zero."""
 
     __tablename__ = "time_accounts"
+    # Statistics count books issued (changes.py; ledger.account records the ones it inserts).
+    __changes__ = staticmethod(lambda account: ("book", account.id) if account.kind == "book" else None)
     __table_args__ = (
         CheckConstraint("kind IN ('book', 'issuance', 'redemption', 'donation')", name="kind"),
         CheckConstraint("kind = 'issuance' OR balance >= 0", name="not_negative"),

@@ -85,6 +85,8 @@ METRICS = (
     "redeemed_minutes",
     "refunded_minutes",
     "gifted_minutes",
+    "volunteers_approved",
+    "books_issued",
 )
 
 
@@ -122,6 +124,9 @@ def upgrade():
         sa.PrimaryKeyConstraint("kind", "day", "site_id", "person_id", name=op.f("pk_report_people")),
     )
     op.create_index(op.f("ix_report_people_site_id_day"), "report_people", ["site_id", "day"])
+    op.create_index(
+        op.f("ix_report_people_kind_person_id"), "report_people", ["kind", "person_id", "day", "site_id"]
+    )
     op.create_table(
         "report_state",
         sa.Column("id", sa.Integer(), nullable=False),
