@@ -9,10 +9,13 @@ from datetime import date, timedelta
 
 from volunteer_app.field_messages import register_field_messages
 
-PATTERN = re.compile(r"(?P<year>[0-9]{4})(?:-(?:(?P<month>[0-9]{2})|Q(?P<quarter>[1-4])))?", re.ASCII)
-BAD_PERIOD = "must be a year (YYYY), a month (YYYY-MM) or a quarter (YYYY-Qn)"
-register_field_messages({BAD_PERIOD: "应为年份（YYYY）、月份（YYYY-MM）或季度（YYYY-Qn）"})
-YEARS = (2000, 2200)  # as for dates everywhere (schemas.YEAR_OUT_OF_RANGE)
+# Years 2000–2200 as for dates everywhere (schemas.YEAR_OUT_OF_RANGE); the OpenAPI document carries
+# this pattern, so what it allows is exactly what is accepted.
+PATTERN = re.compile(
+    r"(?P<year>20[0-9]{2}|21[0-9]{2}|2200)(?:-(?:(?P<month>0[1-9]|1[0-2])|Q(?P<quarter>[1-4])))?", re.ASCII
+)
+BAD_PERIOD = "must be a year (YYYY, 2000–2200), a month (YYYY-MM) or a quarter (YYYY-Qn)"
+register_field_messages({BAD_PERIOD: "应为年份（YYYY，2000–2200）、月份（YYYY-MM）或季度（YYYY-Qn）"})
 
 
 @dataclass(frozen=True)
@@ -28,15 +31,13 @@ def _month_end(year: int, month: int) -> date:
 
 
 def parse(text: str) -> Period | None:
-    """The period a text names, or None when it names none (a bad shape, month 13, …)."""
+    """The period a text names, or None when it names none (a bad shape, month 13, year 1999 …)."""
     match = PATTERN.fullmatch(text)
     if match is None:
         return None
     year = int(match["year"])
     if match["month"]:
         month = int(match["month"])
-        if not 1 <= month <= 12:
-            return None
         return Period(text, date(year, month, 1), _month_end(year, month))
     if match["quarter"]:
         first = 3 * int(match["quarter"]) - 2

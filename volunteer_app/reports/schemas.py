@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import marshmallow as ma
 
 from volunteer_app.reports import periods
@@ -153,8 +155,6 @@ class PeriodField(ma.fields.String):
         period = periods.parse(value)
         if period is None:
             raise self.make_error("invalid")
-        if not periods.YEARS[0] <= period.start.year <= periods.YEARS[1]:
-            raise ma.ValidationError(YEAR_OUT_OF_RANGE)
         return period
 
 
@@ -164,9 +164,7 @@ def _period(**kwargs) -> PeriodField:
         metadata={
             "description": "a year (2026), a month (2026-11) or a quarter (2026-Q4) on the site's clock; "
             "default: last month",
-            "pattern": periods.PATTERN.pattern.replace("?P<year>", "")
-            .replace("?P<month>", "")
-            .replace("?P<quarter>", ""),
+            "pattern": "^" + re.sub(r"\?P<\w+>", "", periods.PATTERN.pattern) + "$",
             "example": "2026-11",
         },
         **kwargs,
