@@ -429,7 +429,11 @@ _LIST = [
         ),
     ),
     Endpoint("GET", "/api/v1/me", lambda app, w, t: ("/api/v1/me", None)),
-    Endpoint("PATCH", "/api/v1/me", lambda app, w, t: ("/api/v1/me", {"name": "新名字"})),
+    Endpoint(
+        "PATCH",
+        "/api/v1/me",
+        lambda app, w, t: ("/api/v1/me", {"name": "新名字", "show_name_on_leaderboard": True}),
+    ),
     Endpoint(
         "POST",
         "/api/v1/me/volunteer-application",
@@ -505,6 +509,17 @@ _LIST = [
         "/api/v1/sites/<int:site_id>/stats",
         lambda app, w, t: (f"/api/v1/sites/{_site(w, t)}/stats?group=child", None),
     ),
+    Endpoint(
+        "GET",
+        "/api/v1/sites/<int:site_id>/rankings",
+        lambda app, w, t: (f"/api/v1/sites/{_site(w, t)}/rankings?period=2026-Q4", None),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/sites/<int:site_id>/leaderboard",
+        lambda app, w, t: (f"/api/v1/sites/{_site(w, t)}/leaderboard?period=2026-11&limit=5", None),
+    ),
+    Endpoint("GET", "/api/v1/me/stats", lambda app, w, t: ("/api/v1/me/stats?months=6", None)),
     Endpoint(
         "GET",
         "/api/v1/sites/<int:site_id>/teams",

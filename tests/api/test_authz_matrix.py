@@ -80,6 +80,10 @@ MATRIX: dict[str, tuple] = {
     "GET /sites/<id>/settings":                  (401, 403,     403,     200,     404,     404,     200),
     "PATCH /sites/<id>/settings":                (401, 403,     403,     200,     404,     404,     200),
     "GET /sites/<id>/stats":                     (401, 403,     403,     200,     404,     404,     200),
+    "GET /sites/<id>/rankings":                  (401, 403,     403,     200,     404,     404,     200),
+    # A volunteer reads their own home station's leaderboard (vol_s1's is S1); any other site is absent.
+    "GET /sites/<id>/leaderboard":               (401, 403,     200,     200,     404,     404,     200),
+    "GET /me/stats":                             (401, 403,     200,     403,     NA,      NA,      403),
     "GET /sites/<id>/teams":                     (401, 403,     403,     200,     404,     404,     200),
     "POST /sites/<id>/teams":                    (401, 403,     403,     201,     404,     404,     201),
     "GET /teams/<id>":                           (401, 403,     403,     200,     404,     404,     200),
@@ -176,6 +180,14 @@ EXTRA = [
     ("GET /sites/<id>/stats", "mgr_s1", "I1", 404),  # the institute above: out of a station's reach
     ("GET /sites/<id>/stats", "mgr_s2", "S1", 404),  # a sibling station's manager
     ("GET /sites/<id>/stats", "mgr_i1", "S1", 200),
+    ("GET /sites/<id>/rankings", "mgr_s1", "I1", 404),
+    ("GET /sites/<id>/rankings", "mgr_s2", "S1", 404),
+    ("GET /sites/<id>/rankings", "mgr_c1", "I1", 200),
+    ("GET /sites/<id>/leaderboard", "vol_s1", "S4", 404),
+    ("GET /sites/<id>/leaderboard", "vol_s1", "I1", 404),  # not even the institute above its station
+    ("GET /sites/<id>/leaderboard", "vol_s4", "S1", 404),
+    ("GET /sites/<id>/leaderboard", "mgr_s2", "S1", 404),
+    ("GET /sites/<id>/leaderboard", "mgr_i1", "S1", 200),
     ("PATCH /sites/<id>/settings", "mgr_i1", "S1", 200),
     ("PATCH /sites/<id>/settings", "mgr_s1", "I1", 404),
     ("POST /sites/<id>/teams", "mgr_c1", "S1", 201),

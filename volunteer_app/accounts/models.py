@@ -5,7 +5,17 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, LargeBinary, String, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from volunteer_app.db import BigId, UTCDateTime, utcnow
@@ -37,6 +47,8 @@ class User(db.Model):
     id_number_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     id_number_masked: Mapped[str | None] = mapped_column(String(18))
     is_active: Mapped[bool] = mapped_column(default=True)
+    # Leaderboards show the name in full only when its owner opted in (PATCH /me); masked otherwise.
+    show_name_on_leaderboard: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

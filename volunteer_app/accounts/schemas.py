@@ -41,12 +41,20 @@ class MeOut(ma.Schema):
     home_site = ma.fields.Nested(SiteRef, allow_none=True)
     volunteer = ma.fields.Nested(VolunteerOut, allow_none=True)
     roles = ma.fields.List(ma.fields.Nested(RoleOut), required=True)
+    show_name_on_leaderboard = ma.fields.Boolean(
+        attribute="user.show_name_on_leaderboard",
+        required=True,
+        metadata={"description": "volunteer leaderboards show my name in full (else masked: 张*)"},
+    )
     created_at = ma.fields.AwareDateTime(attribute="user.created_at", required=True)
 
 
 class MePatch(PatchSchema):
     name = Text(40)
     home_site_id = Id()
+    show_name_on_leaderboard = Boolean(
+        metadata={"description": "show my name in full on volunteer leaderboards (default false: masked)"}
+    )
 
 
 class ApplicationIn(ma.Schema):

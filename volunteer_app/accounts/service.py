@@ -105,7 +105,7 @@ def profile(*, who) -> dict:
 
 
 def update_me(*, who, changes: dict) -> dict:
-    """Change the caller's own name or home station. Commits."""
+    """Change the caller's own name, home station or leaderboard opt-in. Commits."""
     if "home_site_id" in changes:
         sites.get_station(changes["home_site_id"])
     for key, value in changes.items():

@@ -32,7 +32,7 @@ class Me(MethodView):
     @blp.arguments(s.MePatch, required=False)  # every field optional: an empty body changes nothing
     @blp.response(200, s.MeOut)
     def patch(self, data):
-        """Change my display name or home station."""
+        """Change my display name, home station, or whether leaderboards show my name."""
         return service.update_me(who=current_principal(), changes=data)
 
 

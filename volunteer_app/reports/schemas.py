@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import marshmallow as ma
 
+from volunteer_app.reports import periods
 from volunteer_app.reports.figures import GROUPS
+from volunteer_app.reports.me import MAX_MONTHS
 from volunteer_app.schemas import YEAR_OUT_OF_RANGE, Date
+from volunteer_app.sites.models import RANKING_COMPONENTS
 
 F, Int, N, S = ma.fields, ma.fields.Integer, ma.fields.Float, ma.fields.String
 
@@ -141,3 +146,148 @@ class StatsOut(ma.Schema):
     coverage = F.Nested(CoverageOut)
     group = S()
     groups = F.List(F.Nested(GroupOut))
+
+
+# ---- rankings, the leaderboard, a volunteer's own summary ------------------------------------------
+
+
+class PeriodField(ma.fields.String):
+    """A period as `YYYY`, `YYYY-MM` or `YYYY-Qn` (reports/periods.py), loaded as a Period."""
+
+    default_error_messages = {"invalid": periods.BAD_PERIOD}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        period = periods.parse(value)
+        if period is None:
+            raise self.make_error("invalid")
+        return period
+
+
+def _period(**kwargs) -> PeriodField:
+    return PeriodField(
+        load_default=None,
+        metadata={
+            "description": "a year (2026), a month (2026-11) or a quarter (2026-Q4) on the site's clock; "
+            "default: last month",
+            "pattern": "^" + re.sub(r"\?P<\w+>", "", periods.PATTERN.pattern) + "$",
+            "example": "2026-11",
+        },
+        **kwargs,
+    )
+
+
+class RankingArgs(ma.Schema):
+    period = _period()
+
+
+class RankingComponentOut(ma.Schema):
+    component = S(metadata={"description": "|".join(RANKING_COMPONENTS)})
+    label = S()
+    better = S(metadata={"description": "higher or lower"})
+    unit = S(metadata={"description": "what `value` is: count, minutes or share (0–1)"})
+    value = N(allow_none=True, metadata={"description": "the raw figure; null: no data (scores 0)"})
+    score = N(metadata={"description": "normalised, 0–100"})
+    weight = N()
+    points = N(metadata={"description": "score × weight ÷ the sum of the weights"})
+
+
+class RankingEntryOut(ma.Schema):
+    rank = Int()
+    site = F.Nested(StatsSite)
+    score = N(metadata={"description": "the sum of the points, 0–100"})
+    components = F.List(F.Nested(RankingComponentOut))
+
+
+class BoardEntryOut(ma.Schema):
+    rank = Int()
+    site = F.Nested(StatsSite)
+    score = N()
+
+
+class RankingsOut(ma.Schema):
+    site = F.Nested(StatsSite)
+    period = S()
+    start = F.Date(data_key="from")
+    end = F.Date(data_key="to")
+    timezone = S()
+    as_of = F.AwareDateTime(allow_none=True)
+    pending_changes = Int()
+    weights = F.Dict(keys=S(), values=N(), metadata={"description": "the asked site's effective weights"})
+    board_size = Int()
+    rankings = F.List(F.Nested(RankingEntryOut), metadata={"description": "the child sites, best first"})
+    red = F.List(F.Nested(BoardEntryOut), metadata={"description": "红榜: the best, best first"})
+    black = F.List(F.Nested(BoardEntryOut), metadata={"description": "黑榜: the worst, worst first"})
+
+
+class LeaderboardArgs(ma.Schema):
+    period = _period()
+    limit = Int(
+        load_default=20,
+        validate=ma.validate.Range(1, 100),
+        metadata={"description": "how many volunteers from the top"},
+    )
+
+
+class LeaderboardEntryOut(ma.Schema):
+    rank = Int()
+    volunteer_id = Int()
+    name = S(metadata={"description": "masked (张*) unless the volunteer opted in"})
+    name_masked = F.Boolean()
+    station = S(allow_none=True, metadata={"description": "the volunteer's home station"})
+    minutes, hours, sessions = Int(), N(), Int()
+
+
+class LeaderboardOut(ma.Schema):
+    site = F.Nested(StatsSite)
+    period = S()
+    start = F.Date(data_key="from")
+    end = F.Date(data_key="to")
+    timezone = S()
+    as_of = F.AwareDateTime(allow_none=True)
+    pending_changes = Int()
+    entries = F.List(F.Nested(LeaderboardEntryOut))
+    me = F.Nested(
+        LeaderboardEntryOut, allow_none=True, metadata={"description": "the caller's own place, if on it"}
+    )
+
+
+class MyStatsArgs(ma.Schema):
+    months = Int(
+        load_default=12,
+        validate=ma.validate.Range(1, MAX_MONTHS),
+        metadata={"description": "calendar months up to this one"},
+    )
+
+
+class MyMonthOut(ma.Schema):
+    month = S(metadata={"description": "YYYY-MM"})
+    service_minutes = Int(metadata={"description": "audited minutes by month of service"})
+    service_hours = N()
+    sessions = Int()
+    credited_minutes = Int(metadata={"description": "minutes credited to my book by month of posting"})
+    credited_hours = N()
+
+
+class MyTotalsOut(ma.Schema):
+    service_minutes, service_hours, sessions = Int(), N(), Int()
+    credited_minutes, credited_hours = Int(), N()
+
+
+class StarProgressOut(ma.Schema):
+    level = Int()
+    lifetime_minutes = Int()
+    lifetime_hours = N()
+    next_level = Int(allow_none=True)
+    next_threshold_hours = Int(allow_none=True)
+    minutes_to_next = Int(allow_none=True, metadata={"description": "null at the top level"})
+
+
+class MyStatsOut(ma.Schema):
+    timezone = S()
+    start = F.Date(data_key="from")
+    end = F.Date(data_key="to")
+    months = F.List(F.Nested(MyMonthOut), metadata={"description": "oldest first"})
+    totals = F.Nested(MyTotalsOut)
+    star = F.Nested(StarProgressOut)

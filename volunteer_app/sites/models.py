@@ -13,6 +13,18 @@ from volunteer_app.extensions import db
 SITE_KINDS = ("center", "institute", "station")
 # The kind a child of each kind must have; a center has no parent.
 CHILD_KIND = {"center": "institute", "institute": "station"}
+# 考核: what a site's child sites are ranked by (reports/rankings.py); each is weighted by the
+# `ranking_weights` setting.
+RANKING_COMPONENTS = (
+    "sessions",
+    "service_minutes",
+    "attendances",
+    "satisfaction",
+    "response",
+    "coverage",
+    "no_show_rate",
+    "expired_share",
+)
 
 
 class Site(db.Model):

@@ -7,9 +7,11 @@ import zoneinfo
 import marshmallow as ma
 
 from volunteer_app.errors import language
+from volunteer_app.field_messages import register_field_messages
 from volunteer_app.pagination import PageArgs
 from volunteer_app.schemas import (
     Boolean,
+    Float,
     Id,
     Integer,
     Lat,
@@ -20,8 +22,10 @@ from volunteer_app.schemas import (
     Text,
     UniqueList,
 )
-from volunteer_app.sites.models import SITE_KINDS
+from volunteer_app.sites.models import RANKING_COMPONENTS, SITE_KINDS
 
+NO_WEIGHT = "at least one weight must be above 0"
+register_field_messages({NO_WEIGHT: "至少一个权重须大于 0"})
 CODE = ma.validate.Regexp(r"^[A-Za-z0-9_\-]+$", error="letters, digits, _ and - only")
 
 
@@ -84,6 +88,26 @@ class SettingsValues(PatchSchema):
         validate=ma.validate.Length(1, 10),
         allow_none=True,
     )
+
+    ranking_weights = ma.fields.Dict(
+        keys=Str(validate=ma.validate.OneOf(RANKING_COMPONENTS)),
+        values=Float(validate=ma.validate.Range(min=0, max=1000), allow_nan=False),
+        allow_none=True,
+        metadata={
+            "description": "考核 weights: component → a number ≥ 0, at least one above 0; replaces the "
+            "inherited table whole (a component not named weighs 0)"
+        },
+    )
+    ranking_board_size = Integer(
+        validate=ma.validate.Range(1, 20),
+        allow_none=True,
+        metadata={"description": "红黑榜: how many child sites head the ranking and close it"},
+    )
+
+    @ma.validates("ranking_weights")
+    def _some_weight(self, value, **_kwargs):
+        if value is not None and not any(weight > 0 for weight in value.values()):
+            raise ma.ValidationError(NO_WEIGHT)
 
     @ma.validates("star_thresholds_hours")
     def _ascending(self, value, **_kwargs):
