@@ -1,13 +1,13 @@
 """users.show_name_on_leaderboard: a volunteer's opt-in to appear by name on leaderboards
 
-Revision ID: 0014_rank_leaderboard_opt_in
+Revision ID: 0015_leaderboard_opt_in
 Revises: 0014_reports
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014_rank_leaderboard_opt_in"
+revision = "0015_leaderboard_opt_in"
 down_revision = "0014_reports"
 branch_labels = None
 depends_on = None
