@@ -15,7 +15,16 @@ from volunteer_app.activities.models import Activity
 from volunteer_app.attendance.models import Assignment, AssignmentStatus
 from volunteer_app.errors import NotFound, invalid
 from volunteer_app.exports import tables
-from volunteer_app.exports.tables import in_subtree, local, mask_name, mask_phone, period_bounds, stream, word
+from volunteer_app.exports.tables import (
+    in_subtree,
+    local,
+    local_column,
+    mask_name,
+    mask_phone,
+    period_bounds,
+    stream,
+    word,
+)
 from volunteer_app.extensions import db
 from volunteer_app.orders.models import Order, OrderEvent
 from volunteer_app.sites import service as sites
@@ -126,15 +135,15 @@ def order_rows(who, site: Site, args: dict):
             Site.name,
             category,
             Order.title,
-            Order.created_at,
-            Order.window_start,
-            Order.window_end,
+            local_column(Order.created_at, args),
+            local_column(Order.window_start, args),
+            local_column(Order.window_end, args),
             Order.status,
             Order.mode,
             Order.volunteers_needed,
             Order.taken,
             escalated,
-            Order.closed_at,
+            local_column(Order.closed_at, args),
             minutes,
             Order.rating_stars,
             Order.rating_state,
@@ -200,14 +209,14 @@ def activity_rows(who, site: Site, args: dict):
             Activity.id,
             Site.name,
             Activity.title,
-            Activity.start_at,
-            Activity.end_at,
+            local_column(Activity.start_at, args),
+            local_column(Activity.end_at, args),
             Activity.status,
             User.name,
             VolunteerProfile.volunteer_no,
             Assignment.status,
-            Assignment.checkin_at,
-            Assignment.checkout_at,
+            local_column(Assignment.checkin_at, args),
+            local_column(Assignment.checkout_at, args),
             Assignment.minutes_confirmed,
         )
         .select_from(Activity)
@@ -401,7 +410,7 @@ def statement_rows(who, site: Site | None, args: dict):
     stmt = (
         select(
             Transfer.id,
-            Entry.created_at,
+            local_column(Entry.created_at, args),
             Transfer.kind,
             Entry.amount,
             Entry.balance_after,

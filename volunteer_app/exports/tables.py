@@ -36,13 +36,15 @@ The registration contract::
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select
+from sqlalchemy import DateTime, Select, func, select
 
 from volunteer_app import phones
 from volunteer_app.extensions import db
@@ -124,10 +126,61 @@ def names(scope: str = "site") -> list[str]:
 
 
 def stream(stmt: Select, batch: int = STREAM_BATCH) -> Iterator[Any]:
-    """The rows of `stmt`, fetched `batch` at a time through a server-side cursor (PostgreSQL) on a
-    connection of its own that SQLite begins deferred (`read_only`): flat memory, no write lock."""
-    with db.engine.connect().execution_options(read_only=True, stream_results=True, yield_per=batch) as conn:
-        yield from conn.execute(stmt)
+    """The rows of `stmt`, fetched `batch` at a time through a server-side cursor, on a connection of
+    its own: flat memory. On PostgreSQL a thread fetches the next batch while the caller writes this
+    one (at most two batches wait); SQLite's connection begins deferred (`read_only`), so the long read
+    never holds the write lock."""
+    engine = db.engine
+    if engine.dialect.name != "postgresql":
+        with engine.connect().execution_options(read_only=True, stream_results=True, yield_per=batch) as conn:
+            yield from conn.execute(stmt)
+        return
+    parts: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def offer(item) -> bool:
+        while not stop.is_set():
+            try:
+                parts.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def fetch() -> None:
+        try:
+            with engine.connect().execution_options(stream_results=True, yield_per=batch) as conn:
+                for part in conn.execute(stmt).partitions(batch):
+                    if not offer(part):
+                        return
+            offer(_END)
+        except BaseException as exc:  # handed to the reader, raised there
+            offer(exc)
+
+    fetcher = threading.Thread(target=fetch, name="export-fetch", daemon=True)
+    fetcher.start()
+    try:
+        while True:
+            part = parts.get()
+            if part is _END:
+                return
+            if isinstance(part, BaseException):
+                raise part
+            yield from part
+    finally:
+        stop.set()
+        fetcher.join()
+
+
+_END = object()
+
+
+def local_column(column, args: dict):
+    """`column` (a UTC time) as the local wall time to the minute, computed by PostgreSQL (the rows
+    arrive ready to write); elsewhere the column itself, for `local` to convert."""
+    if db.engine.dialect.name == "postgresql":
+        return func.date_trunc("minute", func.timezone(zone(args).key, column), type_=DateTime())
+    return column
 
 
 def in_subtree(site_column, site: Site):
@@ -151,11 +204,10 @@ def period_bounds(args: dict) -> tuple[datetime | None, datetime | None]:
 
 
 def local(moment: datetime | None, args: dict) -> datetime | None:
-    """A stored (UTC) time as the local wall time the file shows, to the minute, without a zone."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:  # a raw SQLite value (typed columns come back aware)
-        moment = moment.replace(tzinfo=UTC)
+    """A stored (UTC) time as the local wall time the file shows, to the minute, without a zone; a
+    naive time is returned as it is (`local_column` made it local in the database)."""
+    if moment is None or moment.tzinfo is None:  # naive: local already (`local_column`)
+        return moment
     return moment.astimezone(zone(args)).replace(tzinfo=None, second=0, microsecond=0)
 
 
