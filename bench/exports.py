@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -309,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    log = RESULTS / "exports.log"
+    log = Path(tempfile.gettempdir()) / "bench_exports.log"  # the children's stderr
+    print(f"children's stderr: {log}", file=sys.stderr)
     rows: list[list] = []
     with harness.postgres_database(args.server, harness.unique_name("bench_exports"), keep=args.keep) as url:
         app = harness.make_app(url)
