@@ -268,18 +268,19 @@ def months(args: dict) -> list[str]:
     return found
 
 
+HOURS_HEADERS = {  # the month columns go between the third and the last
+    "zh": ["志愿者编号", "姓名", "实践站", "合计（小时）"],
+    "en": ["Volunteer number", "Name", "Station", "Total (hours)"],
+}
+
+
 def hours_headers(args: dict) -> dict[str, list[str]]:
     columns = months(args)
-    return {
-        "zh": [
-            "志愿者编号",
-            "姓名",
-            "实践站",
-            *(f"{m[:4]}年{int(m[5:])}月" for m in columns),
-            "合计（小时）",
-        ],
-        "en": ["Volunteer number", "Name", "Station", *columns, "Total (hours)"],
-    }
+    zh, en = HOURS_HEADERS["zh"], HOURS_HEADERS["en"]
+    return dict(
+        zh=[*zh[:3], *(f"{m[:4]}年{int(m[5:])}月" for m in columns), zh[3]],
+        en=[*en[:3], *columns, en[3]],
+    )
 
 
 def _hours(minutes: int) -> float:

@@ -21,6 +21,7 @@ from volunteer_app.errors import Unprocessable, invalid, register_messages
 from volunteer_app.exports import kinds, tables, writers
 from volunteer_app.exports.models import ExportRecord, ExportStatus
 from volunteer_app.extensions import db
+from volunteer_app.field_messages import register_field_messages
 from volunteer_app.pagination import paginate
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
@@ -39,6 +40,16 @@ register_messages(
             "导出区间不能超过 {days} 天",
             "The period cannot be longer than {days} days",
         ),
+    }
+)
+
+register_field_messages(
+    {
+        "before from": "早于开始日期",
+        re.compile(r"at most (\d+) days"): "最多 {0} 天",
+        re.compile(r"one of (.*)"): "须为以下之一：{0}",
+        "only for a statement": "仅用于时间存折对账单（statement）",
+        "required for a statement": "导出对账单时必填",
     }
 )
 
