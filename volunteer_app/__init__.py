@@ -85,6 +85,7 @@ def _import_models() -> None:
     from volunteer_app.activities import models as _activities  # noqa: F401
     from volunteer_app.attendance import models as _attendance  # noqa: F401
     from volunteer_app.auth import models as _auth  # noqa: F401
+    from volunteer_app.exports import models as _exports  # noqa: F401  (export_records)
     from volunteer_app.notifications import models as _notifications  # noqa: F401
     from volunteer_app.orders import models as _orders  # noqa: F401
     from volunteer_app.reports import models as _reports  # noqa: F401  (rollups)
@@ -106,6 +107,7 @@ def _register_blueprints(app: Flask) -> None:
     from volunteer_app.activities.views import blp as activities_blp
     from volunteer_app.attendance.views import blp as assignments_blp
     from volunteer_app.auth.views import blp as auth_blp
+    from volunteer_app.exports.views import blp as exports_blp
     from volunteer_app.feed.views import blp as feed_blp
     from volunteer_app.health import blp as health_blp
     from volunteer_app.notifications.views import blp as notifications_blp
@@ -130,6 +132,7 @@ def _register_blueprints(app: Flask) -> None:
         assignments_blp,
         reports_blp,
         jobs_blp,
+        exports_blp,
     ):
         api.register_blueprint(blp)
 

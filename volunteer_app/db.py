@@ -79,8 +79,12 @@ def _sqlite_on_begin(conn):
         return
     # Reads (GET/HEAD) start deferred so they never wait on writers under WAL. Everything else
     # takes the write lock up front: a deferred transaction that later writes can fail with
-    # SQLITE_BUSY immediately instead of waiting, which would turn a grab race into 500s.
-    if has_request_context() and request.method in ("GET", "HEAD", "OPTIONS"):
+    # SQLITE_BUSY immediately instead of waiting, which would turn a grab race into 500s. A connection
+    # opened with `execution_options(read_only=True)` (an export's long read in the worker) also
+    # starts deferred, so it never holds the write lock while it streams.
+    if conn.get_execution_options().get("read_only") or (
+        has_request_context() and request.method in ("GET", "HEAD", "OPTIONS")
+    ):
         conn.exec_driver_sql("BEGIN")
     else:
         conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -146,6 +146,12 @@ class Conflict(DomainError):
     status = 409
 
 
+class Gone(DomainError):
+    """It existed for the caller and no longer does (an expired download)."""
+
+    status = 410
+
+
 class UnsupportedMediaType(DomainError):
     status = 415
 
@@ -174,6 +180,7 @@ _STATUS_NAMES = {
     404: "Not Found",
     405: "Method Not Allowed",
     409: "Conflict",
+    410: "Gone",
     413: "Payload Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Entity",

@@ -11,6 +11,7 @@ from flask import current_app
 
 from volunteer_app import idempotency
 from volunteer_app.activities import jobs as activities
+from volunteer_app.exports import jobs as exports
 from volunteer_app.notifications import jobs as notifications
 from volunteer_app.notifications.delivery import purge_outbox
 from volunteer_app.orders import jobs as orders
@@ -18,18 +19,20 @@ from volunteer_app.reports import jobs as reports
 from volunteer_app.scheduler.registry import Job
 from volunteer_app.scheduler.runner import purge_job_runs
 from volunteer_app.timebank import jobs as timebank
+from volunteer_app.worker.queue import purge_results
 from volunteer_app.worker.registry import Drain, Work
 
 
 def purge(now: datetime) -> dict:
     """Idempotency keys past their TTL; job runs older than `job_runs_keep_days` (never one that a
-    catch-up window could still reach); finished outbox rows older than `notification_outbox_keep_days`.
-    Each owner's purge commits."""
+    catch-up window could still reach); finished outbox rows older than `notification_outbox_keep_days`;
+    job result files past their `[worker] result_keep_days`. Each owner's purge commits."""
     settings = current_app.config["APP"]
     return {
         "idempotency_keys": idempotency.purge_older_than(int(settings["idempotency_ttl_hours"])),
         "job_runs": purge_job_runs(now),
         "outbox": purge_outbox(now - timedelta(days=int(settings["notification_outbox_keep_days"]))),
+        "job_results": purge_results(now),
     }
 
 
@@ -40,7 +43,8 @@ PURGE = Job(
     catch_up=timedelta(hours=3),
     coalesce=True,
     commits=True,
-    description="delete idempotency keys past their TTL, old job runs and finished outbox rows",
+    description="delete idempotency keys past their TTL, old job runs, finished outbox rows and expired "
+    "job result files",
 )
 
 JOBS: tuple[Job, ...] = (
@@ -57,7 +61,7 @@ JOBS: tuple[Job, ...] = (
     reports.REFRESH,
 )
 
-# Kinds of queued work (worker/): none of the app's own yet; exports and rebuilds will join here.
-WORK: tuple[Work, ...] = ()
+# Kinds of queued work (worker/): exports; statistics rebuilds will join here.
+WORK: tuple[Work, ...] = (exports.EXPORT,)
 
 DRAINS: tuple[Drain, ...] = (notifications.OUTBOX,)

@@ -628,6 +628,24 @@ _LIST = [
         lambda app, w, t: (f"/api/v1/jobs/{_job(app, w, t)}/result", None),
     ),
     Endpoint(
+        "GET",
+        "/api/v1/sites/<int:site_id>/exports",
+        lambda app, w, t: (f"{API}/sites/{_site(w, t)}/exports", None),
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/sites/<int:site_id>/exports",
+        lambda app, w, t: (
+            f"{API}/sites/{_site(w, t)}/exports",
+            {"kind": "orders", "format": "csv", "from": "2026-11-01", "to": "2026-11-30"},
+        ),
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/me/timebook/exports",
+        lambda app, w, t: (f"{API}/me/timebook/exports", {"format": "xlsx"}),
+    ),
+    Endpoint(
         "PATCH",
         "/api/v1/categories/<int:category_id>",
         lambda app, w, t: (f"/api/v1/categories/{_category_id(app)}", {"sort": 99}),

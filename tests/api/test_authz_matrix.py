@@ -120,6 +120,10 @@ MATRIX: dict[str, tuple] = {
     "GET /me/jobs":                              (401, 200,     200,     200,     NA,      NA,      200),
     "GET /jobs/<id>":                            (401, 404,     200,     404,     404,     404,     404),
     "GET /jobs/<id>/result":                     (401, 404,     200,     404,     404,     404,     404),
+    # Exports: a site's by its managers in reach (a job of the requester's); my own book's by anyone.
+    "GET /sites/<id>/exports":                   (401, 403,     403,     200,     404,     404,     200),
+    "POST /sites/<id>/exports":                  (401, 403,     403,     202,     404,     404,     202),
+    "POST /me/timebook/exports":                 (401, 202,     202,     202,     NA,      NA,      202),
     # The order loop (tests/api/endpoints.py `_order`: S1's order is the resident's; its volunteer is
     # vol_s1). Anyone may order; an order is seen by its resident, its volunteers and managers in reach.
     # Only the ordering resident rates, only the assignment's volunteer acts on it: anyone else, admin
@@ -240,6 +244,13 @@ EXTRA = [
     ("POST /activities/<id>/audit", "mgr_s2", "S1", 404),
     ("GET /sites/<id>/service-day-rules", "mgr_c1", "S1", 200),
     ("PATCH /service-day-rules/<id>", "mgr_s2", "S1", 404),
+    # Exports: down the tree only, never to a sibling.
+    ("POST /sites/<id>/exports", "mgr_i1", "S1", 202),
+    ("POST /sites/<id>/exports", "mgr_c1", "S1", 202),
+    ("POST /sites/<id>/exports", "mgr_s2", "S1", 404),
+    ("POST /sites/<id>/exports", "mgr_s1", "I1", 404),
+    ("GET /sites/<id>/exports", "mgr_c1", "S1", 200),
+    ("GET /sites/<id>/exports", "mgr_s2", "S1", 404),
 ]
 # fmt: on
 

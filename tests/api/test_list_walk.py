@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from tests.api.endpoints import (
     CREDITED_ON,
@@ -305,8 +306,22 @@ def _my_jobs(app, w: World) -> Walk:
     return Walk("/me/jobs", w.vol_s1, _ids(_job(app, w, "S1") for _ in range(ROWS)))
 
 
+def _site_exports(app, w: World) -> Walk:
+    """Exports asked at S1 and at S2 by their managers: the institute's manager sees them all."""
+    made = set()
+    for person, site in ((w.mgr_s1, "S1"), (w.mgr_s2, "S2"), (w.mgr_s1, "S1")):
+        body = {"kind": "orders", "format": "csv", "from": "2026-11-01", "to": "2026-11-30"}
+        job = _step(app, person, "POST", f"/sites/{w.sites[site]}/exports", body)
+        with app.app_context():
+            from volunteer_app.exports.models import ExportRecord
+
+            made.add((db.session.scalar(select(ExportRecord.id).where(ExportRecord.job_id == job["id"])),))
+    return Walk(f"/sites/{w.sites['I1']}/exports", w.mgr_i1, made)
+
+
 LISTS: dict[str, Callable[..., Walk]] = {
     "/api/v1/me/jobs": _my_jobs,
+    "/api/v1/sites/{site_id}/exports": _site_exports,
     "/api/v1/me/volunteer-applications": _my_applications,
     "/api/v1/sites/{site_id}/volunteer-applications": _site_applications,
     "/api/v1/sites/{site_id}/managers": _managers,

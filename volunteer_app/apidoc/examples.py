@@ -129,6 +129,8 @@ BODY_EXAMPLES: dict[str, dict[str, Any]] = {
     "LinkRejectIn": {"reason": "无法核实亲属关系"},
     "GiftIn": {"minutes": 30, "family_link_id": 1},
     "CertificateIn": {"date_from": Day(-120), "date_to": Day(-1)},
+    "ExportIn": {"kind": "orders", "format": "xlsx", "from": Day(-30), "to": Day(0)},
+    "OwnStatementIn": {"format": "xlsx", "from": Day(-90), "to": Day(0)},
     "MarkReadIn": {"all": True},
     "DeviceIn": {"platform": "android", "token": "fcm-token-0123456789abcdef", "app_version": "1.4.0"},
     "OrderIn": {

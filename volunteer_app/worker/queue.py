@@ -1,38 +1,47 @@
 """The queue of background work: enqueue in the caller's transaction (and wake the workers when it
 commits), claim one due item with a conditional UPDATE, record its outcome (done, failed with a
-backoff, dead after its attempts), report progress and keep the lease while it runs."""
+backoff, dead after its attempts), report progress and keep the lease while it runs; store a result
+file (small: one column; large: 1 MiB chunks in work_result_chunks) and purge expired ones."""
 
 from __future__ import annotations
 
 import logging
+import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.engine import Engine
 
 from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
-from volunteer_app.worker.models import WorkItem, WorkState
-from volunteer_app.worker.registry import CHANNEL, lease, registered
+from volunteer_app.worker.models import WorkItem, WorkResultChunk, WorkState
+from volunteer_app.worker.registry import CHANNEL, lease, registered, result_keep
 
 log = logging.getLogger(__name__)
 
 RETRY_FIRST = timedelta(seconds=10)
 RETRY_MAX = timedelta(hours=1)
 PROGRESS_EVERY = 0.5  # seconds: progress written at most this often (the last one always)
+CHUNK = 1024 * 1024  # bytes per work_result_chunks row
+PURGE_BATCH = 50  # items whose results one purge transaction deletes
 
 
 @dataclass(frozen=True)
 class ResultFile:
-    """A handler's downloadable result: served at GET /jobs/{id}/result to the owner."""
+    """A handler's downloadable result: served at GET /jobs/{id}/result to the owner until it expires
+    (`[worker] result_keep_days`). Either `data` (small, held in memory) or `path`: a temporary file the
+    handler wrote on local disk, copied into the database in CHUNK pieces at completion (never whole
+    in memory) and then deleted by the queue."""
 
     name: str
     content_type: str
-    data: bytes
+    data: bytes | None = None
     summary: dict | None = None
+    path: str | None = None
 
 
 def enqueue(kind: str, args: dict | None = None, *, owner_id: int | None = None) -> WorkItem:
@@ -155,14 +164,88 @@ def complete(claim: Claim, outcome: Any, now: datetime | None = None) -> bool:
             "result": outcome.summary,
             "result_name": outcome.name,
             "result_type": outcome.content_type,
-            "result_bytes": outcome.data,
+            "result_bytes": outcome.data if outcome.path is None else None,
+            "result_size": len(outcome.data or b"") if outcome.path is None else None,
+            "result_chunks": 0,
+            "result_expires_at": now + result_keep(),
         }
-    if _finish(claim, WorkState.DONE, now, **values):
-        db.session.commit()
-        return True
+    path = outcome.path if isinstance(outcome, ResultFile) else None
+    try:
+        if _finish(claim, WorkState.DONE, now, **values):
+            if path is not None:
+                _store_chunks(claim.id, path)  # the item's row is locked by _finish's UPDATE
+            db.session.commit()
+            return True
+    finally:
+        if path is not None and os.path.exists(path):
+            os.unlink(path)
     db.session.rollback()
     log.warning("work %s (%s): lease lost before it finished; its changes rolled back", claim.id, claim.kind)
     return False
+
+
+def _store_chunks(item_id: int, path: str) -> None:
+    """Copy a result file into work_result_chunks, CHUNK bytes a row, in the completing transaction."""
+    db.session.execute(delete(WorkResultChunk).where(WorkResultChunk.item_id == item_id))
+    seq = size = 0
+    with open(path, "rb") as source:
+        while data := source.read(CHUNK):
+            db.session.execute(insert(WorkResultChunk), [{"item_id": item_id, "seq": seq, "data": data}])
+            seq += 1
+            size += len(data)
+    db.session.execute(
+        update(WorkItem).where(WorkItem.id == item_id).values(result_chunks=seq, result_size=size),
+        execution_options={"synchronize_session": False},
+    )
+
+
+def result_pieces(item_id: int, chunks: int, small: bytes | None) -> Iterator[bytes]:
+    """A stored result in order: the small one at once, a chunked one a chunk at a time, each read in
+    a short transaction of its own (a slow download holds no transaction and at most one chunk). A
+    chunk purged meanwhile ends the stream early (the client sees fewer bytes than Content-Length)."""
+    if not chunks:
+        yield small or b""
+        return
+    for seq in range(chunks):
+        with db.engine.connect() as conn:
+            data = conn.scalar(
+                select(WorkResultChunk.data).where(
+                    WorkResultChunk.item_id == item_id, WorkResultChunk.seq == seq
+                )
+            )
+        if data is None:
+            return
+        yield bytes(data)
+
+
+def purge_results(now: datetime | None = None) -> int:
+    """Delete the files of results past `result_expires_at` (chunks and small bodies), PURGE_BATCH
+    items per transaction; the items stay, so their owners are told the file expired (410). Commits;
+    returns how many results it deleted."""
+    now = now or utcnow()
+    purged = 0
+    while True:
+        ids = list(
+            db.session.scalars(
+                select(WorkItem.id)
+                .where(
+                    WorkItem.result_expires_at <= now,
+                    or_(WorkItem.result_chunks > 0, WorkItem.result_bytes.is_not(None)),
+                )
+                .order_by(WorkItem.id)
+                .limit(PURGE_BATCH)
+            )
+        )
+        if not ids:
+            db.session.commit()
+            return purged
+        db.session.execute(delete(WorkResultChunk).where(WorkResultChunk.item_id.in_(ids)))
+        db.session.execute(
+            update(WorkItem).where(WorkItem.id.in_(ids)).values(result_bytes=None, result_chunks=0),
+            execution_options={"synchronize_session": False},
+        )
+        db.session.commit()
+        purged += len(ids)
 
 
 def fail(claim: Claim, error: str, now: datetime | None = None) -> str:

@@ -68,8 +68,13 @@ def add(app: Flask, *kinds: Work) -> None:
 
 def settings(app: Flask | None = None) -> dict[str, Any]:
     """`[worker]`: mode (off | embedded), lease_seconds, poll_seconds (PostgreSQL's safety net while
-    listening), sqlite_poll_seconds."""
+    listening), sqlite_poll_seconds, result_keep_days."""
     return (app or current_app).config.get("WORKER") or {}
+
+
+def result_keep(app: Flask | None = None) -> timedelta:
+    """How long a job's result file stays downloadable (`result_keep_days`, 7 by default)."""
+    return timedelta(days=float(settings(app).get("result_keep_days", 7)))
 
 
 def lease(app: Flask | None = None) -> timedelta:

@@ -31,5 +31,13 @@ class JobOut(ma.Schema):
     result_url = ma.fields.String(
         allow_none=True,
         required=True,
-        metadata={"description": "Where to download the result file, when done"},
+        metadata={"description": "Where to download the result file, when done (null once expired)"},
+    )
+    result_size = ma.fields.Integer(
+        allow_none=True, required=True, metadata={"description": "The result file's size in bytes"}
+    )
+    result_expires_at = ma.fields.AwareDateTime(
+        allow_none=True,
+        required=True,
+        metadata={"description": "When the result file is deleted (then the download answers 410)"},
     )

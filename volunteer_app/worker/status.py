@@ -3,14 +3,17 @@ else gets 404, exactly as for a job that does not exist."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from volunteer_app.errors import NotFound, register_messages
+from volunteer_app.db import utcnow
+from volunteer_app.errors import Gone, NotFound, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.pagination import paginate
 from volunteer_app.worker.models import WorkItem, WorkState
+from volunteer_app.worker.queue import result_pieces
 
 if TYPE_CHECKING:
     from volunteer_app.auth.tokens import Principal
@@ -20,6 +23,10 @@ register_messages(
         "job.no_result": (
             "任务尚未完成，或没有可下载的结果",
             "The job has not finished, or has no file to download",
+        ),
+        "job.result_expired": (
+            "结果文件已过期删除，请重新导出",
+            "The result file has expired and was deleted: run the export again",
         ),
     }
 )
@@ -45,8 +52,12 @@ def get_job(*, who: Principal, job_id: int) -> dict:
     return _job(_owned(who, job_id))
 
 
+def _expired(item: WorkItem) -> bool:
+    return item.result_expires_at is not None and item.result_expires_at <= utcnow()
+
+
 def _job(item: WorkItem) -> dict:
-    has_file = item.state == WorkState.DONE and item.result_name is not None
+    has_file = item.state == WorkState.DONE and item.result_name is not None and not _expired(item)
     return {
         "id": item.id,
         "kind": item.kind,
@@ -60,12 +71,19 @@ def _job(item: WorkItem) -> dict:
         "error": item.last_error,
         "result": item.result,
         "result_url": f"/api/v1/jobs/{item.id}/result" if has_file else None,
+        "result_size": item.result_size if has_file else None,
+        "result_expires_at": item.result_expires_at if item.result_name is not None else None,
     }
 
 
-def get_result(*, who: Principal, job_id: int) -> tuple[str, str, bytes]:
-    """The caller's finished job's file: (name, content type, bytes); 404 until it is done."""
+def get_result(*, who: Principal, job_id: int) -> tuple[str, str, int | None, Iterator[bytes]]:
+    """The caller's finished job's file: (name, content type, size if known, its bytes in pieces to
+    stream); 404 until it is done, 410 once it expired (`[worker] result_keep_days`)."""
     item = _owned(who, job_id)
     if item.state != WorkState.DONE or item.result_name is None:
         raise NotFound("job.no_result")
-    return item.result_name, item.result_type or "application/octet-stream", item.result_bytes or b""
+    if _expired(item):
+        raise Gone("job.result_expired")
+    size = item.result_size if item.result_size is not None else len(item.result_bytes or b"")
+    pieces = result_pieces(item.id, item.result_chunks or 0, item.result_bytes)
+    return item.result_name, item.result_type or "application/octet-stream", size, pieces

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from flask import current_app
+from flask import current_app, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -48,10 +48,12 @@ class JobResult(MethodView):
         description="The file",
     )
     def get(self, job_id):
-        """The file one of my jobs made (an export), once it is done; 404 before."""
-        name, content_type, data = status.get_result(who=current_principal(), job_id=job_id)
+        """The file one of my jobs made (an export), once it is done; 404 before, 410 once it expired
+        (kept `result_keep_days`, 7 by default). Streamed from the database a chunk at a time."""
+        name, content_type, size, pieces = status.get_result(who=current_principal(), job_id=job_id)
+        headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}"}
+        if size is not None:
+            headers["Content-Length"] = str(size)
         return current_app.response_class(
-            data,
-            mimetype=content_type,
-            headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}"},
+            stream_with_context(pieces), mimetype=content_type, headers=headers, direct_passthrough=True
         )
