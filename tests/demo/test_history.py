@@ -14,11 +14,13 @@ import sqlalchemy as sa
 from tests.timebank.conftest import ledger_ok
 from volunteer_app import demo
 from volunteer_app.accounts.models import User, VolunteerProfile
+from volunteer_app.activities.jobs import escalate_unaudited
 from volunteer_app.activities.models import Activity
 from volunteer_app.attendance.models import SLOT_STATUSES, Assignment, AssignmentStatus
 from volunteer_app.db import utcnow
 from volunteer_app.demo import history, world
 from volunteer_app.extensions import db
+from volunteer_app.orders.deadlines import apply_deadlines
 from volunteer_app.orders.models import Order, OrderEvent, OrderStatus, RatingState
 from volunteer_app.orders.states import TABLE
 from volunteer_app.sites.models import Site
@@ -145,6 +147,21 @@ def test_every_past_timeline_is_one_the_loop_allows(app):
             else:
                 assert order.rating_state in (RatingState.UNRATED, RatingState.PENDING)
                 assert (order.rating_state == RatingState.UNRATED) == (order.rating_due_at <= now)
+
+
+def test_the_deadline_jobs_find_nothing_left_in_the_past(app):
+    """Every deadline the history passed was met or acted on in it: the sweeps move no past order and
+    escalate no past activity (a rating or audit still due is due after now)."""
+    with app.app_context():
+        demo.load()
+        now = utcnow()
+        before = {o.id: (o.status, o.rating_state, o.updated_at) for o in _past_orders()}
+        apply_deadlines(now=now)
+        escalate_unaudited(now)
+        db.session.expire_all()
+        assert {o.id: (o.status, o.rating_state, o.updated_at) for o in _past_orders()} == before
+        escalated = sa.select(Activity.id).where(Activity.escalated_at.is_not(None))
+        assert not db.session.scalars(escalated.where(Activity.description == history.NOTE)).all()
 
 
 def test_loading_twice_adds_no_history(app):

@@ -21,7 +21,7 @@ past orders' description.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from random import Random
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -136,6 +136,9 @@ class Station:
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.settings["timezone"])
 
+    def midnight(self, day: date) -> datetime:
+        return datetime.combine(day, time(), self.tz).astimezone(UTC)
+
     @property
     def kinds(self) -> tuple[tuple, ...]:
         return tuple(ORDER_KINDS[i] for i in self.plan.kinds)
@@ -197,7 +200,8 @@ def load(created: Created) -> None:
         note=NOTE,
         escalation=timedelta(minutes=current_app.config["APP"]["order_escalation_minutes"]),
         categories={c.code: c.id for c in sites.list_categories()},
-        volunteers=people.volunteers(now, SEED + 1),
+        # relative to the start of today, so a load on the same day picks the same volunteers
+        volunteers=people.volunteers(stations[0].midnight(world.local_today()), SEED + 1),
     )
     if not ctx.volunteers:
         return
@@ -212,7 +216,10 @@ def load(created: Created) -> None:
                 day, time(rng.choice((8, 9, 9, 10, 14, 15, 16)), rng.choice((0, 30))), st.tz
             )
             outcome = rng.choices(OUTCOMES, weights=st.plan.outcomes)[0]
-            if history_orders.place_order(ctx, st, rng, start.astimezone(ctx.now.tzinfo), outcome):
+            # Each order draws from its own generator: a step skipped because its moment is still to
+            # come (it depends on the time of day) then changes nothing in the orders after it.
+            own = Random(rng.getrandbits(64))
+            if history_orders.place_order(ctx, st, own, start.astimezone(UTC), outcome):
                 created.history_orders += 1
     for st in stations:
         created.history_activities += history_activities.load(ctx, st, rng, _service_days(st))

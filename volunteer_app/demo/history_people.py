@@ -44,7 +44,7 @@ class Volunteer:
 
 def volunteers(now: datetime, seed: int) -> list[Volunteer]:
     """The demo volunteers: approved one every two days after the world opened, four during the
-    history; their keenness drawn from `seed`."""
+    history (days before `now`); their keenness drawn from `seed`."""
     rng = Random(seed)
     found = []
     for n in range(world.VOLUNTEERS):
