@@ -5,7 +5,7 @@ orders/onsite.py and orders/review.py do them (see history_orders.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from volunteer_app.attendance import service as attendance
@@ -27,6 +27,15 @@ COMMENTS = (
     "很耐心，谢谢",
     "志愿者非常热心，服务周到，点赞！",
 )
+
+
+def daytime(at: datetime, st: Station) -> datetime:
+    """`at`, or when people are up after it: a moment at night moves to the next morning (8:00–9:59)."""
+    local = at.astimezone(st.tz)
+    if 8 <= local.hour < 22:
+        return at
+    day = local.date() + timedelta(days=1 if local.hour >= 22 else 0)
+    return datetime.combine(day, time(8 + local.minute % 2, local.minute), st.tz).astimezone(UTC)
 
 
 def step(order: Order, action: str, at: datetime, *, by: str, actor_id: int | None, **changes) -> None:
@@ -53,7 +62,10 @@ def serve(ctx: Context, st: Station, rng: Random, order: Order) -> datetime:
     leaving = []
     for a in holders:
         forgot = rng.random() < 0.06
-        at = order.window_end + (rng.randint(2, 20) * 60 * M if forgot else rng.randint(-10, 20) * M)
+        if forgot:  # the station closes it when someone is at the desk
+            at = daytime(order.window_end + rng.randint(2, 20) * 60 * M, st)
+        else:
+            at = order.window_end + rng.randint(-10, 20) * M
         leaving.append((at, forgot, a))
     on_site = len(leaving)
     for at, forgot, a in sorted(leaving, key=lambda item: item[0]):
@@ -97,10 +109,10 @@ def after(ctx: Context, st: Station, rng: Random, order: Order, done: datetime) 
     """评单 (or its lapse) and 审核, in the order their moments fall; a moment still to come is skipped."""
     steps = []
     if rng.random() < st.plan.rated:
-        steps.append((done + rng.randint(20, 60 * 60) * M, "rate"))
+        steps.append((daytime(done + rng.randint(20, 50 * 60) * M, st), "rate"))
     else:
         steps.append((order.rating_due_at + rng.randint(1, 59) * M / 60, "rating_lapsed"))
-    steps.append((done + rng.randint(*st.plan.audit) * M, "audit"))
+    steps.append((daytime(done + rng.randint(*st.plan.audit) * M, st), "audit"))
     for at, action in sorted(steps):
         if at > ctx.now:
             continue

@@ -11,7 +11,7 @@ history_onsite.py.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from volunteer_app.attendance import service as attendance
@@ -37,7 +37,7 @@ def place_order(ctx: Context, st: Station, rng: Random, start: datetime, outcome
     expired. None when no volunteer was free for it."""
     code, title, groups, most, hours = rng.choice(st.kinds)
     end = start + timedelta(hours=hours)
-    submitted = start - timedelta(minutes=rng.randint(16 * 60, 72 * 60))
+    submitted = _daytime_before(start, st, rng)
     crew = ctx.pick(st, start, end, rng.randint(1, most), submitted, rng)
     if not crew:
         return None
@@ -76,6 +76,18 @@ def place_order(ctx: Context, st: Station, rng: Random, start: datetime, outcome
     )
     FLOWS[outcome](ctx, st, rng, order, crew)
     return order
+
+
+def _daytime_before(start: datetime, st: Station, rng: Random) -> datetime:
+    """When a resident orders (or phones in): a local daytime one to three days ahead, at least 12 hours."""
+    local = start.astimezone(st.tz)
+    days = rng.randint(1, 3)
+    at = time(rng.randint(7, 18), rng.randint(0, 59))
+    while True:
+        moment = datetime.combine(local.date() - timedelta(days=days), at, st.tz).astimezone(UTC)
+        if start - moment >= timedelta(hours=12):
+            return moment
+        days += 1
 
 
 def _rejected(ctx: Context, st: Station, rng: Random, order: Order, crew) -> None:
