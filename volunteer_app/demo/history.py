@@ -146,7 +146,7 @@ class Station:
 
 @dataclass
 class Context:
-    """What the past orders and activities share: the clock, categories, volunteers, the rules."""
+    """What the past orders and activities share: the clock, the categories, the volunteers."""
 
     now: datetime
     today: date
