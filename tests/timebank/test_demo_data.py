@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from tests.timebank.conftest import ledger_ok
 from volunteer_app import demo
 from volunteer_app.accounts.models import User
-from volunteer_app.demo import timebook, world
+from volunteer_app.demo import history, timebook, world
 from volunteer_app.extensions import db
 from volunteer_app.sites.models import Site
 from volunteer_app.timebank.models import FamilyLink, Reward, TimeAccount, Transfer
@@ -36,9 +36,12 @@ def test_demo_gives_volunteers_hours_and_stations_rewards(app):
         assert len(books) == world.VOLUNTEERS
         assert all(book.balance > 0 for book in books)
         credits = db.session.scalars(sa.select(Transfer)).all()
-        assert {t.kind for t in credits} == {"demo"}
-        assert all(t.memo.startswith(timebook.DEMO_MARK) for t in credits)
-        assert all(date.today() - timedelta(days=92) <= t.service_date <= date.today() for t in credits)
+        # 示范记录 credits, and the audited service of the history (history.py), credited by the audit.
+        assert {t.kind for t in credits} == {"demo", "credit"}
+        assert all(t.memo.startswith(timebook.DEMO_MARK) for t in credits if t.kind == "demo")
+        assert all(t.reference.startswith("service:assignment:") for t in credits if t.kind == "credit")
+        first = date.today() - timedelta(days=history.HISTORY_DAYS + 1)
+        assert all(first <= t.service_date <= date.today() for t in credits)
         stations = db.session.scalars(sa.select(Site.id).where(Site.kind == "station")).all()
         for station in stations:
             titles = set(db.session.scalars(sa.select(Reward.title).where(Reward.site_id == station)))
@@ -70,14 +73,14 @@ def test_a_demo_database_from_before_the_time_book_gets_one(app):
 def test_a_demo_volunteer_can_print_a_certificate_at_once(app, client):
     with app.app_context():
         demo.load()
+        today = world.local_today()  # the station's (a certificate may not end after it)
     login = client.post(f"{API}/auth/login", json={"phone": "13700000001", "password": world.PASSWORD})
     headers = {"Authorization": f"Bearer {login.json['access_token']}"}
     book = client.get(f"{API}/me/timebook", headers=headers).json
     assert book["balance_minutes"] >= 120  # enough for a haircut and a bag of rice
-    today = date.today()
     body = {
-        "date_from": (today - timedelta(days=100)).isoformat(),
-        "date_to": (today - timedelta(days=2)).isoformat(),
+        "date_from": (today - timedelta(days=history.HISTORY_DAYS + 1)).isoformat(),
+        "date_to": today.isoformat(),
     }
     r = client.post(f"{API}/me/certificates", json=body, headers=headers)
     assert r.status_code == 201, r.json

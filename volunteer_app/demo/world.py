@@ -85,7 +85,7 @@ def _create_sites(created: Created, admin_id: int) -> dict[str, Site]:
     """The site tree, with one manager per site."""
     who = admin_view()
     by_code: dict[str, Site] = {}
-    for depth, (code, name, lat, lng, parent) in enumerate(SITES):
+    for code, name, lat, lng, parent in SITES:
         kind = KIND_BY_DEPTH[0 if parent is None else (1 if parent == CENTER_CODE else 2)]
         site = sites.create_site(
             kind=kind,
@@ -97,7 +97,7 @@ def _create_sites(created: Created, admin_id: int) -> dict[str, Site]:
             lng=lng,
         )
         by_code[code] = site
-        phone = f"1390000{depth + 1:04d}"
+        phone = manager_phone(code)
         manager = _user(phone, f"{name[:4]}站长", site.id if kind == "station" else None)
         accounts.grant_manager(who=who, granter_id=admin_id, site_id=site.id, user_id=manager.id)
         created.logins.append((f"manager of {kind} {code}", phone, name))
@@ -127,6 +127,11 @@ def _create_volunteers(created: Created, admin_id: int, stations: list[Site]) ->
 
 def volunteer_phone(n: int) -> str:
     return f"1370000{n + 1:04d}"
+
+
+def manager_phone(code: str) -> str:
+    """The phone of the demo manager of the site with this code (one per site, in SITES order)."""
+    return f"1390000{[c for c, *_rest in SITES].index(code) + 1:04d}"
 
 
 def resident_phone(n: int) -> str:

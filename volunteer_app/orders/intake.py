@@ -32,7 +32,7 @@ MAX_WINDOW = timedelta(hours=12)
 MAX_AHEAD = timedelta(days=90)
 
 
-def _dispatch_site(station: Site, settings: dict) -> int:
+def dispatch_site(station: Site, settings: dict) -> int:
     """The station itself, or its center when the center's setting says the center dispatches."""
     return station.ancestor_ids()[0] if settings["dispatch_level"] == "center" else station.id
 
@@ -94,7 +94,7 @@ def submit(*, who, data: dict) -> Order:
     settings = sites.effective_settings(station)
     order = Order(
         site_id=station.id,
-        dispatch_site_id=_dispatch_site(station, settings),
+        dispatch_site_id=dispatch_site(station, settings),
         resident_id=resident.id,
         proxy_id=who.user_id if proxy else None,
         category_id=data["category_id"],
