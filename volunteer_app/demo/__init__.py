@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from volunteer_app.demo import history, tasks, timebook, world
 from volunteer_app.extensions import db
+from volunteer_app.reports import rollups
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 
@@ -45,7 +46,7 @@ def load() -> Created:
     tasks.load_orders(created)
     tasks.load_service_days(created)
     history.load(created)  # after the tasks: load_orders adds its orders only to an empty database
-    # reports: rebuild here once volunteer_app.reports lands
+    rollups.refresh_all()  # the statistics count everything this load wrote (idempotent)
     return created
 
 

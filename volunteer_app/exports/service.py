@@ -18,7 +18,7 @@ from volunteer_app.accounts.principal import load_grants
 from volunteer_app.auth.tokens import Principal
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Unprocessable, invalid, register_messages
-from volunteer_app.exports import kinds, tables, writers
+from volunteer_app.exports import kinds, statistics, tables, writers  # noqa: F401  (statistics registers its tables)
 from volunteer_app.exports.models import ExportRecord, ExportStatus
 from volunteer_app.extensions import db
 from volunteer_app.field_messages import register_field_messages
