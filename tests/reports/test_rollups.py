@@ -30,6 +30,7 @@ from volunteer_app.errors import DomainError
 from volunteer_app.extensions import db
 from volunteer_app.reports import rollups
 from volunteer_app.reports.models import report_days, report_months, report_people
+from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.timebank import service as timebank
 from volunteer_app.timebank.models import Transfer
@@ -410,3 +411,18 @@ def test_verify_names_a_tampered_row_and_exits_1(app):
     # A rebuild puts it right.
     assert runner.invoke(args=["reports", "rebuild"]).exit_code == 0
     assert runner.invoke(args=["reports", "verify"]).exit_code == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known, not fixed here: a site's new time zone moves its rows to other local days, but "
+    "nothing logs the change, so the rollups keep the old days until `flask reports rebuild`",
+)
+def test_a_new_time_zone_is_counted_again(app):
+    city = world.build(app)
+    with app.app_context():
+        rollups.refresh_all()
+        sites.update_settings(
+            who=ADMIN_VIEW, site_id=city.sites["S1"], changes={"timezone": "America/New_York"}, remove=[]
+        )
+        assert rollups.verify().differences == []
