@@ -15,18 +15,28 @@ def _plausible(value) -> None:
         raise ma.ValidationError(YEAR_OUT_OF_RANGE)
 
 
+# The document says which years are taken (a date's own pattern would allow 0001–9999).
+PLAUSIBLE_DATE = "^(2[01][0-9]{2}|2200)-[0-9]{2}-[0-9]{2}$"
+
+
 class StatsArgs(ma.Schema):
     start = Date(
         data_key="from",
         load_default=None,
         validate=_plausible,
-        metadata={"description": "first day (site's clock); default: the 1st of `to`'s month"},
+        metadata={
+            "description": "first day (site's clock), years 2000–2200; default: the 1st of `to`'s month",
+            "pattern": PLAUSIBLE_DATE,
+        },
     )
     end = Date(
         data_key="to",
         load_default=None,
         validate=_plausible,
-        metadata={"description": "last day, inclusive; default: today"},
+        metadata={
+            "description": "last day, inclusive, years 2000–2200; default: today",
+            "pattern": PLAUSIBLE_DATE,
+        },
     )
     group = S(
         load_default="none",
