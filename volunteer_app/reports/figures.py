@@ -26,6 +26,7 @@ from volunteer_app.reports.counting import BIN_EDGES, DISPATCH_BINS, GROUP_COLUM
 from volunteer_app.reports.models import report_days, report_months, report_people
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Category, Site
+from volunteer_app.timebank import service as timebank
 
 GROUPS = ("none", "child", "category", "day", "week", "month")
 INLINE_REFRESH = 2000  # change rows a read counts itself before answering (more: answered "as of")
@@ -184,7 +185,8 @@ def _share(part: int, whole: int) -> float | None:
 
 
 def _hours(minutes: int) -> float:
-    return round(minutes / 60, 1)
+    """Hours as the time book shows them (two decimals, halves up: a minute is 0.02, never 0.0)."""
+    return timebank.hours(minutes)
 
 
 def _response(c: Counter, count: str, names: tuple[str, ...]) -> dict:

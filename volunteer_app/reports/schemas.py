@@ -15,13 +15,13 @@ from volunteer_app.sites.models import RANKING_COMPONENTS
 F, Int, N, S = ma.fields, ma.fields.Integer, ma.fields.Float, ma.fields.String
 
 
-# Years 2000–2199, as the documented pattern says (a far-off year would overflow the time-zone arithmetic).
-YEAR_PATTERN = "^2[01][0-9]{2}-[0-9]{2}-[0-9]{2}$"
-
-
 def _plausible(value) -> None:
-    if not 2000 <= value.year <= 2199:
+    if not 2000 <= value.year <= 2200:
         raise ma.ValidationError(YEAR_OUT_OF_RANGE)
+
+
+# The document says which years are taken (a date's own pattern would allow 0001–9999).
+PLAUSIBLE_DATE = "^(2[01][0-9]{2}|2200)-[0-9]{2}-[0-9]{2}$"
 
 
 class StatsArgs(ma.Schema):
@@ -30,15 +30,18 @@ class StatsArgs(ma.Schema):
         load_default=None,
         validate=_plausible,
         metadata={
-            "description": "first day (site's clock); default: the 1st of `to`'s month",
-            "pattern": YEAR_PATTERN,
+            "description": "first day (site's clock), years 2000–2200; default: the 1st of `to`'s month",
+            "pattern": PLAUSIBLE_DATE,
         },
     )
     end = Date(
         data_key="to",
         load_default=None,
         validate=_plausible,
-        metadata={"description": "last day, inclusive; default: today", "pattern": YEAR_PATTERN},
+        metadata={
+            "description": "last day, inclusive, years 2000–2200; default: today",
+            "pattern": PLAUSIBLE_DATE,
+        },
     )
     group = S(
         load_default="none",
