@@ -373,7 +373,15 @@ def refresh(*, limit: int = REFRESH_BATCH, wait: bool = True, now: datetime | No
         select(Change.id, Change.kind, Change.ref_id).order_by(Change.id).limit(limit)
     ).all()
     if changes:
-        days = _keys_of(changes)
+        # A site whose time zone changed: all its days are other days now (sites.update_settings).
+        whole = sorted({c.ref_id for c in changes if c.kind == "site"})
+        for chunk in _chunks(whole, REBUILD_SITES):
+            _replace_sites(chunk)
+        days = {
+            site: d
+            for site, d in _keys_of([c for c in changes if c.kind != "site"]).items()
+            if site not in whole
+        }
         _write_days(count_days(days), days)
         _write_months({(site, month_of(day)) for site, site_days in days.items() for day in site_days})
         for ids in _chunks([c.id for c in changes]):
@@ -397,21 +405,24 @@ def all_site_ids() -> list[int]:
     return list(db.session.scalars(select(Site.id).order_by(Site.id)))
 
 
+def _replace_sites(site_ids: list[int]) -> None:
+    """Every row of these sites, counted again from the raw rows (the caller holds the lock)."""
+    for table in (report_days, report_people, report_months):
+        db.session.execute(delete(table).where(table.c.site_id.in_(site_ids)))
+    tally = count_sites(site_ids)
+    _insert_tally(tally)
+    months = [{"site_id": s, "month": m, "category_id": c, **v} for (s, m, c), v in month_rows(tally).items()]
+    for i in range(0, len(months), 2000):
+        db.session.execute(insert(report_months), [_full(r) for r in months[i : i + 2000]])
+
+
 def rebuild(progress: Callable[[int, int], None] | None = None, now: datetime | None = None) -> int:
     """Count everything again from the raw rows, REBUILD_SITES sites per transaction. The change log is
     left alone: a later refresh counts its rows again, which is harmless. Returns the sites counted."""
     site_ids = all_site_ids()
     for done, chunk in enumerate(_chunks(site_ids, REBUILD_SITES)):
         _lock()
-        for table in (report_days, report_people, report_months):
-            db.session.execute(delete(table).where(table.c.site_id.in_(chunk)))
-        tally = count_sites(chunk)
-        _insert_tally(tally)
-        months = [
-            {"site_id": s, "month": m, "category_id": c, **v} for (s, m, c), v in month_rows(tally).items()
-        ]
-        for i in range(0, len(months), 2000):
-            db.session.execute(insert(report_months), [_full(r) for r in months[i : i + 2000]])
+        _replace_sites(chunk)
         db.session.commit()
         if progress:
             progress(min((done + 1) * REBUILD_SITES, len(site_ids)), len(site_ids))

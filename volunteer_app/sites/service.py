@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import select
 
+from volunteer_app import changes as changes_log
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, NotFound, Unprocessable, register_messages
 from volunteer_app.extensions import db
@@ -168,7 +169,13 @@ def update_settings(*, who: Reacher, site_id: int, changes: dict, remove: list[s
     overrides.update(changes)
     for key in remove:
         overrides.pop(key, None)
+    before = effective_settings(site)["timezone"]
     site.settings = overrides
+    if effective_settings(site)["timezone"] != before or "timezone" in changes or "timezone" in remove:
+        # Its days, and those of every site below, are other local days now: the statistics count
+        # these sites again (volunteer_app/changes.py).
+        below = db.session.scalars(select(Site.id).where(Site.path.startswith(site.path, autoescape=True)))
+        changes_log.record("site", below)
     db.session.commit()
     return {"site_id": site.id, "overrides": overrides, "effective": effective_settings(site)}
 
