@@ -1,7 +1,8 @@
 """Newcomer's walk through a running server: register, apply as a volunteer, approve as the demo manager;
 then a demo volunteer redeems a reward, the station fulfils it, they gift 30 minutes and certify;
 then the order loop: a resident orders, a manager opens it to grabbing, two volunteers grab, check in
-and out, the resident rates, the manager audits and the volunteers see the hours.
+and out, the resident rates, the manager audits and the volunteers see the hours; the station's
+statistics count that session at once, and its orders come back as an XLSX file made by the worker.
 
 Usage: python .ci/smoke.py http://127.0.0.1:5000   (exits non-zero on the first surprise)
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 import sys
+import time
 import urllib.error
 import urllib.request
 from datetime import UTC, date, datetime, timedelta
@@ -186,6 +188,38 @@ def order_loop() -> None:
     events = call("GET", f"/api/v1/orders/{order['id']}/events?limit=50", token=resident)["items"]
     print(
         f"smoke ok: order {order['id']} ordered, grabbed by 2, served, rated, audited ({len(events)} events)"
+    )
+    statistics_and_export(manager, me["home_site"]["id"], order["id"])
+
+
+def statistics_and_export(manager: str, station: int, order_id: int) -> None:
+    """The audited order is in the station's figures at once, and an export of its orders is made."""
+    today = call("GET", f"/api/v1/sites/{station}/stats", token=manager)  # this month up to today
+    figures = today["figures"]
+    assert today["pending_changes"] == 0, today
+    assert figures["sessions"]["orders"] >= 1 and figures["attendances"] >= 2, figures
+    assert figures["satisfaction"]["rated"] >= 1, figures
+    period = {"from": today["from"], "to": today["to"]}
+    job = call(
+        "POST",
+        f"/api/v1/sites/{station}/exports",
+        {"kind": "orders", "format": "xlsx", **period},
+        token=manager,
+        expect=202,
+    )
+    for _ in range(60):  # the worker (embedded, or `flask worker run`) makes the file
+        job = call("GET", f"/api/v1/jobs/{job['id']}", token=manager)
+        if job["state"] in ("done", "dead"):
+            break
+        time.sleep(0.5)
+    assert job["state"] == "done", job
+    req = urllib.request.Request(BASE + job["result_url"], headers={"Authorization": f"Bearer {manager}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        data = resp.read()
+    assert data[:2] == b"PK" and job["result"]["rows"] >= 1, job  # an XLSX file is a zip
+    print(
+        f"smoke ok: station {station}'s statistics count order {order_id}; "
+        f"its orders exported ({job['result']['rows']} rows, {len(data):,} bytes)"
     )
 
 
