@@ -71,9 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         if not args.no_verify:
             found = {}
             seconds = _time(lambda: found.setdefault("v", rollups.verify()))
-            lines.append(
-                f"- `rollups.verify()`: {seconds:.1f} s, {len(found['v'].differences)} differences"
-            )
+            lines.append(f"- `rollups.verify()`: {seconds:.1f} s, {len(found['v'].differences)} differences")
             print(lines[-1], flush=True)
         sizes = {
             t: db.session.scalar(sa.text(f"SELECT count(*) FROM {t}"))
@@ -120,6 +118,27 @@ def main(argv: list[str] | None = None) -> None:
         path = f"/api/v1/sites/{center}/stats?from={year_from}&to={year_to}&group={group}"
         times = run(path)
         rows.append([f"center, {year_from} … {year_to}, group={group}", *_summary(times)])
+    for label, path in (
+        (
+            "center, rankings of its institutes, last month",
+            f"/api/v1/sites/{center}/rankings?period={month_from:%Y-%m}",
+        ),
+        (
+            "center, volunteer leaderboard, last month",
+            f"/api/v1/sites/{center}/leaderboard?period={month_from:%Y-%m}",
+        ),
+        *(
+            [
+                (
+                    "center, volunteer leaderboard, a year",
+                    f"/api/v1/sites/{center}/leaderboard?period={year_label}",
+                )
+            ]
+            if year_label
+            else []
+        ),
+    ):
+        rows.append([label, *_summary(run(path))])
     for group in ("none", "day"):
         times = []
         for station in stations:
