@@ -127,16 +127,11 @@ def main(argv: list[str] | None = None) -> None:
             "center, volunteer leaderboard, last month",
             f"/api/v1/sites/{center}/leaderboard?period={month_from:%Y-%m}",
         ),
-        *(
-            [
-                (
-                    "center, volunteer leaderboard, a year",
-                    f"/api/v1/sites/{center}/leaderboard?period={year_label}",
-                )
-            ]
-            if year_label
-            else []
+        (
+            f"center, volunteer leaderboard, {today:%Y}",
+            f"/api/v1/sites/{center}/leaderboard?period={today:%Y}",
         ),
+        (f"center, rankings, {today:%Y}", f"/api/v1/sites/{center}/rankings?period={today:%Y}"),
     ):
         rows.append([label, *_summary(run(path))])
     for group in ("none", "day"):
