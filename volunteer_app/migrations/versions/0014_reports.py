@@ -141,9 +141,8 @@ def upgrade():
     op.create_index(
         "ix_volunteer_profiles_site_id_approved_at", "volunteer_profiles", ["site_id", "approved_at"]
     )
-    # One row of state. Rows written before this revision are counted by `flask reports rebuild`
-    # (`flask deploy` runs it while the rollups were never built).
-    op.execute("INSERT INTO report_state (id) VALUES (1)")
+    # No row of state yet (the first refresh writes it): rows written before this revision are counted
+    # by `flask reports rebuild`, which `flask deploy` runs while the rollups were never built.
 
 
 def downgrade():
