@@ -70,6 +70,7 @@ register_field_messages(
 # ---- text --------------------------------------------------------------------------------------------
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+STORABLE_PATTERN = "^[^\\u0000]*$"  # the OpenAPI pattern of Text: no NUL (surrogates cannot be sent as UTF-8)
 # Characters that show nothing although they are not whitespace to str.strip(): fillers and blanks
 # that are letters or marks to Unicode (Hangul fillers, braille blank, Khmer inherent vowels, Mongolian
 # and other variation selectors, the combining grapheme joiner).
@@ -127,6 +128,9 @@ class Text(Str):
         validators = [ma.validate.Length(min=min_length, max=max_length), storable]
         if validate is not None:
             validators += validate if isinstance(validate, (list, tuple)) else [validate]
+        # The document says what storable means (a NUL is refused wherever it is: schemathesis found
+        # `q` with a NUL refused although the document allowed any string).
+        kwargs["metadata"] = {"pattern": STORABLE_PATTERN, **kwargs.get("metadata", {})}
         super().__init__(validate=validators, **kwargs)
         self.at_most = ma.validate.Length(max=max_length)
 
