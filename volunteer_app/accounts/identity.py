@@ -48,6 +48,13 @@ def mask_id_number(value: str) -> str:
     return value[:4] + "*" * (len(value) - 8) + value[-4:]
 
 
+def mask_name(name: str | None) -> str:
+    """张三丰 → 张**, Alice → A****: the first character, the rest starred (leaderboards, exports)."""
+    if not name:
+        return ""
+    return name[0] + "*" * (len(name) - 1)
+
+
 def _derive(label: bytes) -> bytes:
     key = current_app.config["PII_KEY"].encode()
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"volunteer_app.pii", info=label).derive(key)

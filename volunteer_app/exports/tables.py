@@ -47,6 +47,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import DateTime, Select, func, select
 
 from volunteer_app import phones
+from volunteer_app.accounts.identity import mask_name  # noqa: F401  (tables use it: the one name mask)
 from volunteer_app.extensions import db
 from volunteer_app.sites.models import Site
 
@@ -209,13 +210,6 @@ def local(moment: datetime | None, args: dict) -> datetime | None:
     if moment is None or moment.tzinfo is None:  # naive: local already (`local_column`)
         return moment
     return moment.astimezone(zone(args)).replace(tzinfo=None, second=0, microsecond=0)
-
-
-def mask_name(name: str | None) -> str:
-    """张三丰 → 张**, Alice → A****: the first character, the rest starred."""
-    if not name:
-        return ""
-    return name[0] + "*" * (len(name) - 1)
 
 
 def mask_phone(phone: str | None) -> str:

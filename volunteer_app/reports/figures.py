@@ -94,12 +94,12 @@ def bucket_of(group: str) -> Callable[[date], date]:
 # ---- sums -----------------------------------------------------------------------------------------
 
 
-def _sums(tree: Subtree, start: date, end: date, by: str, whole_months: bool = True) -> dict:
+def sums(tree: Subtree, start: date, end: date, by: str, whole_months: bool = True) -> dict:
     """Sum every metric over the period, grouped `by` "site", "category" or "day" (whole months then
     count as their first day, unless `whole_months` is False: every day from the days table)."""
     months, ranges = split(start, end) if whole_months else ([], [(start, end)])
     out: dict = defaultdict(Counter)
-    sums = [func.sum(report_days.c[name]).label(name) for name in METRICS]
+    dsums = [func.sum(report_days.c[name]).label(name) for name in METRICS]
     msums = [func.sum(report_months.c[name]).label(name) for name in METRICS]
     key = {"site": "site_id", "category": "category_id"}.get(by)
     if months:
@@ -113,7 +113,7 @@ def _sums(tree: Subtree, start: date, end: date, by: str, whole_months: bool = T
     for first, last in ranges:
         dkey = report_days.c[key] if key else report_days.c.day
         rows = db.session.execute(
-            select(dkey.label("k"), *sums)
+            select(dkey.label("k"), *dsums)
             .where(report_days.c.day.between(first, last), tree.condition(report_days.c.site_id))
             .group_by(dkey)
         ).mappings()
@@ -295,7 +295,7 @@ def stats(site: Site, start: date, end: date, group: str, lang: str) -> dict:
     catch_up()
     tree = subtree(site)
     zone = ZoneInfo(sites.effective_settings(site)["timezone"])
-    by_site = _sums(tree, start, end, "site")
+    by_site = sums(tree, start, end, "site")
     approved = _approved_by(tree, end)
     total = Counter()
     for counter in by_site.values():
@@ -343,18 +343,18 @@ def _groups(
         names = {
             c.id: c.name_zh if lang == "zh-CN" else c.name_en for c in db.session.scalars(select(Category))
         }
-        sums = _sums(tree, start, end, "category")
+        by_category = sums(tree, start, end, "category")
         return [
             {
                 "key": str(cid),
                 "label": names.get(cid, str(cid)),
                 "figures": figures(c, None, None, lang, by_category=True),
             }
-            for cid, c in sorted(sums.items())
+            for cid, c in sorted(by_category.items())
             if cid != counting.NO_CATEGORY
         ]
     bucket = bucket_of(group)
-    days = _sums(tree, start, end, "day", whole_months=group == "month")
+    days = sums(tree, start, end, "day", whole_months=group == "month")
     series: dict = defaultdict(Counter)
     for day, c in days.items():
         series[bucket(day)].update(c)
@@ -384,10 +384,10 @@ def _groups(
 def _by_child(tree: Subtree, start: date, end: date, by_site: dict, approved: dict, lang: str) -> list:
     names = {r.id: r.name for r in tree.rows}
     kinds = {r.id: r.kind for r in tree.rows}
-    sums: dict = defaultdict(Counter)
+    totals: dict = defaultdict(Counter)
     per_child: dict = defaultdict(int)
     for site_id, c in by_site.items():
-        sums[tree.child_of.get(site_id, tree.site.id)].update(c)
+        totals[tree.child_of.get(site_id, tree.site.id)].update(c)
     for site_id, n in approved.items():
         per_child[tree.child_of.get(site_id, tree.site.id)] += n
     children = [r for r in tree.rows if r.id != tree.site.id and tree.child_of[r.id] == r.id]
@@ -411,14 +411,14 @@ def _by_child(tree: Subtree, start: date, end: date, by_site: dict, approved: di
         }
         people[tree.site.id] = _people(tree, start, end, report_people.c.site_id == tree.site.id)
     children = [r.id for r in children]
-    keys = children + ([tree.site.id] if tree.site.id in sums or tree.site.id in per_child else [])
+    keys = children + ([tree.site.id] if tree.site.id in totals or tree.site.id in per_child else [])
     itself = "本级" if lang == "zh-CN" else "this site itself"
     return [
         {
             "key": str(key),
             "label": itself if key == tree.site.id else names[key],
             "kind": kinds[key],
-            "figures": figures(sums[key], people.get(key, {}), per_child[key], lang),
+            "figures": figures(totals[key], people.get(key, {}), per_child[key], lang),
         }
         for key in keys
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import and_, func, or_, select
 
+from volunteer_app.accounts.identity import mask_name
 from volunteer_app.accounts.models import User, VolunteerProfile
 from volunteer_app.errors import NotFound
 from volunteer_app.extensions import db
@@ -21,13 +22,6 @@ from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import path_in_reach
 from volunteer_app.timebank.service import hours
-
-
-def mask_name(name: str | None) -> str:
-    """张三丰 → 张**, Alice → A****: the first character, the rest starred."""
-    if not name:
-        return ""
-    return name[0] + "*" * (len(name) - 1)
 
 
 def readable_site(who, site_id: int) -> Site:

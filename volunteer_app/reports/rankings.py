@@ -138,7 +138,7 @@ def rank(site: Site, period: Period, settings: dict, lang: str) -> dict:
     """The ranking of `site`'s children over `period` with the site's effective `settings`."""
     figures.catch_up()
     tree = figures.subtree(site)
-    by_site = figures._sums(tree, period.start, period.end, "site")
+    by_site = figures.sums(tree, period.start, period.end, "site")
     weights = {key: Fraction(str(settings["ranking_weights"].get(key, 0))) for key in RANKING_COMPONENTS}
     total_weight = sum(weights.values())
     children = _children(tree)
