@@ -88,6 +88,16 @@ def fresh_session(app, user_id: int) -> Person:
     return person
 
 
+def console_sign_in(app, client, user_id: int) -> str:
+    """Sign the test client into the console as the user (the cookie its sign-in sets, without the
+    login round trip); returns the CSRF value the console's pages carry."""
+    with app.test_request_context():
+        issued = auth_service.start_console_session(db.session.get(User, user_id))
+        db.session.commit()
+    client.set_cookie(app.config["JWT_ACCESS_COOKIE_NAME"], issued["access_token"])
+    return issued["csrf_token"]
+
+
 def headers_now(app, user_id: int) -> dict[str, str]:
     """Authorization headers for the user with an access token issued now (see fresh_session)."""
     return fresh_session(app, user_id).headers

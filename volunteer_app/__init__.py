@@ -32,7 +32,7 @@ def create_app(config: dict | None = None) -> Flask:
     # settings, the db types in a migration) must not import every domain.
     from volunteer_app import apidoc, bodies
     from volunteer_app.accounts.principal import load_principal
-    from volunteer_app.auth.tokens import init_jwt
+    from volunteer_app.auth.tokens import init_csrf, init_jwt
     from volunteer_app.commands import register_commands
     from volunteer_app.jobs import DRAINS, JOBS, WORK
     from volunteer_app.scheduler import registry as scheduler
@@ -57,6 +57,7 @@ def create_app(config: dict | None = None) -> Flask:
     # a token's user and live session in one query (accounts' loader: auth knows no accounts); token
     # errors in the one error format
     init_jwt(app, load_principal)
+    init_csrf(app)  # the console cookie's CSRF check, in the one format (403 auth.csrf)
 
     apidoc.complete(app, api.spec)  # error responses (the hooks' too), operation ids, examples and links
 
@@ -103,6 +104,7 @@ def _migrations_dir() -> str:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from volunteer_app import console
     from volunteer_app.accounts.views import blp as accounts_blp
     from volunteer_app.activities.views import blp as activities_blp
     from volunteer_app.attendance.views import blp as assignments_blp
@@ -135,6 +137,7 @@ def _register_blueprints(app: Flask) -> None:
         exports_blp,
     ):
         api.register_blueprint(blp)
+    console.init_app(app)  # the managers' console: pages, not in the OpenAPI document
 
 
 def _serve_swagger_assets(app: Flask) -> None:

@@ -106,7 +106,18 @@ def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str
         "JWT_SECRET_KEY": secret,
         "JWT_ALGORITHM": "HS256",
         "JWT_DECODE_ALGORITHMS": ["HS256"],
-        "JWT_TOKEN_LOCATION": ["headers"],
+        # Phones send a bearer header; the console's pages and their calls to the API carry the
+        # console's access token in an HttpOnly cookie, its CSRF value in a header on every change.
+        "JWT_TOKEN_LOCATION": ["headers", "cookies"],
+        "JWT_ACCESS_COOKIE_NAME": "volunteer_console",
+        "JWT_ACCESS_COOKIE_PATH": "/",
+        "JWT_COOKIE_SECURE": app_cfg["env"] != "development",
+        "JWT_COOKIE_SAMESITE": "Lax",
+        "JWT_SESSION_COOKIE": True,
+        "JWT_COOKIE_CSRF_PROTECT": True,
+        "JWT_CSRF_IN_COOKIES": False,  # the page carries it (a <meta>), not a readable cookie
+        "JWT_CSRF_CHECK_FORM": False,
+        "JWT_ACCESS_CSRF_HEADER_NAME": "X-CSRF-Token",
         "PII_KEY": environ.get("VOLUNTEER_PII_KEY", DEV_PII_KEY),
         "INSTANCE_DIR": str(instance_dir),
         "SQLALCHEMY_DATABASE_URI": _database_url(environ, instance_dir),

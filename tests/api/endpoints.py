@@ -30,6 +30,7 @@ from volunteer_app.accounts import service as accounts
 from volunteer_app.accounts.models import User
 from volunteer_app.auth import service as auth_service
 from volunteer_app.auth import sms
+from volunteer_app.auth.models import AuthSession
 from volunteer_app.demo.world import principal
 from volunteer_app.extensions import db
 from volunteer_app.notifications import devices
@@ -39,6 +40,19 @@ from volunteer_app.timebank import certificates, gifts, rewards
 from volunteer_app.worker.models import WorkItem
 
 TEAM = {"S1": "T1", "S4": "T4"}
+
+
+def _residents_session(app, w: World, t: str) -> Request:
+    """The resident's newest sign-in: theirs to end, no one else's (404)."""
+    with app.app_context():
+        sid = db.session.scalars(
+            select(AuthSession.id)
+            .where(AuthSession.user_id == w.resident.id)
+            .order_by(AuthSession.created_at.desc())
+        ).first()
+    return f"/api/v1/auth/sessions/{sid}", None
+
+
 APPLICANT = {"S1": "applicant", "S4": "applicant_s4"}
 MANAGER = {"S1": "mgr_s1", "S4": "mgr_s4"}
 VOLUNTEER = {"S1": "vol_s1", "S4": "vol_s4"}
@@ -428,6 +442,9 @@ _LIST = [
             {"current_password": PASSWORD, "new_password": "another-horse-9"},
         ),
     ),
+    Endpoint("GET", "/api/v1/auth/sessions", lambda app, w, t: ("/api/v1/auth/sessions", None)),
+    Endpoint("DELETE", "/api/v1/auth/sessions", lambda app, w, t: ("/api/v1/auth/sessions", None)),
+    Endpoint("DELETE", "/api/v1/auth/sessions/<uuid:session_id>", _residents_session),
     Endpoint("GET", "/api/v1/me", lambda app, w, t: ("/api/v1/me", None)),
     Endpoint(
         "PATCH",

@@ -319,7 +319,23 @@ def _site_exports(app, w: World) -> Walk:
     return Walk(f"/sites/{w.sites['I1']}/exports", w.mgr_i1, made)
 
 
+def _my_sessions(app, w: World) -> Walk:
+    """The reader's sign-ins: the world's own and three more devices (ids are the session uuids)."""
+    from tests.support import fresh_session
+    from volunteer_app.auth.models import AuthSession
+
+    for _ in range(ROWS):
+        fresh_session(app, w.mgr_s2.id)
+    with app.app_context():
+        made = {
+            (sid,)
+            for sid in db.session.scalars(select(AuthSession.id).where(AuthSession.user_id == w.mgr_s2.id))
+        }
+    return Walk("/auth/sessions", w.mgr_s2, made)
+
+
 LISTS: dict[str, Callable[..., Walk]] = {
+    "/api/v1/auth/sessions": _my_sessions,
     "/api/v1/me/jobs": _my_jobs,
     "/api/v1/sites/{site_id}/exports": _site_exports,
     "/api/v1/me/volunteer-applications": _my_applications,

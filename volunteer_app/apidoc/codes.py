@@ -282,6 +282,9 @@ def operation_errors(app: Flask, view_func: Any, method: str, method_fn: Any, op
         found.add(404, errors._HTTP_DEFAULT_CODES[404])
     if _rate_limited(view_func, method_fn):
         found.add(429, errors._HTTP_DEFAULT_CODES[429])
+    if secured and method in WRITE_METHODS:
+        # A write sent with the console's cookie instead of a bearer token needs its CSRF value.
+        found.add(403, "auth.csrf")
     if method in WRITE_METHODS:
         # The app's before_request hooks check what a write sends (its body); reads pass them by.
         for hook in _request_hooks(app):

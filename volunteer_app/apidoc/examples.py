@@ -49,6 +49,8 @@ PATH_EXAMPLES: dict[str, Any] = {
     "job_id": 1,
     "rule_id": 1,
     "code": "ABCD2345",
+    # a sign-in's id comes from GET /auth/sessions (sessions are made at sign-in, so none is fixed)
+    "session_id": "5f0c3a52-8b1e-4d8a-9c3e-2b7d4e6f8a10",
 }
 
 # Where one id suits a path better than the shared one (an order still open to grabbing, another one

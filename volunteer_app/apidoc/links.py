@@ -37,6 +37,7 @@ RESOURCES: dict[str, list[tuple[str, str]]] = {
     "ManagerOut": [("managers", "user_id")],
     "JobOut": [("jobs", "id")],
     "GrantOut": [("managers", "user_id")],
+    "SessionOut": [("sessions", "id")],
 }
 
 

@@ -63,3 +63,12 @@ class SmsSentOut(ma.Schema):
     sent = ma.fields.Boolean(required=True)
     expires_in = ma.fields.Integer(required=True)
     resend_after = ma.fields.Integer(required=True)
+
+
+class SessionOut(ma.Schema):
+    id = ma.fields.String(required=True, metadata={"description": "The session (not a credential)"})
+    created_at = ma.fields.AwareDateTime(required=True)
+    user_agent = ma.fields.String(allow_none=True)
+    revoked_at = ma.fields.AwareDateTime(allow_none=True)
+    revoked_reason = ma.fields.String(allow_none=True)
+    current = ma.fields.Boolean(required=True, metadata={"description": "The session of this request"})

@@ -19,6 +19,7 @@ from volunteer_app.auth.tokens import Principal
 from volunteer_app.db import utcnow
 from volunteer_app.errors import (
     Conflict,
+    NotFound,
     TooManyRequests,
     Unauthorized,
     Unprocessable,
@@ -26,6 +27,7 @@ from volunteer_app.errors import (
 )
 from volunteer_app.extensions import db
 from volunteer_app.field_messages import register_field_messages
+from volunteer_app.pagination import paginate
 from volunteer_app.sites import service as sites
 
 WRONG_PASSWORD = "does not match the current password"
@@ -49,6 +51,7 @@ register_messages(
             "Too many wrong codes; request a new one",
         ),
         "password.wrong": ("当前密码不正确", "The current password is wrong"),
+        "session.ended": ("该登录已退出", "That sign-in has already ended"),
     }
 )
 
@@ -66,13 +69,20 @@ def start_session(user: User) -> dict:
     return _open_session(user)[1]
 
 
-def _open_session(user: User) -> tuple[Principal, dict]:
+def start_console_session(user: User) -> dict:
+    """Like start_session, for the console: its one cookie token and CSRF value. Flushes."""
+    return _open_session(user, console=True)[1]
+
+
+def _open_session(user: User, console: bool = False) -> tuple[Principal, dict]:
     """A new device session: the caller its tokens name (the account; grants not loaded, the login's
-    answer reads only `who.user`) and its first tokens. Flushes; the caller commits."""
+    answer reads only `who.user`) and its first tokens (the console's single cookie token when
+    `console`). Flushes; the caller commits."""
     session = AuthSession(id=tokens.new_session_id(), user_id=user.id, user_agent=_user_agent())
     db.session.add(session)
     db.session.flush()
-    return Principal(user=user, session_id=session.id), tokens.issue_tokens(user, session)
+    issue = tokens.issue_console_token if console else tokens.issue_tokens
+    return Principal(user=user, session_id=session.id), issue(user, session)
 
 
 def _user_agent() -> str | None:
@@ -118,7 +128,7 @@ def create_admin(*, phone: str, name: str, password: str) -> User:
     return user
 
 
-def login(*, phone: str, password: str) -> dict:
+def login(*, phone: str, password: str, console: bool = False) -> dict:
     """Password login. Wrong phone and wrong password look the same. Commits."""
     normalized = phones.normalize_phone(phone)
     user = accounts.find_user_by_phone(normalized) if normalized else None
@@ -127,7 +137,7 @@ def login(*, phone: str, password: str) -> dict:
         raise Unauthorized("auth.bad_credentials")
     if passwords.needs_rehash(stored):
         user.password_hash = passwords.hash_password(password)
-    who, issued = _open_session(user)
+    who, issued = _open_session(user, console)
     db.session.commit()
     return {**issued, "user": accounts.profile(who=who)}
 
@@ -173,7 +183,7 @@ def request_sms_code(*, phone: str) -> dict:
     }
 
 
-def sms_login(*, phone: str, code: str) -> dict:
+def sms_login(*, phone: str, code: str, console: bool = False) -> dict:
     """Log in with the latest code sent to the phone. A wrong code spends an attempt (kept). Commits."""
     phone = _phone_or_422(phone)
     now = utcnow()
@@ -204,7 +214,7 @@ def sms_login(*, phone: str, code: str) -> dict:
     if user is None or not user.is_active:
         db.session.commit()
         raise Unauthorized("sms.code_invalid")
-    who, issued = _open_session(user)
+    who, issued = _open_session(user, console)
     db.session.commit()
     return {**issued, "user": accounts.profile(who=who)}
 
@@ -233,6 +243,46 @@ def logout(*, who: Principal) -> None:
     """Revoke the caller's session (this device): its access and refresh tokens stop working at once.
     Commits."""
     _revoke_sessions(AuthSession.id == who.session_id, "logout")
+    db.session.commit()
+
+
+def sessions(*, who: Principal, limit: int, cursor: str | None) -> dict:
+    """My sign-ins (phones and console), newest first, the live ones and the ended ones; this one marked."""
+    page = paginate(
+        select(AuthSession).where(AuthSession.user_id == who.user_id),
+        [AuthSession.created_at, AuthSession.id],
+        limit=limit,
+        cursor=cursor,
+        descending=True,
+    )
+    page["items"] = [
+        {
+            "id": row.id,
+            "created_at": row.created_at,
+            "user_agent": row.user_agent,
+            "revoked_at": row.revoked_at,
+            "revoked_reason": row.revoked_reason,
+            "current": row.id == who.session_id,
+        }
+        for row in page["items"]
+    ]
+    return page
+
+
+def end_session(*, who: Principal, session_id: str) -> None:
+    """Sign one of my sessions out (another device, or this one); someone else's is 404. Commits."""
+    session = db.session.get(AuthSession, session_id)
+    if session is None or session.user_id != who.user_id:
+        raise NotFound()
+    if session.revoked_at is not None:
+        raise Conflict("session.ended")
+    _revoke_sessions(AuthSession.id == session_id, "logout")
+    db.session.commit()
+
+
+def logout_everywhere(*, who: Principal) -> None:
+    """Sign out every session of mine, phones and console alike (this one too). Commits."""
+    _revoke_sessions(AuthSession.user_id == who.user_id, "logout")
     db.session.commit()
 
 

@@ -13,9 +13,17 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app, g, request
-from flask_jwt_extended import create_access_token, create_refresh_token, get_jti, get_jwt
+from flask_jwt_extended import (
+    create_access_token,
+    create_refresh_token,
+    get_csrf_token,
+    get_jti,
+    get_jwt,
+    set_access_cookies,
+    unset_access_cookies,
+)
 from flask_jwt_extended import verify_jwt_in_request as _verify
-from flask_jwt_extended.exceptions import WrongTokenError
+from flask_jwt_extended.exceptions import CSRFError, WrongTokenError
 
 from volunteer_app.auth.models import AuthSession, RefreshToken
 from volunteer_app.db import utcnow
@@ -29,6 +37,10 @@ register_messages(
         "token.invalid": ("登录凭证无效", "The token is invalid"),
         "token.revoked": ("登录已失效，请重新登录", "The token has been revoked"),
         "token.wrong_type": ("凭证类型错误", "Wrong token type for this endpoint"),
+        "auth.csrf": (
+            "页面已过期或请求来源不明，请刷新页面后重试",
+            "The page is stale or the request did not come from it: reload the page and try again",
+        ),
     }
 )
 
@@ -100,6 +112,24 @@ def issue_tokens(user, session: AuthSession) -> dict:
     }
 
 
+def issue_console_token(user, session: AuthSession) -> dict:
+    """The console's sign-in: one access token for the session, lived `console_session_hours`, to be set
+    as an HttpOnly cookie (no refresh token: the browser signs in again), and its CSRF value."""
+    hours = current_app.config["APP"]["console_session_hours"]
+    access = create_access_token(
+        identity=str(user.id), additional_claims={"sid": session.id}, expires_delta=timedelta(hours=hours)
+    )
+    return {"access_token": access, "csrf_token": get_csrf_token(access), "expires_in": hours * 3600}
+
+
+def set_console_cookie(response, access_token: str) -> None:
+    set_access_cookies(response, access_token)
+
+
+def unset_console_cookie(response) -> None:
+    unset_access_cookies(response)
+
+
 def new_session_id() -> str:
     return str(uuid.uuid4())
 
@@ -115,11 +145,19 @@ def _canonical_scheme() -> None:
         request.environ["HTTP_AUTHORIZATION"] = _SCHEME.sub(r"\1\2Bearer", raw)
 
 
-def verify_request(refresh: bool = False) -> dict:
-    """Check the bearer token (and, for access tokens, that its session is live); return its claims."""
+def verify_request(refresh: bool = False, locations: list[str] | None = None) -> dict:
+    """Check the bearer token (and, for access tokens, that its session is live); return its claims.
+
+    The console's cookie is an access token too: a change sent with it must carry its CSRF value in
+    `X-CSRF-Token` (else 403 `auth.csrf`)."""
     _canonical_scheme()
-    _verify(refresh=refresh)
+    _verify(refresh=refresh, locations=locations)
     return get_jwt()
+
+
+def csrf_token() -> str | None:
+    """The CSRF value of the request's console cookie (after verify_request), for the page to carry."""
+    return get_jwt().get("csrf")
 
 
 def invalid_token_headers(code: str) -> dict[str, str]:
@@ -167,6 +205,13 @@ def init_jwt(app, load_principal: PrincipalLoader) -> None:
     # Flask-JWT-Extended reports an access token sent to /refresh (or the reverse) as merely invalid;
     # the catalogue has a code for it so the phone can tell its own mistake from a bad token.
     app.register_error_handler(WrongTokenError, lambda _error: token_error("token.wrong_type"))
+
+
+def init_csrf(app) -> None:
+    """A change sent with the console's cookie but without its CSRF value: 403, nothing done. Only
+    writes can meet it, so apidoc documents it on every secured write (not by walking this hook, which
+    would put it on reads too)."""
+    app.register_error_handler(CSRFError, lambda _error: error_response(403, "auth.csrf"))
 
 
 def user_scope() -> str:

@@ -11,6 +11,7 @@ from volunteer_app.auth import service
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, verify_request
 from volunteer_app.extensions import limiter
+from volunteer_app.pagination import PageArgs, page_schema
 from volunteer_app.phones import normalize_phone
 from volunteer_app.schemas import Ok
 
@@ -35,13 +36,17 @@ def _refused(response) -> bool:
     return response.status_code == 401
 
 
-def _login_limits() -> list:
-    """Per phone number tried (failures, this endpoint's own counter: password failures do not block
-    SMS-code login), then one loose ceiling per address over every login attempt of both endpoints
-    (a neighbourhood behind carrier NAT shares one address)."""
+def login_limits(kind: str) -> list:
+    """Per phone number tried (failures, one counter per kind of login, shared by the API and the
+    console: password failures do not block SMS-code login), then one loose ceiling per address over
+    every login attempt of both kinds (a neighbourhood behind carrier NAT shares one address)."""
     return [
-        limiter.limit(
-            _limit("login_limit_per_phone"), key_func=_phone_key, methods=["POST"], deduct_when=_refused
+        limiter.shared_limit(
+            _limit("login_limit_per_phone"),
+            scope=f"login-{kind}-per-phone",
+            key_func=_phone_key,
+            methods=["POST"],
+            deduct_when=_refused,
         ),
         limiter.shared_limit(_limit("login_limit_per_ip"), scope="login-per-ip", methods=["POST"]),
     ]
@@ -62,7 +67,7 @@ class Register(MethodView):
 
 @blp.route("/login")
 class Login(MethodView):
-    decorators = _login_limits()
+    decorators = login_limits("password")
 
     @blp.arguments(s.LoginIn)
     @blp.response(200, s.LoginOut)
@@ -87,7 +92,7 @@ class SmsCode(MethodView):
 
 @blp.route("/sms-login")
 class SmsLogin(MethodView):
-    decorators = _login_limits()
+    decorators = login_limits("sms")
 
     @blp.arguments(s.SmsLoginIn)
     @blp.response(200, s.LoginOut)
@@ -114,6 +119,31 @@ class Logout(MethodView):
         """Log this device out: its tokens stop working at once."""
         service.logout(who=current_principal())
         return {"ok": True}
+
+
+@blp.route("/sessions")
+class Sessions(MethodView):
+    @auth_required()
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, page_schema(s.SessionOut, "SessionPage"))
+    def get(self, args):
+        """My sign-ins on every device and the console, newest first (the current one marked)."""
+        return service.sessions(who=current_principal(), **args)
+
+    @auth_required()
+    @blp.response(204)
+    def delete(self):
+        """Sign out everywhere: every session of mine ends at once, this one included."""
+        service.logout_everywhere(who=current_principal())
+
+
+@blp.route("/sessions/<uuid:session_id>")
+class SessionOne(MethodView):
+    @auth_required()
+    @blp.response(204)
+    def delete(self, session_id):
+        """Sign one of my sessions out (a lost phone, a console left open)."""
+        service.end_session(who=current_principal(), session_id=str(session_id))
 
 
 @blp.route("/password")

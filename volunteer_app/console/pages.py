@@ -1,0 +1,139 @@
+"""What every console page shares: who may open it, which site it is about, and how it is rendered.
+
+`@page` lets in a signed-in manager or admin (the console's cookie, checked like a bearer token: a
+revoked session is refused at once); anyone else is sent to the sign-in page, or shown the console's
+403 page when signed in without a manager's grant. A page about a site takes `?site=ID` (default: the
+caller's first managed site), checked against reach: out of reach is the console's 404 page.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import wraps
+from zoneinfo import ZoneInfo
+
+from flask import redirect, render_template, request, url_for
+from flask_jwt_extended.exceptions import JWTExtendedException
+from jwt import PyJWTError
+from sqlalchemy import select
+
+from volunteer_app.auth.tokens import csrf_token, current_principal, verify_request
+from volunteer_app.console import blp
+from volunteer_app.console.i18n import gettext, lang
+from volunteer_app.errors import DomainError, NotFound, handle_domain_error
+from volunteer_app.extensions import db
+from volunteer_app.sites import service as sites
+from volunteer_app.sites.models import Site
+from volunteer_app.sites.reach import path_in_reach
+
+CONSOLE_ROLES = ("manager", "admin")
+
+
+def signed_in() -> bool:
+    """Check the console's cookie; True when it names a live session."""
+    try:
+        verify_request(locations=["cookies"])
+    except (JWTExtendedException, PyJWTError):
+        return False
+    return True
+
+
+def page(fn):
+    """A console page: signed in (else to the sign-in page) as a manager or an admin (else 403)."""
+
+    @wraps(fn)
+    def wrapper(*args, **kwargs):
+        if not signed_in():
+            return redirect(url_for("console.sign_in", next=request.full_path.rstrip("?")))
+        if not current_principal().has_any(CONSOLE_ROLES):
+            return render("console/403.html"), 403
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def my_sites() -> list[Site]:
+    """The sites the caller manages (an admin: the root centers), shallowest first."""
+    who = current_principal()
+    stmt = select(Site)
+    if who.is_admin:
+        stmt = stmt.where(Site.parent_id.is_(None))
+    else:
+        stmt = stmt.where(Site.id.in_(who.manager_site_ids))
+    return sorted(db.session.scalars(stmt), key=lambda s: (s.path.count("/"), s.path))
+
+
+def current_site() -> Site:
+    """The site the page is about: `?site=ID` within reach (else 404), or the caller's first."""
+    wanted = request.args.get("site", type=int)
+    if wanted is None:
+        mine = my_sites()
+        if not mine:
+            raise NotFound()
+        return mine[0]
+    site = db.session.get(Site, wanted)
+    if site is None or not path_in_reach(site.path, current_principal()):
+        raise NotFound()
+    return site
+
+
+def site_zone(site: Site) -> ZoneInfo:
+    return ZoneInfo(sites.effective_settings(site)["timezone"])
+
+
+def render(template: str, **context):
+    """Render a console page with what the layout needs: the caller, the CSRF value, the sites."""
+    who = current_principal() if signed_in_already() else None
+    return render_template(
+        template,
+        who=who,
+        csrf=csrf_token() if who else None,
+        my_sites=my_sites() if who else [],
+        **context,
+    )
+
+
+def signed_in_already() -> bool:
+    try:
+        return current_principal() is not None
+    except AttributeError:
+        return False
+
+
+@blp.app_template_global("_")
+def _translate(text: str, **params) -> str:
+    return gettext(text, **params)
+
+
+@blp.app_template_global("console_lang")
+def _lang() -> str:
+    return "en" if lang() == "en" else "zh-CN"
+
+
+@blp.app_template_filter("local")
+def _local(moment: datetime | None, zone: ZoneInfo | str | None = None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored UTC time on the site's clock (`zone`), or '—'."""
+    if moment is None:
+        return "—"
+    if isinstance(zone, str):
+        zone = ZoneInfo(zone)
+    return moment.astimezone(zone or ZoneInfo("Asia/Shanghai")).strftime(fmt)
+
+
+@blp.app_template_filter("hours")
+def _hours(minutes: int | None) -> str:
+    """Minutes as hours with two decimals (the API's display rule)."""
+    return "—" if minutes is None else f"{minutes / 60:.2f}"
+
+
+@blp.errorhandler(DomainError)
+def _domain_error(error: DomainError):
+    """A page's error as a page (404 out of reach, exactly like missing); the console's own JSON
+    endpoints (sign-in) answer in the one error format."""
+    if request.method != "GET":
+        return handle_domain_error(error)
+    if isinstance(error, NotFound):
+        return render("console/404.html"), 404
+    return render("console/error.html", error=error, message=handle_domain_error(error)[0]["message"]), (
+        error.status
+    )

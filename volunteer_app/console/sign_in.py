@@ -1,0 +1,114 @@
+"""Signing in to the console (phone and password, or an SMS code), signing out, and the sign-ins.
+
+A sign-in is a session in the same table as the phones' (`auth_sessions`): the console's cookie holds
+an access token naming it, so signing out everywhere ends phone and console alike, and the login's rate
+limits are the API's own (one counter per phone for each kind of login, shared). The sign-in form is
+protected by a double-submit token (an HttpOnly cookie and the page's copy must match) since there is no
+session yet to carry one.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import marshmallow as ma
+from flask import jsonify, make_response, redirect, request, url_for
+
+from volunteer_app.auth import schemas as auth_schemas
+from volunteer_app.auth import service as auth
+from volunteer_app.auth.tokens import (
+    current_principal,
+    set_console_cookie,
+    unset_console_cookie,
+    verify_request,
+)
+from volunteer_app.auth.views import login_limits
+from volunteer_app.console import blp
+from volunteer_app.console.pages import page, render, signed_in
+from volunteer_app.errors import DomainError, Forbidden, Unprocessable, handle_domain_error
+
+LOGIN_CSRF_COOKIE = "volunteer_console_login"
+
+
+def _safe_next(target: str | None) -> str:
+    """Where to go after signing in: a console path only (never another host)."""
+    if target and target.startswith("/console/") and not target.startswith("//"):
+        return target
+    return url_for("console.today")
+
+
+@blp.get("/login")
+def sign_in():
+    if signed_in():
+        return redirect(_safe_next(request.args.get("next")))
+    token = secrets.token_urlsafe(24)
+    response = make_response(
+        render("console/login.html", login_csrf=token, next_url=_safe_next(request.args.get("next")))
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", secure=request.is_secure, path="/console/"
+    )
+    return response
+
+
+def _check_login_csrf() -> None:
+    sent = request.headers.get("X-CSRF-Token", "")
+    kept = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not kept or not secrets.compare_digest(sent, kept):
+        raise Forbidden("auth.csrf")
+
+
+def _body(schema: ma.Schema) -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise Unprocessable("validation.failed", errors={"json": {"_schema": ["Invalid input type."]}})
+    try:
+        return schema.load(data)
+    except ma.ValidationError as error:
+        raise Unprocessable("validation.failed", errors={"json": error.messages}) from None
+
+
+def _signed_in(issued: dict):
+    response = jsonify({"next": _safe_next(request.args.get("next"))})
+    set_console_cookie(response, issued["access_token"])
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/console/")
+    return response
+
+
+def _login(kind: str):
+    def view():
+        try:
+            _check_login_csrf()
+            if kind == "password":
+                issued = auth.login(**_body(auth_schemas.LoginIn()), console=True)
+            else:
+                issued = auth.sms_login(**_body(auth_schemas.SmsLoginIn()), console=True)
+        except DomainError as error:
+            return handle_domain_error(error)
+        return _signed_in(issued)
+
+    view.__name__ = f"session_{kind}"
+    for limit in reversed(login_limits(kind)):
+        view = limit(view)
+    return view
+
+
+blp.add_url_rule("/session", view_func=_login("password"), methods=["POST"])
+blp.add_url_rule("/session/sms", view_func=_login("sms"), methods=["POST"])
+
+
+@blp.post("/logout")
+def sign_out():
+    """End this console session (the cookie's CSRF value required, like any change: else 403)."""
+    verify_request(locations=["cookies"])
+    auth.logout(who=current_principal())
+    response = jsonify({"next": url_for("console.sign_in")})
+    unset_console_cookie(response)
+    return response
+
+
+@blp.get("/sessions")
+@page
+def sessions():
+    rows = auth.sessions(who=current_principal(), limit=100, cursor=request.args.get("cursor"))
+    return render("console/sessions.html", page_data=rows)
