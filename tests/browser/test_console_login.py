@@ -3,13 +3,9 @@ password and a submit button; a station manager who signs in lands on /console/.
 
 from __future__ import annotations
 
-import pytest
 from selenium.webdriver.common.by import By
 
-from tests.browser.harness import ROOT, STATION_MANAGER, console_errors, login, path_of, screenshot, wait_for
-
-if not (ROOT / "volunteer_app" / "console" / "__init__.py").exists():
-    pytest.skip("the console (volunteer_app/console/) has not landed yet", allow_module_level=True)
+from tests.browser.harness import STATION_MANAGER, console_errors, login, path_of, screenshot, wait_for
 
 
 def test_a_station_manager_signs_in_and_lands_on_the_console(browser, server):
