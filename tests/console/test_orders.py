@@ -188,6 +188,9 @@ def test_roles_and_reach(app, client, world, loop):
     queue = client.get("/console/orders").text
     assert "****" in queue and world.resident.phone not in queue  # the queue shows the phone masked
 
+    # ?site= is checked too: out of reach is 404
+    assert client.get(f"/console/orders/{s1}?site={world.sites['S1']}").status_code == 200
+    assert client.get(f"/console/orders/{s1}?site={world.sites['S4']}").status_code == 404
     for person in (world.mgr_i1, world.mgr_c1):
         console_sign_in(app, client, person.id)
         assert client.get(f"/console/orders/{s1}").status_code == 200

@@ -9,7 +9,7 @@ follows the state table (`orders.states.TABLE`): the API still decides.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import marshmallow as ma
@@ -221,6 +221,7 @@ register(
         "Cancel this order?": "确定取消该订单？",
         "Dispatch to named volunteers": "派单给指定志愿者",
         "Dispatch to a team": "派单给服务队",
+        "Offer to a team": "追加邀请服务队",
         "Team": "服务队",
         "Choose a team": "选择服务队",
         "Deadline to accept": "接单截止时间",
@@ -373,6 +374,11 @@ def _offset(zone: ZoneInfo, moment: datetime) -> str:
     return f"{raw[:3]}:{raw[3:]}"
 
 
+def _minute_up(moment: datetime) -> datetime:
+    whole = moment.replace(second=0, microsecond=0)
+    return whole if whole == moment else whole + timedelta(minutes=1)
+
+
 def _allowed(status: str, action: str) -> bool:
     rule = TABLE.get((status, action))
     return rule is not None and MANAGER in rule.by
@@ -400,6 +406,8 @@ def order(order_id: int):
     data = queries.detail(found, who)
     station = db.session.get(Site, found.site_id)
     dispatcher = db.session.get(Site, found.dispatch_site_id)
+    # The header keeps the site the manager came from (the queue's `?site=`), else the order's station.
+    nav_site = current_site() if request.args.get("site") else station
     zone = site_zone(station)
     timeline = queries.events(who=who, order_id=found.id, limit=MAX_LIMIT, cursor=request.args.get("events"))
     people = _names(
@@ -423,13 +431,13 @@ def order(order_id: int):
     }
     english = language() == "en"
     more_events = (
-        url_for("console.order", order_id=found.id, site=station.id, events=timeline["next_cursor"])
+        url_for("console.order", order_id=found.id, site=nav_site.id, events=timeline["next_cursor"])
         if timeline["next_cursor"]
         else None
     )
     return render(
         "console/order.html",
-        site=station,
+        site=nav_site,
         order=data,
         station=station,
         dispatcher=dispatcher,
@@ -444,7 +452,9 @@ def order(order_id: int):
         ],
         can=can,
         teams=_teams_for(found, who) if (can["dispatch"] or can["offer"]) else [],
-        close_default=min(found.window_end, now),
+        # A missed check-out closes by default at the window's end (or now), shown to the minute and
+        # rounded up so it never falls before a check-in made in the same minute.
+        close_default=_minute_up(min(found.window_end, now)),
         audit_body=[
             {"assignment_id": line["assignment"].id, "minutes": line["assignment"].minutes_computed or 0}
             for line in lines
