@@ -18,6 +18,7 @@ from tests.orders.conftest import NEAR, Loop
 from tests.support import console_sign_in, grant, make_user
 from tests.workbench.conftest import categories, set_order, soon, volunteer
 from volunteer_app.console import orders as console_orders
+from volunteer_app.console.security import CSP
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOT_MINE = "不在您管理的站点范围内"
@@ -185,6 +186,8 @@ def test_roles_and_reach(app, client, world, loop):
     text = unescape(page.text)
     assert "给独居老人修水管" in text and "居民" in text and world.resident.phone in text  # a manager's view
     assert "时间线" in text and "下单" in text and "已提交" in text  # the timeline's first event
+    assert page.headers["Content-Security-Policy"] == CSP
+    assert "<script>" not in page.text and " style=" not in page.text and " on" + "click=" not in page.text
     queue = client.get("/console/orders").text
     assert "****" in queue and world.resident.phone not in queue  # the queue shows the phone masked
 
