@@ -1,18 +1,44 @@
-"""The console's front page (Today) and its 404 for any other address under /console/."""
+"""The console's front page (Today: what waits on the managers of the site, each count a link to its
+list) and its 404 for any other address under /console/."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from flask import redirect, request, url_for
 
+from volunteer_app.auth.tokens import current_principal
 from volunteer_app.console import blp
+from volunteer_app.console.i18n import register
 from volunteer_app.console.pages import current_site, page, render, signed_in
+from volunteer_app.workbench import today as workbench
+
+register({"Needs action": "待办", "Nothing waits on you here.": "暂无待办事项。", "As of": "截至"})
+
+# Where each of the workbench's counts is listed in the console (the order counts: the queue filtered
+# by the same `need` the API's count uses, so a count and its list agree).
+CONSOLE_LISTS = {
+    "applications_pending": "/console/volunteers/applications",
+    "family_links_pending": "/console/timebank/family-links",
+    "redemptions_to_fulfil": "/console/timebank/fulfil",
+    "activities_unaudited": "/console/activities",
+}
+
+
+def _link(item: dict, site_id: int) -> str:
+    if item["key"] in CONSOLE_LISTS:
+        return f"{CONSOLE_LISTS[item['key']]}?{urlencode({'site': site_id})}"
+    query = {"site": site_id, **{k: v for k, v in item["query"].items() if k != "site_id"}}
+    return f"/console/orders?{urlencode(query)}"
 
 
 @blp.get("/")
 @page
 def today():
     site = current_site()
-    return render("console/today.html", site=site)
+    found = workbench.counts(who=current_principal(), site_id=site.id)
+    items = [{**item, "href": _link(item, site.id)} for item in found["counts"]]
+    return render("console/today.html", site=site, items=items, as_of=found["as_of"])
 
 
 @blp.get("/<path:rest>")
