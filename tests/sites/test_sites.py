@@ -320,3 +320,16 @@ def test_only_an_admin_edits_the_catalogue(client, world, person):
         client.patch(f"{API}/categories/{first}", json={"active": False}, headers=headers).status_code == 403
     )
     assert len(categories(client).json["items"]) == 12
+
+
+def test_settings_say_where_each_value_comes_from(client, world):
+    c1, s1 = world.sites["C1"], world.sites["S1"]
+    patch_settings(client, world.mgr_c1, c1, grab_max_open=5)
+    r = patch_settings(client, world.mgr_s1, s1, checkin_radius_m=800)
+    assert r.json["sources"]["checkin_radius_m"] == {"id": s1, "name": "站点S1"}
+    sources = settings(client, world.mgr_s1, s1).json["sources"]
+    assert set(sources) == set(settings(client, world.mgr_s1, s1).json["effective"])
+    assert sources["grab_max_open"] == {"id": c1, "name": "站点C1"}  # the center's, read by the station
+    assert sources["checkin_radius_m"] == {"id": s1, "name": "站点S1"}
+    assert sources["dispatch_level"] is None  # the deployment default
+    assert settings(client, world.mgr_s2, world.sites["S2"]).json["sources"]["checkin_radius_m"] is None

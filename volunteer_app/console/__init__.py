@@ -23,6 +23,13 @@ blp = Blueprint(
 
 def init_app(app) -> None:
     """Import the console's page modules (each adds its routes to `blp`) and register the blueprint."""
-    from volunteer_app.console import home, orders, security, sign_in  # noqa: F401  (routes, headers)
+    from volunteer_app.console import (  # noqa: F401  (routes, headers)
+        home,
+        orders,
+        security,
+        settings,
+        sign_in,
+        stats,
+    )
 
     app.register_blueprint(blp)

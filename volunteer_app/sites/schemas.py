@@ -115,10 +115,24 @@ class SettingsValues(PatchSchema):
             raise ma.ValidationError("thresholds must be strictly ascending")
 
 
+class SettingRef(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    name = ma.fields.String(required=True)
+
+
 class SettingsOut(ma.Schema):
     site_id = ma.fields.Integer(required=True)
     overrides = ma.fields.Dict(required=True)
     effective = ma.fields.Nested(SettingsValues, required=True)
+    sources = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.Nested(SettingRef, allow_none=True),
+        required=True,
+        metadata={
+            "description": "per setting, the site whose override gives the effective value (this site "
+            "or the nearest above it that sets it); null: the deployment default"
+        },
+    )
 
 
 class TeamIn(ma.Schema):

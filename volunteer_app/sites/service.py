@@ -156,10 +156,32 @@ def local_time(site: Site, moment: datetime | None = None) -> datetime:
     return (moment or utcnow()).astimezone(ZoneInfo(effective_settings(site)["timezone"]))
 
 
+def setting_sources(site: Site) -> dict[str, dict | None]:
+    """Where each effective setting comes from: the site whose override gives it (the site itself or
+    the nearest ancestor that sets it), or None for the deployment default."""
+    ids = site.ancestor_ids()
+    chain = {s.id: s for s in db.session.scalars(select(Site).where(Site.id.in_(ids)))}
+    sources: dict[str, dict | None] = dict.fromkeys(current_app.config["SITE_DEFAULTS"])
+    for ancestor_id in ids:
+        ancestor = chain[ancestor_id]
+        for key in ancestor.settings or {}:
+            sources[key] = {"id": ancestor.id, "name": ancestor.name}
+    return sources
+
+
+def _settings_answer(site: Site) -> dict:
+    return {
+        "site_id": site.id,
+        "overrides": dict(site.settings or {}),
+        "effective": effective_settings(site),
+        "sources": setting_sources(site),
+    }
+
+
 def get_settings(*, who: Reacher, site_id: int) -> dict:
-    """A site's own overrides and effective settings, for a manager in reach."""
+    """A site's own overrides, effective settings and where each comes from, for a manager in reach."""
     site = get_in_reach(Site, site_id, Site.id, who)
-    return {"site_id": site.id, "overrides": dict(site.settings or {}), "effective": effective_settings(site)}
+    return _settings_answer(site)
 
 
 def update_settings(*, who: Reacher, site_id: int, changes: dict, remove: list[str]) -> dict:
@@ -177,7 +199,7 @@ def update_settings(*, who: Reacher, site_id: int, changes: dict, remove: list[s
         below = db.session.scalars(select(Site.id).where(Site.path.startswith(site.path, autoescape=True)))
         changes_log.record("site", below)
     db.session.commit()
-    return {"site_id": site.id, "overrides": overrides, "effective": effective_settings(site)}
+    return _settings_answer(site)
 
 
 # ---- teams -------------------------------------------------------------------------------------

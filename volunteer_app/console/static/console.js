@@ -111,7 +111,7 @@
   }
 
   function fieldFor(form, name) {
-    var found = form.querySelector('[name="' + name + '"]');
+    var found = form.querySelector('[name="' + name + '"]') || form.querySelector('[data-errors-for="' + name + '"]');
     while (!found && name.indexOf(".") > 0) {  // "assignments.0.minutes" → "assignments.0" …
       name = name.slice(0, name.lastIndexOf("."));
       found = form.querySelector('[name="' + name + '"]') || form.querySelector('[data-errors-for="' + name + '"]');

@@ -1,0 +1,188 @@
+"""The console's Settings page: a site's settings in reach, where each value comes from, the form that
+PATCHes only what changed (through the API with the cookie and CSRF) and the removal of an override."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.console.test_stats import forms, template_words
+from tests.support import console_sign_in
+from volunteer_app.console import settings
+from volunteer_app.console.i18n import ZH
+from volunteer_app.sites.models import RANKING_COMPONENTS
+from volunteer_app.sites.schemas import SettingsValues
+
+API = "/api/v1"
+
+
+def settings_page(client, site_id: int, **headers):
+    return client.get(f"/console/settings?site={site_id}", headers=headers)
+
+
+def main_form(html: str) -> dict:
+    return next(f for f in forms(html) if "data-settings" in f["attrs"])
+
+
+def row(html: str, key: str) -> str:
+    return re.search(rf'<tr data-setting="{key}">.*?</tr>', html, re.S).group(0)
+
+
+def test_anonymous_volunteer_and_out_of_reach(app, client, world):
+    s1 = world.sites["S1"]
+    response = settings_page(client, s1)
+    assert response.status_code == 302 and response.headers["Location"].startswith(
+        "/console/login?next=/console/settings"
+    )
+    console_sign_in(app, client, world.vol_s1.id)
+    assert settings_page(client, s1).status_code == 403
+    for person in ("mgr_s2", "mgr_s4"):
+        console_sign_in(app, client, world.people[person].id)
+        response = settings_page(client, s1)
+        assert response.status_code == 404
+        assert "站点S1" not in response.text and "data-settings" not in response.text
+    console_sign_in(app, client, world.mgr_s1.id)
+    assert settings_page(client, world.sites["I1"]).status_code == 404  # the level above: not its own
+    for person, site in (("mgr_s1", "S1"), ("mgr_c1", "S1"), ("admin", "S4")):
+        console_sign_in(app, client, world.people[person].id)
+        response = settings_page(client, world.sites[site])
+        assert response.status_code == 200
+        assert f"设置 · 站点{site}" in response.text
+        assert "style=" not in response.text
+
+
+def test_each_value_says_where_it_comes_from(app, client, world):
+    c1, s1 = world.sites["C1"], world.sites["S1"]
+    assert (
+        client.patch(
+            f"{API}/sites/{c1}/settings", json={"grab_max_open": 5}, headers=world.mgr_c1.headers
+        ).status_code
+        == 200
+    )
+    console_sign_in(app, client, world.mgr_s1.id)
+    html = settings_page(client, s1).text
+    grab = row(html, "grab_max_open")
+    assert 'name="grab_max_open" value="5"' in grab and "继承自 站点C1" in grab
+    assert "恢复继承" not in grab  # not this site's own: nothing to remove here
+    level = row(html, "dispatch_level")
+    assert '<option value="station" selected>' in level and "系统默认" in level
+    assert 'value="100, 300, 600, 1000, 1500"' in row(html, "star_thresholds_hours")
+    weights = row(html, "ranking_weights")
+    assert 'name="ranking_weights.sessions" value="20"' in weights
+    english = settings_page(client, s1, **{"Accept-Language": "en"}).text
+    assert "Inherited from 站点C1" in row(english, "grab_max_open") and "Who dispatches orders" in english
+
+
+def test_the_forms_fields_are_the_apis_and_a_change_is_saved_then_removed(app, client, world):
+    s1 = world.sites["S1"]
+    csrf = console_sign_in(app, client, world.mgr_s1.id)
+    form = main_form(settings_page(client, s1).text)
+    assert (form["attrs"]["data-api"], form["attrs"]["data-method"]) == (
+        f"{API}/sites/{s1}/settings",
+        "PATCH",
+    )
+    names = set(form["inputs"])
+    fields = set(SettingsValues().fields)
+    weights = {f"ranking_weights.{c}" for c in RANKING_COMPONENTS}
+    assert weights <= names and names - weights == fields - {"ranking_weights"}
+
+    # what the form sends for one changed field (settings.js leaves out the unchanged ones)
+    response = client.patch(
+        form["attrs"]["data-api"], json={"checkin_radius_m": 800}, headers={"X-CSRF-Token": csrf}
+    )
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["overrides"] == {"checkin_radius_m": 800}
+    html = settings_page(client, s1).text
+    radius = row(html, "checkin_radius_m")
+    assert 'value="800"' in radius and "本站设置" in radius and 'form="remove-checkin_radius_m"' in radius
+
+    remove = next(f for f in forms(html) if f["attrs"].get("id") == "remove-checkin_radius_m")
+    value, attrs = remove["inputs"]["checkin_radius_m"]
+    assert (value, attrs["data-type"], remove["attrs"]["data-method"]) == ("null", "json", "PATCH")
+    response = client.patch(
+        remove["attrs"]["data-api"], json={"checkin_radius_m": None}, headers={"X-CSRF-Token": csrf}
+    )
+    assert response.status_code == 200 and response.get_json()["overrides"] == {}
+    radius = row(settings_page(client, s1).text, "checkin_radius_m")
+    assert 'value="500"' in radius and "系统默认" in radius
+
+
+def test_the_weights_are_sent_as_one_table(app, client, world):
+    i1 = world.sites["I1"]
+    csrf = console_sign_in(app, client, world.mgr_i1.id)
+    form = main_form(settings_page(client, i1).text)
+    table = {
+        name.split(".", 1)[1]: float(value)
+        for name, (value, _attrs) in form["inputs"].items()
+        if name.startswith("ranking_weights.")
+    }
+    table["sessions"] = 40
+    response = client.patch(
+        form["attrs"]["data-api"], json={"ranking_weights": table}, headers={"X-CSRF-Token": csrf}
+    )
+    assert response.status_code == 200
+    assert response.get_json()["effective"]["ranking_weights"]["sessions"] == 40
+    assert 'name="ranking_weights.sessions" value="40"' in settings_page(client, i1).text
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "shown"),
+    [
+        ({"checkin_radius_m": 5}, "checkin_radius_m", "10"),
+        ({"star_thresholds_hours": [300, 100]}, "star_thresholds_hours", None),
+        (
+            {"ranking_weights": dict.fromkeys(RANKING_COMPONENTS, 0)},
+            "ranking_weights",
+            "至少一个权重须大于 0",
+        ),
+        ({"dispatch_level": "province"}, "dispatch_level", None),
+    ],
+)
+def test_a_bad_value_is_refused_with_its_field_error_and_changes_nothing(
+    app, client, world, body, field, shown
+):
+    s1 = world.sites["S1"]
+    csrf = console_sign_in(app, client, world.mgr_s1.id)
+    response = client.patch(f"{API}/sites/{s1}/settings", json=body, headers={"X-CSRF-Token": csrf})
+    assert response.status_code == 422
+    errors = response.get_json()["errors"]["json"]
+    assert field in errors
+    if shown:
+        assert shown in str(errors[field])
+    assert client.get(f"{API}/sites/{s1}/settings").get_json()["overrides"] == {}
+    html = settings_page(client, s1).text
+    assert f'name="{field}' in html  # the field the error is shown next to is on the page
+    english = client.patch(
+        f"{API}/sites/{s1}/settings", json=body, headers={"X-CSRF-Token": csrf, "Accept-Language": "en"}
+    )
+    assert english.get_json()["message"] != response.get_json()["message"]
+
+
+def test_nothing_changed_is_refused_and_without_csrf_nothing_happens(app, client, world):
+    s1 = world.sites["S1"]
+    csrf = console_sign_in(app, client, world.mgr_s1.id)
+    response = client.patch(f"{API}/sites/{s1}/settings", json={}, headers={"X-CSRF-Token": csrf})
+    assert response.status_code == 422 and response.get_json()["error"] == "validation.nothing_to_change"
+    response = client.patch(f"{API}/sites/{s1}/settings", json={"grab_max_open": 9})
+    assert response.status_code == 403 and response.get_json()["error"] == "auth.csrf"
+    assert client.get(f"{API}/sites/{s1}/settings").get_json()["overrides"] == {}
+
+
+def test_a_center_manager_finds_the_sites_below(app, client, world):
+    console_sign_in(app, client, world.mgr_c1.id)
+    html = settings_page(client, world.sites["C1"]).text
+    links = re.findall(r'<a href="/console/settings\?site=(\d+)">([^<]+)</a>', html)
+    assert links == [(str(world.sites["I1"]), "站点I1"), (str(world.sites["I2"]), "站点I2")]
+    station = settings_page(client, world.sites["S1"]).text
+    assert "<h2>下级站点</h2>" not in station and "<h2>下级站点</h2>" in html
+
+
+def test_every_word_of_the_page_has_its_chinese(app):
+    words = template_words("settings.html")
+    for title, fields in settings.GROUPS:
+        words |= {title} | {f.label for f in fields} | {f.unit for f in fields if f.unit}
+        words |= {f.hint for f in fields if f.hint}
+    words |= {label for _code, label in settings.DISPATCH_LEVELS}
+    assert len(words) > 30
+    assert sorted(word for word in words if word not in ZH) == []

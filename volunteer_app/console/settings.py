@@ -1,0 +1,164 @@
+"""The Settings area: a site's settings as the manager may change them (every site in reach).
+
+Each setting shows its effective value, where it comes from (set here, inherited from a site above,
+or the deployment default: sites.service.get_settings) and an input. The form sends PATCH
+/api/v1/sites/{id}/settings with only the fields changed (settings.js leaves the others out); an
+override set here has its own small form that sends `{"field": null}`, which removes it. The API
+checks every value and its errors show next to the fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import request
+
+from volunteer_app.auth.tokens import current_principal
+from volunteer_app.console import blp
+from volunteer_app.console.i18n import lang, register
+from volunteer_app.console.pages import current_site, page, render
+from volunteer_app.reports.rankings import COMPONENTS
+from volunteer_app.sites import service as sites
+
+register(
+    {
+        "Settings apply to this site and to every site below it, unless a site below sets its own.": (
+            "设置对本站点及其下级站点生效，下级站点另有设置的除外。"
+        ),
+        "Set here": "本站设置",
+        "Inherited from {name}": "继承自 {name}",
+        "Default": "系统默认",
+        "Remove this override": "恢复继承",
+        "Remove this site's own value and use the inherited one?": "删除本站设置，改用上级或默认值？",
+        "Save changes": "保存修改",
+        "Only the values you change are saved, as this site's own.": (
+            "只保存您修改过的项，作为本站自己的设置。"
+        ),
+        "Sites below": "下级站点",
+        "Dispatch": "派单",
+        "Check-in, rating and audit": "签到、评价与审核",
+        "Who dispatches orders": "派单方",
+        "The station": "实践站派单",
+        "The center": "实践中心派单",
+        "Dispatch within": "派单时限",
+        "A grab pool stays open for": "抢单开放时长",
+        "Grabs a volunteer may hold unfinished": "每名志愿者可同时持有的抢单数",
+        "Check-in radius": "签到半径",
+        "Check-in and check-out grace": "签到签退宽限",
+        "Rating window": "评价期限",
+        "Audit window": "审核期限",
+        "Star level thresholds": "星级门槛",
+        "Redemption codes valid for": "兑换码有效期",
+        "Most minutes per gift": "单次转赠上限",
+        "Most minutes given per month": "每月转赠上限",
+        "Ranking weights": "考核权重",
+        "Red and black list size": "红黑榜人数",
+        "Time zone": "时区",
+        "minutes": "分钟",
+        "hours": "小时",
+        "metres": "米",
+        "sites": "个站点",
+        "hours, ascending, separated by commas": "小时，从低到高，用逗号分隔",
+        "a weight of 0 leaves a component out; the table replaces the inherited one whole": (
+            "权重为 0 表示不计该指标；保存时整表替换继承的权重"
+        ),
+        "Setting": "设置项",
+        "Current value": "当前取值",
+        "Where it comes from": "来源",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Field:
+    key: str
+    label: str  # English; the page shows it through _()
+    kind: str  # int | ints | select | weights | text
+    unit: str | None = None
+    hint: str | None = None
+
+
+GROUPS = (
+    (
+        "Dispatch",
+        (
+            Field("dispatch_level", "Who dispatches orders", "select"),
+            Field("dispatch_within_minutes", "Dispatch within", "int", "minutes"),
+            Field("grab_window_minutes", "A grab pool stays open for", "int", "minutes"),
+            Field("grab_max_open", "Grabs a volunteer may hold unfinished", "int"),
+        ),
+    ),
+    (
+        "Check-in, rating and audit",
+        (
+            Field("checkin_radius_m", "Check-in radius", "int", "metres"),
+            Field("checkin_grace_minutes", "Check-in and check-out grace", "int", "minutes"),
+            Field("rating_window_hours", "Rating window", "int", "hours"),
+            Field("audit_window_hours", "Audit window", "int", "hours"),
+        ),
+    ),
+    (
+        "Time bank",
+        (
+            Field(
+                "star_thresholds_hours",
+                "Star level thresholds",
+                "ints",
+                hint="hours, ascending, separated by commas",
+            ),
+            Field("redemption_ttl_hours", "Redemption codes valid for", "int", "hours"),
+            Field("gift_max_minutes", "Most minutes per gift", "int", "minutes"),
+            Field("gift_month_max_minutes", "Most minutes given per month", "int", "minutes"),
+        ),
+    ),
+    (
+        "Rankings",
+        (
+            Field(
+                "ranking_weights",
+                "Ranking weights",
+                "weights",
+                hint="a weight of 0 leaves a component out; the table replaces the inherited one whole",
+            ),
+            Field("ranking_board_size", "Red and black list size", "int", "sites"),
+        ),
+    ),
+    ("Site", (Field("timezone", "Time zone", "text"),)),
+)
+DISPATCH_LEVELS = (("station", "The station"), ("center", "The center"))
+TIME_ZONES = ("Asia/Shanghai", "Asia/Urumqi", "Asia/Hong_Kong", "Asia/Macau", "Asia/Taipei")
+
+
+def shown(value) -> str:
+    """A setting's value as an input holds it: numbers plainly, lists with commas."""
+    if isinstance(value, list | tuple):
+        return ", ".join(shown(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "" if value is None else str(value)
+
+
+def weight_rows(weights: dict) -> list[tuple[str, str, str]]:
+    """(component, its label in the page's language, the weight as shown) for every component."""
+    return [
+        (key, c.en if lang() == "en" else c.zh, shown(weights.get(key, 0))) for key, c in COMPONENTS.items()
+    ]
+
+
+@blp.get("/settings")
+@page
+def settings_page():
+    site = current_site()
+    answer = sites.get_settings(who=current_principal(), site_id=site.id)
+    below = sites.list_sites(parent_id=site.id, limit=100, cursor=request.args.get("cursor") or None)
+    return render(
+        "console/settings.html",
+        site=site,
+        answer=answer,
+        groups=GROUPS,
+        levels=DISPATCH_LEVELS,
+        zones=TIME_ZONES,
+        weights=weight_rows(answer["effective"]["ranking_weights"]),
+        shown=shown,
+        below=below,
+    )
