@@ -118,8 +118,8 @@ def test_the_figures_are_the_apis_as_tables_and_charts(app, client, world):
     assert ("场次", "2") in cards and ("人次", "3") in cards and ("服务时长（小时）", "2.75") in cards
     assert ("满意度（4–5星）", "100.0%") in cards
     outcome = re.search(r'id="orders-by-outcome".*?</table>', html, re.S).group(0)
-    assert re.search(r"<th>提交</th><td class=\"num\">3</td>", outcome)
-    assert re.search(r"<th>上报</th><td class=\"num\">1</td>", outcome)
+    assert re.search(r"<th>已提交</th><td class=\"num\">3</td>", outcome)
+    assert re.search(r"<th>超时上报</th><td class=\"num\">1</td>", outcome)
     assert re.search(r"<th>办理中</th><td class=\"num\">1</td>", outcome)
 
     months = svg(html, "chart-months")  # the 12 months to November, service hours by default

@@ -15,7 +15,11 @@ ZH: dict[str, str] = {}
 
 
 def register(words: dict[str, str]) -> None:
-    """English → Chinese, at import time."""
+    """English → Chinese, at import time. One English word has one Chinese across the console: a page
+    module giving another raises (the app does not start), so two pages never silently disagree."""
+    for english, chinese in words.items():
+        if ZH.get(english, chinese) != chinese:
+            raise ValueError(f"console word {english!r} is {ZH[english]!r} already, not {chinese!r}")
     ZH.update(words)
 
 
