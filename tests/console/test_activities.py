@@ -632,3 +632,48 @@ def test_the_pages_scripts_are_served_from_the_app(app, world):
     response = client.get("/console/static/activities.js")
     assert response.status_code == 200 and "data-preview" in response.text
     assert response.headers["Content-Type"].startswith("text/javascript")
+
+
+def test_every_form_on_the_pages_names_a_route_of_the_api(app, world):
+    """Each form's data-api and method is an API route (forms not sent by another test included)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    upcoming = publish(app, world)
+    under_way = publish(app, world, slots=3)
+    came, absent = many_volunteers(app, world.sites["S1"], 2)
+    came_id = signup(app, came, under_way["id"])["id"]
+    signup(app, absent, under_way["id"])
+    move(app, under_way["id"], now - timedelta(minutes=10), now + timedelta(hours=1))
+    path = f"/api/v1/assignments/{came_id}/check-in"
+    assert app.test_client().post(path, json=NEAR, headers=came.headers).status_code == 200
+    ended = publish(app, world)
+    move(app, ended["id"], now - timedelta(hours=3), now - timedelta(hours=1))
+    rule_in_db(app, world)
+    client, _ = signed_in(app, world, "mgr_s1")
+    pages = [
+        f"/console/activities?site={world.sites['S1']}",
+        f"/console/activities/rules?site={world.sites['S1']}",
+        *(f"/console/activities/{a['id']}" for a in (upcoming, under_way, ended)),
+    ]
+    adapter = app.url_map.bind("localhost")
+    seen = set()
+    for page in pages:
+        response = client.get(page)
+        assert response.status_code == 200, page
+        for form in forms(response.text):
+            api = form.attrs.get("data-api", "")
+            if not api.startswith("/api/v1/"):
+                continue  # the header's sign-out (the console's own)
+            method = form.attrs.get("data-method", "POST")
+            endpoint, _ = adapter.match(api, method=method)
+            seen.add((endpoint, method))
+            if "data-preview" in form.attrs:
+                assert adapter.match(form.attrs["data-preview"], method="GET")[0].endswith("SiteRulePreview")
+    assert {endpoint.rsplit(".", 1)[-1] for endpoint, _ in seen} >= {
+        "SiteActivities",
+        "SiteRules",
+        "RuleOne",
+        "ActivityCancel",
+        "ActivityAudit",
+        "AssignmentClose",
+        "AssignmentNoShow",
+    }
