@@ -287,7 +287,8 @@ def test_the_list_shows_upcoming_then_past_on_the_sites_clock(app, world, monkey
     assert "旁边站的" not in text
     local = start.astimezone(SHANGHAI)
     assert f"{local:%Y-%m-%d %H:%M}–{local + timedelta(minutes=90):%H:%M}" in text
-    assert "1 / 3" in text and "0 / 2" in text  # places taken / asked, the waitlist
+    row = text[text.index("即将一") : text.index("</tr>", text.index("即将一"))]
+    assert "1 / 3" in row and "0 / 2" in row  # places taken / asked, the waitlist waiting / asked
     assert "报名中" in text and "待审核" in text  # signing up; ended and not audited
     assert 'data-offset="+08:00"' in text
 
