@@ -128,6 +128,71 @@ def test_publishing_out_of_reach_or_with_a_bad_window_changes_nothing(app, world
         assert db.session.scalar(select(func.count()).select_from(Activity)) == 0
 
 
+def test_a_sites_list_upcoming_past_and_with_the_sites_below(app, world, loop):
+    now = datetime.now(UTC).replace(microsecond=0)
+    soon = publish(loop, world, start=now + timedelta(days=1))["id"]
+    later = publish(loop, world, start=now + timedelta(days=2))["id"]
+    ended, earlier = publish(loop, world)["id"], publish(loop, world)["id"]
+    s2 = loop.call("POST", f"/sites/{world.sites['S2']}/activities", world.mgr_s2, activity_body(app), 201)[
+        "id"
+    ]
+    with app.app_context():  # the API refuses to publish in the past: move two back
+        for activity_id, days in ((ended, 1), (earlier, 3)):
+            activity = db.session.get(Activity, activity_id)
+            activity.start_at = now - timedelta(days=days, hours=3)
+            activity.end_at = now - timedelta(days=days)
+        db.session.commit()
+
+    def ids(query: str, person=world.resident) -> list[int]:
+        return [a["id"] for a in loop.call("GET", f"/sites/{query}", person)["items"]]
+
+    s1, i1 = world.sites["S1"], world.sites["I1"]
+    assert ids(f"{s1}/activities") == [soon, later]
+    assert ids(f"{s1}/activities?when=upcoming") == [soon, later]
+    assert ids(f"{s1}/activities?when=past") == [ended, earlier]  # the latest first
+    assert ids(f"{i1}/activities") == []
+    assert set(ids(f"{i1}/activities?subtree=true")) == {soon, later, s2}
+    assert ids(f"{i1}/activities?subtree=1&when=past") == [ended, earlier]
+    page = loop.call("GET", f"/sites/{s1}/activities?when=past&limit=1", world.resident)
+    assert [a["id"] for a in page["items"]] == [ended]
+    after = loop.call(
+        "GET", f"/sites/{s1}/activities?when=past&limit=1&cursor={page['next_cursor']}", world.resident
+    )
+    assert [a["id"] for a in after["items"]] == [earlier] and after["next_cursor"] is None
+    for bad in ("when=ended", "subtree=yes"):
+        assert_error(
+            loop.client.get(f"/api/v1/sites/{s1}/activities?{bad}", headers=world.resident.headers), 422
+        )
+
+
+def test_the_signup_list_names_each_volunteer_and_gives_the_waitlist_in_its_order(app, world, loop):
+    a = publish(loop, world, slots=1, waitlist_max=3)["id"]
+    holder, first, second = many_volunteers(app, world.sites["S1"], 3)
+    held = signup(loop, holder, a)["id"]
+    waiting_first = signup(loop, first, a)["id"]
+    waiting_second = signup(loop, second, a)["id"]
+    # The first in the queue cancels and signs up again: back of the queue, with the same row.
+    loop.call("DELETE", f"/activities/{a}/signup", first, status=204)
+    assert signup(loop, first, a)["id"] == waiting_first
+    everyone = loop.call("GET", f"/activities/{a}/signups", world.mgr_s1)["items"]
+    assert [s["id"] for s in everyone] == [held, waiting_first, waiting_second]  # sign-up order
+    assert {s["volunteer_name"] for s in everyone} == {"抢单志愿者"}
+    assert everyone[0]["hours_confirmed"] is None and everyone[0]["status"] == "held"
+    queue = loop.call("GET", f"/activities/{a}/signups?waitlist=true", world.mgr_s1)["items"]
+    assert [s["id"] for s in queue] == [waiting_second, waiting_first]  # the order places go in
+    page = loop.call("GET", f"/activities/{a}/signups?waitlist=true&limit=1", world.mgr_s1)
+    rest = loop.call(
+        "GET", f"/activities/{a}/signups?waitlist=true&limit=1&cursor={page['next_cursor']}", world.mgr_s1
+    )
+    assert [s["id"] for s in page["items"] + rest["items"]] == [waiting_second, waiting_first]
+    placed = loop.call("GET", f"/activities/{a}/signups?waitlist=false", world.mgr_s1)["items"]
+    assert [s["id"] for s in placed] == [held]
+    # The waitlist's order is the order places go in.
+    loop.call("DELETE", f"/activities/{a}/signup", holder, status=204)
+    assert signups(app, a)[second.id] == "held" and signups(app, a)[first.id] == "waitlisted"
+    assert_error(loop.client.get(f"/api/v1/activities/{a}/signups", headers=world.mgr_s2.headers), 404)
+
+
 # ---- 报名 and the waitlist -------------------------------------------------------------------------
 
 

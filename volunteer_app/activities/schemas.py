@@ -7,7 +7,9 @@ import marshmallow as ma
 from volunteer_app.activities import rules
 from volunteer_app.activities.states import ActivityStatus
 from volunteer_app.attendance.schemas import AssignmentOut
-from volunteer_app.schemas import Boolean, Id, Integer, Lat, Lng, Moment, Str, Text
+from volunteer_app.pagination import PageArgs
+from volunteer_app.schemas import Boolean, Id, Integer, Lat, Lng, Moment, QueryBoolean, Str, Text
+from volunteer_app.timebank.service import hours
 
 MAX_SLOTS = 500
 
@@ -18,6 +20,27 @@ def Slots(**kwargs) -> ma.fields.Integer:
 
 def Waitlist(**kwargs) -> ma.fields.Integer:
     return Integer(load_default=0, validate=ma.validate.Range(0, MAX_SLOTS), **kwargs)
+
+
+class SiteActivityArgs(PageArgs):
+    when = ma.fields.String(
+        load_default="upcoming",
+        validate=ma.validate.OneOf(["upcoming", "past"]),
+        metadata={"description": "upcoming: not ended yet, by start; past: ended, the latest first"},
+    )
+    subtree = QueryBoolean(
+        load_default=False, metadata={"description": "Also the activities of the sites below this one"}
+    )
+
+
+class SignupArgs(PageArgs):
+    waitlist = QueryBoolean(
+        load_default=None,
+        metadata={
+            "description": "true: only the waitlist, in the order it moves up; false: all but the "
+            "waitlist. Default: every sign-up in sign-up order"
+        },
+    )
 
 
 class ActivityIn(ma.Schema):
@@ -65,6 +88,15 @@ class ActivityDetail(ActivityOut):
     waitlist_left = ma.fields.Integer(required=True)
     signup_open = ma.fields.Boolean(required=True)
     my_assignment = ma.fields.Nested(AssignmentOut, allow_none=True)
+
+
+class SignupOut(AssignmentOut):
+    """A sign-up as its managers see it: the assignment and the volunteer's name."""
+
+    volunteer_name = ma.fields.String(allow_none=True)
+
+    def _hours(self, obj):
+        return None if obj["minutes_confirmed"] is None else hours(obj["minutes_confirmed"])
 
 
 # ---- service-day rules -----------------------------------------------------------------------------

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, inspect, select
 
+from volunteer_app.accounts.models import User
 from volunteer_app.activities.models import Activity
 from volunteer_app.activities.states import ActivityStatus, transition
 from volunteer_app.attendance import service as attendance
@@ -26,7 +27,7 @@ from volunteer_app.notifications import service as notifications
 from volunteer_app.pagination import paginate
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
-from volunteer_app.sites.reach import Reacher, get_in_reach, reach_condition
+from volunteer_app.sites.reach import Reacher, get_in_reach, reach_condition, subtree_of
 
 register_messages(
     {
@@ -132,13 +133,30 @@ def _detail(activity: Activity, signup: Assignment | None, now: datetime) -> dic
     }
 
 
-def list_for_site(*, site_id: int, limit: int, cursor: str | None) -> dict:
-    """A site's activities that have not ended (cancelled ones included, marked), by start. 404 for an
-    unknown site."""
-    if db.session.get(Site, site_id) is None:
+def list_for_site(
+    *, site_id: int, limit: int, cursor: str | None, when: str = "upcoming", subtree: bool = False
+) -> dict:
+    """A site's activities (with `subtree`, also those of every site below it), cancelled ones
+    included, marked: `upcoming` those that have not ended, by start; `past` those that have, the
+    latest start first. 404 for an unknown site."""
+    site = db.session.get(Site, site_id)
+    if site is None:
         raise NotFound()
-    stmt = select(Activity).where(Activity.site_id == site_id, Activity.end_at > utcnow())
-    return paginate(stmt, [Activity.start_at, Activity.id], limit=limit, cursor=cursor)
+    if subtree:
+        where = Activity.site_id.in_(select(Site.id).where(subtree_of([site.path])))
+    else:
+        where = Activity.site_id == site.id
+    now = utcnow()
+    ended = Activity.end_at <= now if when == "past" else Activity.end_at > now
+    stmt = select(Activity).where(where, ended)
+    return paginate(
+        stmt, [Activity.start_at, Activity.id], limit=limit, cursor=cursor, descending=when == "past"
+    )
+
+
+def managed(*, who, activity_id: int) -> Activity:
+    """An activity at a site in the manager's reach (404 otherwise, never 403)."""
+    return get_in_reach(Activity, activity_id, Activity.site_id, who)
 
 
 def mine(*, who, limit: int, cursor: str | None) -> dict:
@@ -171,11 +189,29 @@ def mine(*, who, limit: int, cursor: str | None) -> dict:
     }
 
 
-def signups(*, who, activity_id: int, limit: int, cursor: str | None) -> dict:
-    """The sign-ups of an activity in reach (manager), in sign-up order."""
-    activity = get_in_reach(Activity, activity_id, Activity.site_id, who)
+def signups(*, who, activity_id: int, limit: int, cursor: str | None, waitlist: bool | None = None) -> dict:
+    """The sign-ups of an activity in reach (manager), each with the volunteer's name: all of them in
+    sign-up order; with `waitlist` true only the waitlist, in the order it moves up (the oldest
+    first, as a freed place goes); with `waitlist` false everyone but the waitlist, in sign-up order."""
+    activity = managed(who=who, activity_id=activity_id)
     stmt = select(Assignment).where(Assignment.activity_id == activity.id)
-    return paginate(stmt, [Assignment.id], limit=limit, cursor=cursor)
+    keys = [Assignment.id]
+    if waitlist:
+        stmt = stmt.where(Assignment.status == S.WAITLISTED)
+        keys = [Assignment.queued_at, Assignment.id]
+    elif waitlist is False:
+        stmt = stmt.where(Assignment.status != S.WAITLISTED)
+    page = paginate(stmt, keys, limit=limit, cursor=cursor)
+    ids = {a.volunteer_id for a in page["items"]}
+    names = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(ids))).all()) if ids else {}
+    columns = [c.key for c in inspect(Assignment).column_attrs]
+    return {
+        "items": [
+            {**{key: getattr(a, key) for key in columns}, "volunteer_name": names.get(a.volunteer_id)}
+            for a in page["items"]
+        ],
+        "next_cursor": page["next_cursor"],
+    }
 
 
 def cancel(*, who, activity_id: int, reason: str) -> Activity:

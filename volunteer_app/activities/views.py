@@ -22,7 +22,7 @@ blp = Blueprint(
 
 ActivityPage = page_schema(s.ActivityOut, "ActivityPage")
 MyActivityPage = page_schema(s.ActivityDetail, "MyActivityPage")
-AssignmentPage = page_schema(AssignmentOut, "SignupPage")
+SignupPage = page_schema(s.SignupOut, "SignupPage")
 RulePage = page_schema(s.RuleOut, "ServiceDayRulePage")
 
 
@@ -33,10 +33,11 @@ def _detail(activity):
 @blp.route("/sites/<int:site_id>/activities")
 class SiteActivities(MethodView):
     @auth_required()
-    @blp.arguments(PageArgs, location="query")
+    @blp.arguments(s.SiteActivityArgs, location="query")
     @blp.response(200, ActivityPage)
     def get(self, args, site_id):
-        """A site's activities that have not ended yet, by start (cancelled ones included, marked)."""
+        """A site's activities (`subtree`: and its sub-sites'), cancelled ones included, marked: those
+        that have not ended yet by start, or with `when=past` those that have, the latest first."""
         return service.list_for_site(site_id=site_id, **args)
 
     @auth_required("manager", "admin")
@@ -89,10 +90,11 @@ class ActivitySignup(MethodView):
 @blp.route("/activities/<int:activity_id>/signups")
 class ActivitySignups(MethodView):
     @auth_required("manager", "admin")
-    @blp.arguments(PageArgs, location="query")
-    @blp.response(200, AssignmentPage)
+    @blp.arguments(s.SignupArgs, location="query")
+    @blp.response(200, SignupPage)
     def get(self, args, activity_id):
-        """Who signed up (manager in reach), in sign-up order, with attendance."""
+        """Who signed up (manager in reach), with their names and attendance, in sign-up order; with
+        `waitlist=true` the waitlist in the order it moves up."""
         return service.signups(who=current_principal(), activity_id=activity_id, **args)
 
 

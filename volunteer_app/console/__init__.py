@@ -24,6 +24,7 @@ blp = Blueprint(
 def init_app(app) -> None:
     """Import the console's page modules (each adds its routes to `blp`) and register the blueprint."""
     from volunteer_app.console import (  # noqa: F401  (routes, headers)
+        activities,
         home,
         orders,
         security,
