@@ -118,6 +118,7 @@ def _register_blueprints(app: Flask) -> None:
     from volunteer_app.sites.views import blp as sites_blp
     from volunteer_app.timebank.certificate_views import blp as certificates_blp
     from volunteer_app.timebank.views import blp as timebank_blp
+    from volunteer_app.workbench.views import blp as workbench_blp
     from volunteer_app.worker.views import blp as jobs_blp
 
     for blp in (
@@ -135,6 +136,7 @@ def _register_blueprints(app: Flask) -> None:
         reports_blp,
         jobs_blp,
         exports_blp,
+        workbench_blp,
     ):
         api.register_blueprint(blp)
     console.init_app(app)  # the managers' console: pages, not in the OpenAPI document

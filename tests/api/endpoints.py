@@ -383,6 +383,21 @@ def _list_orders(app: Flask, w: World, t: str) -> Request:
     return f"{API}/orders", None
 
 
+def _site_volunteers(app: Flask, w: World, t: str) -> Request:
+    """The roster of the target side's station (or any site): its volunteer, in its team (a name to
+    leak)."""
+    if t in TEAM:
+        _with_member(app, w, t)
+    return f"{API}/sites/{_site(w, t)}/volunteers", None
+
+
+def _site_today(app: Flask, w: World, t: str) -> Request:
+    """Today's counts at the target side's station (or any site), with an order to review there."""
+    if t in TEAM:
+        _order(app, w, t, "submitted")
+    return f"{API}/sites/{_site(w, t)}/today", None
+
+
 def _offer_more(app: Flask, w: World, t: str) -> Request:
     """Offer an order already offered to the side's volunteer to a second volunteer of the station."""
     order_id, _ = _order(app, w, t, "offered")
@@ -671,6 +686,8 @@ _LIST = [
         "POST", "/api/v1/orders", lambda app, w, t: ("/api/v1/orders", _order_body(app, t, starts_now=False))
     ),
     Endpoint("GET", "/api/v1/orders", _list_orders),
+    Endpoint("GET", "/api/v1/sites/<int:site_id>/volunteers", _site_volunteers),
+    Endpoint("GET", "/api/v1/sites/<int:site_id>/today", _site_today),
     Endpoint("GET", "/api/v1/orders/<int:order_id>", _on_order("", "offered")),
     Endpoint("GET", "/api/v1/orders/<int:order_id>/events", _on_order("events", "offered")),
     Endpoint(

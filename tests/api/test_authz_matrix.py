@@ -149,6 +149,9 @@ MATRIX: dict[str, tuple] = {
     "POST /assignments/<id>/check-in":           (401, 404,     200,     404,     404,     404,     404),
     "POST /assignments/<id>/check-out":          (401, 404,     200,     404,     404,     404,     404),
     "POST /assignments/<id>/close":              (401, 403,     403,     200,     404,     404,     200),
+    # The managers' workbench (工作台): a site's roster and today's counts, for managers in reach.
+    "GET /sites/<id>/volunteers":                (401, 403,     403,     200,     404,     404,     200),
+    "GET /sites/<id>/today":                     (401, 403,     403,     200,     404,     404,     200),
     "POST /assignments/<id>/no-show":            (401, 403,     403,     200,     404,     404,     200),
     # Activities are published to every signed-in user (like open pools); managing them needs reach.
     "GET /sites/<id>/activities":                (401, 200,     200,     200,     200,     200,     200),
@@ -247,6 +250,17 @@ EXTRA = [
     ("POST /activities/<id>/audit", "mgr_s2", "S1", 404),
     ("GET /sites/<id>/service-day-rules", "mgr_c1", "S1", 200),
     ("PATCH /service-day-rules/<id>", "mgr_s2", "S1", 404),
+    # The workbench: down the tree only, never to a sibling nor up.
+    ("GET /sites/<id>/volunteers", "mgr_i1", "S1", 200),
+    ("GET /sites/<id>/volunteers", "mgr_c1", "S1", 200),
+    ("GET /sites/<id>/volunteers", "mgr_s2", "S1", 404),
+    ("GET /sites/<id>/volunteers", "mgr_s1", "I1", 404),
+    ("GET /sites/<id>/volunteers", "vol_s4", "S1", 403),
+    ("GET /sites/<id>/today", "mgr_i1", "S1", 200),
+    ("GET /sites/<id>/today", "mgr_c1", "I1", 200),
+    ("GET /sites/<id>/today", "mgr_s2", "S1", 404),
+    ("GET /sites/<id>/today", "mgr_s1", "I1", 404),
+    ("GET /sites/<id>/today", "mgr_c1", "S4", 404),
     # Exports: down the tree only, never to a sibling.
     ("POST /sites/<id>/exports", "mgr_i1", "S1", 202),
     ("POST /sites/<id>/exports", "mgr_c1", "S1", 202),

@@ -334,8 +334,16 @@ def _my_sessions(app, w: World) -> Walk:
     return Walk("/auth/sessions", w.mgr_s2, made)
 
 
+def _site_volunteers(app, w: World) -> Walk:
+    """Three more volunteers at S1, one at S2: the institute's roster has them all."""
+    made = [p.id for p in many_volunteers(app, w.sites["S1"], ROWS)]
+    made += [p.id for p in many_volunteers(app, w.sites["S2"], 1)]
+    return Walk(f"/sites/{w.sites['I1']}/volunteers", w.mgr_i1, _ids([*made, w.vol_s1.id]))
+
+
 LISTS: dict[str, Callable[..., Walk]] = {
     "/api/v1/auth/sessions": _my_sessions,
+    "/api/v1/sites/{site_id}/volunteers": _site_volunteers,
     "/api/v1/me/jobs": _my_jobs,
     "/api/v1/sites/{site_id}/exports": _site_exports,
     "/api/v1/me/volunteer-applications": _my_applications,

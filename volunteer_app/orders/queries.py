@@ -1,20 +1,53 @@
 """What a caller may see of orders: one order (404 unless they may see it), its detail with the
-resident's phone masked, lists (mine, assigned to me, my sites'), the timeline; and the open pools as
-entries of the volunteers' feed."""
+resident's phone masked, lists (mine, assigned to me, my sites', filtered for the managers' queue),
+the timeline; and the open pools as entries of the volunteers' feed."""
 
 from __future__ import annotations
 
-from sqlalchemy import exists, inspect, or_, select
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import ColumnElement, and_, exists, inspect, or_, select
+from sqlalchemy.orm import aliased
 
 from volunteer_app import phones
 from volunteer_app.accounts.models import User
-from volunteer_app.attendance.models import SLOT_STATUSES, Assignment
-from volunteer_app.errors import NotFound
+from volunteer_app.attendance.models import SLOT_STATUSES, Assignment, AssignmentStatus
+from volunteer_app.db import utcnow
+from volunteer_app.errors import NotFound, Unprocessable, register_messages
 from volunteer_app.extensions import db
+from volunteer_app.field_messages import register_field_messages
 from volunteer_app.orders.models import Order, OrderEvent, OrderMode, OrderStatus
 from volunteer_app.pagination import paginate
+from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
-from volunteer_app.sites.reach import path_in_reach, reach_condition
+from volunteer_app.sites.reach import get_in_reach, path_in_reach, reach_condition, subtree_of
+
+register_messages({"order.bad_period": ("开始日期晚于结束日期", "The period starts after it ends")})
+AFTER_END = "after 'to'"
+register_field_messages({AFTER_END: "晚于结束日期（to）"})
+
+# What waits on a manager, by name (GET /orders?need=…, and the counts of GET /sites/{id}/today):
+#   review            submitted: to dispatch or reject (the dispatching site's managers)
+#   dispatch          offered to named volunteers, places still free and no offer left open (every
+#                     one declined or withdrawn): to offer to more (the dispatching site's managers)
+#   pool_not_filling  open to grabbing with places free and its deadline within POOL_WARN_HOURS (or
+#                     passed: the sweep has not closed it yet)
+#   checkout_overdue  in service after the window's end: someone checked in has not checked out
+#   audit_overdue     completed and still unaudited past its audit deadline (`audit_window_hours`)
+#   escalated_to_me   escalated by the deadline sweep to the sites asked about: the parent of the
+#                     order's dispatching site (a root center: itself) lies there; orders/deadlines.py
+NEEDS = ("review", "dispatch", "pool_not_filling", "checkout_overdue", "audit_overdue", "escalated_to_me")
+# The state each need lies in (escalated_to_me: any), so a queue can show its state filter too.
+NEED_STATUS = {
+    "review": OrderStatus.SUBMITTED,
+    "dispatch": OrderStatus.DISPATCHED,
+    "pool_not_filling": OrderStatus.DISPATCHED,
+    "checkout_overdue": OrderStatus.IN_SERVICE,
+    "audit_overdue": OrderStatus.COMPLETED,
+}
+POOL_WARN_HOURS = 6
 
 
 def _visible(who) -> list:
@@ -65,10 +98,90 @@ def detail(order: Order, who) -> dict:
     }
 
 
-def list_orders(*, who, scope: str | None, status: str | None, limit: int, cursor: str | None) -> dict:
-    """Mine (resident), assigned to me (volunteer) or my sites' (manager), newest first."""
+def _site_scope(site: Site | None, who):
+    """Select of the site ids asked about: `site`'s subtree, or every site in the caller's reach."""
+    if site is not None:
+        return select(Site.id).where(subtree_of([site.path]))
+    if who.is_admin:
+        return select(Site.id)
+    return select(Site.id).where(subtree_of(who.manager_paths))
+
+
+def need_condition(need: str, *, who, site: Site | None, now: datetime) -> ColumnElement[bool]:
+    """Condition on Order: the order waits on the managers of `site`'s subtree (or, with no site, of
+    the caller's reach) for `need` (one of NEEDS, described above). One definition for the queue's
+    filter and the console's counts."""
+    scope = _site_scope(site, who)
+    in_scope = Order.site_id.in_(scope)
+    dispatching = and_(in_scope, Order.dispatch_site_id.in_(scope))
+    free = Order.taken < Order.capacity
+    if need == "review":
+        return and_(dispatching, Order.status == OrderStatus.SUBMITTED)
+    if need == "dispatch":
+        offered = exists().where(
+            Assignment.order_id == Order.id, Assignment.status == AssignmentStatus.OFFERED
+        )
+        return and_(
+            dispatching,
+            Order.status == OrderStatus.DISPATCHED,
+            Order.mode == OrderMode.ASSIGN,
+            free,
+            ~offered,
+        )
+    if need == "pool_not_filling":
+        return and_(
+            dispatching,
+            Order.status == OrderStatus.DISPATCHED,
+            Order.mode == OrderMode.GRAB,
+            free,
+            Order.fill_due_at <= now + timedelta(hours=POOL_WARN_HOURS),
+        )
+    if need == "checkout_overdue":
+        return and_(in_scope, Order.status == OrderStatus.IN_SERVICE, Order.window_end <= now)
+    if need == "audit_overdue":
+        return and_(in_scope, Order.status == OrderStatus.COMPLETED, Order.audit_due_at <= now)
+    if need == "escalated_to_me":
+        told = aliased(Site)  # the dispatching site, whose parent's managers were told
+        receivers = select(told.id).where(
+            or_(told.parent_id.in_(scope), and_(told.parent_id.is_(None), told.id.in_(scope)))
+        )
+        return and_(in_scope, Order.escalated_at.is_not(None), Order.dispatch_site_id.in_(receivers))
+    raise ValueError(need)
+
+
+def _day_bounds(site: Site | None, start: date | None, end: date | None) -> tuple:
+    """[from 00:00, the day after `to` 00:00) on the clock of `site` (else the deployment's zone)."""
+    if start is not None and end is not None and start > end:
+        raise Unprocessable("order.bad_period", errors={"query": {"from": [AFTER_END]}})
+    zone = sites.effective_settings(site)["timezone"] if site is not None else None
+    tz = ZoneInfo(zone or current_app.config["SITE_DEFAULTS"]["timezone"])
+    low = datetime.combine(start, time(), tz) if start is not None else None
+    high = datetime.combine(end + timedelta(days=1), time(), tz) if end is not None else None
+    return low, high
+
+
+def list_orders(
+    *,
+    who,
+    scope: str | None = None,
+    status: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    category_id: int | None = None,
+    site_id: int | None = None,
+    escalated: bool | None = None,
+    need: str | None = None,
+    limit: int,
+    cursor: str | None,
+) -> dict:
+    """Mine (resident), assigned to me (volunteer) or my sites' (manager), newest first; filtered by
+    state, by the service's start (`start`..`end`, local days inclusive, on the clock of `site_id`,
+    else the deployment's time zone), category, a site in reach (orders of its subtree; out of reach
+    404), escalated or not (`escalated_at` set: late in their present state), and what waits on a
+    manager (`need`, one of NEEDS)."""
     if scope is None:
         scope = "managed" if (who.manager_paths or who.is_admin) else "mine"
+    site = get_in_reach(Site, site_id, Site.id, who) if site_id is not None else None
     stmt = select(Order)
     if scope == "mine":
         stmt = stmt.where(or_(Order.resident_id == who.user_id, Order.proxy_id == who.user_id))
@@ -80,6 +193,19 @@ def list_orders(*, who, scope: str | None, status: str | None, limit: int, curso
         stmt = stmt.where(reach_condition(Order.site_id, who))
     if status:
         stmt = stmt.where(Order.status == status)
+    low, high = _day_bounds(site, start, end)
+    if low is not None:
+        stmt = stmt.where(Order.window_start >= low)
+    if high is not None:
+        stmt = stmt.where(Order.window_start < high)
+    if category_id is not None:
+        stmt = stmt.where(Order.category_id == category_id)
+    if site is not None:
+        stmt = stmt.where(Order.site_id.in_(_site_scope(site, who)))
+    if escalated is not None:
+        stmt = stmt.where(Order.escalated_at.is_not(None) if escalated else Order.escalated_at.is_(None))
+    if need is not None:  # (nothing waits on someone who manages no site)
+        stmt = stmt.where(need_condition(need, who=who, site=site, now=utcnow()))
     return paginate(stmt, [Order.id], limit=limit, cursor=cursor, descending=True)
 
 

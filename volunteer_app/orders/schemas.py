@@ -6,10 +6,30 @@ import marshmallow as ma
 
 from volunteer_app.attendance.schemas import AssignmentOut
 from volunteer_app.orders.models import TARGET_GROUPS, OrderMode, OrderStatus
+from volunteer_app.orders.queries import NEEDS, POOL_WARN_HOURS
 from volunteer_app.pagination import PageArgs
-from volunteer_app.schemas import Id, Integer, Lat, Lng, Moment, Phone, Str, Text, UniqueList
+from volunteer_app.schemas import (
+    YEAR_OUT_OF_RANGE,
+    Date,
+    Id,
+    Integer,
+    Lat,
+    Lng,
+    Moment,
+    Phone,
+    QueryBoolean,
+    Str,
+    Text,
+    UniqueList,
+)
 
 MAX_VOLUNTEERS = 50
+PLAUSIBLE_DATE = "^(2[01][0-9]{2}|2200)-[0-9]{2}-[0-9]{2}$"  # the years taken (as the statistics')
+
+
+def _plausible(value) -> None:
+    if not 2000 <= value.year <= 2200:
+        raise ma.ValidationError(YEAR_OUT_OF_RANGE)
 
 
 class OrderIn(ma.Schema):
@@ -44,6 +64,41 @@ class OrderListArgs(PageArgs):
         metadata={"description": "mine: I ordered; assigned: I serve; managed: my sites (default for staff)"},
     )
     status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(list(OrderStatus)))
+    start = Date(
+        data_key="from",
+        load_default=None,
+        validate=_plausible,
+        metadata={
+            "description": "service starting on or after this local day (the clock of `site_id`, "
+            "else the deployment's time zone); years 2000–2200",
+            "pattern": PLAUSIBLE_DATE,
+        },
+    )
+    end = Date(
+        data_key="to",
+        load_default=None,
+        validate=_plausible,
+        metadata={"description": "service starting on or before this local day", "pattern": PLAUSIBLE_DATE},
+    )
+    category_id = Id(strict=False, load_default=None)
+    site_id = Id(
+        strict=False,
+        load_default=None,
+        metadata={"description": "a site in reach: the orders of its stations (404 out of reach)"},
+    )
+    escalated = QueryBoolean(
+        load_default=None,
+        metadata={"description": "true: escalated in their present state (late); false: not escalated"},
+    )
+    need = ma.fields.String(
+        load_default=None,
+        validate=ma.validate.OneOf(NEEDS),
+        metadata={
+            "description": "what waits on a manager (the counts of GET /sites/{id}/today): review, "
+            "dispatch (offers all declined), pool_not_filling (free places, deadline within "
+            f"{POOL_WARN_HOURS} h), checkout_overdue, audit_overdue, escalated_to_me"
+        },
+    )
 
 
 class DispatchIn(ma.Schema):

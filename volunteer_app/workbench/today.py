@@ -1,0 +1,120 @@
+"""Today (今日待办): what waits on the managers of a site's subtree, each count with the list that shows
+it. All counts in one statement; the order counts are GET /orders' own `need` filters
+(orders/queries.py NEEDS), so a count and its list agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from volunteer_app.accounts.models import ApplicationStatus, VolunteerApplication
+from volunteer_app.activities.models import Activity
+from volunteer_app.activities.states import ActivityStatus
+from volunteer_app.db import utcnow
+from volunteer_app.errors import language
+from volunteer_app.extensions import db
+from volunteer_app.orders.models import Order
+from volunteer_app.orders.queries import NEED_STATUS, POOL_WARN_HOURS, need_condition
+from volunteer_app.sites.models import Site
+from volunteer_app.sites.reach import Reacher, get_in_reach, subtree_of
+from volunteer_app.timebank.models import FamilyLink, LinkStatus, Redemption, RedemptionStatus
+
+API = "/api/v1"
+
+# key -> (Chinese, English); the order counts' `need` (GET /orders?need=…) beside them.
+LABELS = {
+    "orders_to_review": ("待审核订单（派单或驳回）", "Orders to review (dispatch or reject)"),
+    "orders_to_dispatch": ("待改派订单（邀请均未接受）", "Orders to dispatch again (no offer open)"),
+    "pools_not_filling": (
+        f"抢单未满（{POOL_WARN_HOURS}小时内截止）",
+        f"Grab pools not filling (closing within {POOL_WARN_HOURS} h)",
+    ),
+    "checkouts_overdue": ("服务已结束仍未签退", "Check-outs overdue"),
+    "audits_overdue": ("超期未审核订单", "Orders past their audit deadline"),
+    "escalations_received": ("收到的超时督办", "Escalations received"),
+    "applications_pending": ("待审核志愿者申请", "Volunteer applications to review"),
+    "family_links_pending": ("待审核亲属关系", "Family links to approve"),
+    "redemptions_to_fulfil": ("待核销兑换码", "Redemption codes to fulfil"),
+    "activities_unaudited": ("已结束待审核活动", "Ended activities to audit"),
+}
+ORDER_NEEDS = {
+    "orders_to_review": "review",
+    "orders_to_dispatch": "dispatch",
+    "pools_not_filling": "pool_not_filling",
+    "checkouts_overdue": "checkout_overdue",
+    "audits_overdue": "audit_overdue",
+    "escalations_received": "escalated_to_me",
+}
+
+
+def _count(model, *conditions):
+    return select(func.count()).select_from(model).where(*conditions).scalar_subquery()
+
+
+def counts(*, who: Reacher, site_id: int, lang: str | None = None, now: datetime | None = None) -> dict:
+    """What needs action in a site's subtree (a site in reach, else 404), in the order a page shows it:
+    {"site_id", "as_of", "counts": [{"key", "label", "count", "path", "query"}]}. `path` and `query`
+    name the API list that shows the items (`query`'s values are strings, ready for a URL); the order
+    counts list at GET /orders with `site_id`, `need` and the state (`status`, but for escalations,
+    which may be in any state). Redemption codes are fulfilled by their code and ended activities are
+    audited from the activity: no list shows them (`path` null, `query` empty)."""
+    site = get_in_reach(Site, site_id, Site.id, who)
+    now = now or utcnow()
+    english = (lang or language()) == "en"
+    scope = select(Site.id).where(subtree_of([site.path]))
+    subqueries = {
+        key: _count(Order, need_condition(need, who=who, site=site, now=now))
+        for key, need in ORDER_NEEDS.items()
+    }
+    subqueries |= {
+        "applications_pending": _count(
+            VolunteerApplication,
+            VolunteerApplication.site_id.in_(scope),
+            VolunteerApplication.status == ApplicationStatus.PENDING,
+        ),
+        "family_links_pending": _count(
+            FamilyLink, FamilyLink.site_id.in_(scope), FamilyLink.status == LinkStatus.PENDING
+        ),
+        "redemptions_to_fulfil": _count(
+            Redemption,
+            Redemption.site_id.in_(scope),
+            Redemption.status == RedemptionStatus.ISSUED,
+            Redemption.expires_at > now,
+        ),
+        "activities_unaudited": _count(
+            Activity,
+            Activity.site_id.in_(scope),
+            Activity.status == ActivityStatus.OPEN,
+            Activity.end_at <= now,
+        ),
+    }
+    row = db.session.execute(select(*[sub.label(key) for key, sub in subqueries.items()])).one()
+    lists = {key: (f"{API}/orders", _order_query(site.id, need)) for key, need in ORDER_NEEDS.items()} | {
+        "applications_pending": (f"{API}/sites/{site.id}/volunteer-applications", {"status": "pending"}),
+        "family_links_pending": (f"{API}/sites/{site.id}/family-links", {"status": "pending"}),
+        "redemptions_to_fulfil": (None, {}),
+        "activities_unaudited": (None, {}),
+    }
+    return {
+        "site_id": site.id,
+        "as_of": now,
+        "counts": [
+            {
+                "key": key,
+                "label": LABELS[key][1 if english else 0],
+                "count": getattr(row, key),
+                "path": lists[key][0],
+                "query": lists[key][1],
+            }
+            for key in LABELS
+        ],
+    }
+
+
+def _order_query(site_id: int, need: str) -> dict[str, str]:
+    query = {"site_id": str(site_id), "need": need}
+    if need in NEED_STATUS:
+        query["status"] = str(NEED_STATUS[need])
+    return query
