@@ -3,6 +3,8 @@ console's volunteer page."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from tests.activities.test_activities import activity_body
 from tests.api.helpers import assert_error
 from tests.support import credit
@@ -12,7 +14,8 @@ from tests.workbench.conftest import API, volunteer
 def test_the_roster_row_with_the_latest_assignments_in_reach(app, client, world, loop):
     wang = volunteer(app, world.sites["S1"], 61, "王小明", ["急救"], phone="13912344321")
     credit(app, wang, world.sites["S1"], 90)
-    first = loop.submit(world.resident)["id"]
+    later = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
+    first = loop.submit(world.resident, start=later)["id"]  # placed first, starts last
     loop.dispatch_assign(world.mgr_s1, first, [wang.id])
     second = loop.submit(world.resident)["id"]
     loop.dispatch_grab(world.mgr_s1, second)
@@ -24,12 +27,14 @@ def test_the_roster_row_with_the_latest_assignments_in_reach(app, client, world,
     roster = client.get(url, query_string={"q": "4321"}, headers=world.mgr_i1.headers).json["items"]
     assert {k: v for k, v in body.items() if k != "recent"} == roster[0]
     assert (body["phone"], body["lifetime_minutes"], body["open_tasks"]) == ("+86139****4321", 90, 2)
+    # Latest start first: the order starting in three days above the one starting today.
     assert [(a["order_id"], a["kind"], a["status"]) for a in body["recent"]] == [
-        (second, "order", "held"),
         (first, "order", "offered"),
+        (second, "order", "held"),
     ]
-    assert body["recent"][0]["title"] == loop.get(world.mgr_s1, second)["title"]
-    assert body["recent"][0]["activity_id"] is None and body["recent"][0]["minutes_confirmed"] is None
+    assert body["recent"][0]["start_at"] == later.isoformat()
+    assert body["recent"][1]["title"] == loop.get(world.mgr_s1, second)["title"]
+    assert body["recent"][1]["activity_id"] is None and body["recent"][1]["minutes_confirmed"] is None
 
 
 def test_out_of_reach_is_404_like_missing(app, client, world):

@@ -158,7 +158,7 @@ RECENT = 10
 
 def volunteer(*, who: Reacher, user_id: int) -> dict:
     """One approved volunteer whose station the caller reaches (else 404, like missing): their roster
-    row, plus their latest assignments at sites in reach (`recent`, newest first)."""
+    row, plus their latest assignments at sites in reach (`recent`, latest start first)."""
     station = db.session.scalar(
         select(VolunteerProfile.site_id).where(
             VolunteerProfile.user_id == user_id, reach_condition(VolunteerProfile.site_id, who)
@@ -173,8 +173,10 @@ def volunteer(*, who: Reacher, user_id: int) -> dict:
 
 
 def recent_assignments(*, who: Reacher, user_id: int, limit: int = RECENT) -> list[dict]:
-    """The volunteer's latest assignments at sites the caller reaches, newest first, each with its
-    order's or activity's title and start (one statement on the volunteer's own assignments)."""
+    """The volunteer's assignments at sites the caller reaches, latest start first (an upcoming one
+    above a past one), each with its order's or activity's title and start: one statement over the
+    volunteer's own assignments (their index)."""
+    start_at = func.coalesce(Order.window_start, Activity.start_at)
     rows = db.session.execute(
         select(
             Assignment.id,
@@ -184,12 +186,12 @@ def recent_assignments(*, who: Reacher, user_id: int, limit: int = RECENT) -> li
             Assignment.status,
             Assignment.minutes_confirmed,
             func.coalesce(Order.title, Activity.title).label("title"),
-            func.coalesce(Order.window_start, Activity.start_at).label("start_at"),
+            start_at.label("start_at"),
         )
         .outerjoin(Order, Order.id == Assignment.order_id)
         .outerjoin(Activity, Activity.id == Assignment.activity_id)
         .where(Assignment.volunteer_id == user_id, reach_condition(Assignment.site_id, who))
-        .order_by(Assignment.id.desc())
+        .order_by(start_at.desc(), Assignment.id.desc())
         .limit(limit)
     )
     return [

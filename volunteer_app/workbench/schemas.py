@@ -92,5 +92,5 @@ class VolunteerDetailOut(RosterVolunteerOut):
     recent = ma.fields.List(
         ma.fields.Nested(RecentAssignmentOut),
         required=True,
-        metadata={"description": "the latest 10 assignments at sites in reach, newest first"},
+        metadata={"description": "the 10 assignments at sites in reach that start latest, latest first"},
     )
