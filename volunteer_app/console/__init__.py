@@ -23,6 +23,6 @@ blp = Blueprint(
 
 def init_app(app) -> None:
     """Import the console's page modules (each adds its routes to `blp`) and register the blueprint."""
-    from volunteer_app.console import home, security, sign_in  # noqa: F401  (routes, headers)
+    from volunteer_app.console import home, security, sign_in, volunteers  # noqa: F401  (routes, headers)
 
     app.register_blueprint(blp)
