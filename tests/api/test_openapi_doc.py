@@ -282,6 +282,8 @@ MUST_SUCCEED = [
     ("patchRuleOne", demo_data.ADMIN),
     ("getSiteRulePreview", demo_data.ADMIN),
     ("getSites", None),
+    ("getSiteVolunteers", demo_data.ADMIN),
+    ("getSiteToday", demo_data.ADMIN),
 ]
 
 

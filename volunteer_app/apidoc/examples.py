@@ -82,6 +82,12 @@ QUERY_EXAMPLES: dict[str, Any] = {
     "count": 6,
 }
 
+# Where a query parameter's shared example does not suit a list (None: no example there): the roster's
+# `q` is a person, not a site's name; its skill is one the demo volunteers have.
+QUERY_EXAMPLES_BY_PATH: dict[str, dict[str, Any]] = {
+    "/api/v1/sites/{site_id}/volunteers": {"q": None, "skill": "急救"},
+}
+
 BODY_EXAMPLES: dict[str, dict[str, Any]] = {
     "RegisterIn": {
         "phone": "13600000099",
@@ -226,10 +232,11 @@ def add_examples(paths: dict, schemas: dict) -> None:
         for method, operation in item.items():
             if method == "parameters":
                 continue
+            query_examples = QUERY_EXAMPLES | QUERY_EXAMPLES_BY_PATH.get(path, {})
             for parameter in operation.get("parameters", []):
-                if parameter.get("in") != "query" or parameter.get("name") not in QUERY_EXAMPLES:
+                if parameter.get("in") != "query" or query_examples.get(parameter.get("name")) is None:
                     continue
-                value = QUERY_EXAMPLES[parameter["name"]]
+                value = query_examples[parameter["name"]]
                 for candidate in value if isinstance(value, tuple) else (value,):
                     if _fits(candidate, parameter["schema"]):
                         parameter["example"] = candidate
