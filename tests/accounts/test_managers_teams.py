@@ -150,6 +150,27 @@ def test_a_manager_creates_lists_and_reads_teams_of_a_site_in_reach(client, worl
     assert (detail.status_code, detail.json["description"]) == (200, "关爱老人")
 
 
+def test_subtree_lists_the_teams_of_the_sites_below_too(client, world):
+    i1_team = create_team(client, world.mgr_i1, world.sites["I1"], name="大队").json["id"]
+    s2_team = create_team(client, world.mgr_i1, world.sites["S2"], name="二站队").json["id"]
+    create_team(client, world.admin, world.sites["S3"], name="另一所的队")  # under I2: not I1's
+
+    def ids(by, site: str, **query) -> list[int]:
+        r = client.get(f"{API}/sites/{world.sites[site]}/teams", query_string=query, headers=by.headers)
+        assert r.status_code == 200, r.json
+        return [t["id"] for t in r.json["items"]]
+
+    assert ids(world.mgr_i1, "I1") == [i1_team]
+    assert ids(world.mgr_i1, "I1", subtree="true") == [world.teams["T1"], i1_team, s2_team]
+    assert ids(world.mgr_i1, "I1", subtree="1", limit=1) == [world.teams["T1"]]
+    assert ids(world.mgr_s1, "S1", subtree="true") == [world.teams["T1"]]  # never up the tree
+    assert ids(world.mgr_s1, "S1", subtree="false") == [world.teams["T1"]]
+    bad = client.get(f"{API}/sites/{world.sites['I1']}/teams?subtree=yes", headers=world.mgr_i1.headers)
+    assert bad.status_code == 422 and "subtree" in bad.json["errors"]["query"]
+    hidden = client.get(f"{API}/sites/{world.sites['I1']}/teams?subtree=true", headers=world.mgr_s1.headers)
+    assert hidden.status_code == 404
+
+
 @pytest.mark.parametrize(
     ("person", "status"), [("mgr_s4", 404), ("mgr_s2", 404), ("vol_s1", 403), ("resident", 403)]
 )

@@ -391,6 +391,13 @@ def _site_volunteers(app: Flask, w: World, t: str) -> Request:
     return f"{API}/sites/{_site(w, t)}/volunteers", None
 
 
+def _volunteer(app: Flask, w: World, t: str) -> Request:
+    """The target side's volunteer, in its team, with an order offered to them (names to leak)."""
+    _with_member(app, w, t)
+    _order(app, w, t, "offered")
+    return f"{API}/volunteers/{w.people[VOLUNTEER[t]].id}", None
+
+
 def _site_today(app: Flask, w: World, t: str) -> Request:
     """Today's counts at the target side's station (or any site), with an order to review there."""
     if t in TEAM:
@@ -688,6 +695,7 @@ _LIST = [
     Endpoint("GET", "/api/v1/orders", _list_orders),
     Endpoint("GET", "/api/v1/sites/<int:site_id>/volunteers", _site_volunteers),
     Endpoint("GET", "/api/v1/sites/<int:site_id>/today", _site_today),
+    Endpoint("GET", "/api/v1/volunteers/<int:user_id>", _volunteer),
     Endpoint("GET", "/api/v1/orders/<int:order_id>", _on_order("", "offered")),
     Endpoint("GET", "/api/v1/orders/<int:order_id>/events", _on_order("events", "offered")),
     Endpoint(

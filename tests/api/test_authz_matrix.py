@@ -152,6 +152,7 @@ MATRIX: dict[str, tuple] = {
     # The managers' workbench (工作台): a site's roster and today's counts, for managers in reach.
     "GET /sites/<id>/volunteers":                (401, 403,     403,     200,     404,     404,     200),
     "GET /sites/<id>/today":                     (401, 403,     403,     200,     404,     404,     200),
+    "GET /volunteers/<id>":                      (401, 403,     403,     200,     404,     404,     200),
     "POST /assignments/<id>/no-show":            (401, 403,     403,     200,     404,     404,     200),
     # Activities are published to every signed-in user (like open pools); managing them needs reach.
     "GET /sites/<id>/activities":                (401, 200,     200,     200,     200,     200,     200),
@@ -261,6 +262,8 @@ EXTRA = [
     ("GET /sites/<id>/today", "mgr_s2", "S1", 404),
     ("GET /sites/<id>/today", "mgr_s1", "I1", 404),
     ("GET /sites/<id>/today", "mgr_c1", "S4", 404),
+    ("GET /volunteers/<id>", "mgr_i1", "S1", 200),
+    ("GET /volunteers/<id>", "mgr_s2", "S1", 404),
     # Exports: down the tree only, never to a sibling.
     ("POST /sites/<id>/exports", "mgr_i1", "S1", 202),
     ("POST /sites/<id>/exports", "mgr_c1", "S1", 202),

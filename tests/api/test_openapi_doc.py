@@ -284,6 +284,8 @@ MUST_SUCCEED = [
     ("getSites", None),
     ("getSiteVolunteers", demo_data.ADMIN),
     ("getSiteToday", demo_data.ADMIN),
+    ("getVolunteer", demo_data.ADMIN),
+    ("getSiteTeams", demo_data.ADMIN),
 ]
 
 

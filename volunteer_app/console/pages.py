@@ -22,6 +22,7 @@ from volunteer_app.console import blp
 from volunteer_app.console.i18n import gettext, lang
 from volunteer_app.errors import DomainError, NotFound, handle_domain_error
 from volunteer_app.extensions import db
+from volunteer_app.schemas import MAX_ID
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import path_in_reach
@@ -71,7 +72,7 @@ def current_site() -> Site:
         if not mine:
             raise NotFound()
         return mine[0]
-    site = db.session.get(Site, wanted)
+    site = db.session.get(Site, wanted) if 0 < wanted <= MAX_ID else None  # never a database error
     if site is None or not path_in_reach(site.path, current_principal()):
         raise NotFound()
     return site

@@ -135,6 +135,13 @@ class SettingsOut(ma.Schema):
     )
 
 
+class TeamListArgs(PageArgs):
+    subtree = QueryBoolean(
+        load_default=False,
+        metadata={"description": "also the teams of every site below this one"},
+    )
+
+
 class TeamIn(ma.Schema):
     name = Text(80, required=True)
     parent_id = Id(load_default=None, allow_none=True)

@@ -15,7 +15,7 @@ from volunteer_app.errors import Conflict, NotFound, Unprocessable, register_mes
 from volunteer_app.extensions import db
 from volunteer_app.pagination import paginate
 from volunteer_app.sites.models import CHILD_KIND, Category, Site, Team
-from volunteer_app.sites.reach import Reacher, get_in_reach, in_reach
+from volunteer_app.sites.reach import Reacher, get_in_reach, in_reach, subtree_of
 
 register_messages(
     {
@@ -219,10 +219,14 @@ def create_team(*, who: Reacher, site_id: int, name: str, parent_id=None, descri
     return team
 
 
-def list_teams(*, who: Reacher, site_id: int, limit: int, cursor: str | None) -> dict:
-    """Teams owned by a site in reach."""
+def list_teams(*, who: Reacher, site_id: int, subtree: bool = False, limit: int, cursor: str | None) -> dict:
+    """Teams owned by a site in reach (`subtree`: by it and every site below it), by id."""
     site = get_in_reach(Site, site_id, Site.id, who)
-    return paginate(select(Team).where(Team.site_id == site.id), [Team.id], limit=limit, cursor=cursor)
+    if subtree:
+        stmt = select(Team).join(Site, Site.id == Team.site_id).where(subtree_of([site.path]))
+    else:
+        stmt = select(Team).where(Team.site_id == site.id)
+    return paginate(stmt, [Team.id], limit=limit, cursor=cursor)
 
 
 def get_team(*, who: Reacher, team_id: int, for_update: bool = False) -> Team:

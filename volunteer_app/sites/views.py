@@ -7,7 +7,7 @@ from flask_smorest import Blueprint
 
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal
-from volunteer_app.pagination import PageArgs, page_schema
+from volunteer_app.pagination import page_schema
 from volunteer_app.sites import schemas as s
 from volunteer_app.sites import service
 
@@ -65,10 +65,10 @@ class SiteSettings(MethodView):
 @blp.route("/sites/<int:site_id>/teams")
 class SiteTeams(MethodView):
     @auth_required("manager", "admin")
-    @blp.arguments(PageArgs, location="query")
+    @blp.arguments(s.TeamListArgs, location="query")
     @blp.response(200, TeamPage)
     def get(self, args, site_id):
-        """Teams owned by a site."""
+        """Teams owned by a site (`subtree=true`: and by the sites below it)."""
         return service.list_teams(who=current_principal(), site_id=site_id, **args)
 
     @auth_required("manager", "admin")

@@ -15,12 +15,15 @@ from sqlalchemy import JSON, ColumnElement, case, cast, exists, func, literal, o
 
 from volunteer_app import phones
 from volunteer_app.accounts.models import TeamMember, User, VolunteerProfile
+from volunteer_app.activities.models import Activity
 from volunteer_app.attendance.models import Assignment, AssignmentStatus
+from volunteer_app.errors import NotFound
 from volunteer_app.extensions import db
+from volunteer_app.orders.models import Order
 from volunteer_app.pagination import paginate_rows
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site, Team
-from volunteer_app.sites.reach import Reacher, get_in_reach, subtree_of
+from volunteer_app.sites.reach import Reacher, get_in_reach, reach_condition, subtree_of
 from volunteer_app.timebank.models import TimeAccount
 from volunteer_app.timebank.service import hours, star_level
 
@@ -66,13 +69,15 @@ def volunteers(
     q: str | None = None,
     skill: str | None = None,
     team_id: int | None = None,
+    user_id: int | None = None,
     limit: int,
     cursor: str | None,
 ) -> dict:
     """The approved volunteers of the stations in a site's subtree (a site in reach, else 404), by
     user id; searched by `q` (see `_search`), an exact `skill`, and membership of `team_id`. Each row:
     user id, name, real name, phone masked (its last four shown), volunteer number, station, skills,
-    teams, star level, lifetime audited and balance minutes (and hours), open tasks."""
+    teams, star level, lifetime audited and balance minutes (and hours), open tasks. `user_id`: that
+    volunteer only (`volunteer` below)."""
     site = get_in_reach(Site, site_id, Site.id, who)
     open_tasks = (
         select(func.count(Assignment.id))
@@ -108,6 +113,8 @@ def volunteers(
         stmt = stmt.where(
             exists().where(TeamMember.team_id == team_id, TeamMember.user_id == VolunteerProfile.user_id)
         )
+    if user_id is not None:
+        stmt = stmt.where(VolunteerProfile.user_id == user_id)
     rows, next_cursor = paginate_rows(stmt, [VolunteerProfile.user_id], limit=limit, cursor=cursor)
     teams: dict[int, list[dict]] = {row.user_id: [] for row in rows}
     if rows:
@@ -143,3 +150,61 @@ def volunteers(
             }
         )
     return {"items": items, "next_cursor": next_cursor}
+
+
+# A volunteer's latest assignments shown on their page (orders and activities together).
+RECENT = 10
+
+
+def volunteer(*, who: Reacher, user_id: int) -> dict:
+    """One approved volunteer whose station the caller reaches (else 404, like missing): their roster
+    row, plus their latest assignments at sites in reach (`recent`, latest start first)."""
+    station = db.session.scalar(
+        select(VolunteerProfile.site_id).where(
+            VolunteerProfile.user_id == user_id, reach_condition(VolunteerProfile.site_id, who)
+        )
+    )
+    if station is None:
+        raise NotFound()
+    page = volunteers(who=who, site_id=station, user_id=user_id, limit=1, cursor=None)
+    if not page["items"]:  # an account closed since (the roster lists active users only)
+        raise NotFound()
+    return {**page["items"][0], "recent": recent_assignments(who=who, user_id=user_id)}
+
+
+def recent_assignments(*, who: Reacher, user_id: int, limit: int = RECENT) -> list[dict]:
+    """The volunteer's assignments at sites the caller reaches, latest start first (an upcoming one
+    above a past one), each with its order's or activity's title and start: one statement over the
+    volunteer's own assignments (their index)."""
+    start_at = func.coalesce(Order.window_start, Activity.start_at)
+    rows = db.session.execute(
+        select(
+            Assignment.id,
+            Assignment.order_id,
+            Assignment.activity_id,
+            Assignment.site_id,
+            Assignment.status,
+            Assignment.minutes_confirmed,
+            func.coalesce(Order.title, Activity.title).label("title"),
+            start_at.label("start_at"),
+        )
+        .outerjoin(Order, Order.id == Assignment.order_id)
+        .outerjoin(Activity, Activity.id == Assignment.activity_id)
+        .where(Assignment.volunteer_id == user_id, reach_condition(Assignment.site_id, who))
+        .order_by(start_at.desc(), Assignment.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "assignment_id": row.id,
+            "kind": "order" if row.order_id is not None else "activity",
+            "order_id": row.order_id,
+            "activity_id": row.activity_id,
+            "site_id": row.site_id,
+            "title": row.title,
+            "start_at": row.start_at,
+            "status": row.status,
+            "minutes_confirmed": row.minutes_confirmed,
+        }
+        for row in rows
+    ]

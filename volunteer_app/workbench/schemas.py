@@ -72,3 +72,25 @@ class TodayOut(ma.Schema):
     site_id = ma.fields.Integer(required=True)
     as_of = ma.fields.AwareDateTime(required=True)
     counts = ma.fields.List(ma.fields.Nested(TodayCountOut), required=True)
+
+
+class RecentAssignmentOut(ma.Schema):
+    assignment_id = ma.fields.Integer(required=True)
+    kind = ma.fields.String(required=True, metadata={"enum": ["order", "activity"]})
+    order_id = ma.fields.Integer(allow_none=True, required=True)
+    activity_id = ma.fields.Integer(allow_none=True, required=True)
+    site_id = ma.fields.Integer(required=True)
+    title = ma.fields.String(required=True)
+    start_at = ma.fields.AwareDateTime(required=True)
+    status = ma.fields.String(required=True)
+    minutes_confirmed = ma.fields.Integer(allow_none=True, required=True)
+
+
+class VolunteerDetailOut(RosterVolunteerOut):
+    """A volunteer as the roster shows them, with their latest assignments at sites in reach."""
+
+    recent = ma.fields.List(
+        ma.fields.Nested(RecentAssignmentOut),
+        required=True,
+        metadata={"description": "the 10 assignments at sites in reach that start latest, latest first"},
+    )

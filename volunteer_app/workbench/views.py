@@ -35,3 +35,13 @@ class SiteToday(MethodView):
     def get(self, site_id):
         """What needs action in a site's subtree now, each count with the list that shows it."""
         return today.counts(who=current_principal(), site_id=site_id, lang=language())
+
+
+@blp.route("/volunteers/<int:user_id>")
+class Volunteer(MethodView):
+    @auth_required("manager", "admin")
+    @blp.response(200, s.VolunteerDetailOut)
+    def get(self, user_id):
+        """One volunteer of a station in reach, as the roster shows them, with their latest
+        assignments (the console's volunteer page)."""
+        return roster.volunteer(who=current_principal(), user_id=user_id)
