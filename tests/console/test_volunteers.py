@@ -427,7 +427,7 @@ def test_the_volunteer_page_and_its_certificate(app, client, world, crew, loop):
     page = client.get(path).text
     assert "王小明实名" in page and "+86139****4321" in page and f"ZY{wang.id:010d}" in page
     assert "2.50" in page and "急救" in page and "宝石志愿服务队" in page
-    assert f'href="/console/orders/{order}"' in page and "待接受" in page
+    assert f'href="/console/orders/{order}"' in page and "已邀请" in page
     issue = one_form(page, f"/api/v1/volunteers/{wang.id}/certificates")
     body = body_of(issue)
     assert (

@@ -149,7 +149,7 @@ register(
         "Volunteer leaderboard": "志愿者排行榜",
         "Volunteer": "志愿者",
         "Home station": "所属站",
-        "Hours": "时长（小时）",
+        "Hours": "服务时长（小时）",
         "Names are masked unless the volunteer chose to show theirs.": "除本人选择公开外，姓名均已隐去。",
         "Higher is better": "越高越好",
         "Lower is better": "越低越好",
