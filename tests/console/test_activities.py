@@ -115,11 +115,23 @@ def _read(f: dict, value: str):
     return value
 
 
-def _put(body: dict, name: str, value) -> None:
+def _put(body, name: str, value) -> None:
+    """As console.js: "a.b" nests an object, a number names a list's item ("assignments.0.minutes")."""
     *path, last = name.split(".")
-    for part in path:
-        body = body.setdefault(part, {})
-    if isinstance(body.get(last), list) and isinstance(value, list):
+    for part, after in zip(path, [*path, last][1:], strict=True):
+        fresh = [] if after.isdigit() else {}
+        if isinstance(body, list):
+            while len(body) <= int(part):
+                body.append(None)
+            body[int(part)] = body[int(part)] if body[int(part)] is not None else fresh
+            body = body[int(part)]
+        else:
+            body = body.setdefault(part, fresh)
+    if isinstance(body, list):
+        while len(body) <= int(last):
+            body.append(None)
+        body[int(last)] = value
+    elif isinstance(body.get(last), list) and isinstance(value, list):
         body[last] = body[last] + value
     else:
         body[last] = value
@@ -457,10 +469,13 @@ def test_close_a_missed_check_out_mark_a_no_show_then_audit_with_a_reason(app, w
         assert f'value="{computed[int(row)]}" data-computed="{computed[int(row)]}"' in text
 
     def audit_body(changes: dict[int, dict]) -> dict:
-        """What activities.js puts in the hidden "assignments" field, then console.js sends."""
-        items = [{"assignment_id": int(row), **changes.get(int(row), {})} for row in rows]
-        body = collect(form, {"note": "核实"})
-        body["assignments"] = items
+        """What console.js sends: the rows' fields (assignments.N.*) as a list, the changes typed in."""
+        fill = {"note": "核实"}
+        for index, row in enumerate(rows):
+            for key, value in changes.get(int(row), {}).items():
+                fill[f"assignments.{index}.{key}"] = value
+        body = collect(form, fill)
+        assert [item["assignment_id"] for item in body["assignments"]] == [int(row) for row in rows]
         return body
 
     changed = ids[left_early.id]

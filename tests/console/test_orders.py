@@ -104,9 +104,18 @@ def _typed(field: dict, value):
     return value
 
 
+def _lists(value):
+    """Objects whose keys are all numbers become lists, as console.js builds them ("a.0.b")."""
+    if isinstance(value, dict):
+        if value and all(key.isdigit() for key in value):
+            return [_lists(value[key]) for key in sorted(value, key=int)]
+        return {key: _lists(item) for key, item in value.items()}
+    return value
+
+
 def body_of(f: dict, **values) -> dict:
     """The JSON console.js collects from the form: named fields (not data-skip) with their drawn value
-    or the one typed in `values` ("a.b" names nest); empty fields left out."""
+    or the one typed in `values` ("a.b" names nest, a number makes a list); empty fields left out."""
     body: dict = {}
     for field in f["fields"]:
         name = field.get("name")
@@ -120,7 +129,7 @@ def body_of(f: dict, **values) -> dict:
             target = target.setdefault(part, {})
         target[parts[-1]] = _typed(field, value)
     body.update(values)  # what the page's JavaScript adds (the picker's chosen volunteers)
-    return body
+    return _lists(body)
 
 
 def send(client, csrf: str, f: dict, body: dict, *, lang: str | None = None):
@@ -131,24 +140,18 @@ def send(client, csrf: str, f: dict, body: dict, *, lang: str | None = None):
 
 
 def audit_body(f: dict, minutes: dict[int, int] | None = None, reasons: dict[int, str] | None = None) -> dict:
-    """The audit as orders.js gathers it: one item per row, in the page's order (the rows' fields are
-    named assignments.N.*), the drawn minutes unless changed."""
-    rows: dict[int, dict] = {}
+    """The audit as console.js sends it: the rows' fields (assignments.N.assignment_id, .minutes,
+    .reason) as one list in the page's order, with the minutes and reasons typed by assignment id."""
+    typed: dict[str, object] = {}
     for field in f["fields"]:
-        match = re.fullmatch(r"assignments\.(\d+)\.(\w+)", field.get("name", ""))
+        match = re.fullmatch(r"assignments\.(\d+)\.assignment_id", field.get("name", ""))
         if match:
-            assert "data-skip" in field  # sent only through the gathered list
-            rows.setdefault(int(match.group(1)), {})[match.group(2)] = field.get("value", "")
-    items = []
-    for index in sorted(rows):
-        row = rows[index]
-        item = {"assignment_id": int(row["assignment_id"]), "minutes": int(row["minutes"])}
-        if minutes and item["assignment_id"] in minutes:
-            item["minutes"] = minutes[item["assignment_id"]]
-        if reasons and item["assignment_id"] in reasons:
-            item["reason"] = reasons[item["assignment_id"]]
-        items.append(item)
-    return body_of(f, assignments=items)
+            row, assignment = match.group(1), int(field["value"])
+            if minutes and assignment in minutes:
+                typed[f"assignments.{row}.minutes"] = str(minutes[assignment])
+            if reasons and assignment in reasons:
+                typed[f"assignments.{row}.reason"] = reasons[assignment]
+    return body_of(f, **typed)
 
 
 def queue_ids(client, query: str = "") -> list[int]:

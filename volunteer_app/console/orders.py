@@ -455,11 +455,6 @@ def order(order_id: int):
         # A missed check-out closes by default at the window's end (or now), shown to the minute and
         # rounded up so it never falls before a check-in made in the same minute.
         close_default=_minute_up(min(found.window_end, now)),
-        audit_body=[
-            {"assignment_id": line["assignment"].id, "minutes": line["assignment"].minutes_computed or 0}
-            for line in lines
-            if line["assignment"].status == AssignmentStatus.CHECKED_OUT
-        ],
         status_label=STATUS_LABEL,
         status_colour=STATUS_COLOUR,
         assignment_label=ASSIGNMENT_LABEL,

@@ -1,9 +1,5 @@
-/* Activities and service days: the audit's list, and a service-day rule's preview before saving.
+/* Activities and service days: a service-day rule's preview before saving.
  *
- * form[data-audit]: just before console.js sends it, its hidden "assignments" input gets one item per
- *   checked-out row (tr[data-assignment-id]): the id, the minutes when changed from the computed
- *   figure (data-computed), the reason when one is given. The rows' own inputs carry data-skip and
- *   the names assignments.N.minutes / assignments.N.reason, so the API's errors land next to them.
  * form[data-preview] (the rule form): select[data-kind] shows the [data-kinds] boxes of the chosen
  *   kind and disables the others' fields (disabled fields are not sent); button[data-preview-button]
  *   sends the spec to GET …/service-day-rules/preview and shows the rule read back in words with its
@@ -16,28 +12,6 @@
   function isEn() {
     return (document.documentElement.lang || "").indexOf("en") === 0;
   }
-
-  // ---- the audit -----------------------------------------------------------------------------------
-
-  document.addEventListener("submit", function (ev) {
-    var form = ev.target;
-    if (!form.matches || !form.matches("form[data-audit]")) return;
-    var hidden = form.querySelector('input[name="assignments"]');
-    if (!hidden) return;
-    var items = [];
-    form.querySelectorAll("tr[data-assignment-id]").forEach(function (row) {
-      var item = { assignment_id: parseInt(row.dataset.assignmentId, 10) };
-      var minutes = row.querySelector('input[name$=".minutes"]');
-      var reason = row.querySelector('input[name$=".reason"]');
-      var value = minutes.value.trim();
-      if (value !== "" && value !== minutes.dataset.computed) {
-        item.minutes = /^\d+$/.test(value) ? parseInt(value, 10) : value;
-      }
-      if (reason.value.trim() !== "") item.reason = reason.value;
-      items.push(item);
-    });
-    hidden.value = JSON.stringify(items);
-  }, true);  // capture: before console.js reads the form
 
   // ---- the rule form -------------------------------------------------------------------------------
 
@@ -65,50 +39,15 @@
     return form.dataset.preview + "?" + params.toString();
   }
 
-  function clearErrors(form) {
-    form.querySelectorAll(".field-error, .form-error.js").forEach(function (n) { n.remove(); });
-    form.querySelectorAll(".invalid").forEach(function (n) { n.classList.remove("invalid"); });
-  }
-
-  function flatten(errors, prefix, out) {
-    Object.keys(errors || {}).forEach(function (key) {
-      var value = errors[key];
-      var name = prefix ? prefix + "." + key : key;
-      if (Array.isArray(value)) out[name] = value.join(" ");
-      else if (value && typeof value === "object") flatten(value, name, out);
-      else out[name] = String(value);
-    });
-    return out;
-  }
-
   function showErrors(form, status, data) {
-    var box = document.createElement("p");
-    box.className = "form-error js";
-    box.setAttribute("role", "alert");
-    box.textContent = (data && data.message) ||
-      (status ? (isEn() ? "Something went wrong (" + status + ")" : "操作失败（" + status + "）")
-              : (isEn() ? "Could not reach the server. Check the network and try again."
-                        : "无法连接服务器，请检查网络后重试。"));
-    // Beside the Preview button (the form's top may be out of sight), else at the top.
-    var place = form.querySelector("[data-preview-errors]");
-    if (place) place.appendChild(box);
-    else form.insertBefore(box, form.firstChild);
+    // Beside the Preview button (the form's top may be out of sight). The preview takes the spec as
+    // query parameters (errors.query.days) and checks it whole (errors.json.spec.days): both name the
+    // form's spec.* fields.
+    var api = window.ConsoleApi;
     var errors = (data && data.errors) || {};
-    // The preview takes the spec as query parameters (errors.query.days) and checks it whole
-    // (errors.json.spec.days): both name the form's spec.* fields.
-    var fields = flatten(errors.query, "spec", {});
-    flatten(errors.json && errors.json.spec, "spec", fields);
-    var unplaced = [];
-    Object.keys(fields).forEach(function (name) {
-      var field = form.querySelector('[name="' + name + '"]:not([disabled])');
-      if (!field) { unplaced.push(name.replace(/^spec\./, "") + ": " + fields[name]); return; }
-      field.classList.add("invalid");
-      var note = document.createElement("span");
-      note.className = "field-error";
-      note.textContent = fields[name];
-      (field.closest("label") || field).insertAdjacentElement("afterend", note);
-    });
-    if (unplaced.length) box.textContent += " — " + unplaced.join("; ");
+    var fields = api.flatten(errors.query, "spec", {});
+    api.flatten(errors.json && errors.json.spec, "spec", fields);
+    api.showErrors(form, status, data, { place: form.querySelector("[data-preview-errors]"), fields: fields });
   }
 
   function zoned(zone, options) {
@@ -153,7 +92,7 @@
 
     function preview() {
       var asked = JSON.stringify(spec(form));
-      clearErrors(form);
+      window.ConsoleApi.clearErrors(form);
       button.disabled = true;
       fetch(previewUrl(form), { headers: { "Accept": "application/json" }, credentials: "same-origin" })
         .then(function (res) {

@@ -7,7 +7,8 @@
  *   errors are shown next to the fields they name (errors.json.<field>, nested as "a.b") and the
  *   message at the top of the form, in the browser's language (the API follows Accept-Language).
  *   Field types: data-type="int|number|ints|json|bool|moment" (moment: a datetime-local value read on
- *   the clock of data-offset, e.g. "+08:00"); empty fields are left out; "a.b" names nest.
+ *   the clock of data-offset, e.g. "+08:00"); empty fields are left out; "a.b" names nest, and a
+ *   number makes a list ("assignments.0.minutes": the audit's rows).
  *   data-then="event" dispatches "console:done" on the form with the answer as detail.
  * <select data-autosubmit>: submits its GET form when changed.
  * [data-tabs] buttons with data-tab show the [data-pane] of the same name.
@@ -63,9 +64,11 @@
   }
 
   function put(target, name, value) {
+    // "a.b" nests an object; a number names a list's item ("assignments.0.minutes")
     var parts = name.split(".");
     for (var i = 0; i < parts.length - 1; i++) {
-      target = target[parts[i]] = target[parts[i]] || {};
+      if (target[parts[i]] === undefined) target[parts[i]] = /^\d+$/.test(parts[i + 1]) ? [] : {};
+      target = target[parts[i]];
     }
     var last = parts[parts.length - 1];
     if (Array.isArray(target[last]) && Array.isArray(value)) target[last] = target[last].concat(value);
@@ -111,23 +114,34 @@
   }
 
   function fieldFor(form, name) {
-    var found = form.querySelector('[name="' + name + '"]') || form.querySelector('[data-errors-for="' + name + '"]');
+    function named(n) {  // an enabled field first (a form may hide others of the same name)
+      return form.querySelector('[name="' + n + '"]:not([disabled])') || form.querySelector('[name="' + n + '"]') ||
+        form.querySelector('[data-errors-for="' + n + '"]');
+    }
+    var found = named(name);
     while (!found && name.indexOf(".") > 0) {  // "assignments.0.minutes" → "assignments.0" …
       name = name.slice(0, name.lastIndexOf("."));
-      found = form.querySelector('[name="' + name + '"]') || form.querySelector('[data-errors-for="' + name + '"]');
+      found = named(name);
     }
     return found;
   }
 
-  function showErrors(form, status, data) {
+  // The API's error on the form: its message at the top (or in options.place), each field's message
+  // next to the field it names (options.fields: {name: message}, default: the body's or query's).
+  function showErrors(form, status, data, options) {
+    options = options || {};
     var box = document.createElement("p");
     box.className = "form-error js";
     box.setAttribute("role", "alert");
     var message = data && data.message;
-    if (!message) message = isEn() ? "Something went wrong (" + status + ")" : "操作失败（" + status + "）";
+    if (!message && status) message = isEn() ? "Something went wrong (" + status + ")" : "操作失败（" + status + "）";
+    if (!message) message = isEn() ? "Could not reach the server. Check the network and try again."
+                                   : "无法连接服务器，请检查网络后重试。";
     box.textContent = message;
-    form.insertBefore(box, form.firstChild);
-    var fields = flatten((data && data.errors && (data.errors.json || data.errors.query)) || {}, "", {});
+    if (options.place) options.place.appendChild(box);
+    else form.insertBefore(box, form.firstChild);
+    var fields = options.fields ||
+      flatten((data && data.errors && (data.errors.json || data.errors.query)) || {}, "", {});
     var unplaced = [];
     Object.keys(fields).forEach(function (name) {
       var el = fieldFor(form, name);
@@ -204,9 +218,7 @@
         }
       });
     }, function () {
-      showErrors(form, 0, { message: isEn()
-        ? "Could not reach the server. Check the network and try again."
-        : "无法连接服务器，请检查网络后重试。" });
+      showErrors(form, 0, null);
     }).then(function () {
       delete form.dataset.busy;
       form.classList.remove("busy");
@@ -214,7 +226,10 @@
     });
   }
 
-  window.ConsoleApi = { send: send, collect: collect, newKey: newKey, csrf: csrf };
+  window.ConsoleApi = {
+    send: send, collect: collect, newKey: newKey, csrf: csrf,
+    showErrors: showErrors, clearErrors: clearErrors, flatten: flatten
+  };
 
   document.addEventListener("submit", function (ev) {
     var form = ev.target;

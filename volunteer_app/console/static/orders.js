@@ -6,9 +6,8 @@
  *   one's hours, star level, open tasks, teams and skills, and "Choose" adds a checked
  *   <input name="volunteer_ids" data-type="ints"> to the form's [data-chosen] box (a later search
  *   keeps the chosen). "More" follows next_cursor.
- * form[data-audit]: the audit table's fields (data-skip, named "assignments.N.minutes|reason" so the
- *   API's errors land next to them) are gathered into the hidden [data-audit-body] JSON list before
- *   console.js sends the form.
+ * form[data-audit]: a changed minute marks its row (console.js sends the rows, named
+ *   "assignments.N.*", as the audit's list).
  */
 (function () {
   "use strict";
@@ -135,23 +134,7 @@
 
   // ---- the audit -----------------------------------------------------------------------------
 
-  function auditBody(form) {
-    var items = [];
-    form.querySelectorAll("[data-audit-row]").forEach(function (tr) {
-      var item = { assignment_id: parseInt(tr.querySelector("[data-audit-id]").value, 10) };
-      var minutes = tr.querySelector("[data-audit-minutes]").value.trim();
-      if (minutes !== "") item.minutes = /^\d+$/.test(minutes) ? parseInt(minutes, 10) : minutes;
-      var reason = tr.querySelector("[data-audit-reason]").value.trim();
-      if (reason) item.reason = reason;
-      items.push(item);
-    });
-    form.querySelector("[data-audit-body]").value = JSON.stringify(items);
-  }
-
   function setUpAudit(form) {
-    form.addEventListener("input", function () { auditBody(form); });
-    // Before console.js's own submit listener (on the document) reads the form.
-    form.addEventListener("submit", function () { auditBody(form); });
     form.querySelectorAll("[data-audit-minutes]").forEach(function (input) {
       input.addEventListener("input", function () {
         input.closest("tr").classList.toggle("changed", input.value !== input.dataset.computed);
