@@ -31,6 +31,7 @@ def init_app(app) -> None:
         settings,
         sign_in,
         stats,
+        timebank,
     )
 
     app.register_blueprint(blp)
