@@ -16,6 +16,7 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
+from tests.console.test_today import _counts
 from tests.support import ADMIN_VIEW, caller, console_sign_in, credit, make_user
 from volunteer_app.console import timebank as console_timebank
 from volunteer_app.extensions import db
@@ -364,6 +365,19 @@ def test_an_unknown_or_out_of_reach_or_expired_code_shows_the_apis_message(app, 
         assert (r.status_code, r.json["message"]) == (409, "该兑换码已过期")
         row = client.get("/console/timebank/fulfil").text.split("…" + bank["code"][-3:])[1].split("</tr>")[0]
         assert "已过期" in row and "待核销" not in row  # before the job has refunded it
+
+
+def test_todays_counts_open_these_lists_and_agree(app, client, world, bank):
+    second = _redeem(app, client, world, bank["reward"]["id"])
+    console_sign_in(app, client, world.mgr_i1.id)
+    counts = _counts(client.get(f"/console/?site={world.sites['S1']}").text)
+    count, href = counts["redemptions_to_fulfil"]
+    page = client.get(href).text
+    assert count == 2 and page.count('<td class="code">…') == 2
+    assert "…" + bank["code"][-3:] in page and "…" + second[-3:] in page
+    count, href = counts["family_links_pending"]
+    page = client.get(href).text
+    assert count == 1 and page.count('<tr id="link-') == 1
 
 
 # ---- family links -------------------------------------------------------------------------------------
