@@ -214,6 +214,12 @@ def _family_links_to_review(app: Flask, w: World, t: str) -> Request:
     return f"/api/v1/sites/{_site(w, t)}/family-links", None
 
 
+def _redemptions_waiting(app: Flask, w: World, t: str) -> Request:
+    """A code waiting at the target station (an institute's: at S1, below it)."""
+    _redemption_code(app, w, t if t in VOLUNTEER else "S1")
+    return f"/api/v1/sites/{_site(w, t)}/redemptions?status=issued", None
+
+
 def _redeem(app: Flask, w: World, t: str) -> Request:
     reward_id = _reward(app, w, t)
     _credited(app, w, t)
@@ -623,6 +629,7 @@ _LIST = [
         "/api/v1/redemptions/<code>/fulfil",
         lambda app, w, t: (f"/api/v1/redemptions/{_redemption_code(app, w, t)}/fulfil", None),
     ),
+    Endpoint("GET", "/api/v1/sites/<int:site_id>/redemptions", _redemptions_waiting),
     Endpoint("GET", "/api/v1/me/family-links", lambda app, w, t: ("/api/v1/me/family-links", None)),
     Endpoint(
         "POST",

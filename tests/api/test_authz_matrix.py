@@ -108,6 +108,7 @@ MATRIX: dict[str, tuple] = {
     "GET /me/redemptions":                       (401, 200,     200,     200,     NA,      NA,      200),
     "GET /redemptions/<code>":                   (401, 404,     200,     200,     404,     404,     200),
     "POST /redemptions/<code>/fulfil":           (401, 403,     403,     200,     404,     404,     200),
+    "GET /sites/<id>/redemptions":               (401, 403,     403,     200,     404,     404,     200),
     "GET /me/family-links":                      (401, 200,     200,     200,     NA,      NA,      200),
     "POST /me/family-links":                     (401, 403,     201,     403,     NA,      NA,      403),
     "GET /sites/<id>/family-links":              (401, 403,     403,     200,     404,     404,     200),
@@ -210,6 +211,9 @@ EXTRA = [
     ("GET /certificates/<id>", "mgr_c1", "S1", 200),
     ("GET /redemptions/<code>", "vol_s1", "S4", 404),  # someone else's code
     ("POST /redemptions/<code>/fulfil", "mgr_i1", "S1", 200),
+    ("GET /sites/<id>/redemptions", "mgr_i1", "S1", 200),
+    ("GET /sites/<id>/redemptions", "mgr_s2", "S1", 404),
+    ("GET /sites/<id>/redemptions", "mgr_s1", "I1", 404),
     ("POST /family-links/<id>/approve", "mgr_s2", "S1", 404),
     ("GET /teams/<id>", "mgr_i1", "S1", 200),
     ("GET /teams/<id>", "mgr_s2", "S1", 404),

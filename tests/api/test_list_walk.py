@@ -203,6 +203,11 @@ def _redemptions(app, w: World) -> Walk:
     return Walk("/me/redemptions", w.vol_s1, _ids(made))
 
 
+def _site_redemptions(app, w: World) -> Walk:
+    made = _redemptions(app, w).made
+    return Walk(f"/sites/{w.sites['I1']}/redemptions?status=issued", w.mgr_i1, made)
+
+
 def _links(app, w: World) -> set:
     """vol_s1 asks S1 to approve three relatives."""
     made = []
@@ -356,6 +361,7 @@ LISTS: dict[str, Callable[..., Walk]] = {
     "/api/v1/me/timebook/transfers": _transfers,
     "/api/v1/rewards": _rewards,
     "/api/v1/me/redemptions": _redemptions,
+    "/api/v1/sites/{site_id}/redemptions": _site_redemptions,
     "/api/v1/me/family-links": _my_links,
     "/api/v1/sites/{site_id}/family-links": _site_links,
     "/api/v1/me/certificates": _certificates,

@@ -305,6 +305,75 @@ def test_a_manager_in_reach_fulfils_a_code_once(app, client, world):
     assert balance(app, world.vol_s1) == 90  # fulfilling moves no minutes
 
 
+def test_a_code_shows_its_holder_masked(app, client, world):
+    reward = add_reward(client, world.mgr_s1, world.sites["S1"], price_minutes=10)
+    credit(app, world.vol_s1, world.sites["S1"], 100)
+    code = redeem(client, world.vol_s1, reward["id"]).json["code"]
+    for who in ("mgr_s1", "vol_s1"):
+        body = client.get(f"{API}/redemptions/{code}", headers=world.people[who].headers).json
+        assert body["holder_name_masked"] == "志***"  # 志愿者一
+        masked = body["holder_phone_masked"]
+        assert "****" in masked and masked[-4:] == world.vol_s1.phone[-4:] and masked != world.vol_s1.phone
+
+
+def test_a_site_lists_the_redemptions_of_its_subtree_by_state_oldest_first_without_the_codes(
+    app, client, world
+):
+    s1 = add_reward(client, world.mgr_s1, world.sites["S1"], price_minutes=10)
+    s2 = add_reward(client, world.mgr_s2, world.sites["S2"], price_minutes=10, title="理发")
+    s4 = add_reward(client, world.mgr_s4, world.sites["S4"], price_minutes=10)
+    credit(app, world.vol_s1, world.sites["S1"], 100)
+    credit(app, world.vol_s4, world.sites["S4"], 100)
+    first = redeem(client, world.vol_s1, s1["id"]).json
+    second = redeem(client, world.vol_s1, s2["id"]).json
+    third = redeem(client, world.vol_s1, s1["id"]).json
+    redeem(client, world.vol_s4, s4["id"])
+
+    def listed(who, site, query="?status=issued"):
+        url = f"{API}/sites/{world.sites[site]}/redemptions{query}"
+        r = client.get(url, headers=world.people[who].headers)
+        assert r.status_code == 200, r.json
+        return r.json["items"]
+
+    assert [i["id"] for i in listed("mgr_i1", "I1")] == [first["id"], second["id"], third["id"]]
+    assert [i["id"] for i in listed("mgr_s1", "S1")] == [first["id"], third["id"]]
+    assert [i["id"] for i in listed("mgr_s2", "S2")] == [second["id"]]
+    item = listed("mgr_s1", "S1")[0]
+    assert "code" not in item and item["code_hint"] == first["code"][-3:]
+    assert (item["reward"]["title"], item["site_name"], item["holder_name_masked"]) == (
+        s1["title"],
+        "站点S1",
+        "志***",
+    )
+    assert (item["status"], item["minutes"], item["user_id"]) == ("issued", 10, world.vol_s1.id)
+    r = client.get(f"{API}/sites/{world.sites['S1']}/redemptions", headers=world.mgr_s1.headers)
+    assert first["code"] not in r.get_data(as_text=True)
+
+    client.post(f"{API}/redemptions/{first['code']}/fulfil", headers=world.mgr_s1.headers)
+    assert [i["id"] for i in listed("mgr_s1", "S1")] == [third["id"]]
+    fulfilled = listed("mgr_s1", "S1", "?status=fulfilled")
+    assert [(i["id"], i["status"]) for i in fulfilled] == [(first["id"], "fulfilled")]
+    assert fulfilled[0]["fulfilled_at"] is not None
+    assert [i["id"] for i in listed("mgr_s1", "S1", "")] == [first["id"], third["id"]]
+
+
+def test_a_sites_redemptions_are_for_its_managers_in_reach_only(app, client, world):
+    reward = add_reward(client, world.mgr_s1, world.sites["S1"], price_minutes=10)
+    credit(app, world.vol_s1, world.sites["S1"], 100)
+    assert redeem(client, world.vol_s1, reward["id"]).status_code == 201
+    url = f"{API}/sites/{world.sites['S1']}/redemptions"
+    for who in ("mgr_s2", "mgr_s4"):
+        r = client.get(url, headers=world.people[who].headers)
+        assert (r.status_code, r.json["error"]) == (404, "not_found"), who
+    r = client.get(f"{API}/sites/{world.sites['I1']}/redemptions", headers=world.mgr_s1.headers)
+    assert r.status_code == 404  # reach runs down, never up
+    assert client.get(url, headers=world.vol_s1.headers).status_code == 403
+    assert client.get(url).status_code == 401
+    r = client.get(f"{url}?status=lost", headers=world.mgr_s1.headers)
+    assert r.status_code == 422 and "status" in r.json["errors"]["query"]
+    assert client.get(f"{API}/sites/999999/redemptions", headers=world.admin.headers).status_code == 404
+
+
 @pytest.mark.parametrize("code", ["SHORT", "ABCDEFGHJ", "ABCDEFG0", "%00%00%00%00", "x" * 500])
 def test_codes_that_cannot_exist_are_not_found(client, world, code):
     for method, url in (("POST", f"{API}/redemptions/{code}/fulfil"), ("GET", f"{API}/redemptions/{code}")):

@@ -164,13 +164,15 @@ class Redemption(db.Model):
     __table_args__ = (
         CheckConstraint("status IN ('issued', 'fulfilled', 'expired')", name="status"),
         Index("ix_redemptions_status_expires_at", "status", "expires_at"),
+        # A site's list, by state, oldest first (GET /sites/{id}/redemptions?status=issued).
+        Index("ix_redemptions_site_id_status_id", "site_id", "status", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     code: Mapped[str] = mapped_column(String(16), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     reward_id: Mapped[int] = mapped_column(ForeignKey("rewards.id"), index=True)
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
     minutes: Mapped[int] = mapped_column()
     status: Mapped[str] = mapped_column(String(16), default="issued")
     debit_transfer_id: Mapped[int] = mapped_column(ForeignKey("time_transfers.id"))

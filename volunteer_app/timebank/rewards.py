@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from volunteer_app import phones
 from volunteer_app.accounts import identity
 from volunteer_app.accounts.models import User, VolunteerProfile
 from volunteer_app.db import utcnow
@@ -24,7 +25,7 @@ from volunteer_app.extensions import db
 from volunteer_app.pagination import paginate
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
-from volunteer_app.sites.reach import Reacher, get_in_reach, reach_condition
+from volunteer_app.sites.reach import Reacher, get_in_reach, reach_condition, subtree_of
 from volunteer_app.timebank import ledger
 from volunteer_app.timebank.models import Redemption, RedemptionStatus, Reward
 from volunteer_app.timebank.service import hours
@@ -216,9 +217,20 @@ def redeem(*, who: Principal, reward_id: int) -> Redemption:
 # ---- reading ---------------------------------------------------------------------------------------
 
 
-def view(redemption: Redemption, reward: Reward | None = None) -> dict:
-    """What a redemption shows: its code and state, with the reward's title and kind."""
+def holder(user: User) -> dict:
+    """Who redeemed, as the fulfilling station checks it against the person in front of it: the name
+    and the phone masked (张**, +86138****5678)."""
+    return {
+        "holder_name_masked": identity.mask_name(user.name),
+        "holder_phone_masked": phones.mask_phone(user.phone),
+    }
+
+
+def view(redemption: Redemption, reward: Reward | None = None, user: User | None = None) -> dict:
+    """What a redemption shows: its code and state, with the reward's title and kind, and its holder
+    masked."""
     reward = reward or db.session.get(Reward, redemption.reward_id)
+    user = user or db.session.get(User, redemption.user_id)
     return {
         "id": redemption.id,
         "code": redemption.code,
@@ -226,6 +238,7 @@ def view(redemption: Redemption, reward: Reward | None = None) -> dict:
         "reward": reward,
         "site_id": redemption.site_id,
         "user_id": redemption.user_id,
+        **holder(user),
         "minutes": redemption.minutes,
         "hours": hours(redemption.minutes),
         "expires_at": redemption.expires_at,
@@ -242,7 +255,41 @@ def my_redemptions(*, who: Principal, status: str | None, limit: int, cursor: st
     page = paginate(stmt, [Redemption.id], limit=limit, cursor=cursor, descending=True)
     ids = {r.reward_id for r in page["items"]}
     rewards = {r.id: r for r in db.session.scalars(select(Reward).where(Reward.id.in_(ids)))}
-    page["items"] = [view(r, rewards[r.reward_id]) for r in page["items"]]
+    me = db.session.get(User, who.user_id)
+    page["items"] = [view(r, rewards[r.reward_id], me) for r in page["items"]]
+    return page
+
+
+CODE_HINT_LENGTH = 3
+
+
+def site_redemptions(
+    *, who: Reacher, site_id: int, status: str | None, limit: int, cursor: str | None
+) -> dict:
+    """Redemptions at a site in reach and the sites below it, oldest first (with `status=issued`: the
+    codes waiting to be fulfilled). The codes themselves are not listed, only their last characters:
+    a code is the holder's proof at the counter, so it is fulfilled by scanning or typing it."""
+    site = get_in_reach(Site, site_id, Site.id, who)
+    stmt = select(Redemption).join(Site, Site.id == Redemption.site_id).where(subtree_of([site.path]))
+    if status:
+        stmt = stmt.where(Redemption.status == status)
+    page = paginate(stmt, [Redemption.id], limit=limit, cursor=cursor)
+    items = page["items"]
+    rewards = {
+        r.id: r for r in db.session.scalars(select(Reward).where(Reward.id.in_({i.reward_id for i in items})))
+    }
+    users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_({i.user_id for i in items})))}
+    names = dict(
+        db.session.execute(select(Site.id, Site.name).where(Site.id.in_({i.site_id for i in items}))).all()
+    )
+    page["items"] = [
+        {
+            **{k: v for k, v in view(r, rewards[r.reward_id], users[r.user_id]).items() if k != "code"},
+            "code_hint": r.code[-CODE_HINT_LENGTH:],
+            "site_name": names[r.site_id],
+        }
+        for r in items
+    ]
     return page
 
 

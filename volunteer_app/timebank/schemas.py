@@ -184,18 +184,33 @@ class RewardRef(ma.Schema):
     kind = ma.fields.String(required=True)
 
 
-class RedemptionOut(ma.Schema):
+class RedemptionBase(ma.Schema):
     id = ma.fields.Integer(required=True)
-    code = ma.fields.String(required=True, metadata={"description": "Shown at the station to fulfil"})
     status = ma.fields.String(required=True, metadata={"enum": list(RedemptionStatus)})
     reward = ma.fields.Nested(RewardRef, required=True)
     site_id = ma.fields.Integer(required=True)
     user_id = ma.fields.Integer(required=True)
+    holder_name_masked = ma.fields.String(
+        required=True, metadata={"description": "Who redeemed, masked (张**): checked at the counter"}
+    )
+    holder_phone_masked = ma.fields.String(required=True, metadata={"description": "+86138****5678"})
     minutes = ma.fields.Integer(required=True)
     hours = ma.fields.Float(required=True)
     expires_at = ma.fields.AwareDateTime(required=True)
     fulfilled_at = ma.fields.AwareDateTime(allow_none=True)
     created_at = ma.fields.AwareDateTime(required=True)
+
+
+class RedemptionOut(RedemptionBase):
+    code = ma.fields.String(required=True, metadata={"description": "Shown at the station to fulfil"})
+
+
+class SiteRedemptionOut(RedemptionBase):
+    """A redemption in a site's list: the code's last characters only (it is fulfilled by scanning or
+    typing the code the holder shows)."""
+
+    code_hint = ma.fields.String(required=True, metadata={"description": "The code's last 3 characters"})
+    site_name = ma.fields.String(required=True)
 
 
 class RedemptionListArgs(PageArgs):

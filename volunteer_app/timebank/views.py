@@ -18,6 +18,7 @@ blp = Blueprint("timebank", __name__, url_prefix="/api/v1", description="Time de
 
 RewardPage = page_schema(s.RewardOut, "RewardPage")
 RedemptionPage = page_schema(s.RedemptionOut, "RedemptionPage")
+SiteRedemptionPage = page_schema(s.SiteRedemptionOut, "SiteRedemptionPage")
 FamilyLinkPage = page_schema(s.FamilyLinkOut, "FamilyLinkPage")
 FamilyLinkReviewPage = page_schema(s.FamilyLinkReviewOut, "FamilyLinkReviewPage")
 
@@ -125,6 +126,17 @@ class MyRedemptions(MethodView):
     def get(self, args):
         """My redemptions, newest first."""
         return rewards.my_redemptions(who=current_principal(), **args)
+
+
+@blp.route("/sites/<int:site_id>/redemptions")
+class SiteRedemptions(MethodView):
+    @auth_required("manager", "admin")
+    @blp.arguments(s.RedemptionListArgs, location="query")
+    @blp.response(200, SiteRedemptionPage)
+    def get(self, args, site_id):
+        """Redemptions at this site and the sites below it, oldest first (`status=issued`: waiting to be
+        fulfilled); the codes show only their last characters."""
+        return rewards.site_redemptions(who=current_principal(), site_id=site_id, **args)
 
 
 @blp.route("/redemptions/<code>")

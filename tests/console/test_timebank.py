@@ -1,0 +1,425 @@
+"""The console's time bank: the reward catalogue, fulfilling a code (核销) and the family links to review.
+
+Every page by role and reach; every form the pages draw is sent to the API route it names, with the
+console's cookie and CSRF value, as console.js would send it (the fields it reads, their types).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+
+import pytest
+import time_machine
+from sqlalchemy import select
+
+from tests.console.test_today import _counts
+from tests.support import ADMIN_VIEW, caller, console_sign_in, credit, make_user
+from volunteer_app.console import timebank as console_timebank
+from volunteer_app.extensions import db
+from volunteer_app.timebank import gifts, rewards
+from volunteer_app.timebank.models import Reward
+
+API = "/api/v1"
+PAGES = ("/console/timebank", "/console/timebank/fulfil", "/console/timebank/family-links")
+
+
+# ---- reading the pages' forms as console.js does ------------------------------------------------------
+
+
+@dataclass
+class Form:
+    attrs: dict
+    fields: list[dict] = field(default_factory=list)
+
+    @property
+    def api(self) -> str:
+        return self.attrs.get("data-api", "")
+
+    @property
+    def method(self) -> str:
+        return self.attrs.get("data-method", "POST").upper()
+
+    def names(self) -> set[str]:
+        return {f["name"] for f in self.fields if f.get("name")}
+
+    def body(self, **values) -> dict:
+        """What console.js would send: each named field's value (or the one given), read by its type;
+        empty fields left out."""
+        out = {}
+        for f in self.fields:
+            name = f.get("name")
+            if not name:
+                continue
+            raw = values.get(name, f.get("value", ""))
+            if not isinstance(raw, str):
+                out[name] = raw
+                continue
+            if raw.strip() == "":
+                continue
+            kind = f.get("data-type", "")
+            if kind == "int" and re.fullmatch(r"-?\d+", raw.strip()):
+                out[name] = int(raw)
+            elif kind == "bool" and raw in ("true", "false"):
+                out[name] = raw == "true"
+            else:
+                out[name] = raw
+        return out
+
+
+class _Forms(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.forms: list[Form] = []
+        self._open: Form | None = None
+        self._select: dict | None = None
+        self._template = 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = {k: (v if v is not None else "") for k, v in attrs}
+        if tag == "template":
+            self._template += 1
+        if tag == "form":
+            self._open = Form({**attrs, "in-template": self._template > 0})
+            self.forms.append(self._open)
+        elif self._open is not None and tag in ("input", "textarea"):
+            self._open.fields.append(attrs)
+        elif self._open is not None and tag == "select":
+            self._select = {**attrs, "value": ""}
+            self._open.fields.append(self._select)
+        elif self._select is not None and tag == "option":
+            chosen = "selected" in attrs or not self._select["value"]  # the selected one, else the first
+            self._select["value"] = attrs.get("value", "") if chosen else self._select["value"]
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._open = None
+        elif tag == "select":
+            self._select = None
+        elif tag == "template":
+            self._template -= 1
+
+
+def forms(text: str) -> list[Form]:
+    parser = _Forms()
+    parser.feed(text)
+    return parser.forms
+
+
+def api_forms(text: str) -> list[Form]:
+    return [f for f in forms(text) if "data-api" in f.attrs and f.api.startswith(API)]
+
+
+def send(client, form: Form, csrf: str | None, url: str | None = None, **values):
+    headers = {"X-CSRF-Token": csrf} if csrf else {}
+    body = form.body(**values)
+    return client.open(url or form.api, method=form.method, json=body if body else None, headers=headers)
+
+
+# ---- the world's time bank ----------------------------------------------------------------------------
+
+
+def _reward(app, world, site: str, **fields) -> dict:
+    with app.app_context():
+        reward = rewards.create_reward(
+            who=ADMIN_VIEW,
+            actor_id=world.admin.id,
+            site_id=world.sites[site],
+            **{"kind": "goods", "title": f"爱心超市大米{site}", "price_minutes": 90, "stock": 5, **fields},
+        )
+        return {"id": reward.id, "title": reward.title}
+
+
+def _redeem(app, client, world, reward_id: int) -> str:
+    r = client.post(f"{API}/redemptions", json={"reward_id": reward_id}, headers=world.vol_s1.headers)
+    assert r.status_code == 201, r.json
+    return r.json["code"]
+
+
+def _link(app, world, relative_phone: str) -> int:
+    with app.app_context():
+        who = caller(world.vol_s1.id)
+        return gifts.request_link(who=who, relative_phone=relative_phone, relation="parent")["id"]
+
+
+@pytest.fixture
+def bank(app, world):
+    """At S1: a reward, a code waiting to be fulfilled (vol_s1's), a family link waiting for approval."""
+    reward = _reward(app, world, "S1")
+    credit(app, world.vol_s1, world.sites["S1"], 600)
+    code = _redeem(app, app.test_client(), world, reward["id"])
+    link_id = _link(app, world, world.resident.phone)
+    return {"reward": reward, "code": code, "link": link_id}
+
+
+# What of S1's data each page shows to a manager in reach (and must never show out of reach).
+def s1_data(page: str, bank) -> list[str]:
+    return {
+        "/console/timebank": [bank["reward"]["title"]],
+        "/console/timebank/fulfil": ["志***", "…" + bank["code"][-3:]],
+        "/console/timebank/family-links": ["志愿者一", "居民"],
+    }[page]
+
+
+# ---- roles and reach ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_each_page_by_role_and_reach(app, world, bank, path):
+    s1 = world.sites["S1"]
+    anonymous = app.test_client().get(f"{path}?site={s1}")
+    assert anonymous.status_code == 302
+    assert anonymous.headers["Location"].startswith(f"/console/login?next={path}")
+
+    volunteer = app.test_client()
+    console_sign_in(app, volunteer, world.vol_s1.id)
+    r = volunteer.get(path)
+    assert r.status_code == 403 and "管理后台供" in r.text
+
+    for who in ("mgr_s1", "mgr_i1", "admin"):
+        client = app.test_client()
+        console_sign_in(app, client, world.people[who].id)
+        r = client.get(f"{path}?site={s1}")
+        assert r.status_code == 200, who
+        for shown in s1_data(path, bank):
+            assert shown in r.text, (who, shown)
+        assert "<script>" not in r.text and " style=" not in r.text
+        assert r.headers["Content-Security-Policy"].startswith("default-src 'self'")
+
+    mine = app.test_client()
+    console_sign_in(app, mine, world.mgr_s1.id)
+    assert all(s in mine.get(path).text for s in s1_data(path, bank))  # the default site is S1
+
+    for who in ("mgr_s2", "mgr_s4"):
+        client = app.test_client()
+        console_sign_in(app, client, world.people[who].id)
+        r = client.get(f"{path}?site={s1}")
+        assert r.status_code == 404, who
+        assert "不在您管理的站点范围内" in r.text
+        for hidden in [*s1_data(path, bank), "站点S1"]:
+            assert hidden not in r.text, (who, hidden)
+        own = client.get(path)  # their own station's page: nothing of S1's
+        assert own.status_code == 200
+        for hidden in s1_data(path, bank):
+            assert hidden not in own.text, (who, hidden)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_a_bad_cursor_or_state_is_no_500(app, client, world, path):
+    console_sign_in(app, client, world.mgr_s1.id)
+    assert client.get(f"{path}?cursor=nonsense").status_code == 400
+    assert client.get(f"{path}?status=%00lost").status_code == 200
+    assert client.get(f"{path}?site=abc").status_code == 200  # not a number: the default site
+
+
+# ---- the catalogue ------------------------------------------------------------------------------------
+
+
+def test_the_catalogue_shows_prices_stock_state_and_what_the_site_inherits(app, client, world):
+    _reward(app, world, "S1", title="大米", price_minutes=90, stock=0)
+    withdrawn = _reward(app, world, "S1", title="旧毛巾")
+    with app.app_context():
+        rewards.update_reward(who=ADMIN_VIEW, reward_id=withdrawn["id"], changes={"active": False})
+    _reward(app, world, "I1", title="所里的理发")
+    _reward(app, world, "C1", title="中心的体检", kind="service", min_age=60)
+    _reward(app, world, "S2", title="隔壁站的米")
+    console_sign_in(app, client, world.mgr_s1.id)
+    text = client.get("/console/timebank").text
+    assert "90 分钟 = 1.50 小时" in text and "已兑完" in text and "已下架" in text
+    assert "上级站点「站点I1」的回报" in text and "所里的理发" in text
+    assert "上级站点「站点C1」的回报" in text and "中心的体检" in text
+    assert text.index("站点I1") < text.index("站点C1")  # the parent first
+    assert "隔壁站的米" not in text
+    edits = {f.api for f in api_forms(text) if f.method == "PATCH"}
+    assert edits == {f"{API}/rewards/{withdrawn['id']}"} | {
+        f"{API}/rewards/{i}" for i in _ids_titled(app, "大米")
+    }  # the inherited ones are changed at their own site
+    assert f'href="/console/timebank?site={world.sites["I1"]}"' not in text  # I1 is above mgr_s1's reach
+
+    above = app.test_client()
+    console_sign_in(app, above, world.mgr_i1.id)
+    text = above.get(f"/console/timebank?site={world.sites['S1']}").text
+    assert f'href="/console/timebank?site={world.sites["I1"]}"' in text  # in mgr_i1's reach: a link
+
+
+def _ids_titled(app, title: str) -> set[int]:
+    with app.app_context():
+        return set(db.session.scalars(select(Reward.id).where(Reward.title == title)))
+
+
+def test_adding_and_changing_a_reward_through_the_pages_forms(app, client, world):
+    csrf = console_sign_in(app, client, world.mgr_s1.id)
+    page = client.get("/console/timebank").text
+    (new,) = [f for f in api_forms(page) if f.method == "POST"]
+    assert new.api == f"{API}/sites/{world.sites['S1']}/rewards"
+    assert new.names() == {"kind", "title", "description", "price_minutes", "stock", "min_age"}
+
+    r = send(client, new, None, title="义剪", stock="3")
+    assert r.status_code == 403 and r.json["error"] == "auth.csrf"  # no CSRF value: refused
+    r = send(client, new, csrf, title="义剪", stock="-1", price_minutes="0")
+    assert r.status_code == 422
+    assert set(r.json["errors"]["json"]) == {"stock", "price_minutes"} <= new.names()  # shown by its field
+    r = send(client, new, csrf, title="义剪", stock="3", kind="service", min_age="60")
+    assert r.status_code == 201, r.json
+    reward_id = r.json["id"]
+    assert (r.json["price_minutes"], r.json["stock"], r.json["min_age"]) == (60, 3, 60)
+
+    page = client.get("/console/timebank").text
+    assert "义剪" in page and "60 分钟 = 1.00 小时" in page
+    edit, toggle = [f for f in api_forms(page) if f.api == f"{API}/rewards/{reward_id}"]
+    assert edit.method == toggle.method == "PATCH"
+    assert edit.names() == {"price_minutes", "stock", "active"}
+    r = send(client, edit, csrf, stock="-5")
+    assert r.status_code == 422 and set(r.json["errors"]["json"]) == {"stock"}
+    r = send(client, edit, csrf, stock="12", price_minutes="120")
+    assert (r.status_code, r.json["stock"], r.json["price_minutes"], r.json["active"]) == (200, 12, 120, True)
+
+    assert toggle.body() == {"active": False} and "data-confirm" in toggle.attrs
+    r = send(client, toggle, csrf)
+    assert (r.status_code, r.json["active"]) == (200, False)
+    page = client.get("/console/timebank").text
+    edit, toggle = [f for f in api_forms(page) if f.api == f"{API}/rewards/{reward_id}"]
+    assert edit.body()["active"] is False and toggle.body() == {"active": True} and "重新上架" in page
+
+
+def test_more_rewards_than_a_page_continue_on_the_next(app, client, world, monkeypatch):
+    monkeypatch.setattr(console_timebank, "PAGE_SIZE", 2)
+    titles = [f"回报{i}" for i in range(3)]
+    for title in titles:
+        _reward(app, world, "S1", title=title)
+    console_sign_in(app, client, world.mgr_s1.id)
+    first = client.get("/console/timebank").text
+    more = re.search(r'href="(\?site=\d+&amp;cursor=[^"]+)">更多<', first)
+    assert more and [t in first for t in titles] == [True, True, False]
+    second = client.get("/console/timebank" + html.unescape(more.group(1))).text
+    assert [t in second for t in titles] == [False, False, True] and ">更多<" not in second
+
+
+# ---- 核销 -----------------------------------------------------------------------------------------------
+
+
+def _lookup_url(page: str) -> str:
+    (lookup,) = [f for f in forms(page) if f.attrs.get("id") == "code-lookup"]
+    assert "autofocus" in page.split('id="code"')[1].split(">")[0]  # a scanner types into it at once
+    return lookup.attrs["data-lookup"]
+
+
+def _fulfil_form(page: str) -> Form:
+    (form,) = [f for f in forms(page) if f.attrs["in-template"] and "data-api" in f.attrs]
+    assert form.method == "POST" and form.attrs["data-then"] == "event"
+    return form
+
+
+def test_fulfilling_a_code_once_the_second_try_shows_the_conflict(app, client, world, bank):
+    csrf = console_sign_in(app, client, world.mgr_s1.id)
+    code = bank["code"]
+    page = client.get("/console/timebank/fulfil").text
+    assert code not in page  # the waiting list shows only the code's end
+    assert "…" + code[-3:] in page and "待核销" in page
+
+    r = client.get(_lookup_url(page) + code.lower())  # what timebank.js sends for a typed code
+    assert r.status_code == 200
+    assert (r.json["status"], r.json["reward"]["title"], r.json["holder_name_masked"]) == (
+        "issued",
+        bank["reward"]["title"],
+        "志***",
+    )
+    assert world.vol_s1.phone not in r.get_data(as_text=True)
+
+    form = _fulfil_form(page)
+    url = f"{API}/redemptions/{code}/fulfil"  # timebank.js points the form here
+    assert send(client, form, None, url=url).status_code == 403  # no CSRF value: nothing fulfilled
+    r = send(client, form, csrf, url=url)
+    assert (r.status_code, r.json["status"]) == (200, "fulfilled")
+    again = send(client, form, csrf, url=url)
+    assert (again.status_code, again.json["error"]) == (409, "redemption.not_issued")
+    assert again.json["message"] == "该兑换码已核销或已失效"
+    assert client.get(_lookup_url(page) + code).json["status"] == "fulfilled"
+
+    page = client.get("/console/timebank/fulfil").text
+    assert "…" + code[-3:] not in page  # no longer waiting
+    done = client.get("/console/timebank/fulfil?status=fulfilled").text
+    assert "…" + code[-3:] in done and "已核销" in done
+
+
+def test_an_unknown_or_out_of_reach_or_expired_code_shows_the_apis_message(app, world, bank):
+    other = app.test_client()
+    csrf = console_sign_in(app, other, world.mgr_s2.id)
+    page = other.get("/console/timebank/fulfil").text
+    r = other.get(_lookup_url(page) + bank["code"])
+    assert (r.status_code, r.json["message"]) == (404, "未找到该资源")  # S1's code, not S2's
+    r = send(other, _fulfil_form(page), csrf, url=f"{API}/redemptions/{bank['code']}/fulfil")
+    assert r.status_code == 404
+    r = other.get(_lookup_url(page) + "ABCDEFGH", headers={"Accept-Language": "en"})
+    assert (r.status_code, r.json["message"]) == (404, "Not found")
+
+    later = datetime.now(UTC) + timedelta(hours=169)  # the default: codes keep 168 hours
+    with time_machine.travel(later, tick=False):
+        client = app.test_client()
+        csrf = console_sign_in(app, client, world.mgr_s1.id)
+        page = client.get("/console/timebank/fulfil").text
+        r = send(client, _fulfil_form(page), csrf, url=f"{API}/redemptions/{bank['code']}/fulfil")
+        assert (r.status_code, r.json["message"]) == (409, "该兑换码已过期")
+        row = client.get("/console/timebank/fulfil").text.split("…" + bank["code"][-3:])[1].split("</tr>")[0]
+        assert "已过期" in row and "待核销" not in row  # before the job has refunded it
+
+
+def test_todays_counts_open_these_lists_and_agree(app, client, world, bank):
+    second = _redeem(app, client, world, bank["reward"]["id"])
+    console_sign_in(app, client, world.mgr_i1.id)
+    counts = _counts(client.get(f"/console/?site={world.sites['S1']}").text)
+    count, href = counts["redemptions_to_fulfil"]
+    page = client.get(href).text
+    assert count == 2 and page.count('<td class="code">…') == 2
+    assert "…" + bank["code"][-3:] in page and "…" + second[-3:] in page
+    count, href = counts["family_links_pending"]
+    page = client.get(href).text
+    assert count == 1 and page.count('<tr id="link-') == 1
+
+
+# ---- family links -------------------------------------------------------------------------------------
+
+
+def test_approving_and_rejecting_family_links_through_the_pages_forms(app, client, world, bank):
+    second = _link(app, world, make_user(app, name="老母亲").phone)
+    csrf = console_sign_in(app, client, world.mgr_s1.id)
+    page = client.get("/console/timebank/family-links").text
+    assert "待审核" in page and "老母亲" in page and "父母" in page
+    by_api = {f.api: f for f in api_forms(page)}
+    approve = by_api[f"{API}/family-links/{bank['link']}/approve"]
+    reject = by_api[f"{API}/family-links/{second}/reject"]
+    assert approve.body() == {} and "data-confirm" in approve.attrs
+    assert reject.names() == {"reason"}
+
+    r = send(client, approve, csrf)
+    assert (r.status_code, r.json["status"]) == (200, "approved")
+    r = send(client, reject, csrf)
+    assert r.status_code == 422 and set(r.json["errors"]["json"]) == {"reason"}  # shown by the field
+    r = send(client, reject, csrf, reason="请提供户口本")
+    assert (r.status_code, r.json["status"]) == (200, "rejected")
+    assert send(client, approve, csrf).json["error"] == "family.not_pending"
+
+    page = client.get("/console/timebank/family-links").text
+    assert "暂无数据" in page and not api_forms(page)
+    page = client.get("/console/timebank/family-links?status=rejected").text
+    assert "老母亲" in page and "请提供户口本" in page and "已驳回" in page
+    page = client.get("/console/timebank/family-links?status=").text  # all
+    assert "老母亲" in page and "居民" in page
+
+
+# ---- language -----------------------------------------------------------------------------------------
+
+
+def test_the_pages_speak_english_when_the_browser_asks(app, client, world, bank):
+    console_sign_in(app, client, world.mgr_s1.id)
+    en = {"Accept-Language": "en-US,en;q=0.9"}
+    text = client.get("/console/timebank", headers=en).text
+    assert '<html lang="en">' in text
+    assert "Rewards of this site" in text and "90 min = 1.50 h" in text and "回报目录" not in text
+    text = client.get("/console/timebank/fulfil", headers=en).text
+    assert "Scan or type the code" in text and "Fulfil" in text and "待核销" not in text
+    text = client.get("/console/timebank/family-links", headers=en).text
+    assert "Approve" in text and "parent" in text and "通过" not in text
