@@ -31,17 +31,8 @@ def init_app(app) -> None:
         settings,
         sign_in,
         stats,
-    from volunteer_app.console import (  # noqa: F401  (routes, headers)
-        activities,
-        home,
-        orders,
-        security,
-        settings,
-        sign_in,
-        stats,
         timebank,
         volunteers,
-    )
     )
 
     app.register_blueprint(blp)
