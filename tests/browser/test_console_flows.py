@@ -60,18 +60,20 @@ FLOW: dict = {}
 
 def no_errors(driver, *expected: str) -> None:
     """The page the browser shows has logged no error (CSP violation, script error, failed request)
-    but the `expected` ones (parts of a message: an API answer the test asked for, e.g. a 422)."""
+    but the `expected` ones (patterns of failed_load: an API answer the test asked for, e.g. a 422),
+    each of which must be there."""
     errors = console_errors(driver)
-    for part in expected:
-        assert any(part in e for e in errors), f"no {part!r} among the browser console errors {errors}"
-    unexpected = [e for e in errors if not any(part in e for part in expected)]
+    for pattern in expected:
+        assert any(re.search(pattern, e) for e in errors), f"no {pattern!r} among the errors {errors}"
+    unexpected = [e for e in errors if not any(re.search(pattern, e) for pattern in expected)]
     assert unexpected == [], f"browser console errors on {driver.current_url}: {unexpected}"
 
 
 def failed_load(path: str, status: int) -> str:
-    """How the browser console words an answer of `status` to a request for `path` (an error it logs
-    for a 4xx the test expects: a form's 422, a page's 404)."""
-    return f"{path} - Failed to load resource: the server responded with a status of {status}"
+    """The browser console's error for an answer of `status` to a request for `path` (with any query
+    string): logged for a 4xx the test expects (a form's 422, a page's 404)."""
+    answered = f"Failed to load resource: the server responded with a status of {status}"
+    return rf"{re.escape(path)}(\?\S*)? - {answered}"
 
 
 def local_input(moment: datetime) -> str:
@@ -166,7 +168,17 @@ def test_a_station_manager_opens_an_order_to_grabbing_audits_it_and_sees_the_hou
     login(browser, server.base, STATION_MANAGER)
     no_errors(browser)
 
+    # Settings: this station's orders are dispatched by the station (the demo keeps the default).
+    browser.find_element(By.CSS_SELECTOR, "nav.side a[href^='/console/settings']").click()
+    level = wait_for(browser, "select#set-dispatch_level")
+    assert level.get_attribute("value") == "station"
+    screenshot(browser, "settings")
+    no_errors(browser)
+
     # Today's "to review" card leads to the queue, where the new order is.
+    browser.find_element(By.CSS_SELECTOR, "nav.side").find_element(By.LINK_TEXT, "今日").click()
+    wait_for(browser, "a.count[data-key=orders_to_review]")
+    screenshot(browser, "today")
     wait_for(browser, "a.count[data-key=orders_to_review]").click()
     wait_for(browser, "table.orders-queue")
     assert path_of(browser) == "/console/orders"
@@ -292,6 +304,83 @@ def hours_on_roster(browser, server, name: str, shot: str | None = None) -> floa
     cells = rows[0].find_elements(By.TAG_NAME, "td")
     no_errors(browser)
     return float(cells[headers.index("服务时长（小时）")].text)
+
+
+# ---- 2. a redemption code fulfilled -----------------------------------------------------------------
+
+
+def redeem(server) -> dict:
+    """A volunteer of 宝石 redeems the cheapest reward on offer that the book can pay for."""
+    volunteer = api(server.base).login(REDEEMER)
+    balance = volunteer.get("/api/v1/me/timebook")["balance_minutes"]
+    offered = volunteer.get("/api/v1/rewards?limit=100")["items"]
+    affordable = sorted(
+        (r for r in offered if r["active"] and r["price_minutes"] <= balance and r["stock"] > 0),
+        key=lambda r: r["price_minutes"],
+    )
+    assert affordable, (balance, offered)
+    return volunteer.post("/api/v1/redemptions", {"reward_id": affordable[0]["id"]}, expect=201)
+
+
+def look_up(browser, code: str):
+    """Type `code` into the fulfil page's field and Enter (as a scanner does); the card or message."""
+    field = wait_for(browser, "form#code-lookup input[name=code]")
+    type_into(field, code.lower())  # as typed: the page reads it in capitals
+    field.send_keys("\n")
+    return wait_for(browser, "#code-result dl.facts, #code-result .form-error")
+
+
+def test_a_redemption_code_is_typed_shown_and_fulfilled_once(browser, server):
+    redemption = redeem(server)
+    code = redemption["code"]
+    login(browser, server.base, STATION_MANAGER)
+    browser.find_element(By.CSS_SELECTOR, "nav.side a[href^='/console/timebank']").click()
+    wait_for(browser, "nav.timebank-tabs")
+    no_errors(browser)
+    browser.find_element(By.CSS_SELECTOR, "nav.timebank-tabs a[href*='/console/timebank/fulfil']").click()
+    no_errors(browser)
+
+    # What the code is: the reward, the volunteer (masked), the price, issued.
+    card = look_up(browser, code)
+    facts = card.text
+    assert code in facts and redemption["reward"]["title"] in facts, facts
+    assert "待核销" in facts, facts
+    fulfil = wait_for(browser, "#code-result form.fulfil button[type=submit]")
+    screenshot(browser, "timebank-fulfil")
+    no_errors(browser)
+    fulfil.click()
+    confirm(browser)
+    note = wait_for(browser, "#code-result .notice")
+    assert note.text == "已核销，请交付回报。", note.text
+    WebDriverWait(browser, WAIT).until(
+        lambda d: not d.find_elements(By.CSS_SELECTOR, "#code-result form.fulfil")
+    )
+    assert "已核销" in browser.find_element(By.CSS_SELECTOR, "#code-result dl.facts").text
+    manager_api = api(server.base).login(STATION_MANAGER)
+    assert manager_api.get(f"/api/v1/redemptions/{code}")["status"] == "fulfilled"
+    no_errors(browser)
+
+    # Typed again: shown fulfilled, with nothing to press.
+    again = look_up(browser, code)
+    assert "已核销" in again.text, again.text
+    assert not browser.find_elements(By.CSS_SELECTOR, "#code-result form.fulfil")
+    no_errors(browser)
+
+    # A code shown on this desk and fulfilled at another meanwhile: Fulfil answers the API's conflict.
+    other = redeem(server)
+    look_up(browser, other["code"])
+    fulfil = wait_for(browser, "#code-result form.fulfil button[type=submit]")
+    manager_api.post(f"/api/v1/redemptions/{other['code']}/fulfil")
+    fulfil.click()
+    confirm(browser)
+    refused = wait_for(browser, "#code-result form.fulfil .form-error")
+    conflict = (
+        api(server.base)
+        .login(STATION_MANAGER)
+        .post(f"/api/v1/redemptions/{other['code']}/fulfil", expect=409)
+    )
+    assert refused.text == conflict["message"], (refused.text, conflict)
+    no_errors(browser, failed_load(f"/api/v1/redemptions/{other['code']}/fulfil", 409))
 
 
 # ---- 3. a service-day rule, previewed then saved ------------------------------------------------------
@@ -451,3 +540,22 @@ def test_the_console_speaks_english_when_the_browser_asks(browser_en, server, or
     assert f"Order #{order['id']}" in page and "Timeline" in page, page[:300]
     assert not re.search("[订单时间线审核]", browser_en.find_element(By.CSS_SELECTOR, "nav.side").text)
     no_errors(browser_en)
+
+    # A form's error, next to its field, in English: a rule on the 40th of the month.
+    browser_en.get(server.url("/console/activities/rules"))
+    form = wait_for(browser_en, "form#rule-form")
+    type_into(form.find_element(By.CSS_SELECTOR, "input[name='spec.days']:not([type=checkbox])"), "40")
+    form.find_element(By.CSS_SELECTOR, "[data-preview-button]").click()
+    note = wait_for(browser_en, "form#rule-form .field-error")
+    station = order["site_id"]
+    answer = (
+        api(server.base, lang="en")
+        .login(STATION_MANAGER)
+        .get(f"/api/v1/sites/{station}/service-day-rules/preview?kind=days_of_month&days=40", expect=422)
+    )
+    assert note.text == " ".join(answer["errors"]["json"]["spec"]["days"]), (note.text, answer)
+    assert note.text.isascii() and "between 1 and 31" in note.text, note.text
+    days = note.find_element(By.XPATH, "./preceding-sibling::label[1]//input")
+    assert days.get_attribute("name") == "spec.days" and "invalid" in days.get_attribute("class")
+    assert not form.find_element(By.CSS_SELECTOR, "[data-save]").is_enabled()
+    no_errors(browser_en, failed_load(f"/api/v1/sites/{station}/service-day-rules/preview", 422))

@@ -18,5 +18,4 @@ def test_a_station_manager_signs_in_and_lands_on_the_console(browser, server):
     assert path_of(browser) == "/console/"
     assert not browser.find_elements(By.CSS_SELECTOR, "input[name=password]")
     assert any(c["name"] for c in browser.get_cookies()), "signed in without a cookie"
-    screenshot(browser, "today")
     assert console_errors(browser) == []  # no script error, no Content-Security-Policy violation
