@@ -2,7 +2,8 @@
 then a demo volunteer redeems a reward, the station fulfils it, they gift 30 minutes and certify;
 then the order loop: a resident orders, a manager opens it to grabbing, two volunteers grab, check in
 and out, the resident rates, the manager audits and the volunteers see the hours; the station's
-statistics count that session at once, and its orders come back as an XLSX file made by the worker.
+statistics count that session at once, and its orders come back as an XLSX file made by the worker;
+last a station manager signs in to the console, sees Today and its orders, and signs out.
 
 Usage: python .ci/smoke.py http://127.0.0.1:5000   (exits non-zero on the first surprise)
 """
@@ -81,6 +82,7 @@ def main() -> None:
     time_book()
     order_loop()
     service_day()
+    console()
 
 
 def time_book() -> None:
@@ -269,6 +271,54 @@ def service_day() -> None:
     moved = call("GET", f"/api/v1/activities/{activity}", token=volunteers[1])["my_assignment"]
     assert moved["status"] == "held", moved
     print(f"smoke ok: rule {rule['id']} ({rule['description']}) → activity {activity}, waitlist moved up")
+
+
+def console() -> None:
+    """The managers' console as a browser meets it: its sign-in page and assets (served by the app,
+    with their CSP), a sign-in with the page's token, Today and the orders, a change refused without the
+    CSRF value, sign-out."""
+    import http.cookiejar
+    import re
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+
+    def get(path: str) -> tuple[int, str, dict]:
+        try:
+            with opener.open(BASE + path, timeout=10) as resp:
+                return resp.status, resp.read().decode(), dict(resp.headers)
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode(), dict(err.headers)
+
+    def post(path: str, body: dict, csrf: str) -> tuple[int, dict]:
+        req = urllib.request.Request(BASE + path, data=json.dumps(body).encode(), method="POST")
+        req.add_header("Content-Type", "application/json")
+        if csrf:
+            req.add_header("X-CSRF-Token", csrf)
+        try:
+            with opener.open(req, timeout=10) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"null")
+
+    status, page, headers = get("/console/login")
+    assert status == 200 and "frame-ancestors 'none'" in headers["Content-Security-Policy"], (status, headers)
+    for asset in ("/console/static/console.js", "/console/static/console.css"):
+        assert get(asset)[0] == 200, asset
+    token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+    status, answer = post("/console/session", {"phone": "13900000004", "password": PASSWORD}, token)
+    assert status == 200, (status, answer)
+    status, page, _ = get("/console/")
+    assert status == 200 and "今日" in page, status
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+    status, page, _ = get("/console/orders")
+    assert status == 200 and "/console/orders/" in page, status
+    status, answer = post("/console/logout", {}, "")
+    assert status == 403 and answer["error"] == "auth.csrf", (status, answer)
+    assert post("/console/logout", {}, csrf)[0] == 200
+    status, _page, _ = get("/console/")
+    assert status == 200 and "/console/session" in _page, "signed out: the sign-in page again"
+    print("smoke ok: console sign-in, Today, orders, CSRF refused, sign-out")
 
 
 if __name__ == "__main__":
