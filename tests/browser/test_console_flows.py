@@ -15,6 +15,7 @@ import io
 import os
 import re
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -472,11 +473,19 @@ def export_from_stats(browser, title: str, fmt: str) -> None:
     item.find_element(By.CSS_SELECTOR, "a.download").click()
 
 
-def test_the_manager_downloads_the_orders_export_and_it_has_the_audited_order(browser, server, tmp_path):
-    assert FLOW.get("order_id"), "runs after the audit test of this module"
+@pytest.fixture
+def downloads(browser, tmp_path) -> Iterator[Path]:
+    """Chromium saves what it downloads into a temporary directory (headless, without asking), for the
+    length of one test."""
     browser.execute_cdp_cmd(
         "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)}
     )
+    yield tmp_path
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "default"})
+
+
+def test_the_manager_downloads_the_orders_export_and_it_has_the_audited_order(browser, server, downloads):
+    assert FLOW.get("order_id"), "runs after the audit test of this module"
     login(browser, server.base, STATION_MANAGER)
     browser.find_element(By.CSS_SELECTOR, "nav.side a[href^='/console/stats']").click()
     wait_for(browser, "table.export-buttons")
@@ -485,7 +494,7 @@ def test_the_manager_downloads_the_orders_export_and_it_has_the_audited_order(br
 
     export_from_stats(browser, "订单", "csv")
     screenshot(browser, "stats-export")
-    path = downloaded(tmp_path, ".csv", set())
+    path = downloaded(downloads, ".csv", set())
     rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
     header = rows[0]
     assert header[:4] == ["订单编号", "实践站", "服务类别", "标题"], header
@@ -496,7 +505,7 @@ def test_the_manager_downloads_the_orders_export_and_it_has_the_audited_order(br
     no_errors(browser)
 
     export_from_stats(browser, "订单", "xlsx")
-    book = openpyxl.load_workbook(downloaded(tmp_path, ".xlsx", {path.name}), read_only=True)
+    book = openpyxl.load_workbook(downloaded(downloads, ".xlsx", {path.name}), read_only=True)
     sheet = book.worksheets[0]
     found = [r for r in sheet.iter_rows(values_only=True) if str(r[0]) == str(FLOW["order_id"])]
     assert len(found) == 1 and found[0][3] == TITLE, found
