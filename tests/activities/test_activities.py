@@ -143,20 +143,25 @@ def test_a_sites_list_upcoming_past_and_with_the_sites_below(app, world, loop):
             activity.end_at = now - timedelta(days=days)
         db.session.commit()
 
-    def ids(query: str, person=world.resident) -> list[int]:
+    def ids(query: str, person=world.mgr_i1) -> list[int]:
         return [a["id"] for a in loop.call("GET", f"/sites/{query}", person)["items"]]
 
     s1, i1 = world.sites["S1"], world.sites["I1"]
-    assert ids(f"{s1}/activities") == [soon, later]
-    assert ids(f"{s1}/activities?when=upcoming") == [soon, later]
+    assert ids(f"{s1}/activities", world.resident) == [soon, later]  # upcoming: anyone may read them
+    assert ids(f"{s1}/activities?when=upcoming", world.vol_s4) == [soon, later]
     assert ids(f"{s1}/activities?when=past") == [ended, earlier]  # the latest first
     assert ids(f"{i1}/activities") == []
     assert set(ids(f"{i1}/activities?subtree=true")) == {soon, later, s2}
     assert ids(f"{i1}/activities?subtree=1&when=past") == [ended, earlier]
-    page = loop.call("GET", f"/sites/{s1}/activities?when=past&limit=1", world.resident)
+    # The past (with its audit notes) and the subtree are the managers': anyone else, 404 like unknown.
+    for person in (world.resident, world.vol_s1, world.mgr_s2, world.mgr_s4):
+        for query in (f"{s1}/activities?when=past", f"{i1}/activities?subtree=true"):
+            response = loop.client.get(f"/api/v1/sites/{query}", headers=person.headers)
+            assert_error(response, 404)
+    page = loop.call("GET", f"/sites/{s1}/activities?when=past&limit=1", world.mgr_s1)
     assert [a["id"] for a in page["items"]] == [ended]
     after = loop.call(
-        "GET", f"/sites/{s1}/activities?when=past&limit=1&cursor={page['next_cursor']}", world.resident
+        "GET", f"/sites/{s1}/activities?when=past&limit=1&cursor={page['next_cursor']}", world.mgr_s1
     )
     assert [a["id"] for a in after["items"]] == [earlier] and after["next_cursor"] is None
     for bad in ("when=ended", "subtree=yes"):

@@ -134,12 +134,13 @@ def _detail(activity: Activity, signup: Assignment | None, now: datetime) -> dic
 
 
 def list_for_site(
-    *, site_id: int, limit: int, cursor: str | None, when: str = "upcoming", subtree: bool = False
+    *, who, site_id: int, limit: int, cursor: str | None, when: str = "upcoming", subtree: bool = False
 ) -> dict:
     """A site's activities (with `subtree`, also those of every site below it), cancelled ones
     included, marked: `upcoming` those that have not ended, by start; `past` those that have, the
-    latest start first. 404 for an unknown site."""
-    site = db.session.get(Site, site_id)
+    latest start first. Anyone signed in may read a site's upcoming activities (to sign up); the past
+    and the subtree are its managers' (they carry audit notes): out of reach, 404 like an unknown site."""
+    site = managed_site(who, site_id) if when == "past" or subtree else db.session.get(Site, site_id)
     if site is None:
         raise NotFound()
     if subtree:

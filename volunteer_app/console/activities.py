@@ -99,13 +99,13 @@ def activities_list():
     site = current_site()
     zone = site_zone(site)
     args = request.args
+    who = current_principal()
     upcoming = activities.list_for_site(
-        site_id=site.id, limit=PAGE, cursor=args.get("cursor"), when="upcoming", subtree=True
+        who=who, site_id=site.id, limit=PAGE, cursor=args.get("cursor"), when="upcoming", subtree=True
     )
     past = activities.list_for_site(
-        site_id=site.id, limit=PAGE, cursor=args.get("past_cursor"), when="past", subtree=True
+        who=who, site_id=site.id, limit=PAGE, cursor=args.get("past_cursor"), when="past", subtree=True
     )
-    who = current_principal()
     parent = sites.get_site(site.parent_id) if site.parent_id else None
     children = sites.list_sites(parent_id=site.id, limit=100, cursor=None)
 
