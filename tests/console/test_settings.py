@@ -1,5 +1,7 @@
 """The console's Settings page: a site's settings in reach, where each value comes from, the form that
-PATCHes only what changed (through the API with the cookie and CSRF) and the removal of an override."""
+PATCHes only what changed (through the API with the cookie and CSRF) and the removal of an override.
+The forms are sent as console.js sends them after settings.js marked the unchanged fields
+(tests/console/forms.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ import re
 
 import pytest
 
-from tests.console.test_stats import forms, template_words
+from tests.console.forms import Collected, Form, collect, mark_unchanged, one_form, send, type_into
+from tests.console.test_stats import template_words
 from tests.support import console_sign_in
 from volunteer_app.console import settings
 from volunteer_app.console.i18n import ZH
@@ -21,8 +24,13 @@ def settings_page(client, site_id: int, **headers):
     return client.get(f"/console/settings?site={site_id}", headers=headers)
 
 
-def main_form(html: str) -> dict:
-    return next(f for f in forms(html) if "data-settings" in f["attrs"])
+def main_form(html: str) -> Form:
+    return one_form(html, data_settings=True)
+
+
+def changed(form: Form, typed: dict) -> Collected:
+    """What the settings form sends after the manager typed `typed` (settings.js skips the rest)."""
+    return collect(mark_unchanged(type_into(form, typed)))
 
 
 def row(html: str, key: str) -> str:
@@ -78,31 +86,26 @@ def test_the_forms_fields_are_the_apis_and_a_change_is_saved_then_removed(app, c
     s1 = world.sites["S1"]
     csrf = console_sign_in(app, client, world.mgr_s1.id)
     form = main_form(settings_page(client, s1).text)
-    assert (form["attrs"]["data-api"], form["attrs"]["data-method"]) == (
-        f"{API}/sites/{s1}/settings",
-        "PATCH",
-    )
-    names = set(form["inputs"])
+    assert (form.api, form.method) == (f"{API}/sites/{s1}/settings", "PATCH")
+    names = form.names()
     fields = set(SettingsValues().fields)
     weights = {f"ranking_weights.{c}" for c in RANKING_COMPONENTS}
     assert weights <= names and names - weights == fields - {"ranking_weights"}
 
-    # what the form sends for one changed field (settings.js leaves out the unchanged ones)
-    response = client.patch(
-        form["attrs"]["data-api"], json={"checkin_radius_m": 800}, headers={"X-CSRF-Token": csrf}
-    )
+    body = changed(form, {"checkin_radius_m": "800"})
+    assert body == {"checkin_radius_m": 800}  # the unchanged fields are left out
+    response = send(client, form, csrf, body)
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["overrides"] == {"checkin_radius_m": 800}
     html = settings_page(client, s1).text
     radius = row(html, "checkin_radius_m")
     assert 'value="800"' in radius and "本站设置" in radius and 'form="remove-checkin_radius_m"' in radius
 
-    remove = next(f for f in forms(html) if f["attrs"].get("id") == "remove-checkin_radius_m")
-    value, attrs = remove["inputs"]["checkin_radius_m"]
-    assert (value, attrs["data-type"], remove["attrs"]["data-method"]) == ("null", "json", "PATCH")
-    response = client.patch(
-        remove["attrs"]["data-api"], json={"checkin_radius_m": None}, headers={"X-CSRF-Token": csrf}
-    )
+    remove = one_form(html, id="remove-checkin_radius_m")
+    assert remove.method == "PATCH" and remove.field("checkin_radius_m").data("type") == "json"
+    assert collect(remove) == {"checkin_radius_m": None}
+    assert [f.tag for f in remove.fields] == ["button", "input"]  # its button sits in the row (form=)
+    response = send(client, remove, csrf)
     assert response.status_code == 200 and response.get_json()["overrides"] == {}
     radius = row(settings_page(client, s1).text, "checkin_radius_m")
     assert 'value="500"' in radius and "系统默认" in radius
@@ -112,59 +115,69 @@ def test_the_weights_are_sent_as_one_table(app, client, world):
     i1 = world.sites["I1"]
     csrf = console_sign_in(app, client, world.mgr_i1.id)
     form = main_form(settings_page(client, i1).text)
-    table = {
-        name.split(".", 1)[1]: float(value)
-        for name, (value, _attrs) in form["inputs"].items()
-        if name.startswith("ranking_weights.")
-    }
-    table["sessions"] = 40
-    response = client.patch(
-        form["attrs"]["data-api"], json={"ranking_weights": table}, headers={"X-CSRF-Token": csrf}
-    )
+    table = {c: float(form.field(f"ranking_weights.{c}").value) for c in RANKING_COMPONENTS}
+    body = changed(form, {"ranking_weights.sessions": "40"})
+    assert body == {"ranking_weights": {**table, "sessions": 40}}  # one changed: all of them sent
+    response = send(client, form, csrf, body)
     assert response.status_code == 200
     assert response.get_json()["effective"]["ranking_weights"]["sessions"] == 40
     assert 'name="ranking_weights.sessions" value="40"' in settings_page(client, i1).text
 
 
 @pytest.mark.parametrize(
-    ("body", "field", "shown"),
+    ("typed", "field", "shown"),
     [
-        ({"checkin_radius_m": 5}, "checkin_radius_m", "10"),
-        ({"star_thresholds_hours": [300, 100]}, "star_thresholds_hours", None),
+        ({"checkin_radius_m": "5"}, "checkin_radius_m", "10"),
+        ({"star_thresholds_hours": "300, 100"}, "star_thresholds_hours", None),
         (
-            {"ranking_weights": dict.fromkeys(RANKING_COMPONENTS, 0)},
+            {f"ranking_weights.{c}": "0" for c in RANKING_COMPONENTS},
             "ranking_weights",
             "至少一个权重须大于 0",
         ),
-        ({"dispatch_level": "province"}, "dispatch_level", None),
+        ({"timezone": "Mars/Olympus"}, "timezone", None),
     ],
 )
 def test_a_bad_value_is_refused_with_its_field_error_and_changes_nothing(
-    app, client, world, body, field, shown
+    app, client, world, typed, field, shown
 ):
     s1 = world.sites["S1"]
     csrf = console_sign_in(app, client, world.mgr_s1.id)
-    response = client.patch(f"{API}/sites/{s1}/settings", json=body, headers={"X-CSRF-Token": csrf})
+    form = main_form(settings_page(client, s1).text)
+    response = send(client, form, csrf, changed(form, typed))
     assert response.status_code == 422
     errors = response.get_json()["errors"]["json"]
     assert field in errors
     if shown:
         assert shown in str(errors[field])
     assert client.get(f"{API}/sites/{s1}/settings").get_json()["overrides"] == {}
-    html = settings_page(client, s1).text
-    assert f'name="{field}' in html  # the field the error is shown next to is on the page
-    english = client.patch(
-        f"{API}/sites/{s1}/settings", json=body, headers={"X-CSRF-Token": csrf, "Accept-Language": "en"}
-    )
+    assert any(name == field or name.startswith(field + ".") for name in form.names())  # shown by it
+    english = send(client, form, csrf, changed(form, typed), lang="en")
     assert english.get_json()["message"] != response.get_json()["message"]
+
+
+def test_the_dispatch_level_offers_only_what_the_api_takes(app, client, world):
+    s1 = world.sites["S1"]
+    csrf = console_sign_in(app, client, world.mgr_s1.id)
+    form = main_form(settings_page(client, s1).text)
+    assert [o.value for o in form.field("dispatch_level").options] == [c for c, _ in settings.DISPATCH_LEVELS]
+    assert changed(form, {"dispatch_level": "center"}) == {"dispatch_level": "center"}
+    with pytest.raises(ValueError, match="no option"):
+        changed(form, {"dispatch_level": "province"})  # the page cannot send it; the API refuses it:
+    response = client.patch(
+        f"{API}/sites/{s1}/settings", json={"dispatch_level": "province"}, headers={"X-CSRF-Token": csrf}
+    )
+    assert response.status_code == 422 and "dispatch_level" in response.get_json()["errors"]["json"]
 
 
 def test_nothing_changed_is_refused_and_without_csrf_nothing_happens(app, client, world):
     s1 = world.sites["S1"]
     csrf = console_sign_in(app, client, world.mgr_s1.id)
-    response = client.patch(f"{API}/sites/{s1}/settings", json={}, headers={"X-CSRF-Token": csrf})
+    form = main_form(settings_page(client, s1).text)
+    unchanged = changed(form, {"grab_max_open": form.field("grab_max_open").value})
+    assert unchanged == {}
+    response = send(client, form, csrf, unchanged)
     assert response.status_code == 422 and response.get_json()["error"] == "validation.nothing_to_change"
-    response = client.patch(f"{API}/sites/{s1}/settings", json={"grab_max_open": 9})
+    response = send(client, form, "", changed(form, {"grab_max_open": "9"}))
     assert response.status_code == 403 and response.get_json()["error"] == "auth.csrf"
     assert client.get(f"{API}/sites/{s1}/settings").get_json()["overrides"] == {}
 

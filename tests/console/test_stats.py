@@ -5,11 +5,11 @@ cookie) and the exports made."""
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
+from tests.console.forms import Form, collect, forms, send
 from tests.exports.conftest import read_csv
 from tests.exports.test_exports import _world_orders
 from tests.notifications.conftest import run_worker
@@ -22,31 +22,9 @@ NOVEMBER = "period=2026-11"
 ROUTES = ("/console/stats", "/console/stats/rankings", "/console/stats/exports")
 
 
-class Forms(HTMLParser):
-    """Each <form>'s attributes and its named inputs (name → (value, attributes))."""
-
-    def __init__(self):
-        super().__init__()
-        self.forms: list[dict] = []
-        self._open: dict | None = None
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "form":
-            self._open = {"attrs": attrs, "inputs": {}}
-            self.forms.append(self._open)
-        elif tag in ("input", "select") and self._open is not None and attrs.get("name"):
-            self._open["inputs"][attrs["name"]] = (attrs.get("value"), attrs)
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self._open = None
-
-
-def forms(html: str) -> list[dict]:
-    parser = Forms()
-    parser.feed(html)
-    return parser.forms
+def export_buttons(html: str) -> list[Form]:
+    """The export buttons: each a form console.js sends (data-then="event"; stats.js follows the job)."""
+    return [f for f in forms(html) if "data-export" in f.attrs]
 
 
 def svg(html: str, chart_id: str) -> str:
@@ -151,8 +129,8 @@ def test_coverage_lists_the_idle_stations_and_a_custom_period_is_read(app, clien
     assert idle == ["站点S3"]  # S1 and S2 held sessions in the first half of November
     assert 'name="from" value="2026-11-01"' in html and 'name="to" value="2026-11-15"' in html
     # the export buttons carry the period shown
-    export = next(f for f in forms(html) if "data-export" in f["attrs"])
-    assert (export["inputs"]["from"][0], export["inputs"]["to"][0]) == ("2026-11-01", "2026-11-15")
+    export = export_buttons(html)[0]
+    assert collect(export)["from"] == "2026-11-01" and collect(export)["to"] == "2026-11-15"
 
 
 @pytest.mark.parametrize(
@@ -255,8 +233,8 @@ def test_every_export_button_works_through_the_api_with_the_cookie_and_downloads
     html = client.get(f"/console/stats?site={i1}&{NOVEMBER}").text
     assert "/console/static/stats.js" in html
     assert client.get("/console/static/stats.js").status_code == 200
-    buttons = [f for f in forms(html) if "data-export" in f["attrs"]]
-    assert {(f["inputs"]["kind"][0], f["inputs"]["format"][0]) for f in buttons} == {
+    buttons = export_buttons(html)
+    assert {(collect(f)["kind"], collect(f)["format"]) for f in buttons} == {
         (kind, fmt)
         for kind in ("orders", "activities", "hours", "stats", "rankings")
         for fmt in ("csv", "xlsx")
@@ -264,19 +242,14 @@ def test_every_export_button_works_through_the_api_with_the_cookie_and_downloads
     assert "data-export-jobs" in html and "<progress" not in html  # stats.js adds one per job
 
     jobs = {}
-    for number, form in enumerate(buttons):
-        assert form["attrs"]["data-api"] == f"/api/v1/sites/{i1}/exports"
-        assert form["attrs"]["data-then"] == "event"
-        body = {name: value for name, (value, _attrs) in form["inputs"].items()}
+    for form in buttons:
+        assert (form.api, form.method, form.then) == (f"/api/v1/sites/{i1}/exports", "POST", "event")
+        body = collect(form)
         assert body["from"] == "2026-11-01" and body["to"] == "2026-11-30"
-        response = client.post(
-            form["attrs"]["data-api"],
-            json=body,
-            headers={"X-CSRF-Token": csrf, "Idempotency-Key": f"stats-export-{number}"},
-        )
+        response = send(client, form, csrf, body)
         assert response.status_code == 202, response.get_json()
         jobs[(body["kind"], body["format"])] = response.get_json()
-    refused = client.post(f"/api/v1/sites/{i1}/exports", json=body)
+    refused = send(client, buttons[0], "")
     assert refused.status_code == 403 and refused.get_json()["error"] == "auth.csrf"
 
     queued = client.get(f"/api/v1/jobs/{jobs[('orders', 'csv')]['id']}").get_json()
@@ -312,11 +285,8 @@ def test_an_export_the_api_refuses_shows_its_error_and_queues_nothing(app, clien
     csrf = console_sign_in(app, client, world.mgr_s1.id)
     s1 = world.sites["S1"]
     html = client.get(f"/console/stats?site={s1}&from=2025-01-01&to=2026-11-30").text
-    orders = next(
-        f for f in forms(html) if "data-export" in f["attrs"] and f["inputs"]["kind"][0] == "orders"
-    )
-    body = {name: value for name, (value, _attrs) in orders["inputs"].items()}
-    response = client.post(orders["attrs"]["data-api"], json=body, headers={"X-CSRF-Token": csrf})
+    orders = next(f for f in export_buttons(html) if collect(f)["kind"] == "orders")
+    response = send(client, orders, csrf)
     assert response.status_code == 422
     assert response.get_json()["errors"]["json"]["to"] == ["最多 366 天"]  # shown next to the form
     assert "暂无数据" in client.get(f"/console/stats/exports?site={s1}").text

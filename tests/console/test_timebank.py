@@ -1,21 +1,20 @@
 """The console's time bank: the reward catalogue, fulfilling a code (核销) and the family links to review.
 
 Every page by role and reach; every form the pages draw is sent to the API route it names, with the
-console's cookie and CSRF value, as console.js would send it (the fields it reads, their types).
+console's cookie and CSRF value, as console.js would send it (tests/console/forms.py).
 """
 
 from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
 
 import pytest
 import time_machine
 from sqlalchemy import select
 
+from tests.console.forms import Form, collect, forms, lookup_url, one_form, send, show_redemption
 from tests.console.test_today import _counts
 from tests.support import ADMIN_VIEW, caller, console_sign_in, credit, make_user
 from volunteer_app.console import timebank as console_timebank
@@ -27,96 +26,9 @@ API = "/api/v1"
 PAGES = ("/console/timebank", "/console/timebank/fulfil", "/console/timebank/family-links")
 
 
-# ---- reading the pages' forms as console.js does ------------------------------------------------------
-
-
-@dataclass
-class Form:
-    attrs: dict
-    fields: list[dict] = field(default_factory=list)
-
-    @property
-    def api(self) -> str:
-        return self.attrs.get("data-api", "")
-
-    @property
-    def method(self) -> str:
-        return self.attrs.get("data-method", "POST").upper()
-
-    def names(self) -> set[str]:
-        return {f["name"] for f in self.fields if f.get("name")}
-
-    def body(self, **values) -> dict:
-        """What console.js would send: each named field's value (or the one given), read by its type;
-        empty fields left out."""
-        out = {}
-        for f in self.fields:
-            name = f.get("name")
-            if not name:
-                continue
-            raw = values.get(name, f.get("value", ""))
-            if not isinstance(raw, str):
-                out[name] = raw
-                continue
-            if raw.strip() == "":
-                continue
-            kind = f.get("data-type", "")
-            if kind == "int" and re.fullmatch(r"-?\d+", raw.strip()):
-                out[name] = int(raw)
-            elif kind == "bool" and raw in ("true", "false"):
-                out[name] = raw == "true"
-            else:
-                out[name] = raw
-        return out
-
-
-class _Forms(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.forms: list[Form] = []
-        self._open: Form | None = None
-        self._select: dict | None = None
-        self._template = 0
-
-    def handle_starttag(self, tag, attrs):
-        attrs = {k: (v if v is not None else "") for k, v in attrs}
-        if tag == "template":
-            self._template += 1
-        if tag == "form":
-            self._open = Form({**attrs, "in-template": self._template > 0})
-            self.forms.append(self._open)
-        elif self._open is not None and tag in ("input", "textarea"):
-            self._open.fields.append(attrs)
-        elif self._open is not None and tag == "select":
-            self._select = {**attrs, "value": ""}
-            self._open.fields.append(self._select)
-        elif self._select is not None and tag == "option":
-            chosen = "selected" in attrs or not self._select["value"]  # the selected one, else the first
-            self._select["value"] = attrs.get("value", "") if chosen else self._select["value"]
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self._open = None
-        elif tag == "select":
-            self._select = None
-        elif tag == "template":
-            self._template -= 1
-
-
-def forms(text: str) -> list[Form]:
-    parser = _Forms()
-    parser.feed(text)
-    return parser.forms
-
-
 def api_forms(text: str) -> list[Form]:
-    return [f for f in forms(text) if "data-api" in f.attrs and f.api.startswith(API)]
-
-
-def send(client, form: Form, csrf: str | None, url: str | None = None, **values):
-    headers = {"X-CSRF-Token": csrf} if csrf else {}
-    body = form.body(**values)
-    return client.open(url or form.api, method=form.method, json=body if body else None, headers=headers)
+    """The page's forms that console.js sends to the JSON API."""
+    return [f for f in forms(text) if (f.api or "").startswith(API)]
 
 
 # ---- the world's time bank ----------------------------------------------------------------------------
@@ -257,12 +169,14 @@ def test_adding_and_changing_a_reward_through_the_pages_forms(app, client, world
     assert new.api == f"{API}/sites/{world.sites['S1']}/rewards"
     assert new.names() == {"kind", "title", "description", "price_minutes", "stock", "min_age"}
 
-    r = send(client, new, None, title="义剪", stock="3")
+    r = send(client, new, None, collect(new, {"title": "义剪", "stock": "3"}))
     assert r.status_code == 403 and r.json["error"] == "auth.csrf"  # no CSRF value: refused
-    r = send(client, new, csrf, title="义剪", stock="-1", price_minutes="0")
-    assert r.status_code == 422
+    r = send(client, new, csrf, collect(new, {"title": "义剪", "stock": "-1", "price_minutes": "0"}))
+    assert r.status_code == 422  # (the browser's min= would stop this first; the API refuses it too)
     assert set(r.json["errors"]["json"]) == {"stock", "price_minutes"} <= new.names()  # shown by its field
-    r = send(client, new, csrf, title="义剪", stock="3", kind="service", min_age="60")
+    body = collect(new, {"title": "义剪", "stock": "3", "kind": "service", "min_age": "60"})
+    assert body == {"kind": "service", "title": "义剪", "price_minutes": 60, "stock": 3, "min_age": 60}
+    r = send(client, new, csrf, body)
     assert r.status_code == 201, r.json
     reward_id = r.json["id"]
     assert (r.json["price_minutes"], r.json["stock"], r.json["min_age"]) == (60, 3, 60)
@@ -272,17 +186,20 @@ def test_adding_and_changing_a_reward_through_the_pages_forms(app, client, world
     edit, toggle = [f for f in api_forms(page) if f.api == f"{API}/rewards/{reward_id}"]
     assert edit.method == toggle.method == "PATCH"
     assert edit.names() == {"price_minutes", "stock", "active"}
-    r = send(client, edit, csrf, stock="-5")
+    assert collect(edit) == {"price_minutes": 60, "stock": 3, "active": True}
+    r = send(client, edit, csrf, collect(edit, {"stock": "-5"}))
     assert r.status_code == 422 and set(r.json["errors"]["json"]) == {"stock"}
-    r = send(client, edit, csrf, stock="12", price_minutes="120")
+    r = send(client, edit, csrf, collect(edit, {"stock": "12", "price_minutes": "120"}))
     assert (r.status_code, r.json["stock"], r.json["price_minutes"], r.json["active"]) == (200, 12, 120, True)
 
-    assert toggle.body() == {"active": False} and "data-confirm" in toggle.attrs
+    assert collect(toggle) == {"active": False} and "data-confirm" in toggle.attrs
     r = send(client, toggle, csrf)
     assert (r.status_code, r.json["active"]) == (200, False)
     page = client.get("/console/timebank").text
     edit, toggle = [f for f in api_forms(page) if f.api == f"{API}/rewards/{reward_id}"]
-    assert edit.body()["active"] is False and toggle.body() == {"active": True} and "重新上架" in page
+    assert collect(edit)["active"] is False and collect(toggle) == {"active": True} and "重新上架" in page
+    r = send(client, edit, csrf, collect(edit, {"active": "true"}))  # on offer again through the list
+    assert (r.status_code, r.json["active"]) == (200, True)
 
 
 def test_more_rewards_than_a_page_continue_on_the_next(app, client, world, monkeypatch):
@@ -301,15 +218,16 @@ def test_more_rewards_than_a_page_continue_on_the_next(app, client, world, monke
 # ---- 核销 -----------------------------------------------------------------------------------------------
 
 
-def _lookup_url(page: str) -> str:
-    (lookup,) = [f for f in forms(page) if f.attrs.get("id") == "code-lookup"]
-    assert "autofocus" in page.split('id="code"')[1].split(">")[0]  # a scanner types into it at once
-    return lookup.attrs["data-lookup"]
+def _lookup(page: str) -> Form:
+    lookup = one_form(page, id="code-lookup")
+    assert "autofocus" in lookup.field("code").attrs  # a scanner types into it at once
+    return lookup
 
 
-def _fulfil_form(page: str) -> Form:
-    (form,) = [f for f in forms(page) if f.attrs["in-template"] and "data-api" in f.attrs]
-    assert form.method == "POST" and form.attrs["data-then"] == "event"
+def _card(page: str) -> Form:
+    """The fulfil form of the redemption card's <template> (timebank.js clones it for each code)."""
+    (form,) = [f for f in forms(page) if f.in_template and f.api is not None]
+    assert form.method == "POST" and form.then == "event" and form.api == ""
     return form
 
 
@@ -320,7 +238,7 @@ def test_fulfilling_a_code_once_the_second_try_shows_the_conflict(app, client, w
     assert code not in page  # the waiting list shows only the code's end
     assert "…" + code[-3:] in page and "待核销" in page
 
-    r = client.get(_lookup_url(page) + code.lower())  # what timebank.js sends for a typed code
+    r = client.get(lookup_url(_lookup(page), f" {code.lower()} "))  # what timebank.js asks for a typed code
     assert r.status_code == 200
     assert (r.json["status"], r.json["reward"]["title"], r.json["holder_name_masked"]) == (
         "issued",
@@ -329,15 +247,17 @@ def test_fulfilling_a_code_once_the_second_try_shows_the_conflict(app, client, w
     )
     assert world.vol_s1.phone not in r.get_data(as_text=True)
 
-    form = _fulfil_form(page)
-    url = f"{API}/redemptions/{code}/fulfil"  # timebank.js points the form here
-    assert send(client, form, None, url=url).status_code == 403  # no CSRF value: nothing fulfilled
-    r = send(client, form, csrf, url=url)
+    form = show_redemption(_card(page), r.json)  # timebank.js points the card's form at the code
+    assert form.api == f"{API}/redemptions/{code}/fulfil" and collect(form) == {}
+    stale = show_redemption(_card(page), r.json)  # the same code looked up in a second tab
+    assert send(client, form, None).status_code == 403  # no CSRF value: nothing fulfilled
+    r = send(client, form, csrf)
     assert (r.status_code, r.json["status"]) == (200, "fulfilled")
-    again = send(client, form, csrf, url=url)
+    assert show_redemption(_card(page), r.json) is None  # the card shown again has no Fulfil button
+    again = send(client, stale, csrf)
     assert (again.status_code, again.json["error"]) == (409, "redemption.not_issued")
     assert again.json["message"] == "该兑换码已核销或已失效"
-    assert client.get(_lookup_url(page) + code).json["status"] == "fulfilled"
+    assert client.get(lookup_url(_lookup(page), code)).json["status"] == "fulfilled"
 
     page = client.get("/console/timebank/fulfil").text
     assert "…" + code[-3:] not in page  # no longer waiting
@@ -349,11 +269,11 @@ def test_an_unknown_or_out_of_reach_or_expired_code_shows_the_apis_message(app, 
     other = app.test_client()
     csrf = console_sign_in(app, other, world.mgr_s2.id)
     page = other.get("/console/timebank/fulfil").text
-    r = other.get(_lookup_url(page) + bank["code"])
-    assert (r.status_code, r.json["message"]) == (404, "未找到该资源")  # S1's code, not S2's
-    r = send(other, _fulfil_form(page), csrf, url=f"{API}/redemptions/{bank['code']}/fulfil")
-    assert r.status_code == 404
-    r = other.get(_lookup_url(page) + "ABCDEFGH", headers={"Accept-Language": "en"})
+    r = other.get(lookup_url(_lookup(page), bank["code"]))
+    assert (r.status_code, r.json["message"]) == (404, "未找到该资源")  # S1's code, not S2's: no card
+    forged = other.post(f"{API}/redemptions/{bank['code']}/fulfil", headers={"X-CSRF-Token": csrf})
+    assert forged.status_code == 404  # and a request made by hand changes nothing
+    r = other.get(lookup_url(_lookup(page), "ABCDEFGH"), headers={"Accept-Language": "en"})
     assert (r.status_code, r.json["message"]) == (404, "Not found")
 
     later = datetime.now(UTC) + timedelta(hours=169)  # the default: codes keep 168 hours
@@ -361,7 +281,8 @@ def test_an_unknown_or_out_of_reach_or_expired_code_shows_the_apis_message(app, 
         client = app.test_client()
         csrf = console_sign_in(app, client, world.mgr_s1.id)
         page = client.get("/console/timebank/fulfil").text
-        r = send(client, _fulfil_form(page), csrf, url=f"{API}/redemptions/{bank['code']}/fulfil")
+        looked_up = client.get(lookup_url(_lookup(page), bank["code"])).json
+        r = send(client, show_redemption(_card(page), looked_up), csrf)
         assert (r.status_code, r.json["message"]) == (409, "该兑换码已过期")
         row = client.get("/console/timebank/fulfil").text.split("…" + bank["code"][-3:])[1].split("</tr>")[0]
         assert "已过期" in row and "待核销" not in row  # before the job has refunded it
@@ -388,19 +309,18 @@ def test_approving_and_rejecting_family_links_through_the_pages_forms(app, clien
     csrf = console_sign_in(app, client, world.mgr_s1.id)
     page = client.get("/console/timebank/family-links").text
     assert "待审核" in page and "老母亲" in page and "父母" in page
-    by_api = {f.api: f for f in api_forms(page)}
-    approve = by_api[f"{API}/family-links/{bank['link']}/approve"]
-    reject = by_api[f"{API}/family-links/{second}/reject"]
-    assert approve.body() == {} and "data-confirm" in approve.attrs
+    approve = one_form(page, api=f"{API}/family-links/{bank['link']}/approve")
+    reject = one_form(page, api=f"{API}/family-links/{second}/reject")
+    assert collect(approve) == {} and "data-confirm" in approve.attrs
     assert reject.names() == {"reason"}
 
     r = send(client, approve, csrf)
     assert (r.status_code, r.json["status"]) == (200, "approved")
-    r = send(client, reject, csrf)
+    r = send(client, reject, csrf)  # (the browser's required= stops this first; the API refuses it too)
     assert r.status_code == 422 and set(r.json["errors"]["json"]) == {"reason"}  # shown by the field
-    r = send(client, reject, csrf, reason="请提供户口本")
+    r = send(client, reject, csrf, collect(reject, {"reason": "请提供户口本"}))
     assert (r.status_code, r.json["status"]) == (200, "rejected")
-    assert send(client, approve, csrf).json["error"] == "family.not_pending"
+    assert send(client, approve, csrf).json["error"] == "family.not_pending"  # a page drawn before
 
     page = client.get("/console/timebank/family-links").text
     assert "暂无数据" in page and not api_forms(page)

@@ -1,8 +1,8 @@
 """The console's Volunteers area: the roster, applications, teams and a volunteer's page.
 
 Every route for every role, in and out of reach; the ID number never unmasked; each form the pages
-draw sent as the console's JavaScript would send it (its data-api, method and fields) to a working API
-route with the cookie and the CSRF header; the words in Chinese by default, English when asked.
+draw sent as console.js would send it (tests/console/forms.py) to a working API route with the cookie
+and the CSRF header; the words in Chinese by default, English when asked.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 from html import unescape
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
+from tests.console.forms import Form, collect, forms, next_location, one_form, send
 from tests.orders.conftest import Loop
 from tests.support import ADMIN_VIEW, caller, console_sign_in, credit, id_number, make_user
 from tests.workbench.conftest import volunteer
@@ -26,95 +26,9 @@ from volunteer_app.extensions import db
 TEMPLATES = Path(__file__).parents[2] / "volunteer_app/console/templates/console"
 
 
-# ---- reading the pages' forms as console.js does ----------------------------------------------------
-
-
-class Forms(HTMLParser):
-    """The <form data-api> of a page with their fields (name, type, value, data-type, checked)."""
-
-    def __init__(self):
-        super().__init__()
-        self.forms: list[dict] = []
-        self._form: dict | None = None
-        self._select: dict | None = None
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "form" and "data-api" in a:
-            self._form = {
-                "api": a["data-api"],
-                "method": a.get("data-method", "POST"),
-                "then": a.get("data-then"),
-                "fields": [],
-            }
-            self.forms.append(self._form)
-        elif self._form is not None and tag in ("input", "textarea") and a.get("name"):
-            self._form["fields"].append(
-                {
-                    "name": a["name"],
-                    "type": a.get("type", "text"),
-                    "value": a.get("value", ""),
-                    "data-type": a.get("data-type"),
-                    "checked": "checked" in a,
-                }
-            )
-        elif self._form is not None and tag == "select" and a.get("name"):
-            self._select = {
-                "name": a["name"],
-                "type": "select",
-                "value": "",
-                "data-type": a.get("data-type"),
-                "checked": False,
-            }
-            self._form["fields"].append(self._select)
-        elif self._select is not None and tag == "option" and ("selected" in a or "seen" not in self._select):
-            self._select["value"] = a.get("value", "")  # the selected option, else the first
-            self._select["seen"] = True
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self._form = None
-        elif tag == "select":
-            self._select = None
-
-
-def forms(html: str) -> list[dict]:
-    parser = Forms()
-    parser.feed(html)
-    return parser.forms
-
-
-def body_of(form: dict, **typed) -> dict:
-    """The JSON console.js sends for the form: its fields (empty ones left out, checkboxes as booleans,
-    data-type="int" as numbers), with `typed` standing for what the manager types."""
-    body = {}
-    for field in form["fields"]:
-        if field["type"] == "checkbox":
-            value = typed.get(field["name"], field["checked"])
-        else:
-            value = typed.get(field["name"], field["value"])
-            if isinstance(value, str) and value.strip() == "":
-                continue
-            if field["data-type"] == "int" and isinstance(value, str) and value.isdigit():
-                value = int(value)
-        body[field["name"]] = value
-    return body
-
-
-def one_form(html: str, api: str) -> dict:
-    found = [f for f in forms(html) if f["api"] == api]
-    assert len(found) == 1, (api, [f["api"] for f in forms(html)])
-    return found[0]
-
-
-def send(client, csrf: str, form: dict, **typed):
-    """Send the form as console.js would: JSON (none for a bodiless DELETE), the CSRF header, a key."""
-    body = body_of(form, **typed)
-    headers = {"X-CSRF-Token": csrf, "Idempotency-Key": f"k-{form['api']}-{sorted(body.items())}"}
-    method = form["method"].upper()
-    if method == "DELETE" and not body:
-        return client.open(form["api"], method=method, headers=headers)
-    return client.open(form["api"], method=method, json=body, headers=headers)
+def api_forms(html: str) -> list[Form]:
+    """The page's forms that console.js sends (those with a data-api)."""
+    return [f for f in forms(html) if f.api]
 
 
 # ---- the world -------------------------------------------------------------------------------------
@@ -217,8 +131,10 @@ def test_the_id_number_is_never_shown_unmasked(app, client, world, crew):
     assert masked in page.text and full not in page.text
     assert full[:14] not in page.text and full[-8:] not in page.text
     # Approved through the page's own form: the approved list, the roster and the volunteer's page.
-    form = one_form(page.text, f"/api/v1/volunteer-applications/{world.applications['applicant']}/approve")
-    assert send(client, csrf, form).status_code == 200
+    form = one_form(
+        page.text, api=f"/api/v1/volunteer-applications/{world.applications['applicant']}/approve"
+    )
+    assert send(client, form, csrf).status_code == 200
     for path in (
         f"/console/volunteers/applications?site={s1}&status=approved",
         f"/console/volunteers?site={s1}",
@@ -351,17 +267,17 @@ def test_approve_and_reject_forms(app, client, world, crew):
     path = f"/console/volunteers/applications?site={world.sites['I1']}"
     page = client.get(path).text
     assert "第二申请人" in page and "申请人" in page
-    approve = one_form(page, f"/api/v1/volunteer-applications/{world.applications['applicant']}/approve")
-    reject = one_form(page, f"/api/v1/volunteer-applications/{second}/reject")
-    assert [f["name"] for f in reject["fields"]] == ["reason"]
-    # Without the CSRF header the cookie changes nothing.
-    refused = client.post(approve["api"], json={})
+    approve = one_form(page, api=f"/api/v1/volunteer-applications/{world.applications['applicant']}/approve")
+    reject = one_form(page, api=f"/api/v1/volunteer-applications/{second}/reject")
+    assert reject.names() == {"reason"} and collect(approve) == {}
+    # Without the page's CSRF value the cookie changes nothing.
+    refused = send(client, approve, "")
     assert refused.status_code == 403 and refused.json["error"] == "auth.csrf"
     # No reason: the API's message for the field, in the page's language.
-    empty = send(client, csrf, reject)
+    empty = send(client, reject, csrf)
     assert empty.status_code == 422 and "reason" in empty.json["errors"]["json"]
-    assert send(client, csrf, reject, reason="资料不全，请补充").status_code == 200
-    assert send(client, csrf, approve).status_code == 200
+    assert send(client, reject, csrf, collect(reject, {"reason": "资料不全，请补充"})).status_code == 200
+    assert send(client, approve, csrf).status_code == 200
     page = client.get(path).text
     assert "暂无待审核的申请" in page
     rejected = client.get(path + "&status=rejected").text
@@ -369,7 +285,7 @@ def test_approve_and_reject_forms(app, client, world, crew):
     # The new volunteer is on the roster.
     assert "申请人" in client.get(f"/console/volunteers?site={world.sites['S1']}").text
     # Approving again: the API's conflict, shown as the form would show it.
-    again = send(client, csrf, approve)
+    again = send(client, approve, csrf)  # the form of a page drawn before
     assert again.status_code == 409 and again.json["message"] == "该申请已处理"
 
 
@@ -378,28 +294,30 @@ def test_team_forms_create_add_and_remove(app, client, world, crew):
     s1, t1 = world.sites["S1"], world.teams["T1"]
     page = client.get(f"/console/volunteers/teams?site={s1}").text
     assert "选择一个队伍查看队员" in page
-    create = one_form(page, f"/api/v1/sites/{s1}/teams")
-    assert create["then"] == f"redirect:/console/volunteers/teams?site={s1}&team={{id}}"
-    made = send(client, csrf, create, name="助老分队", parent_id=str(t1), description="关爱老人")
+    create = one_form(page, api=f"/api/v1/sites/{s1}/teams")
+    blank = send(client, create, csrf)
+    assert blank.status_code == 422 and "name" in blank.json["errors"]["json"]
+    body = collect(create, {"name": "助老分队", "parent_id": t1, "description": "关爱老人"})
+    assert body == {"name": "助老分队", "parent_id": t1, "description": "关爱老人"}
+    made = send(client, create, csrf, body)
     assert made.status_code == 201, made.json
     assert (made.json["parent_id"], made.json["site_id"]) == (t1, s1)
-    blank = send(client, csrf, create)
-    assert blank.status_code == 422 and "name" in blank.json["errors"]["json"]
     # The new team nests under T1, and opens where the form sends the browser.
     team = made.json["id"]
+    assert next_location(create, made.json) == f"/console/volunteers/teams?site={s1}&team={team}"
     tree = client.get(f"/console/volunteers/teams?site={s1}").text
     assert re.search(rf'class="depth-1 ?"[^>]*>\s*<a href="[^"]*team={team}">助老分队</a>', tree)
     page = client.get(f"/console/volunteers/teams?site={s1}&team={team}&pick=4321").text
     assert "暂无队员" in page and "王小明" in page
-    add = one_form(page, f"/api/v1/teams/{team}/members")
-    assert body_of(add) == {"user_id": crew["wang"].id, "leader": False}
-    assert send(client, csrf, add, leader=True).status_code == 201
+    add = one_form(page, api=f"/api/v1/teams/{team}/members")
+    assert collect(add) == {"user_id": crew["wang"].id, "leader": False}
+    assert send(client, add, csrf, collect(add, {"leader": True})).status_code == 201
     page = client.get(f"/console/volunteers/teams?site={s1}&team={team}&pick=4321").text
     assert "已在队中" in page and f'/api/v1/teams/{team}/members"' not in page
     assert "队长" in page
-    remove = one_form(page, f"/api/v1/teams/{team}/members/{crew['wang'].id}")
-    assert remove["method"] == "DELETE"
-    assert send(client, csrf, remove).status_code == 204
+    remove = one_form(page, api=f"/api/v1/teams/{team}/members/{crew['wang'].id}")
+    assert remove.method == "DELETE" and collect(remove) == {}
+    assert send(client, remove, csrf).status_code == 204
     assert "暂无队员" in client.get(f"/console/volunteers/teams?site={s1}&team={team}").text
     # A volunteer of a sibling station is not offered, and the API refuses them.
     page = client.get(f"/console/volunteers/teams?site={s1}&team={team}&pick=赵敏").text
@@ -428,21 +346,24 @@ def test_the_volunteer_page_and_its_certificate(app, client, world, crew, loop):
     assert "王小明实名" in page and "+86139****4321" in page and f"ZY{wang.id:010d}" in page
     assert "2.50" in page and "急救" in page and "宝石志愿服务队" in page
     assert f'href="/console/orders/{order}"' in page and "已邀请" in page
-    issue = one_form(page, f"/api/v1/volunteers/{wang.id}/certificates")
-    body = body_of(issue)
+    issue = one_form(page, api=f"/api/v1/volunteers/{wang.id}/certificates")
+    body = collect(issue)
     assert (
         body["date_to"] == date.today().isoformat()
         or abs((date.fromisoformat(body["date_to"]) - date.today()).days) <= 1
     )
-    assert (
-        issue["then"] == f"redirect:/console/volunteers/{wang.id}?site={world.sites['S1']}&certificate={{id}}"
+    later = send(
+        client, issue, csrf, collect(issue, {"date_to": (date.today() + timedelta(days=3)).isoformat()})
     )
-    later = send(client, csrf, issue, date_to=(date.today() + timedelta(days=3)).isoformat())
     assert later.status_code == 422 and "date_to" in later.json["errors"]["json"]
-    issued = send(client, csrf, issue)
+    issued = send(client, issue, csrf)
     assert issued.status_code == 201, issued.json
     certificate = issued.json
-    shown = client.get(path + f"&certificate={certificate['id']}").text
+    shown_at = next_location(issue, certificate)
+    assert (
+        shown_at == f"/console/volunteers/{wang.id}?site={world.sites['S1']}&certificate={certificate['id']}"
+    )
+    shown = client.get(shown_at).text
     assert certificate["number"] in shown and "证明已开具" in shown
     printed = re.search(r'href="(/api/v1/certificates/\d+/print)"', shown).group(1)
     assert printed == f"/api/v1/certificates/{certificate['id']}/print"
@@ -506,8 +427,8 @@ def test_every_form_needs_the_pages_csrf_value(app, client, world, crew):
         f"/console/volunteers/teams?site={s1}&team={t1}&pick=志愿者",
         f"/console/volunteers/{crew['wang'].id}?site={s1}",
     ):
-        drawn += forms(client.get(path).text)
-    apis = sorted({(f["method"], re.sub(r"/\d+", "/N", f["api"])) for f in drawn})
+        drawn += api_forms(client.get(path).text)
+    apis = sorted({(f.method, re.sub(r"/\d+", "/N", f.api)) for f in drawn})
     assert apis == [
         ("DELETE", "/api/v1/teams/N/members/N"),
         ("POST", "/api/v1/sites/N/teams"),
@@ -519,11 +440,12 @@ def test_every_form_needs_the_pages_csrf_value(app, client, world, crew):
     ]
     for form in drawn:
         for forged in ("", "forged"):
-            response = send(client, forged, form)
-            assert response.status_code == 403 and response.json["error"] == "auth.csrf", form["api"]
+            response = send(client, form, forged)
+            assert response.status_code == 403 and response.json["error"] == "auth.csrf", form.api
     with app.app_context():
         assert db.session.get(VolunteerApplication, world.applications["applicant"]).status == "pending"
     for form in drawn:
-        if form["api"] != "/console/logout":
-            response = send(client, csrf, form, reason="资料不全", name="新队伍")
-            assert response.status_code not in (404, 405), (form["api"], response.status_code)
+        if form.api != "/console/logout":
+            typed = {k: v for k, v in {"reason": "资料不全", "name": "新队伍"}.items() if k in form.names()}
+            response = send(client, form, csrf, collect(form, typed))
+            assert response.status_code not in (404, 405), (form.api, response.status_code)
