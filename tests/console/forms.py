@@ -14,7 +14,8 @@ JSON *console.js* would send works, not a test's own idea of it. Change it only 
   (nobody types into them) and anything the field cannot hold (an option that is not there).
 - `collect(form, typed)` mirrors console.js `collect` (with `read` for each field's value and `put`
   for where it goes in the body); `send(client, form, csrf, body)` mirrors console.js `send`
-  (method, URL, GET query, the headers, the Idempotency-Key kept until an answer is OK).
+  (method, URL, GET query, the headers, the Idempotency-Key kept until an answer is OK); `send_code`
+  mirrors its [data-send-code] click (the sign-in's SMS code).
 - What a page's own script does to a form before console.js collects it has its own helper here,
   mirroring that script: `choose_volunteers` (orders.js `choose`), `show_rule_kind` and
   `rule_preview_url` (activities.js `showKind`, `previewUrl`), `mark_unchanged` (settings.js `mark`),
@@ -40,8 +41,8 @@ from html.parser import HTMLParser
 from urllib.parse import quote, urlencode
 
 __all__ = [  # noqa: RUF022 (in the order of the docstring)
-    "forms", "one_form", "page_csrf", "Form", "Field", "type_into", "collect", "Collected", "send",
-    "next_location", "choose_volunteers", "show_rule_kind", "rule_preview_url", "mark_unchanged",
+    "forms", "one_form", "page_csrf", "tagged", "Form", "Field", "type_into", "collect", "Collected", "send",
+    "next_location", "send_code", "choose_volunteers", "show_rule_kind", "rule_preview_url", "mark_unchanged",
     "lookup_url", "show_redemption",
 ]  # fmt: skip
 
@@ -208,6 +209,7 @@ class _Parser(HTMLParser):
         self.tree = 0  # the tree the parser is in (0: the document)
         self.trees: list[int] = []  # the trees around the open <template>s
         self.count = 0
+        self.nodes: list[Node] = []  # every element, in tree order
 
     def _next(self) -> tuple[int, int]:
         self.count += 1
@@ -226,6 +228,7 @@ class _Parser(HTMLParser):
             top = self.stack[-1] if self.stack else None
         order = self._next()
         node = Node(tag, a, top, self.tree)
+        self.nodes.append(node)
         if "id" in a:
             self.ids.setdefault((node.tree, a["id"]), node)
         if tag == "form":
@@ -378,12 +381,22 @@ def _draw_radio_groups(form: Form) -> None:
             r.checked = False
 
 
-def forms(html: str) -> list[Form]:
-    """Every <form> of the page (those inside a <template> with `in_template`), in document order."""
+def _parsed(html: str) -> _Parser:
     parser = _Parser()
     parser.feed(html)
     parser.close()
-    return parser.forms
+    return parser
+
+
+def forms(html: str) -> list[Form]:
+    """Every <form> of the page (those inside a <template> with `in_template`), in document order."""
+    return _parsed(html).forms
+
+
+def tagged(html: str, attr: str) -> list[dict[str, str]]:
+    """The attributes of every element of the page with the attribute `attr` (a page script's hook,
+    such as the order page's [data-picker]), in document order."""
+    return [n.attrs for n in _parsed(html).nodes if attr in n.attrs]
 
 
 def one_form(html: str, *, api: str | None = None, ends: str | None = None, has: str | None = None, **attrs):
@@ -670,7 +683,7 @@ def _plain(value):
     return value
 
 
-def collect(form: Form, typed: dict | None = None) -> Collected:
+def collect(form: Form, typed: dict | list[tuple[str, object]] | None = None) -> Collected:
     """console.js `collect(form)`, after the manager typed `typed` into it (see type_into)."""
     if typed:
         form = type_into(form, typed)
@@ -704,8 +717,9 @@ def collect(form: Form, typed: dict | None = None) -> Collected:
 # ---- what the manager does: type, pick, tick --------------------------------------------------------
 
 
-def type_into(form: Form, typed: dict) -> Form:
-    """The form after the manager typed into it: {name: value}, in order.
+def type_into(form: Form, typed: dict | list[tuple[str, object]]) -> Form:
+    """The form after the manager typed into it: {name: value} (or (name, value) pairs, for a name with
+    both a text field and checkboxes), in order.
 
     - a str (or number) goes into the one text field, textarea or drop-down list of that name (for a
       list: the option with that value), or picks the radio of that name with that value;
@@ -716,7 +730,7 @@ def type_into(form: Form, typed: dict) -> Form:
     value no option or checkbox has, or a field of the wrong kind raise ValueError.
     """
     form = form.copy()
-    for name, value in typed.items():
+    for name, value in typed.items() if isinstance(typed, dict) else typed:
         every = form.named(name)
         if not every:
             raise LookupError(
@@ -844,6 +858,18 @@ def send(client, form: Form, csrf: str | None, body: Collected | None = None, *,
     if 200 <= response.status_code < 300:
         form.shared.key = str(uuid.uuid4())  # the next, different change gets its own key
     return response
+
+
+def send_code(client, form: Form, button: dict[str, str]):
+    """console.js's click on <button data-send-code="/api/v1/auth/sms-code"> in `form`: POST
+    {"phone": the form's phone field} as JSON (no CSRF value: no one is signed in yet)."""
+    phone = form.field("phone").js_value()
+    return client.open(
+        button["data-send-code"],
+        method="POST",
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+        data=_js_json({"phone": phone}),
+    )
 
 
 def next_location(form: Form, data: dict | None) -> str | None:

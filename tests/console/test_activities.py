@@ -1,17 +1,14 @@
 """The console's activities and service days: the list (upcoming, past, a site's sub-sites), one
 activity with its sign-ups and waitlist and the actions on them, the service-day rules with a preview
-before saving; every role in and out of reach; each form sent as console.js would send it."""
+before saving; every role in and out of reach; each form sent as console.js would send it
+(tests/console/forms.py)."""
 
 from __future__ import annotations
 
 import itertools
-import json
 import re
-import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from html import unescape
-from html.parser import HTMLParser
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -19,6 +16,16 @@ import pytest
 from sqlalchemy import select
 
 import volunteer_app.console.activities as console_activities
+from tests.console.forms import (
+    collect,
+    forms,
+    next_location,
+    one_form,
+    rule_preview_url,
+    send,
+    show_rule_kind,
+    type_into,
+)
 from tests.orders.conftest import NEAR, PLACE, category_id, iso
 from tests.support import console_sign_in, many_volunteers
 from volunteer_app.accounts.models import User
@@ -28,148 +35,6 @@ from volunteer_app.extensions import db
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _titles = itertools.count(1)
-
-
-# ---- the forms on a page, read and sent as console.js does -----------------------------------------
-
-
-@dataclass
-class Form:
-    attrs: dict
-    fields: list[dict] = field(default_factory=list)
-
-    def names(self) -> set[str]:
-        return {f["name"] for f in self.fields if f.get("name")}
-
-
-class _Forms(HTMLParser):
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.forms: list[Form] = []
-        self.select: dict | None = None
-        self.textarea: dict | None = None
-
-    def handle_starttag(self, tag, attrs):
-        a = {k: (v if v is not None else "") for k, v in attrs}
-        if tag == "form":
-            self.forms.append(Form(a))
-        elif not self.forms or self.forms[-1].attrs.get("_closed"):
-            return
-        elif tag == "input":
-            self.forms[-1].fields.append({**a, "tag": "input", "value": a.get("value", "")})
-        elif tag == "select":
-            self.select = {**a, "tag": "select", "value": None}
-            self.forms[-1].fields.append(self.select)
-        elif tag == "option" and self.select is not None:
-            if self.select["value"] is None or "selected" in a:
-                self.select["value"] = a.get("value", "")
-        elif tag == "textarea":
-            self.textarea = {**a, "tag": "textarea", "value": ""}
-            self.forms[-1].fields.append(self.textarea)
-
-    def handle_endtag(self, tag):
-        if tag == "form" and self.forms:
-            self.forms[-1].attrs["_closed"] = True
-        elif tag == "select":
-            self.select = None
-        elif tag == "textarea":
-            self.textarea = None
-
-    def handle_data(self, data):
-        if self.textarea is not None:
-            self.textarea["value"] += data
-
-
-def forms(html: str) -> list[Form]:
-    parser = _Forms()
-    parser.feed(html)
-    return parser.forms
-
-
-def form_by(html: str, **attrs) -> Form:
-    found = [f for f in forms(html) if all(f.attrs.get(k) == v for k, v in attrs.items())]
-    assert len(found) == 1, (attrs, [f.attrs for f in forms(html)])
-    return found[0]
-
-
-def _read(f: dict, value: str):
-    """console.js `read` for one value (None: left out)."""
-    kind = f.get("data-type", "")
-    if value.strip() == "":
-        return None
-    if kind == "int":
-        return int(value) if re.fullmatch(r"-?\d+", value.strip()) else value
-    if kind == "number":
-        try:
-            return float(value) if "." in value else int(value)
-        except ValueError:
-            return value
-    if kind == "ints":
-        return [int(x) if x.isdigit() else x for x in re.split(r"[\s,，、]+", value) if x]
-    if kind == "json":
-        return json.loads(value)
-    if kind == "bool":
-        return {"true": True, "false": False}.get(value, value)
-    if kind == "moment":
-        return value + (":00" if len(value) == 16 else "") + f["data-offset"]
-    return value
-
-
-def _put(body, name: str, value) -> None:
-    """As console.js: "a.b" nests an object, a number names a list's item ("assignments.0.minutes")."""
-    *path, last = name.split(".")
-    for part, after in zip(path, [*path, last][1:], strict=True):
-        fresh = [] if after.isdigit() else {}
-        if isinstance(body, list):
-            while len(body) <= int(part):
-                body.append(None)
-            body[int(part)] = body[int(part)] if body[int(part)] is not None else fresh
-            body = body[int(part)]
-        else:
-            body = body.setdefault(part, fresh)
-    if isinstance(body, list):
-        while len(body) <= int(last):
-            body.append(None)
-        body[int(last)] = value
-    elif isinstance(body.get(last), list) and isinstance(value, list):
-        body[last] = body[last] + value
-    else:
-        body[last] = value
-
-
-def collect(
-    form: Form, fill: dict | None = None, *, enable: tuple[str, ...] = (), disable: tuple[str, ...] = ()
-) -> dict:
-    """The JSON console.js sends for this form, with `fill` typed into the named fields (for checkboxes
-    "name[]": the values checked). `enable`, `disable`: fields activities.js turns on and off (a
-    rule's kind shows its own fields only)."""
-    fill = fill or {}
-    body: dict = {}
-    for f in form.fields:
-        name = f.get("name")
-        if not name or "data-skip" in f:
-            continue
-        if ("disabled" in f and name not in enable) or name in disable:
-            continue
-        if f.get("type") == "checkbox":
-            boxes = name + "[]"
-            checked = (f["value"] in [str(v) for v in fill[boxes]]) if boxes in fill else "checked" in f
-            _put(body, name, [int(f["value"])] if checked else [])
-            continue
-        value = _read(f, str(fill[name]) if name in fill else f["value"])
-        if value is not None:
-            _put(body, name, value)
-    return body
-
-
-def send(
-    client, form: Form, csrf: str, body: dict | None, *, url: str | None = None, lang: str | None = None
-):
-    headers = {"X-CSRF-Token": csrf, "Idempotency-Key": str(uuid.uuid4())}
-    if lang:
-        headers["Accept-Language"] = lang
-    method = form.attrs.get("data-method", "POST")
-    return client.open(form.attrs["data-api"], method=method, json=body, headers=headers)
 
 
 # ---- the world's activities ----------------------------------------------------------------------
@@ -332,8 +197,8 @@ def test_the_list_shows_upcoming_then_past_on_the_sites_clock(app, world, monkey
 def test_the_create_form_publishes_through_the_api_and_lands_on_the_activity(app, world):
     client, csrf = signed_in(app, world, "mgr_s1")
     page = client.get(f"/console/activities?site={world.sites['S1']}").text
-    form = form_by(page, id="create-activity")
-    assert form.attrs["data-api"] == f"/api/v1/sites/{world.sites['S1']}/activities"
+    form = one_form(page, id="create-activity")
+    assert form.api == f"/api/v1/sites/{world.sites['S1']}/activities"
     local = (datetime.now(SHANGHAI) + timedelta(days=3)).replace(hour=9, minute=0, second=0, microsecond=0)
     fill = {
         "title": "敬老院探访",
@@ -350,7 +215,7 @@ def test_the_create_form_publishes_through_the_api_and_lands_on_the_activity(app
     assert body["start_at"] == f"{local:%Y-%m-%dT%H:%M}:00+08:00" and body["slots"] == 4
     assert body["category_id"] == category_id(app) and body["lat"] == PLACE["lat"]
 
-    assert client.post(form.attrs["data-api"], json=body).status_code == 403  # no CSRF value
+    assert send(client, form, "", body).status_code == 403  # no CSRF value
     # The API's errors name the form's own fields (console.js puts each next to its field).
     bad = collect(form, {**fill, "end_at": fill["start_at"], "slots": "0"})
     response = send(client, form, csrf, bad)
@@ -363,7 +228,8 @@ def test_the_create_form_publishes_through_the_api_and_lands_on_the_activity(app
 
     response = send(client, form, csrf, body)
     assert response.status_code == 201, response.json
-    target = form.attrs["data-then"].removeprefix("redirect:").replace("{id}", str(response.json["id"]))
+    target = next_location(form, response.json)
+    assert target == f"/console/activities/{response.json['id']}"
     page = client.get(target)
     assert page.status_code == 200
     assert (
@@ -404,8 +270,10 @@ def test_the_activity_shows_its_signups_and_the_waitlist_in_the_order_places_go(
     assert "1 / 1" in text and "2 / 3" in text
 
     # Cancel, with a reason: the API's own route, with the cookie and the page's CSRF value.
-    form = form_by(text, id="cancel-activity")
-    assert send(client, form, csrf, collect(form)).status_code == 422  # the reason is required
+    form = one_form(text, id="cancel-activity")
+    assert (
+        send(client, form, csrf).status_code == 422
+    )  # the reason is required (the browser's required=, too)
     response = send(client, form, csrf, collect(form, {"reason": "暴雨预警"}))
     assert response.status_code == 200 and response.json["status"] == "cancelled"
     text = client.get(f"/console/activities/{activity['id']}").text
@@ -430,14 +298,14 @@ def test_close_a_missed_check_out_mark_a_no_show_then_audit_with_a_reason(app, w
     assert "进行中" in text
     closes = [f for f in forms(text) if f.attrs.get("class") == "close-checkout"]
     no_shows = [f for f in forms(text) if f.attrs.get("class") == "no-show"]
-    assert sorted(f.attrs["data-api"] for f in closes) == sorted(
+    assert sorted(f.api for f in closes) == sorted(
         f"/api/v1/assignments/{ids[p.id]}/close" for p in (stayed, left_early)
     )
-    assert [f.attrs["data-api"] for f in no_shows] == [f"/api/v1/assignments/{ids[absent.id]}/no-show"]
+    assert [f.api for f in no_shows] == [f"/api/v1/assignments/{ids[absent.id]}/no-show"]
     assert "cancel-activity" not in text  # it has started
     assert 'id="audit"' not in text and "活动结束后方可审核" in text
 
-    close = next(f for f in closes if str(ids[left_early.id]) in f.attrs["data-api"])
+    close = next(f for f in closes if str(ids[left_early.id]) in f.api)
     checkout = (now + timedelta(minutes=10)).astimezone(SHANGHAI)
     response = send(
         client,
@@ -449,14 +317,14 @@ def test_close_a_missed_check_out_mark_a_no_show_then_audit_with_a_reason(app, w
     assert response.json["status"] == "checked_out" and response.json["close_reason"] == "忘记签退"
     response = send(client, no_shows[0], csrf, collect(no_shows[0], {"reason": "未到场"}))
     assert response.status_code == 200 and response.json["status"] == "no_show"
-    stay = next(f for f in closes if str(ids[stayed.id]) in f.attrs["data-api"])
+    stay = next(f for f in closes if str(ids[stayed.id]) in f.api)
     assert send(client, stay, csrf, collect(stay, {"reason": "现场确认"})).status_code == 200
 
     # Ended: the audit lists each checked-out sign-up with its computed minutes.
     move(app, activity["id"], now - timedelta(minutes=20), now - timedelta(minutes=1))
     text = client.get(f"/console/activities/{activity['id']}").text
-    form = form_by(text, id="audit")
-    assert form.attrs["data-api"] == f"/api/v1/activities/{activity['id']}/audit"
+    form = one_form(text, id="audit")
+    assert form.api == f"/api/v1/activities/{activity['id']}/audit"
     rows = re.findall(r'<tr data-assignment-id="(\d+)">', text)
     assert sorted(int(r) for r in rows) == sorted((ids[stayed.id], ids[left_early.id]))
     with app.app_context():
@@ -483,9 +351,7 @@ def test_close_a_missed_check_out_mark_a_no_show_then_audit_with_a_reason(app, w
     assert response.status_code == 422 and response.json["error"] == "attendance.reason_required"
     index = rows.index(str(changed))
     assert response.json["errors"]["json"] == {"assignments": {str(index): {"reason": ["必填"]}}}
-    assert f"assignments.{index}.reason" in form.names() | set(
-        re.findall(r'name="(assignments\.\d+\.\w+)"', text)
-    )
+    assert f"assignments.{index}.reason" in form.names()
     response = send(client, form, csrf, audit_body({changed: {"minutes": 5, "reason": "提前离开"}}))
     assert response.status_code == 200, response.json
     assert response.json["status"] == "closed"
@@ -501,7 +367,7 @@ def test_an_audit_with_no_one_checked_out_confirms_nothing_and_closes(app, world
     signup(app, world.vol_s1, activity["id"])
     move(app, activity["id"], now - timedelta(hours=3), now - timedelta(hours=1))
     client, csrf = signed_in(app, world, "mgr_s1")
-    form = form_by(client.get(f"/console/activities/{activity['id']}").text, id="audit")
+    form = one_form(client.get(f"/console/activities/{activity['id']}").text, id="audit")
     body = collect(form)
     assert body == {"confirm_computed": True}
     response = send(client, form, csrf, body)
@@ -509,12 +375,6 @@ def test_an_audit_with_no_one_checked_out_confirms_nothing_and_closes(app, world
 
 
 # ---- service-day rules ------------------------------------------------------------------------------
-
-
-def preview_url(form: Form, spec: dict) -> str:
-    """The query activities.js builds from the form's spec: each list item its own parameter."""
-    pairs = [(k, v) for k, value in spec.items() for v in (value if isinstance(value, list) else [value])]
-    return form.attrs["data-preview"] + "?" + urlencode([*pairs, ("count", 5)])
 
 
 RULE_FILL = {
@@ -531,13 +391,15 @@ def test_a_rule_is_previewed_then_saved_then_paused_and_resumed(app, world):
     page = client.get(f"/console/activities/rules?site={world.sites['S1']}")
     assert page.status_code == 200
     assert "activities.js" in page.text and "<script>" not in page.text and " style=" not in page.text
-    form = form_by(page.text, id="rule-form")
-    assert form.attrs["data-api"] == f"/api/v1/sites/{world.sites['S1']}/service-day-rules"
+    form = one_form(page.text, id="rule-form")
+    assert form.api == f"/api/v1/sites/{world.sites['S1']}/service-day-rules"
     assert "data-save disabled" in page.text  # Save waits for a preview
-    body = collect(form, {**RULE_FILL, "spec.days": "5, 15", "spec.part_of_day": "afternoon"})
+    form = show_rule_kind(form, "days_of_month")  # the kind drawn first
+    filled = type_into(form, {**RULE_FILL, "spec.days": "5, 15", "spec.part_of_day": "afternoon"})
+    body = collect(filled)
     assert body["spec"] == {"kind": "days_of_month", "days": [5, 15], "part_of_day": "afternoon"}
 
-    preview = client.get(preview_url(form, body["spec"]))
+    preview = client.get(rule_preview_url(filled))  # what activities.js asks before Save is enabled
     assert preview.status_code == 200, preview.json
     assert preview.json["description"] == "每月5日、15日 下午"
     assert len(preview.json["next_occurrences"]) == 5
@@ -555,14 +417,14 @@ def test_a_rule_is_previewed_then_saved_then_paused_and_resumed(app, world):
     with app.app_context():
         assert db.session.scalar(select(Activity.id).where(Activity.rule_id == rule_id)) is not None
 
-    pause = form_by(text, **{"data-api": f"/api/v1/service-day-rules/{rule_id}"})
-    assert pause.attrs["data-method"] == "PATCH"
-    response = send(client, pause, csrf, collect(pause))
+    pause = one_form(text, api=f"/api/v1/service-day-rules/{rule_id}")
+    assert pause.method == "PATCH" and collect(pause) == {"active": False}
+    response = send(client, pause, csrf)
     assert response.status_code == 200 and response.json["active"] is False
     text = client.get(f"/console/activities/rules?site={world.sites['S1']}").text
     assert "已暂停" in text and "恢复" in text
-    resume = form_by(text, **{"data-api": f"/api/v1/service-day-rules/{rule_id}"})
-    assert send(client, resume, csrf, collect(resume)).json["active"] is True
+    resume = one_form(text, api=f"/api/v1/service-day-rules/{rule_id}")
+    assert send(client, resume, csrf).json["active"] is True
 
     english = client.get(
         f"/console/activities/rules?site={world.sites['S1']}", headers={"Accept-Language": "en-US,en;q=0.9"}
@@ -572,34 +434,26 @@ def test_a_rule_is_previewed_then_saved_then_paused_and_resumed(app, world):
 
 
 @pytest.mark.parametrize(
-    ("kind", "fill", "spec"),
+    ("kind", "typed", "spec"),
     [
-        ("nth_weekday", {"spec.nth": "1", "spec.weekday": "4"}, {"nth": 1, "weekday": 4}),
-        ("nth_week", {"spec.nth": "3", "spec.weekdays[]": [5, 6]}, {"nth": 3, "weekdays": [5, 6]}),
-        ("annual", {"spec.dates": "03-05, 12-05"}, {"dates": ["03-05", "12-05"]}),
-        ("days_of_month", {"spec.days": "10", "spec.days[]": [-1]}, {"days": [10, -1]}),
+        ("nth_weekday", [("spec.nth", "1"), ("spec.weekday", "4")], {"nth": 1, "weekday": 4}),
+        ("nth_week", [("spec.nth", "3"), ("spec.weekdays", ["5", "6"])], {"nth": 3, "weekdays": [5, 6]}),
+        ("annual", [("spec.dates", "03-05, 12-05")], {"dates": ["03-05", "12-05"]}),
+        ("days_of_month", [("spec.days", "10"), ("spec.days", ["-1"])], {"days": [10, -1]}),
     ],
 )
-def test_each_kind_of_rule_reads_back_from_its_own_fields(app, world, kind, fill, spec):
+def test_each_kind_of_rule_reads_back_from_its_own_fields(app, world, kind, typed, spec):
     client, csrf = signed_in(app, world, "mgr_s1")
     text = client.get(f"/console/activities/rules?site={world.sites['S1']}").text
-    form = form_by(text, id="rule-form")
-    kind_fields = {
-        "days_of_month": ("spec.days",),
-        "nth_weekday": ("spec.nth", "spec.weekday"),
-        "nth_week": ("spec.nth", "spec.weekdays"),
-        "annual": ("spec.dates",),
-    }[kind]
+    form = one_form(text, id="rule-form")
     # Only the first kind's fields are on when the page is drawn; activities.js turns each kind's on.
     for f in form.fields:
-        if f.get("name") in ("spec.nth", "spec.weekday", "spec.weekdays", "spec.dates"):
-            assert "disabled" in f, f
-    others = tuple(
-        {"spec.days", "spec.nth", "spec.weekday", "spec.weekdays", "spec.dates"} - set(kind_fields)
-    )
-    body = collect(form, {**RULE_FILL, "spec.kind": kind, **fill}, enable=kind_fields, disable=others)
+        if f.name in ("spec.nth", "spec.weekday", "spec.weekdays", "spec.dates"):
+            assert f.disabled, f
+    form = show_rule_kind(form, kind)
+    body = collect(form, [*RULE_FILL.items(), *typed])
     assert body["spec"] == {"kind": kind, **spec, "part_of_day": "afternoon"}
-    preview = client.get(preview_url(form, body["spec"]))
+    preview = client.get(rule_preview_url(type_into(form, [*RULE_FILL.items(), *typed])))
     assert preview.status_code == 200, preview.json
     assert preview.json["next_occurrences"]
     assert send(client, form, csrf, body).status_code == 201
@@ -608,37 +462,40 @@ def test_each_kind_of_rule_reads_back_from_its_own_fields(app, world, kind, fill
 def test_the_apis_refusals_of_a_rule_name_the_forms_fields(app, world):
     client, csrf = signed_in(app, world, "mgr_s1")
     text = client.get(f"/console/activities/rules?site={world.sites['S1']}").text
-    form = form_by(text, id="rule-form")
+    form = show_rule_kind(one_form(text, id="rule-form"), "days_of_month")
     names = form.names()
     # A bad day, in the preview (the spec checked whole: errors.json.spec) and on saving.
-    bad = collect(form, {**RULE_FILL, "spec.days": "0, 15"})
-    response = client.get(preview_url(form, bad["spec"]))
+    bad = type_into(form, {**RULE_FILL, "spec.days": "0, 15"})
+    response = client.get(rule_preview_url(bad))
     assert response.status_code == 422
     assert response.json["errors"]["json"]["spec"] == {"days": ["必须在 1 到 31 之间，或为 -1"]}
-    response = send(client, form, csrf, bad, lang="en")
+    response = send(client, form, csrf, collect(bad), lang="en")
     assert response.status_code == 422
     errors = response.json["errors"]["json"]["spec"]
     assert errors == {"days": ["must be between 1 and 31 or -1"]} and "spec.days" in names
     # A value the query cannot parse is the query's error on the same field (activities.js maps it).
-    response = client.get(preview_url(form, {**bad["spec"], "days": ["five"]}))
+    response = client.get(rule_preview_url(type_into(form, {"spec.days": "five"})))
     assert response.status_code == 422 and "days" in response.json["errors"]["query"]
-    # A time that ends before it starts, and a part of day the API does not know.
-    response = client.get(
-        preview_url(form, {**bad["spec"], "days": [5], "start_time": "12:00", "end_time": "11:00"}),
-        headers={"Accept-Language": "en"},
-    )
+    # A time that ends before it starts.
+    backwards = type_into(form, {"spec.days": "5", "spec.start_time": "12:00", "spec.end_time": "11:00"})
+    response = client.get(rule_preview_url(backwards), headers={"Accept-Language": "en"})
     assert response.json["errors"]["json"]["spec"] == {"end_time": ["must be after start_time"]}
     assert "spec.end_time" in names
-    # An unknown key: refused by name (no field of the form has it: the message says which).
-    response = send(client, form, csrf, {**bad, "spec": {**bad["spec"], "days": [5], "every": "month"}})
+    # What the page cannot send, made by hand: an unknown key is refused by name (no field of the
+    # form has it: console.js adds the message to the form's top), a weekday the API does not know.
+    hand_made = {**collect(form, {**RULE_FILL, "spec.days": "5"})}
+    hand_made["spec"] = {**hand_made["spec"], "every": "month"}
+    response = client.post(form.api, json=hand_made, headers={"X-CSRF-Token": csrf})
     assert response.status_code == 422 and response.json["errors"]["json"]["spec"] == {
         "every": ["未知字段。"]
     }
-    # A weekday the API does not know, in Chinese by default.
-    wrong = {"kind": "nth_weekday", "nth": 1, "weekday": 9, "part_of_day": "morning"}
-    response = client.get(preview_url(form, wrong))
+    assert "spec.every" not in names
+    wrong = {"kind": "nth_weekday", "nth": 1, "weekday": 9, "part_of_day": "morning", "count": 5}
+    response = client.get(form.attrs["data-preview"] + "?" + urlencode(wrong))
     assert response.status_code == 422 and "spec.weekday" in names
     assert "weekday" in response.json["errors"]["json"]["spec"]
+    weekdays = show_rule_kind(form, "nth_weekday").field("spec.weekday")
+    assert "9" not in [o.value for o in weekdays.options]  # the page offers only the API's weekdays
     with app.app_context():
         assert db.session.scalar(select(ServiceDayRule.id)) is None
 
@@ -676,12 +533,11 @@ def test_every_form_on_the_pages_names_a_route_of_the_api(app, world):
         response = client.get(page)
         assert response.status_code == 200, page
         for form in forms(response.text):
-            api = form.attrs.get("data-api", "")
+            api = form.api or ""
             if not api.startswith("/api/v1/"):
                 continue  # the header's sign-out (the console's own)
-            method = form.attrs.get("data-method", "POST")
-            endpoint, _ = adapter.match(api, method=method)
-            seen.add((endpoint, method))
+            endpoint, _ = adapter.match(api, method=form.method)
+            seen.add((endpoint, form.method))
             if "data-preview" in form.attrs:
                 assert adapter.match(form.attrs["data-preview"], method="GET")[0].endswith("SiteRulePreview")
     assert {endpoint.rsplit(".", 1)[-1] for endpoint, _ in seen} >= {

@@ -23,6 +23,7 @@ from tests.console.forms import (
     send,
     show_redemption,
     show_rule_kind,
+    tagged,
     type_into,
 )
 
@@ -291,6 +292,7 @@ def test_the_forms_and_their_fields_in_form_elements_order():
     (card,) = [f for f in forms(SAMPLE) if f.in_template]
     assert card.attrs["class"] == "fulfil" and card.api == ""
     assert page_csrf(SAMPLE) == "page-csrf" and page_csrf("<p>") == ""
+    assert [a["id"] for a in tagged(SAMPLE, "data-preview")] == ["rule"]
 
 
 def test_a_form_inside_a_form_is_a_page_error():
@@ -484,6 +486,8 @@ def test_show_rule_kind_enables_the_kinds_fields_only():
         "spec": {"kind": "days_of_month", "days": [5, 15], "start_time": "09:00"},
         "title": "清洁日",
     }
+    both = [("spec.days", "10"), ("spec.days", [-1])]  # a name with a text field and a checkbox
+    assert collect(days, both)["spec"]["days"] == [10, -1]
     assert rule_preview_url(weeks) == (
         "/api/v1/sites/1/service-day-rules/preview?kind=nth_week&nth=1&weekdays=0&weekdays=2"
         "&start_time=09%3A00&count=5"

@@ -1,19 +1,18 @@
 """The console's Orders area: the queue (/console/orders) and an order's page (/console/orders/<id>):
 who may open them, reach, the queue's filters and paging, and every form the page draws sent as
-console.js sends it (the cookie, the CSRF header, an Idempotency-Key) to a working API route."""
+console.js sends it (the cookie, the CSRF header, an Idempotency-Key; tests/console/forms.py) to a
+working API route."""
 
 from __future__ import annotations
 
-import json
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
 from html import unescape
-from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.console.forms import Form, choose_volunteers, collect, one_form, send, tagged
 from tests.orders.conftest import NEAR, Loop
 from tests.support import console_sign_in, grant, make_user
 from tests.workbench.conftest import categories, set_order, soon, volunteer
@@ -29,129 +28,19 @@ def loop(app, client) -> Loop:
     return Loop(app, client)
 
 
-# ---- reading the page's forms as console.js does -------------------------------------------------
-
-
-class _Forms(HTMLParser):
-    """Every <form data-api> of a page with its fields (in document order), and the pickers."""
-
-    def __init__(self):
-        super().__init__()
-        self.forms: list[dict] = []
-        self.pickers: list[dict] = []
-        self._form: dict | None = None
-        self._select: dict | None = None
-        self._textarea: dict | None = None
-
-    def handle_starttag(self, tag, attrs):
-        a = {k: (v if v is not None else "") for k, v in attrs}
-        if tag == "form" and "data-api" in a:
-            self._form = {**a, "fields": []}
-            self.forms.append(self._form)
-        elif "data-picker" in a:
-            self.pickers.append(a)
-        elif self._form is not None and tag in ("input", "select", "textarea"):
-            field = {"tag": tag, **a}
-            self._form["fields"].append(field)
-            if tag == "select":
-                self._select, field["value"] = field, ""
-            if tag == "textarea":
-                self._textarea, field["value"] = field, ""
-        elif tag == "option" and self._select is not None and "selected" in a:
-            self._select["value"] = a.get("value", "")
-
-    def handle_data(self, data):
-        if self._textarea is not None:
-            self._textarea["value"] += data
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self._form = None
-        elif tag == "select":
-            self._select = None
-        elif tag == "textarea":
-            self._textarea = None
-
-
-def parse(html: str) -> _Forms:
-    parser = _Forms()
-    parser.feed(html)
-    return parser
-
-
-def form(html: str, api_ends: str, contains: str | None = None) -> dict:
-    """The one form whose data-api ends with `api_ends` (and has a field named `contains`)."""
-    found = [
-        f
-        for f in parse(html).forms
-        if f["data-api"].endswith(api_ends)
-        and (contains is None or any(x.get("name") == contains for x in f["fields"]))
-    ]
-    assert len(found) == 1, (api_ends, [f["data-api"] for f in parse(html).forms])
-    return found[0]
-
-
-def _typed(field: dict, value):
-    kind = field.get("data-type", "")
-    if not isinstance(value, str):
-        return value
-    if kind == "int":
-        return int(value) if re.fullmatch(r"-?\d+", value.strip()) else value
-    if kind == "json":
-        return json.loads(value)
-    if kind == "moment":
-        return (value + ":00" if len(value) == 16 else value) + field.get("data-offset", "+08:00")
-    return value
-
-
-def _lists(value):
-    """Objects whose keys are all numbers become lists, as console.js builds them ("a.0.b")."""
-    if isinstance(value, dict):
-        if value and all(key.isdigit() for key in value):
-            return [_lists(value[key]) for key in sorted(value, key=int)]
-        return {key: _lists(item) for key, item in value.items()}
-    return value
-
-
-def body_of(f: dict, **values) -> dict:
-    """The JSON console.js collects from the form: named fields (not data-skip) with their drawn value
-    or the one typed in `values` ("a.b" names nest, a number makes a list); empty fields left out."""
-    body: dict = {}
-    for field in f["fields"]:
-        name = field.get("name")
-        if not name or "data-skip" in field:
-            continue
-        value = values.pop(name, field.get("value", ""))
-        if isinstance(value, str) and not value.strip():
-            continue
-        target, parts = body, name.split(".")
-        for part in parts[:-1]:
-            target = target.setdefault(part, {})
-        target[parts[-1]] = _typed(field, value)
-    body.update(values)  # what the page's JavaScript adds (the picker's chosen volunteers)
-    return _lists(body)
-
-
-def send(client, csrf: str, f: dict, body: dict, *, lang: str | None = None):
-    headers = {"X-CSRF-Token": csrf, "Idempotency-Key": str(uuid.uuid4())}
-    if lang:
-        headers["Accept-Language"] = lang
-    return client.open(f["data-api"], method=f.get("data-method", "POST"), json=body, headers=headers)
-
-
-def audit_body(f: dict, minutes: dict[int, int] | None = None, reasons: dict[int, str] | None = None) -> dict:
-    """The audit as console.js sends it: the rows' fields (assignments.N.assignment_id, .minutes,
-    .reason) as one list in the page's order, with the minutes and reasons typed by assignment id."""
-    typed: dict[str, object] = {}
-    for field in f["fields"]:
-        match = re.fullmatch(r"assignments\.(\d+)\.assignment_id", field.get("name", ""))
+def audit_typed(audit: Form, minutes: dict[int, int] | None = None, reasons: dict[int, str] | None = None):
+    """What the manager types into the audit's rows (assignments.N.minutes, .reason), found by the
+    assignment id each row's hidden field holds."""
+    typed: dict[str, str] = {}
+    for field in audit.fields:
+        match = re.fullmatch(r"assignments\.(\d+)\.assignment_id", field.name)
         if match:
-            row, assignment = match.group(1), int(field["value"])
+            row, assignment = match.group(1), int(field.value)
             if minutes and assignment in minutes:
                 typed[f"assignments.{row}.minutes"] = str(minutes[assignment])
             if reasons and assignment in reasons:
                 typed[f"assignments.{row}.reason"] = reasons[assignment]
-    return body_of(f, **typed)
+    return typed
 
 
 def queue_ids(client, query: str = "") -> list[int]:
@@ -337,18 +226,19 @@ def test_review_forms_reject_and_dispatch(app, client, world, loop):
 
     # Reject, with a reason; without the CSRF header nothing happens.
     page = client.get(f"/console/orders/{to_reject}").text
-    reject = form(page, f"/orders/{to_reject}/reject")
-    assert client.post(reject["data-api"], json={"reason": "重复下单"}).status_code == 403
-    refused = send(client, csrf, reject, body_of(reject))  # the reason left empty
+    reject = one_form(page, ends=f"/orders/{to_reject}/reject")
+    assert send(client, reject, "", collect(reject, {"reason": "重复下单"})).status_code == 403
+    refused = send(client, reject, csrf)  # the reason left empty (the browser's required= stops it first)
     assert refused.status_code == 422 and "reason" in refused.json["errors"]["json"]
-    assert send(client, csrf, reject, body_of(reject, reason="重复下单")).status_code == 200
+    assert send(client, reject, csrf, collect(reject, {"reason": "重复下单"})).status_code == 200
     page = client.get(f"/console/orders/{to_reject}").text
     assert "已驳回" in page and "重复下单" in page and f"/orders/{to_reject}/reject" not in page
 
     # The picker searches the station's volunteers through the API, with hours and open tasks.
     page = client.get(f"/console/orders/{to_named}").text
-    (picker,) = parse(page).pickers
+    (picker,) = tagged(page, "data-picker")
     assert picker["data-api"] == f"/api/v1/sites/{world.sites['S1']}/volunteers"
+    assert picker["data-for"] == "form-named"
     found = client.get(picker["data-api"], query_string={"q": vol2.phone[-4:]}).json["items"]
     assert [v["user_id"] for v in found] == [vol2.id]
     assert {"lifetime_hours", "open_tasks", "star_level", "teams"} <= set(found[0])
@@ -356,15 +246,17 @@ def test_review_forms_reject_and_dispatch(app, client, world, loop):
     assert [v["user_id"] for v in by_skill] == [vol2.id]
     by_team = client.get(picker["data-api"], query_string={"team_id": world.teams["T1"]}).json["items"]
     assert [v["user_id"] for v in by_team] == [vol2.id]
+    everyone = client.get(picker["data-api"]).json["items"]
+    assert {world.vol_s1.id, vol2.id} <= {v["user_id"] for v in everyone}
 
-    # Dispatch to the chosen volunteers, with a deadline on the site's clock.
-    named = next(
-        f for f in parse(page).forms if f["data-api"].endswith("/dispatch") and f.get("id") == "form-named"
-    )
+    # Dispatch to the volunteers chosen in the picker, with a deadline on the site's clock.
+    named = one_form(page, ends="/dispatch", id="form-named")
     deadline = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=60)
-    body = body_of(named, deadline=local_input(deadline), volunteer_ids=[world.vol_s1.id, vol2.id])
+    chosen = choose_volunteers(named, world.vol_s1.id, vol2.id)  # orders.js adds one input each
+    body = collect(chosen, {"deadline": local_input(deadline)})
     assert body["mode"] == "assign" and body["deadline"].endswith("+08:00")
-    response = send(client, csrf, named, body)
+    assert body["volunteer_ids"] == [world.vol_s1.id, vol2.id]
+    response = send(client, chosen, csrf, body)
     assert response.status_code == 200, response.json
     assert datetime.fromisoformat(response.json["fill_due_at"]) == deadline
     # Both decline: the page offers to more (the same picker, POST /offers).
@@ -374,42 +266,42 @@ def test_review_forms_reject_and_dispatch(app, client, world, loop):
     third = volunteer(app, world.sites["S1"], 72, "志愿者三")
     page = client.get(f"/console/orders/{to_named}").text
     assert "已拒绝" in page and "/dispatch" not in page
-    offers = next(f for f in parse(page).forms if f.get("id") == "form-named")
-    assert offers["data-api"] == f"/api/v1/orders/{to_named}/offers"
-    assert send(client, csrf, offers, body_of(offers, volunteer_ids=[third.id])).status_code == 200
+    offers = one_form(page, id="form-named")
+    assert offers.api == f"/api/v1/orders/{to_named}/offers"
+    assert collect(offers) == {}  # nobody chosen yet: the API says which field is missing
+    assert send(client, offers, csrf).status_code == 422
+    offers = choose_volunteers(offers, third.id)
+    assert send(client, offers, csrf).status_code == 200
     assert third.id in [
         a["assignment"]["volunteer_id"] for a in loop.get(world.mgr_s1, to_named)["assignments"]
     ]
 
     # Dispatch to a team.
     page = client.get(f"/console/orders/{to_team}").text
-    team = form(page, f"/orders/{to_team}/dispatch", contains="team_id")
-    assert (
-        f'<option value="{world.teams["T1"]}">' in page
-        and f'<option value="{world.teams["T4"]}">' not in page
-    )
-    response = send(client, csrf, team, body_of(team, team_id=str(world.teams["T1"])))
+    team = one_form(page, ends=f"/orders/{to_team}/dispatch", has="team_id")
+    assert [o.value for o in team.field("team_id").options] == ["", str(world.teams["T1"])]  # not T4
+    response = send(client, team, csrf, collect(team, {"team_id": world.teams["T1"]}))
     assert response.status_code == 200, response.json
     assert [a["assignment"]["volunteer_id"] for a in response.json["assignments"]] == [vol2.id]
 
     # Open a grab pool with its places and deadline; then cancel it with a reason.
     page = client.get(f"/console/orders/{to_grab}").text
-    grab = form(page, f"/orders/{to_grab}/dispatch", contains="capacity")
+    grab = one_form(page, ends=f"/orders/{to_grab}/dispatch", has="capacity")
     too_late = loop.get(world.mgr_s1, to_grab)["end_at"]
     late = send(
         client,
-        csrf,
         grab,
-        body_of(grab, deadline=local_input(datetime.fromisoformat(too_late) + timedelta(hours=1))),
+        csrf,
+        collect(grab, {"deadline": local_input(datetime.fromisoformat(too_late) + timedelta(hours=1))}),
     )
     assert late.status_code == 422 and "deadline" in late.json["errors"]["json"]
-    response = send(client, csrf, grab, body_of(grab, capacity="1", deadline=local_input(deadline)))
+    response = send(client, grab, csrf, collect(grab, {"capacity": "1", "deadline": local_input(deadline)}))
     assert response.status_code == 200, response.json
     assert response.json["mode"] == "grab" and response.json["capacity"] == 1
     page = client.get(f"/console/orders/{to_grab}").text
     assert "开放抢单" in page
-    cancel = form(page, f"/orders/{to_grab}/cancel")
-    assert send(client, csrf, cancel, body_of(cancel, reason="居民已自行解决")).status_code == 200
+    cancel = one_form(page, ends=f"/orders/{to_grab}/cancel")
+    assert send(client, cancel, csrf, collect(cancel, {"reason": "居民已自行解决"})).status_code == 200
     page = client.get(f"/console/orders/{to_grab}").text
     assert "已取消" in page and "居民已自行解决" in page and "当前状态无可执行的操作" in page
 
@@ -425,18 +317,16 @@ def test_attendance_forms_and_the_audit(app, client, world, loop):
 
     page = client.get(f"/console/orders/{order}").text
     assert "服务中" in page and "已签到" in page
-    no_show = form(page, f"/assignments/{absent}/no-show")
-    assert send(client, csrf, no_show, body_of(no_show, reason="未到场，电话未接")).status_code == 200
+    no_show = one_form(page, ends=f"/assignments/{absent}/no-show")
+    assert send(client, no_show, csrf, collect(no_show, {"reason": "未到场，电话未接"})).status_code == 200
     page = client.get(f"/console/orders/{order}").text
-    close = form(page, f"/assignments/{on_site}/close")
-    field = next(f for f in close["fields"] if f.get("name") == "checkout_at")
-    assert (
-        field["type"] == "datetime-local"
-        and field["data-type"] == "moment"
-        and field["data-offset"] == "+08:00"
-    )
+    close = one_form(page, ends=f"/assignments/{on_site}/close")
+    field = close.field("checkout_at")
+    assert (field.type, field.data("type"), field.data("offset")) == ("datetime-local", "moment", "+08:00")
     end = datetime.fromisoformat(loop.get(world.mgr_s1, order)["end_at"])
-    response = send(client, csrf, close, body_of(close, checkout_at=local_input(end), reason="忘记签退"))
+    body = collect(close, {"checkout_at": local_input(end), "reason": "忘记签退"})
+    assert datetime.fromisoformat(body["checkout_at"]) == end.replace(second=0)
+    response = send(client, close, csrf, body)
     assert response.status_code == 200, response.json
     computed = response.json["minutes_computed"]
     assert computed > 0
@@ -444,18 +334,18 @@ def test_attendance_forms_and_the_audit(app, client, world, loop):
     # Completed: the audit shows the computed minutes prefilled; a changed figure needs a reason.
     page = client.get(f"/console/orders/{order}").text
     assert "已完成待审核" in page
-    audit = form(page, f"/orders/{order}/audit")
-    assert f'name="assignments.0.minutes" value="{computed}"' in page
-    assert 'name="assignments.0.reason"' in page  # where console.js shows the API's field error
-    changed = audit_body(audit, minutes={on_site: computed - 5})
-    refused = send(client, csrf, audit, changed)
+    audit = one_form(page, ends=f"/orders/{order}/audit")
+    assert audit.field("assignments.0.minutes").value == str(computed)
+    assert "assignments.0.reason" in audit.names()  # where console.js shows the API's field error
+    changed = collect(audit, audit_typed(audit, minutes={on_site: computed - 5}))
+    refused = send(client, audit, csrf, changed)
     assert refused.status_code == 422 and refused.json["error"] == "attendance.reason_required"
     assert refused.json["errors"]["json"] == {"assignments": {"0": {"reason": ["必填"]}}}
-    english = send(client, csrf, audit, changed, lang="en")
+    english = send(client, audit, csrf, changed, lang="en")
     assert english.json["message"] == "A reason is required when the minutes differ from the computed figure"
     assert loop.get(world.mgr_s1, order)["status"] == "completed"  # nothing changed
-    fine = audit_body(audit, minutes={on_site: computed - 5}, reasons={on_site: "提前离开"})
-    response = send(client, csrf, audit, fine)
+    fine = collect(audit, audit_typed(audit, minutes={on_site: computed - 5}, reasons={on_site: "提前离开"}))
+    response = send(client, audit, csrf, fine)
     assert response.status_code == 200, response.json
     assert response.json["status"] == "closed"
     page = client.get(f"/console/orders/{order}").text
@@ -470,13 +360,14 @@ def test_the_audit_as_drawn_confirms_the_computed_minutes(app, client, world, lo
     loop.act(world.vol_s1, held, "check-out", NEAR)
     csrf = console_sign_in(app, client, world.mgr_s1.id)
     page = client.get(f"/console/orders/{order}").text
-    audit = form(page, f"/orders/{order}/audit")
-    drawn = body_of(audit)  # the hidden list as the server drew it (orders.js rebuilds the same)
-    assert drawn == audit_body(audit)
-    response = send(client, csrf, audit, drawn)
+    audit = one_form(page, ends=f"/orders/{order}/audit")
+    drawn = collect(audit)  # the rows as the server drew them: one list
+    (row,) = drawn["assignments"]
+    assert row["assignment_id"] == held and isinstance(row["minutes"], int) and "reason" not in row
+    response = send(client, audit, csrf, drawn)
     assert response.status_code == 200, response.json
     (line,) = response.json["assignments"]
-    assert line["assignment"]["minutes_confirmed"] == line["assignment"]["minutes_computed"]
+    assert line["assignment"]["minutes_confirmed"] == line["assignment"]["minutes_computed"] == row["minutes"]
 
 
 def test_english_once(app, client, world, loop):

@@ -1,9 +1,21 @@
-"""The console's sign-in, sign-out and sign-ins page; its cookie, CSRF and security headers."""
+"""The console's sign-in, sign-out and sign-ins page; its cookie, CSRF and security headers. The pages'
+forms are sent as console.js sends them (tests/console/forms.py); requests a page cannot make (no CSRF
+value, a forged one, another's session) are made by hand."""
 
 from __future__ import annotations
 
 import re
 
+from tests.console.forms import (
+    collect,
+    next_location,
+    one_form,
+    page_csrf,
+    send,
+    send_code,
+    tagged,
+    type_into,
+)
 from tests.support import PASSWORD, console_sign_in, fresh_session
 from volunteer_app.auth.models import AuthSession
 from volunteer_app.console.security import CSP
@@ -19,17 +31,17 @@ def _login_page(client) -> str:
 
 
 def test_pages_need_a_sign_in_and_come_back_after_it(client, world):
-    response = client.get("/console/orders?state=submitted")
+    response = client.get("/console/orders?status=submitted")
     assert response.status_code == 302
-    assert response.headers["Location"].startswith("/console/login?next=/console/orders")
-    token = _login_page(client)
-    response = client.post(
-        "/console/session?next=/console/sessions",
-        json={"phone": world.mgr_s1.phone, "password": PASSWORD},
-        headers={"X-CSRF-Token": token},
-    )
+    login = response.headers["Location"]
+    assert login.startswith("/console/login?next=/console/orders")
+    page = client.get(login).text
+    form = one_form(page, id="login-password")
+    body = collect(form, {"phone": world.mgr_s1.phone, "password": PASSWORD})
+    assert body == {"phone": world.mgr_s1.phone, "password": PASSWORD}
+    response = send(client, form, page_csrf(page), body)
     assert response.status_code == 200, response.json
-    assert response.json == {"next": "/console/sessions"}
+    assert next_location(form, response.json) == "/console/orders?status=submitted"  # back where it was
     cookie = response.headers.get_all("Set-Cookie")
     access = next(c for c in cookie if c.startswith(COOKIE + "="))
     assert "HttpOnly" in access and "SameSite=Lax" in access
@@ -55,19 +67,15 @@ def test_sign_in_refuses_without_the_pages_token_and_with_wrong_credentials(app,
     with app.app_context():
         before = db.session.query(AuthSession).count()
     response = client.post("/console/session", json={"phone": world.mgr_s1.phone, "password": PASSWORD})
-    assert response.status_code == 403 and response.json["error"] == "auth.csrf"
-    token = _login_page(client)
-    response = client.post(
-        "/console/session",
-        json={"phone": world.mgr_s1.phone, "password": "wrong-pass-1"},
-        headers={"X-CSRF-Token": token},
-    )
+    assert response.status_code == 403 and response.json["error"] == "auth.csrf"  # made by hand
+    page = client.get("/console/login").text
+    form = one_form(page, id="login-password")
+    wrong = collect(form, {"phone": world.mgr_s1.phone, "password": "wrong-pass-1"})
+    response = send(client, form, page_csrf(page), wrong)
     assert response.status_code == 401 and response.json["error"] == "auth.bad_credentials"
-    response = client.post(
-        "/console/session", json={"phone": world.mgr_s1.phone}, headers={"X-CSRF-Token": token}
-    )
+    response = send(client, form, page_csrf(page), collect(form, {"phone": world.mgr_s1.phone}))
     assert response.status_code == 422 and "password" in response.json["errors"]["json"]
-    response = client.post("/console/session", data="phone=1", headers={"X-CSRF-Token": token})
+    response = client.post("/console/session", data="phone=1", headers={"X-CSRF-Token": _login_page(client)})
     assert response.status_code == 422
     with app.app_context():
         assert db.session.query(AuthSession).count() == before
@@ -101,18 +109,18 @@ def test_the_logins_rate_limit_is_the_apis_own(app, client, world):
 
 
 def test_sms_code_sign_in(app, client, world):
-    token = _login_page(client)
-    assert client.post("/api/v1/auth/sms-code", json={"phone": world.mgr_s1.phone}).status_code == 200
+    page = client.get("/console/login").text
+    form = one_form(page, id="login-sms")
+    (button,) = tagged(page, "data-send-code")
+    assert send_code(client, type_into(form, {"phone": world.mgr_s1.phone}), button).status_code == 200
     code = next(
         code for phone, code in reversed(app.extensions["sms_sender"].sent) if phone == world.mgr_s1.phone
     )
-    response = client.post(
-        "/console/session/sms",
-        json={"phone": world.mgr_s1.phone, "code": code},
-        headers={"X-CSRF-Token": token},
-    )
+    body = collect(form, {"phone": world.mgr_s1.phone, "code": code})
+    assert body == {"phone": world.mgr_s1.phone, "code": code}
+    response = send(client, form, page_csrf(page), body)
     assert response.status_code == 200, response.json
-    assert client.get("/console/").status_code == 200
+    assert client.get(next_location(form, response.json)).status_code == 200
 
 
 def test_api_changes_with_the_cookie_need_the_csrf_header(app, client, world):
@@ -134,15 +142,23 @@ def test_api_changes_with_the_cookie_need_the_csrf_header(app, client, world):
 def test_signing_out_ends_the_cookie_and_everywhere_ends_the_phones_too(app, client, world):
     csrf = console_sign_in(app, client, world.mgr_s1.id)
     phone = fresh_session(app, world.mgr_s1.id)
-    assert client.post("/console/logout").status_code == 403  # no CSRF value: nothing ended
+    page = client.get("/console/").text
+    assert page_csrf(page) == csrf
+    sign_out = one_form(page, api="/console/logout")  # the header's button
+    assert send(client, sign_out, "").status_code == 403  # no CSRF value: nothing ended
     assert client.get("/console/").status_code == 200
-    assert client.post("/console/logout", headers={"X-CSRF-Token": csrf}).status_code == 200
+    response = send(client, sign_out, page_csrf(page))
+    assert response.status_code == 200 and next_location(sign_out, response.json) == "/console/login"
     assert client.get("/console/").status_code == 302
     assert client.get("/api/v1/me", headers=phone.headers).status_code == 200  # only this sign-in
 
-    csrf = console_sign_in(app, client, world.mgr_s1.id)
-    response = client.delete("/api/v1/auth/sessions", headers={"X-CSRF-Token": csrf})
+    console_sign_in(app, client, world.mgr_s1.id)
+    page = client.get("/console/sessions").text
+    everywhere = one_form(page, api="/api/v1/auth/sessions")
+    assert everywhere.method == "DELETE" and "data-confirm" in everywhere.attrs
+    response = send(client, everywhere, page_csrf(page))
     assert response.status_code == 204
+    assert next_location(everywhere, None) == "/console/login"
     assert client.get("/console/").status_code == 302
     assert client.get("/api/v1/me", headers=phone.headers).status_code == 401
 
@@ -155,17 +171,20 @@ def test_one_sign_in_ended_from_the_list(app, client, world):
     assert sum(1 for i in items if i["current"]) == 1 and len(items) >= 2  # the console's and this phone's
     phone_sid = next(i["id"] for i in items if i["current"])
     other_sid = client.get("/api/v1/auth/sessions", headers=other.headers).json["items"][0]["id"]
+    page = client.get("/console/sessions").text
+    assert f"/api/v1/auth/sessions/{other_sid}" not in page  # not listed; made by hand it is not found:
     assert (
         client.delete(f"/api/v1/auth/sessions/{other_sid}", headers={"X-CSRF-Token": csrf}).status_code == 404
     )
-    assert (
-        client.delete(f"/api/v1/auth/sessions/{phone_sid}", headers={"X-CSRF-Token": csrf}).status_code == 204
-    )
+    end = one_form(page, api=f"/api/v1/auth/sessions/{phone_sid}")
+    assert end.method == "DELETE" and next_location(end, None) == "reload"
+    assert send(client, end, csrf).status_code == 204
     assert client.get("/api/v1/me", headers=phone.headers).status_code == 401
     assert client.get("/api/v1/me", headers=other.headers).status_code == 200
-    again = client.delete(f"/api/v1/auth/sessions/{phone_sid}", headers={"X-CSRF-Token": csrf})
+    again = send(client, end, csrf)  # the page as it was before the reload
     assert again.status_code == 409 and again.json["error"] == "session.ended"
-    assert client.get("/console/sessions").status_code == 200
+    page = client.get("/console/sessions")
+    assert page.status_code == 200 and f"/api/v1/auth/sessions/{phone_sid}" not in page.text
 
 
 def test_not_a_manager_sees_the_403_page(app, client, world):
