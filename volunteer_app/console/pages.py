@@ -12,7 +12,7 @@ from datetime import datetime
 from functools import wraps
 from zoneinfo import ZoneInfo
 
-from flask import redirect, render_template, request, url_for
+from flask import current_app, redirect, render_template, request, url_for
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
 from sqlalchemy import select
@@ -82,6 +82,12 @@ def site_zone(site: Site) -> ZoneInfo:
     return ZoneInfo(sites.effective_settings(site)["timezone"])
 
 
+def default_zone() -> ZoneInfo:
+    """The deployment's default clock (SITE_DEFAULTS' time zone): times that belong to no site, such
+    as the caller's own sign-ins."""
+    return ZoneInfo(current_app.config["SITE_DEFAULTS"]["timezone"])
+
+
 def render(template: str, **context):
     """Render a console page with what the layout needs: the caller, the CSRF value, the sites."""
     who = current_principal() if signed_in_already() else None
@@ -113,12 +119,12 @@ def _lang() -> str:
 
 @blp.app_template_filter("local")
 def _local(moment: datetime | None, zone: ZoneInfo | str | None = None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored UTC time on the site's clock (`zone`), or '—'."""
+    """A stored UTC time on the site's clock (`zone`; none given: the deployment's default), or '—'."""
     if moment is None:
         return "—"
     if isinstance(zone, str):
         zone = ZoneInfo(zone)
-    return moment.astimezone(zone or ZoneInfo("Asia/Shanghai")).strftime(fmt)
+    return moment.astimezone(zone or default_zone()).strftime(fmt)
 
 
 @blp.app_template_filter("hours")

@@ -1,0 +1,30 @@
+"""What every console page shares (volunteer_app/console/pages.py): the clock of a time that belongs to
+no site."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from tests.support import console_sign_in
+from volunteer_app.auth.models import AuthSession
+from volunteer_app.extensions import db
+
+
+def test_a_time_of_no_site_is_on_the_deployments_default_clock(app, client, world, monkeypatch):
+    """The Sign-ins page names no site: its times follow SITE_DEFAULTS' time zone, not a fixed one."""
+    monkeypatch.setitem(
+        app.config, "SITE_DEFAULTS", {**app.config["SITE_DEFAULTS"], "timezone": "America/New_York"}
+    )
+    console_sign_in(app, client, world.mgr_s1.id)
+    with app.app_context():
+        created = db.session.scalars(
+            select(AuthSession.created_at)
+            .where(AuthSession.user_id == world.mgr_s1.id)
+            .order_by(AuthSession.id.desc())
+        ).first()
+    page = client.get("/console/sessions").text
+    new_york = created.astimezone(ZoneInfo("America/New_York")).strftime("%Y-%m-%d %H:%M")
+    shanghai = created.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+    assert new_york in page and shanghai not in page
