@@ -28,3 +28,19 @@ def test_a_time_of_no_site_is_on_the_deployments_default_clock(app, client, worl
     new_york = created.astimezone(ZoneInfo("America/New_York")).strftime("%Y-%m-%d %H:%M")
     shanghai = created.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
     assert new_york in page and shanghai not in page
+
+
+def test_one_word_per_assignment_state(app):
+    """Every state has one English word in the console (so one Chinese), distinct from the others;
+    the order, activity and volunteer pages all take it from console/labels.py."""
+    from volunteer_app.attendance.models import AssignmentStatus
+    from volunteer_app.console import labels
+    from volunteer_app.console.i18n import ZH
+
+    assert set(labels.ASSIGNMENT_STATUS) == set(AssignmentStatus)
+    chinese = [ZH[word] for word in labels.ASSIGNMENT_STATUS.values()]
+    assert len(set(chinese)) == len(chinese) == len(AssignmentStatus)
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert labels.assignment_word("held") == "Holds a place"
+    with app.test_request_context():
+        assert labels.assignment_word("held") == "已占名额" and labels.assignment_word("lost") == "lost"

@@ -41,16 +41,6 @@ PHASES = {
     ActivityStatus.CLOSED: "Audited",
     ActivityStatus.CANCELLED: "Cancelled",
 }
-SIGNUP_STATES = {
-    AssignmentStatus.HELD: "Has a place",
-    AssignmentStatus.WAITLISTED: "Waitlisted",
-    AssignmentStatus.CHECKED_IN: "Checked in",
-    AssignmentStatus.CHECKED_OUT: "Checked out",
-    AssignmentStatus.AUDITED: "Audited",
-    AssignmentStatus.NO_SHOW: "No-show",
-    AssignmentStatus.WITHDRAWN: "Withdrawn",
-    AssignmentStatus.CANCELLED: "Cancelled",
-}
 KINDS = {
     "days_of_month": "Days of the month",
     "nth_weekday": "The nth weekday of the month",
@@ -63,7 +53,7 @@ PARTS = {"morning": "Morning", "afternoon": "Afternoon", "evening": "Evening", "
 @blp.app_template_global("activity_words")
 def _words() -> dict:
     """The labels of the activity pages' stored values (each an English word of the catalogue)."""
-    return {"phases": PHASES, "signups": SIGNUP_STATES, "kinds": KINDS, "parts": PARTS}
+    return {"phases": PHASES, "kinds": KINDS, "parts": PARTS}
 
 
 def _offset(zone) -> str:
@@ -288,13 +278,6 @@ register(
         "Rule": "规则",
         "Window": "服务时段",
         "minutes": "分钟",
-        # a sign-up's status (SIGNUP_STATES)
-        "Has a place": "已报名",
-        "Waitlisted": "候补中",
-        "Checked in": "已签到",
-        "Checked out": "已签退",
-        "No-show": "缺席",
-        "Withdrawn": "已退出",
         # rules
         "In use": "启用中",
         "Paused": "已暂停",

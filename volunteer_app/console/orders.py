@@ -61,18 +61,6 @@ STATUS_COLOUR = {
     "rejected": "red",
     "expired": "red",
 }
-ASSIGNMENT_LABEL = {
-    "offered": "Offered",
-    "waitlisted": "Waitlisted",
-    "held": "Holds a place",
-    "checked_in": "Checked in",
-    "checked_out": "Checked out",
-    "audited": "Audited",
-    "declined": "Declined",
-    "withdrawn": "Withdrawn",
-    "no_show": "No-show",
-    "cancelled": "Cancelled",
-}
 KIND_LABEL = {"offer": "Offer", "grab": "Grab", "signup": "Sign-up"}
 MODE_LABEL = {"assign": "Offered to named volunteers", "grab": "Open to grabbing"}
 ACTION_LABEL = {
@@ -116,15 +104,9 @@ register(
         "Audited and closed": "已审核结单",
         "Cancelled": "已取消",
         "Expired": "已过期",
-        "Offered": "已邀请",
-        "Waitlisted": "候补中",
-        "Holds a place": "已接单",
         "Checked in": "已签到",
         "Checked out": "已签退",
         "Audited": "已审核",
-        "Declined": "已拒绝",
-        "Withdrawn": "已退出",
-        "No-show": "缺席",
         "Offer": "邀请",
         "Grab": "抢单",
         "Sign-up": "报名",
@@ -457,7 +439,6 @@ def order(order_id: int):
         close_default=_minute_up(min(found.window_end, now)),
         status_label=STATUS_LABEL,
         status_colour=STATUS_COLOUR,
-        assignment_label=ASSIGNMENT_LABEL,
         kind_label=KIND_LABEL,
         mode_label=MODE_LABEL,
         action_label=ACTION_LABEL,

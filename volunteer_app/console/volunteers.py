@@ -21,7 +21,7 @@ from volunteer_app.accounts.models import ApplicationStatus
 from volunteer_app.accounts.schemas import ApplicationListArgs
 from volunteer_app.auth.tokens import current_principal
 from volunteer_app.console import blp
-from volunteer_app.console.i18n import gettext, lang, register
+from volunteer_app.console.i18n import lang, register
 from volunteer_app.console.pages import current_site, page, render, site_zone
 from volunteer_app.errors import NotFound, error_body
 from volunteer_app.extensions import db
@@ -39,18 +39,6 @@ MEMBERS_PAGE = 100
 # Volunteers offered when adding a member.
 PICK_LIMIT = 10
 
-ASSIGNMENT_STATUS = {
-    "offered": "Offered",
-    "waitlisted": "Waitlisted",
-    "held": "Holding a place",
-    "checked_in": "Checked in",
-    "checked_out": "Checked out",
-    "audited": "Audited",
-    "declined": "Declined",
-    "withdrawn": "Withdrawn",
-    "no_show": "No-show",
-    "cancelled": "Cancelled",
-}
 APPLICATION_STATUS = {"pending": "Pending", "approved": "Approved", "rejected": "Rejected"}
 
 
@@ -241,7 +229,6 @@ def volunteer(user_id: int):
         site=site,
         v=person,
         zones=zones,
-        statuses={key: gettext(label) for key, label in ASSIGNMENT_STATUS.items()},
         certificate=certificate,
         date_from=date(today.year, 1, 1).isoformat(),
         date_to=today.isoformat(),
@@ -334,15 +321,5 @@ register(
         "Total hours": "合计时长（小时）",
         "Print": "打印",
         "Back to the roster": "返回花名册",
-        "Offered": "已邀请",
-        "Waitlisted": "候补中",
-        "Holding a place": "已接单",
-        "Checked in": "已签到",
-        "Checked out": "已签退",
-        "Audited": "已审核",
-        "Declined": "已拒绝",
-        "Withdrawn": "已退出",
-        "No-show": "缺席",
-        "Cancelled": "已取消",
     }
 )
