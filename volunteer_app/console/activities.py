@@ -22,7 +22,7 @@ from volunteer_app.attendance.models import AssignmentStatus
 from volunteer_app.auth.tokens import current_principal
 from volunteer_app.console import blp
 from volunteer_app.console.i18n import lang, register
-from volunteer_app.console.pages import current_site, page, render, site_zone
+from volunteer_app.console.pages import category_names, current_site, page, render, site_names, site_zone
 from volunteer_app.db import utcnow
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.reach import path_in_reach
@@ -62,12 +62,6 @@ def _offset(zone) -> str:
     return f"{raw[:3]}:{raw[3:]}"
 
 
-def _category_names(include_inactive: bool = True) -> dict[int, str]:
-    en = lang() == "en"
-    catalogue = sites.list_categories(include_inactive=include_inactive)
-    return {c.id: (c.name_en if en else c.name_zh) for c in catalogue}
-
-
 def _phase(activity, now: datetime) -> str:
     """What a manager sees in the state column (from the status and the clock)."""
     if activity.status != ActivityStatus.OPEN:
@@ -77,10 +71,6 @@ def _phase(activity, now: datetime) -> str:
     if activity.start_at <= now:
         return "under_way"
     return "signing_up"
-
-
-def _site_names(items) -> dict[int, str]:
-    return {site_id: sites.get_site(site_id).name for site_id in {a.site_id for a in items}}
 
 
 @blp.get("/activities")
@@ -117,9 +107,9 @@ def activities_list():
         more_past=more(past, "past_cursor", "cursor"),
         parent=parent if parent is not None and path_in_reach(parent.path, who) else None,
         children=children,
-        site_names=_site_names(upcoming["items"] + past["items"]),
-        categories=_category_names(include_inactive=False),
-        category_names=_category_names(),
+        site_names=site_names(a.site_id for a in upcoming["items"] + past["items"]),
+        categories=category_names(include_inactive=False),
+        category_names=category_names(),
         phase=_phase,
         now=utcnow(),
     )
@@ -169,7 +159,7 @@ def activity_page(activity_id: int):
         waitlist=waitlist,
         rule=rule,
         rule_text=rule_specs.describe(rule.spec, lang()) if rule else None,
-        category_names=_category_names(),
+        category_names=category_names(),
         phase=_phase(activity, now),
         can_cancel=is_open and activity.start_at > now,
         started=activity.start_at <= now,
@@ -192,8 +182,8 @@ def service_day_rules():
         site=site,
         zone=zone,
         rules=rules,
-        categories=_category_names(include_inactive=False),
-        category_names=_category_names(),
+        categories=category_names(include_inactive=False),
+        category_names=category_names(),
         kinds=[kind for kind in rule_specs.KINDS if kind in KINDS],
         parts=[part for part in rule_specs.PARTS if part in PARTS],
         part_times={part: (f"{a:%H:%M}", f"{b:%H:%M}") for part, (a, b) in rule_specs.PARTS.items()},

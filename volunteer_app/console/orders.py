@@ -22,7 +22,7 @@ from volunteer_app.attendance.models import AssignmentStatus
 from volunteer_app.auth.tokens import current_principal
 from volunteer_app.console import blp
 from volunteer_app.console.i18n import register
-from volunteer_app.console.pages import current_site, page, render, site_zone
+from volunteer_app.console.pages import category_names, current_site, page, render, site_names, site_zone
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Unprocessable, error_body, language
 from volunteer_app.extensions import db
@@ -287,17 +287,6 @@ def _names(ids: set[int]) -> dict[int, User]:
     return {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))}
 
 
-def _site_names(ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    return dict(db.session.execute(select(Site.id, Site.name).where(Site.id.in_(ids))).all())
-
-
-def _categories() -> dict[int, str]:
-    english = language() == "en"
-    return {c.id: (c.name_en if english else c.name_zh) for c in sites.list_categories(include_inactive=True)}
-
-
 @blp.get("/orders")
 @page
 def orders():
@@ -328,9 +317,9 @@ def orders():
         site=site,
         items=items,
         residents=residents,
-        station_names=_site_names(station_ids),
+        station_names=site_names(station_ids),
         zones={sid: ZoneInfo(zone) for sid, zone in zones.items()},
-        categories=_categories(),
+        categories=category_names(),
         stations=_stations(site),
         chosen=kept,
         errors=_translated(errors) if errors else {},
@@ -428,7 +417,7 @@ def order(order_id: int):
         events=timeline["items"],
         more_events=more_events,
         people=people,
-        category=_categories().get(found.category_id, found.category_id),
+        category=category_names().get(found.category_id, found.category_id),
         target_groups=[
             TARGET_GROUPS[g][1 if english else 0] for g in found.target_groups if g in TARGET_GROUPS
         ],

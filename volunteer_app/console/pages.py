@@ -82,6 +82,24 @@ def site_zone(site: Site) -> ZoneInfo:
     return ZoneInfo(sites.effective_settings(site)["timezone"])
 
 
+def category_names(*, include_inactive: bool = True) -> dict[int, str]:
+    """The service catalogue's names in the page's language, by id, in display order (withdrawn
+    categories too unless `include_inactive` is false: a form offers only the active ones)."""
+    english = lang() == "en"
+    return {
+        c.id: (c.name_en if english else c.name_zh)
+        for c in sites.list_categories(include_inactive=include_inactive)
+    }
+
+
+def site_names(ids) -> dict[int, str]:
+    """Sites' names by id, in one query (the rows of a page name their sites)."""
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(Site.id, Site.name).where(Site.id.in_(ids))).all())
+
+
 def default_zone() -> ZoneInfo:
     """The deployment's default clock (SITE_DEFAULTS' time zone): times that belong to no site, such
     as the caller's own sign-ins."""

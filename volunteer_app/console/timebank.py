@@ -10,12 +10,11 @@ Certificates are issued on a volunteer's page (the volunteers' area); these page
 from __future__ import annotations
 
 from flask import request
-from sqlalchemy import select
 
 from volunteer_app.auth.tokens import current_principal
 from volunteer_app.console import blp
 from volunteer_app.console.i18n import register
-from volunteer_app.console.pages import current_site, page, render, site_zone
+from volunteer_app.console.pages import current_site, page, render, site_names, site_zone
 from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
 from volunteer_app.pagination import MAX_LIMIT
@@ -233,8 +232,6 @@ def timebank_family_links():
         limit=PAGE_SIZE,
         cursor=request.args.get("cursor"),
     )
-    ids = {link["site_id"] for link in listed["items"]}
-    names = dict(db.session.execute(select(Site.id, Site.name).where(Site.id.in_(ids))).all())
     return render(
         "console/timebank_family_links.html",
         site=site,
@@ -244,5 +241,5 @@ def timebank_family_links():
         status=status,
         statuses=list(LinkStatus),
         relations=FAMILY_RELATIONS,
-        site_names=names,
+        site_names=site_names(link["site_id"] for link in listed["items"]),
     )

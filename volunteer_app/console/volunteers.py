@@ -14,15 +14,14 @@ from datetime import date
 
 import marshmallow as ma
 from flask import request
-from sqlalchemy import select
 
 from volunteer_app.accounts import service as accounts
 from volunteer_app.accounts.models import ApplicationStatus
 from volunteer_app.accounts.schemas import ApplicationListArgs
 from volunteer_app.auth.tokens import current_principal
 from volunteer_app.console import blp
-from volunteer_app.console.i18n import lang, register
-from volunteer_app.console.pages import current_site, page, render, site_zone
+from volunteer_app.console.i18n import register
+from volunteer_app.console.pages import category_names, current_site, page, render, site_names, site_zone
 from volunteer_app.errors import NotFound, error_body
 from volunteer_app.extensions import db
 from volunteer_app.schemas import Id, Text
@@ -85,14 +84,6 @@ def _filters(*names: str) -> dict[str, str]:
     return {name: request.args[name] for name in names if request.args.get(name, "").strip()}
 
 
-def _site_names(ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    return {
-        row.id: row.name for row in db.session.execute(select(Site.id, Site.name).where(Site.id.in_(ids)))
-    }
-
-
 def _subtree_teams(site: Site, cursor: str | None = None) -> dict:
     who = current_principal()
     return sites.list_teams(who=who, site_id=site.id, subtree=True, limit=TEAMS_PAGE, cursor=cursor)
@@ -150,9 +141,6 @@ def volunteer_applications():
         found = {"items": [], "next_cursor": None}
     else:
         found = accounts.list_applications(who=current_principal(), site_id=site.id, **args)
-    english = lang() == "en"
-    catalogue = sites.list_categories(include_inactive=True)
-    categories = {c.id: c.name_en if english else c.name_zh for c in catalogue}
     html = render(
         "console/volunteers_applications.html",
         site=site,
@@ -160,8 +148,8 @@ def volunteer_applications():
         applications=found,
         status=args.get("status", request.args.get("status", "")),
         statuses=APPLICATION_STATUS,
-        stations=_site_names({a.site_id for a in found["items"]}),
-        categories=categories,
+        stations=site_names({a.site_id for a in found["items"]}),
+        categories=category_names(),
         errors=errors,
     )
     return html, 422 if errors else 200
@@ -198,7 +186,7 @@ def volunteer_teams():
         members=members,
         picked=picked,
         pick=request.args.get("pick", ""),
-        site_names=_site_names({t.site_id for t in teams["items"]} | ({team.site_id} if team else set())),
+        site_names=site_names({t.site_id for t in teams["items"]} | ({team.site_id} if team else set())),
         errors=errors,
     )
     return html, 422 if errors else 200
