@@ -44,3 +44,21 @@ def test_one_word_per_assignment_state(app):
         assert labels.assignment_word("held") == "Holds a place"
     with app.test_request_context():
         assert labels.assignment_word("held") == "已占名额" and labels.assignment_word("lost") == "lost"
+
+
+def test_a_query_strings_errors_are_one_line_per_field_in_the_callers_language(app):
+    """pages.load_query: the API's schema loads the query string (empty fields and other keys left
+    out); a bad field is its messages, translated, as one line."""
+    from volunteer_app.console.pages import load_query
+    from volunteer_app.orders.schemas import OrderListArgs
+
+    with app.test_request_context("/console/orders?site=3&status=&category_id=abc&from=2026-13-01"):
+        values, errors = load_query(OrderListArgs())
+        assert values == {} and set(errors) == {"category_id", "from"}
+        assert all(isinstance(m, str) and m for m in errors.values())
+        assert errors["category_id"] == "不是有效的整数。"
+    with app.test_request_context("/console/orders?category_id=abc", headers={"Accept-Language": "en"}):
+        assert load_query(OrderListArgs())[1] == {"category_id": "Not a valid integer."}
+    with app.test_request_context("/console/orders?site=3&category_id=7&status="):
+        values, errors = load_query(OrderListArgs())
+        assert errors == {} and values["category_id"] == 7 and values.get("status") is None

@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import marshmallow as ma
 from flask import request, url_for
 from sqlalchemy import select
 
@@ -22,7 +21,16 @@ from volunteer_app.attendance.models import AssignmentStatus
 from volunteer_app.auth.tokens import current_principal
 from volunteer_app.console import blp
 from volunteer_app.console.i18n import register
-from volunteer_app.console.pages import category_names, current_site, page, render, site_names, site_zone
+from volunteer_app.console.pages import (
+    category_names,
+    current_site,
+    field_errors,
+    load_query,
+    page,
+    render,
+    site_names,
+    site_zone,
+)
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Unprocessable, error_body, language
 from volunteer_app.extensions import db
@@ -263,17 +271,8 @@ def _queue_args(site: Site) -> tuple[dict, dict]:
     raw["limit"] = str(PAGE_SIZE)
     if request.args.get("cursor"):
         raw["cursor"] = request.args["cursor"]
-    try:
-        args = OrderListArgs().load(raw)
-    except ma.ValidationError as error:
-        errors.update(error.messages)
-        args = {}
-    return args, errors
-
-
-def _translated(errors: dict) -> dict:
-    """Field errors in the page's language, as the API words them."""
-    return error_body(422, "validation.failed", errors=errors).get("errors", {})
+    args, invalid = load_query(OrderListArgs(), raw)
+    return args, field_errors(errors) | invalid
 
 
 def _stations(site: Site) -> list[Site]:
@@ -298,8 +297,9 @@ def orders():
         try:
             rows = queries.list_orders(who=current_principal(), **args)
         except Unprocessable as error:  # e.g. a period that starts after it ends
-            errors = error.errors.get("query", {}) if error.errors else {}
-            errors.setdefault("_schema", []).append(error_body(422, error.error)["message"])
+            errors = field_errors((error.errors or {}).get("query", {}))
+            message = error_body(error.status, error.error, params=error.params)["message"]
+            errors["_schema"] = " ".join(filter(None, (errors.get("_schema"), message)))
     if errors:
         status = 422
     items = rows["items"]
@@ -322,7 +322,7 @@ def orders():
         categories=category_names(),
         stations=_stations(site),
         chosen=kept,
-        errors=_translated(errors) if errors else {},
+        errors=errors,
         more=more,
         without_need=url_for(
             "console.orders", site=site.id, **{k: v for k, v in kept.items() if k not in ("need", "overdue")}

@@ -12,6 +12,7 @@ from datetime import datetime
 from functools import wraps
 from zoneinfo import ZoneInfo
 
+import marshmallow as ma
 from flask import current_app, redirect, render_template, request, url_for
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
@@ -22,6 +23,7 @@ from volunteer_app.console import blp
 from volunteer_app.console.i18n import gettext, lang
 from volunteer_app.errors import DomainError, NotFound, handle_domain_error
 from volunteer_app.extensions import db
+from volunteer_app.field_messages import translate_errors
 from volunteer_app.schemas import MAX_ID
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
@@ -98,6 +100,32 @@ def site_names(ids) -> dict[int, str]:
     if not ids:
         return {}
     return dict(db.session.execute(select(Site.id, Site.name).where(Site.id.in_(ids))).all())
+
+
+def field_errors(messages: dict) -> dict[str, str]:
+    """Field messages (marshmallow's, or an API error's `errors.query`) as a page shows them beside
+    its fields: {field: every message of it in the caller's language, as one line}."""
+    return {name: " ".join(_flat(value)) for name, value in translate_errors(messages, lang()).items()}
+
+
+def _flat(messages) -> list[str]:
+    if isinstance(messages, dict):
+        return [m for value in messages.values() for m in _flat(value)]
+    if isinstance(messages, list | tuple):
+        return [m for value in messages for m in _flat(value)]
+    return [str(messages)]
+
+
+def load_query(schema: ma.Schema, raw: dict | None = None) -> tuple[dict, dict[str, str]]:
+    """A page's query string (default: request.args without its empty fields) loaded by `schema`, the
+    API's own where there is one (other keys, such as `site`, ignored): (values, {}), or ({}, the
+    field errors as field_errors words them)."""
+    if raw is None:
+        raw = {key: value for key, value in request.args.items() if value.strip()}
+    try:
+        return schema.load(raw, unknown=ma.EXCLUDE), {}
+    except ma.ValidationError as error:
+        return {}, field_errors(error.messages)
 
 
 def default_zone() -> ZoneInfo:

@@ -21,8 +21,16 @@ from volunteer_app.accounts.schemas import ApplicationListArgs
 from volunteer_app.auth.tokens import current_principal
 from volunteer_app.console import blp
 from volunteer_app.console.i18n import register
-from volunteer_app.console.pages import category_names, current_site, page, render, site_names, site_zone
-from volunteer_app.errors import NotFound, error_body
+from volunteer_app.console.pages import (
+    category_names,
+    current_site,
+    load_query,
+    page,
+    render,
+    site_names,
+    site_zone,
+)
+from volunteer_app.errors import NotFound
 from volunteer_app.extensions import db
 from volunteer_app.schemas import Id, Text
 from volunteer_app.sites import service as sites
@@ -60,25 +68,6 @@ class ApplicationsPageArgs(ApplicationListArgs):
     )
 
 
-def _query(schema: ma.Schema) -> tuple[dict, dict]:
-    """The page's query string loaded by `schema` (empty fields left out, `site` and other keys
-    ignored): (values, {}) or ({}, the API's field errors in the caller's language)."""
-    raw = {key: value for key, value in request.args.items() if value.strip()}
-    try:
-        return schema.load(raw, unknown=ma.EXCLUDE), {}
-    except ma.ValidationError as error:
-        body = error_body(422, "validation.failed", errors={"query": error.messages})
-        return {}, {name: " ".join(_flat(messages)) for name, messages in body["errors"]["query"].items()}
-
-
-def _flat(messages) -> list[str]:
-    if isinstance(messages, dict):
-        return [m for value in messages.values() for m in _flat(value)]
-    if isinstance(messages, list):
-        return [m for value in messages for m in _flat(value)]
-    return [str(messages)]
-
-
 def _filters(*names: str) -> dict[str, str]:
     """The filters given (to carry into the next page's link)."""
     return {name: request.args[name] for name in names if request.args.get(name, "").strip()}
@@ -113,7 +102,7 @@ def _nest(teams: list) -> list[tuple[object, int]]:
 @page
 def volunteer_roster():
     site = current_site()
-    args, errors = _query(RosterArgs())
+    args, errors = load_query(RosterArgs())
     if errors:
         rows = {"items": [], "next_cursor": None}
     else:
@@ -136,7 +125,7 @@ def volunteer_roster():
 @page
 def volunteer_applications():
     site = current_site()
-    args, errors = _query(ApplicationsPageArgs())
+    args, errors = load_query(ApplicationsPageArgs())
     if errors:
         found = {"items": [], "next_cursor": None}
     else:
@@ -163,7 +152,7 @@ def volunteer_applications():
 def volunteer_teams():
     site = current_site()
     who = current_principal()
-    args, errors = _query(TeamsPageArgs())
+    args, errors = load_query(TeamsPageArgs())
     teams = _subtree_teams(site, args.get("cursor"))
     team = members = picked = None
     if args.get("team"):
@@ -201,7 +190,7 @@ def volunteer(user_id: int):
     site = current_site()
     who = current_principal()
     person = roster.volunteer(who=who, user_id=user_id)  # out of reach: the 404 page
-    args, errors = _query(VolunteerPageArgs())
+    args, errors = load_query(VolunteerPageArgs())
     certificate = None
     if args.get("certificate"):
         certificate = certificates.get_certificate(
