@@ -62,3 +62,15 @@ def test_a_query_strings_errors_are_one_line_per_field_in_the_callers_language(a
     with app.test_request_context("/console/orders?site=3&category_id=7&status="):
         values, errors = load_query(OrderListArgs())
         assert errors == {} and values["category_id"] == 7 and values.get("status") is None
+
+
+def test_an_order_queue_names_what_waits_as_today_does(app, client, world):
+    """Each order count of Today links to the queue filtered by its `need`; the queue's chip says
+    what is shown in the very words of the count (one place: workbench/today.py LABELS)."""
+    from volunteer_app.workbench.today import LABELS, ORDER_NEEDS
+
+    console_sign_in(app, client, world.mgr_i1.id)
+    for lang, index in (("zh-CN", 0), ("en", 1)):
+        for key, need in ORDER_NEEDS.items():
+            page = client.get(f"/console/orders?need={need}", headers={"Accept-Language": lang}).text
+            assert f'<span class="badge amber">{LABELS[key][index]}</span>' in page, (lang, need)

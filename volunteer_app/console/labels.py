@@ -1,15 +1,18 @@
 """Words and colours the console's pages share for stored values, each decided once here: an
-assignment's (or sign-up's) state on the order, activity and volunteer pages.
+assignment's (or sign-up's) state on the order, activity and volunteer pages; what waits on a manager
+(an order queue's `need`), worded as Today words it.
 
-Templates use the globals `assignment_word(status)` (in the page's language) and
-`assignment_badge(status)` (the badge's colour class).
+Templates use the globals `assignment_word(status)` (in the page's language),
+`assignment_badge(status)` (the badge's colour class) and `need_word(need)`.
 """
 
 from __future__ import annotations
 
 from volunteer_app.attendance.models import AssignmentStatus as S
 from volunteer_app.console import blp
-from volunteer_app.console.i18n import gettext, register
+from volunteer_app.console.i18n import gettext, lang, register
+from volunteer_app.workbench.today import LABELS as TODAY_LABELS
+from volunteer_app.workbench.today import ORDER_NEEDS
 
 # One English word per state (so one Chinese across the console).
 ASSIGNMENT_STATUS = {
@@ -54,3 +57,14 @@ def assignment_word(status: str) -> str:
 @blp.app_template_global("assignment_badge")
 def assignment_badge(status: str) -> str:
     return ASSIGNMENT_BADGE.get(status, "")
+
+
+# A queue's `need` (GET /orders?need=…) → the key of Today's count that links to it.
+NEED_KEYS = {need: key for key, need in ORDER_NEEDS.items()}
+
+
+@blp.app_template_global("need_word")
+def need_word(need: str) -> str:
+    """What an order queue filtered by `need` shows, in Today's words (workbench/today.py LABELS)."""
+    key = NEED_KEYS.get(need)
+    return TODAY_LABELS[key][1 if lang() == "en" else 0] if key else need

@@ -92,14 +92,6 @@ ACTION_LABEL = {
     "expire": "Expired",
     "close_pool": "Grab pool closed",
 }
-NEED_LABEL = {
-    "review": "To review",
-    "dispatch": "To offer again",
-    "pool_not_filling": "Pools not filling",
-    "checkout_overdue": "Check-outs overdue",
-    "audit_overdue": "Audits overdue",
-    "escalated_to_me": "Escalated to me",
-}
 
 register(
     {
@@ -132,12 +124,6 @@ register(
         "Rating window lapsed": "评价期已过",
         "Escalated": "超时上报",
         "Grab pool closed": "抢单截止",
-        "To review": "待审核",
-        "To offer again": "待改派",
-        "Pools not filling": "抢单未满",
-        "Check-outs overdue": "超时未签退",
-        "Audits overdue": "超期未审核",
-        "Escalated to me": "收到的督办",
         # the queue
         "Order queue": "订单队列",
         "All states": "全部状态",
@@ -330,7 +316,6 @@ def orders():
         statuses=list(OrderStatus),
         status_label=STATUS_LABEL,
         status_colour=STATUS_COLOUR,
-        need_label=NEED_LABEL,
         overdue=OVERDUE,
         mask=phones.mask_phone,
     ), status
