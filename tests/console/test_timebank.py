@@ -319,6 +319,15 @@ def test_fulfilling_a_code_once_the_second_try_shows_the_conflict(app, client, w
     page = client.get("/console/timebank/fulfil").text
     assert code not in page  # the waiting list shows only the code's end
     assert "…" + code[-3:] in page and "待核销" in page
+    # Each state's badge colour is decided once, on the server: the list uses it, and the page hands
+    # it to timebank.js (data-badge) for the card of a code looked up.
+    words = re.search(r'<template id="redemption-words">(.*?)</template>', page, re.S).group(1)
+    assert re.findall(r'data-word="(\w+)" data-badge="(\w*)">([^<]+)<', words) == [
+        ("issued", "amber", "待核销"),
+        ("fulfilled", "green", "已核销"),
+        ("expired", "red", "已过期"),
+    ]
+    assert '<span class="badge amber">待核销</span>' in page
 
     r = client.get(_lookup_url(page) + code.lower())  # what timebank.js sends for a typed code
     assert r.status_code == 200
@@ -342,7 +351,7 @@ def test_fulfilling_a_code_once_the_second_try_shows_the_conflict(app, client, w
     page = client.get("/console/timebank/fulfil").text
     assert "…" + code[-3:] not in page  # no longer waiting
     done = client.get("/console/timebank/fulfil?status=fulfilled").text
-    assert "…" + code[-3:] in done and "已核销" in done
+    assert "…" + code[-3:] in done and '<span class="badge green">已核销</span>' in done
 
 
 def test_an_unknown_or_out_of_reach_or_expired_code_shows_the_apis_message(app, world, bank):

@@ -1,9 +1,10 @@
 """Words and colours the console's pages share for stored values, each decided once here: an
 assignment's (or sign-up's) state on the order, activity and volunteer pages; what waits on a manager
-(an order queue's `need`), worded as Today words it.
+(an order queue's `need`), worded as Today words it; a redemption's state's colour.
 
 Templates use the globals `assignment_word(status)` (in the page's language),
-`assignment_badge(status)` (the badge's colour class) and `need_word(need)`.
+`assignment_badge(status)` (the badge's colour class), `need_word(need)` and
+`redemption_badge(status)` (the fulfil page also hands these colours to timebank.js).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from volunteer_app.attendance.models import AssignmentStatus as S
 from volunteer_app.console import blp
 from volunteer_app.console.i18n import gettext, lang, register
+from volunteer_app.timebank.models import RedemptionStatus
 from volunteer_app.workbench.today import LABELS as TODAY_LABELS
 from volunteer_app.workbench.today import ORDER_NEEDS
 
@@ -30,6 +32,12 @@ ASSIGNMENT_STATUS = {
 # The badge's colour: green while the volunteer is coming or there, amber while the hours wait for the
 # audit, red for a no-show; the rest plain.
 ASSIGNMENT_BADGE = {S.HELD: "green", S.CHECKED_IN: "green", S.CHECKED_OUT: "amber", S.NO_SHOW: "red"}
+# A redemption code: amber while it waits to be fulfilled, green once fulfilled, red when it lapsed.
+REDEMPTION_BADGE = {
+    RedemptionStatus.ISSUED: "amber",
+    RedemptionStatus.FULFILLED: "green",
+    RedemptionStatus.EXPIRED: "red",
+}
 
 register(
     {
@@ -57,6 +65,11 @@ def assignment_word(status: str) -> str:
 @blp.app_template_global("assignment_badge")
 def assignment_badge(status: str) -> str:
     return ASSIGNMENT_BADGE.get(status, "")
+
+
+@blp.app_template_global("redemption_badge")
+def redemption_badge(status: str) -> str:
+    return REDEMPTION_BADGE.get(status, "")
 
 
 # A queue's `need` (GET /orders?need=…) → the key of Today's count that links to it.
