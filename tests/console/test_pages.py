@@ -3,6 +3,7 @@ no site."""
 
 from __future__ import annotations
 
+import re
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -74,3 +75,48 @@ def test_an_order_queue_names_what_waits_as_today_does(app, client, world):
         for key, need in ORDER_NEEDS.items():
             page = client.get(f"/console/orders?need={need}", headers={"Accept-Language": lang}).text
             assert f'<span class="badge amber">{LABELS[key][index]}</span>' in page, (lang, need)
+
+
+def test_a_datetime_field_is_read_on_the_sites_clock_at_the_moment_it_names(app, world):
+    """Every datetime-local field names its site's zone (data-zone: console.js takes the offset at
+    the moment typed) and carries, as the fallback, the offset at the moment the form is about: an
+    activity's end (not today's), an order's start."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.console.test_activities import move, publish, signed_in, signup
+    from volunteer_app.attendance.models import Assignment
+    from volunteer_app.console.pages import utc_offset
+
+    london = ZoneInfo("Europe/London")
+    assert utc_offset(london, datetime(2026, 7, 1, tzinfo=UTC)) == "+01:00"
+    assert utc_offset(london, datetime(2026, 1, 1, tzinfo=UTC)) == "+00:00"
+    assert utc_offset(ZoneInfo("Asia/Kolkata")) == "+05:30"
+
+    s1 = world.sites["S1"]
+    response = app.test_client().patch(
+        f"/api/v1/sites/{s1}/settings", json={"timezone": "Europe/London"}, headers=world.mgr_s1.headers
+    )
+    assert response.status_code == 200, response.json
+    summer, winter = publish(app, world)["id"], publish(app, world)["id"]
+    for activity, day in (
+        (summer, datetime(2025, 7, 1, 9, tzinfo=UTC)),
+        (winter, datetime(2025, 1, 6, 9, tzinfo=UTC)),
+    ):
+        # someone still checked in: the page offers to close the check-out (a datetime-local field)
+        signup(app, world.vol_s1, activity)
+        move(app, activity, day, day + timedelta(hours=2))
+        with app.app_context():
+            held = db.session.scalars(select(Assignment).where(Assignment.activity_id == activity)).one()
+            held.status, held.checkin_at = "checked_in", day
+            db.session.commit()
+    client, _ = signed_in(app, world, "mgr_s1")
+    for activity, offset, window in ((summer, "+01:00", "10:00–12:00"), (winter, "+00:00", "09:00–11:00")):
+        page = client.get(f"/console/activities/{activity}").text
+        assert window in page
+        fields = re.findall(r'<input[^>]*type="datetime-local"[^>]*>', page)
+        assert fields and all(f'data-offset="{offset}" data-zone="Europe/London"' in f for f in fields), (
+            fields
+        )
+    page = client.get(f"/console/activities?site={s1}").text
+    fields = re.findall(r'<input[^>]*type="datetime-local"[^>]*>', page)
+    assert len(fields) == 2 and all('data-zone="Europe/London"' in f for f in fields), fields

@@ -22,7 +22,15 @@ from volunteer_app.attendance.models import AssignmentStatus
 from volunteer_app.auth.tokens import current_principal
 from volunteer_app.console import blp
 from volunteer_app.console.i18n import lang, register
-from volunteer_app.console.pages import category_names, current_site, page, render, site_names, site_zone
+from volunteer_app.console.pages import (
+    category_names,
+    current_site,
+    page,
+    render,
+    site_names,
+    site_zone,
+    utc_offset,
+)
 from volunteer_app.db import utcnow
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.reach import path_in_reach
@@ -54,12 +62,6 @@ PARTS = {"morning": "Morning", "afternoon": "Afternoon", "evening": "Evening", "
 def _words() -> dict:
     """The labels of the activity pages' stored values (each an English word of the catalogue)."""
     return {"phases": PHASES, "kinds": KINDS, "parts": PARTS}
-
-
-def _offset(zone) -> str:
-    """The site's UTC offset now, as the console's `data-offset` wants it: "+08:00"."""
-    raw = datetime.now(zone).strftime("%z")
-    return f"{raw[:3]}:{raw[3:]}"
 
 
 def _phase(activity, now: datetime) -> str:
@@ -100,7 +102,7 @@ def activities_list():
         "console/activities.html",
         site=site,
         zone=zone,
-        offset=_offset(zone),
+        offset=utc_offset(zone),  # the publish form's fallback: a new activity has no moment yet
         upcoming=upcoming,
         past=past,
         more_upcoming=more(upcoming, "cursor", "past_cursor"),
@@ -153,7 +155,7 @@ def activity_page(activity_id: int):
         "console/activity.html",
         site=site,
         zone=zone,
-        offset=_offset(zone),
+        offset=utc_offset(zone, activity.end_at),  # a missed check-out closes near the end
         activity=activity,
         placed=placed,
         waitlist=waitlist,

@@ -30,6 +30,7 @@ from volunteer_app.console.pages import (
     render,
     site_names,
     site_zone,
+    utc_offset,
 )
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Unprocessable, error_body, language
@@ -324,12 +325,6 @@ def orders():
 # ---- one order ---------------------------------------------------------------------------------
 
 
-def _offset(zone: ZoneInfo, moment: datetime) -> str:
-    """The zone's UTC offset at `moment`, as a datetime-local field's data-offset: "+08:00"."""
-    raw = moment.astimezone(zone).strftime("%z")
-    return f"{raw[:3]}:{raw[3:]}"
-
-
 def _minute_up(moment: datetime) -> datetime:
     whole = moment.replace(second=0, microsecond=0)
     return whole if whole == moment else whole + timedelta(minutes=1)
@@ -398,7 +393,7 @@ def order(order_id: int):
         station=station,
         dispatcher=dispatcher,
         zone=zone,
-        offset=_offset(zone, found.window_start),
+        offset=utc_offset(zone, found.window_start),
         events=timeline["items"],
         more_events=more_events,
         people=people,

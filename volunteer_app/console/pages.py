@@ -128,6 +128,15 @@ def load_query(schema: ma.Schema, raw: dict | None = None) -> tuple[dict, dict[s
         return {}, field_errors(error.messages)
 
 
+def utc_offset(zone: ZoneInfo, moment: datetime | None = None) -> str:
+    """The zone's UTC offset at `moment` (default: now) as a datetime-local field's `data-offset`
+    wants it: "+08:00". A page gives the moment its form is about (an order's start, an activity's
+    end); console.js prefers the offset at the moment typed, from the field's `data-zone`, and falls
+    back to this one only where the browser cannot work it out."""
+    raw = (moment.astimezone(zone) if moment else datetime.now(zone)).strftime("%z")
+    return f"{raw[:3]}:{raw[3:]}"
+
+
 def default_zone() -> ZoneInfo:
     """The deployment's default clock (SITE_DEFAULTS' time zone): times that belong to no site, such
     as the caller's own sign-ins."""
