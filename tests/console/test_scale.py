@@ -3,12 +3,17 @@ a category per row is one batched query, and a filter offers a site's children, 
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
+from html import unescape
 
 from sqlalchemy import event
 
 from tests.console.test_activities import publish, signed_in
+from tests.support import console_sign_in
+from volunteer_app.console import orders as console_orders
 from volunteer_app.extensions import db
+from volunteer_app.sites import service as sites
 
 
 @contextmanager
@@ -41,3 +46,46 @@ def test_the_activities_list_names_its_sites_in_one_query(app, world):
         text = client.get(path).text
     assert all(name in text for name in ("站点S1", "站点S2", "站点S3"))
     assert len(three_sites) == len(one_site), three_sites
+
+
+def _station_options(html: str) -> list[tuple[str, bool]]:
+    """The order queue's station filter: (site name, selected) of each option but "All stations"."""
+    select = re.search(r'<select name="site_id".*?</select>', html, re.S).group(0)
+    return [
+        (unescape(name).lstrip("· "), bool(selected))
+        for value, selected, name in re.findall(
+            r'<option value="(\d+)" ?(selected)?>([^<]*)</option>', select
+        )
+    ]
+
+
+def test_the_order_queues_station_filter_offers_the_children_and_a_way_down(app, client, world, monkeypatch):
+    console_sign_in(app, client, world.mgr_c1.id)
+    c1, i1, s3 = world.sites["C1"], world.sites["I1"], world.sites["S3"]
+    # At the center: its institutes, not every station under them.
+    assert _station_options(client.get(f"/console/orders?site={c1}").text) == [
+        ("站点I1", False),
+        ("站点I2", False),
+    ]
+    # An institute chosen (the queue is its subtree): the way down to it, then its stations.
+    page = client.get(f"/console/orders?site={c1}&site_id={i1}").text
+    assert _station_options(page) == [("站点I1", True), ("站点S1", False), ("站点S2", False)]
+    # A station chosen: the way down; a station has nothing below it.
+    page = client.get(f"/console/orders?site={c1}&site_id={s3}").text
+    assert _station_options(page) == [("站点I2", False), ("站点S3", True)]
+    # A search finds a site anywhere below the chosen one, by a fragment of its name.
+    page = client.get(f"/console/orders?site={c1}&station_q=S3").text
+    assert _station_options(page) == [("站点S3", False)]
+    page = client.get(f"/console/orders?site={c1}&site_id={i1}&station_q=S3").text
+    assert _station_options(page) == [("站点I1", True)]
+    bad = client.get(f"/console/orders?site={c1}&station_q=%00")
+    assert bad.status_code == 422 and re.search(r'name="station_q"[^>]*class="invalid"', bad.text)
+
+    # Never more than STATION_CHOICES below, however many stations an institute has.
+    with app.app_context():
+        for n in range(4):
+            sites.create_site(kind="station", name=f"新站{n}", parent_id=i1)
+    monkeypatch.setattr(console_orders, "STATION_CHOICES", 3)
+    page = client.get(f"/console/orders?site={c1}&site_id={i1}").text
+    assert [name for name, _ in _station_options(page)] == ["站点I1", "站点S1", "站点S2", "新站0"]
+    assert "下级站点较多" in page

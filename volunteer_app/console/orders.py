@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import marshmallow as ma
 from flask import request, url_for
 from sqlalchemy import select
 
@@ -40,11 +41,14 @@ from volunteer_app.orders.models import TARGET_GROUPS, Order, OrderStatus
 from volunteer_app.orders.schemas import OrderListArgs
 from volunteer_app.orders.states import MANAGER, TABLE
 from volunteer_app.pagination import MAX_LIMIT
+from volunteer_app.schemas import MAX_ID, Text
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site, Team
 from volunteer_app.sites.reach import get_in_reach, path_in_reach, subtree_of
 
 PAGE_SIZE = 20
+# Sites the station filter offers below the chosen one (a search narrows the rest).
+STATION_CHOICES = 100
 # The queue's filters: GET /api/v1/orders' own names (links from Today use them).
 FILTERS = ("status", "from", "to", "category_id", "site_id", "escalated", "need")
 # Shorter names a link may use for the `need` of an overdue step.
@@ -135,6 +139,8 @@ register(
         "All categories": "全部类别",
         "Station": "站点",
         "All stations": "全部站点",
+        "Find a station": "查找站点",
+        "More sites below: choose one or search by name.": "下级站点较多：请逐级选择或按名称查找。",
         "Escalated only": "仅超时督办",
         "Not escalated": "未督办",
         "Filter": "筛选",
@@ -262,9 +268,39 @@ def _queue_args(site: Site) -> tuple[dict, dict]:
     return args, field_errors(errors) | invalid
 
 
-def _stations(site: Site) -> list[Site]:
-    """The sites of the current site's subtree, shallowest first (the station filter)."""
-    return list(db.session.scalars(select(Site).where(subtree_of([site.path])).order_by(Site.path)))
+class StationSearch(ma.Schema):
+    """The station filter's own search: a fragment of a site's name."""
+
+    station_q = Text(40, load_default=None)
+
+
+def _stations(site: Site, chosen: str | None, search: str | None) -> dict:
+    """The station filter's options, never the whole subtree (a center has thousands of stations):
+    the way down from the current site to the chosen one (`site_id`, a site of the subtree) and the
+    chosen one's children (choosing one lists its own; `site_id` means its subtree); with a search,
+    the chosen subtree's sites whose name holds it instead of the children. At most STATION_CHOICES
+    of either: {"trail", "below", "more"}, `more` when more sites match than are offered."""
+    picked = site
+    if chosen and chosen.isdigit() and 0 < int(chosen) <= MAX_ID:
+        found = db.session.get(Site, int(chosen))
+        if found is not None and found.path.startswith(site.path):
+            picked = found
+    trail = list(
+        db.session.scalars(
+            select(Site)
+            .where(Site.id.in_(picked.ancestor_ids()), Site.path.startswith(site.path, autoescape=True))
+            .order_by(Site.path)
+        )
+    )
+    if search:  # in tree order (a site's path groups the sites below it)
+        stmt = select(Site).where(
+            subtree_of([picked.path]), Site.id != picked.id, Site.name.contains(search, autoescape=True)
+        )
+        stmt = stmt.order_by(Site.path)
+    else:  # in the order they were made, as GET /sites lists them
+        stmt = select(Site).where(Site.parent_id == picked.id).order_by(Site.id)
+    below = list(db.session.scalars(stmt.limit(STATION_CHOICES + 1)))
+    return {"trail": trail, "below": below[:STATION_CHOICES], "more": len(below) > STATION_CHOICES}
 
 
 def _names(ids: set[int]) -> dict[int, User]:
@@ -278,6 +314,8 @@ def _names(ids: set[int]) -> dict[int, User]:
 def orders():
     site = current_site()
     args, errors = _queue_args(site)
+    search, search_errors = load_query(StationSearch())
+    errors |= search_errors
     rows = {"items": [], "next_cursor": None}
     status = 200
     if not errors:
@@ -293,7 +331,7 @@ def orders():
     residents = _names({o.resident_id for o in items})
     station_ids = {o.site_id for o in items}
     zones = sites.zones_of(station_ids)
-    kept = {key: request.args[key] for key in (*FILTERS, "overdue") if request.args.get(key)}
+    kept = {key: request.args[key] for key in (*FILTERS, "overdue", "station_q") if request.args.get(key)}
     more = (
         url_for("console.orders", site=site.id, **kept, cursor=rows["next_cursor"])
         if rows["next_cursor"]
@@ -307,7 +345,7 @@ def orders():
         station_names=site_names(station_ids),
         zones={sid: ZoneInfo(zone) for sid, zone in zones.items()},
         categories=category_names(),
-        stations=_stations(site),
+        stations=_stations(site, kept.get("site_id"), search.get("station_q")),
         chosen=kept,
         errors=errors,
         more=more,
