@@ -11,6 +11,7 @@ from sqlalchemy import event
 
 from tests.console.test_activities import publish, signed_in
 from tests.support import console_sign_in
+from volunteer_app.console import activities as console_activities
 from volunteer_app.console import orders as console_orders
 from volunteer_app.extensions import db
 from volunteer_app.sites import service as sites
@@ -89,3 +90,17 @@ def test_the_order_queues_station_filter_offers_the_children_and_a_way_down(app,
     page = client.get(f"/console/orders?site={c1}&site_id={i1}").text
     assert [name for name, _ in _station_options(page)] == ["站点I1", "站点S1", "站点S2", "新站0"]
     assert "下级站点较多" in page
+
+
+def test_the_activities_sites_below_continue_behind_more(app, world, monkeypatch):
+    """A site with more sites below it than a page lists: the rest behind "More", none silently lost."""
+    monkeypatch.setattr(console_activities, "SITES_PAGE", 1)
+    client, _ = signed_in(app, world, "mgr_i1")
+    text = client.get(f"/console/activities?site={world.sites['I1']}").text
+    below = text[text.index('class="site-tree"') : text.index("</p>", text.index('class="site-tree"'))]
+    assert f"site={world.sites['S1']}" in below and f"site={world.sites['S2']}" not in below
+    more = unescape(re.search(r'<a href="([^"]+)" rel="next">更多</a>', below).group(1))
+    text = client.get(more).text
+    below = text[text.index('class="site-tree"') : text.index("</p>", text.index('class="site-tree"'))]
+    assert f"site={world.sites['S2']}" in below and f"site={world.sites['S1']}" not in below
+    assert 'rel="next"' not in below

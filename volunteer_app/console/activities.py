@@ -36,6 +36,8 @@ from volunteer_app.sites import service as sites
 from volunteer_app.sites.reach import path_in_reach
 
 PAGE = 20
+# Sites below listed at once (the rest behind "More").
+SITES_PAGE = 100
 SIGNUPS_PAGE = 100
 # An activity's sign-ups are bounded (places and waitlist ≤ 500 each, plus cancelled rows): the
 # waitlist and the audit table walk them whole.
@@ -89,7 +91,7 @@ def activities_list():
         who=who, site_id=site.id, limit=PAGE, cursor=args.get("past_cursor"), when="past", subtree=True
     )
     parent = sites.get_site(site.parent_id) if site.parent_id else None
-    children = sites.list_sites(parent_id=site.id, limit=100, cursor=None)
+    children = sites.list_sites(parent_id=site.id, limit=SITES_PAGE, cursor=args.get("sites_cursor"))
 
     def more(page_data: dict, name: str, other: str) -> str | None:
         """The next page of one list, keeping the other list where it is."""
@@ -109,6 +111,11 @@ def activities_list():
         more_past=more(past, "past_cursor", "cursor"),
         parent=parent if parent is not None and path_in_reach(parent.path, who) else None,
         children=children,
+        more_children=(
+            url_for("console.activities_list", site=site.id, sites_cursor=children["next_cursor"])
+            if children["next_cursor"]
+            else None
+        ),
         site_names=site_names(a.site_id for a in upcoming["items"] + past["items"]),
         categories=category_names(include_inactive=False),
         category_names=category_names(),
