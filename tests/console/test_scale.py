@@ -10,7 +10,7 @@ from html import unescape
 from sqlalchemy import event
 
 from tests.console.test_activities import publish, signed_in
-from tests.support import console_sign_in
+from tests.support import ADMIN_VIEW, console_sign_in
 from volunteer_app.console import activities as console_activities
 from volunteer_app.console import orders as console_orders
 from volunteer_app.extensions import db
@@ -104,3 +104,23 @@ def test_the_activities_sites_below_continue_behind_more(app, world, monkeypatch
     below = text[text.index('class="site-tree"') : text.index("</p>", text.index('class="site-tree"'))]
     assert f"site={world.sites['S2']}" in below and f"site={world.sites['S1']}" not in below
     assert 'rel="next"' not in below
+
+
+def test_the_rosters_team_filter_offers_the_teams_around_the_site_not_the_whole_subtree(app, world):
+    """At a center: its own teams and those of the sites just below it; a station's team is one site
+    down (or already chosen), never one option among every team of the subtree."""
+    with app.app_context():
+        at_i1 = sites.create_team(who=ADMIN_VIEW, site_id=world.sites["I1"], name="所级队").id
+        at_c1 = sites.create_team(who=ADMIN_VIEW, site_id=world.sites["C1"], name="中心队").id
+    t1, c1 = world.teams["T1"], world.sites["C1"]
+    client, _ = signed_in(app, world, "mgr_c1")
+
+    def offered(query: str, site: int = c1) -> list[str]:
+        page = client.get(f"/console/volunteers?site={site}{query}").text
+        select = re.search(r'<select name="team_id".*?</select>', page, re.S).group(0)
+        return re.findall(r'<option value="(\d+)"', select)
+
+    assert offered("") == [str(at_i1), str(at_c1)]
+    assert offered(f"&team_id={t1}") == [str(at_i1), str(at_c1), str(t1)]
+    client, _ = signed_in(app, world, "mgr_s1")  # at a station: its teams and those above it in reach
+    assert offered("", world.sites["S1"]) == [str(t1)]

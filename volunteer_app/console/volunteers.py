@@ -14,6 +14,7 @@ from datetime import date
 
 import marshmallow as ma
 from flask import request
+from sqlalchemy import or_
 
 from volunteer_app.accounts import service as accounts
 from volunteer_app.accounts.models import ApplicationStatus
@@ -34,13 +35,15 @@ from volunteer_app.errors import NotFound
 from volunteer_app.extensions import db
 from volunteer_app.schemas import Id, Text
 from volunteer_app.sites import service as sites
-from volunteer_app.sites.models import Site
+from volunteer_app.sites.models import Site, Team
 from volunteer_app.timebank import certificates
 from volunteer_app.workbench import roster
 from volunteer_app.workbench.schemas import RosterArgs
 
 # Teams listed on one page (a site's subtree rarely has more; the rest behind "More").
 TEAMS_PAGE = 100
+# Teams the roster's filter offers.
+TEAM_CHOICES = 100
 # Members of the chosen team on one page.
 MEMBERS_PAGE = 100
 # Volunteers offered when adding a member.
@@ -78,6 +81,19 @@ def _subtree_teams(site: Site, cursor: str | None = None) -> dict:
     return sites.list_teams(who=who, site_id=site.id, subtree=True, limit=TEAMS_PAGE, cursor=cursor)
 
 
+def _roster_teams(site: Site, chosen: int | None) -> list:
+    """The roster's team filter: teams of this site, of the sites above it and of the sites just below
+    it, in reach, at most TEAM_CHOICES (never every team of a center's subtree: a team further down is
+    one site down, or on the Teams tab); the chosen team (`team_id`) is offered too."""
+    who = current_principal()
+    near = or_(Team.site_id.in_(site.ancestor_ids()), Site.parent_id == site.id)
+    stmt = sites.teams_in_reach(who).join(Site, Site.id == Team.site_id)
+    teams = list(db.session.scalars(stmt.where(near).order_by(Team.id).limit(TEAM_CHOICES)))
+    if chosen is not None and chosen not in {team.id for team in teams}:
+        teams += list(db.session.scalars(sites.teams_in_reach(who).where(Team.id == chosen)))
+    return teams
+
+
 def _nest(teams: list) -> list[tuple[object, int]]:
     """Teams in tree order with their depth; a team whose parent is not listed starts a tree."""
     listed = {team.id for team in teams}
@@ -111,7 +127,7 @@ def volunteer_roster():
         "console/volunteers.html",
         site=site,
         rows=rows,
-        teams=_nest(_subtree_teams(site)["items"]),
+        teams=_nest(_roster_teams(site, args.get("team_id"))),
         errors=errors,
         filters=_filters("q", "skill", "team_id", "limit"),
     )
