@@ -10,8 +10,6 @@ sent to the JSON API (`/api/v1/sites/{id}/activities`, `/activities/{id}/cancel|
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask import request, url_for
 
 from volunteer_app.activities import rules as rule_specs
@@ -66,17 +64,6 @@ def _words() -> dict:
     return {"phases": PHASES, "kinds": KINDS, "parts": PARTS}
 
 
-def _phase(activity, now: datetime) -> str:
-    """What a manager sees in the state column (from the status and the clock)."""
-    if activity.status != ActivityStatus.OPEN:
-        return activity.status
-    if activity.end_at <= now:
-        return "to_audit"
-    if activity.start_at <= now:
-        return "under_way"
-    return "signing_up"
-
-
 @blp.get("/activities")
 @page
 def activities_list():
@@ -119,7 +106,7 @@ def activities_list():
         site_names=site_names(a.site_id for a in upcoming["items"] + past["items"]),
         categories=category_names(include_inactive=False),
         category_names=category_names(),
-        phase=_phase,
+        phase=activities.phase,
         now=utcnow(),
     )
 
@@ -152,9 +139,9 @@ def activity_page(activity_id: int):
         who=who, activity_id=activity.id, limit=SIGNUPS_PAGE, cursor=cursor, waitlist=False
     )
     waitlist = _walk(who, activity.id, waitlist=True)
-    is_open = activity.status == ActivityStatus.OPEN
+    can = activities.allowed_actions(activity, now)  # the rules the API enforces, read
     to_audit = []
-    if is_open and activity.end_at <= now:
+    if can["audit"]:
         placed_all = _walk(who, activity.id, waitlist=False)
         to_audit = [s for s in placed_all if s["status"] == AssignmentStatus.CHECKED_OUT]
     rule = service_days.get_rule(who=who, rule_id=activity.rule_id) if activity.rule_id else None
@@ -169,10 +156,8 @@ def activity_page(activity_id: int):
         rule=rule,
         rule_text=rule_specs.describe(rule.spec, lang()) if rule else None,
         category_names=category_names(),
-        phase=_phase(activity, now),
-        can_cancel=is_open and activity.start_at > now,
-        started=activity.start_at <= now,
-        can_audit=is_open and activity.end_at <= now,
+        phase=activities.phase(activity, now),
+        can=can,
         to_audit=to_audit,
         window_minutes=int((activity.end_at - activity.start_at).total_seconds() // 60),
     )
