@@ -4,7 +4,7 @@ order's page with its assignments, its timeline and a form for each action its s
 Reads call the order domain's own queries as the caller (`orders.queries.list_orders`, `detail`,
 `events`); every form is sent by console.js to the JSON API (dispatch, offers, reject, cancel, audit,
 and the assignments' close and no-show), so each rule stays in its service. Which forms a page shows
-follows the state table (`orders.states.TABLE`): the API still decides.
+follows the domain (`orders.queries.manager_actions`, the state table read): the API still decides.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from sqlalchemy import select
 
 from volunteer_app import phones
 from volunteer_app.accounts.models import User
-from volunteer_app.attendance.models import AssignmentStatus
 from volunteer_app.auth.tokens import current_principal
 from volunteer_app.console import blp
 from volunteer_app.console.i18n import register
@@ -37,14 +36,14 @@ from volunteer_app.db import utcnow
 from volunteer_app.errors import Unprocessable, error_body, language
 from volunteer_app.extensions import db
 from volunteer_app.orders import queries
+from volunteer_app.orders.common import close_default
 from volunteer_app.orders.models import TARGET_GROUPS, Order, OrderStatus
 from volunteer_app.orders.schemas import OrderListArgs
-from volunteer_app.orders.states import MANAGER, TABLE
 from volunteer_app.pagination import MAX_LIMIT
 from volunteer_app.schemas import MAX_ID, Text
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site, Team
-from volunteer_app.sites.reach import get_in_reach, path_in_reach, subtree_of
+from volunteer_app.sites.reach import get_in_reach, subtree_of
 
 PAGE_SIZE = 20
 # Sites the station filter offers below the chosen one (a search narrows the rest).
@@ -368,11 +367,6 @@ def _minute_up(moment: datetime) -> datetime:
     return whole if whole == moment else whole + timedelta(minutes=1)
 
 
-def _allowed(status: str, action: str) -> bool:
-    rule = TABLE.get((status, action))
-    return rule is not None and MANAGER in rule.by
-
-
 def _teams_for(order: Order, who) -> list[Team]:
     """Teams a dispatcher may name for this order: those in reach at the station or above it."""
     station = db.session.get(Site, order.site_id)
@@ -404,20 +398,8 @@ def order(order_id: int):
         | {e.proxy_id for e in timeline["items"] if e.proxy_id}
         | ({found.proxy_id} if found.proxy_id else set())
     )
-    status = found.status
-    dispatches = path_in_reach(dispatcher.path, who)
-    now = utcnow()
-    lines = data["assignments"]
-    can = {
-        "reject": dispatches and _allowed(status, "reject"),
-        "dispatch": dispatches and _allowed(status, "dispatch"),
-        "offer": dispatches and _allowed(status, "offer"),
-        "cancel": _allowed(status, "cancel"),
-        "audit": _allowed(status, "audit")
-        and any(line["assignment"].status == AssignmentStatus.CHECKED_OUT for line in lines),
-        "close": _allowed(status, "close_attendance"),
-        "no_show": _allowed(status, "no_show"),
-    }
+    allowed = queries.manager_actions(found, who)  # the state table's rules, read
+    can = {**allowed, "close": allowed["close_attendance"]}
     english = language() == "en"
     more_events = (
         url_for("console.order", order_id=found.id, site=nav_site.id, events=timeline["next_cursor"])
@@ -441,9 +423,9 @@ def order(order_id: int):
         ],
         can=can,
         teams=_teams_for(found, who) if (can["dispatch"] or can["offer"]) else [],
-        # A missed check-out closes by default at the window's end (or now), shown to the minute and
-        # rounded up so it never falls before a check-in made in the same minute.
-        close_default=_minute_up(min(found.window_end, now)),
+        # The default of a missed check-out (the domain's), shown to the minute and rounded up so it
+        # never falls before a check-in made in the same minute.
+        close_default=_minute_up(close_default(found, utcnow())),
         status_label=STATUS_LABEL,
         status_colour=STATUS_COLOUR,
         kind_label=KIND_LABEL,
