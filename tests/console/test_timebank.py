@@ -329,6 +329,13 @@ def test_fulfilling_a_code_once_the_second_try_shows_the_conflict(app, client, w
     ]
     assert '<span class="badge amber">待核销</span>' in page
 
+    # The code never goes into the page's address: the field has no name a plain submit would put in
+    # the query string, the page does not take one from it, and timebank.js writes no address.
+    assert not re.search(r'<input[^>]*id="code"[^>]*name=|<input[^>]*name="code"', page)
+    assert code not in client.get(f"/console/timebank/fulfil?code={code}").text
+    script = client.get("/console/static/timebank.js").get_data(as_text=True)
+    assert "replaceState" not in script and "pushState" not in script
+
     r = client.get(_lookup_url(page) + code.lower())  # what timebank.js sends for a typed code
     assert r.status_code == 200
     assert (r.json["status"], r.json["reward"]["title"], r.json["holder_name_masked"]) == (

@@ -212,7 +212,6 @@ def timebank_fulfil():
         listed=listed,
         status=status,
         statuses=list(RedemptionStatus),
-        code=(request.args.get("code") or "")[:32],
         now=utcnow(),
     )
 

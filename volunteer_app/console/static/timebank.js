@@ -9,7 +9,8 @@
  *   <template id="redemption-words"> (the console's catalogue), so nothing here is in one language;
  *   a state's badge colour comes from there too (data-badge, console/labels.py), decided once.
  *   After each lookup the input's text is selected: the next scan replaces it. Focus never leaves the
- *   input for the Fulfil button, so a scan can never press it.
+ *   input for the Fulfil button, so a scan can never press it. A code is the holder's proof: it is
+ *   never written into the page's address (history, logs), only sent to the API as the path it names.
  */
 (function () {
   "use strict";
@@ -88,11 +89,6 @@
     if (!code) return;
     result.textContent = "";
     result.classList.add("busy");
-    if (window.history && history.replaceState) {
-      var url = new URL(location.href);
-      url.searchParams.set("code", code);
-      history.replaceState(null, "", url.toString());
-    }
     fetch(form.dataset.lookup + encodeURIComponent(code), {
       headers: { "Accept": "application/json" }, credentials: "same-origin"
     }).then(function (res) {
@@ -116,7 +112,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     form = document.getElementById("code-lookup");
     if (!form) return;
-    input = form.querySelector('input[name="code"]');
+    input = document.getElementById("code");
     result = document.getElementById("code-result");
     zone = form.dataset.zone || "Asia/Shanghai";
     var table = document.getElementById("redemption-words");
@@ -135,7 +131,6 @@
       input.focus();
       input.select();
     });
-    if (input.value) lookup(input.value);
     input.focus();
   });
 })();
