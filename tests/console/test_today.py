@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import html as markup
 import re
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urljoin
 
 import pytest
 from sqlalchemy import update
 
+from tests.api.endpoints import _activity_body
 from tests.orders.conftest import Loop, order_body
-from tests.support import console_sign_in, headers_now
-from tests.workbench.conftest import fill_today
+from tests.support import ADMIN_VIEW, caller, console_sign_in, credit, headers_now
+from tests.workbench.conftest import fill_today, past, volunteer
+from volunteer_app.activities.models import Activity
 from volunteer_app.console import activities as console_activities
 from volunteer_app.console import orders as console_orders
 from volunteer_app.console import timebank as console_timebank
 from volunteer_app.extensions import db
+from volunteer_app.timebank import gifts, rewards
 from volunteer_app.timebank.models import Redemption
 
 
@@ -104,12 +108,35 @@ def _listed(client, href: str, key: str) -> list[str]:
 
 @pytest.fixture
 def busy(app, client, world):
-    made = fill_today(app, world, Loop(app, client))
+    """The workbench's world of things waiting, and at S2 a second code to fulfil, family link and
+    activity to audit (so that each console list, a row a page, has a "More" to follow)."""
+    loop = Loop(app, client)
+    made = fill_today(app, world, loop)
+    s2 = world.sites["S2"]
+    body = _activity_body(app, "S1")  # a place near S1 will do
+    ended = loop.call("POST", f"/sites/{s2}/activities", world.mgr_s2, body, 201)["id"]
+    now = datetime.now(UTC)
+    past(app, Activity, ended, start_at=now - timedelta(hours=5), end_at=now - timedelta(hours=4))
+    asking = volunteer(app, s2, 93, "志愿者三")
+    credit(app, world.vol_s1, s2, 30)
+    with app.app_context():
+        gifts.request_link(who=caller(asking.id), relative_phone=world.resident.phone, relation="child")
+        reward = rewards.create_reward(
+            who=ADMIN_VIEW,
+            actor_id=world.admin.id,
+            site_id=s2,
+            kind="goods",
+            title="毛巾",
+            price_minutes=30,
+            stock=1,
+        )
+        second = rewards.redeem(who=caller(world.vol_s1.id), reward_id=reward.id)["id"]
     with app.app_context():  # codes the page can tell apart by their last characters
-        for row_id, code in ((made["code"], "WAITING2"), (made["lapsed_code"], "EXPIRED3")):
+        codes = {made["code"]: "WAITING2", second: "WAITING4", made["lapsed_code"]: "EXPIRED3"}
+        for row_id, code in codes.items():
             db.session.execute(update(Redemption).where(Redemption.id == row_id).values(code=code))
         db.session.commit()
-    return made
+    return made | {"ended_s2": ended}
 
 
 @pytest.mark.parametrize("page_size", [None, 1])
@@ -138,11 +165,12 @@ def test_each_count_opens_a_list_of_exactly_those_items(app, client, world, busy
         ("pools_not_filling", "pool"),
         ("checkouts_overdue", "checkout"),
         ("audits_overdue", "audit"),
-        ("activities_unaudited", "ended"),
     ):
         assert as_ids[key] == [busy[made]], key
+    assert as_ids["activities_unaudited"] == sorted([busy["ended"], busy["ended_s2"]])
+    assert len(as_ids["family_links_pending"]) == len(as_ids["applications_pending"]) == 2
     # The code past its time is neither counted nor listed as waiting, though the job has not refunded it.
-    assert listed["redemptions_to_fulfil"] == ["NG2"]
+    assert listed["redemptions_to_fulfil"] == ["NG2", "NG4"]
     expired = client.get(f"/console/timebank/fulfil?site={world.sites['I1']}&status=expired").text
     assert "…ED3" in expired and "…NG2" not in expired
 

@@ -95,7 +95,8 @@ def deadline(hours: float) -> str:
 HERE = {"lat": 30.2712, "lng": 120.1712}
 
 
-def _past(app, model, row_id: int, **values) -> None:
+def past(app, model, row_id: int, **values) -> None:
+    """Move a row's times directly (the API refuses the past)."""
     with app.app_context():
         db.session.execute(update(model).where(model.id == row_id).values(**values))
         db.session.commit()
@@ -170,7 +171,7 @@ def fill_today(app, world, loop: Loop) -> dict:
     with app.app_context():
         codes = [rewards.redeem(who=caller(world.vol_s1.id), reward_id=reward) for _ in range(3)]
         rewards.fulfil(who=ADMIN_VIEW, actor_id=world.admin.id, code=codes[1]["code"])
-    _past(app, Redemption, codes[2]["id"], expires_at=now - timedelta(minutes=1))
+    past(app, Redemption, codes[2]["id"], expires_at=now - timedelta(minutes=1))
     # Activities at S1: one ended unaudited, one to come, one ended but cancelled before.
     ended, _upcoming, cancelled = (
         loop.call("POST", f"/sites/{s1}/activities", world.mgr_s1, _activity_body(app, "S1"), 201)["id"]
@@ -178,5 +179,5 @@ def fill_today(app, world, loop: Loop) -> dict:
     )
     loop.call("POST", f"/activities/{cancelled}/cancel", world.mgr_s1, {"reason": "暴雨"})
     for activity_id in (ended, cancelled):
-        _past(app, Activity, activity_id, start_at=now - timedelta(hours=3), end_at=now - timedelta(hours=1))
+        past(app, Activity, activity_id, start_at=now - timedelta(hours=3), end_at=now - timedelta(hours=1))
     return made | {"code": codes[0]["id"], "lapsed_code": codes[2]["id"], "ended": ended}
