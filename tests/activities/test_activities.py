@@ -171,6 +171,46 @@ def test_a_sites_list_upcoming_past_and_with_the_sites_below(app, world, loop):
         )
 
 
+def test_the_activities_waiting_for_their_audit(app, world, loop):
+    """`when=to_audit`: ended and still open (the audit closes it), the oldest first; the managers'."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    older, newer, audited, cancelled, under_way = (publish(loop, world)["id"] for _ in range(5))
+    publish(loop, world, start=now + timedelta(days=1))  # upcoming
+    below = loop.call("POST", f"/sites/{world.sites['S2']}/activities", world.mgr_s2, activity_body(app), 201)
+    loop.call("POST", f"/activities/{cancelled}/cancel", world.mgr_s1, {"reason": "暴雨"})
+    with app.app_context():  # the API refuses to publish in the past: move them back
+        for activity_id, ended in (
+            (older, timedelta(days=2)),
+            (newer, timedelta(minutes=1)),
+            (audited, timedelta(hours=1)),
+            (cancelled, timedelta(hours=1)),
+            (below["id"], timedelta(hours=2)),
+        ):
+            activity = db.session.get(Activity, activity_id)
+            activity.start_at, activity.end_at = now - ended - timedelta(hours=2), now - ended
+        activity = db.session.get(Activity, under_way)
+        activity.start_at, activity.end_at = now - timedelta(hours=1), now + timedelta(hours=1)
+        db.session.commit()
+    loop.call("POST", f"/activities/{audited}/audit", world.mgr_s1, {"confirm_computed": True})
+
+    def ids(site: str, query: str = "", person=world.mgr_i1) -> list[int]:
+        found = loop.call("GET", f"/sites/{world.sites[site]}/activities?when=to_audit{query}", person)
+        return [a["id"] for a in found["items"]]
+
+    assert ids("S1") == [older, newer]
+    assert ids("S1", person=world.mgr_s1) == [older, newer]
+    assert ids("I1") == []  # the institute's own
+    assert ids("I1", "&subtree=true") == [older, below["id"], newer]
+    assert ids("C1", "&subtree=true", world.admin) == [older, below["id"], newer]
+    page = loop.call("GET", f"/sites/{world.sites['S1']}/activities?when=to_audit&limit=1", world.mgr_s1)
+    assert [a["id"] for a in page["items"]] == [older] and page["next_cursor"]
+    for person in (world.resident, world.vol_s1, world.mgr_s2, world.mgr_s4):
+        response = loop.client.get(
+            f"/api/v1/sites/{world.sites['S1']}/activities?when=to_audit", headers=person.headers
+        )
+        assert_error(response, 404)
+
+
 def test_the_signup_list_names_each_volunteer_and_gives_the_waitlist_in_its_order(app, world, loop):
     a = publish(loop, world, slots=1, waitlist_max=3)["id"]
     holder, first, second = many_volunteers(app, world.sites["S1"], 3)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, inspect, select
+from sqlalchemy import ColumnElement, and_, exists, inspect, select
 
 from volunteer_app.accounts.models import User
 from volunteer_app.activities.models import Activity
@@ -79,7 +79,8 @@ def ended(activity: Activity, now: datetime) -> bool:
 
 def phase(activity: Activity, now: datetime) -> str:
     """Where an activity stands for its managers: its status once audited or cancelled; while open,
-    `signing_up` until the start, `under_way` until the end, then `to_audit`."""
+    `signing_up` until the start, `under_way` until the end, then `to_audit` (`awaiting_audit`, for one
+    activity)."""
     if activity.status != ActivityStatus.OPEN:
         return activity.status
     if ended(activity, now):
@@ -169,14 +170,22 @@ def _detail(activity: Activity, signup: Assignment | None, now: datetime) -> dic
     }
 
 
+def awaiting_audit(now: datetime) -> ColumnElement[bool]:
+    """An activity waiting for its audit: still open once it has ended (auditing closes it; a
+    cancelled one never is). What Today counts and `when=to_audit` lists."""
+    return and_(Activity.status == ActivityStatus.OPEN, Activity.end_at <= now)
+
+
 def list_for_site(
     *, who, site_id: int, limit: int, cursor: str | None, when: str = "upcoming", subtree: bool = False
 ) -> dict:
     """A site's activities (with `subtree`, also those of every site below it), cancelled ones
     included, marked: `upcoming` those that have not ended, by start; `past` those that have, the
-    latest start first. Anyone signed in may read a site's upcoming activities (to sign up); the past
-    and the subtree are its managers' (they carry audit notes): out of reach, 404 like an unknown site."""
-    site = managed_site(who, site_id) if when == "past" or subtree else db.session.get(Site, site_id)
+    latest start first; `to_audit` those waiting for their audit (`awaiting_audit`), the oldest start
+    first. Anyone signed in may read a site's upcoming activities (to sign up); the rest and the
+    subtree are its managers' (they carry audit notes): out of reach, 404 like an unknown site."""
+    managers_only = when != "upcoming" or subtree
+    site = managed_site(who, site_id) if managers_only else db.session.get(Site, site_id)
     if site is None:
         raise NotFound()
     if subtree:
@@ -184,8 +193,12 @@ def list_for_site(
     else:
         where = Activity.site_id == site.id
     now = utcnow()
-    ended = Activity.end_at <= now if when == "past" else Activity.end_at > now
-    stmt = select(Activity).where(where, ended)
+    chosen = {
+        "upcoming": Activity.end_at > now,
+        "past": Activity.end_at <= now,
+        "to_audit": awaiting_audit(now),
+    }[when]
+    stmt = select(Activity).where(where, chosen)
     return paginate(
         stmt, [Activity.start_at, Activity.id], limit=limit, cursor=cursor, descending=when == "past"
     )

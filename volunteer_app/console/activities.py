@@ -64,6 +64,11 @@ def _words() -> dict:
     return {"phases": PHASES, "kinds": KINDS, "parts": PARTS}
 
 
+# The list's filter (`?when=`): everything (upcoming, then past), or only those waiting for their
+# audit (the service's `when=to_audit`, what Today counts).
+SHOW = {"": "Upcoming and past", "to_audit": "To audit"}
+
+
 @blp.get("/activities")
 @page
 def activities_list():
@@ -71,12 +76,21 @@ def activities_list():
     zone = site_zone(site)
     args = request.args
     who = current_principal()
-    upcoming = activities.list_for_site(
-        who=who, site_id=site.id, limit=PAGE, cursor=args.get("cursor"), when="upcoming", subtree=True
-    )
-    past = activities.list_for_site(
-        who=who, site_id=site.id, limit=PAGE, cursor=args.get("past_cursor"), when="past", subtree=True
-    )
+    show = args.get("when", "")
+    bad_filter = show not in SHOW  # a 422 that says so, nothing listed
+    empty = {"items": [], "next_cursor": None}
+    to_audit = upcoming = past = empty
+    if show == "to_audit":
+        to_audit = activities.list_for_site(
+            who=who, site_id=site.id, limit=PAGE, cursor=args.get("cursor"), when="to_audit", subtree=True
+        )
+    elif not bad_filter:
+        upcoming = activities.list_for_site(
+            who=who, site_id=site.id, limit=PAGE, cursor=args.get("cursor"), when="upcoming", subtree=True
+        )
+        past = activities.list_for_site(
+            who=who, site_id=site.id, limit=PAGE, cursor=args.get("past_cursor"), when="past", subtree=True
+        )
     parent = sites.get_site(site.parent_id) if site.parent_id else None
     children = sites.list_sites(parent_id=site.id, limit=SITES_PAGE, cursor=args.get("sites_cursor"))
 
@@ -87,13 +101,19 @@ def activities_list():
         keep = {other: args[other]} if args.get(other) else {}
         return url_for("console.activities_list", site=site.id, **{name: page_data["next_cursor"]}, **keep)
 
-    return render(
+    html = render(
         "console/activities.html",
         site=site,
         zone=zone,
         offset=utc_offset(zone),  # the publish form's fallback: a new activity has no moment yet
+        show=show,
+        shows=SHOW,
+        bad_filter=bad_filter,
+        to_audit=to_audit,
         upcoming=upcoming,
         past=past,
+        more_to_audit=to_audit["next_cursor"]
+        and url_for("console.activities_list", site=site.id, when="to_audit", cursor=to_audit["next_cursor"]),
         more_upcoming=more(upcoming, "cursor", "past_cursor"),
         more_past=more(past, "past_cursor", "cursor"),
         parent=parent if parent is not None and path_in_reach(parent.path, who) else None,
@@ -103,12 +123,13 @@ def activities_list():
             if children["next_cursor"]
             else None
         ),
-        site_names=site_names(a.site_id for a in upcoming["items"] + past["items"]),
+        site_names=site_names(a.site_id for a in to_audit["items"] + upcoming["items"] + past["items"]),
         categories=category_names(include_inactive=False),
         category_names=category_names(),
         phase=activities.phase,
         now=utcnow(),
     )
+    return html, 422 if bad_filter else 200
 
 
 def _walk(who, activity_id: int, *, waitlist: bool) -> list[dict]:
@@ -214,6 +235,11 @@ register(
         "Up to {name}": "返回上级：{name}",
         "Nothing upcoming.": "暂无即将开展的活动。",
         "Nothing past.": "暂无已结束的活动。",
+        "Show": "查看",
+        "Upcoming and past": "即将开展和已结束",
+        "Nothing to audit.": "暂无待审核的活动。",
+        "Filter": "筛选",
+        "No such filter.": "没有这个筛选条件。",
         "From a rule": "由规则生成",
         # an activity's phase (PHASES)
         "Signing up": "报名中",

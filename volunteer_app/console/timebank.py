@@ -15,7 +15,6 @@ from volunteer_app.auth.tokens import current_principal
 from volunteer_app.console import blp
 from volunteer_app.console.i18n import register
 from volunteer_app.console.pages import current_site, page, render, site_names, site_zone
-from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
 from volunteer_app.pagination import MAX_LIMIT
 from volunteer_app.sites import service as sites
@@ -212,7 +211,6 @@ def timebank_fulfil():
         listed=listed,
         status=status,
         statuses=list(RedemptionStatus),
-        now=utcnow(),
     )
 
 
