@@ -141,6 +141,12 @@ register(
 )
 
 
+def _status(states, default: str) -> str:
+    """A list's `?status=`: one of `states`, "" for all of them, anything else the default."""
+    status = request.args.get("status", default)
+    return status if status in (*states, "") else default
+
+
 def _zone(site: Site):
     return site_zone(site)
 
@@ -193,9 +199,7 @@ def timebank_rewards():
 def timebank_fulfil():
     """One input for the code (a scanner types it and Enter); below it, what waits at this subtree."""
     site = current_site()
-    status = request.args.get("status", RedemptionStatus.ISSUED)
-    if status not in (*RedemptionStatus, ""):
-        status = RedemptionStatus.ISSUED
+    status = _status(RedemptionStatus, RedemptionStatus.ISSUED)
     listed = rewards.site_redemptions(
         who=current_principal(),
         site_id=site.id,
@@ -219,9 +223,7 @@ def timebank_fulfil():
 def timebank_family_links():
     """Family links asked of this site and the sites below it (default: waiting), oldest first."""
     site = current_site()
-    status = request.args.get("status", LinkStatus.PENDING)
-    if status not in (*LinkStatus, ""):
-        status = LinkStatus.PENDING
+    status = _status(LinkStatus, LinkStatus.PENDING)
     listed = gifts.list_links(
         who=current_principal(),
         site_id=site.id,
