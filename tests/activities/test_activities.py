@@ -15,6 +15,7 @@ from tests.orders.conftest import FAR, NEAR, PLACE, Loop, category_id, iso
 from tests.race import race
 from tests.support import many_volunteers
 from volunteer_app.activities import jobs
+from volunteer_app.activities import service as activities
 from volunteer_app.activities.models import Activity
 from volunteer_app.attendance.models import Assignment
 from volunteer_app.extensions import db
@@ -168,6 +169,46 @@ def test_a_sites_list_upcoming_past_and_with_the_sites_below(app, world, loop):
         assert_error(
             loop.client.get(f"/api/v1/sites/{s1}/activities?{bad}", headers=world.resident.headers), 422
         )
+
+
+def test_the_activities_waiting_for_their_audit(app, world, loop):
+    """`when=to_audit`: ended and still open (the audit closes it), the oldest first; the managers'."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    older, newer, audited, cancelled, under_way = (publish(loop, world)["id"] for _ in range(5))
+    publish(loop, world, start=now + timedelta(days=1))  # upcoming
+    below = loop.call("POST", f"/sites/{world.sites['S2']}/activities", world.mgr_s2, activity_body(app), 201)
+    loop.call("POST", f"/activities/{cancelled}/cancel", world.mgr_s1, {"reason": "暴雨"})
+    with app.app_context():  # the API refuses to publish in the past: move them back
+        for activity_id, ended in (
+            (older, timedelta(days=2)),
+            (newer, timedelta(minutes=1)),
+            (audited, timedelta(hours=1)),
+            (cancelled, timedelta(hours=1)),
+            (below["id"], timedelta(hours=2)),
+        ):
+            activity = db.session.get(Activity, activity_id)
+            activity.start_at, activity.end_at = now - ended - timedelta(hours=2), now - ended
+        activity = db.session.get(Activity, under_way)
+        activity.start_at, activity.end_at = now - timedelta(hours=1), now + timedelta(hours=1)
+        db.session.commit()
+    loop.call("POST", f"/activities/{audited}/audit", world.mgr_s1, {"confirm_computed": True})
+
+    def ids(site: str, query: str = "", person=world.mgr_i1) -> list[int]:
+        found = loop.call("GET", f"/sites/{world.sites[site]}/activities?when=to_audit{query}", person)
+        return [a["id"] for a in found["items"]]
+
+    assert ids("S1") == [older, newer]
+    assert ids("S1", person=world.mgr_s1) == [older, newer]
+    assert ids("I1") == []  # the institute's own
+    assert ids("I1", "&subtree=true") == [older, below["id"], newer]
+    assert ids("C1", "&subtree=true", world.admin) == [older, below["id"], newer]
+    page = loop.call("GET", f"/sites/{world.sites['S1']}/activities?when=to_audit&limit=1", world.mgr_s1)
+    assert [a["id"] for a in page["items"]] == [older] and page["next_cursor"]
+    for person in (world.resident, world.vol_s1, world.mgr_s2, world.mgr_s4):
+        response = loop.client.get(
+            f"/api/v1/sites/{world.sites['S1']}/activities?when=to_audit", headers=person.headers
+        )
+        assert_error(response, 404)
 
 
 def test_the_signup_list_names_each_volunteer_and_gives_the_waitlist_in_its_order(app, world, loop):
@@ -624,7 +665,48 @@ def test_assignment_actions_on_a_signup_are_its_volunteers_and_its_managers_only
         response = loop.client.post(f"/api/v1/assignments/{mine}/{action}", json=body, headers=person.headers)
         assert_error(response, 404)
     assert signups(app, a) == {world.vol_s1.id: "held"}
-    assert loop.act(world.mgr_s1, mine, "no-show", {"reason": "未到场"})["status"] == "no_show"
+    # Before the start no one has failed to come yet: 409, nothing recorded.
+    response = loop.client.post(
+        f"/api/v1/assignments/{mine}/no-show", json={"reason": "未到场"}, headers=world.mgr_s1.headers
+    )
+    assert_error(response, 409, "activity.not_started")
+    assert signups(app, a) == {world.vol_s1.id: "held"}
+    with loop.at(start + timedelta(minutes=1)):
+        assert loop.act(world.mgr_s1, mine, "no-show", {"reason": "未到场"})["status"] == "no_show"
+
+
+def test_the_actions_an_activity_allows_follow_its_state_and_the_clock(app, world, loop):
+    """activities.service.allowed_actions (what the console offers) says what the commands accept:
+    cancel before the start, a no-show from it, the audit from the end; nothing once cancelled."""
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
+    end = start + timedelta(minutes=180)
+    a = publish(loop, world, start=start)["id"]
+    with app.app_context():
+        activity = db.session.get(Activity, a)
+        for moment, phase, allowed in (
+            (start - timedelta(minutes=1), "signing_up", {"cancel", "close_attendance"}),
+            (start, "under_way", {"close_attendance", "no_show"}),
+            (end - timedelta(seconds=1), "under_way", {"close_attendance", "no_show"}),
+            (end, "to_audit", {"close_attendance", "no_show", "audit"}),
+        ):
+            assert activities.phase(activity, moment) == phase, moment
+            assert {k for k, v in activities.allowed_actions(activity, moment).items() if v} == allowed, (
+                moment
+            )
+    # The commands agree: under way, cancelling is refused; before the end, the audit.
+    with loop.at(start + timedelta(minutes=1)):
+        headers = loop.headers(world.mgr_s1)
+        response = loop.client.post(f"/api/v1/activities/{a}/cancel", json={"reason": "x"}, headers=headers)
+        assert_error(response, 409, "activity.started")
+        response = loop.client.post(
+            f"/api/v1/activities/{a}/audit", json={"confirm_computed": True}, headers=headers
+        )
+        assert_error(response, 409, "activity.not_ended")
+    loop.call("POST", f"/activities/{a}/cancel", world.mgr_s1, {"reason": "下雨"})
+    with app.app_context():
+        activity = db.session.get(Activity, a)
+        assert activities.phase(activity, start) == "cancelled"
+        assert not any(activities.allowed_actions(activity, end).values())
 
 
 def test_an_activity_with_someone_already_checked_in_cannot_be_cancelled(app, world, loop):

@@ -325,7 +325,7 @@ def redeem(server) -> dict:
 
 def look_up(browser, code: str):
     """Type `code` into the fulfil page's field and Enter (as a scanner does); the card or message."""
-    field = wait_for(browser, "form#code-lookup input[name=code]")
+    field = wait_for(browser, "form#code-lookup input#code")
     type_into(field, code.lower())  # as typed: the page reads it in capitals
     field.send_keys("\n")
     return wait_for(browser, "#code-result dl.facts, #code-result .form-error")

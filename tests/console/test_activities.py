@@ -194,6 +194,43 @@ def test_the_list_shows_upcoming_then_past_on_the_sites_clock(app, world, monkey
     assert client.get(f"/console/activities?site={world.sites['S1']}&cursor=forged").status_code == 400
 
 
+def test_the_to_audit_filter_lists_what_waits_for_its_audit(app, world, monkeypatch):
+    """`?when=to_audit` (Today's "ended activities to audit" link): ended and still open, the oldest
+    first, through its own "More"; the other filters' activities are not on it."""
+    now = datetime.now(UTC)
+    older, newer, cancelled = (publish(app, world, title=t) for t in ("待审一", "待审二", "已取消的"))
+    publish(app, world, title="即将的")
+    publish(app, world, site="S4", manager="mgr_s4", title="别的中心的")
+    response = app.test_client().post(
+        f"/api/v1/activities/{cancelled['id']}/cancel", json={"reason": "暴雨"}, headers=world.mgr_s1.headers
+    )
+    assert response.status_code == 200, response.json
+    for activity, hours in ((older, 30), (newer, 3), (cancelled, 5)):
+        move(app, activity["id"], now - timedelta(hours=hours + 2), now - timedelta(hours=hours))
+
+    client, _ = signed_in(app, world, "mgr_i1")
+    url = f"/console/activities?site={world.sites['I1']}&when=to_audit"
+    text = client.get(url).text
+    assert text.index("待审一") < text.index("待审二")
+    assert "已取消的" not in text and "即将的" not in text and "别的中心的" not in text
+    assert '<option value="to_audit" selected>' in text
+    english = client.get(url, headers={"Accept-Language": "en"}).text
+    assert "To audit" in english and "Upcoming and past" in english
+    monkeypatch.setattr(console_activities, "PAGE", 1)
+    text = client.get(url).text
+    assert "待审一" in text and "待审二" not in text
+    (more,) = [unescape(m) for m in re.findall(r'<a href="([^"]+)">更多</a>', text)]
+    text = client.get(more).text
+    assert "待审二" in text and "待审一" not in text and not re.findall(r'<a href="([^"]+)">更多</a>', text)
+    # A filter that does not exist: a 422 that says so, nothing listed.
+    response = client.get(f"/console/activities?site={world.sites['I1']}&when=ended")
+    assert response.status_code == 422 and "没有这个筛选条件" in response.text
+    assert "待审一" not in response.text
+    client, _ = signed_in(app, world, "mgr_s2")
+    response = client.get(f"/console/activities?site={world.sites['S1']}&when=to_audit")
+    assert response.status_code == 404 and "待审一" not in response.text
+
+
 def test_the_create_form_publishes_through_the_api_and_lands_on_the_activity(app, world):
     client, csrf = signed_in(app, world, "mgr_s1")
     page = client.get(f"/console/activities?site={world.sites['S1']}").text

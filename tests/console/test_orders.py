@@ -163,7 +163,7 @@ def test_queue_filters_and_today_links(app, client, world, loop, monkeypatch):
     assert queue_ids(client, "?status=in_service&overdue=checkout") == [e]
     assert queue_ids(client, "?need=review") == [c, b, a]
     page = client.get("/console/orders?status=in_service&overdue=checkout").text
-    assert "超时未签退" in page  # the chip naming what is shown
+    assert "服务已结束仍未签退" in page  # the chip naming what is shown, in Today's words
 
     # The filter form keeps what is chosen, and the station list is the site's subtree.
     page = client.get(f"/console/orders{site}&status=submitted&category_id={first}").text

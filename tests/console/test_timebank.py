@@ -237,6 +237,22 @@ def test_fulfilling_a_code_once_the_second_try_shows_the_conflict(app, client, w
     page = client.get("/console/timebank/fulfil").text
     assert code not in page  # the waiting list shows only the code's end
     assert "…" + code[-3:] in page and "待核销" in page
+    # Each state's badge colour is decided once, on the server: the list uses it, and the page hands
+    # it to timebank.js (data-badge) for the card of a code looked up.
+    words = re.search(r'<template id="redemption-words">(.*?)</template>', page, re.S).group(1)
+    assert re.findall(r'data-word="(\w+)" data-badge="(\w*)">([^<]+)<', words) == [
+        ("issued", "amber", "待核销"),
+        ("fulfilled", "green", "已核销"),
+        ("expired", "red", "已过期"),
+    ]
+    assert '<span class="badge amber">待核销</span>' in page
+
+    # The code never goes into the page's address: the field has no name a plain submit would put in
+    # the query string, the page does not take one from it, and timebank.js writes no address.
+    assert not re.search(r'<input[^>]*id="code"[^>]*name=|<input[^>]*name="code"', page)
+    assert code not in client.get(f"/console/timebank/fulfil?code={code}").text
+    script = client.get("/console/static/timebank.js").get_data(as_text=True)
+    assert "replaceState" not in script and "pushState" not in script
 
     r = client.get(lookup_url(_lookup(page), f" {code.lower()} "))  # what timebank.js asks for a typed code
     assert r.status_code == 200
@@ -262,7 +278,7 @@ def test_fulfilling_a_code_once_the_second_try_shows_the_conflict(app, client, w
     page = client.get("/console/timebank/fulfil").text
     assert "…" + code[-3:] not in page  # no longer waiting
     done = client.get("/console/timebank/fulfil?status=fulfilled").text
-    assert "…" + code[-3:] in done and "已核销" in done
+    assert "…" + code[-3:] in done and '<span class="badge green">已核销</span>' in done
 
 
 def test_an_unknown_or_out_of_reach_or_expired_code_shows_the_apis_message(app, world, bank):
@@ -284,8 +300,12 @@ def test_an_unknown_or_out_of_reach_or_expired_code_shows_the_apis_message(app, 
         looked_up = client.get(lookup_url(_lookup(page), bank["code"])).json
         r = send(client, show_redemption(_card(page), looked_up), csrf)
         assert (r.status_code, r.json["message"]) == (409, "该兑换码已过期")
-        row = client.get("/console/timebank/fulfil").text.split("…" + bank["code"][-3:])[1].split("</tr>")[0]
-        assert "已过期" in row and "待核销" not in row  # before the job has refunded it
+        # Before the job has refunded it: expired, not waiting (the service says so, not the page).
+        assert "…" + bank["code"][-3:] not in client.get("/console/timebank/fulfil").text
+        expired = client.get("/console/timebank/fulfil?status=expired").text
+        row = expired.split("…" + bank["code"][-3:])[1].split("</tr>")[0]
+        assert "已过期" in row and "待核销" not in row
+        assert client.get(_lookup_url(page) + bank["code"]).json["status"] == "expired"
 
 
 def test_todays_counts_open_these_lists_and_agree(app, client, world, bank):

@@ -1,11 +1,27 @@
-"""The console's Today page: the workbench's counts, each a link to the console list that shows them."""
+"""The console's Today page: the workbench's counts, each a link to the console list that shows them,
+exactly those items (followed page by page)."""
 
 from __future__ import annotations
 
+import html as markup
 import re
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urljoin
 
-from tests.orders.conftest import order_body
-from tests.support import console_sign_in, headers_now
+import pytest
+from sqlalchemy import update
+
+from tests.api.endpoints import _activity_body
+from tests.orders.conftest import Loop, order_body
+from tests.support import ADMIN_VIEW, caller, console_sign_in, credit, headers_now
+from tests.workbench.conftest import fill_today, past, volunteer
+from volunteer_app.activities.models import Activity
+from volunteer_app.console import activities as console_activities
+from volunteer_app.console import orders as console_orders
+from volunteer_app.console import timebank as console_timebank
+from volunteer_app.extensions import db
+from volunteer_app.timebank import gifts, rewards
+from volunteer_app.timebank.models import Redemption
 
 
 def _counts(html: str) -> dict[str, tuple[int, str]]:
@@ -46,8 +62,117 @@ def test_counts_link_to_lists_that_show_them(app, client, world):
     assert f"/console/orders/{order.json['id']}" in queue.text
     applications = client.get(counts["applications_pending"][1])
     assert applications.status_code == 200
-    for key, (_count, link) in counts.items():
-        assert client.get(link).status_code == 200, (key, link)
+
+
+# What identifies an item in a row of each console list.
+ORDER_ROW = r'href="/console/orders/(\d+)'
+ROW_ID = {
+    "orders_to_review": ORDER_ROW,
+    "orders_to_dispatch": ORDER_ROW,
+    "pools_not_filling": ORDER_ROW,
+    "checkouts_overdue": ORDER_ROW,
+    "audits_overdue": ORDER_ROW,
+    "escalations_received": ORDER_ROW,
+    "applications_pending": r'data-api="/api/v1/volunteer-applications/(\d+)/approve"',
+    "family_links_pending": r'<tr id="link-(\d+)"',
+    "redemptions_to_fulfil": r'<td class="code">…(\w+)</td>',
+    "activities_unaudited": r'href="/console/activities/(\d+)"',
+}
+
+
+def _rows(page: str) -> list[str]:
+    """The rows of the page's one list (table.list), its "nothing here" row left out."""
+    bodies = re.findall(r'<table class="list[^"]*">.*?<tbody>(.*?)</tbody>', page, re.S)
+    assert len(bodies) == 1, len(bodies)
+    return [row for row in re.findall(r"<tr[^>]*>.*?</tr>", bodies[0], re.S) if "colspan" not in row]
+
+
+def _listed(client, href: str, key: str) -> list[str]:
+    """The items a console list shows (each row's id, or a code's last characters), page by page
+    through its "More" link."""
+    found, url, pages = [], href, 0
+    while url:
+        pages += 1
+        assert pages < 50
+        response = client.get(url)
+        assert response.status_code == 200, (key, url)
+        for row in _rows(response.text):
+            ids = set(re.findall(ROW_ID[key], row))
+            assert len(ids) == 1, (key, row)
+            found += ids
+        more = re.findall(r'<a href="([^"]*\bcursor=[^"]*)"', response.text)
+        assert len(more) <= 1, more
+        url = urljoin(url, markup.unescape(more[0])) if more else None
+    return found
+
+
+@pytest.fixture
+def busy(app, client, world):
+    """The workbench's world of things waiting, and at S2 a second code to fulfil, family link and
+    activity to audit (so that each console list, a row a page, has a "More" to follow)."""
+    loop = Loop(app, client)
+    made = fill_today(app, world, loop)
+    s2 = world.sites["S2"]
+    body = _activity_body(app, "S1")  # a place near S1 will do
+    ended = loop.call("POST", f"/sites/{s2}/activities", world.mgr_s2, body, 201)["id"]
+    now = datetime.now(UTC)
+    past(app, Activity, ended, start_at=now - timedelta(hours=5), end_at=now - timedelta(hours=4))
+    asking = volunteer(app, s2, 93, "志愿者三")
+    credit(app, world.vol_s1, s2, 30)
+    with app.app_context():
+        gifts.request_link(who=caller(asking.id), relative_phone=world.resident.phone, relation="child")
+        reward = rewards.create_reward(
+            who=ADMIN_VIEW,
+            actor_id=world.admin.id,
+            site_id=s2,
+            kind="goods",
+            title="毛巾",
+            price_minutes=30,
+            stock=1,
+        )
+        second = rewards.redeem(who=caller(world.vol_s1.id), reward_id=reward.id)["id"]
+    with app.app_context():  # codes the page can tell apart by their last characters
+        codes = {made["code"]: "WAITING2", second: "WAITING4", made["lapsed_code"]: "EXPIRED3"}
+        for row_id, code in codes.items():
+            db.session.execute(update(Redemption).where(Redemption.id == row_id).values(code=code))
+        db.session.commit()
+    return made | {"ended_s2": ended}
+
+
+@pytest.mark.parametrize("page_size", [None, 1])
+def test_each_count_opens_a_list_of_exactly_those_items(app, client, world, busy, monkeypatch, page_size):
+    """At the institute every count is above zero; each link's list shows exactly what was counted,
+    followed through its pages (of one item: every "More" link keeps the list's filter)."""
+    if page_size:
+        monkeypatch.setattr(console_orders, "PAGE_SIZE", page_size)
+        monkeypatch.setattr(console_timebank, "PAGE_SIZE", page_size)
+        monkeypatch.setattr(console_activities, "PAGE", page_size)
+    console_sign_in(app, client, world.mgr_i1.id)
+    counts = _counts(client.get(f"/console/?site={world.sites['I1']}").text)
+    assert len(counts) == 10
+    listed = {key: _listed(client, href, key) for key, (_count, href) in counts.items()}
+    assert {key: len(items) for key, items in listed.items()} == {key: n for key, (n, _) in counts.items()}
+    assert all(count > 0 for count, _href in counts.values()), counts
+    for items in listed.values():
+        assert len(items) == len(set(items))  # no row twice across pages
+    as_ids = {
+        key: sorted(int(i) for i in items) for key, items in listed.items() if key != "redemptions_to_fulfil"
+    }
+    assert as_ids["orders_to_review"] == sorted([*busy["review"], busy["review_s2"]])
+    assert as_ids["escalations_received"] == [busy["review_s2"]]
+    for key, made in (
+        ("orders_to_dispatch", "dispatch"),
+        ("pools_not_filling", "pool"),
+        ("checkouts_overdue", "checkout"),
+        ("audits_overdue", "audit"),
+    ):
+        assert as_ids[key] == [busy[made]], key
+    assert as_ids["activities_unaudited"] == sorted([busy["ended"], busy["ended_s2"]])
+    assert len(as_ids["family_links_pending"]) == len(as_ids["applications_pending"]) == 2
+    # The code past its time is neither counted nor listed as waiting, though the job has not refunded it.
+    assert listed["redemptions_to_fulfil"] == ["NG2", "NG4"]
+    expired = client.get(f"/console/timebank/fulfil?site={world.sites['I1']}&status=expired").text
+    assert "…ED3" in expired and "…NG2" not in expired
 
 
 def test_english(app, client, world):

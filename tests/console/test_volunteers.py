@@ -410,9 +410,9 @@ def test_every_word_of_the_pages_has_its_chinese():
     ):
         text = (TEMPLATES / name).read_text()
         words |= set(re.findall(r'_\("([^"]+)"\)', text)) | set(re.findall(r"_\('([^']+)'\)", text))
-    from volunteer_app.console import volunteers
+    from volunteer_app.console import labels, volunteers
 
-    words |= set(volunteers.ASSIGNMENT_STATUS.values()) | set(volunteers.APPLICATION_STATUS.values())
+    words |= set(labels.ASSIGNMENT_STATUS.values()) | set(volunteers.APPLICATION_STATUS.values())
     assert words and sorted(w for w in words if w not in ZH) == []
 
 

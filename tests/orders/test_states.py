@@ -446,3 +446,48 @@ def test_every_action_in_state(stage, state):
         )
         expected[label] = (201 if action == "grab" else 200, to, 1, (action, state, to))
     assert outcome == expected
+
+
+def test_manager_actions_read_the_table_and_the_dispatching_site(app, world, loop):
+    """orders.queries.manager_actions (what the console's order page offers): in every state, the moves
+    the table gives a manager; reject, dispatch and offer only to a manager of the dispatching site."""
+    from types import SimpleNamespace
+
+    from tests.workbench.conftest import set_order
+    from volunteer_app.orders.queries import DISPATCHING, MANAGER_ACTIONS, manager_actions
+    from volunteer_app.sites.models import Site
+
+    order_id = loop.submit(world.resident)["id"]
+    with app.app_context():
+        paths = {code: db.session.get(Site, world.sites[code]).path for code in ("S1", "I1")}
+    station, institute = (SimpleNamespace(is_admin=False, manager_paths=(paths[c],)) for c in ("S1", "I1"))
+    for dispatch_site, dispatches in ((world.sites["S1"], True), (world.sites["I1"], False)):
+        set_order(app, order_id, dispatch_site_id=dispatch_site)
+        for state in OrderStatus:
+            set_order(app, order_id, status=state)
+            with app.app_context():
+                order = db.session.get(Order, order_id)
+                expected = {
+                    action: (state, action) in TABLE
+                    and states.MANAGER in TABLE[(state, action)].by
+                    and (dispatches or action not in DISPATCHING)
+                    for action in MANAGER_ACTIONS
+                }
+                assert manager_actions(order, station) == expected, (state, dispatch_site)
+                assert manager_actions(order, institute) == {  # the institute reaches both sites
+                    a: (state, a) in TABLE and states.MANAGER in TABLE[(state, a)].by for a in MANAGER_ACTIONS
+                }
+    assert set(MANAGER_ACTIONS) <= set(ACTIONS)
+    # Written out, as a manager of the station reads the page when the station dispatches:
+    set_order(app, order_id, dispatch_site_id=world.sites["S1"])
+    for state, offered in (
+        (OrderStatus.SUBMITTED, {"reject", "dispatch", "cancel"}),
+        (OrderStatus.DISPATCHED, {"offer", "cancel", "no_show"}),
+        (OrderStatus.IN_SERVICE, {"close_attendance", "no_show"}),
+        (OrderStatus.COMPLETED, {"audit"}),
+        (OrderStatus.CLOSED, set()),
+    ):
+        set_order(app, order_id, status=state)
+        with app.app_context():
+            found = manager_actions(db.session.get(Order, order_id), station)
+        assert {action for action, yes in found.items() if yes} == offered, state

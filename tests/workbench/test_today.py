@@ -6,20 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import update
 
-from tests.api.endpoints import _activity_body
 from tests.api.helpers import assert_error
-from tests.support import ADMIN_VIEW, caller, credit, id_number, make_user
-from tests.workbench.conftest import API, as_caller, deadline, read_all, set_order, soon, volunteer
-from volunteer_app.accounts import service as accounts
-from volunteer_app.activities.models import Activity
-from volunteer_app.extensions import db
-from volunteer_app.timebank import gifts, rewards
-from volunteer_app.timebank.models import Redemption
+from tests.workbench.conftest import API, as_caller, fill_today, read_all
 from volunteer_app.workbench import today
 
-HERE = {"lat": 30.2712, "lng": 120.1712}
 KEYS = [
     "orders_to_review",
     "orders_to_dispatch",
@@ -46,91 +37,9 @@ def figures(client, person, site_id: int) -> dict[str, int]:
     return {key: c["count"] for key, c in counts(client, person, site_id).items()}
 
 
-def _past(app, model, row_id: int, **values) -> None:
-    with app.app_context():
-        db.session.execute(update(model).where(model.id == row_id).values(**values))
-        db.session.commit()
-
-
 @pytest.fixture
 def busy(app, client, world, loop):
-    """One of each thing that waits at S1, a few at S2 (whose escalation went to I1), and some that
-    look alike but wait on nobody."""
-    s1, s2 = world.sites["S1"], world.sites["S2"]
-    vol2 = volunteer(app, s1, 91, "志愿者二")
-    at_s2 = make_user(app, name="居民二", home_site_id=s2)
-    made = {"review": [loop.submit(world.resident)["id"] for _ in range(2)]}
-    made["review_s2"] = loop.submit(at_s2)["id"]
-    set_order(app, made["review_s2"], escalated_at=datetime.now(UTC))  # as the sweep records it
-    made["dispatch"] = loop.submit(world.resident)["id"]
-    loop.dispatch_assign(world.mgr_s1, made["dispatch"], [world.vol_s1.id])
-    offer = loop.get(world.vol_s1, made["dispatch"])["my_assignment"]["id"]
-    loop.act(world.vol_s1, offer, "decline", {"reason": "没空"})
-    loop.dispatch_assign(world.mgr_s1, loop.submit(world.resident)["id"], [vol2.id])  # offer still open
-    made["pool"] = loop.submit(world.resident)["id"]  # its pool closes at the start, in 2 hours
-    loop.dispatch_grab(world.mgr_s1, made["pool"])
-    later = loop.submit(world.resident, start=datetime.now(UTC).replace(microsecond=0) + timedelta(hours=30))
-    loop.dispatch_grab(world.mgr_s1, later["id"], deadline=deadline(20))
-    served = {}
-    for name, out in (("checkout", False), ("audit", True), ("audit_not_yet", True)):
-        served[name] = loop.submit(world.resident, volunteers_needed=1, **soon())["id"]
-        loop.dispatch_grab(world.mgr_s1, served[name], capacity=1)
-        assignment = loop.grab(world.vol_s1, served[name])["id"]
-        loop.act(world.vol_s1, assignment, "check-in", HERE)
-        if out:
-            loop.act(world.vol_s1, assignment, "check-out", HERE)
-    now = datetime.now(UTC)
-    set_order(app, served["checkout"], window_end=now - timedelta(minutes=5))
-    set_order(app, served["audit"], audit_due_at=now - timedelta(minutes=5))
-    made |= {"checkout": served["checkout"], "audit": served["audit"]}
-
-    # An application at S2 beside the world's at S1 and S4.
-    applicant = make_user(app, name="申请人二", home_site_id=s2)
-    with app.test_request_context():
-        accounts.apply_as_volunteer(
-            who=caller(applicant.id),
-            real_name="申请人二",
-            id_number=id_number(92),
-            site_id=s2,
-            skills=[],
-            category_ids=[],
-        )
-    # Family links: one pending, one already approved.
-    with app.app_context():
-        gifts.request_link(
-            who=caller(world.vol_s1.id), relative_phone=world.resident.phone, relation="parent"
-        )
-        approved = gifts.request_link(
-            who=caller(vol2.id), relative_phone=world.resident.phone, relation="child"
-        )
-        gifts.review_link(
-            who=ADMIN_VIEW, reviewer_id=world.admin.id, link_id=approved["id"], approve=True, reason=None
-        )
-    # Redemption codes at S1: one to fulfil, one fulfilled, one past its time (the sweep refunds it).
-    with app.app_context():
-        reward = rewards.create_reward(
-            who=ADMIN_VIEW,
-            actor_id=world.admin.id,
-            site_id=s1,
-            kind="service",
-            title="义剪",
-            price_minutes=30,
-            stock=9,
-        ).id
-    credit(app, world.vol_s1, s1, 120)
-    with app.app_context():
-        codes = [rewards.redeem(who=caller(world.vol_s1.id), reward_id=reward) for _ in range(3)]
-        rewards.fulfil(who=ADMIN_VIEW, actor_id=world.admin.id, code=codes[1]["code"])
-    _past(app, Redemption, codes[2]["id"], expires_at=now - timedelta(minutes=1))
-    # Activities at S1: one ended unaudited, one to come, one ended but cancelled before.
-    ended, _upcoming, cancelled = (
-        loop.call("POST", f"/sites/{s1}/activities", world.mgr_s1, _activity_body(app, "S1"), 201)["id"]
-        for _ in range(3)
-    )
-    loop.call("POST", f"/activities/{cancelled}/cancel", world.mgr_s1, {"reason": "暴雨"})
-    for activity_id in (ended, cancelled):
-        _past(app, Activity, activity_id, start_at=now - timedelta(hours=3), end_at=now - timedelta(hours=1))
-    return made
+    return fill_today(app, world, loop)
 
 
 def test_counts_down_the_tree(app, client, world, busy):
@@ -167,9 +76,6 @@ def test_each_count_is_the_length_of_its_list(app, client, world, busy, manager,
     person = world.people[manager]
     listed = 0
     for key, entry in counts(client, person, world.sites[site]).items():
-        if entry["path"] is None:
-            assert key in ("redemptions_to_fulfil", "activities_unaudited") and entry["query"] == {}
-            continue
         items = read_all(client, person, entry["path"], entry["query"])
         assert len(items) == entry["count"], (key, entry, [i.get("id") for i in items])
         listed += len(items)
@@ -201,6 +107,19 @@ def test_the_order_lists_are_the_queue_filters(app, client, world, busy):
         assert [o["id"] for o in read_all(client, world.mgr_s1, "/api/v1/orders", entries[key]["query"])] == [
             busy[made]
         ]
+    codes = entries["redemptions_to_fulfil"]
+    assert (codes["path"], codes["query"]) == (f"/api/v1/sites/{s1}/redemptions", {"status": "issued"})
+    # The code past its time is not waiting (fulfilling it is refused) though the job has not run yet.
+    assert [r["id"] for r in read_all(client, world.mgr_s1, codes["path"], codes["query"])] == [busy["code"]]
+    lapsed = read_all(client, world.mgr_s1, codes["path"], {"status": "expired"})
+    assert [(r["id"], r["status"]) for r in lapsed] == [(busy["lapsed_code"], "expired")]
+    audits = entries["activities_unaudited"]
+    assert (audits["path"], audits["query"]) == (
+        f"/api/v1/sites/{s1}/activities",
+        {"when": "to_audit", "subtree": "true"},
+    )
+    ended = read_all(client, world.mgr_s1, audits["path"], audits["query"])
+    assert [a["id"] for a in ended] == [busy["ended"]]
     escalated = counts(client, world.mgr_i1, world.sites["I1"])["escalations_received"]
     assert [o["id"] for o in read_all(client, world.mgr_i1, "/api/v1/orders", escalated["query"])] == [
         busy["review_s2"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from volunteer_app.activities.models import Activity
-from volunteer_app.activities.service import locked, refuse_on_site
+from volunteer_app.activities.service import ended, locked, refuse_on_site, started
 from volunteer_app.activities.signups import cancel_locked
 from volunteer_app.activities.states import target, transition
 from volunteer_app.attendance import service as attendance
@@ -26,6 +26,10 @@ register_messages(
         "activity.not_ended": (
             "活动尚未结束，结束后才能审核",
             "The activity can be audited once it has ended",
+        ),
+        "activity.not_started": (
+            "活动尚未开始，开始后才能登记缺席",
+            "A no-show can be recorded once the activity has started",
         ),
     }
 )
@@ -92,9 +96,12 @@ def close_attendance(*, who, assignment_id: int, checkout_at: datetime | None, r
 
 
 def mark_no_show(*, who, assignment_id: int, reason: str) -> Assignment:
-    """A manager records that a holder never came. Commits."""
+    """A manager records that a holder never came: once the activity has started (409
+    `activity.not_started` before). Commits."""
     assignment, activity = _managed_assignment(who, assignment_id)
     target(activity.status, "attend")
+    if not started(activity, utcnow()):
+        raise Conflict("activity.not_started")
     attendance.no_show(assignment, actor_id=who.user_id, reason=reason)
     db.session.commit()
     return assignment
@@ -109,7 +116,7 @@ def audit(
     activity = locked(activity_id, reach_condition(Activity.site_id, who))
     now = utcnow()
     transition(activity, "audit")
-    if activity.end_at > now:
+    if not ended(activity, now):
         raise Conflict("activity.not_ended")
     refuse_on_site(activity)
     site = db.session.get(Site, activity.site_id)

@@ -25,8 +25,12 @@ def Waitlist(**kwargs) -> ma.fields.Integer:
 class SiteActivityArgs(PageArgs):
     when = ma.fields.String(
         load_default="upcoming",
-        validate=ma.validate.OneOf(["upcoming", "past"]),
-        metadata={"description": "upcoming: not ended yet, by start; past: ended, the latest first"},
+        validate=ma.validate.OneOf(["upcoming", "past", "to_audit"]),
+        metadata={
+            "description": "upcoming: not ended yet, by start; past: ended, the latest first; to_audit: "
+            "ended and still open (waiting for the audit), the oldest first. past and to_audit are for "
+            "the site's managers"
+        },
     )
     subtree = QueryBoolean(
         load_default=False, metadata={"description": "Also the activities of the sites below this one"}

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, inspect, select
+from sqlalchemy import ColumnElement, and_, exists, inspect, select
 
 from volunteer_app.accounts.models import User
 from volunteer_app.activities.models import Activity
-from volunteer_app.activities.states import ActivityStatus, transition
+from volunteer_app.activities.states import TABLE, ActivityStatus, transition
 from volunteer_app.attendance import service as attendance
 from volunteer_app.attendance.models import Assignment
 from volunteer_app.attendance.models import AssignmentStatus as S
@@ -64,6 +64,43 @@ def locked(activity_id: int, *conditions) -> Activity:
 def signup_open(status: str, start_at: datetime, now: datetime) -> bool:
     """Sign-up (and cancelling one) is open until the start of an open activity."""
     return status == ActivityStatus.OPEN and start_at > now
+
+
+def started(activity: Activity, now: datetime) -> bool:
+    """From its start an activity can no longer be cancelled, and a holder who is not there is a
+    no-show."""
+    return activity.start_at <= now
+
+
+def ended(activity: Activity, now: datetime) -> bool:
+    """From its end an activity can be audited."""
+    return activity.end_at <= now
+
+
+def phase(activity: Activity, now: datetime) -> str:
+    """Where an activity stands for its managers: its status once audited or cancelled; while open,
+    `signing_up` until the start, `under_way` until the end, then `to_audit` (`awaiting_audit`, for one
+    activity)."""
+    if activity.status != ActivityStatus.OPEN:
+        return activity.status
+    if ended(activity, now):
+        return "to_audit"
+    return "under_way" if started(activity, now) else "signing_up"
+
+
+def allowed_actions(activity: Activity, now: datetime) -> dict[str, bool]:
+    """Which of its managers' actions the activity allows at `now`: `cancel` (before the start),
+    `audit` (after the end), and on a sign-up `close_attendance` (a missed check-out) and `no_show`
+    (once started). The state table and the clock rules the commands enforce (their 409s), read
+    without changing anything, for a page to offer only what would be accepted. Someone still
+    checked in (`activity.on_site`) and each sign-up's own state are checked by the commands."""
+    status = activity.status
+    return {
+        "cancel": (status, "cancel") in TABLE and not started(activity, now),
+        "audit": (status, "audit") in TABLE and ended(activity, now),
+        "close_attendance": (status, "attend") in TABLE,
+        "no_show": (status, "attend") in TABLE and started(activity, now),
+    }
 
 
 def refuse_on_site(activity: Activity) -> None:
@@ -133,14 +170,22 @@ def _detail(activity: Activity, signup: Assignment | None, now: datetime) -> dic
     }
 
 
+def awaiting_audit(now: datetime) -> ColumnElement[bool]:
+    """An activity waiting for its audit: still open once it has ended (auditing closes it; a
+    cancelled one never is). What Today counts and `when=to_audit` lists."""
+    return and_(Activity.status == ActivityStatus.OPEN, Activity.end_at <= now)
+
+
 def list_for_site(
     *, who, site_id: int, limit: int, cursor: str | None, when: str = "upcoming", subtree: bool = False
 ) -> dict:
     """A site's activities (with `subtree`, also those of every site below it), cancelled ones
     included, marked: `upcoming` those that have not ended, by start; `past` those that have, the
-    latest start first. Anyone signed in may read a site's upcoming activities (to sign up); the past
-    and the subtree are its managers' (they carry audit notes): out of reach, 404 like an unknown site."""
-    site = managed_site(who, site_id) if when == "past" or subtree else db.session.get(Site, site_id)
+    latest start first; `to_audit` those waiting for their audit (`awaiting_audit`), the oldest start
+    first. Anyone signed in may read a site's upcoming activities (to sign up); the rest and the
+    subtree are its managers' (they carry audit notes): out of reach, 404 like an unknown site."""
+    managers_only = when != "upcoming" or subtree
+    site = managed_site(who, site_id) if managers_only else db.session.get(Site, site_id)
     if site is None:
         raise NotFound()
     if subtree:
@@ -148,8 +193,12 @@ def list_for_site(
     else:
         where = Activity.site_id == site.id
     now = utcnow()
-    ended = Activity.end_at <= now if when == "past" else Activity.end_at > now
-    stmt = select(Activity).where(where, ended)
+    chosen = {
+        "upcoming": Activity.end_at > now,
+        "past": Activity.end_at <= now,
+        "to_audit": awaiting_audit(now),
+    }[when]
+    stmt = select(Activity).where(where, chosen)
     return paginate(
         stmt, [Activity.start_at, Activity.id], limit=limit, cursor=cursor, descending=when == "past"
     )
@@ -220,7 +269,7 @@ def cancel(*, who, activity_id: int, reason: str) -> Activity:
     activity = locked(activity_id, reach_condition(Activity.site_id, who))
     now = utcnow()
     transition(activity, "cancel")
-    if activity.start_at <= now:
+    if started(activity, now):
         raise Conflict("activity.started")
     refuse_on_site(activity)
     told = attendance.end_open([activity.id], now, owner=Assignment.activity_id)

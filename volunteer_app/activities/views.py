@@ -37,8 +37,9 @@ class SiteActivities(MethodView):
     @blp.response(200, ActivityPage)
     def get(self, args, site_id):
         """A site's activities (`subtree`: and its sub-sites'), cancelled ones included, marked: those
-        that have not ended yet by start, or with `when=past` those that have, the latest first. The
-        past and the subtree are for the site's managers (else 404)."""
+        that have not ended yet by start, or with `when=past` those that have, the latest first, or
+        with `when=to_audit` those waiting for their audit (ended, still open), the oldest first. The
+        past, the audits and the subtree are for the site's managers (else 404)."""
         return service.list_for_site(who=current_principal(), site_id=site_id, **args)
 
     @auth_required("manager", "admin")

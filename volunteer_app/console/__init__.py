@@ -26,6 +26,7 @@ def init_app(app) -> None:
     from volunteer_app.console import (  # noqa: F401  (routes, headers)
         activities,
         home,
+        labels,
         orders,
         security,
         settings,

@@ -10,8 +10,6 @@ sent to the JSON API (`/api/v1/sites/{id}/activities`, `/activities/{id}/cancel|
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask import request, url_for
 
 from volunteer_app.activities import rules as rule_specs
@@ -22,12 +20,22 @@ from volunteer_app.attendance.models import AssignmentStatus
 from volunteer_app.auth.tokens import current_principal
 from volunteer_app.console import blp
 from volunteer_app.console.i18n import lang, register
-from volunteer_app.console.pages import current_site, page, render, site_zone
+from volunteer_app.console.pages import (
+    category_names,
+    current_site,
+    page,
+    render,
+    site_names,
+    site_zone,
+    utc_offset,
+)
 from volunteer_app.db import utcnow
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.reach import path_in_reach
 
 PAGE = 20
+# Sites below listed at once (the rest behind "More").
+SITES_PAGE = 100
 SIGNUPS_PAGE = 100
 # An activity's sign-ups are bounded (places and waitlist ≤ 500 each, plus cancelled rows): the
 # waitlist and the audit table walk them whole.
@@ -41,16 +49,6 @@ PHASES = {
     ActivityStatus.CLOSED: "Audited",
     ActivityStatus.CANCELLED: "Cancelled",
 }
-SIGNUP_STATES = {
-    AssignmentStatus.HELD: "Has a place",
-    AssignmentStatus.WAITLISTED: "Waitlisted",
-    AssignmentStatus.CHECKED_IN: "Checked in",
-    AssignmentStatus.CHECKED_OUT: "Checked out",
-    AssignmentStatus.AUDITED: "Audited",
-    AssignmentStatus.NO_SHOW: "No-show",
-    AssignmentStatus.WITHDRAWN: "Withdrawn",
-    AssignmentStatus.CANCELLED: "Cancelled",
-}
 KINDS = {
     "days_of_month": "Days of the month",
     "nth_weekday": "The nth weekday of the month",
@@ -63,34 +61,12 @@ PARTS = {"morning": "Morning", "afternoon": "Afternoon", "evening": "Evening", "
 @blp.app_template_global("activity_words")
 def _words() -> dict:
     """The labels of the activity pages' stored values (each an English word of the catalogue)."""
-    return {"phases": PHASES, "signups": SIGNUP_STATES, "kinds": KINDS, "parts": PARTS}
+    return {"phases": PHASES, "kinds": KINDS, "parts": PARTS}
 
 
-def _offset(zone) -> str:
-    """The site's UTC offset now, as the console's `data-offset` wants it: "+08:00"."""
-    raw = datetime.now(zone).strftime("%z")
-    return f"{raw[:3]}:{raw[3:]}"
-
-
-def _category_names(include_inactive: bool = True) -> dict[int, str]:
-    en = lang() == "en"
-    catalogue = sites.list_categories(include_inactive=include_inactive)
-    return {c.id: (c.name_en if en else c.name_zh) for c in catalogue}
-
-
-def _phase(activity, now: datetime) -> str:
-    """What a manager sees in the state column (from the status and the clock)."""
-    if activity.status != ActivityStatus.OPEN:
-        return activity.status
-    if activity.end_at <= now:
-        return "to_audit"
-    if activity.start_at <= now:
-        return "under_way"
-    return "signing_up"
-
-
-def _site_names(items) -> dict[int, str]:
-    return {site_id: sites.get_site(site_id).name for site_id in {a.site_id for a in items}}
+# The list's filter (`?when=`): everything (upcoming, then past), or only those waiting for their
+# audit (the service's `when=to_audit`, what Today counts).
+SHOW = {"": "Upcoming and past", "to_audit": "To audit"}
 
 
 @blp.get("/activities")
@@ -100,14 +76,23 @@ def activities_list():
     zone = site_zone(site)
     args = request.args
     who = current_principal()
-    upcoming = activities.list_for_site(
-        who=who, site_id=site.id, limit=PAGE, cursor=args.get("cursor"), when="upcoming", subtree=True
-    )
-    past = activities.list_for_site(
-        who=who, site_id=site.id, limit=PAGE, cursor=args.get("past_cursor"), when="past", subtree=True
-    )
+    show = args.get("when", "")
+    bad_filter = show not in SHOW  # a 422 that says so, nothing listed
+    empty = {"items": [], "next_cursor": None}
+    to_audit = upcoming = past = empty
+    if show == "to_audit":
+        to_audit = activities.list_for_site(
+            who=who, site_id=site.id, limit=PAGE, cursor=args.get("cursor"), when="to_audit", subtree=True
+        )
+    elif not bad_filter:
+        upcoming = activities.list_for_site(
+            who=who, site_id=site.id, limit=PAGE, cursor=args.get("cursor"), when="upcoming", subtree=True
+        )
+        past = activities.list_for_site(
+            who=who, site_id=site.id, limit=PAGE, cursor=args.get("past_cursor"), when="past", subtree=True
+        )
     parent = sites.get_site(site.parent_id) if site.parent_id else None
-    children = sites.list_sites(parent_id=site.id, limit=100, cursor=None)
+    children = sites.list_sites(parent_id=site.id, limit=SITES_PAGE, cursor=args.get("sites_cursor"))
 
     def more(page_data: dict, name: str, other: str) -> str | None:
         """The next page of one list, keeping the other list where it is."""
@@ -116,23 +101,35 @@ def activities_list():
         keep = {other: args[other]} if args.get(other) else {}
         return url_for("console.activities_list", site=site.id, **{name: page_data["next_cursor"]}, **keep)
 
-    return render(
+    html = render(
         "console/activities.html",
         site=site,
         zone=zone,
-        offset=_offset(zone),
+        offset=utc_offset(zone),  # the publish form's fallback: a new activity has no moment yet
+        show=show,
+        shows=SHOW,
+        bad_filter=bad_filter,
+        to_audit=to_audit,
         upcoming=upcoming,
         past=past,
+        more_to_audit=to_audit["next_cursor"]
+        and url_for("console.activities_list", site=site.id, when="to_audit", cursor=to_audit["next_cursor"]),
         more_upcoming=more(upcoming, "cursor", "past_cursor"),
         more_past=more(past, "past_cursor", "cursor"),
         parent=parent if parent is not None and path_in_reach(parent.path, who) else None,
         children=children,
-        site_names=_site_names(upcoming["items"] + past["items"]),
-        categories=_category_names(include_inactive=False),
-        category_names=_category_names(),
-        phase=_phase,
+        more_children=(
+            url_for("console.activities_list", site=site.id, sites_cursor=children["next_cursor"])
+            if children["next_cursor"]
+            else None
+        ),
+        site_names=site_names(a.site_id for a in to_audit["items"] + upcoming["items"] + past["items"]),
+        categories=category_names(include_inactive=False),
+        category_names=category_names(),
+        phase=activities.phase,
         now=utcnow(),
     )
+    return html, 422 if bad_filter else 200
 
 
 def _walk(who, activity_id: int, *, waitlist: bool) -> list[dict]:
@@ -163,9 +160,9 @@ def activity_page(activity_id: int):
         who=who, activity_id=activity.id, limit=SIGNUPS_PAGE, cursor=cursor, waitlist=False
     )
     waitlist = _walk(who, activity.id, waitlist=True)
-    is_open = activity.status == ActivityStatus.OPEN
+    can = activities.allowed_actions(activity, now)  # the rules the API enforces, read
     to_audit = []
-    if is_open and activity.end_at <= now:
+    if can["audit"]:
         placed_all = _walk(who, activity.id, waitlist=False)
         to_audit = [s for s in placed_all if s["status"] == AssignmentStatus.CHECKED_OUT]
     rule = service_days.get_rule(who=who, rule_id=activity.rule_id) if activity.rule_id else None
@@ -173,17 +170,15 @@ def activity_page(activity_id: int):
         "console/activity.html",
         site=site,
         zone=zone,
-        offset=_offset(zone),
+        offset=utc_offset(zone, activity.end_at),  # a missed check-out closes near the end
         activity=activity,
         placed=placed,
         waitlist=waitlist,
         rule=rule,
         rule_text=rule_specs.describe(rule.spec, lang()) if rule else None,
-        category_names=_category_names(),
-        phase=_phase(activity, now),
-        can_cancel=is_open and activity.start_at > now,
-        started=activity.start_at <= now,
-        can_audit=is_open and activity.end_at <= now,
+        category_names=category_names(),
+        phase=activities.phase(activity, now),
+        can=can,
         to_audit=to_audit,
         window_minutes=int((activity.end_at - activity.start_at).total_seconds() // 60),
     )
@@ -202,8 +197,8 @@ def service_day_rules():
         site=site,
         zone=zone,
         rules=rules,
-        categories=_category_names(include_inactive=False),
-        category_names=_category_names(),
+        categories=category_names(include_inactive=False),
+        category_names=category_names(),
         kinds=[kind for kind in rule_specs.KINDS if kind in KINDS],
         parts=[part for part in rule_specs.PARTS if part in PARTS],
         part_times={part: (f"{a:%H:%M}", f"{b:%H:%M}") for part, (a, b) in rule_specs.PARTS.items()},
@@ -240,6 +235,11 @@ register(
         "Up to {name}": "返回上级：{name}",
         "Nothing upcoming.": "暂无即将开展的活动。",
         "Nothing past.": "暂无已结束的活动。",
+        "Show": "查看",
+        "Upcoming and past": "即将开展和已结束",
+        "Nothing to audit.": "暂无待审核的活动。",
+        "Filter": "筛选",
+        "No such filter.": "没有这个筛选条件。",
         "From a rule": "由规则生成",
         # an activity's phase (PHASES)
         "Signing up": "报名中",
@@ -288,13 +288,6 @@ register(
         "Rule": "规则",
         "Window": "服务时段",
         "minutes": "分钟",
-        # a sign-up's status (SIGNUP_STATES)
-        "Has a place": "已报名",
-        "Waitlisted": "候补中",
-        "Checked in": "已签到",
-        "Checked out": "已签退",
-        "No-show": "缺席",
-        "Withdrawn": "已退出",
         # rules
         "In use": "启用中",
         "Paused": "已暂停",

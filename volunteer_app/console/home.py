@@ -15,8 +15,9 @@ from volunteer_app.workbench import today as workbench
 
 register({"Needs action": "待办", "Nothing waits on you here.": "暂无待办事项。", "As of": "截至"})
 
-# Where each of the workbench's counts is listed in the console (the order counts: the queue filtered
-# by the same `need` the API's count uses, so a count and its list agree).
+# Where each of the workbench's counts is listed in the console (the order counts: the queue). The link
+# carries the API list's own filters (`need` and `status`, `status`, `when`), so the page lists exactly
+# what was counted; the console's lists always take the site's subtree, as the counts do.
 CONSOLE_LISTS = {
     "applications_pending": "/console/volunteers/applications",
     "family_links_pending": "/console/timebank/family-links",
@@ -26,10 +27,9 @@ CONSOLE_LISTS = {
 
 
 def _link(item: dict, site_id: int) -> str:
-    if item["key"] in CONSOLE_LISTS:
-        return f"{CONSOLE_LISTS[item['key']]}?{urlencode({'site': site_id})}"
-    query = {"site": site_id, **{k: v for k, v in item["query"].items() if k != "site_id"}}
-    return f"/console/orders?{urlencode(query)}"
+    path = CONSOLE_LISTS.get(item["key"], "/console/orders")
+    query = {"site": site_id, **{k: v for k, v in item["query"].items() if k not in ("site_id", "subtree")}}
+    return f"{path}?{urlencode(query)}"
 
 
 @blp.get("/")

@@ -4,7 +4,7 @@ order's page with its assignments, its timeline and a form for each action its s
 Reads call the order domain's own queries as the caller (`orders.queries.list_orders`, `detail`,
 `events`); every form is sent by console.js to the JSON API (dispatch, offers, reject, cancel, audit,
 and the assignments' close and no-show), so each rule stays in its service. Which forms a page shows
-follows the state table (`orders.states.TABLE`): the API still decides.
+follows the domain (`orders.queries.manager_actions`, the state table read): the API still decides.
 """
 
 from __future__ import annotations
@@ -18,24 +18,36 @@ from sqlalchemy import select
 
 from volunteer_app import phones
 from volunteer_app.accounts.models import User
-from volunteer_app.attendance.models import AssignmentStatus
 from volunteer_app.auth.tokens import current_principal
 from volunteer_app.console import blp
 from volunteer_app.console.i18n import register
-from volunteer_app.console.pages import current_site, page, render, site_zone
+from volunteer_app.console.pages import (
+    category_names,
+    current_site,
+    field_errors,
+    load_query,
+    page,
+    render,
+    site_names,
+    site_zone,
+    utc_offset,
+)
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Unprocessable, error_body, language
 from volunteer_app.extensions import db
 from volunteer_app.orders import queries
+from volunteer_app.orders.common import close_default
 from volunteer_app.orders.models import TARGET_GROUPS, Order, OrderStatus
 from volunteer_app.orders.schemas import OrderListArgs
-from volunteer_app.orders.states import MANAGER, TABLE
 from volunteer_app.pagination import MAX_LIMIT
+from volunteer_app.schemas import MAX_ID, Text
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site, Team
-from volunteer_app.sites.reach import get_in_reach, path_in_reach, subtree_of
+from volunteer_app.sites.reach import get_in_reach, subtree_of
 
 PAGE_SIZE = 20
+# Sites the station filter offers below the chosen one (a search narrows the rest).
+STATION_CHOICES = 100
 # The queue's filters: GET /api/v1/orders' own names (links from Today use them).
 FILTERS = ("status", "from", "to", "category_id", "site_id", "escalated", "need")
 # Shorter names a link may use for the `need` of an overdue step.
@@ -61,18 +73,6 @@ STATUS_COLOUR = {
     "rejected": "red",
     "expired": "red",
 }
-ASSIGNMENT_LABEL = {
-    "offered": "Offered",
-    "waitlisted": "Waitlisted",
-    "held": "Holds a place",
-    "checked_in": "Checked in",
-    "checked_out": "Checked out",
-    "audited": "Audited",
-    "declined": "Declined",
-    "withdrawn": "Withdrawn",
-    "no_show": "No-show",
-    "cancelled": "Cancelled",
-}
 KIND_LABEL = {"offer": "Offer", "grab": "Grab", "signup": "Sign-up"}
 MODE_LABEL = {"assign": "Offered to named volunteers", "grab": "Open to grabbing"}
 ACTION_LABEL = {
@@ -96,14 +96,6 @@ ACTION_LABEL = {
     "expire": "Expired",
     "close_pool": "Grab pool closed",
 }
-NEED_LABEL = {
-    "review": "To review",
-    "dispatch": "To offer again",
-    "pool_not_filling": "Pools not filling",
-    "checkout_overdue": "Check-outs overdue",
-    "audit_overdue": "Audits overdue",
-    "escalated_to_me": "Escalated to me",
-}
 
 register(
     {
@@ -116,15 +108,9 @@ register(
         "Audited and closed": "已审核结单",
         "Cancelled": "已取消",
         "Expired": "已过期",
-        "Offered": "已邀请",
-        "Waitlisted": "候补中",
-        "Holds a place": "已接单",
         "Checked in": "已签到",
         "Checked out": "已签退",
         "Audited": "已审核",
-        "Declined": "已拒绝",
-        "Withdrawn": "已退出",
-        "No-show": "缺席",
         "Offer": "邀请",
         "Grab": "抢单",
         "Sign-up": "报名",
@@ -142,12 +128,6 @@ register(
         "Rating window lapsed": "评价期已过",
         "Escalated": "超时上报",
         "Grab pool closed": "抢单截止",
-        "To review": "待审核",
-        "To offer again": "待改派",
-        "Pools not filling": "抢单未满",
-        "Check-outs overdue": "超时未签退",
-        "Audits overdue": "超期未审核",
-        "Escalated to me": "收到的督办",
         # the queue
         "Order queue": "订单队列",
         "All states": "全部状态",
@@ -158,6 +138,8 @@ register(
         "All categories": "全部类别",
         "Station": "站点",
         "All stations": "全部站点",
+        "Find a station": "查找站点",
+        "More sites below: choose one or search by name.": "下级站点较多：请逐级选择或按名称查找。",
         "Escalated only": "仅超时督办",
         "Not escalated": "未督办",
         "Filter": "筛选",
@@ -281,22 +263,43 @@ def _queue_args(site: Site) -> tuple[dict, dict]:
     raw["limit"] = str(PAGE_SIZE)
     if request.args.get("cursor"):
         raw["cursor"] = request.args["cursor"]
-    try:
-        args = OrderListArgs().load(raw)
-    except ma.ValidationError as error:
-        errors.update(error.messages)
-        args = {}
-    return args, errors
+    args, invalid = load_query(OrderListArgs(), raw)
+    return args, field_errors(errors) | invalid
 
 
-def _translated(errors: dict) -> dict:
-    """Field errors in the page's language, as the API words them."""
-    return error_body(422, "validation.failed", errors=errors).get("errors", {})
+class StationSearch(ma.Schema):
+    """The station filter's own search: a fragment of a site's name."""
+
+    station_q = Text(40, load_default=None)
 
 
-def _stations(site: Site) -> list[Site]:
-    """The sites of the current site's subtree, shallowest first (the station filter)."""
-    return list(db.session.scalars(select(Site).where(subtree_of([site.path])).order_by(Site.path)))
+def _stations(site: Site, chosen: str | None, search: str | None) -> dict:
+    """The station filter's options, never the whole subtree (a center has thousands of stations):
+    the way down from the current site to the chosen one (`site_id`, a site of the subtree) and the
+    chosen one's children (choosing one lists its own; `site_id` means its subtree); with a search,
+    the chosen subtree's sites whose name holds it instead of the children. At most STATION_CHOICES
+    of either: {"trail", "below", "more"}, `more` when more sites match than are offered."""
+    picked = site
+    if chosen and chosen.isdigit() and 0 < int(chosen) <= MAX_ID:
+        found = db.session.get(Site, int(chosen))
+        if found is not None and found.path.startswith(site.path):
+            picked = found
+    trail = list(
+        db.session.scalars(
+            select(Site)
+            .where(Site.id.in_(picked.ancestor_ids()), Site.path.startswith(site.path, autoescape=True))
+            .order_by(Site.path)
+        )
+    )
+    if search:  # in tree order (a site's path groups the sites below it)
+        stmt = select(Site).where(
+            subtree_of([picked.path]), Site.id != picked.id, Site.name.contains(search, autoescape=True)
+        )
+        stmt = stmt.order_by(Site.path)
+    else:  # in the order they were made, as GET /sites lists them
+        stmt = select(Site).where(Site.parent_id == picked.id).order_by(Site.id)
+    below = list(db.session.scalars(stmt.limit(STATION_CHOICES + 1)))
+    return {"trail": trail, "below": below[:STATION_CHOICES], "more": len(below) > STATION_CHOICES}
 
 
 def _names(ids: set[int]) -> dict[int, User]:
@@ -305,37 +308,29 @@ def _names(ids: set[int]) -> dict[int, User]:
     return {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))}
 
 
-def _site_names(ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    return dict(db.session.execute(select(Site.id, Site.name).where(Site.id.in_(ids))).all())
-
-
-def _categories() -> dict[int, str]:
-    english = language() == "en"
-    return {c.id: (c.name_en if english else c.name_zh) for c in sites.list_categories(include_inactive=True)}
-
-
 @blp.get("/orders")
 @page
 def orders():
     site = current_site()
     args, errors = _queue_args(site)
+    search, search_errors = load_query(StationSearch())
+    errors |= search_errors
     rows = {"items": [], "next_cursor": None}
     status = 200
     if not errors:
         try:
             rows = queries.list_orders(who=current_principal(), **args)
         except Unprocessable as error:  # e.g. a period that starts after it ends
-            errors = error.errors.get("query", {}) if error.errors else {}
-            errors.setdefault("_schema", []).append(error_body(422, error.error)["message"])
+            errors = field_errors((error.errors or {}).get("query", {}))
+            message = error_body(error.status, error.error, params=error.params)["message"]
+            errors["_schema"] = " ".join(filter(None, (errors.get("_schema"), message)))
     if errors:
         status = 422
     items = rows["items"]
     residents = _names({o.resident_id for o in items})
     station_ids = {o.site_id for o in items}
     zones = sites.zones_of(station_ids)
-    kept = {key: request.args[key] for key in (*FILTERS, "overdue") if request.args.get(key)}
+    kept = {key: request.args[key] for key in (*FILTERS, "overdue", "station_q") if request.args.get(key)}
     more = (
         url_for("console.orders", site=site.id, **kept, cursor=rows["next_cursor"])
         if rows["next_cursor"]
@@ -346,12 +341,12 @@ def orders():
         site=site,
         items=items,
         residents=residents,
-        station_names=_site_names(station_ids),
+        station_names=site_names(station_ids),
         zones={sid: ZoneInfo(zone) for sid, zone in zones.items()},
-        categories=_categories(),
-        stations=_stations(site),
+        categories=category_names(),
+        stations=_stations(site, kept.get("site_id"), search.get("station_q")),
         chosen=kept,
-        errors=_translated(errors) if errors else {},
+        errors=errors,
         more=more,
         without_need=url_for(
             "console.orders", site=site.id, **{k: v for k, v in kept.items() if k not in ("need", "overdue")}
@@ -359,7 +354,6 @@ def orders():
         statuses=list(OrderStatus),
         status_label=STATUS_LABEL,
         status_colour=STATUS_COLOUR,
-        need_label=NEED_LABEL,
         overdue=OVERDUE,
         mask=phones.mask_phone,
     ), status
@@ -368,20 +362,9 @@ def orders():
 # ---- one order ---------------------------------------------------------------------------------
 
 
-def _offset(zone: ZoneInfo, moment: datetime) -> str:
-    """The zone's UTC offset at `moment`, as a datetime-local field's data-offset: "+08:00"."""
-    raw = moment.astimezone(zone).strftime("%z")
-    return f"{raw[:3]}:{raw[3:]}"
-
-
 def _minute_up(moment: datetime) -> datetime:
     whole = moment.replace(second=0, microsecond=0)
     return whole if whole == moment else whole + timedelta(minutes=1)
-
-
-def _allowed(status: str, action: str) -> bool:
-    rule = TABLE.get((status, action))
-    return rule is not None and MANAGER in rule.by
 
 
 def _teams_for(order: Order, who) -> list[Team]:
@@ -415,20 +398,8 @@ def order(order_id: int):
         | {e.proxy_id for e in timeline["items"] if e.proxy_id}
         | ({found.proxy_id} if found.proxy_id else set())
     )
-    status = found.status
-    dispatches = path_in_reach(dispatcher.path, who)
-    now = utcnow()
-    lines = data["assignments"]
-    can = {
-        "reject": dispatches and _allowed(status, "reject"),
-        "dispatch": dispatches and _allowed(status, "dispatch"),
-        "offer": dispatches and _allowed(status, "offer"),
-        "cancel": _allowed(status, "cancel"),
-        "audit": _allowed(status, "audit")
-        and any(line["assignment"].status == AssignmentStatus.CHECKED_OUT for line in lines),
-        "close": _allowed(status, "close_attendance"),
-        "no_show": _allowed(status, "no_show"),
-    }
+    allowed = queries.manager_actions(found, who)  # the state table's rules, read
+    can = {**allowed, "close": allowed["close_attendance"]}
     english = language() == "en"
     more_events = (
         url_for("console.order", order_id=found.id, site=nav_site.id, events=timeline["next_cursor"])
@@ -442,22 +413,21 @@ def order(order_id: int):
         station=station,
         dispatcher=dispatcher,
         zone=zone,
-        offset=_offset(zone, found.window_start),
+        offset=utc_offset(zone, found.window_start),
         events=timeline["items"],
         more_events=more_events,
         people=people,
-        category=_categories().get(found.category_id, found.category_id),
+        category=category_names().get(found.category_id, found.category_id),
         target_groups=[
             TARGET_GROUPS[g][1 if english else 0] for g in found.target_groups if g in TARGET_GROUPS
         ],
         can=can,
         teams=_teams_for(found, who) if (can["dispatch"] or can["offer"]) else [],
-        # A missed check-out closes by default at the window's end (or now), shown to the minute and
-        # rounded up so it never falls before a check-in made in the same minute.
-        close_default=_minute_up(min(found.window_end, now)),
+        # The default of a missed check-out (the domain's), shown to the minute and rounded up so it
+        # never falls before a check-in made in the same minute.
+        close_default=_minute_up(close_default(found, utcnow())),
         status_label=STATUS_LABEL,
         status_colour=STATUS_COLOUR,
-        assignment_label=ASSIGNMENT_LABEL,
         kind_label=KIND_LABEL,
         mode_label=MODE_LABEL,
         action_label=ACTION_LABEL,

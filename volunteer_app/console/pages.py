@@ -12,7 +12,8 @@ from datetime import datetime
 from functools import wraps
 from zoneinfo import ZoneInfo
 
-from flask import redirect, render_template, request, url_for
+import marshmallow as ma
+from flask import current_app, redirect, render_template, request, url_for
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
 from sqlalchemy import select
@@ -22,6 +23,7 @@ from volunteer_app.console import blp
 from volunteer_app.console.i18n import gettext, lang
 from volunteer_app.errors import DomainError, NotFound, handle_domain_error
 from volunteer_app.extensions import db
+from volunteer_app.field_messages import translate_errors
 from volunteer_app.schemas import MAX_ID
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
@@ -82,6 +84,65 @@ def site_zone(site: Site) -> ZoneInfo:
     return ZoneInfo(sites.effective_settings(site)["timezone"])
 
 
+def category_names(*, include_inactive: bool = True) -> dict[int, str]:
+    """The service catalogue's names in the page's language, by id, in display order (withdrawn
+    categories too unless `include_inactive` is false: a form offers only the active ones)."""
+    english = lang() == "en"
+    return {
+        c.id: (c.name_en if english else c.name_zh)
+        for c in sites.list_categories(include_inactive=include_inactive)
+    }
+
+
+def site_names(ids) -> dict[int, str]:
+    """Sites' names by id, in one query (the rows of a page name their sites)."""
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(Site.id, Site.name).where(Site.id.in_(ids))).all())
+
+
+def field_errors(messages: dict) -> dict[str, str]:
+    """Field messages (marshmallow's, or an API error's `errors.query`) as a page shows them beside
+    its fields: {field: every message of it in the caller's language, as one line}."""
+    return {name: " ".join(_flat(value)) for name, value in translate_errors(messages, lang()).items()}
+
+
+def _flat(messages) -> list[str]:
+    if isinstance(messages, dict):
+        return [m for value in messages.values() for m in _flat(value)]
+    if isinstance(messages, list | tuple):
+        return [m for value in messages for m in _flat(value)]
+    return [str(messages)]
+
+
+def load_query(schema: ma.Schema, raw: dict | None = None) -> tuple[dict, dict[str, str]]:
+    """A page's query string (default: request.args without its empty fields) loaded by `schema`, the
+    API's own where there is one (other keys, such as `site`, ignored): (values, {}), or ({}, the
+    field errors as field_errors words them)."""
+    if raw is None:
+        raw = {key: value for key, value in request.args.items() if value.strip()}
+    try:
+        return schema.load(raw, unknown=ma.EXCLUDE), {}
+    except ma.ValidationError as error:
+        return {}, field_errors(error.messages)
+
+
+def utc_offset(zone: ZoneInfo, moment: datetime | None = None) -> str:
+    """The zone's UTC offset at `moment` (default: now) as a datetime-local field's `data-offset`
+    wants it: "+08:00". A page gives the moment its form is about (an order's start, an activity's
+    end); console.js prefers the offset at the moment typed, from the field's `data-zone`, and falls
+    back to this one only where the browser cannot work it out."""
+    raw = (moment.astimezone(zone) if moment else datetime.now(zone)).strftime("%z")
+    return f"{raw[:3]}:{raw[3:]}"
+
+
+def default_zone() -> ZoneInfo:
+    """The deployment's default clock (SITE_DEFAULTS' time zone): times that belong to no site, such
+    as the caller's own sign-ins."""
+    return ZoneInfo(current_app.config["SITE_DEFAULTS"]["timezone"])
+
+
 def render(template: str, **context):
     """Render a console page with what the layout needs: the caller, the CSRF value, the sites."""
     who = current_principal() if signed_in_already() else None
@@ -113,12 +174,12 @@ def _lang() -> str:
 
 @blp.app_template_filter("local")
 def _local(moment: datetime | None, zone: ZoneInfo | str | None = None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored UTC time on the site's clock (`zone`), or '—'."""
+    """A stored UTC time on the site's clock (`zone`; none given: the deployment's default), or '—'."""
     if moment is None:
         return "—"
     if isinstance(zone, str):
         zone = ZoneInfo(zone)
-    return moment.astimezone(zone or ZoneInfo("Asia/Shanghai")).strftime(fmt)
+    return moment.astimezone(zone or default_zone()).strftime(fmt)
 
 
 @blp.app_template_filter("hours")

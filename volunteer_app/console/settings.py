@@ -18,6 +18,7 @@ from volunteer_app.console import blp
 from volunteer_app.console.i18n import lang, register
 from volunteer_app.console.pages import current_site, page, render
 from volunteer_app.reports.rankings import COMPONENTS
+from volunteer_app.sites import schemas as sites_schemas
 from volunteer_app.sites import service as sites
 
 register(
@@ -125,7 +126,8 @@ GROUPS = (
     ),
     ("Site", (Field("timezone", "Time zone", "text"),)),
 )
-DISPATCH_LEVELS = (("station", "The station"), ("center", "The center"))
+LEVEL_LABELS = {"station": "The station", "center": "The center"}
+DISPATCH_LEVELS = tuple((level, LEVEL_LABELS[level]) for level in sites_schemas.DISPATCH_LEVELS)
 TIME_ZONES = ("Asia/Shanghai", "Asia/Urumqi", "Asia/Hong_Kong", "Asia/Macau", "Asia/Taipei")
 
 

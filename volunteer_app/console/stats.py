@@ -20,11 +20,10 @@ from volunteer_app.auth.tokens import current_principal
 from volunteer_app.console import blp, charts
 from volunteer_app.console.i18n import gettext as _
 from volunteer_app.console.i18n import lang, register
-from volunteer_app.console.pages import current_site, page, render, site_zone
+from volunteer_app.console.pages import current_site, field_errors, page, render, site_zone
 from volunteer_app.errors import Unprocessable, error_body
 from volunteer_app.exports import service as exports
 from volunteer_app.exports import tables
-from volunteer_app.field_messages import translate_errors
 from volunteer_app.reports import leaderboard, periods, rankings
 from volunteer_app.reports import service as reports
 from volunteer_app.reports.schemas import StatsArgs
@@ -180,17 +179,13 @@ class Chosen:
     errors: dict = field(default_factory=dict)
 
 
-def _field_errors(errors: dict) -> dict:
-    return translate_errors(errors, lang())
-
-
 def chosen_period() -> Chosen:
     """`?period=` (a year, month or quarter) or `?from=&to=`, checked as the API checks them."""
     args = request.args
     if args.get("period"):
         found = periods.parse(args["period"])
         if found is None:
-            return Chosen(period=args["period"], errors=_field_errors({"period": [periods.BAD_PERIOD]}))
+            return Chosen(period=args["period"], errors=field_errors({"period": [periods.BAD_PERIOD]}))
         return Chosen(period=found.label, start=found.start, end=found.end)
     asked = {key: args[key] for key in ("from", "to") if args.get(key)}
     if not asked:
@@ -198,7 +193,7 @@ def chosen_period() -> Chosen:
     try:
         loaded = StatsArgs().load(asked)
     except ma.ValidationError as error:
-        return Chosen(errors=_field_errors(error.messages))
+        return Chosen(errors=field_errors(error.messages))
     return Chosen(start=loaded["start"], end=loaded["end"])
 
 
@@ -301,9 +296,8 @@ def stats():
                 who=who, site_id=site.id, start=chosen.start, end=chosen.end, group="category"
             )
         except Unprocessable as error:  # the period starts after it ends, or is too long
-            body = error_body(error.status, error.error, errors=error.errors, params=error.params)
-            chosen.errors = body.get("errors", {}).get("query", {})
-            context["message"] = body["message"]
+            chosen.errors = field_errors((error.errors or {}).get("query", {}))
+            context["message"] = error_body(error.status, error.error, params=error.params)["message"]
     if answer is None:
         return render("console/stats.html", answer=None, **context), 422
     start, end = answer["start"], answer["end"]
@@ -352,7 +346,7 @@ def stats_rankings():
     if asked:
         period = periods.parse(asked)
         if period is None:
-            errors = _field_errors({"period": [periods.BAD_PERIOD]})
+            errors = field_errors({"period": [periods.BAD_PERIOD]})
             page_ = render(
                 "console/stats_rankings.html", answer=None, board=None, asked=asked, errors=errors, **context
             )

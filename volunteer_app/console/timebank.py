@@ -10,13 +10,11 @@ Certificates are issued on a volunteer's page (the volunteers' area); these page
 from __future__ import annotations
 
 from flask import request
-from sqlalchemy import select
 
 from volunteer_app.auth.tokens import current_principal
 from volunteer_app.console import blp
 from volunteer_app.console.i18n import register
-from volunteer_app.console.pages import current_site, page, render, site_zone
-from volunteer_app.db import utcnow
+from volunteer_app.console.pages import current_site, page, render, site_names, site_zone
 from volunteer_app.extensions import db
 from volunteer_app.pagination import MAX_LIMIT
 from volunteer_app.sites import service as sites
@@ -143,6 +141,12 @@ register(
 )
 
 
+def _status(states, default: str) -> str:
+    """A list's `?status=`: one of `states`, "" for all of them, anything else the default."""
+    status = request.args.get("status", default)
+    return status if status in (*states, "") else default
+
+
 def _zone(site: Site):
     return site_zone(site)
 
@@ -195,9 +199,7 @@ def timebank_rewards():
 def timebank_fulfil():
     """One input for the code (a scanner types it and Enter); below it, what waits at this subtree."""
     site = current_site()
-    status = request.args.get("status", RedemptionStatus.ISSUED)
-    if status not in (*RedemptionStatus, ""):
-        status = RedemptionStatus.ISSUED
+    status = _status(RedemptionStatus, RedemptionStatus.ISSUED)
     listed = rewards.site_redemptions(
         who=current_principal(),
         site_id=site.id,
@@ -213,8 +215,6 @@ def timebank_fulfil():
         listed=listed,
         status=status,
         statuses=list(RedemptionStatus),
-        code=(request.args.get("code") or "")[:32],
-        now=utcnow(),
     )
 
 
@@ -223,9 +223,7 @@ def timebank_fulfil():
 def timebank_family_links():
     """Family links asked of this site and the sites below it (default: waiting), oldest first."""
     site = current_site()
-    status = request.args.get("status", LinkStatus.PENDING)
-    if status not in (*LinkStatus, ""):
-        status = LinkStatus.PENDING
+    status = _status(LinkStatus, LinkStatus.PENDING)
     listed = gifts.list_links(
         who=current_principal(),
         site_id=site.id,
@@ -233,8 +231,6 @@ def timebank_family_links():
         limit=PAGE_SIZE,
         cursor=request.args.get("cursor"),
     )
-    ids = {link["site_id"] for link in listed["items"]}
-    names = dict(db.session.execute(select(Site.id, Site.name).where(Site.id.in_(ids))).all())
     return render(
         "console/timebank_family_links.html",
         site=site,
@@ -244,5 +240,5 @@ def timebank_family_links():
         status=status,
         statuses=list(LinkStatus),
         relations=FAMILY_RELATIONS,
-        site_names=names,
+        site_names=site_names(link["site_id"] for link in listed["items"]),
     )

@@ -14,43 +14,41 @@ from datetime import date
 
 import marshmallow as ma
 from flask import request
-from sqlalchemy import select
+from sqlalchemy import or_
 
 from volunteer_app.accounts import service as accounts
 from volunteer_app.accounts.models import ApplicationStatus
 from volunteer_app.accounts.schemas import ApplicationListArgs
 from volunteer_app.auth.tokens import current_principal
 from volunteer_app.console import blp
-from volunteer_app.console.i18n import gettext, lang, register
-from volunteer_app.console.pages import current_site, page, render, site_zone
-from volunteer_app.errors import NotFound, error_body
+from volunteer_app.console.i18n import register
+from volunteer_app.console.pages import (
+    category_names,
+    current_site,
+    load_query,
+    page,
+    render,
+    site_names,
+    site_zone,
+)
+from volunteer_app.errors import NotFound
 from volunteer_app.extensions import db
 from volunteer_app.schemas import Id, Text
 from volunteer_app.sites import service as sites
-from volunteer_app.sites.models import Site
+from volunteer_app.sites.models import Site, Team
 from volunteer_app.timebank import certificates
 from volunteer_app.workbench import roster
 from volunteer_app.workbench.schemas import RosterArgs
 
 # Teams listed on one page (a site's subtree rarely has more; the rest behind "More").
 TEAMS_PAGE = 100
+# Teams the roster's filter offers.
+TEAM_CHOICES = 100
 # Members of the chosen team on one page.
 MEMBERS_PAGE = 100
 # Volunteers offered when adding a member.
 PICK_LIMIT = 10
 
-ASSIGNMENT_STATUS = {
-    "offered": "Offered",
-    "waitlisted": "Waitlisted",
-    "held": "Holding a place",
-    "checked_in": "Checked in",
-    "checked_out": "Checked out",
-    "audited": "Audited",
-    "declined": "Declined",
-    "withdrawn": "Withdrawn",
-    "no_show": "No-show",
-    "cancelled": "Cancelled",
-}
 APPLICATION_STATUS = {"pending": "Pending", "approved": "Approved", "rejected": "Rejected"}
 
 
@@ -73,41 +71,27 @@ class ApplicationsPageArgs(ApplicationListArgs):
     )
 
 
-def _query(schema: ma.Schema) -> tuple[dict, dict]:
-    """The page's query string loaded by `schema` (empty fields left out, `site` and other keys
-    ignored): (values, {}) or ({}, the API's field errors in the caller's language)."""
-    raw = {key: value for key, value in request.args.items() if value.strip()}
-    try:
-        return schema.load(raw, unknown=ma.EXCLUDE), {}
-    except ma.ValidationError as error:
-        body = error_body(422, "validation.failed", errors={"query": error.messages})
-        return {}, {name: " ".join(_flat(messages)) for name, messages in body["errors"]["query"].items()}
-
-
-def _flat(messages) -> list[str]:
-    if isinstance(messages, dict):
-        return [m for value in messages.values() for m in _flat(value)]
-    if isinstance(messages, list):
-        return [m for value in messages for m in _flat(value)]
-    return [str(messages)]
-
-
 def _filters(*names: str) -> dict[str, str]:
     """The filters given (to carry into the next page's link)."""
     return {name: request.args[name] for name in names if request.args.get(name, "").strip()}
 
 
-def _site_names(ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    return {
-        row.id: row.name for row in db.session.execute(select(Site.id, Site.name).where(Site.id.in_(ids)))
-    }
-
-
 def _subtree_teams(site: Site, cursor: str | None = None) -> dict:
     who = current_principal()
     return sites.list_teams(who=who, site_id=site.id, subtree=True, limit=TEAMS_PAGE, cursor=cursor)
+
+
+def _roster_teams(site: Site, chosen: int | None) -> list:
+    """The roster's team filter: teams of this site, of the sites above it and of the sites just below
+    it, in reach, at most TEAM_CHOICES (never every team of a center's subtree: a team further down is
+    one site down, or on the Teams tab); the chosen team (`team_id`) is offered too."""
+    who = current_principal()
+    near = or_(Team.site_id.in_(site.ancestor_ids()), Site.parent_id == site.id)
+    stmt = sites.teams_in_reach(who).join(Site, Site.id == Team.site_id)
+    teams = list(db.session.scalars(stmt.where(near).order_by(Team.id).limit(TEAM_CHOICES)))
+    if chosen is not None and chosen not in {team.id for team in teams}:
+        teams += list(db.session.scalars(sites.teams_in_reach(who).where(Team.id == chosen)))
+    return teams
 
 
 def _nest(teams: list) -> list[tuple[object, int]]:
@@ -134,7 +118,7 @@ def _nest(teams: list) -> list[tuple[object, int]]:
 @page
 def volunteer_roster():
     site = current_site()
-    args, errors = _query(RosterArgs())
+    args, errors = load_query(RosterArgs())
     if errors:
         rows = {"items": [], "next_cursor": None}
     else:
@@ -143,7 +127,7 @@ def volunteer_roster():
         "console/volunteers.html",
         site=site,
         rows=rows,
-        teams=_nest(_subtree_teams(site)["items"]),
+        teams=_nest(_roster_teams(site, args.get("team_id"))),
         errors=errors,
         filters=_filters("q", "skill", "team_id", "limit"),
     )
@@ -157,14 +141,11 @@ def volunteer_roster():
 @page
 def volunteer_applications():
     site = current_site()
-    args, errors = _query(ApplicationsPageArgs())
+    args, errors = load_query(ApplicationsPageArgs())
     if errors:
         found = {"items": [], "next_cursor": None}
     else:
         found = accounts.list_applications(who=current_principal(), site_id=site.id, **args)
-    english = lang() == "en"
-    catalogue = sites.list_categories(include_inactive=True)
-    categories = {c.id: c.name_en if english else c.name_zh for c in catalogue}
     html = render(
         "console/volunteers_applications.html",
         site=site,
@@ -172,8 +153,8 @@ def volunteer_applications():
         applications=found,
         status=args.get("status", request.args.get("status", "")),
         statuses=APPLICATION_STATUS,
-        stations=_site_names({a.site_id for a in found["items"]}),
-        categories=categories,
+        stations=site_names({a.site_id for a in found["items"]}),
+        categories=category_names(),
         errors=errors,
     )
     return html, 422 if errors else 200
@@ -187,7 +168,7 @@ def volunteer_applications():
 def volunteer_teams():
     site = current_site()
     who = current_principal()
-    args, errors = _query(TeamsPageArgs())
+    args, errors = load_query(TeamsPageArgs())
     teams = _subtree_teams(site, args.get("cursor"))
     team = members = picked = None
     if args.get("team"):
@@ -210,7 +191,7 @@ def volunteer_teams():
         members=members,
         picked=picked,
         pick=request.args.get("pick", ""),
-        site_names=_site_names({t.site_id for t in teams["items"]} | ({team.site_id} if team else set())),
+        site_names=site_names({t.site_id for t in teams["items"]} | ({team.site_id} if team else set())),
         errors=errors,
     )
     return html, 422 if errors else 200
@@ -225,7 +206,7 @@ def volunteer(user_id: int):
     site = current_site()
     who = current_principal()
     person = roster.volunteer(who=who, user_id=user_id)  # out of reach: the 404 page
-    args, errors = _query(VolunteerPageArgs())
+    args, errors = load_query(VolunteerPageArgs())
     certificate = None
     if args.get("certificate"):
         certificate = certificates.get_certificate(
@@ -241,7 +222,6 @@ def volunteer(user_id: int):
         site=site,
         v=person,
         zones=zones,
-        statuses={key: gettext(label) for key, label in ASSIGNMENT_STATUS.items()},
         certificate=certificate,
         date_from=date(today.year, 1, 1).isoformat(),
         date_to=today.isoformat(),
@@ -334,15 +314,5 @@ register(
         "Total hours": "合计时长（小时）",
         "Print": "打印",
         "Back to the roster": "返回花名册",
-        "Offered": "已邀请",
-        "Waitlisted": "候补中",
-        "Holding a place": "已接单",
-        "Checked in": "已签到",
-        "Checked out": "已签退",
-        "Audited": "已审核",
-        "Declined": "已拒绝",
-        "Withdrawn": "已退出",
-        "No-show": "缺席",
-        "Cancelled": "已取消",
     }
 )

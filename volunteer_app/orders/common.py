@@ -7,6 +7,8 @@ Every command locks the order row first (PostgreSQL `FOR UPDATE`; on SQLite writ
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 
 from volunteer_app.attendance import service as attendance
@@ -47,6 +49,12 @@ def my_assignment(who, assignment_id: int) -> tuple[Assignment, Order]:
 def managed_assignment(who, assignment_id: int) -> tuple[Assignment, Order]:
     """An assignment of a station in the manager's reach and its order, both locked (404 otherwise)."""
     return _assignment_and_order(assignment_id, reach_condition(Assignment.site_id, who))
+
+
+def close_default(order: Order, now: datetime) -> datetime:
+    """When a missed check-out closes unless the manager says otherwise: the window's end, or now if
+    the window has not ended yet."""
+    return min(order.window_end, now)
 
 
 def place(order: Order, settings: dict | None = None) -> attendance.Place:

@@ -14,7 +14,7 @@ from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
 from volunteer_app.notifications import service as notifications
 from volunteer_app.orders import states
-from volunteer_app.orders.common import managed_assignment, my_assignment, place
+from volunteer_app.orders.common import close_default, managed_assignment, my_assignment, place
 from volunteer_app.orders.models import Order, OrderStatus, RatingState
 from volunteer_app.orders.states import MANAGER, VOLUNTEER, transition
 from volunteer_app.sites import service as sites
@@ -98,7 +98,7 @@ def close_attendance(*, who, assignment_id: int, checkout_at: datetime | None, r
     attendance.close(
         assignment,
         place=place(order),
-        checkout_at=checkout_at or min(order.window_end, utcnow()),
+        checkout_at=checkout_at or close_default(order, utcnow()),
         actor_id=who.user_id,
         reason=reason,
     )

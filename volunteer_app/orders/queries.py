@@ -19,6 +19,7 @@ from volunteer_app.errors import NotFound, Unprocessable, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.field_messages import register_field_messages
 from volunteer_app.orders.models import Order, OrderEvent, OrderMode, OrderStatus
+from volunteer_app.orders.states import MANAGER, TABLE
 from volunteer_app.pagination import paginate
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
@@ -96,6 +97,28 @@ def detail(order: Order, who) -> dict:
             if manages or (own and a.status in SLOT_STATUSES)
         ],
     }
+
+
+# The managers' actions on an order (names of the state table, orders.states.TABLE); the first three
+# are the dispatching site's managers' (the commands look the order up through that site too).
+MANAGER_ACTIONS = ("reject", "dispatch", "offer", "cancel", "audit", "close_attendance", "no_show")
+DISPATCHING = ("reject", "dispatch", "offer")
+
+
+def manager_actions(order: Order, who) -> dict[str, bool]:
+    """Which of MANAGER_ACTIONS the order's state allows the caller, a manager of its station: the
+    state table's moves a manager may make, the dispatching ones only for a manager of the
+    dispatching site too. Read without changing anything, for a page to offer only what the commands
+    would accept (they check the same; an assignment's own state is theirs to check)."""
+    dispatcher = db.session.scalar(select(Site.path).where(Site.id == order.dispatch_site_id))
+    dispatches = path_in_reach(dispatcher, who)
+    allowed = {}
+    for action in MANAGER_ACTIONS:
+        rule = TABLE.get((order.status, action))
+        allowed[action] = (
+            rule is not None and MANAGER in rule.by and (dispatches or action not in DISPATCHING)
+        )
+    return allowed
 
 
 def _site_scope(site: Site | None, who):

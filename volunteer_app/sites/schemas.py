@@ -68,11 +68,15 @@ def _minutes(max_value: int, **kwargs) -> ma.fields.Integer:
     return Integer(validate=ma.validate.Range(min=0, max=max_value), **kwargs)
 
 
+# Who dispatches a station's orders: the station itself, or the center above it (orders/intake.py).
+DISPATCH_LEVELS = ("station", "center")
+
+
 class SettingsValues(PatchSchema):
     """Every setting a site can override; `null` in a PATCH removes the override."""
 
     timezone = Str(validate=[ma.validate.Length(1, 64), _timezone], allow_none=True)
-    dispatch_level = Str(validate=ma.validate.OneOf(["station", "center"]), allow_none=True)
+    dispatch_level = Str(validate=ma.validate.OneOf(DISPATCH_LEVELS), allow_none=True)
     dispatch_within_minutes = _minutes(60 * 24 * 30, allow_none=True)
     grab_window_minutes = _minutes(60 * 24 * 30, allow_none=True)
     checkin_grace_minutes = _minutes(60 * 24, allow_none=True)

@@ -13,7 +13,7 @@ import secrets
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from volunteer_app import phones
@@ -66,6 +66,42 @@ def normal_code(raw: str) -> str | None:
     """The code as stored, or None if it cannot be one (so a junk path segment never reaches SQL)."""
     code = (raw or "").strip().upper()
     return code if _CODE_SHAPE.fullmatch(code) else None
+
+
+# ---- a code's state ---------------------------------------------------------------------------------
+
+
+def waiting(now: datetime) -> ColumnElement[bool]:
+    """A code waiting to be fulfilled: issued and not past its time. One past its time is expired
+    already (fulfilling it is refused) even before the expiry job moves it and refunds it."""
+    return and_(Redemption.status == RedemptionStatus.ISSUED, Redemption.expires_at > now)
+
+
+def to_refund(now: datetime) -> ColumnElement[bool]:
+    """A code issued and past its time: expired, its refund still to come (what the expiry job takes)."""
+    return and_(Redemption.status == RedemptionStatus.ISSUED, Redemption.expires_at <= now)
+
+
+def lapsed(now: datetime) -> ColumnElement[bool]:
+    """A code expired: moved by the expiry job (refunded), or past its time with the refund to come."""
+    return or_(Redemption.status == RedemptionStatus.EXPIRED, to_refund(now))
+
+
+def in_status(status: str, now: datetime) -> ColumnElement[bool]:
+    """The codes a status filter means: `issued` those waiting, `expired` those lapsed (see `state`)."""
+    if status == RedemptionStatus.ISSUED:
+        return waiting(now)
+    if status == RedemptionStatus.EXPIRED:
+        return lapsed(now)
+    return Redemption.status == status
+
+
+def state(redemption: Redemption, now: datetime) -> str:
+    """The state a code is in, as lists show it and filter it: an issued code past its time is
+    `expired` (the stored status follows when the expiry job refunds it)."""
+    if redemption.status == RedemptionStatus.ISSUED and redemption.expires_at <= now:
+        return RedemptionStatus.EXPIRED
+    return redemption.status
 
 
 # ---- the catalogue --------------------------------------------------------------------------------
@@ -226,15 +262,20 @@ def holder(user: User) -> dict:
     }
 
 
-def view(redemption: Redemption, reward: Reward | None = None, user: User | None = None) -> dict:
-    """What a redemption shows: its code and state, with the reward's title and kind, and its holder
-    masked."""
+def view(
+    redemption: Redemption,
+    reward: Reward | None = None,
+    user: User | None = None,
+    now: datetime | None = None,
+) -> dict:
+    """What a redemption shows: its code and state (`state`, at `now`), with the reward's title and
+    kind, and its holder masked."""
     reward = reward or db.session.get(Reward, redemption.reward_id)
     user = user or db.session.get(User, redemption.user_id)
     return {
         "id": redemption.id,
         "code": redemption.code,
-        "status": redemption.status,
+        "status": state(redemption, now or utcnow()),
         "reward": reward,
         "site_id": redemption.site_id,
         "user_id": redemption.user_id,
@@ -249,14 +290,15 @@ def view(redemption: Redemption, reward: Reward | None = None, user: User | None
 
 def my_redemptions(*, who: Principal, status: str | None, limit: int, cursor: str | None) -> dict:
     """The caller's own redemptions, newest first."""
+    now = utcnow()
     stmt = select(Redemption).where(Redemption.user_id == who.user_id)
     if status:
-        stmt = stmt.where(Redemption.status == status)
+        stmt = stmt.where(in_status(status, now))
     page = paginate(stmt, [Redemption.id], limit=limit, cursor=cursor, descending=True)
     ids = {r.reward_id for r in page["items"]}
     rewards = {r.id: r for r in db.session.scalars(select(Reward).where(Reward.id.in_(ids)))}
     me = db.session.get(User, who.user_id)
-    page["items"] = [view(r, rewards[r.reward_id], me) for r in page["items"]]
+    page["items"] = [view(r, rewards[r.reward_id], me, now) for r in page["items"]]
     return page
 
 
@@ -266,13 +308,15 @@ CODE_HINT_LENGTH = 3
 def site_redemptions(
     *, who: Reacher, site_id: int, status: str | None, limit: int, cursor: str | None
 ) -> dict:
-    """Redemptions at a site in reach and the sites below it, oldest first (with `status=issued`: the
-    codes waiting to be fulfilled). The codes themselves are not listed, only their last characters:
-    a code is the holder's proof at the counter, so it is fulfilled by scanning or typing it."""
+    """Redemptions at a site in reach and the sites below it, oldest first, in a state (`in_status`:
+    with `status=issued` the codes waiting to be fulfilled, what Today counts). The codes themselves
+    are not listed, only their last characters: a code is the holder's proof at the counter, so it is
+    fulfilled by scanning or typing it."""
     site = get_in_reach(Site, site_id, Site.id, who)
+    now = utcnow()
     stmt = select(Redemption).join(Site, Site.id == Redemption.site_id).where(subtree_of([site.path]))
     if status:
-        stmt = stmt.where(Redemption.status == status)
+        stmt = stmt.where(in_status(status, now))
     page = paginate(stmt, [Redemption.id], limit=limit, cursor=cursor)
     items = page["items"]
     rewards = {
@@ -284,7 +328,7 @@ def site_redemptions(
     )
     page["items"] = [
         {
-            **{k: v for k, v in view(r, rewards[r.reward_id], users[r.user_id]).items() if k != "code"},
+            **{k: v for k, v in view(r, rewards[r.reward_id], users[r.user_id], now).items() if k != "code"},
             "code_hint": r.code[-CODE_HINT_LENGTH:],
             "site_name": names[r.site_id],
         }
@@ -330,20 +374,14 @@ def fulfil(*, who: Reacher, actor_id: int, code: str) -> dict:
     now = utcnow()
     result = db.session.execute(
         update(Redemption)
-        .where(
-            Redemption.id == redemption.id,
-            Redemption.status == RedemptionStatus.ISSUED,
-            Redemption.expires_at > now,
-        )
+        .where(Redemption.id == redemption.id, waiting(now))
         .values(status=RedemptionStatus.FULFILLED, fulfilled_at=now, fulfilled_by_id=actor_id)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
         db.session.rollback()
         current = db.session.get(Redemption, redemption.id)
-        expired = current.status == RedemptionStatus.EXPIRED or (
-            current.status == RedemptionStatus.ISSUED and current.expires_at <= now
-        )
+        expired = state(current, now) == RedemptionStatus.EXPIRED
         raise Conflict("redemption.expired" if expired else "redemption.not_issued")
     db.session.commit()
     db.session.refresh(redemption)
@@ -357,11 +395,7 @@ def _expire_one(redemption_id: int, now: datetime) -> bool:
     """Move one issued, expired code to `expired`, give its stock back and refund it. Flushes only."""
     row = db.session.execute(
         update(Redemption)
-        .where(
-            Redemption.id == redemption_id,
-            Redemption.status == RedemptionStatus.ISSUED,
-            Redemption.expires_at <= now,
-        )
+        .where(Redemption.id == redemption_id, to_refund(now))
         .values(status=RedemptionStatus.EXPIRED)
         .returning(Redemption.user_id, Redemption.reward_id, Redemption.minutes, Redemption.site_id)
         .execution_options(synchronize_session=False)
@@ -404,11 +438,7 @@ def expire_redemptions(*, now: datetime | None = None, batch: int = 500) -> int:
         ids = list(
             db.session.scalars(
                 select(Redemption.id)
-                .where(
-                    Redemption.status == RedemptionStatus.ISSUED,
-                    Redemption.expires_at <= now,
-                    Redemption.id > after,
-                )
+                .where(to_refund(now), Redemption.id > after)
                 .order_by(Redemption.id)
                 .limit(batch)
             )

@@ -186,7 +186,14 @@ class RewardRef(ma.Schema):
 
 class RedemptionBase(ma.Schema):
     id = ma.fields.Integer(required=True)
-    status = ma.fields.String(required=True, metadata={"enum": list(RedemptionStatus)})
+    status = ma.fields.String(
+        required=True,
+        metadata={
+            "enum": list(RedemptionStatus),
+            "description": "issued: waiting to be fulfilled; a code past its time is expired (its refund "
+            "follows within minutes)",
+        },
+    )
     reward = ma.fields.Nested(RewardRef, required=True)
     site_id = ma.fields.Integer(required=True)
     user_id = ma.fields.Integer(required=True)
@@ -214,7 +221,11 @@ class SiteRedemptionOut(RedemptionBase):
 
 
 class RedemptionListArgs(PageArgs):
-    status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(list(RedemptionStatus)))
+    status = ma.fields.String(
+        load_default=None,
+        validate=ma.validate.OneOf(list(RedemptionStatus)),
+        metadata={"description": "As `status` shows it: issued = waiting to be fulfilled (not past its end)"},
+    )
 
 
 # ---- 转赠: family links and gifts --------------------------------------------------------------------

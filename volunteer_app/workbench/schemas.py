@@ -57,9 +57,7 @@ class TodayCountOut(ma.Schema):
     key = ma.fields.String(required=True, metadata={"enum": list(LABELS)})
     label = ma.fields.String(required=True, metadata={"description": "in the caller's language"})
     count = ma.fields.Integer(required=True)
-    path = ma.fields.String(
-        allow_none=True, required=True, metadata={"description": "the API list showing them (null: none)"}
-    )
+    path = ma.fields.String(required=True, metadata={"description": "the API list showing exactly them"})
     query = ma.fields.Dict(
         keys=ma.fields.String(),
         values=ma.fields.String(),

@@ -1,6 +1,8 @@
 """Today (今日待办): what waits on the managers of a site's subtree, each count with the list that shows
-it. All counts in one statement; the order counts are GET /orders' own `need` filters
-(orders/queries.py NEEDS), so a count and its list agree.
+it. All counts in one statement, each with its list's own condition, so a count and its list agree:
+the order counts are GET /orders' `need` filters (orders/queries.py NEEDS); codes to fulfil are
+`rewards.waiting` (GET /sites/{id}/redemptions?status=issued); activities to audit are
+`activities.awaiting_audit` (GET /sites/{id}/activities?when=to_audit&subtree=true).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from sqlalchemy import func, select
 
 from volunteer_app.accounts.models import ApplicationStatus, VolunteerApplication
 from volunteer_app.activities.models import Activity
-from volunteer_app.activities.states import ActivityStatus
+from volunteer_app.activities.service import awaiting_audit
 from volunteer_app.db import utcnow
 from volunteer_app.errors import language
 from volunteer_app.extensions import db
@@ -20,6 +22,7 @@ from volunteer_app.orders.queries import NEED_STATUS, POOL_WARN_HOURS, need_cond
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import Reacher, get_in_reach, subtree_of
 from volunteer_app.timebank.models import FamilyLink, LinkStatus, Redemption, RedemptionStatus
+from volunteer_app.timebank.rewards import waiting
 
 API = "/api/v1"
 
@@ -58,8 +61,7 @@ def counts(*, who: Reacher, site_id: int, lang: str | None = None, now: datetime
     {"site_id", "as_of", "counts": [{"key", "label", "count", "path", "query"}]}. `path` and `query`
     name the API list that shows the items (`query`'s values are strings, ready for a URL); the order
     counts list at GET /orders with `site_id`, `need` and the state (`status`, but for escalations,
-    which may be in any state). Redemption codes are fulfilled by their code and ended activities are
-    audited from the activity: no list shows them (`path` null, `query` empty)."""
+    which may be in any state)."""
     site = get_in_reach(Site, site_id, Site.id, who)
     now = now or utcnow()
     english = (lang or language()) == "en"
@@ -77,25 +79,21 @@ def counts(*, who: Reacher, site_id: int, lang: str | None = None, now: datetime
         "family_links_pending": _count(
             FamilyLink, FamilyLink.site_id.in_(scope), FamilyLink.status == LinkStatus.PENDING
         ),
-        "redemptions_to_fulfil": _count(
-            Redemption,
-            Redemption.site_id.in_(scope),
-            Redemption.status == RedemptionStatus.ISSUED,
-            Redemption.expires_at > now,
-        ),
-        "activities_unaudited": _count(
-            Activity,
-            Activity.site_id.in_(scope),
-            Activity.status == ActivityStatus.OPEN,
-            Activity.end_at <= now,
-        ),
+        "redemptions_to_fulfil": _count(Redemption, Redemption.site_id.in_(scope), waiting(now)),
+        "activities_unaudited": _count(Activity, Activity.site_id.in_(scope), awaiting_audit(now)),
     }
     row = db.session.execute(select(*[sub.label(key) for key, sub in subqueries.items()])).one()
     lists = {key: (f"{API}/orders", _order_query(site.id, need)) for key, need in ORDER_NEEDS.items()} | {
         "applications_pending": (f"{API}/sites/{site.id}/volunteer-applications", {"status": "pending"}),
         "family_links_pending": (f"{API}/sites/{site.id}/family-links", {"status": "pending"}),
-        "redemptions_to_fulfil": (None, {}),
-        "activities_unaudited": (None, {}),
+        "redemptions_to_fulfil": (
+            f"{API}/sites/{site.id}/redemptions",
+            {"status": str(RedemptionStatus.ISSUED)},
+        ),
+        "activities_unaudited": (
+            f"{API}/sites/{site.id}/activities",
+            {"when": "to_audit", "subtree": "true"},
+        ),
     }
     return {
         "site_id": site.id,

@@ -7,7 +7,9 @@
  *   errors are shown next to the fields they name (errors.json.<field>, nested as "a.b") and the
  *   message at the top of the form, in the browser's language (the API follows Accept-Language).
  *   Field types: data-type="int|number|ints|json|bool|moment" (moment: a datetime-local value read on
- *   the clock of data-offset, e.g. "+08:00"); empty fields are left out; "a.b" names nest, and a
+ *   the site's clock: with data-zone="Asia/Shanghai" at the zone's UTC offset at the moment typed, so a
+ *   date across a daylight-saving change gets its own; data-offset="+08:00", the server's offset at
+ *   the moment the form is about, when the browser cannot tell); empty fields are left out; "a.b" names nest, and a
  *   number makes a list ("assignments.0.minutes": the audit's rows).
  *   data-then="event" dispatches "console:done" on the form with the answer as detail.
  * <select data-autosubmit>: submits its GET form when changed.
@@ -31,11 +33,43 @@
     return (document.documentElement.lang || "").indexOf("en") === 0;
   }
 
-  function moment(value, offset) {
+  function two(n) {
+    return (n < 10 ? "0" : "") + n;
+  }
+
+  // The UTC offset of the IANA `zone` at the wall-clock time `value` ("2026-12-05T09:00:00"), as
+  // "+08:00"; null when the browser cannot tell (no such zone, no Intl time zones).
+  function zoneOffset(value, zone) {
+    if (!zone || !window.Intl) return null;
+    try {
+      var m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})$/.exec(value);
+      var wall = Date.UTC(+m[1], m[2] - 1, +m[3], +m[4], +m[5], +m[6]);
+      var format = new Intl.DateTimeFormat("en-US", {
+        timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+        hour: "2-digit", minute: "2-digit", second: "2-digit"
+      });
+      var offsetAt = function (instant) {  // the zone's offset at an instant, in ms
+        var p = {};
+        format.formatToParts(new Date(instant)).forEach(function (x) { p[x.type] = x.value; });
+        return Date.UTC(+p.year, p.month - 1, +p.day, +p.hour % 24, +p.minute, +p.second) - instant;
+      };
+      // The instant whose wall time is `value`: guess with the offset at the wall time read as UTC,
+      // then take the offset at that instant (a time a change skips or repeats settles on one side).
+      var offset = offsetAt(wall - offsetAt(wall));
+      var minutes = Math.round(offset / 60000);
+      var sign = minutes < 0 ? "-" : "+";
+      minutes = Math.abs(minutes);
+      return sign + two(Math.floor(minutes / 60)) + ":" + two(minutes % 60);
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function moment(value, offset, zone) {
     // "2026-12-05T09:00" on the site's clock → "2026-12-05T09:00:00+08:00"
     if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$/.test(value)) return value;
     if (value.length === 16) value += ":00";
-    return value + (offset || "+08:00");
+    return value + (zoneOffset(value, zone) || offset || "+08:00");
   }
 
   function read(el) {
@@ -57,7 +91,7 @@
       case "bool":
         return v === "true" ? true : v === "false" ? false : v;
       case "moment":
-        return moment(v, el.dataset.offset);
+        return moment(v, el.dataset.offset, el.dataset.zone);
       default:
         return v;
     }
@@ -227,7 +261,7 @@
   }
 
   window.ConsoleApi = {
-    send: send, collect: collect, newKey: newKey, csrf: csrf,
+    send: send, collect: collect, newKey: newKey, csrf: csrf, zoneOffset: zoneOffset,
     showErrors: showErrors, clearErrors: clearErrors, flatten: flatten
   };
 

@@ -6,14 +6,16 @@
  *   and whose fulfil form is pointed at POST /api/v1/redemptions/{code}/fulfil (sent by console.js with
  *   the cookie, the CSRF value and an Idempotency-Key). A code that is unknown, out of reach, already
  *   fulfilled or expired shows the API's message (in the browser's language). The words come from
- *   <template id="redemption-words"> (the console's catalogue), so nothing here is in one language.
+ *   <template id="redemption-words"> (the console's catalogue), so nothing here is in one language;
+ *   a state's badge colour comes from there too (data-badge, console/labels.py), decided once.
  *   After each lookup the input's text is selected: the next scan replaces it. Focus never leaves the
- *   input for the Fulfil button, so a scan can never press it.
+ *   input for the Fulfil button, so a scan can never press it. A code is the holder's proof: it is
+ *   never written into the page's address (history, logs), only sent to the API as the path it names.
  */
 (function () {
   "use strict";
 
-  var form, input, result, words = {}, zone;
+  var form, input, result, words = {}, badges = {}, zone;
 
   function word(key, fallback) {
     return words[key] || fallback || key;
@@ -70,7 +72,7 @@
       if (slot) slot.textContent = fields[name];
     });
     var badge = card.querySelector('[data-field="status"]');
-    if (badge) badge.className = "badge " + ({ issued: "amber", fulfilled: "green", expired: "red" }[data.status] || "");
+    if (badge) badge.className = "badge " + (badges[data.status] || "");
     var fulfil = card.querySelector("form.fulfil");
     if (data.status === "issued") {
       fulfil.dataset.api = "/api/v1/redemptions/" + encodeURIComponent(data.code) + "/fulfil";
@@ -87,11 +89,6 @@
     if (!code) return;
     result.textContent = "";
     result.classList.add("busy");
-    if (window.history && history.replaceState) {
-      var url = new URL(location.href);
-      url.searchParams.set("code", code);
-      history.replaceState(null, "", url.toString());
-    }
     fetch(form.dataset.lookup + encodeURIComponent(code), {
       headers: { "Accept": "application/json" }, credentials: "same-origin"
     }).then(function (res) {
@@ -115,12 +112,15 @@
   document.addEventListener("DOMContentLoaded", function () {
     form = document.getElementById("code-lookup");
     if (!form) return;
-    input = form.querySelector('input[name="code"]');
+    input = document.getElementById("code");
     result = document.getElementById("code-result");
     zone = form.dataset.zone || "Asia/Shanghai";
     var table = document.getElementById("redemption-words");
     if (table) {
-      table.content.querySelectorAll("[data-word]").forEach(function (w) { words[w.dataset.word] = w.textContent; });
+      table.content.querySelectorAll("[data-word]").forEach(function (w) {
+        words[w.dataset.word] = w.textContent;
+        if (w.dataset.badge !== undefined) badges[w.dataset.word] = w.dataset.badge;
+      });
     }
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
@@ -131,7 +131,6 @@
       input.focus();
       input.select();
     });
-    if (input.value) lookup(input.value);
     input.focus();
   });
 })();
