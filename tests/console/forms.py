@@ -30,15 +30,17 @@ the API's answer.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from html.parser import HTMLParser
 from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 __all__ = [  # noqa: RUF022 (in the order of the docstring)
     "forms", "one_form", "page_csrf", "tagged", "Form", "Field", "type_into", "collect", "Collected", "send",
@@ -622,7 +624,7 @@ def read(el: Field):
     if kind == "bool":
         return True if v == "true" else False if v == "false" else v
     if kind == "moment":
-        return _moment(v, el.data("offset"))
+        return _moment(v, el.data("offset"), el.data("zone"))
     return v
 
 
@@ -640,13 +642,64 @@ def _json_parse(text: str):
     )
 
 
-def _moment(value: str, offset: str | None) -> str:
-    """console.js `moment`: "2026-12-05T09:00" on the site's clock → "2026-12-05T09:00:00+08:00"."""
+@functools.cache
+def _zone(name: str) -> ZoneInfo | None:
+    """The IANA zone `Intl.DateTimeFormat` would take for `name` (its case does not matter), or None."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        found = {z.lower(): z for z in available_timezones()}.get(name.lower())
+        return ZoneInfo(found) if found else None
+
+
+def _date_utc(year: int, month: int, day: int, hour: int, minute: int, second: int) -> int:
+    """Date.UTC(year, month, day, …) in ms, out-of-range parts carried over as JavaScript does."""
+    year, month = year + month // 12, month % 12
+    # days from 1970-01-01 to the first of that month (proleptic Gregorian, any year)
+    y = year - (month < 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * ((month + 10) % 12) + 2) // 5  # month is 0-based: March is day 0 of the year
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    days = era * 146097 + doe - 719468 + day - 1
+    return ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000
+
+
+def _zone_offset(value: str, zone: str | None) -> str | None:
+    """console.js `zoneOffset(value, zone)`: the UTC offset of `zone` at the wall-clock time `value`
+    ("2026-12-05T09:00:00") as "+08:00"; None when it cannot tell (no zone, an unknown one)."""
+    if not zone:
+        return None
+    tz = _zone(zone)
+    m = re.fullmatch(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})", value)
+    if tz is None or m is None:
+        return None
+    y, mo, d, h, mi, sec = (int(x) for x in m.groups())
+    wall = _date_utc(y, mo - 1, d, h, mi, sec)
+
+    def offset_at(instant: int) -> int:  # the zone's offset at an instant (ms), to the second
+        seconds = instant // 1000
+        local = datetime.fromtimestamp(seconds, UTC).astimezone(tz)
+        return int(local.utcoffset().total_seconds()) * 1000 - (instant - seconds * 1000)
+
+    try:
+        offset = offset_at(wall - offset_at(wall))
+    except (OverflowError, OSError, ValueError):
+        return None
+    minutes = math.floor(offset / 60000 + 0.5)  # Math.round
+    sign = "-" if minutes < 0 else "+"
+    minutes = abs(minutes)
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _moment(value: str, offset: str | None, zone: str | None) -> str:
+    """console.js `moment`: "2026-12-05T09:00" on the site's clock → "2026-12-05T09:00:00+08:00", at
+    the offset of data-zone at that time, else data-offset's, else +08:00."""
     if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?", value):
         return value
     if len(value) == 16:
         value += ":00"
-    return value + (offset or "+08:00")
+    return value + (_zone_offset(value, zone) or offset or "+08:00")
 
 
 def put(target, name: str, value) -> None:

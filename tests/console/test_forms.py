@@ -54,6 +54,18 @@ SAMPLE = """<!doctype html>
   <input type="datetime-local" name="moment" value="2026-12-05T09:00" data-type="moment" data-offset="+05:30">
   <input type="datetime-local" name="moment_default" value="2026-12-05 09:00:00" data-type="moment">
   <input name="moment_text" value="tomorrow" data-type="moment">
+  <input type="datetime-local" name="london_summer" value="2026-07-01T09:30" data-type="moment"
+         data-zone="Europe/London" data-offset="+03:00">
+  <input type="datetime-local" name="london_winter" value="2026-01-05T09:30" data-type="moment"
+         data-zone="europe/london" data-offset="+03:00">
+  <input type="datetime-local" name="london_gap" value="2026-03-29T01:30" data-type="moment"
+         data-zone="Europe/London">
+  <input type="datetime-local" name="london_twice" value="2026-10-25T01:30" data-type="moment"
+         data-zone="Europe/London">
+  <input type="datetime-local" name="kolkata" value="2026-06-01T00:00" data-type="moment"
+         data-zone="Asia/Kolkata">
+  <input type="datetime-local" name="unknown_zone" value="2026-07-01T09:30" data-type="moment"
+         data-zone="Nowhere/Else" data-offset="+03:00">
   <input type="email" name="email" value=" a@b.cn ">
   <input type="time" name="time" value="9:00">
   <textarea name="note">
@@ -176,6 +188,13 @@ DRAWN = {
         "moment": "2026-12-05T09:00:00+05:30",
         "moment_default": "2026-12-05T09:00:00+08:00",  # the browser normalises "… 09:00:00" to "…T09:00"
         "moment_text": "tomorrow",
+        # data-zone: the zone's offset at the time typed (a skipped or repeated time settles on one side)
+        "london_summer": "2026-07-01T09:30:00+01:00",
+        "london_winter": "2026-01-05T09:30:00+00:00",  # Intl takes a zone in any case
+        "london_gap": "2026-03-29T01:30:00+00:00",  # skipped: read before the change (02:30 BST)
+        "london_twice": "2026-10-25T01:30:00+00:00",
+        "kolkata": "2026-06-01T00:00:00+05:30",
+        "unknown_zone": "2026-07-01T09:30:00+03:00",  # a zone the browser does not know: data-offset
         "email": "a@b.cn",  # the browser trims an email
         "note": "line one\nline two",  # the newline after <textarea> is not the value's
         "same": "second",  # the last of a name wins

@@ -219,8 +219,11 @@ def test_more_rewards_than_a_page_continue_on_the_next(app, client, world, monke
 
 
 def _lookup(page: str) -> Form:
+    """The lookup form (timebank.js reads its code field and asks data-lookup; console.js sends none)."""
     lookup = one_form(page, id="code-lookup")
-    assert "autofocus" in lookup.field("code").attrs  # a scanner types into it at once
+    (code,) = [f for f in lookup.fields if f.attrs.get("id") == "code"]
+    assert "autofocus" in code.attrs and not code.name  # a scanner types into it at once; never sent
+    assert lookup.api is None
     return lookup
 
 
@@ -298,14 +301,16 @@ def test_an_unknown_or_out_of_reach_or_expired_code_shows_the_apis_message(app, 
         csrf = console_sign_in(app, client, world.mgr_s1.id)
         page = client.get("/console/timebank/fulfil").text
         looked_up = client.get(lookup_url(_lookup(page), bank["code"])).json
-        r = send(client, show_redemption(_card(page), looked_up), csrf)
-        assert (r.status_code, r.json["message"]) == (409, "该兑换码已过期")
+        assert looked_up["status"] == "expired"
+        assert show_redemption(_card(page), looked_up) is None  # its card has no Fulfil button
+        forged = client.post(f"{API}/redemptions/{bank['code']}/fulfil", headers={"X-CSRF-Token": csrf})
+        assert (forged.status_code, forged.json["message"]) == (409, "该兑换码已过期")  # made by hand
         # Before the job has refunded it: expired, not waiting (the service says so, not the page).
         assert "…" + bank["code"][-3:] not in client.get("/console/timebank/fulfil").text
         expired = client.get("/console/timebank/fulfil?status=expired").text
         row = expired.split("…" + bank["code"][-3:])[1].split("</tr>")[0]
         assert "已过期" in row and "待核销" not in row
-        assert client.get(_lookup_url(page) + bank["code"]).json["status"] == "expired"
+        assert client.get(lookup_url(_lookup(page), bank["code"])).json["status"] == "expired"
 
 
 def test_todays_counts_open_these_lists_and_agree(app, client, world, bank):
