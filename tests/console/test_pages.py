@@ -83,6 +83,7 @@ def test_a_datetime_field_is_read_on_the_sites_clock_at_the_moment_it_names(app,
     activity's end (not today's), an order's start."""
     from datetime import UTC, datetime, timedelta
 
+    from tests.console.forms import collect, one_form
     from tests.console.test_activities import move, publish, signed_in, signup
     from volunteer_app.attendance.models import Assignment
     from volunteer_app.console.pages import utc_offset
@@ -110,13 +111,18 @@ def test_a_datetime_field_is_read_on_the_sites_clock_at_the_moment_it_names(app,
             held.status, held.checkin_at = "checked_in", day
             db.session.commit()
     client, _ = signed_in(app, world, "mgr_s1")
-    for activity, offset, window in ((summer, "+01:00", "10:00–12:00"), (winter, "+00:00", "09:00–11:00")):
+    for activity, offset, window, typed in (
+        (summer, "+01:00", "10:00–12:00", "2025-07-01T11:30"),
+        (winter, "+00:00", "09:00–11:00", "2025-01-06T10:30"),
+    ):
         page = client.get(f"/console/activities/{activity}").text
         assert window in page
         fields = re.findall(r'<input[^>]*type="datetime-local"[^>]*>', page)
         assert fields and all(f'data-offset="{offset}" data-zone="Europe/London"' in f for f in fields), (
             fields
         )
+        close = one_form(page, ends="/close")  # as console.js reads it: London's offset on that day
+        assert collect(close, {"checkout_at": typed})["checkout_at"] == f"{typed}:00{offset}"
     page = client.get(f"/console/activities?site={s1}").text
     fields = re.findall(r'<input[^>]*type="datetime-local"[^>]*>', page)
     assert len(fields) == 2 and all('data-zone="Europe/London"' in f for f in fields), fields
