@@ -747,10 +747,7 @@ def collect(form: Form, typed: dict | list[tuple[str, object]] | None = None) ->
         if el.type == "radio" and not el.checked:
             continue
         if el.type == "checkbox" and el.data("type") == "ints":
-            if el.checked:
-                put(body, el.name, _JsArray([_parse_int(el.js_value() or "")]))
-            elif el.name not in body:
-                put(body, el.name, _JsArray())
+            put(body, el.name, _JsArray([_parse_int(el.js_value() or "")]) if el.checked else _JsArray())
             continue
         if el.tag == "select" and el.multiple:
             ints = el.data("type") == "ints"

@@ -115,8 +115,8 @@
       if (!el.name || el.disabled || el.dataset.skip !== undefined) return;
       if (el.type === "radio" && !el.checked) return;
       if (el.type === "checkbox" && el.dataset.type === "ints") {
-        if (el.checked) put(body, el.name, [parseInt(el.value, 10)]);
-        else if (!(el.name in body)) put(body, el.name, []);
+        // an unticked box still makes the list (put adds nothing to a list already begun)
+        put(body, el.name, el.checked ? [parseInt(el.value, 10)] : []);
         return;
       }
       if (el.tagName === "SELECT" && el.multiple) {
