@@ -14,23 +14,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from werkzeug.datastructures import ImmutableMultiDict
 
+from tests.console.url_map import CONSOLE_GETS as GET_ROUTES
+from tests.console.url_map import fill as _url
+from tests.console.url_map import route_id as _id
 from tests.orders.conftest import PLACE, category_id, iso, order_body
 from tests.support import console_sign_in, make_user
-from volunteer_app import create_app
 
-# ---- the routes, from the url_map ----------------------------------------------------------------
-
-_APP = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
-GET_ROUTES = sorted(
-    (
-        rule
-        for rule in _APP.url_map.iter_rules()
-        if rule.endpoint.startswith("console.") and "GET" in rule.methods
-    ),
-    key=lambda rule: rule.rule,
-)
 PAGES = [rule for rule in GET_ROUTES if rule.endpoint != "console.static"]
-PATH_ARG = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 
 # Names any console page might read, whether this one does or not.
 NAMES = (
@@ -55,6 +45,8 @@ VALUES = (
     "9999-12-31",
     "0000-00-00",
     "2026-Q9",
+    "0001-01-01",
+    "9999-12",
     "[]",
     "<script>alert(1)</script>",
     "%",
@@ -75,10 +67,6 @@ FOREIGN = (
     "外区订单",
     "外区活动",
 )
-
-
-def _id(rule) -> str:
-    return rule.endpoint.removeprefix("console.")
 
 
 # ---- recording the names a route reads -----------------------------------------------------------
@@ -147,10 +135,6 @@ def objects(app, world) -> dict:
         "activity_id": tuple(activities),
         "user_id": (world.vol_s1.id, world.vol_s4.id),
     }
-
-
-def _url(rule, values: dict[str, str]) -> str:
-    return PATH_ARG.sub(lambda m: values[m.group(2)], rule.rule)
 
 
 def _own_url(rule, objects: dict) -> str:
