@@ -92,6 +92,27 @@ def test_every_write_with_the_cookie_needs_its_own_csrf_value(app, world, admin_
     assert response.status_code == 201, response.json
 
 
+@pytest.mark.parametrize("value", ["é", "\u00ff" * 43, "中".encode().decode("latin-1"), "\x7f", " "])
+def test_a_csrf_header_beyond_ascii_is_refused_not_a_server_error(app, world, admin_client, value):
+    """(Was a 500: the JWT library's compare_digest raises on non-ASCII text.)"""
+    client, _csrf, _others = admin_client
+    before = _counts(app)
+    response = client.post(
+        f"/api/v1/sites/{world.sites['S1']}/teams", json={"name": "队"}, headers={"X-CSRF-Token": value}
+    )
+    assert response.status_code == 403 and response.json["error"] == "auth.csrf", response.status_code
+    response = client.post("/console/logout", headers={"X-CSRF-Token": value})
+    assert response.status_code == 403 and response.json["error"] == "auth.csrf"
+    assert _counts(app) == before
+    # A phone's bearer token ignores the header, whatever it holds.
+    response = app.test_client().post(
+        f"/api/v1/sites/{world.sites['S1']}/teams",
+        json={"name": "队"},
+        headers={**world.admin.headers, "X-CSRF-Token": value},
+    )
+    assert response.status_code == 201, response.json
+
+
 def test_the_csrf_value_is_not_taken_from_a_form_field_or_the_query(app, world, admin_client):
     client, csrf, _others = admin_client
     before = _counts(app)
