@@ -54,7 +54,8 @@ def sign_in():
 def _check_login_csrf() -> None:
     sent = request.headers.get("X-CSRF-Token", "")
     kept = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not kept or not secrets.compare_digest(sent, kept):
+    # The values are URL-safe ASCII; compare_digest raises TypeError (a 500) on text beyond ASCII.
+    if not kept or not (sent.isascii() and kept.isascii()) or not secrets.compare_digest(sent, kept):
         raise Forbidden("auth.csrf")
 
 
