@@ -40,9 +40,10 @@ def _one_format(response, where) -> None:
 @pytest.mark.parametrize(
     "value", ["é", "ÿ" * 32, "中".encode().decode("latin-1"), "\x7f", "", " ", "x" * 5000]
 )
-@pytest.mark.parametrize("where", ["header", "cookie"])
+@pytest.mark.parametrize("where", ["header", "cookie", "both"])
 def test_odd_values_of_the_pages_token_are_refused(app, world, value, where):
-    """(A header or cookie beyond ASCII was a 500: compare_digest raises TypeError on such text.)"""
+    """(A header or cookie beyond ASCII was a 500: compare_digest raises TypeError on such text. The
+    same value in both was taken: a planted cookie matched its own header.)"""
     client = app.test_client()
     token = _page_token(client)
     if where in ("cookie", "both"):
@@ -56,3 +57,24 @@ def test_odd_values_of_the_pages_token_are_refused(app, world, value, where):
         _one_format(response, (path, where, value[:10]))
         assert response.status_code == 403 and response.json["error"] == "auth.csrf"
     assert _sessions(app) == before
+
+
+def test_a_planted_cookie_with_a_matching_header_is_refused_but_the_pages_own_token_works(app, world):
+    client = app.test_client()
+    token = _page_token(client)
+    nonce = token.partition(".")[0]
+    for planted in ("attacker-chosen", f"{nonce}.", f"{nonce}.{'0' * 32}", f".{token.partition('.')[2]}"):
+        client.set_cookie(LOGIN_COOKIE, planted, path="/console/")
+        response = client.post(
+            "/console/session",
+            json={"phone": world.mgr_s1.phone, "password": PASSWORD},
+            headers={"X-CSRF-Token": planted},
+        )
+        assert response.status_code == 403 and response.json["error"] == "auth.csrf", planted
+    client.set_cookie(LOGIN_COOKIE, token, path="/console/")
+    response = client.post(
+        "/console/session",
+        json={"phone": world.mgr_s1.phone, "password": PASSWORD},
+        headers={"X-CSRF-Token": token},
+    )
+    assert response.status_code == 200, response.json

@@ -4,15 +4,18 @@ A sign-in is a session in the same table as the phones' (`auth_sessions`): the c
 an access token naming it, so signing out everywhere ends phone and console alike, and the login's rate
 limits are the API's own (one counter per phone for each kind of login, shared). The sign-in form is
 protected by a double-submit token (an HttpOnly cookie and the page's copy must match) since there is no
-session yet to carry one.
+session yet to carry one; the token is signed with the app's secret, so a cookie planted by someone else
+(a sibling subdomain can set one) with a value of their choosing is refused.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 
 import marshmallow as ma
-from flask import jsonify, make_response, redirect, request, url_for
+from flask import current_app, jsonify, make_response, redirect, request, url_for
 
 from volunteer_app.auth import schemas as auth_schemas
 from volunteer_app.auth import service as auth
@@ -41,7 +44,7 @@ def _safe_next(target: str | None) -> str:
 def sign_in():
     if signed_in():
         return redirect(_safe_next(request.args.get("next")))
-    token = secrets.token_urlsafe(24)
+    token = _login_token()
     response = make_response(
         render("console/login.html", login_csrf=token, next_url=_safe_next(request.args.get("next")))
     )
@@ -51,12 +54,27 @@ def sign_in():
     return response
 
 
+def _signature(nonce: str) -> str:
+    key = current_app.config["SECRET_KEY"]
+    key = key if isinstance(key, bytes) else key.encode()
+    return hmac.new(key, b"console-login:" + nonce.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _login_token() -> str:
+    """A fresh value for the sign-in page and its cookie: a nonce and its signature."""
+    nonce = secrets.token_urlsafe(24)
+    return f"{nonce}.{_signature(nonce)}"
+
+
 def _check_login_csrf() -> None:
     sent = request.headers.get("X-CSRF-Token", "")
     kept = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     # The values are URL-safe ASCII; compare_digest raises TypeError (a 500) on text beyond ASCII.
     if not kept or not (sent.isascii() and kept.isascii()) or not secrets.compare_digest(sent, kept):
         raise Forbidden("auth.csrf")
+    nonce, _dot, signature = kept.partition(".")
+    if not nonce or not secrets.compare_digest(signature, _signature(nonce)):
+        raise Forbidden("auth.csrf")  # equal, but not a value this app issued
 
 
 def _body(schema: ma.Schema) -> dict:
