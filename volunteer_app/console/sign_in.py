@@ -28,7 +28,8 @@ from volunteer_app.auth.tokens import (
 from volunteer_app.auth.views import login_limits
 from volunteer_app.console import blp
 from volunteer_app.console.pages import page, render, signed_in
-from volunteer_app.errors import DomainError, Forbidden, Unprocessable, handle_domain_error
+from volunteer_app.errors import BadRequest, DomainError, Forbidden, Unprocessable, handle_domain_error
+from volunteer_app.schemas import NESTED_TOO_DEEPLY
 
 LOGIN_CSRF_COOKIE = "volunteer_console_login"
 
@@ -78,7 +79,10 @@ def _check_login_csrf() -> None:
 
 
 def _body(schema: ma.Schema) -> dict:
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # thousands of nested arrays: the JSON parser's stack (was a 500)
+        raise BadRequest("request.malformed", errors={"json": [NESTED_TOO_DEEPLY]}) from None
     if not isinstance(data, dict):
         raise Unprocessable("validation.failed", errors={"json": {"_schema": ["Invalid input type."]}})
     try:
