@@ -5,6 +5,7 @@ one error format (never a 500), no session started, and a `next` that stays unde
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote, urlencode, urljoin, urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -125,3 +126,99 @@ def test_a_planted_cookie_with_a_matching_header_is_refused_but_the_pages_own_to
         headers={"X-CSRF-Token": token},
     )
     assert response.status_code == 200, response.json
+
+
+# ---- next= -------------------------------------------------------------------------------------------
+
+ESCAPES = (
+    "https://evil.example/",
+    "http://evil.example/console/",
+    "HTTPS://evil.example/console/",
+    "javascript:alert(1)//console/",
+    "data:text/html,<script>alert(1)</script>",
+    "//evil.example/console/",
+    "///evil.example/console/",
+    "/\\evil.example/console/",
+    "\\\\evil.example/console/",
+    "/console/../api/v1/me",
+    "/console/./../api/v1/me",
+    "/console/..",
+    "/console/%2e%2e/api/v1/me",
+    "/console/%2E%2E/api/v1/me",
+    "/console/.%2e/api/v1/me",
+    "/console/%2e./api/v1/me",
+    "/console/..\\api/v1/me",
+    "/console/\\..\\..\\api",
+    "/console/.\t./api/v1/me",
+    "/console/.\n./api/v1/me",
+    "/console/..%5capi/v1/me",
+    "/console//evil.example/",
+    "/console/%2f%2fevil.example/",
+    "/console/\r\nSet-Cookie: x=1",
+    "/console/%0d%0aSet-Cookie:%20x=1",
+    "/console/\x00",
+    " /console/",
+    "\t//evil.example/",
+    "/console",
+    "/api/v1/me",
+    "",
+    "中文",
+    "/console/" + "x" * 10_000,
+)
+HOST = "https://console.example"
+
+
+def _where_a_browser_goes(target: str) -> tuple[str, str]:
+    """(host, path) a browser on a console page reaches by assigning `target` to location: tabs and
+    newlines dropped, `\\` read as `/`, %2e read as a dot in a dot segment, dot segments resolved."""
+    cleaned = re.sub(r"[\t\n\r]", "", target.strip("\x00 ")).replace("\\", "/")
+    cleaned = re.sub("%2e", ".", cleaned, flags=re.IGNORECASE)
+    parts = urlsplit(urljoin(HOST + "/console/login", cleaned))
+    return f"{parts.scheme}://{parts.netloc}", parts.path
+
+
+def _stays(target: str, where) -> None:
+    host, path = _where_a_browser_goes(target)
+    assert host == HOST and path.startswith("/console/"), (where, target[:60], host, path)
+
+
+@pytest.mark.parametrize("target", ESCAPES, ids=lambda t: repr(t[:40]))
+def test_next_never_leaves_the_console(app, world, target):
+    """(A CR LF was a 500 on the signed-in redirect; `..` and %2e%2e segments went out of /console/.)"""
+    query = "?" + urlencode({"next": target})
+    # Signed out: the sign-in page carries it to the sign-in forms' addresses.
+    client = app.test_client()
+    page = client.get(f"/console/login{query}").get_data(as_text=True)
+    token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+    for carried in re.findall(r'data-api="[^"?]*\?next=([^"]*)"', page):
+        _stays(unquote(carried), "the sign-in form")
+    # Signing in answers with it.
+    response = client.post(
+        f"/console/session{query}",
+        json={"phone": world.mgr_s1.phone, "password": PASSWORD},
+        headers={"X-CSRF-Token": token},
+    )
+    assert response.status_code == 200, response.json
+    _stays(response.json["next"], "after signing in")
+    # Signed in: the sign-in page redirects to it.
+    response = client.get(f"/console/login{query}")
+    assert response.status_code == 302
+    _stays(response.headers["Location"], "the redirect when signed in")
+    assert "\n" not in response.headers["Location"] and "\r" not in response.headers["Location"]
+
+
+KEPT = ("/console/orders?status=submitted&site=3", "/console/volunteers?q=%E5%BC%A0", "/console/a..b/.c")
+
+
+@pytest.mark.parametrize("target", KEPT)
+def test_next_that_stays_in_the_console_is_kept(app, world, target):
+    client = app.test_client()
+    query = "?" + urlencode({"next": target})
+    token = _page_token(client, query)
+    response = client.post(
+        f"/console/session{query}",
+        json={"phone": world.mgr_s1.phone, "password": PASSWORD},
+        headers={"X-CSRF-Token": token},
+    )
+    assert response.json == {"next": target}
+    assert client.get(f"/console/login{query}").headers["Location"] == target

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
+from urllib.parse import unquote, urlsplit
 
 import marshmallow as ma
 from flask import current_app, jsonify, make_response, redirect, request, url_for
@@ -34,11 +36,22 @@ from volunteer_app.schemas import NESTED_TOO_DEEPLY
 LOGIN_CSRF_COOKIE = "volunteer_console_login"
 
 
+# Control characters (a CR LF in a Location header was a 500), spaces and backslashes (browsers read
+# `\` as `/` and drop tabs and newlines from an address: `/console/.\t./api` is `/console/../api`).
+_UNSAFE = re.compile(r"[\x00-\x20\x7f\\]")
+
+
 def _safe_next(target: str | None) -> str:
-    """Where to go after signing in: a console path only (never another host)."""
-    if target and target.startswith("/console/") and not target.startswith("//"):
-        return target
-    return url_for("console.today")
+    """Where to go after signing in: a path under /console/ only (never another host, nor out of the
+    console by a `..` segment, written plainly or as %2e%2e), else Today."""
+    if not target or not target.startswith("/console/") or _UNSAFE.search(target):
+        return url_for("console.today")
+    path = urlsplit(target).path
+    decoded = unquote(path)
+    segments = decoded.split("/")
+    if "//" in decoded or "." in segments or ".." in segments or _UNSAFE.search(decoded):
+        return url_for("console.today")
+    return target
 
 
 @blp.get("/login")
