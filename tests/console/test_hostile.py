@@ -9,7 +9,7 @@ request), so a new route or a new filter is covered without editing this file.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from werkzeug.datastructures import ImmutableMultiDict
@@ -18,7 +18,7 @@ from tests.console.url_map import CONSOLE_GETS as GET_ROUTES
 from tests.console.url_map import fill as _url
 from tests.console.url_map import route_id as _id
 from tests.orders.conftest import PLACE, category_id, iso, order_body
-from tests.support import console_sign_in, make_user
+from tests.support import console_sign_in, credit, make_user
 
 PAGES = [rule for rule in GET_ROUTES if rule.endpoint != "console.static"]
 
@@ -39,6 +39,8 @@ VALUES = (
     "\x00",
     "1\x002",
     "x" * 10_000,
+    "9" * 5_000,
+    "٣",
     "中文✓😀\u202e\ufeff",
     "1e309",
     "NaN",
@@ -137,6 +139,20 @@ def objects(app, world) -> dict:
     }
 
 
+@pytest.fixture
+def s4_certificate(app, world) -> int:
+    """A certificate of S4's volunteer, for `?certificate=` on S1's volunteer's page."""
+    yesterday = date.today() - timedelta(days=1)
+    credit(app, world.vol_s4, world.sites["S4"], 90, day=yesterday)
+    response = app.test_client().post(
+        f"/api/v1/volunteers/{world.vol_s4.id}/certificates",
+        json={"date_from": (yesterday - timedelta(days=30)).isoformat(), "date_to": yesterday.isoformat()},
+        headers={**world.mgr_s4.headers, "Idempotency-Key": "hostile-certificate"},
+    )
+    assert response.status_code == 201, response.json
+    return response.json["id"]
+
+
 def _own_url(rule, objects: dict) -> str:
     """The route with S1's objects in its path (routes with an argument nobody here knows: skipped)."""
     missing = [name for name in rule.arguments if name not in objects and name != "rest"]
@@ -175,7 +191,7 @@ def _check_anonymous(response, rule, what) -> None:
     assert response.headers["Location"].startswith("/console/login?"), (what, response.headers["Location"])
 
 
-def _queries(world, read: set[str]):
+def _queries(world, read: set[str], certificate: int | None = None):
     """(description, query as a list of pairs) for every name read or listed, with every value; repeated
     keys; other sites' ids."""
     s1, s2, s4 = world.sites["S1"], world.sites["S2"], world.sites["S4"]
@@ -187,6 +203,8 @@ def _queries(world, read: set[str]):
     for name in ("site_id", "team", "team_id", "certificate", "category_id"):
         yield f"{name} of S4", [(name, str(s4))]
     yield "team T4", [("team", str(world.teams["T4"])), ("team_id", str(world.teams["T4"]))]
+    if certificate:
+        yield "S4's certificate", [("certificate", str(certificate))]
     yield "site S1 then S4", [("site", str(s1)), ("site", str(s4))]
     yield "site_id of S2", [("site_id", str(s2))]
     yield "every name at once", [(name, value) for name in NAMES for value in ("-1", "\x00", str(2**70))]
@@ -208,7 +226,7 @@ def test_the_routes_come_from_the_url_map():
 
 
 @pytest.mark.parametrize("rule", PAGES, ids=_id)
-def test_hostile_query_strings_as_a_manager(app, world, objects, rule, monkeypatch):
+def test_hostile_query_strings_as_a_manager(app, world, objects, s4_certificate, rule, monkeypatch):
     client = app.test_client()
     console_sign_in(app, client, world.mgr_s1.id)
     url = _own_url(rule, objects)
@@ -217,7 +235,7 @@ def test_hostile_query_strings_as_a_manager(app, world, objects, rule, monkeypat
     plain = client.get(url)
     _check_signed_in(plain, url)
     read = set(Recording.read)
-    for what, query in _queries(world, read):
+    for what, query in _queries(world, read, s4_certificate):
         _check_signed_in(client.get(url, query_string=query), f"{url} {what}")
     for other in (world.sites["S2"], world.sites["S4"]):
         response = client.get(url, query_string={"site": other})
