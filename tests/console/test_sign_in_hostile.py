@@ -86,7 +86,7 @@ def test_hostile_bodies_are_a_4xx_in_the_one_format(app, world, body):
 
 
 @pytest.mark.parametrize(
-    "value", ["é", "ÿ" * 32, "中".encode().decode("latin-1"), "\x7f", "", " ", "x" * 5000]
+    "value", ["é", "ÿ" * 32, "中".encode().decode("latin-1"), "\x7f", "", " ", "x" * 3000]
 )
 @pytest.mark.parametrize("where", ["header", "cookie", "both"])
 def test_odd_values_of_the_pages_token_are_refused(app, world, value, where):
