@@ -145,12 +145,23 @@ def _canonical_scheme() -> None:
         request.environ["HTTP_AUTHORIZATION"] = _SCHEME.sub(r"\1\2Bearer", raw)
 
 
+def _ascii_csrf_header() -> None:
+    """A CSRF header with characters beyond ASCII matches no cookie's value (those are URL-safe ASCII),
+    but Flask-JWT-Extended's compare_digest raises TypeError on it (a 500 for any write sent with the
+    cookie): it is replaced by a value that is refused like any wrong one (403 `auth.csrf`)."""
+    key = "HTTP_" + current_app.config["JWT_ACCESS_CSRF_HEADER_NAME"].upper().replace("-", "_")
+    raw = request.environ.get(key)
+    if raw is not None and not raw.isascii():
+        request.environ[key] = "refused"
+
+
 def verify_request(refresh: bool = False, locations: list[str] | None = None) -> dict:
     """Check the bearer token (and, for access tokens, that its session is live); return its claims.
 
     The console's cookie is an access token too: a change sent with it must carry its CSRF value in
     `X-CSRF-Token` (else 403 `auth.csrf`)."""
     _canonical_scheme()
+    _ascii_csrf_header()
     _verify(refresh=refresh, locations=locations)
     return get_jwt()
 

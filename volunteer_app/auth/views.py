@@ -23,8 +23,12 @@ def _limit(name: str):
 
 
 def _phone_key() -> str:
-    """Rate-limit key: the normalised phone in the JSON body (falls back to the raw text)."""
-    body = request.get_json(silent=True)
+    """Rate-limit key: the normalised phone in the JSON body (falls back to the raw text). Never raises:
+    it runs before the view, and a body nested thousands deep (RecursionError) is the view's to refuse."""
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        body = None
     raw = body.get("phone") if isinstance(body, dict) else None
     raw = raw if isinstance(raw, str) else ""
     return "phone:" + (normalize_phone(raw) or raw[:20])

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import redirect, request, url_for
+from flask import make_response, redirect, request, url_for
+from werkzeug.exceptions import NotFound
 
 from volunteer_app.auth.tokens import current_principal
 from volunteer_app.console import blp
 from volunteer_app.console.i18n import register
 from volunteer_app.console.pages import current_site, page, render, signed_in
+from volunteer_app.console.security import add_headers
+from volunteer_app.extensions import api
 from volunteer_app.workbench import today as workbench
 
 register({"Needs action": "待办", "Nothing waits on you here.": "暂无待办事项。", "As of": "截至"})
@@ -48,3 +51,17 @@ def unknown(rest: str):
     if not signed_in():
         return redirect(url_for("console.sign_in", next=request.full_path.rstrip("?")))
     return render("console/404.html"), 404
+
+
+@blp.app_errorhandler(NotFound)
+def _unrouted(error: NotFound):
+    """A GET under /console/ that no route took, though one nearly did (a path id out of range: 0, or
+    beyond 64 bits, which the `int` converter refuses): answered as `unknown` answers, in the console's
+    layout and headers, not in the API's JSON. Any other 404 is the API's."""
+    if (
+        request.url_rule is None
+        and request.method in ("GET", "HEAD")
+        and request.path.startswith("/console/")
+    ):
+        return add_headers(make_response(unknown(request.path)))
+    return api.handle_http_exception(error)

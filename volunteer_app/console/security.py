@@ -22,7 +22,9 @@ CSP = "; ".join(
 
 
 @blp.after_request
-def _headers(response):
+def add_headers(response):
+    """The console's headers (also put on the console's 404 for an address no route took, which the
+    blueprint's hooks do not see)."""
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
