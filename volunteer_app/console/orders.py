@@ -9,6 +9,7 @@ follows the domain (`orders.queries.manager_actions`, the state table read): the
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -280,7 +281,9 @@ def _stations(site: Site, chosen: str | None, search: str | None) -> dict:
     the chosen subtree's sites whose name holds it instead of the children. At most STATION_CHOICES
     of either: {"trail", "below", "more"}, `more` when more sites match than are offered."""
     picked = site
-    if chosen and chosen.isdigit() and 0 < int(chosen) <= MAX_ID:
+    # ASCII digits only, at most 19 (a 64-bit id): int() of 5,000 digits raises, and isdigit() passes
+    # other scripts' digits
+    if chosen and re.fullmatch(r"[0-9]{1,19}", chosen) and 0 < int(chosen) <= MAX_ID:
         found = db.session.get(Site, int(chosen))
         if found is not None and found.path.startswith(site.path):
             picked = found
