@@ -9,7 +9,6 @@ follows the domain (`orders.queries.manager_actions`, the state table read): the
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -41,7 +40,7 @@ from volunteer_app.orders.common import close_default
 from volunteer_app.orders.models import TARGET_GROUPS, Order, OrderStatus
 from volunteer_app.orders.schemas import OrderListArgs
 from volunteer_app.pagination import MAX_LIMIT
-from volunteer_app.schemas import MAX_ID, Text
+from volunteer_app.schemas import Id, Text
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site, Team
 from volunteer_app.sites.reach import get_in_reach, subtree_of
@@ -274,6 +273,15 @@ class StationSearch(ma.Schema):
     station_q = Text(40, load_default=None)
 
 
+def _id_or_none(raw: str | None) -> int | None:
+    """An id from the query string as the API reads one, else None: never a ValueError (a number of
+    5000 digits is past int()'s limit, and '²' passes isdigit() but not int())."""
+    try:
+        return Id(strict=False).deserialize(raw) if raw else None
+    except ma.ValidationError:
+        return None
+
+
 def _stations(site: Site, chosen: str | None, search: str | None) -> dict:
     """The station filter's options, never the whole subtree (a center has thousands of stations):
     the way down from the current site to the chosen one (`site_id`, a site of the subtree) and the
@@ -281,10 +289,9 @@ def _stations(site: Site, chosen: str | None, search: str | None) -> dict:
     the chosen subtree's sites whose name holds it instead of the children. At most STATION_CHOICES
     of either: {"trail", "below", "more"}, `more` when more sites match than are offered."""
     picked = site
-    # ASCII digits only, at most 19 (a 64-bit id): int() of 5,000 digits raises, and isdigit() passes
-    # other scripts' digits
-    if chosen and re.fullmatch(r"[0-9]{1,19}", chosen) and 0 < int(chosen) <= MAX_ID:
-        found = db.session.get(Site, int(chosen))
+    chosen_id = _id_or_none(chosen)
+    if chosen_id is not None:
+        found = db.session.get(Site, chosen_id)
         if found is not None and found.path.startswith(site.path):
             picked = found
     trail = list(
