@@ -17,7 +17,7 @@ from flask import request, url_for
 from sqlalchemy import select
 
 from volunteer_app import phones
-from volunteer_app.accounts.models import User
+from volunteer_app.accounts import service as accounts
 from volunteer_app.auth.tokens import current_principal
 from volunteer_app.console import blp
 from volunteer_app.console.i18n import register
@@ -312,12 +312,6 @@ def _stations(site: Site, chosen: str | None, search: str | None) -> dict:
     return {"trail": trail, "below": below[:STATION_CHOICES], "more": len(below) > STATION_CHOICES}
 
 
-def _names(ids: set[int]) -> dict[int, User]:
-    if not ids:
-        return {}
-    return {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))}
-
-
 @blp.get("/orders")
 @page
 def orders():
@@ -337,7 +331,7 @@ def orders():
     if errors:
         status = 422
     items = rows["items"]
-    residents = _names({o.resident_id for o in items})
+    residents = accounts.users_by_id({o.resident_id for o in items})
     station_ids = {o.site_id for o in items}
     zones = sites.zones_of(station_ids)
     kept = {key: request.args[key] for key in (*FILTERS, "overdue", "station_q") if request.args.get(key)}
@@ -397,13 +391,13 @@ def order(order_id: int):
     # see as a volunteer is not theirs to run): out of reach is the console's 404, like missing.
     found = get_in_reach(Order, order_id, Order.site_id, who)
     data = queries.detail(found, who)
-    station = db.session.get(Site, found.site_id)
-    dispatcher = db.session.get(Site, found.dispatch_site_id)
+    both = sites.sites_by_id({found.site_id, found.dispatch_site_id})
+    station, dispatcher = both[found.site_id], both.get(found.dispatch_site_id)
     # The header keeps the site the manager came from (the queue's `?site=`), else the order's station.
     nav_site = current_site() if request.args.get("site") else station
     zone = site_zone(station)
     timeline = queries.events(who=who, order_id=found.id, limit=MAX_LIMIT, cursor=request.args.get("events"))
-    people = _names(
+    people = accounts.users_by_id(
         {e.actor_id for e in timeline["items"] if e.actor_id}
         | {e.proxy_id for e in timeline["items"] if e.proxy_id}
         | ({found.proxy_id} if found.proxy_id else set())

@@ -16,18 +16,16 @@ import marshmallow as ma
 from flask import current_app, redirect, render_template, request, url_for
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
-from sqlalchemy import select
 
 from volunteer_app.auth.tokens import csrf_token, current_principal, verify_request
 from volunteer_app.console import blp
 from volunteer_app.console.i18n import gettext, lang
 from volunteer_app.errors import DomainError, NotFound, handle_domain_error
-from volunteer_app.extensions import db
 from volunteer_app.field_messages import translate_errors
 from volunteer_app.schemas import MAX_ID
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
-from volunteer_app.sites.reach import path_in_reach
+from volunteer_app.sites.reach import get_in_reach
 
 CONSOLE_ROLES = ("manager", "admin")
 
@@ -58,12 +56,8 @@ def page(fn):
 def my_sites() -> list[Site]:
     """The sites the caller manages (an admin: the root centers), shallowest first."""
     who = current_principal()
-    stmt = select(Site)
-    if who.is_admin:
-        stmt = stmt.where(Site.parent_id.is_(None))
-    else:
-        stmt = stmt.where(Site.id.in_(who.manager_site_ids))
-    return sorted(db.session.scalars(stmt), key=lambda s: (s.path.count("/"), s.path))
+    found = sites.root_sites() if who.is_admin else sites.sites_by_id(who.manager_site_ids).values()
+    return sorted(found, key=lambda s: (s.path.count("/"), s.path))
 
 
 def current_site() -> Site:
@@ -74,10 +68,9 @@ def current_site() -> Site:
         if not mine:
             raise NotFound()
         return mine[0]
-    site = db.session.get(Site, wanted) if 0 < wanted <= MAX_ID else None  # never a database error
-    if site is None or not path_in_reach(site.path, current_principal()):
+    if not 0 < wanted <= MAX_ID:  # never a database error
         raise NotFound()
-    return site
+    return get_in_reach(Site, wanted, Site.id, current_principal())
 
 
 def site_zone(site: Site) -> ZoneInfo:
@@ -96,10 +89,7 @@ def category_names(*, include_inactive: bool = True) -> dict[int, str]:
 
 def site_names(ids) -> dict[int, str]:
     """Sites' names by id, in one query (the rows of a page name their sites)."""
-    ids = {i for i in ids if i is not None}
-    if not ids:
-        return {}
-    return dict(db.session.execute(select(Site.id, Site.name).where(Site.id.in_(ids))).all())
+    return {site_id: site.name for site_id, site in sites.sites_by_id(ids).items()}
 
 
 def field_errors(messages: dict) -> dict[str, str]:

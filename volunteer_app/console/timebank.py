@@ -15,7 +15,6 @@ from volunteer_app.auth.tokens import current_principal
 from volunteer_app.console import blp
 from volunteer_app.console.i18n import register
 from volunteer_app.console.pages import current_site, page, render, site_names, site_zone
-from volunteer_app.extensions import db
 from volunteer_app.pagination import MAX_LIMIT
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
@@ -168,8 +167,9 @@ def timebank_rewards():
         cursor=request.args.get("cursor"),
     )
     inherited = []
+    ancestors = sites.sites_by_id(site.ancestor_ids()[:-1])
     for ancestor_id in reversed(site.ancestor_ids()[:-1]):  # the parent first, the root center last
-        ancestor = db.session.get(Site, ancestor_id)
+        ancestor = ancestors[ancestor_id]
         listed = rewards.list_rewards(
             who=who,
             user=who.user,
@@ -194,27 +194,41 @@ def timebank_rewards():
     )
 
 
-@blp.get("/timebank/fulfil")
-@page
-def timebank_fulfil():
-    """One input for the code (a scanner types it and Enter); below it, what waits at this subtree."""
+def _listing(template: str, tab: str, lister, states, default: str, **extra):
+    """A time-bank list of this site and the sites below it, filtered by `?status=` (default `default`,
+    "" for all), a page at a time."""
     site = current_site()
-    status = _status(RedemptionStatus, RedemptionStatus.ISSUED)
-    listed = rewards.site_redemptions(
+    status = _status(states, default)
+    listed = lister(
         who=current_principal(),
         site_id=site.id,
         status=status or None,
         limit=PAGE_SIZE,
         cursor=request.args.get("cursor"),
     )
+    context = {key: make(listed) for key, make in extra.items()}
     return render(
-        "console/timebank_fulfil.html",
+        template,
         site=site,
-        tab="fulfil",
+        tab=tab,
         zone=_zone(site),
         listed=listed,
         status=status,
-        statuses=list(RedemptionStatus),
+        statuses=list(states),
+        **context,
+    )
+
+
+@blp.get("/timebank/fulfil")
+@page
+def timebank_fulfil():
+    """One input for the code (a scanner types it and Enter); below it, what waits at this subtree."""
+    return _listing(
+        "console/timebank_fulfil.html",
+        "fulfil",
+        rewards.site_redemptions,
+        RedemptionStatus,
+        RedemptionStatus.ISSUED,
     )
 
 
@@ -222,23 +236,12 @@ def timebank_fulfil():
 @page
 def timebank_family_links():
     """Family links asked of this site and the sites below it (default: waiting), oldest first."""
-    site = current_site()
-    status = _status(LinkStatus, LinkStatus.PENDING)
-    listed = gifts.list_links(
-        who=current_principal(),
-        site_id=site.id,
-        status=status or None,
-        limit=PAGE_SIZE,
-        cursor=request.args.get("cursor"),
-    )
-    return render(
+    return _listing(
         "console/timebank_family_links.html",
-        site=site,
-        tab="family",
-        zone=_zone(site),
-        listed=listed,
-        status=status,
-        statuses=list(LinkStatus),
-        relations=FAMILY_RELATIONS,
-        site_names=site_names(link["site_id"] for link in listed["items"]),
+        "family",
+        gifts.list_links,
+        LinkStatus,
+        LinkStatus.PENDING,
+        relations=lambda _listed: FAMILY_RELATIONS,
+        site_names=lambda listed: site_names(link["site_id"] for link in listed["items"]),
     )

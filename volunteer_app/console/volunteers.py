@@ -214,7 +214,7 @@ def volunteer(user_id: int):
         )
         if certificate["volunteer_no"] != person["volunteer_no"]:
             raise NotFound()
-    station = db.session.get(Site, person["station"]["id"])
+    station = sites.get_site(person["station"]["id"])
     today = sites.local_time(station).date()
     zones = sites.zones_of({a["site_id"] for a in person["recent"]})
     html = render(

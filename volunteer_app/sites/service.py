@@ -59,6 +59,17 @@ def get_site(site_id: int) -> Site:
     return site
 
 
+def sites_by_id(ids) -> dict[int, Site]:
+    """Sites by id, in one query (public information; ids of no site are left out)."""
+    ids = {i for i in ids if i is not None}
+    return {s.id: s for s in db.session.scalars(select(Site).where(Site.id.in_(ids)))} if ids else {}
+
+
+def root_sites() -> list[Site]:
+    """The centers at the top of the tree (a deployment has a few)."""
+    return list(db.session.scalars(select(Site).where(Site.parent_id.is_(None)).order_by(Site.id)))
+
+
 def list_sites(*, parent_id=None, kind=None, q=None, limit: int, cursor: str | None) -> dict:
     """Public, paged list of sites, filterable by parent, kind and a name fragment."""
     stmt = select(Site)
