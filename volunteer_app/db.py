@@ -7,7 +7,21 @@ import sqlite3
 from datetime import UTC, datetime
 
 from flask import has_request_context, request
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    Integer,
+    MetaData,
+    case,
+    cast,
+    event,
+    exists,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -125,3 +139,15 @@ def _connect_timeout(dialect, _record, _cargs, cparams):
     503 well before gunicorn's worker timeout, instead of libpq's default of waiting forever."""
     if dialect.name == "postgresql":
         cparams.setdefault("connect_timeout", 5)
+
+
+def json_list_has(column, value, dialect: str) -> ColumnElement[bool]:
+    """SQL: the JSON array in `column` holds exactly `value` (a string or a number): the array's elements
+    as a table (PostgreSQL json_array_elements_text, SQLite json_each) in one EXISTS. `dialect` is the
+    engine's dialect name (`db.engine.dialect.name`). A stored JSON null or non-array holds nothing."""
+    if dialect == "postgresql":
+        array = case((func.json_typeof(column) == "array", column), else_=cast(literal("[]"), JSON))
+        elements = func.json_array_elements_text(array).table_valued("value")
+        return exists(select(literal(1)).select_from(elements).where(elements.c.value == str(value)))
+    elements = func.json_each(column).table_valued("value")
+    return exists(select(literal(1)).select_from(elements).where(elements.c.value == value))

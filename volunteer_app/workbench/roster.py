@@ -11,12 +11,13 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from sqlalchemy import JSON, ColumnElement, case, cast, exists, func, literal, or_, select
+from sqlalchemy import ColumnElement, exists, func, or_, select
 
 from volunteer_app import phones
 from volunteer_app.accounts.models import TeamMember, User, VolunteerProfile
 from volunteer_app.activities.models import Activity
 from volunteer_app.attendance.models import Assignment, AssignmentStatus
+from volunteer_app.db import json_list_has
 from volunteer_app.errors import NotFound
 from volunteer_app.extensions import db
 from volunteer_app.orders.models import Order
@@ -50,16 +51,8 @@ def _search(q: str) -> ColumnElement[bool]:
 
 
 def _has_skill(skill: str) -> ColumnElement[bool]:
-    """The profile's skills (a JSON array of strings) hold exactly `skill`: the array's elements as a
-    table (PostgreSQL json_array_elements_text, SQLite json_each), in one EXISTS."""
-    skills = VolunteerProfile.skills
-    if db.engine.dialect.name == "postgresql":
-        # Only an array has elements (a stored JSON null would be an error to expand).
-        array = case((func.json_typeof(skills) == "array", skills), else_=cast(literal("[]"), JSON))
-        elements = func.json_array_elements_text(array).table_valued("value")
-    else:
-        elements = func.json_each(skills).table_valued("value")
-    return exists(select(literal(1)).select_from(elements).where(elements.c.value == skill))
+    """The profile's skills (a JSON array of strings) hold exactly `skill`."""
+    return json_list_has(VolunteerProfile.skills, skill, db.engine.dialect.name)
 
 
 def volunteers(
