@@ -1,0 +1,1 @@
+"""Clients of outside providers (SMS, WeChat, app push) over their HTTP APIs: core, imports no domain."""
