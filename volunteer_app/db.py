@@ -14,6 +14,7 @@ from sqlalchemy import (
     DateTime,
     Integer,
     MetaData,
+    Text,
     case,
     cast,
     event,
@@ -141,13 +142,31 @@ def _connect_timeout(dialect, _record, _cargs, cparams):
         cparams.setdefault("connect_timeout", 5)
 
 
-def json_list_has(column, value, dialect: str) -> ColumnElement[bool]:
-    """SQL: the JSON array in `column` holds exactly `value` (a string or a number): the array's elements
-    as a table (PostgreSQL json_array_elements_text, SQLite json_each) in one EXISTS. `dialect` is the
-    engine's dialect name (`db.engine.dialect.name`). A stored JSON null or non-array holds nothing."""
+def json_elements(column, dialect: str):
+    """The elements of the JSON array in `column` as a table with one column, `value` (text on
+    PostgreSQL: json_array_elements_text; SQLite's json_each gives each element its own type). A stored
+    JSON null or non-array has none. `dialect` is the engine's dialect name (`db.engine.dialect.name`)."""
     if dialect == "postgresql":
         array = case((func.json_typeof(column) == "array", column), else_=cast(literal("[]"), JSON))
-        elements = func.json_array_elements_text(array).table_valued("value")
-        return exists(select(literal(1)).select_from(elements).where(elements.c.value == str(value)))
-    elements = func.json_each(column).table_valued("value")
-    return exists(select(literal(1)).select_from(elements).where(elements.c.value == value))
+        return func.json_array_elements_text(array).table_valued("value")
+    array = case((func.json_type(column) == "array", column), else_=literal("[]"))
+    return func.json_each(array).table_valued("value")
+
+
+def json_list_has(column, value, dialect: str) -> ColumnElement[bool]:
+    """SQL: the JSON array in `column` holds exactly `value` (a string or a number, or an SQL expression
+    of either: a bound parameter, a column): the array's elements as a table (`json_elements`) in one
+    EXISTS. A stored JSON null or non-array holds nothing."""
+    elements = json_elements(column, dialect)
+    if dialect == "postgresql":  # elements are text there
+        value = str(value) if isinstance(value, str | int | float) else cast(value, Text)
+    # Correlated to every enclosing query (not only the next one out): `value` may be a column of a
+    # table two levels out (a feed entry's category inside the caller's profile subquery).
+    found = select(literal(1)).select_from(elements).where(elements.c.value == value)
+    return exists(found.correlate_except(elements))
+
+
+def json_list_empty(column, dialect: str) -> ColumnElement[bool]:
+    """SQL: the JSON array in `column` holds nothing (also a stored JSON null or non-array, or NULL)."""
+    elements = json_elements(column, dialect)
+    return ~exists(select(literal(1)).select_from(elements).correlate_except(elements))

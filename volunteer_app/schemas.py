@@ -336,3 +336,21 @@ class UniqueList(ma.fields.List):
             if item in items[:index]:
                 raise ma.ValidationError({index: [REPEATED]})
         return items
+
+
+# A skill (技能) as volunteers name theirs and orders and activities the ones they need: short free
+# text, matched exactly (after Text's stripping). One definition for every place that takes one.
+SKILL_LENGTH = 30
+MAX_PROFILE_SKILLS = 20  # a volunteer's own list
+MAX_WORK_SKILLS = 5  # an order's or activity's: "at least one of these", a few
+
+
+def Skill(**kwargs) -> Text:
+    """One skill: text of 1–30 characters (a query's `skill`, one item of a list)."""
+    return Text(SKILL_LENGTH, **kwargs)
+
+
+def Skills(max_items: int, **kwargs) -> UniqueList:
+    """A list of skills, each a `Skill`, none repeated (422), at most `max_items`; default empty."""
+    kwargs.setdefault("load_default", list)
+    return UniqueList(Skill(), validate=ma.validate.Length(max=max_items), **kwargs)

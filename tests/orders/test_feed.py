@@ -175,7 +175,6 @@ def test_the_feed_query_can_use_the_open_pool_index_on_postgresql(app, world, lo
                 lat=PLACE["lat"],
                 lng=PLACE["lng"],
                 radius_m=5000,
-                category_id=None,
                 limit=20,
                 cursor=None,
             )

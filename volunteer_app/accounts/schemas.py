@@ -6,7 +6,17 @@ import marshmallow as ma
 
 from volunteer_app.accounts.models import ApplicationStatus
 from volunteer_app.pagination import PageArgs
-from volunteer_app.schemas import Boolean, Id, PatchSchema, Phone, Str, Text, UniqueList
+from volunteer_app.schemas import (
+    MAX_PROFILE_SKILLS,
+    Boolean,
+    Id,
+    PatchSchema,
+    Phone,
+    Skills,
+    Str,
+    Text,
+    UniqueList,
+)
 
 
 class SiteRef(ma.Schema):
@@ -61,7 +71,7 @@ class ApplicationIn(ma.Schema):
     real_name = Text(40, min_length=2, required=True)
     id_number = Str(required=True, validate=ma.validate.Length(equal=18))
     site_id = Id(required=True, metadata={"description": "The home station applied to"})
-    skills = UniqueList(Text(30), load_default=list, validate=ma.validate.Length(max=20))
+    skills = Skills(MAX_PROFILE_SKILLS)
     category_ids = UniqueList(Id(), load_default=list, validate=ma.validate.Length(max=20))
 
 

@@ -64,6 +64,9 @@ class Activity(db.Model):
     lng: Mapped[float] = mapped_column(Float)
     start_at: Mapped[datetime] = mapped_column(UTCDateTime)
     end_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The skills it asks for (a JSON list of strings, at most a few): a volunteer with one of them fits
+    # (orders/matching.py). Empty: anyone.
+    skills: Mapped[list] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     slots: Mapped[int] = mapped_column()
     taken: Mapped[int] = mapped_column(default=0)
     waitlist_max: Mapped[int] = mapped_column(default=0)

@@ -8,7 +8,19 @@ from volunteer_app.activities import rules
 from volunteer_app.activities.states import ActivityStatus
 from volunteer_app.attendance.schemas import AssignmentOut
 from volunteer_app.pagination import PageArgs
-from volunteer_app.schemas import Boolean, Id, Integer, Lat, Lng, Moment, QueryBoolean, Str, Text
+from volunteer_app.schemas import (
+    MAX_WORK_SKILLS,
+    Boolean,
+    Id,
+    Integer,
+    Lat,
+    Lng,
+    Moment,
+    QueryBoolean,
+    Skills,
+    Str,
+    Text,
+)
 from volunteer_app.timebank.service import hours
 
 MAX_SLOTS = 500
@@ -61,6 +73,10 @@ class ActivityIn(ma.Schema):
     end_at = Moment(required=True)
     slots = Slots(required=True)
     waitlist_max = Waitlist()
+    skills = Skills(
+        MAX_WORK_SKILLS,
+        metadata={"description": "skills it needs (a volunteer with one of them fits); default none"},
+    )
 
 
 class ActivityOut(ma.Schema):
@@ -70,6 +86,7 @@ class ActivityOut(ma.Schema):
     title = ma.fields.String(required=True)
     theme = ma.fields.String(allow_none=True)
     description = ma.fields.String(allow_none=True)
+    skills = ma.fields.List(ma.fields.String(), required=True, metadata={"description": "skills it needs"})
     address = ma.fields.String(required=True)
     lat = ma.fields.Float(required=True)
     lng = ma.fields.Float(required=True)

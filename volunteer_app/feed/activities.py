@@ -12,7 +12,7 @@ from volunteer_app.feed import entry
 from volunteer_app.geo import Near
 
 
-def candidates(*, with_category: bool) -> Select:
+def candidates(filters: entry.Filters) -> Select:
     """Open activities within the circle whose sign-up is open, with a place or waitlist room, that
     the caller has not signed up for, as feed entries over the feed's bound parameters (`entry`). The
     bounding box is served by the partial index of open activities (ix_activities_open_geo)."""
@@ -38,6 +38,7 @@ def candidates(*, with_category: bool) -> Select:
         "waitlist_left": Activity.waitlist_max - Activity.waiting,
         "deadline": Activity.start_at,
         "target_groups": null(),
+        "skills": Activity.skills,
     }
     return entry.entries(
         columns,
@@ -46,6 +47,5 @@ def candidates(*, with_category: bool) -> Select:
         Activity.start_at > entry.now(),
         (Activity.taken < Activity.slots) | (Activity.waiting < Activity.waitlist_max),
         ~mine,
-        category_column=Activity.category_id,
-        with_category=with_category,
+        filters=filters,
     )

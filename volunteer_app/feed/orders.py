@@ -10,7 +10,7 @@ from volunteer_app.geo import Near
 from volunteer_app.orders.models import Order
 
 
-def candidates(*, with_category: bool) -> Select:
+def candidates(filters: entry.Filters) -> Select:
     """Open pools within the circle with a free place, deadline not passed, that the caller does not
     hold, as feed entries over the feed's bound parameters (`entry`). The bounding box is served by
     the partial index of open pools (ix_orders_open_pool_geo)."""
@@ -32,6 +32,7 @@ def candidates(*, with_category: bool) -> Select:
         "waitlist_left": null(),
         "deadline": Order.fill_due_at,
         "target_groups": Order.target_groups,
+        "skills": Order.skills,
     }
     return entry.entries(
         columns,
@@ -41,6 +42,5 @@ def candidates(*, with_category: bool) -> Select:
         Order.taken < Order.capacity,
         or_(Order.fill_due_at.is_(None), Order.fill_due_at > entry.now()),
         ~mine,
-        category_column=Order.category_id,
-        with_category=with_category,
+        filters=filters,
     )

@@ -5,14 +5,32 @@ from __future__ import annotations
 import marshmallow as ma
 
 from volunteer_app.pagination import PageArgs, page_schema
-from volunteer_app.schemas import Id, QueryLat, QueryLng
+from volunteer_app.schemas import Id, QueryBoolean, QueryLat, QueryLng, Skill, UniqueList
+
+MAX_CATEGORIES = 20
 
 
 class TasksArgs(PageArgs):
     lat = QueryLat(required=True)
     lng = QueryLng(required=True)
     radius_m = ma.fields.Integer(load_default=5000, validate=ma.validate.Range(100, 50_000))
-    category_id = Id(strict=False, load_default=None)
+    category_ids = UniqueList(
+        Id(strict=False),
+        data_key="category_id",
+        load_default=list,
+        validate=ma.validate.Length(max=MAX_CATEGORIES),
+        metadata={"description": "repeatable (`category_id=3&category_id=5`): entries of any of them"},
+    )
+    skill = Skill(
+        load_default=None, metadata={"description": "entries asking for this skill (exactly, as listed)"}
+    )
+    matching = QueryBoolean(
+        load_default=False,
+        metadata={
+            "description": "true: only what fits me: an entry of one of my categories (all, if I named "
+            "none) that asks for no skill or for one of mine"
+        },
+    )
 
 
 class TaskOut(ma.Schema):
@@ -34,6 +52,9 @@ class TaskOut(ma.Schema):
     )
     deadline = ma.fields.AwareDateTime(allow_none=True, metadata={"description": "sign-up / grab closes"})
     target_groups = ma.fields.List(ma.fields.String(), required=True)
+    skills = ma.fields.List(
+        ma.fields.String(), required=True, metadata={"description": "skills asked for (one of them fits)"}
+    )
 
 
 TaskPage = page_schema(TaskOut, "TaskPage")

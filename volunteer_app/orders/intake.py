@@ -107,6 +107,7 @@ def submit(*, who, data: dict) -> Order:
         window_end=data["window_end"],
         volunteers_needed=data["volunteers_needed"],
         target_groups=sorted(set(data.get("target_groups") or [])),
+        skills=list(data.get("skills") or []),
         capacity=0,
         taken=0,
     )

@@ -146,6 +146,9 @@ class Order(db.Model):
     window_end: Mapped[datetime] = mapped_column(UTCDateTime)
     volunteers_needed: Mapped[int] = mapped_column()
     target_groups: Mapped[list] = mapped_column(JSON, default=list)
+    # The skills the order asks for (a JSON list of strings, at most a few): a volunteer with one of
+    # them fits (orders/matching.py). Empty: anyone.
+    skills: Mapped[list] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     status: Mapped[str] = mapped_column(String(16))
     mode: Mapped[str | None] = mapped_column(String(8))
     capacity: Mapped[int] = mapped_column(default=0)

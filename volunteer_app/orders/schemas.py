@@ -9,6 +9,7 @@ from volunteer_app.orders.models import TARGET_GROUPS, OrderMode, OrderStatus
 from volunteer_app.orders.queries import NEEDS, POOL_WARN_HOURS
 from volunteer_app.pagination import PageArgs
 from volunteer_app.schemas import (
+    MAX_WORK_SKILLS,
     YEAR_OUT_OF_RANGE,
     Date,
     Id,
@@ -18,6 +19,7 @@ from volunteer_app.schemas import (
     Moment,
     Phone,
     QueryBoolean,
+    Skills,
     Str,
     Text,
     UniqueList,
@@ -51,6 +53,10 @@ class OrderIn(ma.Schema):
         load_default=list,
         validate=ma.validate.Length(max=len(TARGET_GROUPS)),
         metadata={"description": ", ".join(f"{k} {v[0]}" for k, v in TARGET_GROUPS.items())},
+    )
+    skills = Skills(
+        MAX_WORK_SKILLS,
+        metadata={"description": "skills the service needs (a volunteer with one fits); none: anyone"},
     )
     resident_phone = Phone()
     resident_name = Text(40)
@@ -166,6 +172,7 @@ class OrderSummary(ma.Schema):
     end_at = ma.fields.AwareDateTime(required=True, attribute="window_end")
     volunteers_needed = ma.fields.Integer(required=True)
     target_groups = ma.fields.List(ma.fields.String(), required=True)
+    skills = ma.fields.List(ma.fields.String(), required=True, metadata={"description": "skills it needs"})
     status = ma.fields.String(required=True, metadata={"enum": list(OrderStatus)})
     mode = ma.fields.String(allow_none=True)
     capacity = ma.fields.Integer(required=True)
