@@ -191,11 +191,9 @@ def test_the_sql_rule_and_the_python_rule_agree(app, world, loop, setting):
             dialect = db.engine.dialect.name
             got = set(
                 db.session.scalars(
-                    select(Order.id).where(
-                        Order.id.in_(orders.values()),
-                        VolunteerProfile.user_id == vol.id,
-                        matching.profile_matches_order(dialect=dialect),
-                    )
+                    select(Order.id)
+                    .join(VolunteerProfile, VolunteerProfile.user_id == vol.id)
+                    .where(Order.id.in_(orders.values()), matching.profile_matches_order(dialect=dialect))
                 )
             )
             db.session.commit()

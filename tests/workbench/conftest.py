@@ -42,9 +42,16 @@ def categories(app, n: int = 2) -> list[int]:
 
 
 def volunteer(
-    app, site_id: int, n: int, name: str, skills: list[str] | None = None, phone: str | None = None
+    app,
+    site_id: int,
+    n: int,
+    name: str,
+    skills: list[str] | None = None,
+    phone: str | None = None,
+    category_ids: list[int] | None = None,
 ):
-    """An approved volunteer of a station with these skills (n: a distinct ID number)."""
+    """An approved volunteer of a station with these skills and preferred categories (n: a distinct ID
+    number)."""
     person = make_user(app, name=name, home_site_id=site_id, phone=phone)
     with app.test_request_context():
         application = accounts.apply_as_volunteer(
@@ -53,7 +60,7 @@ def volunteer(
             id_number=id_number(n),
             site_id=site_id,
             skills=skills or [],
-            category_ids=[],
+            category_ids=category_ids or [],
         )
         accounts.approve_application(who=ADMIN_VIEW, reviewer_id=person.id, application_id=application.id)
     return person

@@ -89,6 +89,7 @@ def test_a_row(app, client, world, crew):
         "balance_minutes": 150,
         "balance_hours": 2.5,
         "open_tasks": 0,
+        "matches": None,  # without for_order
     }
     # No book yet: nothing credited, level 0, no teams.
     zhao = rows(client, world.mgr_i1, world.sites["S2"])[0]

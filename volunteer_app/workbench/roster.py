@@ -3,7 +3,11 @@ name, phone tail, skill and team, each with their hours, star level and open tas
 
 A page is two statements, never one per row: the volunteers with their station, book and open tasks
 (a correlated count), then the page's teams; plus the site's reach check and the star thresholds of
-the page's sites (one settings lookup).
+the page's sites (one settings lookup), and with `for_order` the order's (in reach, else 404).
+
+With `for_order` the picker suggests who fits first (orders/matching.py): volunteers who named the
+order's category, then those who named none (open to all), then the rest; within each, the most of
+the order's skills held first; then by user id. The cursor carries those three keys.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from volunteer_app.attendance.models import Assignment, AssignmentStatus
 from volunteer_app.db import json_list_has
 from volunteer_app.errors import NotFound
 from volunteer_app.extensions import db
+from volunteer_app.orders import matching
 from volunteer_app.orders.models import Order
 from volunteer_app.pagination import paginate_rows
 from volunteer_app.sites import service as sites
@@ -63,15 +68,19 @@ def volunteers(
     skill: str | None = None,
     team_id: int | None = None,
     user_id: int | None = None,
+    for_order: int | None = None,
     limit: int,
     cursor: str | None,
 ) -> dict:
     """The approved volunteers of the stations in a site's subtree (a site in reach, else 404), by
     user id; searched by `q` (see `_search`), an exact `skill`, and membership of `team_id`. Each row:
     user id, name, real name, phone masked (its last four shown), volunteer number, station, skills,
-    teams, star level, lifetime audited and balance minutes (and hours), open tasks. `user_id`: that
-    volunteer only (`volunteer` below)."""
+    teams, star level, lifetime audited and balance minutes (and hours), open tasks, and `matches`
+    (None without `for_order`). `user_id`: that volunteer only (`volunteer` below). `for_order`: an
+    order in the caller's reach (else 404): who fits it first (module docstring), each row saying how
+    (`matching.matches`: category, the order's skills held, fits)."""
     site = get_in_reach(Site, site_id, Site.id, who)
+    order = get_in_reach(Order, for_order, Order.site_id, who) if for_order is not None else None
     open_tasks = (
         select(func.count(Assignment.id))
         .where(Assignment.volunteer_id == VolunteerProfile.user_id, Assignment.status.in_(OPEN_TASKS))
@@ -86,6 +95,7 @@ def volunteers(
             User.phone,
             VolunteerProfile.volunteer_no,
             VolunteerProfile.skills,
+            VolunteerProfile.category_ids,
             VolunteerProfile.site_id,
             Site.name.label("station_name"),
             TimeAccount.site_id.label("book_site_id"),
@@ -108,7 +118,17 @@ def volunteers(
         )
     if user_id is not None:
         stmt = stmt.where(VolunteerProfile.user_id == user_id)
-    rows, next_cursor = paginate_rows(stmt, [VolunteerProfile.user_id], limit=limit, cursor=cursor)
+    keys = [VolunteerProfile.user_id]
+    if order is not None:
+        dialect = db.engine.dialect.name
+        wanted = list(order.skills or [])
+        keys = [
+            matching.category_rank(VolunteerProfile, order.category_id, dialect).label("category_rank"),
+            (-matching.skills_held(VolunteerProfile, wanted, dialect)).label("skills_rank"),
+            VolunteerProfile.user_id,
+        ]
+        stmt = stmt.add_columns(*keys[:2])
+    rows, next_cursor = paginate_rows(stmt, keys, limit=limit, cursor=cursor)
     teams: dict[int, list[dict]] = {row.user_id: [] for row in rows}
     if rows:
         for user_id, team, name, leader in db.session.execute(
@@ -140,6 +160,14 @@ def volunteers(
                 "balance_minutes": balance,
                 "balance_hours": hours(balance),
                 "open_tasks": row.open_tasks,
+                "matches": None
+                if order is None
+                else matching.matches(
+                    category_ids=row.category_ids,
+                    skills=row.skills,
+                    category_id=order.category_id,
+                    wanted=order.skills or [],
+                ),
             }
         )
     return {"items": items, "next_cursor": next_cursor}

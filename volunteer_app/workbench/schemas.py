@@ -20,6 +20,14 @@ class RosterArgs(PageArgs):
     )
     skill = Skill(load_default=None, metadata={"description": "one of the volunteer's skills, exactly"})
     team_id = Id(strict=False, load_default=None, metadata={"description": "members of this team"})
+    for_order = Id(
+        strict=False,
+        load_default=None,
+        metadata={
+            "description": "an order in reach (else 404): who fits it first (named its category, then "
+            "named none, then others; then the most of its skills), each with `matches`"
+        },
+    )
 
 
 class RosterStationOut(ma.Schema):
@@ -31,6 +39,21 @@ class RosterTeamOut(ma.Schema):
     id = ma.fields.Integer(required=True)
     name = ma.fields.String(required=True)
     is_leader = ma.fields.Boolean(required=True)
+
+
+class RosterMatchOut(ma.Schema):
+    category = ma.fields.Boolean(
+        required=True, metadata={"description": "the order's category is among theirs, or they named none"}
+    )
+    skills = ma.fields.List(
+        ma.fields.String(), required=True, metadata={"description": "the order's skills they have"}
+    )
+    fits = ma.fields.Boolean(
+        required=True,
+        metadata={
+            "description": "category, and one of the order's skills (if it names any): as the feed's matching"
+        },
+    )
 
 
 class RosterVolunteerOut(ma.Schema):
@@ -50,6 +73,11 @@ class RosterVolunteerOut(ma.Schema):
     open_tasks = ma.fields.Integer(
         required=True,
         metadata={"description": "assignments offered, held or checked in (orders and activities)"},
+    )
+    matches = ma.fields.Nested(
+        RosterMatchOut,
+        allow_none=True,
+        metadata={"description": "how they fit `for_order` (null without it)"},
     )
 
 
