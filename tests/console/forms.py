@@ -17,8 +17,9 @@ JSON *console.js* would send works, not a test's own idea of it. Change it only 
   (method, URL, GET query, the headers, the Idempotency-Key kept until an answer is OK); `send_code`
   mirrors its [data-send-code] click (the sign-in's SMS code).
 - What a page's own script does to a form before console.js collects it has its own helper here,
-  mirroring that script: `choose_volunteers` (orders.js `choose`), `show_rule_kind` and
-  `rule_preview_url` (activities.js `showKind`, `previewUrl`), `mark_unchanged` (settings.js `mark`),
+  mirroring that script: `choose_volunteers` and `picker_url` (orders.js `choose`, `search`),
+  `show_rule_kind` and `rule_preview_url` (activities.js `showKind`, `previewUrl`), `mark_unchanged`
+  (settings.js `mark`),
   `lookup_url` and `show_redemption` (timebank.js `lookup`, `show`). `next_location` mirrors
   console.js `done`/`fill`.
 
@@ -969,6 +970,27 @@ def choose_volunteers(form: Form, *user_ids: int) -> Form:
         form.fields.append(added)
         form.fields.sort(key=lambda f: f.order)
     return form
+
+
+def picker_url(
+    picker: dict[str, str], *, q: str = "", skill: str = "", team: str = "", cursor: str | None = None
+) -> str:
+    """orders.js `search(picker, cursor)`: the URL the picker fetches for what the manager typed (`q`,
+    `skill`, stripped; `team`, a team id or ""), 20 a page, with `for_order` when the picker has
+    [data-for-order]. `picker` is its attributes (`tagged(page, "data-picker")`)."""
+    params = []
+    if q.strip():
+        params.append(("q", q.strip()))
+    if skill.strip():
+        params.append(("skill", skill.strip()))
+    if team:
+        params.append(("team_id", team))
+    if picker.get("data-for-order"):
+        params.append(("for_order", picker["data-for-order"]))
+    params.append(("limit", "20"))
+    if cursor:
+        params.append(("cursor", cursor))
+    return picker["data-api"] + "?" + urlencode(params)
 
 
 def _box_kinds(form: Form, f: Field) -> list[str] | None:

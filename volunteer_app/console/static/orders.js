@@ -5,7 +5,8 @@
  *   [data-picker-skill], team [data-picker-team]) through the JSON API with the cookie, shows each
  *   one's hours, star level, open tasks, teams and skills, and "Choose" adds a checked
  *   <input name="volunteer_ids" data-type="ints"> to the form's [data-chosen] box (a later search
- *   keeps the chosen). "More" follows next_cursor.
+ *   keeps the chosen). "More" follows next_cursor. With [data-for-order] it asks for_order: who fits
+ *   the order comes first, marked (✓ and the order's skills they have, the row class "fits").
  * form[data-audit]: a changed minute marks its row (console.js sends the rows, named
  *   "assignments.N.*", as the audit's list).
  */
@@ -48,6 +49,22 @@
     refreshEmpty(form);
   }
 
+  // How the volunteer fits the order (the API's `matches`): a mark when they fit, the order's skills
+  // they have, and whether its category is among theirs.
+  function matchCell(picker, matches) {
+    var cell = el("td", null, "match");
+    if (!matches) return cell;
+    if (matches.fits) cell.appendChild(el("strong", "✓ " + picker.dataset.lFits, "badge green"));
+    var notes = [];
+    if (matches.category) notes.push(picker.dataset.lCategory);
+    notes = notes.concat(matches.skills || []);
+    if (notes.length) {
+      if (cell.firstChild) cell.appendChild(document.createElement("br"));
+      cell.appendChild(el("span", notes.join("、"), "muted"));
+    }
+    return cell;
+  }
+
   function row(picker, form, person) {
     var tr = document.createElement("tr");
     var who = el("td", person.name);
@@ -61,6 +78,8 @@
     tr.appendChild(el("td", person.open_tasks, "num"));
     tr.appendChild(el("td", (person.teams || []).map(function (t) { return t.name; }).join("、")));
     tr.appendChild(el("td", (person.skills || []).join("、")));
+    tr.appendChild(matchCell(picker, person.matches));
+    if (person.matches && person.matches.fits) tr.classList.add("fits");
     var cell = el("td");
     var button = el("button", picker.dataset.lChoose);
     button.type = "button";
@@ -80,6 +99,7 @@
     if (q) params.set("q", q);
     if (skill) params.set("skill", skill);
     if (team) params.set("team_id", team);
+    if (picker.dataset.forOrder) params.set("for_order", picker.dataset.forOrder);
     params.set("limit", "20");
     if (cursor) params.set("cursor", cursor);
     var rows = picker.querySelector("[data-picker-rows]");
