@@ -28,6 +28,12 @@ API_DESCRIPTION = """Volunteer service and time-bank API for phone clients.
   follow `next_cursor` until null; a cursor the server did not write is 400 `pagination.bad_cursor`.
 * **DELETE** answers 204 with no body.
 * **Retries**: creating POSTs accept `Idempotency-Key`; the same key and body replays the first response.
+* **Coordinates**: every `lat`/`lng` sent (orders, activities, service-day rules, sites, check-in and
+  check-out, the task feed's query, registration's nearest station) may say its system in `coord_system`:
+  `wgs84` (GPS; the default when absent), `gcj02` (AMap, Tencent Maps, WeChat `wx.getLocation` with
+  `type: 'gcj02'`) or `bd09` (Baidu). The server converts to WGS-84 and stores only that; every
+  coordinate returned is WGS-84 (a GCJ-02 map must convert before drawing; outside mainland China the
+  two are the same).
 * **Times**: RFC 3339 with offset. A service window is `start_at`/`end_at` (orders and activities alike);
   when something happened is `created_at`.
 """

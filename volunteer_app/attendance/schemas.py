@@ -6,7 +6,7 @@ import marshmallow as ma
 
 from volunteer_app.attendance.models import AssignmentStatus
 from volunteer_app.attendance.service import unnamed_error
-from volunteer_app.schemas import Boolean, Id, Integer, Lat, Lng, Moment, Text, UniqueList
+from volunteer_app.schemas import Boolean, Id, Integer, Lat, Lng, Moment, Positioned, Text, UniqueList
 from volunteer_app.timebank.service import hours
 
 MAX_AUDITED = 500  # every checked-out assignment of an order or activity, named once
@@ -20,7 +20,7 @@ class OptionalReasonIn(ma.Schema):
     reason = Text(500, load_default=None)
 
 
-class PositionIn(ma.Schema):
+class PositionIn(Positioned):
     lat = Lat(required=True)
     lng = Lng(required=True)
 
