@@ -134,6 +134,7 @@ def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str
         "SITE_DEFAULTS": data["site_defaults"],
         "SCHEDULER": scheduler_cfg,
         "WORKER": worker_cfg,
+        "CHECKIN_CODE": _checkin_code_settings(data.get("checkin_code", {})),
         **_openapi_settings(),
         "JSON_SORT_KEYS": False,
         **_rate_limit_settings(environ),
@@ -169,6 +170,14 @@ def _scheduler_settings(table: dict[str, Any], environ: dict[str, str]) -> dict[
     if scheduler_cfg.get("mode", "off") not in ("off", "embedded"):
         raise ConfigError(f"scheduler mode must be 'off' or 'embedded', not {scheduler_cfg['mode']!r}")
     return scheduler_cfg
+
+
+def _checkin_code_settings(table: dict[str, Any]) -> dict[str, int]:
+    """The [checkin_code] table, checked: a code must live at least as long as it is shown."""
+    cfg = {"rotate_seconds": 30, "valid_seconds": 90, **table}
+    if not 5 <= cfg["rotate_seconds"] <= cfg["valid_seconds"] <= 3600:
+        raise ConfigError("[checkin_code] needs 5 <= rotate_seconds <= valid_seconds <= 3600")
+    return cfg
 
 
 def _worker_settings(table: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
