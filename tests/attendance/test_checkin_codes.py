@@ -17,7 +17,7 @@ from tests.api.helpers import assert_error
 from tests.orders.conftest import FAR, Loop
 from tests.orders.test_attendance import staffed
 from tests.race import race
-from tests.support import make_volunteer
+from tests.support import console_sign_in, make_volunteer
 from volunteer_app.attendance import codes
 from volunteer_app.attendance.models import Assignment, CheckinCodeUse
 from volunteer_app.extensions import db
@@ -318,3 +318,17 @@ def test_a_cancelled_activity_shows_no_code(loop, world):
     assert_error(
         loop.client.get(f"/api/v1/activities/{activity_id}/checkin-code", headers=world.mgr_s1.headers), 409
     )
+
+
+def test_the_console_shows_a_qr_check_in(app, loop, world):
+    activity_id = activity(loop, world)
+    a = signed_up(loop, world.vol_s1, activity_id)
+    client = app.test_client()
+    console_sign_in(app, client, world.mgr_s1.id)
+    page = client.get(f"/console/activities/{activity_id}").get_data(as_text=True)
+    assert "扫码" not in page
+    with loop.at(START):
+        code = code_of(loop, world.mgr_s1, f"/activities/{activity_id}")["code"]
+        loop.act(world.vol_s1, a, "check-in", {"qr_code": code})
+    page = client.get(f"/console/activities/{activity_id}")
+    assert page.status_code == 200 and "扫码" in page.get_data(as_text=True)
