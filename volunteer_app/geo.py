@@ -64,3 +64,112 @@ class Near:
             lng_column.between(lng - dlng, lng + dlng),
             Near.d2(lat_column, lng_column) <= r2,
         )
+
+
+# ---- coordinate systems ---------------------------------------------------------------------------------
+#
+# Phones in China see three systems: WGS-84 (GPS itself, iOS/Android raw, WeChat's wx.getLocation by
+# default), GCJ-02 (the national "Mars" offset every mainland map shows: AMap/Gaode, Tencent Maps,
+# WeChat with type "gcj02") and BD-09 (Baidu's further offset of GCJ-02). We store WGS-84 only; the API
+# converts on the way in (and, asked for, on the way out). The GCJ-02 formula is the published one
+# (Krasovsky ellipsoid, the well-known "transform" series); outside mainland China GCJ-02 is WGS-84.
+
+WGS84, GCJ02, BD09 = "wgs84", "gcj02", "bd09"
+COORD_SYSTEMS = (WGS84, GCJ02, BD09)
+
+_A = 6378245.0  # Krasovsky 1940 semi-major axis, as the GCJ-02 formula uses it
+_EE = 0.00669342162296594323  # its first eccentricity squared
+_X_PI = math.pi * 3000.0 / 180.0
+
+
+def out_of_china(lat: float, lng: float) -> bool:
+    """The usual box outside which GCJ-02 leaves coordinates alone (it covers more than the mainland:
+    the formula's own rule, followed by every map that applies it)."""
+    return not (72.004 <= lng <= 137.8347 and 0.8293 <= lat <= 55.8271)
+
+
+def _shift(lat: float, lng: float) -> tuple[float, float]:
+    """GCJ-02's offset (dlat, dlng) in degrees at a WGS-84 point inside the box."""
+    x, y = lng - 105.0, lat - 35.0
+    common = 20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)
+    dlat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * math.sqrt(abs(x))
+    dlat += (common + 20.0 * math.sin(y * math.pi) + 40.0 * math.sin(y / 3.0 * math.pi)) * 2.0 / 3.0
+    dlat += (160.0 * math.sin(y / 12.0 * math.pi) + 320.0 * math.sin(y * math.pi / 30.0)) * 2.0 / 3.0
+    dlng = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * math.sqrt(abs(x))
+    dlng += (common + 20.0 * math.sin(x * math.pi) + 40.0 * math.sin(x / 3.0 * math.pi)) * 2.0 / 3.0
+    dlng += (150.0 * math.sin(x / 12.0 * math.pi) + 300.0 * math.sin(x / 30.0 * math.pi)) * 2.0 / 3.0
+    rad = lat / 180.0 * math.pi
+    magic = 1 - _EE * math.sin(rad) ** 2
+    sqrt_magic = math.sqrt(magic)
+    dlat = (dlat * 180.0) / ((_A * (1 - _EE)) / (magic * sqrt_magic) * math.pi)
+    dlng = (dlng * 180.0) / (_A / sqrt_magic * math.cos(rad) * math.pi)
+    return dlat, dlng
+
+
+def wgs84_to_gcj02(lat: float, lng: float) -> tuple[float, float]:
+    if out_of_china(lat, lng):
+        return lat, lng
+    dlat, dlng = _shift(lat, lng)
+    return lat + dlat, lng + dlng
+
+
+def gcj02_to_wgs84(lat: float, lng: float) -> tuple[float, float]:
+    """The inverse of wgs84_to_gcj02 by fixed-point iteration (the offset changes slowly, so each step
+    gains about three digits): converges to far below a millimetre in a handful of steps. Outside the
+    box, the point itself."""
+    if out_of_china(lat, lng):
+        return lat, lng
+    wlat, wlng = lat, lng
+    for _ in range(30):
+        glat, glng = wgs84_to_gcj02(wlat, wlng)
+        dlat, dlng = lat - glat, lng - glng
+        wlat, wlng = wlat + dlat, wlng + dlng
+        if abs(dlat) < 1e-10 and abs(dlng) < 1e-10:
+            break
+    return wlat, wlng
+
+
+def gcj02_to_bd09(lat: float, lng: float) -> tuple[float, float]:
+    """Baidu's offset of a GCJ-02 point (the formula Baidu's own SDK documents as BD09LL)."""
+    z = math.sqrt(lng * lng + lat * lat) + 0.00002 * math.sin(lat * _X_PI)
+    theta = math.atan2(lat, lng) + 0.000003 * math.cos(lng * _X_PI)
+    return z * math.sin(theta) + 0.006, z * math.cos(theta) + 0.0065
+
+
+def bd09_to_gcj02(lat: float, lng: float) -> tuple[float, float]:
+    """The inverse of gcj02_to_bd09: the usual closed form (off by up to ~5 cm), then refined against
+    the forward formula until it maps back onto the point."""
+    x, y = lng - 0.0065, lat - 0.006
+    z = math.sqrt(x * x + y * y) - 0.00002 * math.sin(y * _X_PI)
+    theta = math.atan2(y, x) - 0.000003 * math.cos(x * _X_PI)
+    glat, glng = z * math.sin(theta), z * math.cos(theta)
+    for _ in range(5):
+        blat, blng = gcj02_to_bd09(glat, glng)
+        dlat, dlng = lat - blat, lng - blng
+        glat, glng = glat + dlat, glng + dlng
+        if abs(dlat) < 1e-11 and abs(dlng) < 1e-11:
+            break
+    return glat, glng
+
+
+def _clamp(lat: float, lng: float) -> tuple[float, float]:
+    """Keep a converted point a valid one (Baidu's fixed offset could push 90°/180° just past)."""
+    return max(-90.0, min(90.0, lat)), max(-180.0, min(180.0, lng))
+
+
+def to_wgs84(lat: float, lng: float, system: str) -> tuple[float, float]:
+    """A point given in `system` (wgs84 | gcj02 | bd09) as WGS-84, the system we store."""
+    if system == GCJ02:
+        return _clamp(*gcj02_to_wgs84(lat, lng))
+    if system == BD09:
+        return _clamp(*gcj02_to_wgs84(*bd09_to_gcj02(lat, lng)))
+    return lat, lng
+
+
+def from_wgs84(lat: float, lng: float, system: str) -> tuple[float, float]:
+    """A stored WGS-84 point as `system` shows it (for a phone map drawing it without converting)."""
+    if system == GCJ02:
+        return _clamp(*wgs84_to_gcj02(lat, lng))
+    if system == BD09:
+        return _clamp(*gcj02_to_bd09(*wgs84_to_gcj02(lat, lng)))
+    return lat, lng

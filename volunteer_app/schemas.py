@@ -16,6 +16,7 @@ import unicodedata
 
 import marshmallow as ma
 
+from volunteer_app import geo
 from volunteer_app.errors import (
     Unprocessable,
     register_field_code,
@@ -258,6 +259,36 @@ def QueryLat(**kwargs) -> ma.fields.Float:
 
 def QueryLng(**kwargs) -> ma.fields.Float:
     return _degrees(ma.fields.Float, 180, **kwargs)
+
+
+COORD_SYSTEM_HELP = (
+    "The system of `lat`/`lng`: wgs84 (GPS; the default, what clients sent before this field existed), "
+    "gcj02 (mainland maps: AMap, Tencent, WeChat wx.getLocation with type gcj02) or bd09 (Baidu). "
+    "Converted to WGS-84, the one system stored and returned."
+)
+
+
+WGS84_OUT = {"description": "WGS-84 (convert for a GCJ-02 or BD-09 map)"}
+
+
+class Positioned(ma.Schema):
+    """A schema carrying `lat`/`lng` with the system they are in (`coord_system`): after loading, the
+    point is WGS-84 whatever the phone's map used, and `coord_system` is gone, so services only ever
+    see the stored system. Inherit it next to the schema's own base (query strings too). Without
+    `coord_system` the point is WGS-84, as it always was; a point that is absent or null is left so."""
+
+    coord_system = Str(
+        validate=ma.validate.OneOf(geo.COORD_SYSTEMS),
+        metadata={"description": COORD_SYSTEM_HELP, "default": geo.WGS84, "enum": list(geo.COORD_SYSTEMS)},
+    )
+
+    @ma.post_load
+    def _to_wgs84(self, data, **_kwargs):
+        system = data.pop("coord_system", geo.WGS84)
+        lat, lng = data.get("lat"), data.get("lng")
+        if lat is not None and lng is not None:
+            data["lat"], data["lng"] = geo.to_wgs84(lat, lng, system)
+        return data
 
 
 # ---- dates and times -----------------------------------------------------------------------------------

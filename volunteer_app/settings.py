@@ -28,6 +28,12 @@ API_DESCRIPTION = """Volunteer service and time-bank API for phone clients.
   follow `next_cursor` until null; a cursor the server did not write is 400 `pagination.bad_cursor`.
 * **DELETE** answers 204 with no body.
 * **Retries**: creating POSTs accept `Idempotency-Key`; the same key and body replays the first response.
+* **Coordinates**: every `lat`/`lng` sent (orders, activities, service-day rules, sites, check-in and
+  check-out, the task feed's query, registration's nearest station) may say its system in `coord_system`:
+  `wgs84` (GPS; the default when absent), `gcj02` (AMap, Tencent Maps, WeChat `wx.getLocation` with
+  `type: 'gcj02'`) or `bd09` (Baidu). The server converts to WGS-84 and stores only that; every
+  coordinate returned is WGS-84 (a GCJ-02 map must convert before drawing; outside mainland China the
+  two are the same).
 * **Times**: RFC 3339 with offset. A service window is `start_at`/`end_at` (orders and activities alike);
   when something happened is `created_at`.
 """
@@ -128,6 +134,7 @@ def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str
         "SITE_DEFAULTS": data["site_defaults"],
         "SCHEDULER": scheduler_cfg,
         "WORKER": worker_cfg,
+        "CHECKIN_CODE": _checkin_code_settings(data.get("checkin_code", {})),
         **_openapi_settings(),
         "JSON_SORT_KEYS": False,
         **_rate_limit_settings(environ),
@@ -163,6 +170,14 @@ def _scheduler_settings(table: dict[str, Any], environ: dict[str, str]) -> dict[
     if scheduler_cfg.get("mode", "off") not in ("off", "embedded"):
         raise ConfigError(f"scheduler mode must be 'off' or 'embedded', not {scheduler_cfg['mode']!r}")
     return scheduler_cfg
+
+
+def _checkin_code_settings(table: dict[str, Any]) -> dict[str, int]:
+    """The [checkin_code] table, checked: a code must live at least as long as it is shown."""
+    cfg = {"rotate_seconds": 30, "valid_seconds": 90, **table}
+    if not 5 <= cfg["rotate_seconds"] <= cfg["valid_seconds"] <= 3600:
+        raise ConfigError("[checkin_code] needs 5 <= rotate_seconds <= valid_seconds <= 3600")
+    return cfg
 
 
 def _worker_settings(table: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:

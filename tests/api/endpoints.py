@@ -856,6 +856,12 @@ _ACTIVITY_ENDPOINTS = [
     Endpoint("POST", "/api/v1/activities/<int:activity_id>/signup", _on_activity("signup")),
     Endpoint("DELETE", "/api/v1/activities/<int:activity_id>/signup", _on_activity("signup", signed_up=True)),
     Endpoint("GET", "/api/v1/activities/<int:activity_id>/signups", _on_activity("signups", signed_up=True)),
+    Endpoint("GET", "/api/v1/activities/<int:activity_id>/checkin-code", _on_activity("checkin-code")),
+    Endpoint(
+        "GET",
+        "/api/v1/sites/<int:site_id>/checkin-code",
+        lambda app, w, t: (f"/api/v1/sites/{_site(w, t)}/checkin-code", None),
+    ),
     Endpoint(
         "POST",
         "/api/v1/activities/<int:activity_id>/cancel",

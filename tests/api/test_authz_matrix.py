@@ -163,6 +163,8 @@ MATRIX: dict[str, tuple] = {
     "POST /activities/<id>/signup":              (401, 403,     201,     403,     403,     403,     403),
     "DELETE /activities/<id>/signup":            (401, 403,     204,     403,     403,     403,     403),
     "GET /activities/<id>/signups":              (401, 403,     403,     200,     404,     404,     200),
+    "GET /activities/<id>/checkin-code":         (401, 403,     403,     200,     404,     404,     200),
+    "GET /sites/<id>/checkin-code":              (401, 403,     403,     200,     404,     404,     200),
     "POST /activities/<id>/cancel":              (401, 403,     403,     200,     404,     404,     200),
     "POST /activities/<id>/audit":               (401, 403,     403,     200,     404,     404,     200),
     "GET /sites/<id>/service-day-rules":         (401, 403,     403,     200,     404,     404,     200),

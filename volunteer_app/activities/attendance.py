@@ -10,6 +10,7 @@ from volunteer_app.activities.models import Activity
 from volunteer_app.activities.service import ended, locked, refuse_on_site, started
 from volunteer_app.activities.signups import cancel_locked
 from volunteer_app.activities.states import target, transition
+from volunteer_app.attendance import codes
 from volunteer_app.attendance import service as attendance
 from volunteer_app.attendance.models import Assignment
 from volunteer_app.db import utcnow
@@ -19,7 +20,7 @@ from volunteer_app.notifications import service as notifications
 from volunteer_app.notifications.service import Message
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
-from volunteer_app.sites.reach import reach_condition
+from volunteer_app.sites.reach import get_in_reach, reach_condition
 
 register_messages(
     {
@@ -51,8 +52,21 @@ def _managed_assignment(who, assignment_id: int) -> tuple[Assignment, Activity]:
 
 def place(activity: Activity) -> attendance.Place:
     return attendance.place_at(
-        activity.site_id, lat=activity.lat, lng=activity.lng, start=activity.start_at, end=activity.end_at
+        activity.site_id,
+        lat=activity.lat,
+        lng=activity.lng,
+        start=activity.start_at,
+        end=activity.end_at,
+        activity_id=activity.id,
     )
+
+
+def checkin_code(*, who, activity_id: int) -> codes.Code:
+    """`GET /activities/{id}/checkin-code`: the activity's current check-in code, for a manager in reach
+    to show on site (404 otherwise; 409 while no one can check in: cancelled or audited). Reads only."""
+    activity = get_in_reach(Activity, activity_id, Activity.site_id, who)
+    target(activity.status, "attend")
+    return codes.issue("activity", activity.id, utcnow())
 
 
 def withdraw(*, who, assignment_id: int, reason: str | None = None) -> Assignment:
@@ -61,21 +75,25 @@ def withdraw(*, who, assignment_id: int, reason: str | None = None) -> Assignmen
     return cancel_locked(activity, assignment, utcnow())
 
 
-def check_in(*, who, assignment_id: int, lat: float, lng: float) -> Assignment:
+def check_in(
+    *, who, assignment_id: int, lat: float | None = None, lng: float | None = None, qr_code: str | None = None
+) -> Assignment:
     """签到 at an activity: as for orders (time from the grace before the start, within the check-in
     radius, distance kept). Commits."""
     assignment, activity = _my_assignment(who, assignment_id)
     target(activity.status, "attend")
-    attendance.check_in(assignment, lat=lat, lng=lng, place=place(activity), now=utcnow())
+    attendance.check_in(assignment, lat=lat, lng=lng, qr_code=qr_code, place=place(activity), now=utcnow())
     db.session.commit()
     return assignment
 
 
-def check_out(*, who, assignment_id: int, lat: float, lng: float) -> Assignment:
+def check_out(
+    *, who, assignment_id: int, lat: float | None = None, lng: float | None = None, qr_code: str | None = None
+) -> Assignment:
     """签退: minutes computed from the two times inside the window. Commits."""
     assignment, activity = _my_assignment(who, assignment_id)
     target(activity.status, "attend")
-    attendance.check_out(assignment, lat=lat, lng=lng, place=place(activity), now=utcnow())
+    attendance.check_out(assignment, lat=lat, lng=lng, qr_code=qr_code, place=place(activity), now=utcnow())
     db.session.commit()
     return assignment
 

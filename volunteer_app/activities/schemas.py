@@ -10,12 +10,14 @@ from volunteer_app.attendance.schemas import AssignmentOut
 from volunteer_app.pagination import PageArgs
 from volunteer_app.schemas import (
     MAX_WORK_SKILLS,
+    WGS84_OUT,
     Boolean,
     Id,
     Integer,
     Lat,
     Lng,
     Moment,
+    Positioned,
     QueryBoolean,
     Skills,
     Str,
@@ -59,7 +61,7 @@ class SignupArgs(PageArgs):
     )
 
 
-class ActivityIn(ma.Schema):
+class ActivityIn(Positioned):
     """Publish an activity: where, when, how many places, and how long a waitlist (0: none)."""
 
     category_id = Id(required=True)
@@ -88,8 +90,8 @@ class ActivityOut(ma.Schema):
     description = ma.fields.String(allow_none=True)
     skills = ma.fields.List(ma.fields.String(), required=True, metadata={"description": "skills it needs"})
     address = ma.fields.String(required=True)
-    lat = ma.fields.Float(required=True)
-    lng = ma.fields.Float(required=True)
+    lat = ma.fields.Float(required=True, metadata=WGS84_OUT)
+    lng = ma.fields.Float(required=True, metadata=WGS84_OUT)
     start_at = ma.fields.AwareDateTime(required=True)
     end_at = ma.fields.AwareDateTime(required=True)
     slots = ma.fields.Integer(required=True)
@@ -147,7 +149,7 @@ SPEC_HELP = (
 )
 
 
-class RuleIn(ma.Schema):
+class RuleIn(Positioned):
     spec = ma.fields.Nested(SpecIn, required=True, metadata={"description": SPEC_HELP})
     theme = Text(60, required=True)
     title = Text(60, required=True)
@@ -201,8 +203,8 @@ class RuleOut(PreviewOut):
     category_id = ma.fields.Integer(required=True)
     description = ma.fields.String(allow_none=True)
     address = ma.fields.String(required=True)
-    lat = ma.fields.Float(required=True)
-    lng = ma.fields.Float(required=True)
+    lat = ma.fields.Float(required=True, metadata=WGS84_OUT)
+    lng = ma.fields.Float(required=True, metadata=WGS84_OUT)
     slots = ma.fields.Integer(required=True)
     waitlist_max = ma.fields.Integer(required=True)
     active = ma.fields.Boolean(required=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from volunteer_app.db import BigId, UTCDateTime, utcnow
@@ -39,6 +39,9 @@ SLOT_STATUSES = (
     AssignmentStatus.NO_SHOW,
 )
 ASSIGNMENT_KINDS = ("offer", "grab", "signup")
+# How a check-in or check-out showed the volunteer on site: a position within the radius, or a valid
+# rotating check-in code (attendance/codes.py) scanned there.
+CHECK_METHODS = ("gps", "qr")
 
 
 def _in(column: str, values) -> str:
@@ -63,6 +66,8 @@ class Assignment(db.Model):
         CheckConstraint(_in("status", AssignmentStatus), name="status"),
         CheckConstraint(_in("kind", ASSIGNMENT_KINDS), name="kind"),
         CheckConstraint("minutes_confirmed IS NULL OR minutes_confirmed >= 0", name="minutes"),
+        CheckConstraint(_in("checkin_method", CHECK_METHODS), name="checkin_method"),
+        CheckConstraint(_in("checkout_method", CHECK_METHODS), name="checkout_method"),
         Index("ix_assignments_volunteer_status", "volunteer_id", "status"),
     )
 
@@ -81,9 +86,12 @@ class Assignment(db.Model):
     checkin_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     checkin_distance_m: Mapped[int | None] = mapped_column()
     checkin_ok: Mapped[bool | None] = mapped_column()
+    checkin_method: Mapped[str | None] = mapped_column(String(4))  # gps | qr; null before a check-in
     checkout_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     checkout_distance_m: Mapped[int | None] = mapped_column()
     checkout_ok: Mapped[bool | None] = mapped_column()
+    # gps | qr; null when not checked out by the volunteer (a manager's close says so in closed_by_id).
+    checkout_method: Mapped[str | None] = mapped_column(String(4))
     # Set by a manager closing a missed check-out or marking a no-show.
     closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     close_reason: Mapped[str | None] = mapped_column(String(500))
@@ -93,3 +101,27 @@ class Assignment(db.Model):
     transfer_id: Mapped[int | None] = mapped_column(ForeignKey("time_transfers.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class CheckinCodeUse(db.Model):
+    """One volunteer's use of one rotating check-in code (attendance/codes.py), for a check-in or a
+    check-out: a code stands for one sighting, so the same volunteer cannot use it twice (409
+    `attendance.qr_replayed`). A displayed code is scanned by everyone present, so "used" is per
+    volunteer. A code is named by what it was issued for (`place_kind`, `place_id`) and when
+    (`issued_at`, the start of its rotation window): the same triple is the same code."""
+
+    __tablename__ = "checkin_code_uses"
+    __table_args__ = (
+        UniqueConstraint("volunteer_id", "place_kind", "place_id", "issued_at"),
+        CheckConstraint("place_kind IN ('site', 'activity')", name="place_kind"),
+        CheckConstraint("action IN ('check_in', 'check_out')", name="action"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    place_kind: Mapped[str] = mapped_column(String(8))
+    place_id: Mapped[int] = mapped_column(BigInteger)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"), index=True)
+    action: Mapped[str] = mapped_column(String(9))
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select, update
 
 from volunteer_app import changes
+from volunteer_app.attendance import codes
 from volunteer_app.attendance.models import Assignment
 from volunteer_app.attendance.models import AssignmentStatus as S
 from volunteer_app.db import utcnow
@@ -125,6 +126,8 @@ class Place:
     end: datetime
     radius_m: int
     grace_minutes: int
+    # The activity this is the place of (None: an order's): its own check-in code counts there.
+    activity_id: int | None = None
 
     @property
     def grace(self) -> timedelta:
@@ -132,7 +135,14 @@ class Place:
 
 
 def place_at(
-    site_id: int, *, lat: float, lng: float, start: datetime, end: datetime, settings: dict | None = None
+    site_id: int,
+    *,
+    lat: float,
+    lng: float,
+    start: datetime,
+    end: datetime,
+    settings: dict | None = None,
+    activity_id: int | None = None,
 ) -> Place:
     """The Place of an order or activity at `site_id`, with that site's check-in radius and grace
     (`settings`: its effective settings, when the caller already has them)."""
@@ -144,6 +154,7 @@ def place_at(
         end=end,
         radius_m=settings["checkin_radius_m"],
         grace_minutes=settings["checkin_grace_minutes"],
+        activity_id=activity_id,
     )
 
 
@@ -226,10 +237,48 @@ def within_radius(lat: float, lng: float, place: Place) -> int:
     return distance
 
 
-def check_in(assignment: Assignment, *, lat: float, lng: float, place: Place, now: datetime) -> None:
+def on_site(
+    assignment: Assignment,
+    *,
+    lat: float | None,
+    lng: float | None,
+    qr_code: str | None,
+    place: Place,
+    now: datetime,
+    action: str,
+) -> tuple[int | None, str]:
+    """How the volunteer shows being on site, as (distance in metres or None, method): a check-in code
+    of this place (attendance/codes.py: the position, if sent too, is only measured, since indoors it
+    drifts), else the position within the radius (422 `attendance.too_far`)."""
+    if qr_code is not None:
+        codes.accept(
+            qr_code,
+            volunteer_id=assignment.volunteer_id,
+            assignment_id=assignment.id,
+            action=action,
+            lat=place.lat,
+            lng=place.lng,
+            radius_m=place.radius_m,
+            activity_id=place.activity_id,
+            now=now,
+        )
+        distance = None if lat is None or lng is None else distance_m(lat, lng, place.lat, place.lng)
+        return distance, "qr"
+    return within_radius(lat, lng, place), "gps"
+
+
+def check_in(
+    assignment: Assignment,
+    *,
+    lat: float | None,
+    lng: float | None,
+    place: Place,
+    now: datetime,
+    qr_code: str | None = None,
+) -> None:
     """Record a check-in from `grace` before the window until its end, within the site's check-in
-    radius (else 422 `attendance.too_far` and nothing is recorded: the volunteer tries again on site);
-    the distance is kept, never the position."""
+    radius or with a valid check-in code of the place (else 422 and nothing is recorded: the volunteer
+    tries again on site); the distance and the method are kept, never the position."""
     if assignment.status == S.CHECKED_IN:
         raise Conflict("attendance.already_checked_in")
     move(assignment, "check_in", now=now)
@@ -237,22 +286,36 @@ def check_in(assignment: Assignment, *, lat: float, lng: float, place: Place, no
         raise Conflict("attendance.too_early", params={"grace": place.grace_minutes})
     if now > place.end:
         raise Conflict("attendance.too_late")
-    distance = within_radius(lat, lng, place)
+    distance, method = on_site(
+        assignment, lat=lat, lng=lng, qr_code=qr_code, place=place, now=now, action="check_in"
+    )
     assignment.checkin_at = now
     assignment.checkin_distance_m = distance
     assignment.checkin_ok = True
+    assignment.checkin_method = method
 
 
-def check_out(assignment: Assignment, *, lat: float, lng: float, place: Place, now: datetime) -> None:
-    """Record a check-out up to `grace` after the window, within the check-in radius (else 422
-    `attendance.too_far`, nothing recorded); later, or from elsewhere, a manager closes it."""
+def check_out(
+    assignment: Assignment,
+    *,
+    lat: float | None,
+    lng: float | None,
+    place: Place,
+    now: datetime,
+    qr_code: str | None = None,
+) -> None:
+    """Record a check-out up to `grace` after the window, within the check-in radius or with a valid
+    check-in code (else 422, nothing recorded); later, or from elsewhere, a manager closes it."""
     move(assignment, "check_out", now=now, error="attendance.not_checked_in")
     if now > place.end + place.grace:
         raise Conflict("attendance.checkout_late")
-    distance = within_radius(lat, lng, place)
+    distance, method = on_site(
+        assignment, lat=lat, lng=lng, qr_code=qr_code, place=place, now=now, action="check_out"
+    )
     assignment.checkout_at = now
     assignment.checkout_distance_m = distance
     assignment.checkout_ok = True
+    assignment.checkout_method = method
     assignment.minutes_computed = computed_minutes(
         assignment.checkin_at, now, place, bool(assignment.checkin_ok and assignment.checkout_ok)
     )

@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 
 from volunteer_app import apidoc
 from volunteer_app.activities import attendance as activities
+from volunteer_app.attendance import codes
 from volunteer_app.attendance import schemas as s
 from volunteer_app.attendance.owners import AssignmentOwner, OwnerKind, owner_kind
 from volunteer_app.auth.decorators import auth_required
@@ -22,7 +23,8 @@ blp = Blueprint(
     "assignments",
     __name__,
     url_prefix="/api/v1",
-    description="Assignments: answer an offer, withdraw, check in and out, close, record a no-show",
+    description="Assignments: answer an offer, withdraw, check in and out (by position or by a place's "
+    "rotating check-in code), close, record a no-show",
 )
 
 OWNERS: dict[OwnerKind, AssignmentOwner] = {
@@ -144,3 +146,32 @@ class AssignmentNoShow(MethodView):
         """Record a no-show (manager, with a reason)."""
         owner = _owner(assignment_id)
         return owner.mark_no_show(who=current_principal(), assignment_id=assignment_id, **data)
+
+
+CODE_HELP = (
+    "Show it as a QR symbol on site and fetch the next one at `refresh_after` (every 30 s by default); "
+    "a volunteer's phone scans it and sends it as `qr_code` with the check-in or check-out, until "
+    "`expires_at` (90 s by default), once per volunteer."
+)
+
+
+@blp.route("/sites/<int:site_id>/checkin-code")
+class SiteCheckinCode(MethodView):
+    @auth_required("manager", "admin")
+    @blp.response(200, s.CheckinCodeOut)
+    def get(self, site_id):
+        """A station's rotating check-in code (manager in reach). It counts for every task whose place is within that task's check-in radius of the station: activities held there, not orders at residents' homes."""  # noqa: E501 (one line: the summary)
+        return codes.site_checkin_code(who=current_principal(), site_id=site_id)
+
+    get.__doc__ += "\n\n" + CODE_HELP
+
+
+@blp.route("/activities/<int:activity_id>/checkin-code")
+class ActivityCheckinCode(MethodView):
+    @auth_required("manager", "admin")
+    @blp.response(200, s.CheckinCodeOut)
+    def get(self, activity_id):
+        """An activity's rotating check-in code (manager in reach); it counts for that activity's sign-ups only."""  # noqa: E501 (one line: the summary)
+        return activities.checkin_code(who=current_principal(), activity_id=activity_id)
+
+    get.__doc__ += "\n\n" + CODE_HELP

@@ -7,13 +7,13 @@ import re
 import marshmallow as ma
 
 from volunteer_app.accounts.schemas import MeOut
-from volunteer_app.schemas import Id, Lat, Lng, Password, Phone, Str, Text
+from volunteer_app.schemas import Id, Lat, Lng, Password, Phone, Positioned, Str, Text
 
 PHONE = Phone(required=True)
 PASSWORD = Password(128, min_length=8, new=True, required=True)
 
 
-class RegisterIn(ma.Schema):
+class RegisterIn(Positioned):
     phone = PHONE
     password = PASSWORD
     name = Text(40, required=True)

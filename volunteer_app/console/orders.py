@@ -191,6 +191,7 @@ register(
         "minutes": "分钟",
         "hours": "小时",
         "{m} m away": "距 {m} 米",
+        "by check-in code": "扫码",
         "No one yet.": "暂无志愿者。",
         "Timeline": "时间线",
         "by the system": "系统",

@@ -5,12 +5,21 @@ from __future__ import annotations
 import marshmallow as ma
 
 from volunteer_app.pagination import PageArgs, page_schema
-from volunteer_app.schemas import Id, QueryBoolean, QueryLat, QueryLng, Skill, UniqueList
+from volunteer_app.schemas import (
+    WGS84_OUT,
+    Id,
+    Positioned,
+    QueryBoolean,
+    QueryLat,
+    QueryLng,
+    Skill,
+    UniqueList,
+)
 
 MAX_CATEGORIES = 20
 
 
-class TasksArgs(PageArgs):
+class TasksArgs(PageArgs, Positioned):
     lat = QueryLat(required=True)
     lng = QueryLng(required=True)
     radius_m = ma.fields.Integer(load_default=5000, validate=ma.validate.Range(100, 50_000))
@@ -41,8 +50,8 @@ class TaskOut(ma.Schema):
     category_id = ma.fields.Integer(required=True)
     site_id = ma.fields.Integer(required=True)
     address = ma.fields.String(required=True)
-    lat = ma.fields.Float(required=True)
-    lng = ma.fields.Float(required=True)
+    lat = ma.fields.Float(required=True, metadata=WGS84_OUT)
+    lng = ma.fields.Float(required=True, metadata=WGS84_OUT)
     distance_m = ma.fields.Integer(required=True)
     start_at = ma.fields.AwareDateTime(required=True)
     end_at = ma.fields.AwareDateTime(required=True)

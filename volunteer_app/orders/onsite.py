@@ -68,23 +68,27 @@ def _after_leaving(
         )
 
 
-def check_in(*, who, assignment_id: int, lat: float, lng: float) -> Assignment:
+def check_in(
+    *, who, assignment_id: int, lat: float | None = None, lng: float | None = None, qr_code: str | None = None
+) -> Assignment:
     """签到 on site: time within the window (from `grace` before), within the check-in radius (the
     distance is kept). Commits."""
     assignment, order = my_assignment(who, assignment_id)
     now = utcnow()
     transition(order, "check_in", by=VOLUNTEER, actor_id=who.user_id, assignment_id=assignment.id, at=now)
     settings = sites.effective_settings(db.session.get(Site, order.site_id))
-    attendance.check_in(assignment, lat=lat, lng=lng, place=place(order, settings), now=now)
+    attendance.check_in(assignment, lat=lat, lng=lng, qr_code=qr_code, place=place(order, settings), now=now)
     db.session.commit()
     return assignment
 
 
-def check_out(*, who, assignment_id: int, lat: float, lng: float) -> Assignment:
+def check_out(
+    *, who, assignment_id: int, lat: float | None = None, lng: float | None = None, qr_code: str | None = None
+) -> Assignment:
     """签退: minutes are computed from the two times, within the window. Commits."""
     assignment, order = my_assignment(who, assignment_id)
     states.target(order.status, "check_out", by=VOLUNTEER)  # 409 first; it moves once the assignment has
-    attendance.check_out(assignment, lat=lat, lng=lng, place=place(order), now=utcnow())
+    attendance.check_out(assignment, lat=lat, lng=lng, qr_code=qr_code, place=place(order), now=utcnow())
     db.session.flush()
     _after_leaving(order, "check_out", by=VOLUNTEER, actor_id=who.user_id, assignment=assignment)
     db.session.commit()

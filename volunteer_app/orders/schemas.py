@@ -10,6 +10,7 @@ from volunteer_app.orders.queries import NEEDS, POOL_WARN_HOURS
 from volunteer_app.pagination import PageArgs
 from volunteer_app.schemas import (
     MAX_WORK_SKILLS,
+    WGS84_OUT,
     YEAR_OUT_OF_RANGE,
     Date,
     Id,
@@ -18,6 +19,7 @@ from volunteer_app.schemas import (
     Lng,
     Moment,
     Phone,
+    Positioned,
     QueryBoolean,
     Skills,
     Str,
@@ -34,7 +36,7 @@ def _plausible(value) -> None:
         raise ma.ValidationError(YEAR_OUT_OF_RANGE)
 
 
-class OrderIn(ma.Schema):
+class OrderIn(Positioned):
     """点单. Station staff taking a phone order add `resident_phone`, `resident_name` and optionally
     `site_id` (a station they manage); the order is recorded as theirs by proxy."""
 
@@ -166,8 +168,8 @@ class OrderSummary(ma.Schema):
     category_id = ma.fields.Integer(required=True)
     title = ma.fields.String(required=True)
     address = ma.fields.String(required=True)
-    lat = ma.fields.Float(required=True)
-    lng = ma.fields.Float(required=True)
+    lat = ma.fields.Float(required=True, metadata=WGS84_OUT)
+    lng = ma.fields.Float(required=True, metadata=WGS84_OUT)
     start_at = ma.fields.AwareDateTime(required=True, attribute="window_start")
     end_at = ma.fields.AwareDateTime(required=True, attribute="window_end")
     volunteers_needed = ma.fields.Integer(required=True)

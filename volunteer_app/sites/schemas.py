@@ -10,6 +10,7 @@ from volunteer_app.errors import language
 from volunteer_app.field_messages import register_field_messages
 from volunteer_app.pagination import PageArgs
 from volunteer_app.schemas import (
+    WGS84_OUT,
     Boolean,
     Float,
     Id,
@@ -17,6 +18,7 @@ from volunteer_app.schemas import (
     Lat,
     Lng,
     PatchSchema,
+    Positioned,
     QueryBoolean,
     Str,
     Text,
@@ -36,12 +38,12 @@ class SiteOut(ma.Schema):
     code = ma.fields.String(allow_none=True)
     parent_id = ma.fields.Integer(allow_none=True)
     address = ma.fields.String(allow_none=True)
-    lat = ma.fields.Float(allow_none=True)
-    lng = ma.fields.Float(allow_none=True)
+    lat = ma.fields.Float(allow_none=True, metadata=WGS84_OUT)
+    lng = ma.fields.Float(allow_none=True, metadata=WGS84_OUT)
     created_at = ma.fields.AwareDateTime(required=True)
 
 
-class SiteIn(ma.Schema):
+class SiteIn(Positioned):
     kind = Str(required=True, validate=ma.validate.OneOf(SITE_KINDS))
     name = Text(80, required=True)
     parent_id = Id(load_default=None, allow_none=True)

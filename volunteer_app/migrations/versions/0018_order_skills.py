@@ -1,13 +1,13 @@
 """orders.skills and activities.skills: the skills a piece of work asks for (JSON lists of strings)
 
-Revision ID: 0018_skills_order_skills
+Revision ID: 0018_order_skills
 Revises: 0017_redemptions_by_site
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018_skills_order_skills"
+revision = "0018_order_skills"
 down_revision = "0017_redemptions_by_site"
 branch_labels = None
 depends_on = None
