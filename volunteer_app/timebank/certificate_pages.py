@@ -142,6 +142,13 @@ def shared(token: str):
     return page(render_template("certificate_share.html", c=found, url=share_url(found["share_token"])))
 
 
+@bp.get("/<path:anything>")
+@verify_rate_limit
+def elsewhere(anything: str):
+    """Any other address under the pages: the same 404 page (not the API's JSON)."""
+    return not_found()
+
+
 @bp.get("/print/<token>")
 def printed(token: str):
     """The printed page, opened from a signed print link (no login)."""
