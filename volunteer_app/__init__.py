@@ -116,6 +116,7 @@ def _register_blueprints(app: Flask) -> None:
     from volunteer_app.orders.views import blp as orders_blp
     from volunteer_app.reports.views import blp as reports_blp
     from volunteer_app.sites.views import blp as sites_blp
+    from volunteer_app.timebank.certificate_pages import bp as certificate_pages_bp
     from volunteer_app.timebank.certificate_views import blp as certificates_blp
     from volunteer_app.timebank.views import blp as timebank_blp
     from volunteer_app.workbench.views import blp as workbench_blp
@@ -140,6 +141,8 @@ def _register_blueprints(app: Flask) -> None:
     ):
         api.register_blueprint(blp)
     console.init_app(app)  # the managers' console: pages, not in the OpenAPI document
+    # 志愿服务证明's pages for people (share link, signed print link): HTML, not in the OpenAPI document
+    app.register_blueprint(certificate_pages_bp)
 
 
 def _serve_swagger_assets(app: Flask) -> None:

@@ -174,6 +174,14 @@ def _print_certificate(app: Flask, w: World, t: str) -> Request:
     return f"/api/v1/certificates/{_certificate(app, w, t)['id']}/print", None
 
 
+def _print_link(app: Flask, w: World, t: str) -> Request:
+    return f"/api/v1/certificates/{_certificate(app, w, t)['id']}/print-link", None
+
+
+def _revoke_certificate(app: Flask, w: World, t: str) -> Request:
+    return f"/api/v1/certificates/{_certificate(app, w, t)['id']}/revoke", {"reason": "出具有误"}
+
+
 def _verify_certificate(app: Flask, w: World, t: str) -> Request:
     return f"/api/v1/certificates/verify/{_certificate(app, w, t)['verification_code']}", None
 
@@ -602,6 +610,8 @@ _LIST = [
     Endpoint("POST", "/api/v1/volunteers/<int:user_id>/certificates", _issue_for),
     Endpoint("GET", "/api/v1/certificates/<int:certificate_id>", _read_certificate),
     Endpoint("GET", "/api/v1/certificates/<int:certificate_id>/print", _print_certificate),
+    Endpoint("POST", "/api/v1/certificates/<int:certificate_id>/print-link", _print_link),
+    Endpoint("POST", "/api/v1/certificates/<int:certificate_id>/revoke", _revoke_certificate),
     Endpoint("GET", "/api/v1/certificates/verify/<code>", _verify_certificate),
     Endpoint(
         "POST",

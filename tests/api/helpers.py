@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 OPENAPI = "/api/v1/openapi.json"
 
 # The one error format's keys; `errors` is added when there are details.
@@ -41,3 +43,23 @@ def assert_error(response, status: int, error: str | None = None) -> dict:
         refused_token = body["error"].startswith("token.") and body["error"] != "token.missing"
         assert ('error="invalid_token"' in challenge) == refused_token, challenge
     return body
+
+
+_LATIN = re.compile(r"[A-Za-z]")
+_CJK = re.compile(r"[\u2e80-\u9fff\uff00-\uffef]")
+
+
+def english_messages(errors) -> list[str]:
+    """The messages in an error body's `errors` (or any nesting of lists and dicts) written only in
+    Latin letters: under zh-CN each one is a message left untranslated. Keys, numbers and messages with
+    Chinese in them (which may quote a field name or a format, like "格式应为 YYYY-MM") pass."""
+    found, stack = [], [errors]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, str) and _LATIN.search(item) and not _CJK.search(item):
+            found.append(item)
+    return sorted(found)

@@ -100,6 +100,8 @@ MATRIX: dict[str, tuple] = {
     "POST /volunteers/<id>/certificates":        (401, 403,     403,     201,     NO_BOOK, NO_BOOK, 201),
     "GET /certificates/<id>":                    (401, 404,     200,     200,     404,     404,     200),
     "GET /certificates/<id>/print":              (401, 404,     200,     200,     404,     404,     200),
+    "POST /certificates/<id>/print-link":        (401, 404,     200,     200,     404,     404,     200),
+    "POST /certificates/<id>/revoke":            (401, 403,     403,     200,     404,     404,     200),
     "GET /certificates/verify/<code>":           (200, 200,     200,     200,     NA,      NA,      200),
     "POST /sites/<id>/rewards":                  (401, 403,     403,     201,     404,     404,     201),
     "GET /rewards":                              (401, 200,     200,     200,     NA,      NA,      200),
@@ -211,6 +213,8 @@ EXTRA = [
     ("GET /certificates/<id>", "vol_s1", "S4", 404),  # a certificate is its owner's and reach's only
     ("GET /certificates/<id>/print", "vol_s1", "S4", 404),
     ("GET /certificates/<id>", "mgr_c1", "S1", 200),
+    ("POST /certificates/<id>/print-link", "vol_s1", "S4", 404),
+    ("POST /certificates/<id>/revoke", "mgr_c1", "S1", 200),
     ("GET /redemptions/<code>", "vol_s1", "S4", 404),  # someone else's code
     ("POST /redemptions/<code>/fulfil", "mgr_i1", "S1", 200),
     ("GET /sites/<id>/redemptions", "mgr_i1", "S1", 200),

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.api.endpoints import ENDPOINTS, Endpoint
-from tests.api.helpers import ERROR_KEYS, OPENAPI
+from tests.api.helpers import ERROR_KEYS, OPENAPI, english_messages
 from tests.api.test_authz_matrix import COLUMNS, MATRIX
 from tests.conftest import _rows, make_app
 from volunteer_app.extensions import limiter
@@ -144,7 +144,8 @@ def _requests(body: dict) -> list[tuple[str, dict]]:
 
 
 def _is_one_error(response) -> str | None:
-    """None if the response is a 4xx in the one error format, else what is wrong with it."""
+    """None if the response is a 4xx in the one error format, in Chinese (the requests ask for zh-CN:
+    the message and every field message), else what is wrong with it."""
     if not 400 <= response.status_code < 500:
         return f"status {response.status_code}: {response.get_data(as_text=True)[:200]}"
     body = response.get_json(silent=True)
@@ -152,6 +153,9 @@ def _is_one_error(response) -> str | None:
         return f"not the error format: {response.get_data(as_text=True)[:200]}"
     if body["code"] != response.status_code or not body["message"]:
         return f"inconsistent error body: {body}"
+    english = english_messages([body["message"], body.get("errors")])
+    if english:
+        return f"English under zh-CN: {english}"
     return None
 
 
@@ -161,7 +165,7 @@ def test_bad_input_is_refused_and_changes_nothing(app, client, world, method, pa
     caller, target = _caller(endpoint)
     url, body = endpoint.request(app, world, target)
     body = copy.deepcopy(body) if body is not None else {}
-    headers = {}
+    headers = {"Accept-Language": "zh-CN"}
     if caller != "anonymous":
         person = world.people[caller]
         headers["Authorization"] = f"Bearer {person.refresh if endpoint.token == 'refresh' else person.token}"

@@ -360,6 +360,7 @@ def test_verification_confirms_without_login_and_shows_nothing_personal(app, cli
     assert r.status_code == 200
     assert r.json == {
         "valid": True,
+        "revoked_at": None,
         "number": certificate["number"],
         "issued_at": certificate["issued_at"],
         "issuing_site_name": "站点S1",

@@ -137,6 +137,7 @@ BODY_EXAMPLES: dict[str, dict[str, Any]] = {
     "LinkRejectIn": {"reason": "无法核实亲属关系"},
     "GiftIn": {"minutes": 30, "family_link_id": 1},
     "CertificateIn": {"date_from": Day(-120), "date_to": Day(-1)},
+    "CertificateRevokeIn": {"reason": "日期范围填写有误，已重新开具"},
     "ExportIn": {"kind": "orders", "format": "xlsx", "from": Day(-30), "to": Day(0)},
     "OwnStatementIn": {"format": "xlsx", "from": Day(-90), "to": Day(0)},
     "MarkReadIn": {"all": True},

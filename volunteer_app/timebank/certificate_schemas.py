@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from volunteer_app.accounts.schemas import SiteRef
-from volunteer_app.schemas import Date
+from volunteer_app.schemas import Date, Text
 
 
 class CertificateIn(ma.Schema):
@@ -33,6 +33,13 @@ class CertificateSummary(ma.Schema):
     date_to = ma.fields.Date(required=True)
     total_minutes = ma.fields.Integer(required=True)
     total_hours = ma.fields.Float(required=True)
+    share_url = ma.fields.String(
+        required=True,
+        metadata={"description": "Public page (Chinese HTML, no login) of non-personal fields, to share"},
+    )
+    revoked_at = ma.fields.AwareDateTime(
+        required=True, allow_none=True, metadata={"description": "When it was revoked; null if it stands"}
+    )
 
 
 class CertificateOut(CertificateSummary):
@@ -46,12 +53,28 @@ class CertificateOut(CertificateSummary):
     issued_on = ma.fields.Date(required=True, metadata={"description": "Issue date, station time"})
     record_count = ma.fields.Integer(required=True)
     records = ma.fields.List(ma.fields.Nested(CertificateRecord), required=True)
+    revoked_by = ma.fields.String(required=True, allow_none=True, metadata={"description": "Who revoked it"})
+    revoked_reason = ma.fields.String(required=True, allow_none=True)
+
+
+class CertificateRevokeIn(ma.Schema):
+    """Why a certificate issued in error is withdrawn (kept with it; not shown publicly)."""
+
+    reason = Text(200, required=True)
+
+
+class PrintLink(ma.Schema):
+    """A signed link to the printed page that opens without a login, for a short time."""
+
+    url = ma.fields.String(required=True, metadata={"description": "Opens the printed page (HTML)"})
+    expires_at = ma.fields.AwareDateTime(required=True)
 
 
 class CertificateVerified(ma.Schema):
     """What anyone holding the code may confirm: nothing that identifies the person."""
 
-    valid = ma.fields.Boolean(required=True)
+    valid = ma.fields.Boolean(required=True, metadata={"description": "false once revoked"})
+    revoked_at = ma.fields.AwareDateTime(required=True, allow_none=True)
     number = ma.fields.String(required=True)
     issued_at = ma.fields.AwareDateTime(required=True)
     issuing_site_name = ma.fields.String(required=True)

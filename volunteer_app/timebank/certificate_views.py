@@ -1,17 +1,16 @@
-"""HTTP endpoints of 志愿服务证明: issue, list, read, print, and the public verification by code."""
+"""HTTP endpoints of 志愿服务证明: issue, list, read, print (and a signed print link for a phone),
+revoke, and the public verification by code. The pages for people are in certificate_pages."""
 
 from __future__ import annotations
 
-from flask import current_app, render_template
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
-from volunteer_app.extensions import limiter
 from volunteer_app.idempotency import idempotent
-from volunteer_app.links import public_url
 from volunteer_app.pagination import PageArgs, page_schema
+from volunteer_app.timebank import certificate_pages as pages
 from volunteer_app.timebank import certificate_schemas as s
 from volunteer_app.timebank import certificates
 
@@ -21,26 +20,8 @@ blp = Blueprint(
 
 CertificatePage = page_schema(s.CertificateSummary, "CertificatePage")
 
-# The printed page is self-contained: no scripts, no outside resources, and never cached on the way
-# (it carries a name and a masked ID number).
-PRINT_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "private, no-store",
-}
-
-
-def _verify_limit() -> str:
-    return current_app.config["APP"]["certificate_verify_limit"]
-
-
-def _verify_url(code: str) -> str:
-    """The printed verification link: the configured public base URL, never the request's Host."""
-    return public_url("certificates.VerifyCertificate", code=code)
-
-
-def _with_url(certificate: dict) -> dict:
-    return {**certificate, "verify_url": _verify_url(certificate["verification_code"])}
+# Public links (share_url, verify_url) come from the configured public base URL, never the Host.
+_with_url = pages.with_urls
 
 
 @blp.route("/me/certificates")
@@ -50,7 +31,8 @@ class MyCertificates(MethodView):
     @blp.response(200, CertificatePage)
     def get(self, args):
         """My certificates, newest first (without their record lists)."""
-        return certificates.my_certificates(who=current_principal(), **args)
+        page = certificates.my_certificates(who=current_principal(), **args)
+        return {**page, "items": [_with_url(item) for item in page["items"]]}
 
     @auth_required()
     @idempotent(user_scope)
@@ -95,13 +77,38 @@ class PrintCertificate(MethodView):
         certificate = _with_url(
             certificates.get_certificate(who=who, viewer_id=who.user_id, certificate_id=certificate_id)
         )
-        html = render_template("certificate.html", c=certificate)
-        return current_app.response_class(html, mimetype="text/html", headers=PRINT_HEADERS)
+        return pages.page(pages.render_printed(certificate))
+
+
+@blp.route("/certificates/<int:certificate_id>/print-link")
+class CertificatePrintLink(MethodView):
+    @auth_required()
+    @blp.response(200, s.PrintLink)
+    def post(self, certificate_id):
+        """A short-lived signed link to the printed page, for a phone (opens without a login). Its
+        owner's, or a manager's whose reach covers the issuing station; a revoked one says so."""
+        who = current_principal()
+        certificates.ensure_readable(who=who, viewer_id=who.user_id, certificate_id=certificate_id)
+        return pages.print_link(certificate_id)
+
+
+@blp.route("/certificates/<int:certificate_id>/revoke")
+class RevokeCertificate(MethodView):
+    @auth_required("manager", "admin")
+    @blp.arguments(s.CertificateRevokeIn)
+    @blp.response(200, s.CertificateOut)
+    def post(self, data, certificate_id):
+        """Revoke a certificate issued in error (a manager whose reach covers the issuing station). It
+        stays readable, marked revoked, on every page and in the verification; twice is 409."""
+        who = current_principal()
+        return _with_url(
+            certificates.revoke(who=who, handler=who.user, certificate_id=certificate_id, **data)
+        )
 
 
 @blp.route("/certificates/verify/<code>")
 class VerifyCertificate(MethodView):
-    decorators = [limiter.limit(_verify_limit)]
+    decorators = [pages.verify_rate_limit]
 
     @blp.response(200, s.CertificateVerified)
     def get(self, code):

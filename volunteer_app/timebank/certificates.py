@@ -2,7 +2,8 @@
 
 A certificate lists the audited credits into a volunteer's book whose service date lies in the range,
 less any credit that was reversed, exactly as they stood at issue: later credits or reversals never
-change it. The public verification shows only non-personal fields.
+change it. The public verification (by code, or the share link's page) shows only non-personal fields.
+A manager in reach may revoke a certificate issued in error: it stays, marked revoked everywhere.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import or_, select
 from sqlalchemy.orm import defer
 
+from volunteer_app.accounts.identity import mask_name
 from volunteer_app.accounts.models import User, VolunteerProfile
 from volunteer_app.db import utcnow
-from volunteer_app.errors import NotFound, Unprocessable, register_messages
+from volunteer_app.errors import Conflict, NotFound, Unprocessable, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.pagination import paginate
 from volunteer_app.sites import service as sites
@@ -46,6 +48,7 @@ register_messages(
             "记录过多（超过 {limit} 条），请缩短日期范围",
             "Too many records (over {limit}); choose a shorter range",
         ),
+        "certificate.already_revoked": ("该证明已作废", "This certificate has already been revoked"),
     }
 )
 
@@ -59,10 +62,17 @@ MAX_RECORDS = 5000
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CODE_LENGTH = 16  # 31**16 ≈ 2**79 codes: unguessable, even without the rate limit
 _CODE_SHAPE = re.compile(rf"[{CODE_ALPHABET}]{{{CODE_LENGTH}}}")
+# The share link's token: 16 random bytes (128 bits), URL-safe base64 without padding (22 characters).
+SHARE_TOKEN_BYTES = 16
+_SHARE_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{22}")
 
 
 def new_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def new_share_token() -> str:
+    return secrets.token_urlsafe(SHARE_TOKEN_BYTES)
 
 
 def _add_years(day: date, years: int) -> date:
@@ -151,6 +161,7 @@ def _issue(user: User, profile: VolunteerProfile, date_from: date, date_to: date
         records=records,
         handler=handler[:40],
         issued_at=utcnow(),
+        share_token=new_share_token(),
     )
     db.session.add(certificate)
     db.session.flush()
@@ -211,11 +222,16 @@ def view(certificate: Certificate, site: Site) -> dict:
             {**r, "date": date.fromisoformat(r["date"]), "hours": hours(r["minutes"])}
             for r in certificate.records
         ],
+        "share_token": certificate.share_token,
+        "revoked_at": certificate.revoked_at,
+        "revoked_on": _local(certificate.revoked_at, site).date() if certificate.revoked_at else None,
+        "revoked_by": certificate.revoked_by,
+        "revoked_reason": certificate.revoked_reason,
     }
 
 
-def get_certificate(*, who: Reacher, viewer_id: int, certificate_id: int) -> dict:
-    """One certificate: its owner's, or issued by a station the manager reaches (404 otherwise)."""
+def _in_reach(who: Reacher, viewer_id: int, certificate_id: int) -> Certificate:
+    """The certificate if it is the viewer's own or issued by a station they reach (404 otherwise)."""
     certificate = db.session.scalars(
         select(Certificate).where(
             Certificate.id == certificate_id,
@@ -224,6 +240,45 @@ def get_certificate(*, who: Reacher, viewer_id: int, certificate_id: int) -> dic
     ).first()
     if certificate is None:
         raise NotFound()
+    return certificate
+
+
+def ensure_readable(*, who: Reacher, viewer_id: int, certificate_id: int) -> None:
+    """404 unless the certificate is the viewer's own or issued by a station they reach."""
+    _in_reach(who, viewer_id, certificate_id)
+
+
+def get_certificate(*, who: Reacher, viewer_id: int, certificate_id: int) -> dict:
+    """One certificate: its owner's, or issued by a station the manager reaches (404 otherwise)."""
+    certificate = _in_reach(who, viewer_id, certificate_id)
+    return view(certificate, db.session.get(Site, certificate.site_id))
+
+
+def certificate_for_print(certificate_id: int) -> dict | None:
+    """A certificate by id with no reach check, for a print link the server signed for someone who
+    could read it (the signature is the authorisation); None if it no longer exists."""
+    certificate = db.session.get(Certificate, certificate_id)
+    if certificate is None:
+        return None
+    return view(certificate, db.session.get(Site, certificate.site_id))
+
+
+def revoke(*, who: Reacher, handler: User, certificate_id: int, reason: str) -> dict:
+    """A manager whose reach covers the issuing station withdraws a certificate issued in error. It is
+    kept as issued and marked revoked (by whom, when, why); revoking twice is 409. Commits."""
+    certificate = db.session.scalars(
+        select(Certificate)
+        .where(Certificate.id == certificate_id, reach_condition(Certificate.site_id, who))
+        .with_for_update()
+    ).first()
+    if certificate is None:
+        raise NotFound()
+    if certificate.revoked_at is not None:
+        raise Conflict("certificate.already_revoked")
+    certificate.revoked_at = utcnow()
+    certificate.revoked_by = (handler.real_name or handler.name)[:40]
+    certificate.revoked_reason = reason
+    db.session.commit()
     return view(certificate, db.session.get(Site, certificate.site_id))
 
 
@@ -248,6 +303,8 @@ def _summary(certificate: Certificate, site: Site) -> dict:
         "date_to": certificate.date_to,
         "total_minutes": certificate.total_minutes,
         "total_hours": hours(certificate.total_minutes),
+        "share_token": certificate.share_token,
+        "revoked_at": certificate.revoked_at,
     }
 
 
@@ -262,7 +319,8 @@ def verify(code: str) -> dict:
         raise NotFound()
     site = db.session.get(Site, certificate.site_id)
     return {
-        "valid": True,
+        "valid": certificate.revoked_at is None,
+        "revoked_at": certificate.revoked_at,
         "number": certificate.number,
         "issued_at": certificate.issued_at,
         "issuing_site_name": site.name,
@@ -271,4 +329,30 @@ def verify(code: str) -> dict:
         "record_count": len(certificate.records),
         "total_minutes": certificate.total_minutes,
         "total_hours": hours(certificate.total_minutes),
+    }
+
+
+def shared(token: str) -> dict | None:
+    """What the share link's public page shows: the certificate's number, the volunteer's name masked
+    as on leaderboards (张**), hours, period, issuing station, issue date and whether it stands; nothing
+    else of the person (no ID number, phone, volunteer number or records). None for an unknown token."""
+    if not _SHARE_TOKEN_SHAPE.fullmatch(token):
+        return None
+    certificate = db.session.scalars(select(Certificate).where(Certificate.share_token == token)).first()
+    if certificate is None:
+        return None
+    site = db.session.get(Site, certificate.site_id)
+    return {
+        "number": certificate.number,
+        "masked_name": mask_name(certificate.real_name),
+        "issuing_site_name": site.name,
+        "issued_on": _local(certificate.issued_at, site).date(),
+        "date_from": certificate.date_from,
+        "date_to": certificate.date_to,
+        "record_count": len(certificate.records),
+        "total_minutes": certificate.total_minutes,
+        "total_hours": hours(certificate.total_minutes),
+        "valid": certificate.revoked_at is None,
+        "revoked_on": _local(certificate.revoked_at, site).date() if certificate.revoked_at else None,
+        "share_token": certificate.share_token,
     }

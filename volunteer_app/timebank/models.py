@@ -227,3 +227,10 @@ class Certificate(db.Model):
     records: Mapped[list] = mapped_column(JSON)
     handler: Mapped[str] = mapped_column(String(40))
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The public link's secret (128 random bits, URL-safe): it shows only what the JSON verification
+    # shows, so it is kept as it is (the owner is shown the link again on every read).
+    share_token: Mapped[str] = mapped_column(String(32), unique=True)
+    # Withdrawn by a manager in reach (issued in error): both pages and the verification say so.
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    revoked_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
