@@ -1,7 +1,7 @@
 """certificates: a public share link's token (existing certificates get theirs here) and revocation
 
-Revision ID: 0018_certs_share_links
-Revises: 0017_redemptions_by_site
+Revision ID: 0020_certificate_links
+Revises: 0019_checkin_methods
 """
 
 import secrets
@@ -9,8 +9,8 @@ import secrets
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018_certs_share_links"
-down_revision = "0017_redemptions_by_site"
+revision = "0020_certificate_links"
+down_revision = "0019_checkin_methods"
 branch_labels = None
 depends_on = None
 
