@@ -202,5 +202,5 @@ def test_without_keys_nothing_is_sent(app, tencent, monkeypatch):
 
 def test_login_codes_use_the_login_template(app, tencent):
     with app.app_context():
-        TencentLoginSender().send_login_code(PHONE, "924613", 5)
+        TencentLoginSender().send_login_code(PHONE, "924613")
     assert tencent.sent == [(PHONE, "1000001", ["924613", "5"])]

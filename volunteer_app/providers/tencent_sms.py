@@ -162,8 +162,9 @@ class TencentLoginSender:
 
     queued = True
 
-    def send_login_code(self, phone: str, code: str, minutes: int = 5) -> None:
+    def send_login_code(self, phone: str, code: str) -> None:
         config = settings()
+        minutes = max(1, int(current_app.config["APP"].get("sms_code_ttl_seconds", 300)) // 60)
         template = config.get("login_template")
         if not template:
             raise DeliveryError("tencent:no_template", "no login_template in [tencent_sms]", retry=False)
