@@ -16,15 +16,12 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 from flask import current_app
-from tencentcloud.common import credential
-from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
-from tencentcloud.common.profile.client_profile import ClientProfile
-from tencentcloud.common.profile.http_profile import HttpProfile
-from tencentcloud.sms.v20210111 import models, sms_client
 
 from volunteer_app.providers import DeliveryError
+
+# The SDK (and the requests it brings, ~0.25 s) is imported on first use, not by every process that
+# imports the app: only a deployment sending through Tencent pays for it.
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +62,11 @@ class TencentSms:
     """A SendSms client for one configuration (endpoint, region, app, signature, keys, timeout)."""
 
     def __init__(self, config: dict[str, Any]) -> None:
+        from tencentcloud.common import credential
+        from tencentcloud.common.profile.client_profile import ClientProfile
+        from tencentcloud.common.profile.http_profile import HttpProfile
+        from tencentcloud.sms.v20210111 import sms_client
+
         self.config = config
         missing = [
             key for key in ("secret_id", "secret_key", "sdk_app_id", "sign_name") if not config.get(key)
@@ -89,6 +91,9 @@ class TencentSms:
     def send(self, phone: str, template_id: str, params: list[str], *, context: str = "") -> str:
         """Send template `template_id` filled with `params` to `phone` (E.164, "+86…"). Returns the
         provider's serial number; raises DeliveryError when Tencent refuses it or cannot be reached."""
+        from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+        from tencentcloud.sms.v20210111 import models
+
         if not isinstance(phone, str) or not phone.startswith("+") or not phone[1:].isdigit():
             raise DeliveryError("tencent:bad_number", "the phone must be in E.164 form (+86…)", retry=False)
         request = models.SendSmsRequest()
@@ -112,10 +117,12 @@ class TencentSms:
         return status.SerialNo or ""
 
 
-def _refusal(exc: TencentCloudSDKException) -> DeliveryError:
+def _refusal(exc: Any) -> DeliveryError:
     """The SDK's exception as a DeliveryError: its network errors carry the requests exception as their
     context (a timeout is "timeout"); a non-200 answer is "ServerNetworkError"; the rest are Tencent's
     own error codes from the Response envelope."""
+    import requests
+
     code = exc.get_code() or "unknown"
     if code == "ClientNetworkError":
         if isinstance(exc.__context__, requests.Timeout):
