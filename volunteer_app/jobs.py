@@ -11,6 +11,7 @@ from flask import current_app
 
 from volunteer_app import idempotency
 from volunteer_app.activities import jobs as activities
+from volunteer_app.auth import service as auth
 from volunteer_app.exports import jobs as exports
 from volunteer_app.notifications import jobs as notifications
 from volunteer_app.notifications.delivery import purge_outbox
@@ -61,7 +62,8 @@ JOBS: tuple[Job, ...] = (
     reports.REFRESH,
 )
 
-# Kinds of queued work (worker/): exports; statistics rebuilds will join here.
-WORK: tuple[Work, ...] = (exports.EXPORT,)
+# Kinds of queued work (worker/): exports, login codes through a network SMS sender; statistics
+# rebuilds will join here.
+WORK: tuple[Work, ...] = (exports.EXPORT, auth.SMS_CODE_WORK)
 
 DRAINS: tuple[Drain, ...] = (notifications.OUTBOX,)

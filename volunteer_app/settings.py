@@ -135,6 +135,16 @@ def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str
         "SCHEDULER": scheduler_cfg,
         "WORKER": worker_cfg,
         "CHECKIN_CODE": _checkin_code_settings(data.get("checkin_code", {})),
+        # Outside providers' clients (volunteer_app/providers/): their sections, secrets from the environment.
+        "TENCENT_SMS": _provider_settings(
+            data.get("tencent_sms", {}),
+            environ,
+            secret_id="TENCENTCLOUD_SECRET_ID",
+            secret_key="TENCENTCLOUD_SECRET_KEY",
+        ),
+        "JPUSH": _provider_settings(
+            data.get("jpush", {}), environ, app_key="JPUSH_APP_KEY", master_secret="JPUSH_MASTER_SECRET"
+        ),
         **_openapi_settings(),
         "JSON_SORT_KEYS": False,
         **_rate_limit_settings(environ),
@@ -191,6 +201,15 @@ def _worker_settings(table: dict[str, Any], environ: dict[str, str]) -> dict[str
     return worker_cfg
 
 
+def _provider_settings(table: dict[str, Any], environ: dict[str, str], **secrets: str) -> dict[str, Any]:
+    """A provider's section with its secrets taken from the environment only (a secret written in a
+    configuration file is ignored: files get copied, committed and backed up)."""
+    section = dict(table)
+    for key, variable in secrets.items():
+        section[key] = environ.get(variable, "")
+    return section
+
+
 def _openapi_settings() -> dict[str, Any]:
     """flask-smorest's settings for the OpenAPI document and its Swagger UI (a fresh mapping per app)."""
     return {
@@ -237,6 +256,12 @@ def check_production(config: dict[str, Any]) -> None:
         problems.append("VOLUNTEER_PII_KEY must be set to a random string of 32+ characters")
     if config["APP"]["sms_sender"] in ("console", "memory"):
         problems.append("VOLUNTEER_SMS_SENDER must name a real SMS gateway in production")
+    if config["APP"]["sms_sender"] == "tencent" and not (
+        config["TENCENT_SMS"].get("secret_id") and config["TENCENT_SMS"].get("secret_key")
+    ):
+        problems.append(
+            "TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY must be set for the tencent SMS sender"
+        )
     if config["APP"]["public_base_url"] == DEV_PUBLIC_BASE_URL:
         problems.append(
             "VOLUNTEER_PUBLIC_BASE_URL must be set to the address clients reach the API at (public links)"

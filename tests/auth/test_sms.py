@@ -67,13 +67,37 @@ def test_resend_waits_60_seconds(client, app, user, clock):
     assert len(sent_codes(app)) == 2
 
 
-@pytest.mark.parametrize(
-    ("phone", "error"), [("13900000000", "auth.phone_not_registered"), ("12345678901", "phone.invalid")]
-)
-def test_code_only_for_registered_valid_phones(client, app, user, phone, error):
-    body = assert_error(request_code(client, phone), 422, error)
+def test_an_invalid_phone_is_422(client, app, user):
+    body = assert_error(request_code(client, "12345678901"), 422, "phone.invalid")
     assert "phone" in body["errors"]["json"]
     assert sent_codes(app) == []
+
+
+def test_an_unregistered_phone_gets_the_same_answer_and_no_code(client, app, user):
+    """A stranger cannot tell whether a number has an account: same status, body and headers that
+    matter; only a registered account's phone is sent a code."""
+    known = request_code(client, user.phone)
+    unknown = request_code(client, "13900000000")
+    assert (unknown.status_code, unknown.json) == (known.status_code, known.json) == (200, known.json)
+    assert unknown.json == {"sent": True, "expires_in": 300, "resend_after": 60}
+    assert [phone for phone, _ in sent_codes(app)] == [user.phone]
+
+
+def test_the_cooldown_holds_for_unregistered_phones_alike(client, app, user, clock):
+    for phone in (user.phone, "13900000000"):
+        assert request_code(client, phone).status_code == 200
+    clock.shift(30)
+    answers = [request_code(client, phone) for phone in (user.phone, "13900000000")]
+    for r in answers:
+        assert_error(r, 429, "sms.cooldown")
+        assert r.headers["Retry-After"] == "31"
+    assert answers[0].json == answers[1].json
+
+
+def test_a_code_for_an_unregistered_phone_logs_nobody_in(client, app, user, fixed_codes):
+    assert request_code(client, "13900000000").status_code == 200
+    for code in [fixed_codes[0], "000000"]:
+        assert_error(sms_login(client, "13900000000", code), 401, "sms.code_invalid")
 
 
 def test_code_logs_in_once(client, app, user):
@@ -166,7 +190,8 @@ def test_no_code_is_sent_to_a_deactivated_account(client, app, user):
     with app.app_context():
         db.session.execute(sa.update(User).where(User.id == user.id).values(is_active=False))
         db.session.commit()
-    assert_error(request_code(client, user.phone), 422, "auth.phone_not_registered")
+    r = request_code(client, user.phone)
+    assert (r.status_code, r.json) == (200, {"sent": True, "expires_in": 300, "resend_after": 60})
     assert sent_codes(app) == []
 
 
@@ -181,3 +206,16 @@ def test_simultaneous_requests_send_one_code(app, user):
         statuses = sorted(pool.map(press, range(6)))
     assert statuses == [200] + [429] * 5
     assert len(sent_codes(app)) == 1
+
+
+def test_simultaneous_requests_for_an_unregistered_phone_answer_alike(app, user):
+    """The same race for a number with no account (no account row to lock) gives the same answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def press(_):
+        return app.test_client().post("/api/v1/auth/sms-code", json={"phone": "13900000000"}).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = sorted(pool.map(press, range(6)))
+    assert statuses == [200] + [429] * 5
+    assert sent_codes(app) == []

@@ -10,7 +10,7 @@ import re
 import unicodedata
 from datetime import date
 
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
@@ -80,3 +80,21 @@ def hash_id_number(value: str) -> str:
 def keyed_hash(label: str, value: str) -> str:
     """A keyed hash for other secrets at rest (SMS codes)."""
     return hmac.new(_derive(label.encode()), value.encode(), hashlib.sha256).hexdigest()
+
+
+def _sealer(label: str) -> Fernet:
+    return Fernet(base64.urlsafe_b64encode(_derive(f"seal:{label}".encode())))
+
+
+def seal(label: str, value: str) -> str:
+    """Encrypt a short-lived secret for a while at rest (an SMS code waiting in the work queue), with a
+    key of its own derived from the PII key for `label`; the token carries its creation time."""
+    return _sealer(label).encrypt(value.encode()).decode()
+
+
+def unseal(label: str, token: str, *, max_age_seconds: int | None = None) -> str | None:
+    """The sealed value, or None when the token is not one of ours or is older than `max_age_seconds`."""
+    try:
+        return _sealer(label).decrypt(token.encode(), ttl=max_age_seconds).decode()
+    except (InvalidToken, ValueError, TypeError):
+        return None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import timedelta
 
 from flask import current_app, request
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from volunteer_app import phones
@@ -28,7 +29,13 @@ from volunteer_app.errors import (
 from volunteer_app.extensions import db
 from volunteer_app.field_messages import register_field_messages
 from volunteer_app.pagination import paginate
+from volunteer_app.providers import DeliveryError
 from volunteer_app.sites import service as sites
+from volunteer_app.worker import queue
+from volunteer_app.worker.models import WorkItem
+from volunteer_app.worker.registry import Work
+
+log = logging.getLogger(__name__)
 
 WRONG_PASSWORD = "does not match the current password"
 register_field_messages({WRONG_PASSWORD: "与当前密码不符"})
@@ -36,7 +43,6 @@ register_field_messages({WRONG_PASSWORD: "与当前密码不符"})
 register_messages(
     {
         "auth.bad_credentials": ("手机号或密码错误", "Wrong phone number or password"),
-        "auth.phone_not_registered": ("该手机号尚未注册", "This phone number is not registered"),
         "auth.home_site_required": (
             "请选择所属实践站或提供位置",
             "Choose a home station or give your location",
@@ -143,14 +149,14 @@ def login(*, phone: str, password: str, console: bool = False) -> dict:
 
 
 def request_sms_code(*, phone: str) -> dict:
-    """Send a 6-digit login code (5 min, 5 attempts, 60 s resend cooldown). Commits, then sends."""
+    """Send a 6-digit login code (5 min, 5 attempts, 60 s resend cooldown) to the phone of a registered,
+    active account. The answer, its cooldown and the work done are the same for any valid number, so it
+    tells nobody whether a number has an account: an unknown number gets a code row too (the hash of a
+    code no one is told: the cooldown holds for it alike) and, with a queued sender, a queued send
+    that finds no account and sends nothing. Commits; the console and memory senders are called after
+    the commit, a network sender (tencent) by the background worker (SMS_CODE_WORK)."""
     phone = _phone_or_422(phone)
-    # Locking the account row serialises requests for one phone, so two at once cannot both pass the
-    # cooldown (SQLite writers are serialised anyway; FOR UPDATE is a no-op there).
-    user = db.session.scalars(select(User).where(User.phone == phone).with_for_update()).first()
-    if user is None or not user.is_active:
-        db.session.rollback()
-        raise Unprocessable("auth.phone_not_registered", errors={"json": {"phone": ["not registered"]}})
+    _serialise_phone(phone)
     cfg = current_app.config["APP"]
     now = utcnow()
     last = db.session.scalars(
@@ -162,25 +168,81 @@ def request_sms_code(*, phone: str) -> dict:
         db.session.rollback()
         raise TooManyRequests("sms.cooldown", params={"seconds": wait}, headers={"Retry-After": str(wait)})
     code = f"{secrets.randbelow(1_000_000):06d}"
+    user = accounts.find_user_by_phone(phone)
+    reachable = user is not None and user.is_active
     # A new code replaces any older one still open.
     db.session.execute(
         update(SmsCode).where(SmsCode.phone == phone, SmsCode.consumed_at.is_(None)).values(consumed_at=now)
     )
-    db.session.add(
-        SmsCode(
-            phone=phone,
-            code_hash=identity.keyed_hash("sms-code", f"{phone}:{code}"),
-            created_at=now,
-            expires_at=now + timedelta(seconds=cfg["sms_code_ttl_seconds"]),
-        )
+    row = SmsCode(
+        phone=phone,
+        code_hash=identity.keyed_hash("sms-code", f"{phone}:{code}"),
+        created_at=now,
+        expires_at=now + timedelta(seconds=cfg["sms_code_ttl_seconds"]),
     )
+    db.session.add(row)
+    db.session.flush()
+    gateway = sms.sender()
+    if sms.is_queued(gateway):
+        # The code waits in the queue sealed (encrypted under the PII key, dated): never in plain text.
+        queue.enqueue(SMS_CODE_KIND, {"sms_code_id": row.id, "sealed": identity.seal(SEAL_LABEL, code)})
     db.session.commit()
-    sms.sender().send_login_code(phone, code)
+    if reachable and not sms.is_queued(gateway):
+        gateway.send_login_code(phone, code)
     return {
         "sent": True,
         "expires_in": cfg["sms_code_ttl_seconds"],
         "resend_after": cfg["sms_resend_cooldown_seconds"],
     }
+
+
+def _serialise_phone(phone: str) -> None:
+    """Requests for one phone take turns, registered or not, so two at once cannot both pass the
+    cooldown: a transaction-scoped advisory lock on PostgreSQL (SQLite's writers take turns anyway,
+    BEGIN IMMEDIATE). Part of the caller's transaction."""
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"sms-code:{phone}"}
+        )
+
+
+SMS_CODE_KIND = "auth.sms_code"
+SEAL_LABEL = "sms-code-queue"
+
+
+def send_queued_code(ctx, *, sms_code_id: int, sealed: str | None = None) -> dict:
+    """The worker's half of request_sms_code: send the code if it is still the phone's open code and the
+    phone has an active account; a refusal that cannot change (an invalid number) ends the item, others
+    raise for the worker's retry. Once done, the sealed code is wiped from the item's arguments."""
+    db.session.execute(
+        update(WorkItem).where(WorkItem.id == ctx.id).values(args={"sms_code_id": sms_code_id}),
+        execution_options={"synchronize_session": False},
+    )
+    row = db.session.get(SmsCode, sms_code_id)
+    if row is None or row.consumed_at is not None or row.expires_at <= utcnow() or sealed is None:
+        return {"sent": False}
+    code = identity.unseal(
+        SEAL_LABEL, sealed, max_age_seconds=current_app.config["APP"]["sms_code_ttl_seconds"]
+    )
+    user = accounts.find_user_by_phone(row.phone)
+    if code is None or user is None or not user.is_active:
+        return {"sent": False}
+    try:
+        sms.sender().send_login_code(row.phone, code)
+    except DeliveryError as exc:
+        if exc.retry:
+            raise
+        log.warning("login code %s not sent: %s", sms_code_id, exc.code)
+        return {"sent": False, "error": exc.code}
+    return {"sent": True}
+
+
+SMS_CODE_WORK = Work(
+    kind=SMS_CODE_KIND,
+    run=send_queued_code,
+    description="send a login code by SMS through a network sender (auth/service.py send_queued_code)",
+    max_attempts=3,  # 10 s and 20 s apart: a code lasts 5 minutes
+)
 
 
 def sms_login(*, phone: str, code: str, console: bool = False) -> dict:

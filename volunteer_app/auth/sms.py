@@ -1,4 +1,10 @@
-"""Pluggable SMS senders: console (development), memory (tests), or a gateway class named in config."""
+"""Pluggable SMS senders of login codes: console (development), memory (tests), tencent (Tencent Cloud
+SMS, volunteer_app/providers/tencent_sms.py), or a gateway class named in config.
+
+A sender with `queued = True` (tencent) is handed each code through the background worker (auth.service
+SMS_CODE_WORK): a slow or blocked provider never holds the request. The console and memory senders
+touch no network and are called right after the request commits (development and tests read the code
+at once); a dotted-path sender is called the same way unless it says `queued = True`."""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from typing import Protocol
 
 from volunteer_app import plugins
 from volunteer_app.phones import mask_phone
+from volunteer_app.providers.tencent_sms import TencentLoginSender
 
 
 class SmsSender(Protocol):
@@ -16,12 +23,16 @@ class SmsSender(Protocol):
 class ConsoleSender:
     """Development only (production refuses it): prints the code so a developer can log in."""
 
+    queued = False
+
     def send_login_code(self, phone: str, code: str) -> None:
         print(f"[sms] login code for {mask_phone(phone)}: {code}", file=sys.stdout, flush=True)
 
 
 class MemorySender:
     """Keeps messages in a list on the app (tests read them)."""
+
+    queued = False
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
@@ -30,6 +41,14 @@ class MemorySender:
         self.sent.append((phone, code))
 
 
+BUILTINS: dict[str, type] = {"console": ConsoleSender, "memory": MemorySender, "tencent": TencentLoginSender}
+
+
 def sender() -> SmsSender:
     """The app's sender, created once per app from the `sms_sender` setting."""
-    return plugins.configured("sms_sender", {"console": ConsoleSender, "memory": MemorySender})
+    return plugins.configured("sms_sender", BUILTINS)
+
+
+def is_queued(gateway: SmsSender) -> bool:
+    """Whether codes go to this sender through the background worker (see the module's doc)."""
+    return bool(getattr(gateway, "queued", False))

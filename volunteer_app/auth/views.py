@@ -90,7 +90,11 @@ class SmsCode(MethodView):
     @blp.arguments(s.SmsCodeIn)
     @blp.response(200, s.SmsSentOut)
     def post(self, data):
-        """Send a 6-digit login code by SMS (valid 5 minutes; resend after 60 s)."""
+        """Send a 6-digit login code by SMS (valid 5 minutes; resend after 60 s).
+
+        The answer is the same for every valid number, registered or not (a code is sent only to an
+        active account's phone), so it never tells whether a number has an account; the cooldown and
+        rate limits apply alike. Registration does not use codes (`POST /auth/register`)."""
         return service.request_sms_code(**data)
 
 

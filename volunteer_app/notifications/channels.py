@@ -25,23 +25,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from volunteer_app.providers import DeliveryError  # defined in core: the providers raise it
+
 CHANNEL_NAMES = ("push", "sms", "wechat", "console")
 
 Reach = Callable[[Sequence[int], str], dict[int, list[str | None]]]
 REACHERS: dict[str, Reach] = {}
 
-
-class DeliveryError(Exception):
-    """A provider did not take the message. `code` is the provider's own error, prefixed with its name
-    ("jpush:1011", "wechat:43101", "tencent:LimitExceeded.PhoneNumberDailyLimit"), or "timeout" /
-    "http:<status>" when it could not be reached; it is what admins see. `retry`: False when trying
-    again cannot help (an invalid number, a refused consent): the row is dead at once."""
-
-    def __init__(self, code: str, detail: str = "", *, retry: bool = True) -> None:
-        super().__init__(f"{code}: {detail}" if detail else code)
-        self.code = code
-        self.detail = detail
-        self.retry = retry
+__all__ = ["CHANNEL_NAMES", "REACHERS", "DeliveryError", "Reach", "reacher"]
 
 
 def reacher(channel: str) -> Callable[[Reach], Reach]:
