@@ -47,6 +47,13 @@ def _empty_list(column_, dialect: str):
 def nearby_volunteers(order: Order, *, radius_m: int, limit: int) -> list[tuple[int, int]]:
     """The volunteers to tell of `order`'s new pool, nearest first: (user id, distance in metres from
     their home station to the order's place). One query."""
+    stmt, params = selection(order, radius_m=radius_m, limit=limit)
+    rows = db.session.execute(stmt, params).all()
+    return [(user_id, round(math.sqrt(max(d, 0.0)) * METRES_PER_DEGREE)) for user_id, d in rows]
+
+
+def selection(order: Order, *, radius_m: int, limit: int):
+    """The query of `nearby_volunteers` and its parameters (bench/pool_nearby.py EXPLAINs it)."""
     dialect = db.engine.dialect.name
     near = Near(order.lat, order.lng, radius_m)
     d2 = Near.d2(Site.lat, Site.lng)
@@ -94,8 +101,7 @@ def nearby_volunteers(order: Order, *, radius_m: int, limit: int) -> list[tuple[
         .order_by(d2, VolunteerProfile.user_id)
         .limit(limit)
     )
-    rows = db.session.execute(stmt, near.params()).all()
-    return [(user_id, round(math.sqrt(max(d, 0.0)) * METRES_PER_DEGREE)) for user_id, d in rows]
+    return stmt, near.params()
 
 
 def tell_nearby(order: Order) -> int:
