@@ -77,7 +77,8 @@ def fill(conn, stations: int, volunteers: int) -> dict:
     resident = users + volunteers
     conn.execute(
         sa.text(
-            "INSERT INTO volunteer_profiles (user_id, site_id, volunteer_no, skills, category_ids, approved_at)"
+            "INSERT INTO volunteer_profiles"
+            " (user_id, site_id, volunteer_no, skills, category_ids, approved_at)"
             " SELECT :base + i, 2 + (i % :stations), 'V' || CAST(i AS TEXT), '[]',"
             " CAST(CASE i % 3 WHEN 0 THEN '[]' WHEN 1 THEN :mine ELSE :other END AS JSON), :now"
             " FROM generate_series(0, :n - 1) AS s(i)"
