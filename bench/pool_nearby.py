@@ -136,13 +136,13 @@ def fill(conn, stations: int, volunteers: int) -> dict:
         {
             "order_id": ":orders + i",
             "site_id": "2 + (i % :stations)",
-            "volunteer_id": ":users + i * 10 + (i % 10)",  # every station has some
+            "volunteer_id": ":users + (i * 7919) % :volunteers",  # spread over every station
             "kind": "'grab'",
             "status": "'held'",
             "created_at": ":now",
             "updated_at": ":now",
         },
-        {"orders": orders, "stations": stations, "users": users, "now": now},
+        {"orders": orders, "stations": stations, "users": users, "volunteers": volunteers, "now": now},
     )
     harness.fix_sequences(conn, ["sites", "users", "orders", "assignments"])
     return {"category": cats[0], "resident": resident, "start": start, "users": users}
