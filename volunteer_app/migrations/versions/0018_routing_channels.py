@@ -1,6 +1,9 @@
 """notifications routed per channel: the outbox's channel is push, sms, wechat or console and its
 `device_token` becomes a general `target`; a "skipped" status (over the daily cap); users' notification
-settings (opt-outs, quiet hours); the indexes the daily cap and the pool-nearby selection read
+settings (opt-outs, quiet hours); an index (user_id, created_at) for the daily cap and an admin's list
+
+The pool-nearby selection (orders/nearby.py) needs no new index: it reads sites (kind, lat, lng),
+volunteer_profiles (site_id, …) and assignments (volunteer_id, status), which exist (bench/pool_nearby.py).
 
 Revision ID: 0018_routing_channels
 Revises: 0017_redemptions_by_site
