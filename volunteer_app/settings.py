@@ -145,6 +145,7 @@ def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str
         "JPUSH": _provider_settings(
             data.get("jpush", {}), environ, app_key="JPUSH_APP_KEY", master_secret="JPUSH_MASTER_SECRET"
         ),
+        "NOTIFICATIONS": _notification_settings(data.get("notifications", {})),
         **_openapi_settings(),
         "JSON_SORT_KEYS": False,
         **_rate_limit_settings(environ),
@@ -208,6 +209,50 @@ def _provider_settings(table: dict[str, Any], environ: dict[str, str], **secrets
     for key, variable in secrets.items():
         section[key] = environ.get(variable, "")
     return section
+
+
+# The delivery channels (volunteer_app/notifications/channels.py CHANNEL_NAMES; a test keeps them equal:
+# settings is core and imports no domain).
+NOTIFICATION_CHANNELS = ("push", "sms", "wechat", "console")
+
+
+def _clock(value: Any, key: str) -> str:
+    """A local time "HH:MM" (00:00–23:59)."""
+    text = str(value)
+    hours, _, minutes = text.partition(":")
+    digits = len(text) == 5 and hours.isdigit() and minutes.isdigit()
+    if not (digits and int(hours) < 24 and int(minutes) < 60):
+        raise ConfigError(f"[notifications] {key} must be a local time HH:MM, not {value!r}")
+    return text
+
+
+def _notification_settings(table: dict[str, Any]) -> dict[str, Any]:
+    """The [notifications] table, checked: senders per known channel, routes of known channels (each
+    entry "a" or alternatives "a|b"), a daily cap >= 0, the quiet window's times."""
+    cfg = dict(table)
+    senders = dict(cfg.get("senders") or {})
+    for channel, name in senders.items():
+        if channel not in NOTIFICATION_CHANNELS or not isinstance(name, str) or not name:
+            raise ConfigError(f"[notifications] senders: {channel!r} = {name!r} is not a channel's sender")
+    routes: dict[str, list[tuple[str, ...]]] = {}
+    for kind, entries in (cfg.get("routes") or {}).items():
+        if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+            raise ConfigError(f"[notifications.routes] {kind} must be a list of channels")
+        routes[kind] = [tuple(part.strip() for part in entry.split("|")) for entry in entries]
+        unknown = {c for entry in routes[kind] for c in entry} - set(NOTIFICATION_CHANNELS)
+        if unknown:
+            raise ConfigError(f"[notifications.routes] {kind}: unknown channels {sorted(unknown)}")
+    routes.setdefault("default", [("console",)])
+    cap = cfg.get("daily_cap", 0)
+    if not isinstance(cap, int) or isinstance(cap, bool) or cap < 0:
+        raise ConfigError(f"[notifications] daily_cap must be a whole number >= 0, not {cap!r}")
+    return {
+        "senders": senders,
+        "routes": routes,
+        "daily_cap": cap,
+        "quiet_start": _clock(cfg.get("quiet_start", "22:00"), "quiet_start"),
+        "quiet_end": _clock(cfg.get("quiet_end", "07:00"), "quiet_end"),
+    }
 
 
 def _openapi_settings() -> dict[str, Any]:

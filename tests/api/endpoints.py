@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.support import (
     ADMIN_VIEW,
@@ -35,6 +35,7 @@ from volunteer_app.demo.world import principal
 from volunteer_app.extensions import db
 from volunteer_app.notifications import devices
 from volunteer_app.notifications import service as notifications
+from volunteer_app.notifications.models import Notification
 from volunteer_app.sites.models import Category
 from volunteer_app.timebank import certificates, gifts, rewards
 from volunteer_app.worker.models import WorkItem
@@ -263,6 +264,21 @@ def _my_notifications(app: Flask, w: World, t: str) -> Request:
 def _read_notifications(app: Flask, w: World, t: str) -> Request:
     _notified(app, w, t)
     return "/api/v1/me/notifications/read", {"all": True}
+
+
+def _notification_deliveries(app: Flask, w: World, t: str) -> Request:
+    """A notification of the target side's volunteer: only admins see its deliveries."""
+    with app.app_context():
+        notifications.notify(
+            [w.people[VOLUNTEER[t]].id], "order.filled", params={"title": "助老"}, subject=("order", 1)
+        )
+        db.session.commit()
+        notice = db.session.scalar(select(func.max(Notification.id)))
+    return f"/api/v1/admin/notifications/{notice}/deliveries", None
+
+
+SETTINGS = "/api/v1/me/notification-settings"
+SETTINGS_BODY = {"opt_out": {"order.filled": ["push"]}, "quiet_hours": {"enabled": False}}
 
 
 def _forget_device(app: Flask, w: World, t: str) -> Request:
@@ -676,6 +692,27 @@ _LIST = [
         lambda app, w, t: ("/api/v1/me/devices", {"platform": "ios", "token": "matrix-apns-token"}),
     ),
     Endpoint("DELETE", "/api/v1/me/devices/<int:device_id>", _forget_device),
+    Endpoint(
+        "GET",
+        "/api/v1/me/notification-settings",
+        lambda app, w, t: ("/api/v1/me/notification-settings", None),
+    ),
+    Endpoint(
+        "PUT",
+        "/api/v1/me/notification-settings",
+        lambda app, w, t: ("/api/v1/me/notification-settings", SETTINGS_BODY),
+    ),
+    Endpoint(
+        "PATCH",
+        SETTINGS,
+        lambda app, w, t: (SETTINGS, {"quiet_hours": {"enabled": True}}),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/admin/notifications/deliveries",
+        lambda app, w, t: (_notified(app, w, t) or "/api/v1/admin/notifications/deliveries", None),
+    ),
+    Endpoint("GET", "/api/v1/admin/notifications/<int:notification_id>/deliveries", _notification_deliveries),
     Endpoint("GET", "/api/v1/me/jobs", lambda app, w, t: (_job(app, w, t) and "/api/v1/me/jobs", None)),
     Endpoint("GET", "/api/v1/jobs/<int:job_id>", lambda app, w, t: (f"/api/v1/jobs/{_job(app, w, t)}", None)),
     Endpoint(

@@ -122,6 +122,11 @@ MATRIX: dict[str, tuple] = {
     "POST /me/notifications/read":               (401, 200,     200,     200,     NA,      NA,      200),
     "POST /me/devices":                          (401, 201,     201,     201,     NA,      NA,      201),
     "DELETE /me/devices/<id>":                   (401, 404,     204,     404,     404,     404,     404),
+    "GET /me/notification-settings":             (401, 200,     200,     200,     NA,      NA,      200),
+    "PUT /me/notification-settings":             (401, 200,     200,     200,     NA,      NA,      200),
+    "PATCH /me/notification-settings":           (401, 200,     200,     200,     NA,      NA,      200),
+    "GET /admin/notifications/deliveries":       (401, 403,     403,     403,     NA,      NA,      200),
+    "GET /admin/notifications/<id>/deliveries":  (401, 403,     403,     403,     403,     403,     200),
     # A background job is its owner's alone (S1's is vol_s1's): anyone else, admin included, finds nothing.
     "GET /me/jobs":                              (401, 200,     200,     200,     NA,      NA,      200),
     "GET /jobs/<id>":                            (401, 404,     200,     404,     404,     404,     404),

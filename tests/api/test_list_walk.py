@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.api.endpoints import (
     CREDITED_ON,
@@ -44,6 +44,7 @@ from volunteer_app.accounts.models import User
 from volunteer_app.demo.world import principal
 from volunteer_app.extensions import db
 from volunteer_app.notifications import service as notifications
+from volunteer_app.notifications.models import Notification
 from volunteer_app.sites import service as sites
 from volunteer_app.timebank import certificates, gifts, rewards
 
@@ -255,6 +256,27 @@ def _notifications(app, w: World) -> Walk:
     return Walk("/me/notifications", w.resident, None)
 
 
+def _deliveries(app, w: World) -> Walk:
+    """A console row per notice to the resident (no route reaches them outside the inbox for these)."""
+    _notifications(app, w)
+    return Walk(f"/admin/notifications/deliveries?user_id={w.resident.id}", w.admin, None)
+
+
+def _notification_deliveries(app, w: World) -> Walk:
+    """One notice to a volunteer with three phones: three push deliveries."""
+    from volunteer_app.notifications import devices
+
+    with app.app_context():
+        for i in range(ROWS):
+            devices.register_device(
+                who=caller(w.vol_s1.id), platform="android", token=f"tok-{i}", app_version=None
+            )
+        notifications.notify([w.vol_s1.id], "order.filled", params={"title": "助老"}, subject=("order", "1"))
+        db.session.commit()
+        notice = db.session.scalar(select(func.max(Notification.id)))
+    return Walk(f"/admin/notifications/{notice}/deliveries", w.admin, None)
+
+
 def _orders(app, w: World) -> Walk:
     made = [_order(app, w, "S1", "submitted")[0] for _ in range(ROWS)]
     return Walk("/orders", w.resident, _ids(made))
@@ -366,6 +388,8 @@ LISTS: dict[str, Callable[..., Walk]] = {
     "/api/v1/sites/{site_id}/family-links": _site_links,
     "/api/v1/me/certificates": _certificates,
     "/api/v1/me/notifications": _notifications,
+    "/api/v1/admin/notifications/deliveries": _deliveries,
+    "/api/v1/admin/notifications/{notification_id}/deliveries": _notification_deliveries,
     "/api/v1/orders": _orders,
     "/api/v1/orders/{order_id}/events": _events,
     "/api/v1/sites/{site_id}/activities": _site_activities,

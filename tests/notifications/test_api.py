@@ -230,7 +230,8 @@ def test_device_fields_are_checked(client, world, field, value):
 def test_notifications_go_to_my_registered_devices(app, client, world):
     register(client, world.vol_s1, token="apns-1", platform="ios")
     register(client, world.vol_s1, token="hms-1", platform="harmony")
+    register(client, world.vol_s1, token="browser-1", platform="web")  # a browser reads its inbox
     notify(app, [world.vol_s1])
     from tests.notifications.conftest import outbox
 
-    assert sorted((m.channel, m.device_token) for m in outbox(app)) == [("apns", "apns-1"), ("hms", "hms-1")]
+    assert sorted((m.channel, m.target) for m in outbox(app)) == [("push", "apns-1"), ("push", "hms-1")]

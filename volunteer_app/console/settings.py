@@ -44,6 +44,8 @@ register(
         "Dispatch within": "派单时限",
         "A grab pool stays open for": "抢单开放时长",
         "Grabs a volunteer may hold unfinished": "每名志愿者可同时持有的抢单数",
+        "A new pool is announced to volunteers within": "新抢单通知此范围内的志愿者",
+        "At most this many volunteers hear of a new pool": "每个新抢单最多通知的志愿者人数",
         "Check-in radius": "签到半径",
         "Check-in and check-out grace": "签到签退宽限",
         "Rating window": "评价期限",
@@ -87,6 +89,8 @@ GROUPS = (
             Field("dispatch_within_minutes", "Dispatch within", "int", "minutes"),
             Field("grab_window_minutes", "A grab pool stays open for", "int", "minutes"),
             Field("grab_max_open", "Grabs a volunteer may hold unfinished", "int"),
+            Field("pool_push_radius_m", "A new pool is announced to volunteers within", "int", "metres"),
+            Field("pool_push_max", "At most this many volunteers hear of a new pool", "int"),
         ),
     ),
     (

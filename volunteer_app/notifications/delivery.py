@@ -1,5 +1,6 @@
-"""Delivering the outbox: claiming due rows, sending them through the configured sender, recording
-each try (retries back off), and purging finished rows."""
+"""Delivering the outbox: claiming due rows, sending each through its channel's sender, recording each
+try (a provider's refusal by its code; retries back off; a refusal that cannot change is dead at once),
+and purging finished rows. Runs in the worker and the scheduler, never in a request."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import delete, func, select, update
 
+from volunteer_app.accounts.models import User
 from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
 from volunteer_app.notifications import senders
+from volunteer_app.notifications.channels import DeliveryError
 from volunteer_app.notifications.messages import render
-from volunteer_app.notifications.models import Device, Notification, OutboxMessage, OutboxStatus
+from volunteer_app.notifications.models import FINISHED, Device, Notification, OutboxMessage, OutboxStatus
 
 log = logging.getLogger(__name__)
 
@@ -32,28 +35,40 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def deliver_pending(*, limit: int = 100, now: datetime | None = None) -> int:
-    """Send up to `limit` due outbox rows through the configured sender; mark each sent, or failed with
-    a later next try (dead after `notification_max_attempts`). Claims rows first with a conditional
-    UPDATE in its own transaction, so concurrent deliverers never send a row twice. Commits; returns
-    how many were sent."""
+    """Send up to `limit` due outbox rows, each through its channel's sender; mark each sent, or failed
+    with a later next try (dead after `notification_max_attempts`, or at once when the provider says
+    retrying cannot help: DeliveryError(retry=False)). Claims rows first with a conditional UPDATE in
+    its own transaction, so concurrent deliverers never send a row twice. Commits; returns how many
+    were sent."""
     now = now or utcnow()
-    send = senders.sender().send  # before claiming: a sender that cannot be built strands nothing
+    by_channel = senders.channel_senders()  # before claiming: a sender that cannot be built strands nothing
     messages = _claim(limit, now)
     if not messages:
         return 0
     sent: list[int] = []
-    failed: list[tuple[dict[str, Any], str]] = []
+    failed: list[tuple[dict[str, Any], str, bool]] = []
     for message in messages:
         try:
-            send(message)
-        except Exception as exc:  # a gateway's failure is recorded and retried, never raised
+            by_channel[message["channel"]].send(message)
+        except DeliveryError as exc:  # the provider's own answer: its code is what admins see
             log.warning(
-                "notification %s to user %s failed: %s",
+                "notification %s to user %s via %s refused: %s",
                 message["notification_id"],
                 message["user_id"],
+                message["channel"],
+                exc.code,
+            )
+            error = f"{exc.code}: {exc.detail}" if exc.detail else exc.code
+            failed.append((message, error[:200], exc.retry))
+        except Exception as exc:  # a gateway down, a timeout, a bug: recorded and retried, never raised
+            log.warning(
+                "notification %s to user %s via %s failed: %s",
+                message["notification_id"],
+                message["user_id"],
+                message["channel"],
                 type(exc).__name__,
             )
-            failed.append((message, f"{type(exc).__name__}: {exc}"[:200]))
+            failed.append((message, f"{type(exc).__name__}: {exc}"[:200], True))
         else:
             sent.append(message["id"])
     _record(sent, failed, now)
@@ -102,37 +117,49 @@ def _claim(limit: int, now: datetime) -> list[dict[str, Any]]:
         )
     )
     rows = db.session.execute(
-        select(OutboxMessage, Notification, Device.id)
+        select(OutboxMessage, Notification, Device.id, User.phone, User.is_active)
         .join(Notification, Notification.id == OutboxMessage.notification_id)
+        .join(User, User.id == OutboxMessage.user_id)
         .outerjoin(
-            Device, (Device.token == OutboxMessage.device_token) & (Device.user_id == OutboxMessage.user_id)
+            Device,
+            (OutboxMessage.channel == "push")
+            & (Device.token == OutboxMessage.target)
+            & (Device.user_id == OutboxMessage.user_id),
         )
         .where(OutboxMessage.id.in_(claimed))
         .order_by(OutboxMessage.id)
         .execution_options(populate_existing=True)
     ).all()
-    # A token deleted or registered by someone else since: its pushes must not reach that phone.
-    gone = {outbox.id for outbox, _n, device_id in rows if outbox.device_token and device_id is None}
-    if gone:
+    messages, gone = [], {}
+    for outbox, notification, device_id, phone, active in rows:
+        if outbox.channel == "push" and device_id is None:
+            # A token deleted or registered by someone else since: its pushes must not reach that phone.
+            gone[outbox.id] = "device.gone"
+        elif outbox.channel != "console" and not active:
+            gone[outbox.id] = "user.inactive"
+        else:
+            # An SMS goes to the phone the user has now (the number is never copied into the outbox).
+            target = phone if outbox.channel == "sms" else outbox.target
+            messages.append(_message(outbox, notification, target))
+    for error in set(gone.values()):
         db.session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id.in_(sorted(gone)))
-            .values(status=OutboxStatus.DEAD, last_error="device.gone"),
+            .where(OutboxMessage.id.in_(sorted(i for i, e in gone.items() if e == error)))
+            .values(status=OutboxStatus.DEAD, last_error=error),
             execution_options={"synchronize_session": False},
         )
-    messages = [_message(outbox, notification) for outbox, notification, _d in rows if outbox.id not in gone]
     db.session.commit()
     return messages
 
 
-def _message(outbox: OutboxMessage, notification: Notification) -> dict[str, Any]:
-    """What a sender gets: where to, what kind, and the text in both languages."""
+def _message(outbox: OutboxMessage, notification: Notification, target: str | None) -> dict[str, Any]:
+    """What a sender gets (channels.py): where to, what kind, and the text in both languages."""
     return {
         "id": outbox.id,
         "notification_id": notification.id,
         "user_id": outbox.user_id,
         "channel": outbox.channel,
-        "device_token": outbox.device_token,
+        "target": target,
         "kind": notification.kind,
         "params": dict(notification.params or {}),
         "order_id": notification.order_id,
@@ -144,8 +171,9 @@ def _message(outbox: OutboxMessage, notification: Notification) -> dict[str, Any
     }
 
 
-def _record(sent: list[int], failed: list[tuple[dict[str, Any], str]], now: datetime) -> None:
-    """Mark sent rows sent, failed rows failed (or dead once out of attempts). Commits."""
+def _record(sent: list[int], failed: list[tuple[dict[str, Any], str, bool]], now: datetime) -> None:
+    """Mark sent rows sent, failed rows failed (or dead once out of attempts, or at once when retrying
+    cannot help). Commits."""
     max_attempts = int(current_app.config["APP"]["notification_max_attempts"])
     mine = OutboxMessage.status == OutboxStatus.SENDING
     for start in range(0, len(sent), CHUNK):
@@ -157,13 +185,13 @@ def _record(sent: list[int], failed: list[tuple[dict[str, Any], str]], now: date
             ),
             execution_options={"synchronize_session": False},
         )
-    for message, error in failed:
+    for message, error, retry in failed:
         attempts = message["attempts"] + 1
         db.session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == message["id"], mine)
             .values(
-                status=OutboxStatus.DEAD if attempts >= max_attempts else OutboxStatus.FAILED,
+                status=OutboxStatus.DEAD if attempts >= max_attempts or not retry else OutboxStatus.FAILED,
                 attempts=attempts,
                 next_try_at=now + retry_delay(attempts),
                 last_error=error,
@@ -174,14 +202,14 @@ def _record(sent: list[int], failed: list[tuple[dict[str, Any], str]], now: date
 
 
 def purge_outbox(before: datetime, *, batch: int = 10_000) -> int:
-    """Delete outbox rows that are finished (sent, or dead after their last attempt) and older than
+    """Delete outbox rows that are finished (sent, dead after their last attempt, skipped) and older than
     `before`, batch by batch (commits each). Inbox rows stay: they are the user's. Returns the count."""
     removed = 0
     while True:
         done = (
             select(OutboxMessage.id)
             .where(
-                OutboxMessage.status.in_((OutboxStatus.SENT, OutboxStatus.DEAD)),
+                OutboxMessage.status.in_(FINISHED),
                 OutboxMessage.created_at < before,
             )
             .limit(batch)

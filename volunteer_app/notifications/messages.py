@@ -58,7 +58,18 @@ KINDS: dict[str, tuple[str, str]] = {
         "恭喜！您的志愿星级升至 {level} 星",
         "Congratulations: your volunteer star level rose to {level}",
     ),
+    "order.pool_nearby": (
+        "附近有新的抢单「{title}」，距您约 {distance_m} 米，快去看看",
+        'A new order to grab near you: "{title}", about {distance_m} m away',
+    ),
 }
+# Security kinds: an alert about the integrity of the books (sent to admins and root managers). No one
+# can opt out of them, and neither quiet hours nor the daily cap hold them back: a tampered ledger must
+# be seen at once, by every channel the route names.
+SECURITY_KINDS = frozenset({"ledger.mismatch"})
+# Urgent kinds go out at once even in quiet hours: an offer waits on an answer, a reminder is about a
+# start within the hour; deferring them to the morning would make them useless.
+URGENT_KINDS = frozenset({"order.offered", "order.reminder", "activity.reminder"}) | SECURITY_KINDS
 # What a notification is about, for the app to open it: subject type -> what its id is (always a string).
 SUBJECT_TYPES: dict[str, str] = {
     "order": "the order's id: GET /orders/{id}",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from volunteer_app.notifications.channels import CHANNEL_NAMES
 from volunteer_app.notifications.messages import SUBJECT_TYPES
-from volunteer_app.notifications.models import PLATFORMS
+from volunteer_app.notifications.models import PLATFORMS, OutboxStatus
 from volunteer_app.pagination import MAX_LIMIT, PageArgs
-from volunteer_app.schemas import Boolean, Id, QueryBoolean, Str, Text, UniqueList
+from volunteer_app.schemas import Boolean, Id, PatchSchema, QueryBoolean, Str, Text, UniqueList
 
 
 class NotificationListArgs(PageArgs):
@@ -76,3 +77,115 @@ class DeviceOut(ma.Schema):
     app_version = ma.fields.String(allow_none=True)
     created_at = ma.fields.AwareDateTime(required=True)
     last_seen_at = ma.fields.AwareDateTime(required=True)
+
+
+# ---- my notification settings ---------------------------------------------------------------------------
+
+CHOOSABLE_CHANNELS = ("push", "sms", "wechat")
+DEFAULT_CLOCK = "local time HH:MM; null: the deployment's"
+CLOCK = ma.validate.Regexp(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", error="a local time HH:MM")
+
+
+class QuietHoursIn(ma.Schema):
+    enabled = Boolean(required=True)
+    start = Str(
+        load_default=None, allow_none=True, validate=CLOCK, metadata={"description": "HH:MM; null: default"}
+    )
+    end = Str(
+        load_default=None, allow_none=True, validate=CLOCK, metadata={"description": "HH:MM; null: default"}
+    )
+
+    @ma.validates_schema
+    def _a_window(self, data, **_kwargs):
+        if data.get("start") is not None and data.get("start") == data.get("end"):
+            raise ma.ValidationError("start and end must differ", "end")
+
+
+def _opt_out(**kwargs) -> ma.fields.Dict:
+    return ma.fields.Dict(
+        keys=Str(validate=ma.validate.Length(1, 40)),
+        values=UniqueList(
+            Str(validate=ma.validate.OneOf(CHOOSABLE_CHANNELS)), validate=ma.validate.Length(max=3)
+        ),
+        validate=ma.validate.Length(max=50),
+        metadata={"description": "kind → the channels not to use for it ([] turns them all back on)"},
+        **kwargs,
+    )
+
+
+class NotificationSettingsIn(ma.Schema):
+    """PUT: both, whole."""
+
+    opt_out = _opt_out(required=True)
+    quiet_hours = ma.fields.Nested(QuietHoursIn, required=True)
+
+
+class NotificationSettingsPatch(PatchSchema):
+    """PATCH: the kinds named in `opt_out` are set, the others kept; `quiet_hours` replaced if given."""
+
+    opt_out = _opt_out()
+    quiet_hours = ma.fields.Nested(QuietHoursIn)
+
+
+class QuietHoursOut(ma.Schema):
+    enabled = ma.fields.Boolean(required=True)
+    start = ma.fields.String(required=True, metadata={"description": "local time HH:MM"})
+    end = ma.fields.String(required=True, metadata={"description": "local time HH:MM"})
+    timezone = ma.fields.String(required=True, metadata={"description": "my home site's time zone"})
+
+
+class ChoosableKind(ma.Schema):
+    kind = ma.fields.String(required=True)
+    channels = ma.fields.List(ma.fields.String(metadata={"enum": list(CHOOSABLE_CHANNELS)}), required=True)
+
+
+class NotificationSettingsOut(ma.Schema):
+    opt_out = ma.fields.Dict(
+        keys=ma.fields.String(), values=ma.fields.List(ma.fields.String()), required=True
+    )
+    quiet_hours = ma.fields.Nested(QuietHoursOut, required=True)
+    kinds = ma.fields.List(
+        ma.fields.Nested(ChoosableKind),
+        required=True,
+        metadata={
+            "description": "the kinds I may turn channels off for, with those channels (security "
+            "alerts are not among them; they always come)"
+        },
+    )
+
+
+# ---- deliveries, for admins ---------------------------------------------------------------------------
+
+
+class DeliveryListArgs(PageArgs):
+    user_id = Id(strict=False, load_default=None)
+    channel = Str(load_default=None, validate=ma.validate.OneOf(CHANNEL_NAMES))
+    status = Str(load_default=None, validate=ma.validate.OneOf([s.value for s in OutboxStatus]))
+
+
+class DeliveryOut(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    notification_id = ma.fields.Integer(required=True)
+    user_id = ma.fields.Integer(required=True)
+    kind = ma.fields.String(required=True)
+    channel = ma.fields.String(required=True, metadata={"enum": list(CHANNEL_NAMES)})
+    target = ma.fields.String(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "masked: a phone's last four digits, a token's or openid's first characters"
+        },
+    )
+    status = ma.fields.String(required=True, metadata={"enum": [s.value for s in OutboxStatus]})
+    attempts = ma.fields.Integer(required=True)
+    last_error = ma.fields.String(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "the provider's code (jpush:1011, tencent:…, wechat:43101), timeout, "
+            "device.gone, user.inactive, or cap (over the daily cap: skipped)"
+        },
+    )
+    next_try_at = ma.fields.AwareDateTime(required=True)
+    sent_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+    created_at = ma.fields.AwareDateTime(required=True)

@@ -1,6 +1,6 @@
-"""Writing notifications with the change they report: one inbox row per user and one outbox row per
-device in the caller's transaction (waking the workers, who send them, when it commits), and who to
-tell (a site's managers)."""
+"""Writing notifications with the change they report: one inbox row per user and the outbox rows its
+route gives (routing.py: channels, opt-outs, the daily cap, quiet hours) in the caller's transaction
+(waking the workers, who send them, when it commits), and who to tell (a site's managers)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from sqlalchemy import insert, select
 from volunteer_app.accounts.models import RoleGrant, User
 from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
+from volunteer_app.notifications import routing
 from volunteer_app.notifications.delivery import CHUNK
 from volunteer_app.notifications.messages import KIND_SUBJECTS, KINDS, PARAM_TYPES
-from volunteer_app.notifications.models import CHANNELS, Device, Notification, OutboxMessage, OutboxStatus
+from volunteer_app.notifications.models import Notification, OutboxMessage
 from volunteer_app.worker.queue import wake
 
 Subject = tuple[str, int | str | None]  # (subject type, id): ("order", 42), ("statement", "2026-05")
@@ -31,8 +32,8 @@ class Message(NamedTuple):
 
 
 def notify(user_ids: Iterable[int], kind: str, *, subject: Subject, params: dict | None = None) -> int:
-    """Put one inbox row per distinct user and one outbox row per (user, device) — or one console row
-    for a user without devices — in the current transaction. `subject` is what it is about (a type of
+    """Put one inbox row per distinct user and the outbox rows the kind's route gives each (routing.py)
+    in the current transaction. `subject` is what it is about (a type of
     SUBJECT_TYPES that KIND_SUBJECTS allows for the kind, and its id). Flushes only: the caller commits.
     Returns the number of inbox rows."""
     return notify_many([Message(user_ids, kind, params, subject)])
@@ -59,9 +60,10 @@ def _checked(message: Message) -> tuple[list[int], dict, str, str | None]:
 
 
 def notify_many(messages: Iterable[Message]) -> int:
-    """`notify` for many messages at once (a scheduler sweep: one per moved order) in three statements
-    per CHUNK inbox rows, however many messages: the inbox rows, their users' devices, the outbox rows.
-    Flushes only. Returns the number of inbox rows."""
+    """`notify` for many messages at once (a scheduler sweep: one per moved order) in a few statements
+    per CHUNK inbox rows, however many messages and users: the inbox rows, the routing's reads (each
+    route channel's reacher per kind, the users' settings, their time zones and today's counts), the
+    outbox rows. Flushes only. Returns the number of inbox rows."""
     now = utcnow()
     rows = [
         {
@@ -83,35 +85,16 @@ def notify_many(messages: Iterable[Message]) -> int:
 
 
 def _write(rows: list[dict], now: datetime) -> None:
-    # Each returned row says whose it is, so no RETURNING in input order is needed (which SQLite can
-    # only give one row at a time).
+    # Each returned row says whose it is and its kind, so no RETURNING in input order is needed (which
+    # SQLite can only give one row at a time).
     written = db.session.execute(
-        insert(Notification).returning(Notification.id, Notification.user_id), rows
+        insert(Notification).returning(Notification.id, Notification.user_id, Notification.kind), rows
     ).all()
-    devices: dict[int, list[tuple[str, str]]] = {}
-    for user_id, platform, token in db.session.execute(
-        select(Device.user_id, Device.platform, Device.token)
-        .where(Device.user_id.in_({row["user_id"] for row in rows}))
-        .order_by(Device.id)
-    ):
-        devices.setdefault(user_id, []).append((CHANNELS[platform], token))
-    outbox = [
-        {
-            "notification_id": notification_id,
-            "user_id": user_id,
-            "channel": channel,
-            "device_token": token,
-            "status": OutboxStatus.PENDING,
-            "attempts": 0,
-            "next_try_at": now,
-            "created_at": now,
-        }
-        for notification_id, user_id in sorted(written)
-        for channel, token in devices.get(user_id) or [("console", None)]
-    ]
-    # render_nulls: one INSERT for rows with and without a device token alike.
-    db.session.execute(insert(OutboxMessage), outbox, execution_options={"render_nulls": True})
-    wake()  # the workers send them once this transaction commits
+    outbox = routing.outbox_rows([tuple(row) for row in written], now)
+    if outbox:
+        # render_nulls: one INSERT for rows with and without a target alike.
+        db.session.execute(insert(OutboxMessage), outbox, execution_options={"render_nulls": True})
+        wake()  # the workers send them once this transaction commits
 
 
 def managers_of(site_id: int) -> list[int]:

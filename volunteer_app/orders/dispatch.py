@@ -14,7 +14,7 @@ from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, Unprocessable, invalid, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.notifications import service as notifications
-from volunteer_app.orders import states
+from volunteer_app.orders import nearby, states
 from volunteer_app.orders.common import locked, managed
 from volunteer_app.orders.models import Order, OrderMode
 from volunteer_app.orders.states import MANAGER, RESIDENT, transition
@@ -120,6 +120,8 @@ def dispatch(*, who, order_id: int, data: dict) -> Order:
     )
     if data["mode"] == OrderMode.ASSIGN:
         _offer(order, volunteer_ids, who.user_id)
+    else:
+        nearby.tell_nearby(order)  # a new pool: the volunteers near it hear of it
     db.session.commit()
     return order
 

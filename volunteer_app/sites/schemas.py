@@ -109,6 +109,16 @@ class SettingsValues(PatchSchema):
         allow_none=True,
         metadata={"description": "红黑榜: how many child sites head the ranking and close it"},
     )
+    pool_push_radius_m = Integer(
+        validate=ma.validate.Range(100, 50_000),
+        allow_none=True,
+        metadata={"description": "a new grab pool is announced to volunteers whose station is this near"},
+    )
+    pool_push_max = Integer(
+        validate=ma.validate.Range(0, 500),
+        allow_none=True,
+        metadata={"description": "at most this many volunteers hear of a new pool (0: none)"},
+    )
 
     @ma.validates("ranking_weights")
     def _some_weight(self, value, **_kwargs):
