@@ -128,6 +128,7 @@ def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str
         "SITE_DEFAULTS": data["site_defaults"],
         "SCHEDULER": scheduler_cfg,
         "WORKER": worker_cfg,
+        "WECHAT": _wechat_settings(data.get("wechat", {}), environ),
         **_openapi_settings(),
         "JSON_SORT_KEYS": False,
         **_rate_limit_settings(environ),
@@ -174,6 +175,24 @@ def _worker_settings(table: dict[str, Any], environ: dict[str, str]) -> dict[str
     if worker_cfg.get("mode", "off") not in ("off", "embedded"):
         raise ConfigError(f"worker mode must be 'off' or 'embedded', not {worker_cfg['mode']!r}")
     return worker_cfg
+
+
+def _wechat_settings(table: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    """The [wechat] table; the mini-program's app secret only from WECHAT_APP_SECRET, the appid also from
+    VOLUNTEER_WECHAT_APPID."""
+    wechat_cfg = dict(table)
+    wechat_cfg["appid"] = environ.get("VOLUNTEER_WECHAT_APPID", wechat_cfg.get("appid", ""))
+    wechat_cfg["secret"] = environ.get("WECHAT_APP_SECRET", "")
+    wechat_cfg["templates"] = dict(wechat_cfg.get("templates") or {})
+    if wechat_cfg.get("miniprogram_state", "formal") not in ("formal", "trial", "developer"):
+        raise ConfigError(
+            "wechat miniprogram_state must be formal, trial or developer, "
+            f"not {wechat_cfg['miniprogram_state']!r}"
+        )
+    for kind, template in wechat_cfg["templates"].items():
+        if not isinstance(template, dict) or not isinstance(template.get("id"), str):
+            raise ConfigError(f"wechat.templates.{kind} needs an id (the template's id) and its data fields")
+    return wechat_cfg
 
 
 def _openapi_settings() -> dict[str, Any]:

@@ -72,3 +72,19 @@ class SessionOut(ma.Schema):
     revoked_at = ma.fields.AwareDateTime(allow_none=True)
     revoked_reason = ma.fields.String(allow_none=True)
     current = ma.fields.Boolean(required=True, metadata={"description": "The session of this request"})
+
+
+class WechatLoginIn(ma.Schema):
+    code = Str(
+        required=True,
+        validate=ma.validate.Length(min=1, max=128),
+        metadata={"description": "From wx.login in the mini-program (works once, for 5 minutes)"},
+    )
+    phone_code = Str(
+        load_default=None,
+        validate=ma.validate.Length(min=1, max=128),
+        metadata={
+            "description": "From the getPhoneNumber button: binds this WeChat to the account of the phone "
+            "number WeChat confirms (needed the first time only)"
+        },
+    )
