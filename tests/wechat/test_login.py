@@ -141,10 +141,10 @@ def test_wechat_unreachable_is_503_and_changes_nothing(wechat_app, fake, client)
     assert sessions == 1  # make_user's only
 
 
-def test_not_configured_is_503(app, client):
-    assert app.config["WECHAT"]["secret"] == ""
+def test_a_service_without_wechat_says_so(app, client):
+    assert app.config["WECHAT"]["secret"] == ""  # (WECHAT_APP_SECRET not set)
     app.extensions.pop("wechat_client", None)
-    assert_error(wechat_login(client, "JS-1"), 503, "wechat.unavailable")
+    assert_error(wechat_login(client, "JS-1"), 404, "wechat.disabled")
     app.extensions.pop("wechat_client", None)
 
 

@@ -73,6 +73,7 @@ register_messages(
             "该账号已绑定其他微信，请先登录后解除绑定",
             "This account is bound to another WeChat: sign in and unbind it first",
         ),
+        "wechat.disabled": ("本服务未开通微信登录", "WeChat sign-in is not offered by this service"),
         "wechat.unavailable": (
             "微信服务暂不可用，请稍后重试",
             "WeChat cannot be reached now, try again shortly",
@@ -269,6 +270,8 @@ def wechat_login(*, code: str, phone_code: str | None = None) -> dict:
     """Sign in from the mini-program with a wx.login code: the account bound to that WeChat user; or,
     not bound yet, with a getPhoneNumber code: the account of the phone number WeChat confirms, which
     gets bound. Answers like a phone login. Commits."""
+    if not wechat.configured():
+        raise NotFound("wechat.disabled")
     client = wechat.client()
     user_info = _ask_wechat(client.code2session, code, "wechat.code_invalid")
     openid, appid = user_info["openid"], client.appid

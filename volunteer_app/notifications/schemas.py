@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from volunteer_app.field_messages import register_field_messages
 from volunteer_app.notifications.messages import SUBJECT_TYPES
 from volunteer_app.notifications.models import PLATFORMS
 from volunteer_app.pagination import MAX_LIMIT, PageArgs
@@ -80,7 +81,8 @@ class DeviceOut(ma.Schema):
 
 # ---- WeChat: the caller's binding and subscription consents ------------------------------------------
 
-SUBSCRIBE_ANSWERS = ("accept", "reject", "ban", "filter")
+KINDS_OR_RESULTS = "give kinds or results"
+register_field_messages({KINDS_OR_RESULTS: "请提供 kinds 或 results"})
 
 
 class WechatConsentIn(ma.Schema):
@@ -104,7 +106,7 @@ class WechatConsentIn(ma.Schema):
     @ma.validates_schema
     def _something(self, data, **_kwargs):
         if not data.get("kinds") and not data.get("results"):
-            raise ma.ValidationError("give kinds or results", "_schema")
+            raise ma.ValidationError(KINDS_OR_RESULTS, "_schema")
 
 
 class WechatSubscriptionOut(ma.Schema):
