@@ -249,3 +249,25 @@ def test_without_appid_and_secret_nothing_is_asked(app, fake, monkeypatch):
     finally:
         app.extensions.pop("wechat_client", None)
     assert fake.requests == []
+
+
+def test_an_empty_value_is_sent_as_a_dash(wechat_app, fake):
+    fake.openids.add(OPENID)
+    send(wechat_app, message(kind="order.cancelled", params={"title": "  "}))
+    assert fake.sent[0]["data"]["thing1"] == {"value": "-"}
+
+
+def test_the_fake_runs_alone():
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.wechat", "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        url = process.stdout.readline().strip()
+        answer = httpx.get(f"{url}/sns/jscode2session", params={"appid": "x"}, timeout=5).json()
+        assert answer["errcode"] == 40013
+    finally:
+        process.kill()
+        process.wait(timeout=10)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from tests.api.helpers import assert_error
-from tests.support import make_user
+from tests.support import PASSWORD, make_user
 from tests.wechat.conftest import wechat_login
 from volunteer_app.accounts.models import User
 from volunteer_app.auth.models import AuthSession, WechatBinding
@@ -38,9 +38,7 @@ def test_first_sign_in_binds_the_account_of_the_confirmed_phone(wechat_app, fake
     response = bind(client, fake, person)
     body = response.get_json()
     # Exactly a phone login's answer: the same keys, tokens that work.
-    password_login = client.post(
-        "/api/v1/auth/login", json={"phone": person.phone, "password": "correct-horse-9"}
-    )
+    password_login = client.post("/api/v1/auth/login", json={"phone": person.phone, "password": PASSWORD})
     assert (
         set(body)
         == set(password_login.get_json())
@@ -181,3 +179,18 @@ def test_unbinding_stops_wechat_sign_in(wechat_app, fake, client):
     other = make_user(wechat_app)
     bind(client, fake, other, code="JS-3")
     assert bindings(wechat_app) == [(other.id, OPENID)]
+
+
+def test_wechat_sign_ins_count_against_the_addresss_login_ceiling(wechat_app, fake, client, monkeypatch):
+    monkeypatch.setitem(wechat_app.config["APP"], "login_limit_per_ip", "3/minute")
+    person = make_user(wechat_app)
+    bind(client, fake, person)  # 1
+    assert (
+        client.post("/api/v1/auth/login", json={"phone": person.phone, "password": PASSWORD}).status_code
+        == 200
+    )
+    fake.codes["JS-2"] = OPENID
+    assert wechat_login(client, "JS-2").status_code == 200  # 3: the ceiling is shared with phone logins
+    fake.codes["JS-3"] = OPENID
+    assert_error(wechat_login(client, "JS-3"), 429, "rate_limited")
+    assert "JS-3" not in [r.query.get("js_code") for r in fake.requests]  # WeChat not even asked

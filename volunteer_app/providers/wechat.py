@@ -260,8 +260,9 @@ def template_data(template: dict[str, Any], message: dict[str, Any]) -> dict[str
         "subject_id": message.get("subject_id") or "",
         "kind": message.get("kind") or "",
     }
+    # WeChat refuses an empty value (47003): a param given empty shows as "-".
     return {
-        field: truncate(field, fill(str(text), values))
+        field: truncate(field, fill(str(text), values)) or "-"
         for field, text in (template.get("data") or {}).items()
     }
 
