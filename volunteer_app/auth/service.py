@@ -284,7 +284,7 @@ def wechat_login(*, code: str, phone_code: str | None = None) -> dict:
         user = accounts.find_user_by_phone(phone) if phone else None
         if user is None or not user.is_active:
             # No account: the resident registers (a password and a home station are theirs to choose),
-            # then signs in here again; the number is the one WeChat confirmed, for the form.
+            # then signs in here again to bind. Nothing is created from a tap.
             raise Unprocessable(
                 "auth.phone_not_registered", errors={"json": {"phone_code": ["not registered"]}}
             )
