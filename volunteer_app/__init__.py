@@ -88,6 +88,7 @@ def _import_models() -> None:
     from volunteer_app.auth import models as _auth  # noqa: F401
     from volunteer_app.exports import models as _exports  # noqa: F401  (export_records)
     from volunteer_app.notifications import models as _notifications  # noqa: F401
+    from volunteer_app.notifications import wechat as _wechat  # noqa: F401  (consents; the "wechat" reacher)
     from volunteer_app.orders import models as _orders  # noqa: F401
     from volunteer_app.reports import models as _reports  # noqa: F401  (rollups)
     from volunteer_app.scheduler import models as _scheduler  # noqa: F401  (job_runs)
@@ -113,6 +114,7 @@ def _register_blueprints(app: Flask) -> None:
     from volunteer_app.feed.views import blp as feed_blp
     from volunteer_app.health import blp as health_blp
     from volunteer_app.notifications.views import blp as notifications_blp
+    from volunteer_app.notifications.wechat_views import blp as wechat_blp
     from volunteer_app.orders.views import blp as orders_blp
     from volunteer_app.reports.views import blp as reports_blp
     from volunteer_app.sites.views import blp as sites_blp
@@ -130,6 +132,7 @@ def _register_blueprints(app: Flask) -> None:
         timebank_blp,
         certificates_blp,
         notifications_blp,
+        wechat_blp,
         orders_blp,
         activities_blp,
         feed_blp,

@@ -146,6 +146,7 @@ def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str
             data.get("jpush", {}), environ, app_key="JPUSH_APP_KEY", master_secret="JPUSH_MASTER_SECRET"
         ),
         "NOTIFICATIONS": _notification_settings(data.get("notifications", {})),
+        "WECHAT": _wechat_settings(data.get("wechat", {}), environ),
         **_openapi_settings(),
         "JSON_SORT_KEYS": False,
         **_rate_limit_settings(environ),
@@ -253,6 +254,24 @@ def _notification_settings(table: dict[str, Any]) -> dict[str, Any]:
         "quiet_start": _clock(cfg.get("quiet_start", "22:00"), "quiet_start"),
         "quiet_end": _clock(cfg.get("quiet_end", "07:00"), "quiet_end"),
     }
+
+
+def _wechat_settings(table: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    """The [wechat] table; the mini-program's app secret only from WECHAT_APP_SECRET, the appid also from
+    VOLUNTEER_WECHAT_APPID."""
+    wechat_cfg = dict(table)
+    wechat_cfg["appid"] = environ.get("VOLUNTEER_WECHAT_APPID", wechat_cfg.get("appid", ""))
+    wechat_cfg["secret"] = environ.get("WECHAT_APP_SECRET", "")
+    wechat_cfg["templates"] = dict(wechat_cfg.get("templates") or {})
+    if wechat_cfg.get("miniprogram_state", "formal") not in ("formal", "trial", "developer"):
+        raise ConfigError(
+            "wechat miniprogram_state must be formal, trial or developer, "
+            f"not {wechat_cfg['miniprogram_state']!r}"
+        )
+    for kind, template in wechat_cfg["templates"].items():
+        if not isinstance(template, dict) or not isinstance(template.get("id"), str):
+            raise ConfigError(f"wechat.templates.{kind} needs an id (the template's id) and its data fields")
+    return wechat_cfg
 
 
 def _openapi_settings() -> dict[str, Any]:

@@ -7,6 +7,7 @@ code ("I1"). The body is valid, so what a caller gets back is decided by who the
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from flask import Flask
 from sqlalchemy import func, select
 
+from tests.fakes.wechat import FakeWeChat
 from tests.support import (
     ADMIN_VIEW,
     PASSWORD,
@@ -30,7 +32,7 @@ from volunteer_app.accounts import service as accounts
 from volunteer_app.accounts.models import User
 from volunteer_app.auth import service as auth_service
 from volunteer_app.auth import sms
-from volunteer_app.auth.models import AuthSession
+from volunteer_app.auth.models import AuthSession, WechatBinding
 from volunteer_app.demo.world import principal
 from volunteer_app.extensions import db
 from volunteer_app.notifications import devices
@@ -293,6 +295,46 @@ def _forget_device(app: Flask, w: World, t: str) -> Request:
         return f"/api/v1/me/devices/{device.id}", None
 
 
+def _wechat_bound(app: Flask, w: World, _t: str) -> None:
+    """Everyone in the world has a WeChat bound (so unbinding and consents have one to act on)."""
+    with app.app_context():
+        for n, person in enumerate(w.people.values()):
+            db.session.add(
+                WechatBinding(user_id=person.id, appid=wechat_fake().appid, openid=f"o-matrix-{n}")
+            )
+        db.session.commit()
+
+
+def _unbind_wechat(app: Flask, w: World, t: str) -> Request:
+    _wechat_bound(app, w, t)
+    return "/api/v1/me/wechat", None
+
+
+def _wechat_consents(app: Flask, w: World, t: str) -> Request:
+    _wechat_bound(app, w, t)
+    answer = {"errMsg": "requestSubscribeMessage:ok", "T-1": "reject"}
+    return "/api/v1/me/wechat/subscriptions", {"results": answer}
+
+
+_WECHAT: list[FakeWeChat] = []
+_wechat_codes = itertools.count(1)
+
+
+def wechat_fake() -> FakeWeChat:
+    """The API tests' WeChat (one for the run; tests/api/conftest.py points the app at it)."""
+    if not _WECHAT:
+        _WECHAT.append(FakeWeChat().start())
+    return _WECHAT[0]
+
+
+def _wechat_login(app: Flask, w: World, t: str) -> Request:
+    """A wx.login code of the resident's WeChat (bound): a sign-in anyone may send."""
+    _wechat_bound(app, w, t)
+    code = f"JS-matrix-{next(_wechat_codes)}"
+    wechat_fake().codes[code] = f"o-matrix-{list(w.people).index('resident')}"
+    return "/api/v1/auth/wechat", {"code": code}
+
+
 def _job(app: Flask, w: World, t: str) -> int:
     """A finished job of the target side's volunteer, with a file to download: only they see it."""
     with app.app_context():
@@ -482,6 +524,7 @@ _LIST = [
         lambda app, w, t: ("/api/v1/auth/sms-code", {"phone": w.resident.phone}),
     ),
     Endpoint("POST", "/api/v1/auth/sms-login", _sms_login),
+    Endpoint("POST", "/api/v1/auth/wechat", _wechat_login),
     Endpoint(
         "POST", "/api/v1/auth/refresh", lambda app, w, t: ("/api/v1/auth/refresh", None), token="refresh"
     ),
@@ -713,6 +756,9 @@ _LIST = [
         lambda app, w, t: (_notified(app, w, t) or "/api/v1/admin/notifications/deliveries", None),
     ),
     Endpoint("GET", "/api/v1/admin/notifications/<int:notification_id>/deliveries", _notification_deliveries),
+    Endpoint("GET", "/api/v1/me/wechat", lambda app, w, t: ("/api/v1/me/wechat", None)),
+    Endpoint("DELETE", "/api/v1/me/wechat", _unbind_wechat),
+    Endpoint("POST", "/api/v1/me/wechat/subscriptions", _wechat_consents),
     Endpoint("GET", "/api/v1/me/jobs", lambda app, w, t: (_job(app, w, t) and "/api/v1/me/jobs", None)),
     Endpoint("GET", "/api/v1/jobs/<int:job_id>", lambda app, w, t: (f"/api/v1/jobs/{_job(app, w, t)}", None)),
     Endpoint(

@@ -58,6 +58,7 @@ MATRIX: dict[str, tuple] = {
     "POST /auth/login":                          (200, 200,     200,     200,     NA,      NA,      200),
     "POST /auth/sms-code":                       (200, 200,     200,     200,     NA,      NA,      200),
     "POST /auth/sms-login":                      (200, 200,     200,     200,     NA,      NA,      200),
+    "POST /auth/wechat":                         (200, 200,     200,     200,     NA,      NA,      200),
     "POST /auth/refresh":                        (401, 200,     200,     200,     NA,      NA,      200),
     "POST /auth/logout":                         (401, 200,     200,     200,     NA,      NA,      200),
     "POST /auth/password":                       (401, 200,     200,     200,     NA,      NA,      200),
@@ -127,6 +128,9 @@ MATRIX: dict[str, tuple] = {
     "PATCH /me/notification-settings":           (401, 200,     200,     200,     NA,      NA,      200),
     "GET /admin/notifications/deliveries":       (401, 403,     403,     403,     NA,      NA,      200),
     "GET /admin/notifications/<id>/deliveries":  (401, 403,     403,     403,     403,     403,     200),
+    "GET /me/wechat":                            (401, 200,     200,     200,     NA,      NA,      200),
+    "DELETE /me/wechat":                         (401, 204,     204,     204,     NA,      NA,      204),
+    "POST /me/wechat/subscriptions":             (401, 200,     200,     200,     NA,      NA,      200),
     # A background job is its owner's alone (S1's is vol_s1's): anyone else, admin included, finds nothing.
     "GET /me/jobs":                              (401, 200,     200,     200,     NA,      NA,      200),
     "GET /jobs/<id>":                            (401, 404,     200,     404,     404,     404,     404),

@@ -98,6 +98,10 @@ BODY_EXAMPLES: dict[str, dict[str, Any]] = {
     "LoginIn": {"phone": "13700000001", "password": PASSWORD},
     "SmsCodeIn": {"phone": "13600000001"},
     "SmsLoginIn": {"phone": "13600000001", "code": "123456"},
+    "WechatLoginIn": {
+        "code": "0a3Kx2Ga1bCdEf0Yz4Ia1Qh9Xa2Kx2Gi",
+        "phone_code": "e31968a7f94cc5ee25fafc2aef2773f0bb8c3937",
+    },
     "PasswordChangeIn": {"current_password": PASSWORD, "new_password": "a-new-long-passphrase"},
     "MePatch": {"name": "王伟", "home_site_id": 4},
     "ApplicationIn": {
@@ -142,6 +146,9 @@ BODY_EXAMPLES: dict[str, dict[str, Any]] = {
     "OwnStatementIn": {"format": "xlsx", "from": Day(-90), "to": Day(0)},
     "MarkReadIn": {"all": True},
     "DeviceIn": {"platform": "android", "token": "fcm-token-0123456789abcdef", "app_version": "1.4.0"},
+    "WechatConsentIn": {
+        "results": {"errMsg": "requestSubscribeMessage:ok", "G7Ha3Tk0bQd_x1QpYd1uZr6FZbA8bq1s": "accept"}
+    },
     "OrderIn": {
         "category_id": 4,
         "title": "陪老人去医院复查",

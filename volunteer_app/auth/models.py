@@ -1,10 +1,10 @@
-"""Login sessions (one per device), their refresh tokens, and SMS login codes."""
+"""Login sessions (one per device), their refresh tokens, SMS login codes, and WeChat bindings."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from volunteer_app.db import BigId, UTCDateTime, utcnow
@@ -51,3 +51,17 @@ class SmsCode(db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(default=0)
     consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WechatBinding(db.Model):
+    """An account's WeChat mini-program user (its openid): signs the account in from the mini-program and
+    receives its subscription messages. One per account, and an openid binds one account."""
+
+    __tablename__ = "wechat_bindings"
+    __table_args__ = (UniqueConstraint("appid", "openid", name="uq_wechat_bindings_appid_openid"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True, autoincrement=False)
+    appid: Mapped[str] = mapped_column(String(32))
+    openid: Mapped[str] = mapped_column(String(64))
+    unionid: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -7,8 +7,11 @@ import re
 import marshmallow as ma
 
 from volunteer_app.accounts.schemas import MeOut
+from volunteer_app.field_messages import register_field_messages
 from volunteer_app.schemas import Id, Lat, Lng, Password, Phone, Positioned, Str, Text
 
+NOT_A_WECHAT_CODE = "not a code WeChat gives"
+register_field_messages({NOT_A_WECHAT_CODE: "不是有效的微信凭证"})
 PHONE = Phone(required=True)
 PASSWORD = Password(128, min_length=8, new=True, required=True)
 
@@ -72,3 +75,23 @@ class SessionOut(ma.Schema):
     revoked_at = ma.fields.AwareDateTime(allow_none=True)
     revoked_reason = ma.fields.String(allow_none=True)
     current = ma.fields.Boolean(required=True, metadata={"description": "The session of this request"})
+
+
+# WeChat's codes are printable ASCII without spaces (wx.login's: 32 letters and digits).
+WECHAT_CODE = ma.validate.Regexp(re.compile(r"^[\x21-\x7e]{1,128}$", re.ASCII), error=NOT_A_WECHAT_CODE)
+
+
+class WechatLoginIn(ma.Schema):
+    code = Str(
+        required=True,
+        validate=WECHAT_CODE,
+        metadata={"description": "From wx.login in the mini-program (works once, for 5 minutes)"},
+    )
+    phone_code = Str(
+        load_default=None,
+        validate=WECHAT_CODE,
+        metadata={
+            "description": "From the getPhoneNumber button: binds this WeChat to the account of the phone "
+            "number WeChat confirms (needed the first time only)"
+        },
+    )

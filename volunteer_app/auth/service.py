@@ -15,12 +15,13 @@ from volunteer_app.accounts import identity
 from volunteer_app.accounts import service as accounts
 from volunteer_app.accounts.models import User
 from volunteer_app.auth import passwords, sms, tokens
-from volunteer_app.auth.models import AuthSession, RefreshToken, SmsCode
+from volunteer_app.auth.models import AuthSession, RefreshToken, SmsCode, WechatBinding
 from volunteer_app.auth.tokens import Principal
 from volunteer_app.db import utcnow
 from volunteer_app.errors import (
     Conflict,
     NotFound,
+    ServiceUnavailable,
     TooManyRequests,
     Unauthorized,
     Unprocessable,
@@ -29,11 +30,13 @@ from volunteer_app.errors import (
 from volunteer_app.extensions import db
 from volunteer_app.field_messages import register_field_messages
 from volunteer_app.pagination import paginate
-from volunteer_app.providers import DeliveryError
+from volunteer_app.providers import DeliveryError, wechat
 from volunteer_app.sites import service as sites
 from volunteer_app.worker import queue
 from volunteer_app.worker.models import WorkItem
 from volunteer_app.worker.registry import Work
+
+log = logging.getLogger(__name__)
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,27 @@ register_messages(
         ),
         "password.wrong": ("当前密码不正确", "The current password is wrong"),
         "session.ended": ("该登录已退出", "That sign-in has already ended"),
+        "wechat.code_invalid": (
+            "微信登录凭证无效或已过期，请重试",
+            "The WeChat login code is invalid or expired",
+        ),
+        "wechat.phone_code_invalid": (
+            "手机号授权凭证无效或已过期，请重新授权",
+            "The phone number code is invalid or expired: ask for the number again",
+        ),
+        "wechat.phone_required": (
+            "该微信尚未绑定账号，请授权手机号完成绑定",
+            "This WeChat is not bound to an account: confirm the phone number to bind it",
+        ),
+        "wechat.bound_elsewhere": (
+            "该账号已绑定其他微信，请先登录后解除绑定",
+            "This account is bound to another WeChat: sign in and unbind it first",
+        ),
+        "wechat.disabled": ("本服务未开通微信登录", "WeChat sign-in is not offered by this service"),
+        "wechat.unavailable": (
+            "微信服务暂不可用，请稍后重试",
+            "WeChat cannot be reached now, try again shortly",
+        ),
     }
 )
 
@@ -279,6 +303,75 @@ def sms_login(*, phone: str, code: str, console: bool = False) -> dict:
     who, issued = _open_session(user, console)
     db.session.commit()
     return {**issued, "user": accounts.profile(who=who)}
+
+
+# WeChat's answers to a code: wrong or already used (40029, 40163); too many of one user's (45011).
+WECHAT_BAD_CODE = frozenset({40029, 40163})
+WECHAT_RATE_LIMITED = 45011
+
+
+def _ask_wechat(call, code: str, bad_code_error: str) -> dict:
+    """One call to WeChat for a code, its failures in the one error format (nothing written yet)."""
+    try:
+        return call(code)
+    except wechat.WechatError as exc:
+        if exc.errcode in WECHAT_BAD_CODE:
+            raise Unauthorized(bad_code_error) from None
+        if exc.errcode == WECHAT_RATE_LIMITED:
+            raise TooManyRequests("rate_limited") from None
+        log.warning("wechat refused %s: %s %s", bad_code_error, exc.errcode, exc.errmsg[:100])
+        raise ServiceUnavailable("wechat.unavailable") from None
+    except wechat.WechatUnavailable as exc:
+        log.warning("wechat unavailable: %s", exc)
+        raise ServiceUnavailable("wechat.unavailable") from None
+
+
+def wechat_login(*, code: str, phone_code: str | None = None) -> dict:
+    """Sign in from the mini-program with a wx.login code: the account bound to that WeChat user; or,
+    not bound yet, with a getPhoneNumber code: the account of the phone number WeChat confirms, which
+    gets bound. Answers like a phone login. Commits."""
+    if not wechat.configured():
+        raise NotFound("wechat.disabled")
+    client = wechat.client()
+    user_info = _ask_wechat(client.code2session, code, "wechat.code_invalid")
+    openid, appid = user_info["openid"], client.appid
+    user = _bound_user(appid, openid)
+    if user is None:
+        if phone_code is None:
+            raise Unauthorized("wechat.phone_required")
+        confirmed = _ask_wechat(client.phone_number, phone_code, "wechat.phone_code_invalid")
+        phone = phones.normalize_phone(f"+{confirmed['country_code']}{confirmed['phone']}")
+        user = accounts.find_user_by_phone(phone) if phone else None
+        if user is None or not user.is_active:
+            # No account: the resident registers (a password and a home station are theirs to choose),
+            # then signs in here again to bind. Nothing is created from a tap.
+            raise Unprocessable(
+                "auth.phone_not_registered", errors={"json": {"phone_code": ["not registered"]}}
+            )
+        if db.session.get(WechatBinding, user.id) is not None:
+            raise Conflict("wechat.bound_elsewhere")
+        try:
+            with db.session.begin_nested():
+                db.session.add(
+                    WechatBinding(user_id=user.id, appid=appid, openid=openid, unionid=user_info["unionid"])
+                )
+        except IntegrityError:  # the same WeChat bound at the same moment (a double tap), or this account
+            user = _bound_user(appid, openid)
+            if user is None:
+                db.session.rollback()
+                raise Conflict("wechat.bound_elsewhere") from None
+    who, issued = _open_session(user)
+    db.session.commit()
+    return {**issued, "user": accounts.profile(who=who)}
+
+
+def _bound_user(appid: str, openid: str) -> User | None:
+    """The active account this mini-program user is bound to (a deactivated one signs in no more)."""
+    return db.session.scalars(
+        select(User)
+        .join(WechatBinding, WechatBinding.user_id == User.id)
+        .where(WechatBinding.appid == appid, WechatBinding.openid == openid, User.is_active.is_(True))
+    ).first()
 
 
 def refresh(*, who: Principal, claims: dict) -> dict:

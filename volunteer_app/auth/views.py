@@ -109,6 +109,20 @@ class SmsLogin(MethodView):
         return service.sms_login(**data)
 
 
+@blp.route("/wechat")
+class WechatLogin(MethodView):
+    # Every login attempt counts against the address's loose ceiling (shared with the phone logins); a
+    # wrong WeChat code cannot be guessed (WeChat's, random, minutes long), so no per-target counter.
+    decorators = [limiter.shared_limit(_limit("login_limit_per_ip"), scope="login-per-ip", methods=["POST"])]
+
+    @blp.arguments(s.WechatLoginIn)
+    @blp.response(200, s.LoginOut)
+    def post(self, data):
+        """Sign in from the WeChat mini-program with a wx.login code (the first time also a
+        getPhoneNumber code, which binds this WeChat to the account of that phone number)."""
+        return service.wechat_login(**data)
+
+
 @blp.route("/refresh")
 class Refresh(MethodView):
     @blp.doc(security=[{"bearerAuth": []}])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from volunteer_app.field_messages import register_field_messages
 from volunteer_app.notifications.channels import CHANNEL_NAMES
 from volunteer_app.notifications.messages import SUBJECT_TYPES
 from volunteer_app.notifications.models import PLATFORMS, OutboxStatus
@@ -189,3 +190,49 @@ class DeliveryOut(ma.Schema):
     next_try_at = ma.fields.AwareDateTime(required=True)
     sent_at = ma.fields.AwareDateTime(allow_none=True, required=True)
     created_at = ma.fields.AwareDateTime(required=True)
+
+
+# ---- WeChat: the caller's binding and subscription consents ------------------------------------------
+
+KINDS_OR_RESULTS = "give kinds or results"
+register_field_messages({KINDS_OR_RESULTS: "请提供 kinds 或 results"})
+
+
+class WechatConsentIn(ma.Schema):
+    kinds = UniqueList(
+        Str(validate=ma.validate.Length(min=1, max=64)),
+        load_default=list,
+        validate=ma.validate.Length(max=50),
+        metadata={"description": "Notification kinds the user allowed (one message each)"},
+    )
+    results = ma.fields.Dict(
+        keys=Str(validate=ma.validate.Length(min=1, max=128)),
+        values=Str(validate=ma.validate.Length(max=200)),
+        load_default=dict,
+        validate=ma.validate.Length(max=50),
+        metadata={
+            "description": "What wx.requestSubscribeMessage answered, as is: {templateId: accept | reject | "
+            "ban | filter, errMsg: ...}; each accepted template counts one consent"
+        },
+    )
+
+    @ma.validates_schema
+    def _something(self, data, **_kwargs):
+        if not data.get("kinds") and not data.get("results"):
+            raise ma.ValidationError(KINDS_OR_RESULTS, "_schema")
+
+
+class WechatSubscriptionOut(ma.Schema):
+    kind = ma.fields.String(required=True)
+    template_id = ma.fields.String(required=True)
+    remaining = ma.fields.Integer(required=True, metadata={"description": "Messages of it still allowed"})
+
+
+class WechatStatusOut(ma.Schema):
+    bound = ma.fields.Boolean(required=True, metadata={"description": "A WeChat mini-program user is bound"})
+    bound_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+    subscriptions = ma.fields.List(
+        ma.fields.Nested(WechatSubscriptionOut),
+        required=True,
+        metadata={"description": "Each kind WeChat can carry and the consents left (empty when not bound)"},
+    )
