@@ -157,3 +157,22 @@ def test_bad_radius_settings_are_422(world, loop, value):
     loop.call(
         "PATCH", f"/sites/{world.sites['S1']}/settings", world.mgr_s1, {"pool_push_radius_m": value}, 422
     )
+
+
+def test_an_order_asking_for_skills_is_pushed_to_those_holding_one(app, world, loop):
+    """The order names skills: only volunteers holding one of them fit (orders/matching.py's rule);
+    without skills on the order, everyone near fits."""
+    nurse = volunteer(app, world, "S1", name="护理志愿者")
+    driver = volunteer(app, world, "S1", name="司机志愿者")
+    with app.app_context():
+        db.session.get(VolunteerProfile, nurse.id).skills = ["护理"]
+        db.session.get(VolunteerProfile, driver.id).skills = ["驾驶", "搬运"]
+        db.session.commit()
+    plain = loop.submit(world.resident)["id"]
+    assert {nurse.id, driver.id, world.vol_s1.id} <= set(chosen(app, plain))
+    with app.app_context():
+        db.session.get(Order, plain).skills = ["护理", "理发"]
+        db.session.commit()
+    got = chosen(app, plain)
+    assert nurse.id in got
+    assert driver.id not in got and world.vol_s1.id not in got

@@ -1,10 +1,10 @@
 """附近新单: when a grab pool opens, tell the volunteers near it (`order.pool_nearby`).
 
 Who, in one SQL query (`nearby_volunteers`): approved volunteers (a profile) whose account is active,
-whose home station lies within the site setting `pool_push_radius_m` of the order's place, who serve
-its category (their `category_ids` hold it, or they named none), who are not busy (no held or
-checked-in order or activity overlapping the order's window), not the resident who ordered it; nearest
-first (by their station), at most `pool_push_max`.
+whose home station lies within the site setting `pool_push_radius_m` of the order's place, who fit it
+(orders/matching.py: its category is among theirs or they named none; they hold one of its skills when
+it asks for any), who are not busy (no held or checked-in order or activity overlapping the order's
+window), not the resident who ordered it; nearest first (by their station), at most `pool_push_max`.
 
 The circle is `geo.Near`: a bounding box on the stations' (kind, lat, lng) index, then the squared
 equirectangular distance. Stations are few (thousands) and volunteers many (a million), so the query
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from sqlalchemy import JSON, case, cast, column, exists, func, literal, or_, select, table
+from sqlalchemy import column, exists, literal, or_, select, table, true
 
 from volunteer_app.accounts.models import User, VolunteerProfile
 from volunteer_app.attendance.models import Assignment, AssignmentStatus
@@ -24,6 +24,7 @@ from volunteer_app.db import json_list_has
 from volunteer_app.extensions import db
 from volunteer_app.geo import METRES_PER_DEGREE, Near
 from volunteer_app.notifications import service as notifications
+from volunteer_app.orders.matching import category_fits
 from volunteer_app.orders.models import Order
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
@@ -34,14 +35,6 @@ BUSY = (AssignmentStatus.HELD, AssignmentStatus.CHECKED_IN)
 # The activities' window, read without importing the activities domain (a sibling of orders): only the
 # columns the busy test needs.
 _activities = table("activities", column("id"), column("start_at"), column("end_at"))
-
-
-def _empty_list(column_, dialect: str):
-    """The JSON list in `column_` holds nothing (null, [] or not an array: no categories named)."""
-    if dialect == "postgresql":
-        array = case((func.json_typeof(column_) == "array", column_), else_=cast(literal("[]"), JSON))
-        return func.json_array_length(array) == 0
-    return func.coalesce(func.json_array_length(column_), 0) == 0
 
 
 def nearby_volunteers(order: Order, *, radius_m: int, limit: int) -> list[tuple[int, int]]:
@@ -89,12 +82,12 @@ def selection(order: Order, *, radius_m: int, limit: int):
             Near.within(Site.lat, Site.lng),
             User.is_active.is_(True),
             VolunteerProfile.user_id != order.resident_id,
-            or_(
-                json_list_has(VolunteerProfile.category_ids, order.category_id, dialect),
-                _empty_list(VolunteerProfile.category_ids, dialect),
-            ),
-            # SKILLS: the order's required skills (issue 16, another branch) join here, e.g.
-            # and_(*[json_list_has(VolunteerProfile.skills, s, dialect) for s in order.skills or []]).
+            # Who fits the order (orders/matching.py, the feed's rule): its category, and one of the
+            # skills it asks for when it names any (the order's skills are values here, not a column).
+            category_fits(VolunteerProfile, order.category_id, dialect),
+            or_(*[json_list_has(VolunteerProfile.skills, skill, dialect) for skill in order.skills or []])
+            if order.skills
+            else true(),
             ~exists(busy_order),
             ~exists(busy_activity),
         )
