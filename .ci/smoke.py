@@ -3,14 +3,21 @@ then a demo volunteer redeems a reward, the station fulfils it, they gift 30 min
 then the order loop: a resident orders, a manager opens it to grabbing, two volunteers grab, check in
 and out, the resident rates, the manager audits and the volunteers see the hours; the station's
 statistics count that session at once, and its orders come back as an XLSX file made by the worker;
-last a station manager signs in to the console, sees Today and its orders, and signs out.
+then a station manager signs in to the console, sees Today and its orders, and signs out; last the
+phone client's walk against fake providers: a volunteer signs in through WeChat (the fake's
+jscode2session and phone number), registers a device, is pushed a new grab pool near them (the worker
+sends it to the fake JPush), grabs it from the feed, checks in at an activity with the QR code the
+manager shows, and the certificate's public page opens without a bearer token.
 
 Usage: python .ci/smoke.py http://127.0.0.1:5000   (exits non-zero on the first surprise)
+The phone walk needs the fakes, named in FAKE_WECHAT and FAKE_JPUSH (their URLs; .ci/run starts them
+and points the server at them); without them it is skipped, and says so.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import sys
 import time
@@ -83,6 +90,7 @@ def main() -> None:
     order_loop()
     service_day()
     console()
+    phone_client()
 
 
 def time_book() -> None:
@@ -125,10 +133,32 @@ def time_book() -> None:
     verified = call("GET", f"/api/v1/certificates/verify/{certificate['verification_code']}")
     assert verified["valid"] and verified["number"] == certificate["number"], verified
     number = verified["number"]
+    page = fetch(certificate["share_url"])  # a phone opens the shared link: no bearer token
+    assert number in page and "13700000001" not in page, certificate["share_url"]
+    assert fetch(call("POST", f"/api/v1/certificates/{certificate['id']}/print-link", token=volunteer)["url"])
     print(f"smoke ok: redeemed {reward['title']}, fulfilled {code}, gifted 30 min, certificate {number}")
 
 
 TOKENS: dict[str, str] = {}
+
+
+def fetch(url: str) -> str:
+    """A page as a phone's browser opens it: no Authorization header; must be 200 and on this server."""
+    assert url.startswith(BASE + "/"), f"{url} is not on {BASE} (is VOLUNTEER_PUBLIC_BASE_URL set?)"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        assert resp.status == 200, (url, resp.status)
+        return resp.read().decode()
+
+
+def fake(base: str, method: str, body=None):
+    """Tell a fake provider something, or read what it received (tests/fakes/server.py /_fake/state)."""
+    if method == "GET":
+        req = urllib.request.Request(f"{base}/_fake/state?attr={body}")
+    else:
+        req = urllib.request.Request(f"{base}/_fake/state", data=json.dumps(body).encode(), method="POST")
+        req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
 
 
 def login(phone: str) -> str:
@@ -319,6 +349,98 @@ def console() -> None:
     status, _page, _ = get("/console/")
     assert status == 200 and "/console/session" in _page, "signed out: the sign-in page again"
     print("smoke ok: console sign-in, Today, orders, CSRF refused, sign-out")
+
+
+def phone_client() -> None:
+    """A volunteer's phone: WeChat sign-in, a device, a pool push, 抢单 from the feed, QR check-in."""
+    wechat, jpush = os.environ.get("FAKE_WECHAT"), os.environ.get("FAKE_JPUSH")
+    if not (wechat and jpush):
+        print("smoke skipped: the phone walk (FAKE_WECHAT and FAKE_JPUSH name no fake providers)")
+        return
+    tag = f"{random.randint(0, 10**9):09d}"
+    phone = "13700000005"
+    # One openid for this phone: a second walk against the same server signs in by the binding made
+    # by the first (WeChat gives a user one openid per mini-program).
+    fake(wechat, "POST", {"attr": "codes", "key": f"login-{tag}", "value": f"o-smoke-{phone}"})
+    fake(wechat, "POST", {"attr": "phone_codes", "key": f"phone-{tag}", "value": phone})
+    signed_in = call("POST", "/api/v1/auth/wechat", {"code": f"login-{tag}", "phone_code": f"phone-{tag}"})
+    assert signed_in["access_token"] and signed_in["refresh_token"], signed_in
+    volunteer = signed_in["access_token"]
+    me = call("GET", "/api/v1/me", token=volunteer)
+    assert me["phone"].endswith(phone[-4:]) and me["volunteer"], me
+    device = f"smoke{tag}"
+    fake(jpush, "POST", {"attr": "devices", "value": device})
+    call("POST", "/api/v1/me/devices", {"platform": "android", "token": device}, token=volunteer, expect=201)
+    # Pools may reach this volunteer at any hour (the walk may run in the default quiet hours).
+    call("PATCH", "/api/v1/me/notification-settings", {"quiet_hours": {"enabled": False}}, token=volunteer)
+
+    station = call("GET", f"/api/v1/sites/{me['volunteer']['site_id']}")
+    place = {"lat": station["lat"] + 0.001, "lng": station["lng"] + 0.001}
+    categories = me["volunteer"].get("category_ids") or [call("GET", "/api/v1/categories")["items"][0]["id"]]
+    now = datetime.now(UTC).replace(microsecond=0)
+    resident = login("13600000001")
+    order = call(
+        "POST",
+        "/api/v1/orders",
+        {
+            "category_id": categories[0],
+            "title": "烟测：附近新单",
+            "address": "社区活动室",
+            **place,
+            "start_at": (now + timedelta(hours=30)).isoformat(),
+            "end_at": (now + timedelta(hours=31)).isoformat(),
+            "volunteers_needed": 1,
+        },
+        token=resident,
+        expect=201,
+    )
+    manager = login("13900000001")
+    call("POST", f"/api/v1/orders/{order['id']}/dispatch", {"mode": "grab", "capacity": 1}, token=manager)
+    pushed = None
+    for _ in range(60):  # the worker sends the outbox to the fake JPush
+        mine = [p for p in fake(jpush, "GET", "sent") if p[0] == device]  # (registration id, alert, extras)
+        pushed = next((p for p in mine if p[2].get("subject_id") == str(order["id"])), None)
+        if pushed:
+            break
+        time.sleep(0.5)
+    assert pushed and pushed[2]["kind"] == "order.pool_nearby", fake(jpush, "GET", "sent")[-3:]
+    near = f"lat={place['lat']}&lng={place['lng']}"
+    feed = call("GET", f"/api/v1/tasks/available?{near}&matching=true", token=volunteer)
+    assert order["id"] in [t["id"] for t in feed["items"] if t["kind"] == "order"], feed
+    grabbed = call("POST", f"/api/v1/orders/{order['id']}/grab", token=volunteer, expect=201)
+
+    activity = call(
+        "POST",
+        f"/api/v1/sites/{station['id']}/activities",
+        {
+            "category_id": categories[0],
+            "title": "烟测：室内讲座",
+            "address": "实践站多功能厅",
+            "lat": station["lat"],
+            "lng": station["lng"],
+            # Sign-ups close at the start; check-in opens the grace period before it.
+            "start_at": (now + timedelta(minutes=10)).isoformat(),
+            "end_at": (now + timedelta(hours=1)).isoformat(),
+            "slots": 5,
+        },
+        token=manager,
+        expect=201,
+    )
+    signup = call("POST", f"/api/v1/activities/{activity['id']}/signup", token=volunteer, expect=201)
+    code = call("GET", f"/api/v1/activities/{activity['id']}/checkin-code", token=manager)
+    assert code["qr_svg"].lstrip().startswith("<"), code
+    check_in = f"/api/v1/assignments/{signup['id']}/check-in"
+    checked = call("POST", check_in, {"qr_code": code["code"]}, token=volunteer)
+    assert checked["checkin_method"] == "qr", checked
+    # Leave the volunteer free for the next walk against the same server: out by GPS at the station,
+    # and the pool's place given back.
+    at_station = {"lat": station["lat"], "lng": station["lng"]}
+    call("POST", f"/api/v1/assignments/{signup['id']}/check-out", at_station, token=volunteer)
+    call("POST", f"/api/v1/assignments/{grabbed['id']}/withdraw", {}, token=volunteer)
+    print(
+        f"smoke ok: WeChat sign-in of {phone[:3]}****{phone[-4:]}, pool {order['id']} pushed to the fake "
+        f"JPush and grabbed, QR check-in at activity {activity['id']}"
+    )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,11 @@ records each request and answers through the subclass's `handle`, with scripted 
         ...
         fake.requests                    # every request seen: Request(method, path, query, headers, body)
 
-Run one alone (for .ci/smoke.py or by hand): `python -m tests.fakes.<name> --port 8701`.
+Run one alone (for .ci/smoke.py or by hand): `python -m tests.fakes.<name> --port 8701`. A fake run
+alone is told things over HTTP under /_fake/ (no provider has such paths):
+  POST /_fake/state {"attr": "codes", "key": "c1", "value": "openid-1"}   fake.codes["c1"] = "openid-1"
+  POST /_fake/state {"attr": "devices", "value": "regid-1"}               fake.devices.add("regid-1")
+  GET  /_fake/state?attr=sent                                            fake.sent, as JSON
 """
 
 from __future__ import annotations
@@ -66,10 +70,15 @@ class FakeServer:
                     headers={key.lower(): value for key, value in self.headers.items()},
                     body=self.rfile.read(length) if length else b"",
                 )
+                if request.path == "/_fake/state":
+                    self._reply(fake.control(request))
+                    return
                 with fake._lock:
                     fake.requests.append(request)
                     trouble = fake._trouble.pop(0) if fake._trouble else None
-                reply = fake.handle(request, trouble)
+                self._reply(fake.handle(request, trouble))
+
+            def _reply(self, reply: Reply) -> None:
                 if reply.delay:
                     time.sleep(reply.delay)
                 body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
@@ -96,6 +105,28 @@ class FakeServer:
 
     def handle(self, request: Request, trouble: str | None) -> Reply:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def control(self, request: Request) -> Reply:
+        """/_fake/state: set an item of a dict attribute, add to a set or list attribute (POST), or read
+        one attribute (GET ?attr=). Only attributes the fake already has."""
+        try:
+            ask = request.json() if request.method == "POST" else dict(request.query)
+            value = getattr(self, str(ask["attr"]))
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return Reply(400, {"error": "name an attribute the fake has: {attr, key?, value?}"})
+        if request.method == "GET":
+            with self._lock:
+                return Reply(200, list(value) if isinstance(value, set | tuple) else value)
+        with self._lock:
+            if isinstance(value, dict) and "key" in ask:
+                value[ask["key"]] = ask.get("value")
+            elif isinstance(value, set):
+                value.add(ask.get("value"))
+            elif isinstance(value, list):
+                value.append(ask.get("value"))
+            else:
+                return Reply(400, {"error": f"{ask['attr']} is not a dict, set or list"})
+        return Reply(200, {"ok": True})
 
     def fail_next(self, *troubles: str) -> None:
         """The next len(troubles) requests get these scripted failures, in order."""

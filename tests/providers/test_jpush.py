@@ -65,12 +65,6 @@ def test_pushes_the_alert_and_what_it_is_about_to_the_device(app, jpush):
     assert body["options"] == {"apns_production": False, "time_to_live": 600, "sendno": 11}
 
 
-def test_the_old_message_shape_with_device_token_still_works(app, jpush):
-    msg = message(target=None, device_token=DEVICE)
-    send(app, msg)
-    assert [rid for rid, _a, _e in jpush.sent] == [DEVICE]
-
-
 def test_a_wrong_master_secret_is_1004_and_retried(app, jpush, monkeypatch):
     monkeypatch.setitem(app.config["JPUSH"], "master_secret", "wrong")
     error = refused(app, message())
@@ -142,10 +136,11 @@ def test_no_target_is_final(app, jpush):
 
 @pytest.fixture
 def jpush_sender(app, monkeypatch):
-    monkeypatch.setitem(app.config["APP"], "notification_sender", "volunteer_app.providers.jpush:JPushSender")
-    app.extensions.pop("notification_sender", None)
+    """The push channel's sender is JPush, by its built-in name (as a deployment configures it)."""
+    monkeypatch.setitem(app.config["NOTIFICATIONS"], "senders", {"push": "jpush"})
+    app.extensions.pop("notification_senders", None)
     yield
-    app.extensions.pop("notification_sender", None)
+    app.extensions.pop("notification_senders", None)
 
 
 def test_deliver_pending_sends_through_jpush_and_records_its_refusal(app, jpush, jpush_sender):
@@ -155,7 +150,7 @@ def test_deliver_pending_sends_through_jpush_and_records_its_refusal(app, jpush,
         devices.register_device(who=caller(person.id), platform="ios", token="uninstalled", app_version="1.0")
     notify(app, [person], "order.offered")
     assert deliver(app) == 1
-    rows = {row.device_token: row for row in outbox(app)}
+    rows = {row.target: row for row in outbox(app)}
     assert rows[DEVICE].status == OutboxStatus.SENT
     assert rows["uninstalled"].status in (OutboxStatus.FAILED, OutboxStatus.DEAD)
     assert "jpush:1011" in rows["uninstalled"].last_error

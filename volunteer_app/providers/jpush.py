@@ -92,7 +92,7 @@ class JPushSender:
         app_key, secret = config.get("app_key"), config.get("master_secret")
         if not app_key or not secret:
             raise DeliveryError("jpush:not_configured", "JPUSH_APP_KEY and JPUSH_MASTER_SECRET are required")
-        registration_id = message.get("target") or message.get("device_token")
+        registration_id = message.get("target")
         if not registration_id:
             raise DeliveryError("jpush:no_target", "no registration id to push to", retry=False)
         base = str(config.get("api_base") or DEFAULT_API_BASE).rstrip("/")

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 from flask import current_app
 
-from volunteer_app.notifications.channels import DeliveryError
+from volunteer_app.providers import DeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +278,7 @@ class WechatSender:
 
     def send(self, message: dict[str, Any]) -> None:
         cfg = settings()
-        openid = message.get("target") or message.get("device_token")
+        openid = message.get("target")
         if not openid:
             raise DeliveryError("wechat:no_openid", retry=False)
         template = (cfg.get("templates") or {}).get(message.get("kind"))
