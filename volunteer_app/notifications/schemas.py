@@ -84,7 +84,9 @@ class DeviceOut(ma.Schema):
 
 CHOOSABLE_CHANNELS = ("push", "sms", "wechat")
 DEFAULT_CLOCK = "local time HH:MM; null: the deployment's"
-CLOCK = ma.validate.Regexp(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", error="a local time HH:MM")
+LOCAL_TIME = "a local time HH:MM"
+register_field_messages({LOCAL_TIME: "须为当地时间 HH:MM（00:00–23:59）"})
+CLOCK = ma.validate.Regexp(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", error=LOCAL_TIME)
 
 
 class QuietHoursIn(ma.Schema):
