@@ -46,6 +46,7 @@ PATH_EXAMPLES: dict[str, Any] = {
     "link_id": 1,
     "certificate_id": 1,
     "device_id": 1,
+    "notification_id": 1,
     "job_id": 1,
     "rule_id": 1,
     "code": "ABCD2345",
@@ -146,6 +147,11 @@ BODY_EXAMPLES: dict[str, dict[str, Any]] = {
     "OwnStatementIn": {"format": "xlsx", "from": Day(-90), "to": Day(0)},
     "MarkReadIn": {"all": True},
     "DeviceIn": {"platform": "android", "token": "fcm-token-0123456789abcdef", "app_version": "1.4.0"},
+    "NotificationSettingsIn": {
+        "opt_out": {"order.rate_request": ["sms"]},
+        "quiet_hours": {"enabled": True, "start": "22:30", "end": "07:00"},
+    },
+    "NotificationSettingsPatch": {"quiet_hours": {"enabled": False}},
     "WechatConsentIn": {
         "results": {"errMsg": "requestSubscribeMessage:ok", "G7Ha3Tk0bQd_x1QpYd1uZr6FZbA8bq1s": "accept"}
     },

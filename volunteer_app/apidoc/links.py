@@ -31,6 +31,7 @@ RESOURCES: dict[str, list[tuple[str, str]]] = {
     "CertificateSummary": [("certificates", "id")],
     "CertificateOut": [("certificates", "id"), ("verify", "verification_code")],
     "DeviceOut": [("devices", "id")],
+    "DeliveryOut": [("notifications", "notification_id")],
     "RuleOut": [("service-day-rules", "id")],
     "TeamMemberOut": [("members", "user_id")],
     "TeamMemberCreated": [("members", "user_id")],

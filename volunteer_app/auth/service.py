@@ -46,6 +46,12 @@ register_field_messages({WRONG_PASSWORD: "与当前密码不符"})
 register_messages(
     {
         "auth.bad_credentials": ("手机号或密码错误", "Wrong phone number or password"),
+        # WeChat sign-in with a phone WeChat confirmed but no account has (the SMS-code request no
+        # longer says this to strangers: it answers every number alike).
+        "auth.phone_not_registered": (
+            "该手机号尚未注册，请先注册后再用微信登录",
+            "This phone number is not registered: register, then sign in with WeChat",
+        ),
         "auth.home_site_required": (
             "请选择所属实践站或提供位置",
             "Choose a home station or give your location",

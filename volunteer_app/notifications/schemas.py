@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import marshmallow as ma
 
 from volunteer_app.field_messages import register_field_messages
@@ -85,7 +87,15 @@ class DeviceOut(ma.Schema):
 CHOOSABLE_CHANNELS = ("push", "sms", "wechat")
 DEFAULT_CLOCK = "local time HH:MM; null: the deployment's"
 LOCAL_TIME = "a local time HH:MM"
-register_field_messages({LOCAL_TIME: "须为当地时间 HH:MM（00:00–23:59）"})
+WINDOW_EMPTY = "start and end must differ"
+register_field_messages(
+    {
+        LOCAL_TIME: "须为当地时间 HH:MM（00:00–23:59）",
+        WINDOW_EMPTY: "开始与结束时间不能相同",
+        # preferences.update_settings: "<kind>: cannot turn off <channels>"
+        re.compile(r"(.+): cannot turn off (.+)"): "{0}：不能关闭 {1}",
+    }
+)
 CLOCK = ma.validate.Regexp(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", error=LOCAL_TIME)
 
 
@@ -101,7 +111,7 @@ class QuietHoursIn(ma.Schema):
     @ma.validates_schema
     def _a_window(self, data, **_kwargs):
         if data.get("start") is not None and data.get("start") == data.get("end"):
-            raise ma.ValidationError("start and end must differ", "end")
+            raise ma.ValidationError(WINDOW_EMPTY, "end")
 
 
 def _opt_out(**kwargs) -> ma.fields.Dict:
