@@ -38,8 +38,6 @@ from volunteer_app.worker.registry import Work
 
 log = logging.getLogger(__name__)
 
-log = logging.getLogger(__name__)
-
 WRONG_PASSWORD = "does not match the current password"
 register_field_messages({WRONG_PASSWORD: "与当前密码不符"})
 
