@@ -185,3 +185,23 @@ def test_two_notifications_at_once_spend_a_consent_once(wechat_app, fake, client
     with wechat_app.app_context():
         assert set(db.session.scalars(sa.select(WechatConsent.remaining))) == {0}
         assert db.session.scalar(sa.select(sa.func.count()).select_from(WechatBinding)) == 5
+
+
+def test_unbinding_kills_the_messages_still_waiting_for_that_wechat(wechat_app, fake, client):
+    """A message deferred (quiet hours) or being retried must not reach the openid after the unbinding:
+    the same WeChat may be bound to another account next."""
+    from tests.notifications.conftest import deliver, notify, outbox
+    from volunteer_app.notifications import senders
+    from volunteer_app.notifications.models import OutboxStatus
+
+    a = bound_user(wechat_app, fake, client, 1)
+    client.post(URL, json={"kinds": ["order.reminder"]}, headers=a.headers)
+    notify(wechat_app, [a], "order.reminder")
+    [row] = [r for r in outbox(wechat_app) if r.channel == "wechat"]
+    assert (row.target, row.status) == ("o-1", OutboxStatus.PENDING)
+    assert client.delete("/api/v1/me/wechat", headers=a.headers).status_code == 204
+    senders.SENT.clear()
+    deliver(wechat_app)
+    [row] = [r for r in outbox(wechat_app) if r.channel == "wechat"]
+    assert (row.status, row.last_error) == (OutboxStatus.DEAD, "wechat.unbound")
+    assert [m for m in senders.SENT if m["channel"] == "wechat"] == []

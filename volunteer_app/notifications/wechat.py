@@ -23,6 +23,7 @@ from volunteer_app.extensions import db
 from volunteer_app.field_messages import register_field_messages
 from volunteer_app.notifications import channels
 from volunteer_app.notifications.delivery import CHUNK
+from volunteer_app.notifications.models import OutboxMessage, OutboxStatus
 from volunteer_app.providers import wechat as provider
 
 register_messages(
@@ -35,6 +36,7 @@ register_messages(
 )
 
 ACCEPT = "accept"
+UNBOUND = "wechat.unbound"  # last_error of the messages a user's unbinding left unsent
 NOT_CARRIED = "not a kind WeChat carries here"
 register_field_messages({NOT_CARRIED: "该类通知不通过微信发送"})
 
@@ -120,9 +122,22 @@ def record_consents(*, who, kinds: Sequence[str] | None = None, results: dict | 
 
 def unbind(*, who) -> None:
     """Undo the caller's WeChat binding: the mini-program no longer signs this account in, no message
-    goes to it, and its consents are forgotten. 404 when none is bound. Commits."""
+    goes to it (those waiting die, `wechat.unbound`), and its consents are forgotten. 404 when none is
+    bound. Commits."""
     if _binding(who.user_id) is None:
         raise NotFound("wechat.not_bound")
+    # Messages still waiting for this WeChat (quiet hours, retries) go nowhere: the openid is no longer
+    # this account's, and may be bound to another account next.
+    db.session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.user_id == who.user_id,
+            OutboxMessage.channel == "wechat",
+            OutboxMessage.status.in_((OutboxStatus.PENDING, OutboxStatus.FAILED)),
+        )
+        .values(status=OutboxStatus.DEAD, last_error=UNBOUND),
+        execution_options={"synchronize_session": False},
+    )
     db.session.execute(delete(WechatConsent).where(WechatConsent.user_id == who.user_id))
     db.session.execute(delete(WechatBinding).where(WechatBinding.user_id == who.user_id))
     db.session.commit()
