@@ -98,3 +98,42 @@ def test_the_list_is_walked_to_its_end(app, client, world):
         if not cursor:
             break
     assert seen == sorted((m.id for m in outbox(app)), reverse=True)
+
+
+def test_a_batch_stops_before_its_lease_runs_out_and_hands_the_rest_back(app, world, monkeypatch):
+    """A blocked provider makes each send wait out its timeouts: a batch must not outlive its claim, or
+    another deliverer takes over rows this one is still sending and they go twice."""
+    import time
+    from datetime import timedelta
+
+    from tests.notifications.conftest import deliver, notify, outbox
+    from volunteer_app.notifications import delivery
+    from volunteer_app.notifications.models import OutboxStatus
+
+    class Slow:
+        def __init__(self):
+            self.ids = []
+
+        def send(self, message):
+            time.sleep(0.4)
+            self.ids.append(message["id"])
+
+    slow = Slow()
+    app.extensions["notification_senders"] = {"push": slow, "sms": slow}
+    monkeypatch.setattr(delivery, "SENDING_LEASE", timedelta(seconds=2))
+    monkeypatch.setattr(delivery, "LEASE_MARGIN", timedelta(seconds=1))
+    try:
+        people = [world.vol_s1, world.vol_s4, world.resident, world.mgr_s1, world.mgr_s2]
+        notify(app, people, "order.offered")  # urgent (never held by quiet hours): push|sms
+        first = deliver(app)
+        rows = outbox(app)
+        assert 1 <= first < len(rows) == 5
+        assert sorted(r.id for r in rows if r.status == OutboxStatus.SENT) == sorted(slow.ids)
+        handed_back = [r for r in rows if r.status != OutboxStatus.SENT]
+        assert {(r.status, r.attempts) for r in handed_back} == {(OutboxStatus.PENDING, 0)}
+        while deliver(app):
+            pass
+        assert {r.status for r in outbox(app)} == {OutboxStatus.SENT}
+        assert sorted(slow.ids) == sorted(r.id for r in rows)  # each once
+    finally:
+        app.extensions.pop("notification_senders", None)

@@ -5,6 +5,7 @@ and purging finished rows. Runs in the worker and the scheduler, never in a requ
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +24,10 @@ log = logging.getLogger(__name__)
 
 # Delivery: a claim is a lease (a crashed sender's rows are taken over after it); failures back off.
 SENDING_LEASE = timedelta(minutes=10)
+# A batch stops sending this long before its lease runs out and hands its unsent rows back: a blocked
+# provider (each send waiting out its timeouts) must not let another deliverer take over rows this one
+# is still sending, which would send them twice.
+LEASE_MARGIN = timedelta(minutes=1)
 RETRY_FIRST = timedelta(seconds=30)
 RETRY_MAX = timedelta(hours=1)
 # Ids per IN (…) list, well under SQLite's bound-parameter limit.
@@ -47,7 +52,12 @@ def deliver_pending(*, limit: int = 100, now: datetime | None = None) -> int:
         return 0
     sent: list[int] = []
     failed: list[tuple[dict[str, Any], str, bool]] = []
+    released: list[int] = []
+    stop_at = time.monotonic() + (SENDING_LEASE - LEASE_MARGIN).total_seconds()
     for message in messages:
+        if time.monotonic() >= stop_at:  # the lease is running out: the rest wait for the next batch
+            released.append(message["id"])
+            continue
         try:
             by_channel[message["channel"]].send(message)
         except DeliveryError as exc:  # the provider's own answer: its code is what admins see
@@ -71,7 +81,7 @@ def deliver_pending(*, limit: int = 100, now: datetime | None = None) -> int:
             failed.append((message, f"{type(exc).__name__}: {exc}"[:200], True))
         else:
             sent.append(message["id"])
-    _record(sent, failed, now)
+    _record(sent, failed, now, released)
     return len(sent)
 
 
@@ -171,11 +181,21 @@ def _message(outbox: OutboxMessage, notification: Notification, target: str | No
     }
 
 
-def _record(sent: list[int], failed: list[tuple[dict[str, Any], str, bool]], now: datetime) -> None:
+def _record(
+    sent: list[int], failed: list[tuple[dict[str, Any], str, bool]], now: datetime, released: list[int]
+) -> None:
     """Mark sent rows sent, failed rows failed (or dead once out of attempts, or at once when retrying
-    cannot help). Commits."""
+    cannot help), and hand `released` rows (not tried: the lease ran short) back as pending, due now,
+    their attempts unchanged. Commits."""
     max_attempts = int(current_app.config["APP"]["notification_max_attempts"])
     mine = OutboxMessage.status == OutboxStatus.SENDING
+    for start in range(0, len(released), CHUNK):
+        db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(released[start : start + CHUNK]), mine)
+            .values(status=OutboxStatus.PENDING, next_try_at=now),
+            execution_options={"synchronize_session": False},
+        )
     for start in range(0, len(sent), CHUNK):
         db.session.execute(
             update(OutboxMessage)
