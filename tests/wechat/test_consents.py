@@ -205,3 +205,25 @@ def test_unbinding_kills_the_messages_still_waiting_for_that_wechat(wechat_app, 
     [row] = [r for r in outbox(wechat_app) if r.channel == "wechat"]
     assert (row.status, row.last_error) == (OutboxStatus.DEAD, "wechat.unbound")
     assert [m for m in senders.SENT if m["channel"] == "wechat"] == []
+
+
+def test_a_message_skipped_over_the_daily_cap_gives_its_consent_back(wechat_app, fake, client, monkeypatch):
+    """The reacher spends a consent before routing knows the row is over the cap: a skipped row was
+    never sent, so the consent it took must still let the next message through."""
+    from tests.notifications.conftest import notify, outbox
+    from volunteer_app.notifications.models import OutboxStatus
+
+    monkeypatch.setitem(wechat_app.config["NOTIFICATIONS"], "daily_cap", 1)
+    a = bound_user(wechat_app, fake, client, 1)
+    for _ in range(2):
+        client.post(URL, json={"kinds": ["order.reminder"]}, headers=a.headers)
+    notify(wechat_app, [a], "order.reminder")  # sent: one consent spent
+    notify(wechat_app, [a], "order.reminder")  # over the cap: skipped
+    notify(wechat_app, [a], "order.reminder")  # and again
+    rows = [(r.channel, r.status, r.last_error) for r in outbox(wechat_app)]
+    assert rows == [
+        ("wechat", OutboxStatus.PENDING, None),
+        ("wechat", OutboxStatus.SKIPPED, "cap"),
+        ("wechat", OutboxStatus.SKIPPED, "cap"),
+    ]
+    assert left(client.get("/api/v1/me/wechat", headers=a.headers).get_json())["order.reminder"] == 1

@@ -18,7 +18,8 @@ title_en, subject_type, subject_id, order_id, attempts.
 Reachers: a channel's reacher answers, inside the notifying transaction, which of some users that
 channel can reach for a kind, and where: `reach(user_ids, kind) -> {user_id: [target, ...]}` (a user
 left out cannot be reached). A reacher may reserve something in that transaction (a WeChat
-subscription consent is used up by the message it allows).
+subscription consent is used up by the message it allows); its releaser gives it back when the row is
+written "skipped" (the daily cap).
 """
 
 from __future__ import annotations
@@ -31,8 +32,21 @@ CHANNEL_NAMES = ("push", "sms", "wechat", "console")
 
 Reach = Callable[[Sequence[int], str], dict[int, list[str | None]]]
 REACHERS: dict[str, Reach] = {}
+# A reacher that reserves something gives it back for the rows routing then writes "skipped" (over the
+# daily cap): `release(user_ids, kind)`, one id per skipped row, in the same transaction.
+Release = Callable[[Sequence[int], str], None]
+RELEASERS: dict[str, Release] = {}
 
-__all__ = ["CHANNEL_NAMES", "REACHERS", "DeliveryError", "Reach", "reacher"]
+__all__ = [
+    "CHANNEL_NAMES",
+    "REACHERS",
+    "RELEASERS",
+    "DeliveryError",
+    "Reach",
+    "Release",
+    "reacher",
+    "releaser",
+]
 
 
 def reacher(channel: str) -> Callable[[Reach], Reach]:
@@ -42,6 +56,18 @@ def reacher(channel: str) -> Callable[[Reach], Reach]:
 
     def register(fn: Reach) -> Reach:
         REACHERS[channel] = fn
+        return fn
+
+    return register
+
+
+def releaser(channel: str) -> Callable[[Release], Release]:
+    """Register `channel`'s release of what its reacher reserved for rows never sent (see RELEASERS)."""
+    if channel not in CHANNEL_NAMES:
+        raise ValueError(f"unknown channel: {channel!r}")
+
+    def register(fn: Release) -> Release:
+        RELEASERS[channel] = fn
         return fn
 
     return register

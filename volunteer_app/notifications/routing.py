@@ -30,7 +30,7 @@ from sqlalchemy import func, select
 
 from volunteer_app.accounts.models import User
 from volunteer_app.extensions import db
-from volunteer_app.notifications.channels import REACHERS, reacher
+from volunteer_app.notifications.channels import REACHERS, RELEASERS, reacher
 from volunteer_app.notifications.messages import SECURITY_KINDS, URGENT_KINDS
 from volunteer_app.notifications.models import (
     PUSH_PLATFORMS,
@@ -202,7 +202,8 @@ def _sent_today(user_zones: dict[int, str], now: datetime) -> dict[int, int]:
 
 def outbox_rows(written: Sequence[tuple[int, int, str]], now: datetime) -> list[dict]:
     """The outbox rows of inbox rows `written` ((notification id, user id, kind), one chunk): the
-    route's channels per user, with opt-outs, the daily cap and quiet hours applied. Reads only."""
+    route's channels per user, with opt-outs, the daily cap and quiet hours applied. Writes only what
+    the reachers reserve (a WeChat consent), given back for the rows skipped over the cap."""
     by_kind: dict[str, set[int]] = defaultdict(set)
     for _nid, user_id, kind in written:
         by_kind[kind].add(user_id)
@@ -229,6 +230,7 @@ def outbox_rows(written: Sequence[tuple[int, int, str]], now: datetime) -> list[
             end = (setting and setting.quiet_end) or window[1]
             quiet[user_id] = quiet_until(now, zones[user_id], start, end)
     rows = []
+    unspent: dict[tuple[str, str], list[int]] = defaultdict(list)  # (channel, kind) -> a user per row
     for notification_id, user_id, kind in sorted(written):
         targets = reached[kind].get(user_id, [])
         status, error, later = OutboxStatus.PENDING, None, None
@@ -242,6 +244,8 @@ def outbox_rows(written: Sequence[tuple[int, int, str]], now: datetime) -> list[
                 later = quiet[user_id]
         for channel, target in targets:
             external = channel in EXTERNAL
+            if external and status == OutboxStatus.SKIPPED and channel in RELEASERS:
+                unspent[(channel, kind)].append(user_id)
             rows.append(
                 {
                     "notification_id": notification_id,
@@ -255,4 +259,6 @@ def outbox_rows(written: Sequence[tuple[int, int, str]], now: datetime) -> list[
                     "created_at": now,
                 }
             )
+    for (channel, kind), user_ids in unspent.items():
+        RELEASERS[channel](user_ids, kind)
     return rows

@@ -181,3 +181,27 @@ def reach(user_ids: Sequence[int], kind: str) -> dict[int, list[str | None]]:
             ).all()
             found.update({user_id: [openid] for user_id, openid in rows})
     return found
+
+
+@channels.releaser("wechat")
+def release(user_ids: Sequence[int], kind: str) -> None:
+    """Give back the consents `reach` spent for rows routing then skipped (the daily cap): one per id
+    (an id twice: two). In the caller's transaction."""
+    template_id = _templates().get(kind)
+    if template_id is None or not user_ids:
+        return
+    times: dict[int, int] = {}
+    for user_id in user_ids:
+        times[user_id] = times.get(user_id, 0) + 1
+    for count in sorted(set(times.values())):
+        ids = sorted(u for u, n in times.items() if n == count)
+        for start in range(0, len(ids), CHUNK):
+            db.session.execute(
+                update(WechatConsent)
+                .where(
+                    WechatConsent.template_id == template_id,
+                    WechatConsent.user_id.in_(ids[start : start + CHUNK]),
+                )
+                .values(remaining=WechatConsent.remaining + count, updated_at=utcnow()),
+                execution_options={"synchronize_session": False},
+            )
