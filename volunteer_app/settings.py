@@ -215,6 +215,14 @@ def _provider_settings(table: dict[str, Any], environ: dict[str, str], **secrets
 # The delivery channels (volunteer_app/notifications/channels.py CHANNEL_NAMES; a test keeps them equal:
 # settings is core and imports no domain).
 NOTIFICATION_CHANNELS = ("push", "sms", "wechat", "console")
+# The senders' built-in names (notifications/senders.py BUILTINS and PROVIDERS; a test keeps them equal).
+NOTIFICATION_SENDERS = ("console", "memory", "jpush", "tencent_sms", "wechat")
+
+
+def _dotted(name: str) -> bool:
+    """ "package.module:Class": a sender named by its import path (checked for shape; imported when used)."""
+    module, _, attr = name.partition(":")
+    return bool(attr) and all(part.isidentifier() for part in [*module.split("."), attr])
 
 
 def _clock(value: Any, key: str) -> str:
@@ -233,8 +241,12 @@ def _notification_settings(table: dict[str, Any]) -> dict[str, Any]:
     cfg = dict(table)
     senders = dict(cfg.get("senders") or {})
     for channel, name in senders.items():
-        if channel not in NOTIFICATION_CHANNELS or not isinstance(name, str) or not name:
-            raise ConfigError(f"[notifications] senders: {channel!r} = {name!r} is not a channel's sender")
+        known = isinstance(name, str) and (name in NOTIFICATION_SENDERS or _dotted(name))
+        if channel not in NOTIFICATION_CHANNELS or not known:
+            raise ConfigError(
+                f"[notifications] senders: {channel!r} = {name!r} is not a channel's sender (one of "
+                f"{', '.join(NOTIFICATION_SENDERS)}, or package.module:Class)"
+            )
     routes: dict[str, list[tuple[str, ...]]] = {}
     for kind, entries in (cfg.get("routes") or {}).items():
         if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):

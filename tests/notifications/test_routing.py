@@ -19,7 +19,7 @@ from volunteer_app.extensions import db
 from volunteer_app.notifications import channels, devices, routing, senders
 from volunteer_app.notifications.channels import DeliveryError
 from volunteer_app.notifications.models import Notification
-from volunteer_app.settings import NOTIFICATION_CHANNELS, ConfigError, build_config
+from volunteer_app.settings import NOTIFICATION_CHANNELS, NOTIFICATION_SENDERS, ConfigError, build_config
 
 API = "/api/v1"
 
@@ -109,7 +109,10 @@ def test_an_inactive_user_gets_no_sms(app, world):
 
 def test_the_configuration_is_checked(tmp_path):
     assert tuple(channels.CHANNEL_NAMES) == NOTIFICATION_CHANNELS
+    assert set(NOTIFICATION_SENDERS) == set(senders.BUILTINS) | set(senders.PROVIDERS)
     for bad in (
+        {"senders": {"push": "jpusj"}},  # a misspelt sender would stop every channel's delivery
+        {"senders": {"sms": "my module:Sender"}},
         {"routes": {"order.filled": ["push|pager"]}},
         {"routes": {"order.filled": "push"}},
         {"senders": {"fax": "console"}},
@@ -120,6 +123,11 @@ def test_the_configuration_is_checked(tmp_path):
         path = _toml(bad, tmp_path)
         with pytest.raises(ConfigError):
             build_config(environ={"VOLUNTEER_CONFIG": path})
+    good = _toml({"senders": {"push": "jpush", "sms": "my_pkg.gateway:Sms"}}, tmp_path)
+    assert (
+        build_config(environ={"VOLUNTEER_CONFIG": good})["NOTIFICATIONS"]["senders"]["sms"]
+        == "my_pkg.gateway:Sms"
+    )
     routes = build_config(environ={})["NOTIFICATIONS"]["routes"]
     assert routes["order.rejected"] == [("wechat", "sms")]
     assert routes["order.pool_nearby"] == [("push",), ("wechat",)]
