@@ -138,3 +138,16 @@ def test_a_gcj02_check_in_at_a_wgs84_place_passes_where_the_unconverted_reading_
         out = loop.act(vol, a["id"], "check-out", shown(PLACE, geo.BD09))
     assert out["checkout_distance_m"] == 0 and out["minutes_computed"] == 60
     assert isinstance(datetime.fromisoformat(out["checkout_at"]), datetime)
+
+
+@pytest.mark.parametrize("half, missing", [({"lat": 30.27}, "lng"), ({"lng": 120.17}, "lat")])
+@pytest.mark.parametrize("system", [None, "gcj02"])
+def test_half_a_site_position_is_a_422_on_the_missing_half(loop, client, world, half, missing, system):
+    # It was stored as given (a lone lat, never converted from the system it claimed).
+    sites = loop.call("GET", "/sites?limit=100", world.admin)["items"]
+    body = {"kind": "station", "name": "半个坐标站", "parent_id": world.sites["I1"], **half}
+    if system:
+        body["coord_system"] = system
+    r = client.post("/api/v1/sites", json=body, headers=world.admin.headers)
+    assert assert_error(r, 422, "validation.failed")["errors"]["json"] == {missing: ["lat 与 lng 须同时提供"]}
+    assert loop.call("GET", "/sites?limit=100", world.admin)["items"] == sites

@@ -35,10 +35,7 @@ class OptionalReasonIn(ma.Schema):
 
 
 POSITION_OR_CODE = "give lat and lng, or qr_code"
-BOTH_OR_NEITHER = "lat and lng go together"
-register_field_messages(
-    {POSITION_OR_CODE: "请提供 lat 和 lng，或 qr_code", BOTH_OR_NEITHER: "lat 与 lng 须同时提供"}
-)
+register_field_messages({POSITION_OR_CODE: "请提供 lat 和 lng，或 qr_code"})
 
 
 class PositionIn(Positioned):
@@ -59,9 +56,8 @@ class PositionIn(Positioned):
 
     @ma.validates_schema
     def _position_or_code(self, data, **_):
-        if (data.get("lat") is None) != (data.get("lng") is None):
-            raise ma.ValidationError(BOTH_OR_NEITHER, "lat" if data.get("lat") is None else "lng")
-        if data.get("lat") is None and data.get("qr_code") is None:
+        # (Half a point is refused by Positioned.)
+        if data.get("lat") is None and data.get("lng") is None and data.get("qr_code") is None:
             raise ma.ValidationError(POSITION_OR_CODE, "_schema")
 
 

@@ -17,6 +17,8 @@ PASSWORD = Password(128, min_length=8, new=True, required=True)
 
 
 class RegisterIn(Positioned):
+    refuse_half_a_point = False  # half a point is no location: 422 auth.home_site_required (the service)
+
     phone = PHONE
     password = PASSWORD
     name = Text(40, required=True)
