@@ -134,7 +134,9 @@ class FakeServer:
             self._trouble.extend(troubles)
 
     def start(self) -> FakeServer:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name=self.name, daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=self.name, daemon=True
+        )
         self._thread.start()
         return self
 
