@@ -119,14 +119,21 @@ def gcj02_to_wgs84(lat: float, lng: float) -> tuple[float, float]:
     box, the point itself."""
     if out_of_china(lat, lng):
         return lat, lng
-    wlat, wlng = lat, lng
-    for _ in range(30):
-        glat, glng = wgs84_to_gcj02(wlat, wlng)
-        dlat, dlng = lat - glat, lng - glng
-        wlat, wlng = wlat + dlat, wlng + dlng
-        if abs(dlat) < 1e-10 and abs(dlng) < 1e-10:
+    return _invert(wgs84_to_gcj02, lat, lng, (lat, lng), steps=30, tolerance=1e-10)
+
+
+def _invert(forward, lat: float, lng: float, start: tuple[float, float], *, steps: int, tolerance: float):
+    """The point p with forward(p) == (lat, lng), by fixed-point iteration from `start`: move p by what
+    forward(p) misses the target by, until the miss is below `tolerance` degrees (the offsets change
+    slowly, so each step gains digits)."""
+    plat, plng = start
+    for _ in range(steps):
+        flat, flng = forward(plat, plng)
+        dlat, dlng = lat - flat, lng - flng
+        plat, plng = plat + dlat, plng + dlng
+        if abs(dlat) < tolerance and abs(dlng) < tolerance:
             break
-    return wlat, wlng
+    return plat, plng
 
 
 def gcj02_to_bd09(lat: float, lng: float) -> tuple[float, float]:
@@ -142,14 +149,8 @@ def bd09_to_gcj02(lat: float, lng: float) -> tuple[float, float]:
     x, y = lng - 0.0065, lat - 0.006
     z = math.sqrt(x * x + y * y) - 0.00002 * math.sin(y * _X_PI)
     theta = math.atan2(y, x) - 0.000003 * math.cos(x * _X_PI)
-    glat, glng = z * math.sin(theta), z * math.cos(theta)
-    for _ in range(5):
-        blat, blng = gcj02_to_bd09(glat, glng)
-        dlat, dlng = lat - blat, lng - blng
-        glat, glng = glat + dlat, glng + dlng
-        if abs(dlat) < 1e-11 and abs(dlng) < 1e-11:
-            break
-    return glat, glng
+    start = z * math.sin(theta), z * math.cos(theta)
+    return _invert(gcj02_to_bd09, lat, lng, start, steps=5, tolerance=1e-11)
 
 
 def _clamp(lat: float, lng: float) -> tuple[float, float]:
