@@ -93,6 +93,7 @@ def _import_models() -> None:
     from volunteer_app.reports import models as _reports  # noqa: F401  (rollups)
     from volunteer_app.scheduler import models as _scheduler  # noqa: F401  (job_runs)
     from volunteer_app.sites import models as _sites  # noqa: F401
+    from volunteer_app.supervision import models as _supervision  # noqa: F401
     from volunteer_app.timebank import models as _timebank  # noqa: F401
     from volunteer_app.worker import models as _worker  # noqa: F401  (work_items)
 

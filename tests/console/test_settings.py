@@ -90,7 +90,9 @@ def test_the_forms_fields_are_the_apis_and_a_change_is_saved_then_removed(app, c
     names = form.names()
     fields = set(SettingsValues().fields)
     weights = {f"ranking_weights.{c}" for c in RANKING_COMPONENTS}
-    assert weights <= names and names - weights == fields - {"ranking_weights"}
+    levels = {f"supervision_due_days.{level}" for level in ("red", "yellow", "green")}
+    grouped = weights | levels
+    assert grouped <= names and names - grouped == fields - {"ranking_weights", "supervision_due_days"}
 
     body = changed(form, {"checkin_radius_m": "800"})
     assert body == {"checkin_radius_m": 800}  # the unchanged fields are left out

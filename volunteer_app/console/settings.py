@@ -65,6 +65,21 @@ register(
         "a weight of 0 leaves a component out; the table replaces the inherited one whole": (
             "权重为 0 表示不计该指标；保存时整表替换继承的权重"
         ),
+        "Supervision and service quality": "督办与服务质量",
+        "督办 deadlines by level": "督办时限（按颜色）",
+        "Red": "红色",
+        "Yellow": "黄色",
+        "Green": "绿色",
+        "days": "天",
+        "percent": "%",
+        "Residents may complain until": "群众可投诉期限",
+        "days after the order": "天（订单结束后）",
+        "Answer complaints within": "诉求办理时限",
+        "Volunteers may appeal until": "志愿者可申诉期限",
+        "days after the audit": "天（审核后）",
+        "Decide appeals within": "申诉裁定时限",
+        "Call back this share of well-rated orders": "好评订单回访抽样比例",
+        "Call back within": "回访时限",
         "Setting": "设置项",
         "Current value": "当前取值",
         "Where it comes from": "来源",
@@ -76,7 +91,7 @@ register(
 class Field:
     key: str
     label: str  # English; the page shows it through _()
-    kind: str  # int | ints | select | weights | text
+    kind: str  # int | ints | select | weights | levels | text
     unit: str | None = None
     hint: str | None = None
 
@@ -128,6 +143,18 @@ GROUPS = (
             Field("ranking_board_size", "Red and black list size", "int", "sites"),
         ),
     ),
+    (
+        "Supervision and service quality",
+        (
+            Field("supervision_due_days", "督办 deadlines by level", "levels", "days"),
+            Field("complaint_window_days", "Residents may complain until", "int", "days after the order"),
+            Field("complaint_answer_hours", "Answer complaints within", "int", "hours"),
+            Field("appeal_window_days", "Volunteers may appeal until", "int", "days after the audit"),
+            Field("appeal_decide_hours", "Decide appeals within", "int", "hours"),
+            Field("follow_up_sample_percent", "Call back this share of well-rated orders", "int", "percent"),
+            Field("follow_up_due_hours", "Call back within", "int", "hours"),
+        ),
+    ),
     ("Site", (Field("timezone", "Time zone", "text"),)),
 )
 LEVEL_LABELS = {"station": "The station", "center": "The center"}
@@ -151,6 +178,14 @@ def weight_rows(weights: dict) -> list[tuple[str, str, str]]:
     ]
 
 
+LEVELS = (("red", "Red"), ("yellow", "Yellow"), ("green", "Green"))
+
+
+def level_rows(days: dict) -> list[tuple[str, str, str]]:
+    """(level, its label, the days as shown) for the 督办 levels."""
+    return [(key, label, shown(days.get(key))) for key, label in LEVELS]
+
+
 @blp.get("/settings")
 @page
 def settings_page():
@@ -165,6 +200,7 @@ def settings_page():
         levels=DISPATCH_LEVELS,
         zones=TIME_ZONES,
         weights=weight_rows(answer["effective"]["ranking_weights"]),
+        due_days=level_rows(answer["effective"]["supervision_due_days"]),
         shown=shown,
         below=below,
     )

@@ -77,6 +77,10 @@ SUBJECT_TYPES: dict[str, str] = {
     "statement": "the month YYYY-MM of the reader's statement: GET /me/timebook/transfers?month={id}",
     "timebook": "the reader's book number: GET /me/timebook",
     "ledger": "the ledger as a whole, no id (run `flask timebank verify`)",
+    "supervision_item": "the 督办 item's id: GET /supervision/items/{id}",
+    "complaint": "the complaint's id: GET /complaints/{id}",
+    "appeal": "the appeal's id: GET /appeals/{id}",
+    "follow_up": "the follow-up's id: GET /follow-ups/{id}",
 }
 # kind -> the subject types it may carry (notify refuses any other, and a missing one).
 KIND_SUBJECTS: dict[str, tuple[str, ...]] = {

@@ -120,6 +120,28 @@ class SettingsValues(PatchSchema):
         metadata={"description": "at most this many volunteers hear of a new pool (0: none)"},
     )
 
+    supervision_due_days = ma.fields.Dict(
+        keys=Str(validate=ma.validate.OneOf(("red", "yellow", "green"))),
+        values=Integer(validate=ma.validate.Range(1, 365)),
+        allow_none=True,
+        metadata={"description": "督办: days to act on an item, by level (red, yellow, green); all three"},
+    )
+    complaint_window_days = Integer(validate=ma.validate.Range(1, 365), allow_none=True)
+    complaint_answer_hours = Integer(validate=ma.validate.Range(1, 24 * 90), allow_none=True)
+    appeal_window_days = Integer(validate=ma.validate.Range(1, 365), allow_none=True)
+    appeal_decide_hours = Integer(validate=ma.validate.Range(1, 24 * 90), allow_none=True)
+    follow_up_sample_percent = Integer(
+        validate=ma.validate.Range(0, 100),
+        allow_none=True,
+        metadata={"description": "回访: percent of the closed orders rated 3–5 stars that are called back"},
+    )
+    follow_up_due_hours = Integer(validate=ma.validate.Range(1, 24 * 90), allow_none=True)
+
+    @ma.validates("supervision_due_days")
+    def _every_level(self, value, **_kwargs):
+        if value is not None and set(value) != {"red", "yellow", "green"}:
+            raise ma.ValidationError("name all three levels: red, yellow, green")
+
     @ma.validates("ranking_weights")
     def _some_weight(self, value, **_kwargs):
         if value is not None and not any(weight > 0 for weight in value.values()):
