@@ -233,8 +233,10 @@ def notifications_deliver(limit: int) -> None:
 @orders_cli.command("apply-deadlines")
 @click.option("--batch", default=1000, show_default=True, type=click.IntRange(1, 100_000))
 def orders_apply_deadlines(batch: int) -> None:
-    """Escalate, expire, close pools, lapse ratings and send reminders due now (safe to run concurrently)."""
+    """Escalate, expire, close pools, lapse ratings and send reminders due now, and escalate overdue
+    督办 items, complaints and appeals (safe to run concurrently)."""
     from volunteer_app.orders.deadlines import apply_deadlines
+    from volunteer_app.supervision.deadlines import apply_deadlines as supervision_deadlines
 
-    counts = apply_deadlines(batch=batch)
+    counts = {**apply_deadlines(batch=batch), **supervision_deadlines(batch=batch)}
     click.echo(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "nothing due")

@@ -140,6 +140,7 @@ register_field_messages(
         "letters, digits, _ and - only": "只能包含字母、数字、_ 和 -",
         "unknown time zone": "未知的时区",
         "thresholds must be strictly ascending": "阈值必须严格递增",
+        "name all three levels: red, yellow, green": "须同时设置红、黄、绿三个级别",
         "no such site": "站点不存在",
         "wrong kind": "站点类型不符",
         "not a station": "不是服务站",

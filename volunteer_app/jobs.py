@@ -19,6 +19,7 @@ from volunteer_app.orders import jobs as orders
 from volunteer_app.reports import jobs as reports
 from volunteer_app.scheduler.registry import Job
 from volunteer_app.scheduler.runner import purge_job_runs
+from volunteer_app.supervision import jobs as supervision
 from volunteer_app.timebank import jobs as timebank
 from volunteer_app.worker.queue import purge_results
 from volunteer_app.worker.registry import Drain, Work
@@ -50,6 +51,7 @@ PURGE = Job(
 
 JOBS: tuple[Job, ...] = (
     orders.DEADLINES,
+    supervision.DEADLINES,
     notifications.DELIVER,
     timebank.EXPIRE_REDEMPTIONS,
     PURGE,

@@ -62,6 +62,18 @@ KINDS: dict[str, tuple[str, str]] = {
         "附近有新的抢单「{title}」，距您约 {distance_m} 米，快去看看",
         'A new order to grab near you: "{title}", about {distance_m} m away',
     ),
+    "supervision.overdue": (
+        "督办事项「{title}」逾期未办结，已升级为红色并上报",
+        'The supervision item "{title}" is overdue: it is now red and was escalated',
+    ),
+    "complaint.overdue": (
+        "群众诉求「{title}」逾期未办理，已上报",
+        'The complaint "{title}" is overdue and was escalated',
+    ),
+    "appeal.overdue": (
+        "志愿者申诉「{title}」逾期未裁定，已上报",
+        'The appeal "{title}" is overdue and was escalated',
+    ),
 }
 # Security kinds: an alert about the integrity of the books (sent to admins and root managers). No one
 # can opt out of them, and neither quiet hours nor the daily cap hold them back: a tampered ledger must
@@ -90,6 +102,9 @@ KIND_SUBJECTS: dict[str, tuple[str, ...]] = {
     "ledger.mismatch": ("ledger",),
     "timebank.statement": ("statement",),
     "star.up": ("timebook",),
+    "supervision.overdue": ("supervision_item",),
+    "complaint.overdue": ("complaint",),
+    "appeal.overdue": ("appeal",),
 }
 # Appended when the params carry a reason the template does not already show.
 REASON = ("（原因：{reason}）", " (reason: {reason})")

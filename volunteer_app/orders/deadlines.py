@@ -94,7 +94,7 @@ def _escalate(status: str, late: list, due, now: datetime, batch: int) -> int:
         limit=batch,
         returning=RETURNING,
     )
-    parents = _escalation_managers({row.dispatch_site_id for row in rows})
+    parents = escalation_managers({row.dispatch_site_id for row in rows})
     notifications.notify_many(
         Message(
             parents.get(row.dispatch_site_id, []),
@@ -107,7 +107,7 @@ def _escalate(status: str, late: list, due, now: datetime, batch: int) -> int:
     return len(rows)
 
 
-def _escalation_managers(site_ids: set[int]) -> dict[int, list[int]]:
+def escalation_managers(site_ids: set[int]) -> dict[int, list[int]]:
     """For each dispatch site: the managers of its parent site (a center's own managers at the top)."""
     if not site_ids:
         return {}

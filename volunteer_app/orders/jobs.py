@@ -1,4 +1,5 @@
-"""The orders' scheduled job: the deadline sweep (orders/deadlines.py), every minute."""
+"""The orders' scheduled job: the deadline sweep (orders/deadlines.py), every minute. volunteer_app/jobs.py
+runs the supervision deadlines (supervision/deadlines.py) in the same job."""
 
 from __future__ import annotations
 
