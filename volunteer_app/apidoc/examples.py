@@ -49,6 +49,7 @@ PATH_EXAMPLES: dict[str, Any] = {
     "notification_id": 1,
     "job_id": 1,
     "rule_id": 1,
+    "item_id": 1,
     "code": "ABCD2345",
     # a sign-in's id comes from GET /auth/sessions (sessions are made at sign-in, so none is fixed)
     "session_id": "5f0c3a52-8b1e-4d8a-9c3e-2b7d4e6f8a10",
@@ -207,6 +208,17 @@ BODY_EXAMPLES: dict[str, dict[str, Any]] = {
     "_Empty": {},
     "OptionalReasonIn": {"reason": "临时有事，无法前往"},
     "PositionIn": dict(HERE),
+    "SupervisionItemIn": {
+        "subject": "本月过期时长占比偏高",
+        "description": "请核查本站 11 月未审核即过期的订单，说明原因并提出整改措施",
+        "level": "yellow",
+        "about": {"kind": "figure", "ref": "expired_share:2026-11"},
+    },
+    "ItemNoteIn": {"note": "已约谈相关志愿者，正在逐单核查"},
+    "ItemReportIn": {"result": "已逐单核查并补录审核，建立每周审核提醒"},
+    "ItemCloseIn": {"note": "整改到位，同意销号"},
+    "ItemSendBackIn": {"reason": "整改措施未落实到人，请补充"},
+    "ItemWithdrawIn": {"reason": "统计口径有误，撤回督办"},
     "CloseIn": {"reason": "志愿者忘记签退，按服务记录补登", "checkout_at": END},
 }
 

@@ -62,6 +62,19 @@ KINDS: dict[str, tuple[str, str]] = {
         "附近有新的抢单「{title}」，距您约 {distance_m} 米，快去看看",
         'A new order to grab near you: "{title}", about {distance_m} m away',
     ),
+    "supervision.raised": (
+        "上级发来督办事项「{title}」，请按期办理并报告",
+        'A supervision item "{title}" was raised for your site: act on it and report by its deadline',
+    ),
+    "supervision.reported": (
+        "督办事项「{title}」已报告办结，请确认销号或退回",
+        'The supervision item "{title}" was reported done: close it or send it back',
+    ),
+    "supervision.sent_back": (
+        "督办事项「{title}」被退回，请继续办理：{reason}",
+        'The supervision item "{title}" was sent back: {reason}',
+    ),
+    "supervision.closed": ("督办事项「{title}」已销号", 'The supervision item "{title}" was closed'),
     "supervision.overdue": (
         "督办事项「{title}」逾期未办结，已升级为红色并上报",
         'The supervision item "{title}" is overdue: it is now red and was escalated',
@@ -89,7 +102,7 @@ SUBJECT_TYPES: dict[str, str] = {
     "statement": "the month YYYY-MM of the reader's statement: GET /me/timebook/transfers?month={id}",
     "timebook": "the reader's book number: GET /me/timebook",
     "ledger": "the ledger as a whole, no id (run `flask timebank verify`)",
-    "supervision_item": "the 督办 item's id: GET /supervision/items/{id}",
+    "supervision_item": "the 督办 item's id: GET /supervision-items/{id}",
     "complaint": "the complaint's id: GET /complaints/{id}",
     "appeal": "the appeal's id: GET /appeals/{id}",
     "follow_up": "the follow-up's id: GET /follow-ups/{id}",
@@ -102,7 +115,7 @@ KIND_SUBJECTS: dict[str, tuple[str, ...]] = {
     "ledger.mismatch": ("ledger",),
     "timebank.statement": ("statement",),
     "star.up": ("timebook",),
-    "supervision.overdue": ("supervision_item",),
+    **{kind: ("supervision_item",) for kind in KINDS if kind.startswith("supervision.")},
     "complaint.overdue": ("complaint",),
     "appeal.overdue": ("appeal",),
 }
