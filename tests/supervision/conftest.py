@@ -23,7 +23,12 @@ MOVES = {
 
 
 def item_body(**over) -> dict:
-    return {"subject": "订单审核不及时", "description": "本月多张订单逾期未审核，请核查整改", "level": "yellow", **over}
+    return {
+        "subject": "订单审核不及时",
+        "description": "本月多张订单逾期未审核，请核查整改",
+        "level": "yellow",
+        **over,
+    }
 
 
 def call(client, person, method: str, path: str, body=None, status: int = 200, headers=None):

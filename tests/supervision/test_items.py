@@ -16,7 +16,11 @@ def test_an_institute_raises_against_its_station_and_the_station_is_told(app, cl
     item = raise_item(client, world.mgr_i1, world.sites["S1"])
     assert (item["site_id"], item["raised_site_id"]) == (world.sites["S1"], world.sites["I1"])
     assert (item["status"], item["level"], item["reopened"], item["overdue"]) == ("open", "yellow", 0, False)
-    assert (item["site_name"], item["raised_site_name"], item["raised_by_name"]) == ("站点S1", "站点I1", "站长I1")
+    assert (item["site_name"], item["raised_site_name"], item["raised_by_name"]) == (
+        "站点S1",
+        "站点I1",
+        "站长I1",
+    )
     # Due after the level's supervision_due_days of the raising site (yellow: 7 days by default).
     due = parse(item["due_at"])
     assert before + timedelta(days=7) - timedelta(seconds=5) <= due <= datetime.now(UTC) + timedelta(days=7)
@@ -44,7 +48,12 @@ def test_reach_when_raising(app, client, world):
     assert raise_item(client, world.mgr_c1, world.sites["C1"], 403)["error"] == "supervision.not_above"
     assert raise_item(client, world.admin, world.sites["C1"], 403)["error"] == "supervision.not_above"
     # Out of reach is 404: up the tree, a sibling, the other center.
-    for person, site in ((world.mgr_s1, "I1"), (world.mgr_s2, "S1"), (world.mgr_s4, "S1"), (world.mgr_c1, "S4")):
+    for person, site in (
+        (world.mgr_s1, "I1"),
+        (world.mgr_s2, "S1"),
+        (world.mgr_s4, "S1"),
+        (world.mgr_c1, "S4"),
+    ):
         assert raise_item(client, person, world.sites[site], 404)["error"] == "not_found"
     assert raise_item(client, world.vol_s1, world.sites["S1"], 403)["error"] == "auth.forbidden"
     assert notices(app, "supervision.raised") == []
@@ -55,7 +64,9 @@ def test_who_sees_an_item(app, client, world):
     for person in (world.mgr_s1, world.mgr_i1, world.mgr_c1, world.admin):
         assert call(client, person, "GET", f"/supervision-items/{item_id}")["id"] == item_id
     for person in (world.mgr_s2, world.mgr_s4):  # a sibling station, the other center
-        assert call(client, person, "GET", f"/supervision-items/{item_id}", status=404)["error"] == "not_found"
+        assert (
+            call(client, person, "GET", f"/supervision-items/{item_id}", status=404)["error"] == "not_found"
+        )
     assert call(client, world.vol_s1, "GET", f"/supervision-items/{item_id}", status=403)
     assert call(client, world.mgr_s1, "GET", "/supervision-items/999999", status=404)
 
@@ -264,10 +275,14 @@ def test_lists_by_side_level_state_and_overdue(app, client, world):
 
     with time_machine.travel(later, tick=False):
         headers = headers_now(app, world.mgr_c1.id)
-        page = client.get(f"/api/v1/sites/{s['C1']}/supervision-items?overdue=true", headers=headers).get_json()
+        page = client.get(
+            f"/api/v1/sites/{s['C1']}/supervision-items?overdue=true", headers=headers
+        ).get_json()
         assert _ids(page) == [on_s3, on_i1]  # the reported one waits on its raiser, not overdue
         assert all(i["overdue"] for i in page["items"])
-        page = client.get(f"/api/v1/sites/{s['C1']}/supervision-items?overdue=false", headers=headers).get_json()
+        page = client.get(
+            f"/api/v1/sites/{s['C1']}/supervision-items?overdue=false", headers=headers
+        ).get_json()
         assert _ids(page) == [on_s2, on_s1]
     # Reach: a sibling station, up the tree, the other center: 404; bad filters 422.
     for person, site in ((world.mgr_s2, "S1"), (world.mgr_s1, "I1"), (world.mgr_s4, "S1")):
@@ -281,10 +296,15 @@ def test_a_list_walks_to_its_end(app, client, world):
     made = [raise_item(client, world.mgr_i1, world.sites["S1"])["id"] for _ in range(5)]
     seen, cursor = [], None
     while True:
-        page = _list(client, world.mgr_s1, world.sites["S1"], limit=2, **({"cursor": cursor} if cursor else {}))
+        page = _list(
+            client, world.mgr_s1, world.sites["S1"], limit=2, **({"cursor": cursor} if cursor else {})
+        )
         seen += _ids(page)
         cursor = page["next_cursor"]
         if not cursor:
             break
     assert seen == made[::-1]
-    assert _list(client, world.mgr_s1, world.sites["S1"], 400, cursor="bogus")["error"] == "pagination.bad_cursor"
+    assert (
+        _list(client, world.mgr_s1, world.sites["S1"], 400, cursor="bogus")["error"]
+        == "pagination.bad_cursor"
+    )

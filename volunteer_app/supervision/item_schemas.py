@@ -85,7 +85,9 @@ class ItemCloseIn(ma.Schema):
 
 class ItemSendBackIn(ma.Schema):
     reason = Text(NOTE_MAX, required=True)
-    due_at = Moment(load_default=None, metadata={"description": "in the future; default now + the level's days"})
+    due_at = Moment(
+        load_default=None, metadata={"description": "in the future; default now + the level's days"}
+    )
 
 
 class ItemWithdrawIn(ma.Schema):
@@ -135,4 +137,6 @@ class ItemEventOut(ma.Schema):
 
 class SupervisionItemDetail(SupervisionItemOut):
     raised_by_name = ma.fields.String(allow_none=True)
-    events = ma.fields.List(ma.fields.Nested(ItemEventOut), required=True, metadata={"description": "oldest first"})
+    events = ma.fields.List(
+        ma.fields.Nested(ItemEventOut), required=True, metadata={"description": "oldest first"}
+    )
