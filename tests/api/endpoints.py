@@ -985,5 +985,59 @@ _ACTIVITY_ENDPOINTS = [
 ]
 _LIST += _ACTIVITY_ENDPOINTS
 
+
+# ---- 督办 items -----------------------------------------------------------------------------------------
+
+_ITEM_BODY = {
+    "subject": "订单审核不及时",
+    "description": "请核查本站逾期未审核的订单并整改",
+    "level": "yellow",
+}
+
+
+def _on_item(action: str, body: dict | None = None, *, reported: bool = False):
+    """/supervision-items/<id>/<action> (or the item itself when action is "") on an item the admin
+    raised against the side's station (on behalf of its institute); reported by the admin first."""
+
+    def request(app: Flask, w: World, t: str) -> Request:
+        item_id = _step(app, w.admin, "POST", f"/sites/{w.sites[t]}/supervision-items", _ITEM_BODY)["id"]
+        if reported:
+            _step(app, w.admin, "POST", f"/supervision-items/{item_id}/report", {"result": "已整改"})
+        return f"{API}/supervision-items/{item_id}{'/' + action if action else ''}", body
+
+    return request
+
+
+_LIST += [
+    Endpoint(
+        "GET",
+        "/api/v1/sites/<int:site_id>/supervision-items",
+        lambda app, w, t: (f"{API}/sites/{w.sites[t]}/supervision-items", None),
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/sites/<int:site_id>/supervision-items",
+        lambda app, w, t: (f"{API}/sites/{w.sites[t]}/supervision-items", _ITEM_BODY),
+    ),
+    Endpoint("GET", "/api/v1/supervision-items/<int:item_id>", _on_item("")),
+    Endpoint(
+        "POST", "/api/v1/supervision-items/<int:item_id>/notes", _on_item("notes", {"note": "正在核查"})
+    ),
+    Endpoint(
+        "POST", "/api/v1/supervision-items/<int:item_id>/report", _on_item("report", {"result": "已整改"})
+    ),
+    Endpoint("POST", "/api/v1/supervision-items/<int:item_id>/close", _on_item("close", {}, reported=True)),
+    Endpoint(
+        "POST",
+        "/api/v1/supervision-items/<int:item_id>/send-back",
+        _on_item("send-back", {"reason": "整改不到位"}, reported=True),
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/supervision-items/<int:item_id>/withdraw",
+        _on_item("withdraw", {"reason": "口径有误"}),
+    ),
+]
+
 ENDPOINTS: dict[str, Endpoint] = {e.key: e for e in _LIST}
 assert len(ENDPOINTS) == len(_LIST), "an endpoint is listed twice"

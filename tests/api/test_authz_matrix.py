@@ -45,6 +45,9 @@ COLUMNS = (
 ABOVE = (403, "manager.not_above")  # appointing managers needs a site strictly above
 ALREADY = (409, "volunteer.already")
 NO_BOOK = (404, "timebook.not_volunteer")  # no time book: not a volunteer, or not one in reach
+NOT_ABOVE = (403, "supervision.not_above")  # a station's managers do not supervise their own station
+NOT_RAISER = (403, "supervision.not_raiser")  # the acting site's managers do not close their own item
+NOT_ACTOR = (403, "supervision.not_actor")  # the raising site's managers do not report it done
 NA = None  # no objects, so no reach: the out-of-reach columns do not apply
 
 # Columns as in COLUMNS: anonymous, resident, vol_s1, mgr_s1 on S1 (in reach), mgr_s4 on S1 and
@@ -183,6 +186,15 @@ MATRIX: dict[str, tuple] = {
     "GET /sites/<id>/service-day-rules/preview": (401, 403,     403,     200,     404,     404,     200),
     "GET /service-day-rules/<id>":               (401, 403,     403,     200,     404,     404,     200),
     "PATCH /service-day-rules/<id>":             (401, 403,     403,     200,     404,     404,     200),
+    # 督办 items: the admin raised them against the side's station (for its institute); mgr_s1 acts.
+    "GET /sites/<id>/supervision-items":         (401, 403,     403,     200,     404,     404,     200),
+    "POST /sites/<id>/supervision-items":        (401, 403,     403,     NOT_ABOVE, 404,   404,     201),
+    "GET /supervision-items/<id>":               (401, 403,     403,     200,     404,     404,     200),
+    "POST /supervision-items/<id>/notes":        (401, 403,     403,     200,     404,     404,     200),
+    "POST /supervision-items/<id>/report":       (401, 403,     403,     200,     404,     404,     200),
+    "POST /supervision-items/<id>/close":        (401, 403,     403,     NOT_RAISER, 404,  404,     200),
+    "POST /supervision-items/<id>/send-back":    (401, 403,     403,     NOT_RAISER, 404,  404,     200),
+    "POST /supervision-items/<id>/withdraw":     (401, 403,     403,     NOT_RAISER, 404,  404,     200),
 }
 
 # Callers the columns do not show: reach runs down the tree (an institute or center manager reaches
@@ -290,6 +302,30 @@ EXTRA = [
     ("POST /sites/<id>/exports", "mgr_s1", "I1", 404),
     ("GET /sites/<id>/exports", "mgr_c1", "S1", 200),
     ("GET /sites/<id>/exports", "mgr_s2", "S1", 404),
+    # 督办 items: raised from above (the institute or the center), never by the station itself nor
+    # sideways; the raiser closes, sends back and withdraws, the acting side reports; a sibling sees nothing.
+    ("POST /sites/<id>/supervision-items", "mgr_i1", "S1", 201),
+    ("POST /sites/<id>/supervision-items", "mgr_c1", "I1", 201),
+    ("POST /sites/<id>/supervision-items", "mgr_s1", "I1", 404),
+    ("POST /sites/<id>/supervision-items", "mgr_s2", "S1", 404),
+    ("POST /sites/<id>/supervision-items", "mgr_c1", "C1", NOT_ABOVE),
+    ("GET /sites/<id>/supervision-items", "mgr_i1", "S1", 200),
+    ("GET /sites/<id>/supervision-items", "mgr_s2", "S1", 404),
+    ("GET /sites/<id>/supervision-items", "mgr_s1", "I1", 404),
+    ("GET /supervision-items/<id>", "mgr_i1", "S1", 200),
+    ("GET /supervision-items/<id>", "mgr_c1", "S1", 200),
+    ("GET /supervision-items/<id>", "mgr_s2", "S1", 404),
+    ("GET /supervision-items/<id>", "mgr_c1", "S4", 404),
+    ("POST /supervision-items/<id>/notes", "mgr_i1", "S1", 200),
+    ("POST /supervision-items/<id>/notes", "mgr_s2", "S1", 404),
+    ("POST /supervision-items/<id>/report", "mgr_i1", "S1", NOT_ACTOR),
+    ("POST /supervision-items/<id>/report", "mgr_s2", "S1", 404),
+    ("POST /supervision-items/<id>/close", "mgr_i1", "S1", 200),
+    ("POST /supervision-items/<id>/close", "mgr_c1", "S1", 200),
+    ("POST /supervision-items/<id>/close", "mgr_s2", "S1", 404),
+    ("POST /supervision-items/<id>/send-back", "mgr_i1", "S1", 200),
+    ("POST /supervision-items/<id>/withdraw", "mgr_i1", "S1", 200),
+    ("POST /supervision-items/<id>/withdraw", "mgr_s2", "S1", 404),
 ]
 # fmt: on
 
