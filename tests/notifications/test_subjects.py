@@ -25,6 +25,7 @@ from volunteer_app.extensions import db
 from volunteer_app.notifications import delivery, messages, service
 from volunteer_app.notifications.models import Notification, OutboxMessage
 from volunteer_app.orders.deadlines import apply_deadlines
+from volunteer_app.supervision import deadlines as supervision_deadlines
 from volunteer_app.timebank import jobs as timebank_jobs
 
 API = "/api/v1"
@@ -158,10 +159,21 @@ def _walk(app, client, world) -> None:
         db.session.execute(sa.text("UPDATE time_accounts SET balance = balance + 5 WHERE kind = 'book'"))
         db.session.commit()
     _job(app, timebank_jobs.verify_and_alert, datetime.now(UTC))
+    # 督办: raised by the institute (the station is told), reported (the institute), sent back and
+    # closed (the station); another left open past its deadline (the station's parent is told).
+    body = {"subject": "订单审核不及时", "description": "请核查整改", "level": "yellow"}
+    item = loop.call("POST", f"/sites/{world.sites['S1']}/supervision-items", world.mgr_i1, body, 201)["id"]
+    loop.call("POST", f"/supervision-items/{item}/report", world.mgr_s1, {"result": "已整改"})
+    loop.call("POST", f"/supervision-items/{item}/send-back", world.mgr_i1, {"reason": "未落实"})
+    loop.call("POST", f"/supervision-items/{item}/report", world.mgr_s1, {"result": "已落实"})
+    loop.call("POST", f"/supervision-items/{item}/close", world.mgr_i1, {})
+    loop.call("POST", f"/sites/{world.sites['S1']}/supervision-items", world.mgr_i1, body, 201)
+    with app.app_context():
+        supervision_deadlines.apply_deadlines(now=datetime.now(UTC) + timedelta(days=30))
 
 
 # Supervision's kinds join the walk with the endpoints that open their subjects (issue 17, in progress).
-NOT_WALKED_YET = {"supervision.overdue", "complaint.overdue", "appeal.overdue"}
+NOT_WALKED_YET = {"complaint.overdue", "appeal.overdue"}
 
 
 def _opens(client, app, notice: Notification) -> None:
@@ -187,6 +199,10 @@ def _opens(client, app, notice: Notification) -> None:
         assert subject_id == notice.params["month"], what
         r = client.get(f"{API}/me/timebook/transfers?month={subject_id}", headers=headers)
         assert r.status_code == 200, (*what, r.get_json())
+    elif subject_type == "supervision_item":
+        r = client.get(f"{API}/supervision-items/{subject_id}", headers=headers)
+        assert r.status_code == 200, (*what, r.status_code, r.get_json())
+        assert r.get_json()["id"] == int(subject_id), what
     elif subject_type == "timebook":
         r = client.get(f"{API}/me/timebook", headers=headers)
         assert (r.status_code, r.get_json()["book_no"]) == (200, subject_id), what
