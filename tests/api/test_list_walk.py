@@ -346,6 +346,16 @@ def _site_exports(app, w: World) -> Walk:
     return Walk(f"/sites/{w.sites['I1']}/exports", w.mgr_i1, made)
 
 
+def _supervision_items(app, w: World) -> Walk:
+    """督办 items the institute raised against S1 and S2 and the center against I1: the center's list
+    of what its subtree must act on has them all."""
+    body = {"subject": "订单审核不及时", "description": "请核查整改", "level": "yellow"}
+    made = set()
+    for person, site in ((w.mgr_i1, "S1"), (w.mgr_i1, "S2"), (w.mgr_c1, "I1"), (w.mgr_i1, "S1")):
+        made.add((_step(app, person, "POST", f"/sites/{w.sites[site]}/supervision-items", body)["id"],))
+    return Walk(f"/sites/{w.sites['C1']}/supervision-items?side=acting", w.mgr_c1, made)
+
+
 def _my_sessions(app, w: World) -> Walk:
     """The reader's sign-ins: the world's own and three more devices (ids are the session uuids)."""
     from tests.support import fresh_session
@@ -373,6 +383,7 @@ LISTS: dict[str, Callable[..., Walk]] = {
     "/api/v1/sites/{site_id}/volunteers": _site_volunteers,
     "/api/v1/me/jobs": _my_jobs,
     "/api/v1/sites/{site_id}/exports": _site_exports,
+    "/api/v1/sites/{site_id}/supervision-items": _supervision_items,
     "/api/v1/me/volunteer-applications": _my_applications,
     "/api/v1/sites/{site_id}/volunteer-applications": _site_applications,
     "/api/v1/sites/{site_id}/managers": _managers,

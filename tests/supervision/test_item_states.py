@@ -134,3 +134,8 @@ def test_two_raisers_deciding_at_once_one_wins(app, client, world):
         ]
         trail = events(app, item_id)
         assert len(trail) == 3 and trail[-1][0] in ("close", "send_back")
+
+
+def test_each_machine_refuses_with_its_own_code():
+    for machine in states.MACHINES:
+        assert states._bad_state(machine, {}).error == machine.error

@@ -132,7 +132,7 @@ class ItemEventOut(ma.Schema):
     actor_id = ma.fields.Integer(allow_none=True, metadata={"description": "none: the deadline job"})
     actor_name = ma.fields.String(allow_none=True)
     note = ma.fields.String(allow_none=True)
-    at = ma.fields.AwareDateTime(required=True)
+    created_at = ma.fields.AwareDateTime(required=True)
 
 
 class SupervisionItemDetail(SupervisionItemOut):

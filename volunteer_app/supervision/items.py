@@ -357,7 +357,7 @@ def detail(item: SupervisionItem, now: datetime | None = None) -> dict:
                 "actor_id": e.actor_id,
                 "actor_name": names.get(e.actor_id),
                 "note": e.note,
-                "at": e.at,
+                "created_at": e.at,
             }
             for e in events
         ],

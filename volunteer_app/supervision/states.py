@@ -125,11 +125,23 @@ register_messages(
 )
 
 
+def _bad_state(machine: Machine, params: dict) -> Conflict:
+    """The 409 of a move the table lacks, one literal code per machine: the API document reads the codes
+    an operation can answer from the code (apidoc/codes.py), and cannot read `machine.error`."""
+    if machine is ITEMS:
+        return Conflict("supervision.bad_state", params=params)
+    if machine is COMPLAINTS:
+        return Conflict("complaint.bad_state", params=params)
+    if machine is APPEALS:
+        return Conflict("appeal.bad_state", params=params)
+    return Conflict("follow_up.bad_state", params=params)
+
+
 def target(machine: Machine, status: str | None, action: str, *, by: str) -> str:
     """The state `action` leads to from `status`, or 409 `<machine.error>` if the table has no such move."""
     rule = machine.table.get((status, action))
     if rule is None:
-        raise Conflict(machine.error, params={"status": status or "-", "action": action})
+        raise _bad_state(machine, params={"status": status or "-", "action": action})
     if by not in rule.by:
         raise RuntimeError(f"{by} may not {action} a {machine.subject}")  # a programming error
     return rule.to
