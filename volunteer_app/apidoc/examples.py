@@ -49,6 +49,7 @@ PATH_EXAMPLES: dict[str, Any] = {
     "notification_id": 1,
     "job_id": 1,
     "rule_id": 1,
+    "follow_up_id": 1,
     "code": "ABCD2345",
     # a sign-in's id comes from GET /auth/sessions (sessions are made at sign-in, so none is fixed)
     "session_id": "5f0c3a52-8b1e-4d8a-9c3e-2b7d4e6f8a10",
@@ -207,6 +208,8 @@ BODY_EXAMPLES: dict[str, dict[str, Any]] = {
     "_Empty": {},
     "OptionalReasonIn": {"reason": "临时有事，无法前往"},
     "PositionIn": dict(HERE),
+    "FollowUpCallIn": {"reached": True, "satisfaction": 5, "notes": "老人说志愿者很耐心，希望下次还是他来"},
+    "FollowUpGiveUpIn": {"note": "三天内拨打三次均无人接听"},
     "CloseIn": {"reason": "志愿者忘记签退，按服务记录补登", "checkout_at": END},
 }
 
