@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests.orders.conftest import loop  # noqa: F401  (the fixture)
+from tests.orders.conftest import Loop
 from tests.supervision.follow_up_support import (
     audit,
     events_of,
@@ -22,6 +22,11 @@ from volunteer_app.extensions import db
 from volunteer_app.orders.models import Order
 from volunteer_app.supervision import follow_ups
 from volunteer_app.supervision.models import FollowUp, SupervisionEvent
+
+
+@pytest.fixture
+def loop(app, client) -> Loop:
+    return Loop(app, client)
 
 
 def _one(app, world, order_id: int, reason: str) -> FollowUp:

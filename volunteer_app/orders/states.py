@@ -106,9 +106,9 @@ SETTLED_RATINGS = frozenset({RatingState.RATED, RatingState.UNRATED})
 
 
 def _announce(action: str, after: str, rating_state, order_ids: list[int], now: datetime) -> None:
-    if order_ids and after == S.CLOSED and action in SETTLING and rating_state in SETTLED_RATINGS:
-        if settled.receivers:
-            settled.send(None, order_ids=order_ids, action=action, now=now)
+    settles = after == S.CLOSED and action in SETTLING and rating_state in SETTLED_RATINGS
+    if settles and order_ids and settled.receivers:
+        settled.send(None, order_ids=order_ids, action=action, now=now)
 
 
 def target(status: str | None, action: str, *, by: str, last: bool = False) -> OrderStatus:

@@ -8,8 +8,8 @@ from flask_smorest import Blueprint
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal
 from volunteer_app.pagination import page_schema
-from volunteer_app.supervision import follow_ups
 from volunteer_app.supervision import follow_up_schemas as s
+from volunteer_app.supervision import follow_ups
 
 blp = Blueprint("follow_ups", __name__, url_prefix="/api/v1", description="Follow-up visits (回访)")
 
