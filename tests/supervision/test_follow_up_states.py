@@ -137,7 +137,9 @@ def test_api_pair_by_pair(app, client, world, loop, state):
             follow_up.status, follow_up.attempts = state, 1
             db.session.commit()
             before, events = _row(follow_up), _events()
-        response = client.post(f"{API}/follow-ups/{follow_up_id}/{path}", json=body, headers=world.mgr_s1.headers)
+        response = client.post(
+            f"{API}/follow-ups/{follow_up_id}/{path}", json=body, headers=world.mgr_s1.headers
+        )
         expected = EXPECTED.get((state, action))
         with app.app_context():
             after = _row(db.session.get(FollowUp, follow_up_id))
