@@ -183,6 +183,11 @@ MATRIX: dict[str, tuple] = {
     "GET /sites/<id>/service-day-rules/preview": (401, 403,     403,     200,     404,     404,     200),
     "GET /service-day-rules/<id>":               (401, 403,     403,     200,     404,     404,     200),
     "PATCH /service-day-rules/<id>":             (401, 403,     403,     200,     404,     404,     200),
+    # 回访: the serving station's managers and those above it.
+    "GET /sites/<id>/follow-ups":                (401, 403,     403,     200,     404,     404,     200),
+    "GET /follow-ups/<id>":                      (401, 403,     403,     200,     404,     404,     200),
+    "POST /follow-ups/<id>/calls":               (401, 403,     403,     200,     404,     404,     200),
+    "POST /follow-ups/<id>/give-up":             (401, 403,     403,     200,     404,     404,     200),
 }
 
 # Callers the columns do not show: reach runs down the tree (an institute or center manager reaches
@@ -270,6 +275,13 @@ EXTRA = [
     ("POST /activities/<id>/audit", "mgr_s2", "S1", 404),
     ("GET /sites/<id>/service-day-rules", "mgr_c1", "S1", 200),
     ("PATCH /service-day-rules/<id>", "mgr_s2", "S1", 404),
+    ("GET /sites/<id>/follow-ups", "mgr_c1", "S1", 200),
+    ("GET /sites/<id>/follow-ups", "mgr_s2", "S1", 404),
+    ("GET /follow-ups/<id>", "mgr_i1", "S1", 200),
+    ("GET /follow-ups/<id>", "mgr_s2", "S1", 404),
+    ("POST /follow-ups/<id>/calls", "mgr_c1", "S1", 200),
+    ("POST /follow-ups/<id>/calls", "mgr_s2", "S1", 404),
+    ("POST /follow-ups/<id>/give-up", "mgr_s2", "S1", 404),
     # The workbench: down the tree only, never to a sibling nor up.
     ("GET /sites/<id>/volunteers", "mgr_i1", "S1", 200),
     ("GET /sites/<id>/volunteers", "mgr_c1", "S1", 200),

@@ -7,12 +7,11 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-import time_machine
 from sqlalchemy import select, update
 
 from tests.api.helpers import assert_error
 from tests.orders.conftest import Loop
-from tests.supervision.follow_up_support import API, audit, events_of, lapse, rate, served, set_sample
+from tests.supervision.follow_up_support import API, audit, events_of, rate, served
 from volunteer_app.accounts.models import User
 from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
@@ -201,48 +200,3 @@ def test_the_service_list_for_the_console(app, world, loop):
             who=who, site_id=world.sites["S1"], status="pending", limit=10, cursor=None
         )
     assert [f.id for f in page["items"]] == [follow_up_id]
-
-
-def test_figures(app, client, world, loop):
-    set_sample(app, world.sites["S1"], 100)
-    reached, missed, gone = (low(app, world, loop) for _ in range(3))
-    sample = served(app, world, loop)
-    rate(loop, world, sample, 5)
-    audit(loop, world, sample)
-    unrated = served(app, world, loop)
-    audit(loop, world, unrated)
-    lapse(app, unrated)
-    loop.call("POST", f"/follow-ups/{reached}/calls", world.mgr_s1, {"reached": True, "satisfaction": 4})
-    loop.call("POST", f"/follow-ups/{missed}/calls", world.mgr_s1, {"reached": False})
-    loop.call("POST", f"/follow-ups/{gone}/calls", world.mgr_s1, {"reached": False})
-    loop.call("POST", f"/follow-ups/{gone}/give-up", world.mgr_s1, {"note": "空号"})
-    now = utcnow()
-    with app.app_context():
-        # (the unrated one was created when its rating lapsed, three days on)
-        figures = follow_ups.figures([world.sites["S1"]], now - timedelta(days=1), now + timedelta(days=5))
-        assert (
-            follow_ups.figures([world.sites["S2"]], now - timedelta(days=1), now + timedelta(days=1))[
-                "created"
-            ]
-            == 0
-        )
-        later = follow_ups.figures([world.sites["S1"]], now + timedelta(days=1), now + timedelta(days=2))
-    assert figures == {
-        "created": 5,
-        "created_by_reason": {"low_rating": 3, "unrated": 1, "sample": 1},
-        "done": 1,
-        "unreachable": 1,
-        "pending": 3,
-        "overdue": 0,
-        "reached_share": 0.5,
-        "average_satisfaction": 4.0,
-        "rate": 0.2,
-    }
-    assert later["created"] == 0 and later["rate"] is None and later["average_satisfaction"] is None
-    with time_machine.travel(now + timedelta(days=30), tick=False), app.app_context():
-        assert (
-            follow_ups.figures([world.sites["S1"]], now - timedelta(days=1), now + timedelta(days=5))[
-                "overdue"
-            ]
-            == 3
-        )

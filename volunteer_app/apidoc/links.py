@@ -39,6 +39,9 @@ RESOURCES: dict[str, list[tuple[str, str]]] = {
     "JobOut": [("jobs", "id")],
     "GrantOut": [("managers", "user_id")],
     "SessionOut": [("sessions", "id")],
+    "FollowUpOut": [("follow-ups", "id")],
+    "FollowUpDetail": [("follow-ups", "id")],
+    "FollowUpOrderOut": [("orders", "id")],
 }
 
 

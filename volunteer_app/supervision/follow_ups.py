@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, not_, select
+from sqlalchemy import and_, not_, select
 
 from volunteer_app import phones
 from volunteer_app.accounts.models import User
@@ -230,45 +230,3 @@ def give_up(*, who, follow_up_id: int, note: str) -> dict:
     )
     db.session.commit()
     return detail(follow_up, who)
-
-
-# ---- figures ------------------------------------------------------------------------------------
-
-
-def figures(site_ids: list[int], start: datetime, end: datetime) -> dict:
-    """Follow-ups of these sites created in [start, end): created (in all and by reason), and where they
-    stand now: done, unreachable, pending (of which overdue); reached_share = done ÷ (done +
-    unreachable), the calls' outcome among finished tasks; average satisfaction of those done;
-    rate = done ÷ created. Shares are None when their divisor is 0."""
-    now = utcnow()
-    window = [FollowUp.site_id.in_(site_ids), FollowUp.created_at >= start, FollowUp.created_at < end]
-    by_reason = dict(
-        db.session.execute(
-            select(FollowUp.reason, func.count()).where(*window).group_by(FollowUp.reason)
-        ).all()
-    )
-    by_status = dict(
-        db.session.execute(
-            select(FollowUp.status, func.count()).where(*window).group_by(FollowUp.status)
-        ).all()
-    )
-    overdue = db.session.scalar(select(func.count()).select_from(FollowUp).where(*window, _overdue(now))) or 0
-    average = db.session.scalar(
-        select(func.avg(FollowUp.satisfaction)).where(*window, FollowUp.status == FollowUpStatus.DONE)
-    )
-    created = sum(by_reason.values())
-    done = by_status.get(FollowUpStatus.DONE, 0)
-    unreachable = by_status.get(FollowUpStatus.UNREACHABLE, 0)
-    return {
-        "created": created,
-        "created_by_reason": {
-            reason: by_reason.get(reason, 0) for reason in ("low_rating", "unrated", "sample")
-        },
-        "done": done,
-        "unreachable": unreachable,
-        "pending": by_status.get(FollowUpStatus.PENDING, 0),
-        "overdue": overdue,
-        "reached_share": done / (done + unreachable) if done + unreachable else None,
-        "average_satisfaction": round(float(average), 2) if average is not None else None,
-        "rate": done / created if created else None,
-    }
