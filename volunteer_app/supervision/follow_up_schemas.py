@@ -65,8 +65,8 @@ class FollowUpOut(ma.Schema):
 class FollowUpOrderOut(ma.Schema):
     id = ma.fields.Integer(required=True)
     title = ma.fields.String(required=True)
-    window_start = ma.fields.AwareDateTime(required=True)
-    window_end = ma.fields.AwareDateTime(required=True)
+    start_at = ma.fields.AwareDateTime(required=True, attribute="window_start")
+    end_at = ma.fields.AwareDateTime(required=True, attribute="window_end")
     rating_state = ma.fields.String(allow_none=True)
     rating_stars = ma.fields.Integer(allow_none=True)
     rating_comment = ma.fields.String(allow_none=True)
@@ -86,7 +86,7 @@ class FollowUpEventOut(ma.Schema):
     to_status = ma.fields.String(required=True, data_key="to")
     actor_id = ma.fields.Integer(allow_none=True, metadata={"description": "null: created by the system"})
     note = ma.fields.String(allow_none=True)
-    at = ma.fields.AwareDateTime(required=True)
+    created_at = ma.fields.AwareDateTime(required=True, attribute="at")
 
 
 class FollowUpDetail(FollowUpOut):
