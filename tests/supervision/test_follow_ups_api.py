@@ -200,3 +200,15 @@ def test_the_service_list_for_the_console(app, world, loop):
             who=who, site_id=world.sites["S1"], status="pending", limit=10, cursor=None
         )
     assert [f.id for f in page["items"]] == [follow_up_id]
+
+
+def test_a_retried_call_with_its_idempotency_key_counts_once(app, client, world, loop):
+    follow_up_id = low(app, world, loop)
+    headers = {**world.mgr_s1.headers, "Idempotency-Key": "call-1"}
+    url = f"{API}/follow-ups/{follow_up_id}/calls"
+    first, again = (client.post(url, json={"reached": False}, headers=headers) for _ in range(2))
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert first.get_json() == again.get_json()
+    assert [e[0] for e in events_of(app, follow_up_id)] == ["create", "missed"]
+    other = client.post(url, json={"reached": False, "notes": "又没接"}, headers=headers)
+    assert_error(other, 422, "idempotency.key_reused")

@@ -6,7 +6,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from volunteer_app.auth.decorators import auth_required
-from volunteer_app.auth.tokens import current_principal
+from volunteer_app.auth.tokens import current_principal, user_scope
+from volunteer_app.idempotency import idempotent
 from volunteer_app.pagination import page_schema
 from volunteer_app.supervision import follow_up_schemas as s
 from volunteer_app.supervision import follow_ups
@@ -38,11 +39,12 @@ class FollowUpOne(MethodView):
 @blp.route("/follow-ups/<int:follow_up_id>/calls")
 class FollowUpCalls(MethodView):
     @auth_required("manager", "admin")
+    @idempotent(user_scope)
     @blp.arguments(s.FollowUpCallIn)
     @blp.response(200, s.FollowUpDetail)
     def post(self, data, follow_up_id):
         """A call: reached → done with the satisfaction (1–5); not reached → still pending, one more
-        attempt."""
+        attempt. With an Idempotency-Key a retried call is counted once."""
         return follow_ups.record_call(who=current_principal(), follow_up_id=follow_up_id, **data)
 
 
