@@ -41,6 +41,7 @@ def create_app(config: dict | None = None) -> Flask:
     from volunteer_app.worker import registry as work
 
     _import_models()
+    _connect_receivers()
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir(), render_as_batch=True, compare_type=True)
     jwt.init_app(app)
@@ -98,6 +99,12 @@ def _import_models() -> None:
     from volunteer_app.worker import models as _worker  # noqa: F401  (work_items)
 
 
+def _connect_receivers() -> None:
+    """Connect the higher domains' receivers to the lower ones' signals: at import, so once per process
+    however many apps are made (each receiver works in the app context it is called in)."""
+    from volunteer_app.supervision import follow_ups  # noqa: F401  (orders' `settled` → the follow-ups)
+
+
 def _migrations_dir() -> str:
     """The Alembic scripts, shipped inside the package (so an installed wheel can migrate)."""
     from pathlib import Path
@@ -119,6 +126,7 @@ def _register_blueprints(app: Flask) -> None:
     from volunteer_app.orders.views import blp as orders_blp
     from volunteer_app.reports.views import blp as reports_blp
     from volunteer_app.sites.views import blp as sites_blp
+    from volunteer_app.supervision.follow_up_views import blp as follow_ups_blp
     from volunteer_app.supervision.item_views import blp as supervision_items_blp
     from volunteer_app.timebank.certificate_pages import bp as certificate_pages_bp
     from volunteer_app.timebank.certificate_views import blp as certificates_blp
@@ -144,6 +152,7 @@ def _register_blueprints(app: Flask) -> None:
         exports_blp,
         workbench_blp,
         supervision_items_blp,
+        follow_ups_blp,
     ):
         api.register_blueprint(blp)
     console.init_app(app)  # the managers' console: pages, not in the OpenAPI document

@@ -1008,6 +1008,31 @@ def _on_item(action: str, body: dict | None = None, *, reported: bool = False):
     return request
 
 
+# ---- follow-ups (回访): an order of the side, rated 1 star and audited, is followed up by its station ----
+
+
+def _follow_up(app: Flask, w: World, t: str, *, missed: bool = False) -> int:
+    from volunteer_app.supervision.models import FollowUp
+
+    order_id, _ = _order(app, w, t, "completed")
+    resident, manager = (w.people[side[t]] for side in (RESIDENT, MANAGER))
+    _step(app, resident, "POST", f"/orders/{order_id}/rating", {"stars": 1})
+    _step(app, manager, "POST", f"/orders/{order_id}/audit", {"confirm_computed": True})
+    with app.app_context():
+        follow_up_id = db.session.scalar(select(FollowUp.id).where(FollowUp.order_id == order_id))
+    if missed:
+        _step(app, manager, "POST", f"/follow-ups/{follow_up_id}/calls", {"reached": False})
+    return follow_up_id
+
+
+def _on_follow_up(action: str, body: dict | None = None, *, missed: bool = False):
+    def request(app: Flask, w: World, t: str) -> Request:
+        follow_up_id = _follow_up(app, w, t, missed=missed)
+        return f"{API}/follow-ups/{follow_up_id}{'/' + action if action else ''}", body
+
+    return request
+
+
 _LIST += [
     Endpoint(
         "GET",
@@ -1036,6 +1061,27 @@ _LIST += [
         "POST",
         "/api/v1/supervision-items/<int:item_id>/withdraw",
         _on_item("withdraw", {"reason": "口径有误"}),
+    ),
+]
+
+
+def _site_follow_ups(app: Flask, w: World, t: str) -> Request:
+    _follow_up(app, w, t)
+    return f"{API}/sites/{w.sites[t]}/follow-ups?status=pending", None
+
+
+_LIST += [
+    Endpoint("GET", "/api/v1/sites/<int:site_id>/follow-ups", _site_follow_ups),
+    Endpoint("GET", "/api/v1/follow-ups/<int:follow_up_id>", _on_follow_up("")),
+    Endpoint(
+        "POST",
+        "/api/v1/follow-ups/<int:follow_up_id>/calls",
+        _on_follow_up("calls", {"reached": True, "satisfaction": 4, "notes": "已解决"}),
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/follow-ups/<int:follow_up_id>/give-up",
+        _on_follow_up("give-up", {"note": "多次无人接听"}, missed=True),
     ),
 ]
 

@@ -195,6 +195,11 @@ MATRIX: dict[str, tuple] = {
     "POST /supervision-items/<id>/close":        (401, 403,     403,     NOT_RAISER, 404,  404,     200),
     "POST /supervision-items/<id>/send-back":    (401, 403,     403,     NOT_RAISER, 404,  404,     200),
     "POST /supervision-items/<id>/withdraw":     (401, 403,     403,     NOT_RAISER, 404,  404,     200),
+    # 回访: the serving station's managers and those above it.
+    "GET /sites/<id>/follow-ups":                (401, 403,     403,     200,     404,     404,     200),
+    "GET /follow-ups/<id>":                      (401, 403,     403,     200,     404,     404,     200),
+    "POST /follow-ups/<id>/calls":               (401, 403,     403,     200,     404,     404,     200),
+    "POST /follow-ups/<id>/give-up":             (401, 403,     403,     200,     404,     404,     200),
 }
 
 # Callers the columns do not show: reach runs down the tree (an institute or center manager reaches
@@ -282,6 +287,13 @@ EXTRA = [
     ("POST /activities/<id>/audit", "mgr_s2", "S1", 404),
     ("GET /sites/<id>/service-day-rules", "mgr_c1", "S1", 200),
     ("PATCH /service-day-rules/<id>", "mgr_s2", "S1", 404),
+    ("GET /sites/<id>/follow-ups", "mgr_c1", "S1", 200),
+    ("GET /sites/<id>/follow-ups", "mgr_s2", "S1", 404),
+    ("GET /follow-ups/<id>", "mgr_i1", "S1", 200),
+    ("GET /follow-ups/<id>", "mgr_s2", "S1", 404),
+    ("POST /follow-ups/<id>/calls", "mgr_c1", "S1", 200),
+    ("POST /follow-ups/<id>/calls", "mgr_s2", "S1", 404),
+    ("POST /follow-ups/<id>/give-up", "mgr_s2", "S1", 404),
     # The workbench: down the tree only, never to a sibling nor up.
     ("GET /sites/<id>/volunteers", "mgr_i1", "S1", 200),
     ("GET /sites/<id>/volunteers", "mgr_c1", "S1", 200),

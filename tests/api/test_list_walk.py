@@ -22,6 +22,7 @@ from tests.api.endpoints import (
     ORDER_PLACE,
     _activity,
     _activity_body,
+    _follow_up,
     _job,
     _order,
     _rule_body,
@@ -321,6 +322,12 @@ def _rules(app, w: World) -> Walk:
     return Walk(f"/sites/{w.sites['S1']}/service-day-rules", w.mgr_s1, _ids(made))
 
 
+def _follow_ups(app, w: World) -> Walk:
+    return Walk(
+        f"/sites/{w.sites['S1']}/follow-ups", w.mgr_s1, _ids(_follow_up(app, w, "S1") for _ in range(ROWS))
+    )
+
+
 def _tasks(app, w: World) -> Walk:
     made = {("order", _order(app, w, "S1", "pool")[0]) for _ in range(ROWS)}
     place = ORDER_PLACE["S1"]
@@ -408,6 +415,7 @@ LISTS: dict[str, Callable[..., Walk]] = {
     "/api/v1/activities/{activity_id}/signups": _signups,
     "/api/v1/sites/{site_id}/service-day-rules": _rules,
     "/api/v1/tasks/available": _tasks,
+    "/api/v1/sites/{site_id}/follow-ups": _follow_ups,
 }
 
 

@@ -50,6 +50,7 @@ PATH_EXAMPLES: dict[str, Any] = {
     "job_id": 1,
     "rule_id": 1,
     "item_id": 1,
+    "follow_up_id": 1,
     "code": "ABCD2345",
     # a sign-in's id comes from GET /auth/sessions (sessions are made at sign-in, so none is fixed)
     "session_id": "5f0c3a52-8b1e-4d8a-9c3e-2b7d4e6f8a10",
@@ -219,6 +220,8 @@ BODY_EXAMPLES: dict[str, dict[str, Any]] = {
     "ItemCloseIn": {"note": "整改到位，同意销号"},
     "ItemSendBackIn": {"reason": "整改措施未落实到人，请补充"},
     "ItemWithdrawIn": {"reason": "统计口径有误，撤回督办"},
+    "FollowUpCallIn": {"reached": True, "satisfaction": 5, "notes": "老人说志愿者很耐心，希望下次还是他来"},
+    "FollowUpGiveUpIn": {"note": "三天内拨打三次均无人接听"},
     "CloseIn": {"reason": "志愿者忘记签退，按服务记录补登", "checkout_at": END},
 }
 

@@ -41,6 +41,9 @@ RESOURCES: dict[str, list[tuple[str, str]]] = {
     "SessionOut": [("sessions", "id")],
     "SupervisionItemOut": [("supervision-items", "id")],
     "SupervisionItemDetail": [("supervision-items", "id")],
+    "FollowUpOut": [("follow-ups", "id")],
+    "FollowUpDetail": [("follow-ups", "id")],
+    "FollowUpOrderOut": [("orders", "id")],
 }
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from blinker import Namespace
 from sqlalchemy import insert, select, update
 
 from volunteer_app import changes
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, register_messages
 from volunteer_app.extensions import db
-from volunteer_app.orders.models import Order, OrderEvent, OrderStatus
+from volunteer_app.orders.models import Order, OrderEvent, OrderStatus, RatingState
 
 register_messages(
     {
@@ -92,6 +93,23 @@ TABLE: dict[tuple[OrderStatus | None, str], Rule] = {
 
 ACTIONS = tuple(sorted({action for _, action in TABLE}))
 
+# An order is settled when it is closed (audited) and its rating is too (rated, or the window lapsed
+# unrated). Three moves can be the last of the two: the audit of a rated or lapsed order, the rating of
+# a closed one, the lapse of a closed one's window. `settled` is sent, inside the transaction, with the
+# ids of the orders such a move just settled (`order_ids`, `action`, `now`): a higher domain
+# (supervision's follow-ups) connects to it, so orders need not know who listens. Without receivers,
+# sending costs one check.
+signals = Namespace()
+settled = signals.signal("order-settled")
+SETTLING = frozenset({"audit", "rate", "rating_lapsed"})
+SETTLED_RATINGS = frozenset({RatingState.RATED, RatingState.UNRATED})
+
+
+def _announce(action: str, after: str, rating_state, order_ids: list[int], now: datetime) -> None:
+    settles = after == S.CLOSED and action in SETTLING and rating_state in SETTLED_RATINGS
+    if settles and order_ids and settled.receivers:
+        settled.send(None, order_ids=order_ids, action=action, now=now)
+
 
 def target(status: str | None, action: str, *, by: str, last: bool = False) -> OrderStatus:
     """The state `action` leads to from `status`, or 409 `order.bad_state` if the table has no such move."""
@@ -144,6 +162,7 @@ def transition(
     )
     db.session.add(event)
     db.session.flush()
+    _announce(action, after, order.rating_state, [order.id], event.at)
     return event
 
 
@@ -189,4 +208,6 @@ def transition_many(
                 for row in rows
             ],
         )
+        # A set-based move settles its orders only by settling their rating (rating_lapsed).
+        _announce(action, after, values.get("rating_state"), [row.id for row in rows], now)
     return rows

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, register_messages
@@ -230,6 +231,36 @@ def transition_many(
             ],
         )
     return rows
+
+
+def create_many(machine: Machine, action: str, rows: list[dict], *, by: str, now: datetime) -> list[int]:
+    """Create records (status None → `action`'s target) as a consequence of another change, each unless
+    one already conflicts with it (a unique key: INSERT … ON CONFLICT DO NOTHING on either database, as
+    timebank.ledger does), with one event per record actually created. Flushes only. Returns the new
+    ids."""
+    if not rows:
+        return []
+    after = target(machine, None, action, by=by)
+    table = machine.model.__table__
+    dialect = db.session.get_bind().dialect.name
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    ids = list(
+        db.session.scalars(
+            insert_(table)
+            .values([{**row, "status": after, "created_at": now, "updated_at": now} for row in rows])
+            .on_conflict_do_nothing()
+            .returning(table.c.id)
+        )
+    )
+    if ids:
+        db.session.execute(
+            insert(SupervisionEvent),
+            [
+                {"subject": machine.subject, "subject_id": i, "action": action, "to_status": after, "at": now}
+                for i in ids
+            ],
+        )
+    return ids
 
 
 def timeline(machine: Machine, record_id: int) -> list[SupervisionEvent]:
