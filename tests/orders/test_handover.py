@@ -385,3 +385,25 @@ def test_two_requests_at_once_one_is_pending(app, world, loop):
     assert sorted(r.status_code for r in responses) == [201, 409]
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(OrderHandover)) == 1
+
+
+def test_the_pages_offer_the_old_station_nothing_and_the_new_holder_everything(app, world, loop):
+    """orders.queries.manager_actions (what the console's order page offers) reads the same reach."""
+    from types import SimpleNamespace
+
+    from volunteer_app.orders.queries import manager_actions
+    from volunteer_app.sites.models import Site
+
+    order_id = loop.submit(world.resident)["id"]
+    asked = handover(loop, world.mgr_s1, order_id, world.sites["S2"])
+    settle(loop, world.mgr_s2, asked["id"], "accept")
+    with app.app_context():
+        paths = {code: db.session.get(Site, world.sites[code]).path for code in ("S1", "S2", "I1")}
+        who = {c: SimpleNamespace(is_admin=False, manager_paths=(p,)) for c, p in paths.items()}
+        order = db.session.get(Order, order_id)
+        offered = {c: {a for a, yes in manager_actions(order, w).items() if yes} for c, w in who.items()}
+    assert offered == {
+        "S1": set(),
+        "S2": {"reject", "dispatch", "cancel"},
+        "I1": {"reject", "dispatch", "cancel"},
+    }

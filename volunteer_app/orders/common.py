@@ -73,6 +73,15 @@ def may(order_id: int, condition: ColumnElement[bool]) -> bool:
     return bool(db.session.scalar(select(exists().where(Order.id == order_id, condition))))
 
 
+def readable(order_id: int, who: Reacher) -> Order:
+    """An order the manager may read (`read_condition`), not locked; 404 otherwise (a page's, a
+    matching's lookup: an open pool a manager could see as a volunteer is not theirs to run)."""
+    order = db.session.scalars(select(Order).where(Order.id == order_id, read_condition(who))).first()
+    if order is None:
+        raise NotFound()
+    return order
+
+
 def locked(order_id: int, *conditions) -> Order:
     """The order matching `conditions`, locked and read afresh (404 otherwise)."""
     stmt = select(Order).where(Order.id == order_id, *conditions).with_for_update()
