@@ -48,6 +48,7 @@ PATH_EXAMPLES: dict[str, Any] = {
     "device_id": 1,
     "notification_id": 1,
     "job_id": 1,
+    "handover_id": 1,
     "rule_id": 1,
     "code": "ABCD2345",
     # a sign-in's id comes from GET /auth/sessions (sessions are made at sign-in, so none is fixed)
@@ -172,6 +173,7 @@ BODY_EXAMPLES: dict[str, dict[str, Any]] = {
         "note": "需要会用轮椅",
     },
     "OfferIn": {"volunteer_ids": [9, 10]},
+    "HandoverIn": {"to_site_id": 2, "reason": "本站本周人手不足，上报街道统筹派单"},
     "ReasonIn": {"reason": "老人家属已安排陪同"},
     "RatingIn": {"stars": 5, "comment": "志愿者很耐心，谢谢"},
     "AuditIn": {"confirm_computed": True, "note": "签到签退时间无误，按实际时长确认"},

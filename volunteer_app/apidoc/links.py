@@ -39,6 +39,7 @@ RESOURCES: dict[str, list[tuple[str, str]]] = {
     "JobOut": [("jobs", "id")],
     "GrantOut": [("managers", "user_id")],
     "SessionOut": [("sessions", "id")],
+    "HandoverOut": [("handovers", "id"), ("orders", "order_id")],
 }
 
 
