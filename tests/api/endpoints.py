@@ -497,6 +497,60 @@ def _audit(app: Flask, w: World, t: str) -> Request:
     return f"{API}/orders/{order_id}/audit", {"assignments": [item], "note": "核实无误"}
 
 
+# ---- 转派 / 上报: an order of the target side passed on (orders/handover.py) ----
+
+PARENT = {"S1": "I1", "S4": "I3"}
+
+
+def _sibling(app: Flask, w: World, t: str) -> int:
+    """A station beside the target side's (S1: S2; S4 has none, so one is made under I3)."""
+    if t == "S1":
+        return w.sites["S2"]
+    from volunteer_app.sites import service as site_service
+
+    with app.app_context():
+        return site_service.create_site(kind="station", name="站点S5", parent_id=w.sites["I3"]).id
+
+
+def _pass_on(app: Flask, w: World, order_id: int, to_site_id: int) -> int:
+    """The admin passes the order on to `to_site_id`; the handover's id."""
+    body = {"to_site_id": to_site_id, "reason": "本站人手不足"}
+    return _step(app, w.people["admin"], "POST", f"/orders/{order_id}/handovers", body)["id"]
+
+
+def _handover_request(app: Flask, w: World, t: str) -> Request:
+    """上报 a submitted order of the target side to its station's parent."""
+    order_id, _ = _order(app, w, t, "submitted")
+    return f"{API}/orders/{order_id}/handovers", {"to_site_id": w.sites[PARENT[t]], "reason": "本站人手不足"}
+
+
+def _site_handovers(app: Flask, w: World, t: str) -> Request:
+    """The target side's station's outgoing handovers (one pending transfer)."""
+    order_id, _ = _order(app, w, t, "submitted")
+    _pass_on(app, w, order_id, _sibling(app, w, t))
+    return f"{API}/sites/{w.sites[t]}/handovers?direction=outgoing", None
+
+
+def _incoming(action: str, body: dict | None = None) -> Callable[[Flask, World, str], Request]:
+    """POST /handovers/<id>/<action> on a transfer pending TO the target side's station: its order
+    went to the sibling and is being passed back."""
+
+    def request(app: Flask, w: World, t: str) -> Request:
+        order_id, _ = _order(app, w, t, "submitted")
+        sibling = _sibling(app, w, t)
+        first = _pass_on(app, w, order_id, sibling)
+        _step(app, w.people["admin"], "POST", f"/handovers/{first}/accept")
+        return f"{API}/handovers/{_pass_on(app, w, order_id, w.sites[t])}/{action}", body
+
+    return request
+
+
+def _outgoing_cancel(app: Flask, w: World, t: str) -> Request:
+    """Cancel a transfer the target side's station asked for (pending)."""
+    order_id, _ = _order(app, w, t, "submitted")
+    return f"{API}/handovers/{_pass_on(app, w, order_id, _sibling(app, w, t))}/cancel", None
+
+
 _LIST = [
     Endpoint("GET", "/healthz", lambda app, w, t: ("/healthz", None)),
     Endpoint("GET", "/readyz", lambda app, w, t: ("/readyz", None)),
@@ -821,6 +875,13 @@ _LIST = [
         _on_order("rating", "completed", {"stars": 5, "comment": "很及时"}),
     ),
     Endpoint("POST", "/api/v1/orders/<int:order_id>/audit", _audit),
+    Endpoint("POST", "/api/v1/orders/<int:order_id>/handovers", _handover_request),
+    Endpoint("GET", "/api/v1/sites/<int:site_id>/handovers", _site_handovers),
+    Endpoint("POST", "/api/v1/handovers/<int:handover_id>/accept", _incoming("accept")),
+    Endpoint(
+        "POST", "/api/v1/handovers/<int:handover_id>/decline", _incoming("decline", {"reason": "本站也无人"})
+    ),
+    Endpoint("POST", "/api/v1/handovers/<int:handover_id>/cancel", _outgoing_cancel),
     Endpoint("GET", "/api/v1/tasks/available", _tasks_nearby),
     Endpoint("POST", "/api/v1/assignments/<int:assignment_id>/accept", _on_assignment("accept", "offered")),
     Endpoint(

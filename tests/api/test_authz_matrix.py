@@ -157,6 +157,11 @@ MATRIX: dict[str, tuple] = {
     "POST /orders/<id>/grab":                    (401, 403,     201,     403,     403,     403,     403),
     "POST /orders/<id>/rating":                  (401, 200,     404,     404,     404,     404,     404),
     "POST /orders/<id>/audit":                   (401, 403,     403,     200,     404,     404,     200),
+    "POST /orders/<id>/handovers":               (401, 403,     403,     201,     404,     404,     201),
+    "GET /sites/<id>/handovers":                 (401, 403,     403,     200,     404,     404,     200),
+    "POST /handovers/<id>/accept":               (401, 403,     403,     200,     404,     404,     200),
+    "POST /handovers/<id>/decline":              (401, 403,     403,     200,     404,     404,     200),
+    "POST /handovers/<id>/cancel":               (401, 403,     403,     200,     404,     404,     200),
     "GET /tasks/available":                      (401, 403,     200,     403,     NA,      NA,      403),
     "POST /assignments/<id>/accept":             (401, 404,     200,     404,     404,     404,     404),
     "POST /assignments/<id>/decline":            (401, 404,     200,     404,     404,     404,     404),
@@ -270,6 +275,18 @@ EXTRA = [
     ("POST /orders/<id>/audit", "mgr_c1", "S1", 200),
     ("POST /orders/<id>/audit", "mgr_s2", "S1", 404),
     ("POST /orders/<id>/audit", "mgr_c1", "S4", 404),
+    # 转派 / 上报: the dispatch site's managers (and those above) pass an order on; the receiving
+    # station's accept or decline, the requesting station's cancel; the other side of a handover and
+    # a station beside it find nothing.
+    ("POST /orders/<id>/handovers", "mgr_s2", "S1", 404),
+    ("POST /orders/<id>/handovers", "mgr_i1", "S1", 201),
+    ("GET /sites/<id>/handovers", "mgr_s2", "S1", 404),
+    ("GET /sites/<id>/handovers", "mgr_i1", "S1", 200),
+    ("POST /handovers/<id>/accept", "mgr_s2", "S1", 404),  # S2 asked: it does not accept its own
+    ("POST /handovers/<id>/accept", "mgr_i1", "S1", 200),
+    ("POST /handovers/<id>/decline", "mgr_s2", "S1", 404),
+    ("POST /handovers/<id>/cancel", "mgr_s2", "S1", 404),  # the receiver does not cancel
+    ("POST /handovers/<id>/cancel", "mgr_i1", "S1", 200),
     # Assignments: another volunteer's is absent, wherever they serve.
     ("POST /assignments/<id>/accept", "vol_s4", "S1", 404),
     ("POST /assignments/<id>/withdraw", "vol_s4", "S1", 404),

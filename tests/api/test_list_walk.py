@@ -363,6 +363,16 @@ def _supervision_items(app, w: World) -> Walk:
     return Walk(f"/sites/{w.sites['C1']}/supervision-items?side=acting", w.mgr_c1, made)
 
 
+def _site_handovers(app, w: World) -> Walk:
+    """Three of S1's orders referred up to I1 (at once): the institute's incoming handovers."""
+    made = set()
+    for _ in range(ROWS):
+        order_id, _ = _order(app, w, "S1", "submitted")
+        body = {"to_site_id": w.sites["I1"], "reason": "本站人手不足"}
+        made.add((_step(app, w.mgr_s1, "POST", f"/orders/{order_id}/handovers", body)["id"],))
+    return Walk(f"/sites/{w.sites['I1']}/handovers?direction=incoming", w.mgr_i1, made)
+
+
 def _my_sessions(app, w: World) -> Walk:
     """The reader's sign-ins: the world's own and three more devices (ids are the session uuids)."""
     from tests.support import fresh_session
@@ -391,6 +401,7 @@ LISTS: dict[str, Callable[..., Walk]] = {
     "/api/v1/me/jobs": _my_jobs,
     "/api/v1/sites/{site_id}/exports": _site_exports,
     "/api/v1/sites/{site_id}/supervision-items": _supervision_items,
+    "/api/v1/sites/{site_id}/handovers": _site_handovers,
     "/api/v1/me/volunteer-applications": _my_applications,
     "/api/v1/sites/{site_id}/volunteer-applications": _site_applications,
     "/api/v1/sites/{site_id}/managers": _managers,

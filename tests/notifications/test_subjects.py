@@ -109,6 +109,17 @@ def _walk(app, client, world) -> None:
     offered = loop.submit(world.resident)["id"]
     offer = loop.dispatch_assign(world.mgr_s1, offered, [world.vol_s1.id])["assignments"][0]["assignment"]
     loop.act(world.vol_s1, offer["id"], "decline", {"reason": "临时有事"})
+    # Passed on: 转派 to S2 declined, asked again and accepted; 上报 to I1 (orders/handover.py). The
+    # receiving station opens the request, the requesting one the answer, the resident the hop.
+    moved = loop.submit(world.resident)["id"]
+    transfer = {"to_site_id": world.sites["S2"], "reason": "本站人手不足"}
+    asked = loop.call("POST", f"/orders/{moved}/handovers", world.mgr_s1, transfer, 201)
+    loop.call("POST", f"/handovers/{asked['id']}/decline", world.mgr_s2, {"reason": "本站也无人"})
+    asked = loop.call("POST", f"/orders/{moved}/handovers", world.mgr_s1, transfer, 201)
+    loop.call("POST", f"/handovers/{asked['id']}/accept", world.mgr_s2)
+    referred = loop.submit(world.resident)["id"]
+    refer = {"to_site_id": world.sites["I1"], "reason": "需要协调"}
+    loop.call("POST", f"/orders/{referred}/handovers", world.mgr_s1, refer, 201)
     # A pool filled, reminded, served, rated and audited (hours credited).
     served = loop.submit(world.resident)
     start = datetime.fromisoformat(served["start_at"])

@@ -5,6 +5,8 @@ the API can reach, every user-facing action the table forbids there is refused a
 every action it allows moves the order as the table says.
 
 Refusals are 409 `order.bad_state`, except where the service answers something more specific first:
+- hand_over of a dispatched order someone holds a place in: 409 `handover.held`
+  (tests/orders/test_handover.py);
 - grab: 404 for any order that is not an open grab pool (assign mode, or not dispatched/staffed), since
   such an order is not in the volunteer's feed; 409 `order.full` for a staffed pool;
 - accept of a still-open offer on a staffed order: 409 `order.full` (the places went while it waited);
@@ -96,6 +98,8 @@ DOMAIN = {
     ("staffed", "cancel", "manager"): ("cancelled", "cancelled"),
     ("staffed", "expire", "scheduler"): ("expired", "expired"),
     ("dispatched", "close_pool", "scheduler"): ("staffed", "staffed"),
+    ("submitted", "hand_over", "manager"): ("submitted", "submitted"),
+    ("dispatched", "hand_over", "manager"): ("submitted", "submitted"),
 }
 REFUSED = [
     ("in_service", "cancel"),
@@ -110,6 +114,11 @@ REFUSED = [
     ("rejected", "dispatch"),
     ("expired", "dispatch"),
     ("cancelled", "cancel"),
+    ("staffed", "hand_over"),
+    ("in_service", "hand_over"),
+    ("completed", "hand_over"),
+    ("closed", "hand_over"),
+    ("rejected", "hand_over"),
 ]
 
 
@@ -147,7 +156,7 @@ def test_table_shape():
 # ---- through the API ------------------------------------------------------------------------------
 
 API_STATES = tuple(OrderStatus)  # every state is reachable (expired through the deadline job)
-ORDER_ACTIONS = ("dispatch", "offer", "reject", "cancel", "grab", "rate", "audit")
+ORDER_ACTIONS = ("dispatch", "offer", "reject", "cancel", "grab", "rate", "audit", "hand_over")
 ASSIGNMENT_ACTIONS = ("accept", "decline", "withdraw", "check_in", "check_out", "close_attendance", "no_show")
 API_ACTIONS = ORDER_ACTIONS + ASSIGNMENT_ACTIONS
 MANAGER_ASSIGNMENT_ACTIONS = ("close_attendance", "no_show")
@@ -159,6 +168,7 @@ PATHS = {
     "grab": "grab",
     "rate": "rating",
     "audit": "audit",
+    "hand_over": "handovers",
     "accept": "accept",
     "decline": "decline",
     "withdraw": "withdraw",
@@ -274,6 +284,8 @@ class Stage:
             "cancel": {"reason": "不需要了"},
             "rate": {"stars": 4, "comment": "及时"},
             "audit": {"confirm_computed": True},
+            # 上报 to S1's parent: the hop happens at once (orders/handover.py).
+            "hand_over": {"to_site_id": self.world.sites["I1"], "reason": "本站人手不足"},
             "check_in": NEAR,
             "check_out": NEAR,
             "close_attendance": {"reason": "忘记签退"},
@@ -352,6 +364,7 @@ ALLOWED = {
         ("dispatch", "dispatch", {}, [], None, False),
         ("reject", "reject", {}, [], None, False),
         ("cancel", "cancel", {}, [], None, False),
+        ("hand_over", "hand_over", {}, [], None, False),
     ],
     "dispatched": [
         ("offer", "offer", {}, [], None, False),
@@ -364,6 +377,8 @@ ALLOWED = {
         ("check_in", "check_in", {}, [], "A", False),
         ("no_show", "no_show", {}, [], "A", False),
         ("cancel", "cancel", {}, [], None, False),
+        # Only once nobody holds a place: A withdraws; B's and C's open offers end with the hop.
+        ("hand_over", "hand_over", {}, [("withdraw", "A")], None, False),
     ],
     "staffed": [
         ("decline", "decline", {}, [], "C", False),
@@ -444,7 +459,7 @@ def test_every_action_in_state(stage, state):
             after["events"] - before["events"],
             stage.last_event(fresh),
         )
-        expected[label] = (201 if action == "grab" else 200, to, 1, (action, state, to))
+        expected[label] = (201 if action in ("grab", "hand_over") else 200, to, 1, (action, state, to))
     assert outcome == expected
 
 

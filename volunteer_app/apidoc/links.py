@@ -44,6 +44,7 @@ RESOURCES: dict[str, list[tuple[str, str]]] = {
     "FollowUpOut": [("follow-ups", "id")],
     "FollowUpDetail": [("follow-ups", "id")],
     "FollowUpOrderOut": [("orders", "id")],
+    "HandoverOut": [("handovers", "id"), ("orders", "order_id")],
 }
 
 

@@ -36,14 +36,14 @@ from volunteer_app.db import utcnow
 from volunteer_app.errors import Unprocessable, error_body, language
 from volunteer_app.extensions import db
 from volunteer_app.orders import queries
-from volunteer_app.orders.common import close_default
+from volunteer_app.orders.common import close_default, readable
 from volunteer_app.orders.models import TARGET_GROUPS, Order, OrderStatus
 from volunteer_app.orders.schemas import OrderListArgs
 from volunteer_app.pagination import MAX_LIMIT
 from volunteer_app.schemas import Id, Text
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site, Team
-from volunteer_app.sites.reach import get_in_reach, subtree_of
+from volunteer_app.sites.reach import subtree_of
 
 PAGE_SIZE = 20
 # Sites the station filter offers below the chosen one (a search narrows the rest).
@@ -393,7 +393,7 @@ def order(order_id: int):
     who = current_principal()
     # A manager's page: only orders of stations in the caller's reach (an open pool a manager could
     # see as a volunteer is not theirs to run): out of reach is the console's 404, like missing.
-    found = get_in_reach(Order, order_id, Order.site_id, who)
+    found = readable(order_id, who)
     data = queries.detail(found, who)
     both = sites.sites_by_id({found.site_id, found.dispatch_site_id})
     station, dispatcher = both[found.site_id], both.get(found.dispatch_site_id)

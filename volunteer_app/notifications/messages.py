@@ -45,6 +45,22 @@ KINDS: dict[str, tuple[str, str]] = {
     "order.rejected": ("订单「{title}」未被受理", 'The order "{title}" was not accepted'),
     "order.cancelled": ("「{title}」已取消", '"{title}" was cancelled'),
     "order.expired": ("「{title}」已过期关闭", '"{title}" expired and was closed'),
+    "order.handover_requested": (
+        "{site}请求将订单「{title}」转派给本站：{reason}",
+        '{site} asks you to take over the order "{title}": {reason}',
+    ),
+    "order.referred_up": (
+        "{site}将订单「{title}」上报至本级处理：{reason}",
+        '{site} referred the order "{title}" up to you: {reason}',
+    ),
+    "order.handed_over": (
+        "订单「{title}」已转由{site}处理",
+        'The order "{title}" is now handled by {site}',
+    ),
+    "order.handover_declined": (
+        "{site}未接收订单「{title}」的转派：{reason}",
+        '{site} declined to take over the order "{title}": {reason}',
+    ),
     "hours.credited": (
         "「{title}」审核通过，{duration}已存入时间存折",
         '"{title}" was approved: {duration} added to your time book',

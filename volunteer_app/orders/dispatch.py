@@ -15,7 +15,7 @@ from volunteer_app.errors import Conflict, Unprocessable, invalid, register_mess
 from volunteer_app.extensions import db
 from volunteer_app.notifications import service as notifications
 from volunteer_app.orders import nearby, states
-from volunteer_app.orders.common import locked, managed
+from volunteer_app.orders.common import act_condition, locked, managed
 from volunteer_app.orders.models import Order, OrderMode
 from volunteer_app.orders.states import MANAGER, RESIDENT, transition
 from volunteer_app.sites import service as sites
@@ -153,7 +153,7 @@ def reject(*, who, order_id: int, reason: str) -> Order:
 
 def cancel(*, who, order_id: int, reason: str) -> Order:
     """Cancel before service starts: by the resident who ordered, or a manager in reach. Commits."""
-    order = locked(order_id, or_(Order.resident_id == who.user_id, reach_condition(Order.site_id, who)))
+    order = locked(order_id, or_(Order.resident_id == who.user_id, act_condition(who)))
     by = RESIDENT if order.resident_id == who.user_id else MANAGER
     transition(order, "cancel", by=by, actor_id=who.user_id, note=reason, reason=reason)
     told = attendance.end_open([order.id], utcnow())  # its offers and holders go

@@ -194,3 +194,56 @@ class OrderEvent(db.Model):
     assignment_id: Mapped[int | None] = mapped_column(ForeignKey("assignments.id"))
     note: Mapped[str | None] = mapped_column(String(500))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class HandoverKind(enum.StrEnum):
+    """转派 to a sibling station (its managers accept), or 上报 to the parent site (at once)."""
+
+    TRANSFER = "transfer"
+    REFER_UP = "refer_up"
+
+
+class HandoverStatus(enum.StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    CANCELLED = "cancelled"
+
+
+class OrderHandover(db.Model):
+    """A station passing an order on (orders/handover.py): who asked, to whom, why, and how it ended.
+
+    An accepted one (a referral is accepted when made) moved the order's dispatch site from
+    `from_site_id` to `to_site_id` with a `hand_over` event; its `from_site_id` keeps reading the order
+    (orders/common.py, the orders' reach). At most one is pending per order (a partial unique index).
+    """
+
+    __tablename__ = "order_handovers"
+    __table_args__ = (
+        CheckConstraint(_in("kind", HandoverKind), name="kind"),
+        CheckConstraint(_in("status", HandoverStatus), name="status"),
+        CheckConstraint("from_site_id <> to_site_id", name="sites"),
+        Index("ix_order_handovers_order_id", "order_id", "status"),
+        Index(
+            "uq_order_handovers_pending",
+            "order_id",
+            unique=True,
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+        Index("ix_order_handovers_to_site", "to_site_id", "status", "id"),
+        Index("ix_order_handovers_from_site", "from_site_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    from_site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    to_site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    kind: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(500))
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decision_note: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

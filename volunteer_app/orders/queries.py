@@ -18,12 +18,13 @@ from volunteer_app.db import utcnow
 from volunteer_app.errors import NotFound, Unprocessable, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.field_messages import register_field_messages
-from volunteer_app.orders.models import Order, OrderEvent, OrderMode, OrderStatus
+from volunteer_app.orders.common import act_condition, acting, may, read_condition
+from volunteer_app.orders.models import Order, OrderEvent, OrderHandover, OrderMode, OrderStatus
 from volunteer_app.orders.states import MANAGER, TABLE
 from volunteer_app.pagination import paginate
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
-from volunteer_app.sites.reach import get_in_reach, path_in_reach, reach_condition, subtree_of
+from volunteer_app.sites.reach import get_in_reach, subtree_of
 
 register_messages({"order.bad_period": ("开始日期晚于结束日期", "The period starts after it ends")})
 AFTER_END = "after 'to'"
@@ -52,11 +53,11 @@ POOL_WARN_HOURS = 6
 
 
 def _visible(who) -> list:
-    """Who sees an order: managers in reach of its station, its resident (and proxy), its volunteers,
-    and any volunteer while it is an open pool (it is in their feed)."""
+    """Who sees an order: managers who may read it (orders/common.py), its resident (and proxy), its
+    volunteers, and any volunteer while it is an open pool (it is in their feed)."""
     me = who.user_id
     mine = exists().where(Assignment.order_id == Order.id, Assignment.volunteer_id == me)
-    conditions = [reach_condition(Order.site_id, who), Order.resident_id == me, Order.proxy_id == me, mine]
+    conditions = [read_condition(who), Order.resident_id == me, Order.proxy_id == me, mine]
     if "volunteer" in who.roles:
         conditions.append((Order.status == OrderStatus.DISPATCHED) & (Order.mode == OrderMode.GRAB))
     return [or_(*conditions)]
@@ -73,7 +74,7 @@ def get_order(*, who, order_id: int) -> Order:
 def detail(order: Order, who) -> dict:
     """The order as the caller may see it: the resident's phone masked unless they manage it or are
     the resident; assignments in full for managers, the caller's own otherwise."""
-    manages = path_in_reach(db.session.scalar(select(Site.path).where(Site.id == order.site_id)), who)
+    manages = may(order.id, read_condition(who))
     resident = db.session.get(User, order.resident_id)
     own = who.user_id in (order.resident_id, order.proxy_id)
     phone = resident.phone if (manages or who.user_id == resident.id) else phones.mask_phone(resident.phone)
@@ -96,7 +97,17 @@ def detail(order: Order, who) -> dict:
             for a in assignments
             if manages or (own and a.status in SLOT_STATUSES)
         ],
+        "handovers": _handovers(order.id) if manages else [],
     }
+
+
+def _handovers(order_id: int) -> list[OrderHandover]:
+    """The order's 转派/上报, oldest first."""
+    return list(
+        db.session.scalars(
+            select(OrderHandover).where(OrderHandover.order_id == order_id).order_by(OrderHandover.id)
+        )
+    )
 
 
 # The managers' actions on an order (names of the state table, orders.states.TABLE); the first three
@@ -110,13 +121,13 @@ def manager_actions(order: Order, who) -> dict[str, bool]:
     state table's moves a manager may make, the dispatching ones only for a manager of the
     dispatching site too. Read without changing anything, for a page to offer only what the commands
     would accept (they check the same; an assignment's own state is theirs to check)."""
-    dispatcher = db.session.scalar(select(Site.path).where(Site.id == order.dispatch_site_id))
-    dispatches = path_in_reach(dispatcher, who)
+    dispatches = may(order.id, act_condition(who, dispatching=True))
+    acts = dispatches or may(order.id, act_condition(who))
     allowed = {}
     for action in MANAGER_ACTIONS:
         rule = TABLE.get((order.status, action))
         allowed[action] = (
-            rule is not None and MANAGER in rule.by and (dispatches or action not in DISPATCHING)
+            rule is not None and MANAGER in rule.by and (dispatches if action in DISPATCHING else acts)
         )
     return allowed
 
@@ -135,8 +146,8 @@ def need_condition(need: str, *, who, site: Site | None, now: datetime) -> Colum
     the caller's reach) for `need` (one of NEEDS, described above). One definition for the queue's
     filter and the console's counts."""
     scope = _site_scope(site, who)
-    in_scope = Order.site_id.in_(scope)
-    dispatching = and_(in_scope, Order.dispatch_site_id.in_(scope))
+    in_scope = acting(lambda column: column.in_(scope))  # the orders' reach rule (orders/common.py)
+    dispatching = acting(lambda column: column.in_(scope), dispatching=True)
     free = Order.taken < Order.capacity
     if need == "review":
         return and_(dispatching, Order.status == OrderStatus.SUBMITTED)
@@ -213,7 +224,7 @@ def list_orders(
             Order.id.in_(select(Assignment.order_id).where(Assignment.volunteer_id == who.user_id))
         )
     else:
-        stmt = stmt.where(reach_condition(Order.site_id, who))
+        stmt = stmt.where(read_condition(who))
     if status:
         stmt = stmt.where(Order.status == status)
     low, high = _day_bounds(site, start, end)
@@ -224,7 +235,8 @@ def list_orders(
     if category_id is not None:
         stmt = stmt.where(Order.category_id == category_id)
     if site is not None:
-        stmt = stmt.where(Order.site_id.in_(_site_scope(site, who)))
+        scope_ids = _site_scope(site, who)
+        stmt = stmt.where(or_(Order.site_id.in_(scope_ids), Order.dispatch_site_id.in_(scope_ids)))
     if escalated is not None:
         stmt = stmt.where(Order.escalated_at.is_not(None) if escalated else Order.escalated_at.is_(None))
     if need is not None:  # (nothing waits on someone who manages no site)

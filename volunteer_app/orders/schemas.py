@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from volunteer_app.attendance.schemas import AssignmentOut
-from volunteer_app.orders.models import TARGET_GROUPS, OrderMode, OrderStatus
+from volunteer_app.orders.models import TARGET_GROUPS, HandoverKind, HandoverStatus, OrderMode, OrderStatus
 from volunteer_app.orders.queries import NEEDS, POOL_WARN_HOURS
 from volunteer_app.pagination import PageArgs
 from volunteer_app.schemas import (
@@ -198,6 +198,21 @@ class OrderOut(OrderSummary):
     rating = ma.fields.Function(lambda o: RatingOut().dump(o), required=True)  # o: an Order or a dict
 
 
+class HandoverOut(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    order_id = ma.fields.Integer(required=True)
+    from_site_id = ma.fields.Integer(required=True)
+    to_site_id = ma.fields.Integer(required=True)
+    kind = ma.fields.String(required=True, metadata={"enum": list(HandoverKind)})
+    status = ma.fields.String(required=True, metadata={"enum": list(HandoverStatus)})
+    reason = ma.fields.String(required=True)
+    requested_by_id = ma.fields.Integer(required=True)
+    decided_by_id = ma.fields.Integer(allow_none=True)
+    decision_note = ma.fields.String(allow_none=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+    decided_at = ma.fields.AwareDateTime(allow_none=True)
+
+
 class OrderDetail(OrderOut):
     """An order with who ordered it and its assignments: its own fields at the top level, as an
     activity's detail (one style for both)."""
@@ -205,6 +220,11 @@ class OrderDetail(OrderOut):
     resident = ma.fields.Nested(ResidentOut, required=True)
     my_assignment = ma.fields.Nested(AssignmentOut, allow_none=True)
     assignments = ma.fields.List(ma.fields.Nested(AssignmentLine), required=True)
+    handovers = ma.fields.List(
+        ma.fields.Nested(HandoverOut),
+        required=True,
+        metadata={"description": "转派/上报, oldest first: for the managers who read it (others: empty)"},
+    )
 
 
 class EventOut(ma.Schema):
@@ -217,3 +237,20 @@ class EventOut(ma.Schema):
     assignment_id = ma.fields.Integer(allow_none=True)
     note = ma.fields.String(allow_none=True)
     created_at = ma.fields.AwareDateTime(required=True, attribute="at")
+
+
+class HandoverIn(ma.Schema):
+    to_site_id = Id(
+        required=True,
+        metadata={"description": "a sibling station under the same parent (转派), or the parent site (上报)"},
+    )
+    reason = Text(500, required=True)
+
+
+class HandoverListArgs(PageArgs):
+    direction = ma.fields.String(
+        load_default="incoming",
+        validate=ma.validate.OneOf(["incoming", "outgoing"]),
+        metadata={"description": "incoming: asked of the site or referred up to it; outgoing: its own"},
+    )
+    status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(list(HandoverStatus)))

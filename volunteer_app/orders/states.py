@@ -74,6 +74,12 @@ TABLE: dict[tuple[OrderStatus | None, str], Rule] = {
     (S.CLOSED, "rate"): _rule(S.CLOSED, RESIDENT),
     (S.COMPLETED, "rating_lapsed"): _rule(S.COMPLETED, SCHEDULER),
     (S.CLOSED, "rating_lapsed"): _rule(S.CLOSED, SCHEDULER),
+    # Passing the order on (转派 to a sibling station, 上报 to the parent site: orders/handover.py): the
+    # dispatch site changes and the order waits on its new holder to dispatch. A dispatched order only
+    # while no one holds a place (a pool nobody grabbed, offers all declined: the service checks
+    # `taken == 0`); its open offers end and it is submitted again, to be dispatched afresh.
+    (S.SUBMITTED, "hand_over"): _rule(S.SUBMITTED, MANAGER),
+    (S.DISPATCHED, "hand_over"): _rule(S.SUBMITTED, MANAGER),
     (S.SUBMITTED, "cancel"): _rule(S.CANCELLED, RESIDENT, MANAGER),
     (S.DISPATCHED, "cancel"): _rule(S.CANCELLED, RESIDENT, MANAGER),
     (S.STAFFED, "cancel"): _rule(S.CANCELLED, RESIDENT, MANAGER),

@@ -11,7 +11,7 @@ from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
 from volunteer_app.extensions import limiter
 from volunteer_app.idempotency import idempotent
-from volunteer_app.orders import dispatch, intake, queries, review, taking
+from volunteer_app.orders import dispatch, handover, intake, queries, review, taking
 from volunteer_app.orders import schemas as s
 from volunteer_app.pagination import PageArgs, page_schema
 
@@ -149,3 +149,57 @@ class OrderAudit(MethodView):
                 confirm_computed=data["confirm_computed"],
             )
         )
+
+
+HandoverPage = page_schema(s.HandoverOut, "OrderHandoverPage")
+
+
+@blp.route("/orders/<int:order_id>/handovers")
+class OrderHandovers(MethodView):
+    @auth_required("manager", "admin")
+    @blp.arguments(s.HandoverIn)
+    @blp.response(201, s.HandoverOut)
+    def post(self, data, order_id):
+        """转派 / 上报: pass the order on, with a reason: to a sibling station under the same parent
+        (pending until its managers accept) or up to the parent site (at once). The dispatch site's
+        managers only; 409 while one is pending or when the order's state (or a held place) forbids it."""
+        return handover.request(who=current_principal(), order_id=order_id, **data)
+
+
+@blp.route("/sites/<int:site_id>/handovers")
+class SiteHandovers(MethodView):
+    @auth_required("manager", "admin")
+    @blp.arguments(s.HandoverListArgs, location="query")
+    @blp.response(200, HandoverPage)
+    def get(self, args, site_id):
+        """A site's handovers, newest first: incoming (to accept or decline) or outgoing."""
+        return handover.list_for_site(who=current_principal(), site_id=site_id, **args)
+
+
+@blp.route("/handovers/<int:handover_id>/accept")
+class HandoverAccept(MethodView):
+    @auth_required("manager", "admin")
+    @blp.response(200, s.HandoverOut)
+    def post(self, handover_id):
+        """Take the order over (the receiving station's managers): its dispatch site changes, its
+        dispatch deadline restarts, the resident and the requesting station are told."""
+        return handover.accept(who=current_principal(), handover_id=handover_id)
+
+
+@blp.route("/handovers/<int:handover_id>/decline")
+class HandoverDecline(MethodView):
+    @auth_required("manager", "admin")
+    @blp.arguments(ReasonIn)
+    @blp.response(200, s.HandoverOut)
+    def post(self, data, handover_id):
+        """Decline to take the order over, with a reason (the requesting station is told)."""
+        return handover.decline(who=current_principal(), handover_id=handover_id, **data)
+
+
+@blp.route("/handovers/<int:handover_id>/cancel")
+class HandoverCancel(MethodView):
+    @auth_required("manager", "admin")
+    @blp.response(200, s.HandoverOut)
+    def post(self, handover_id):
+        """Withdraw a pending request (the requesting station's managers)."""
+        return handover.cancel(who=current_principal(), handover_id=handover_id)

@@ -25,6 +25,7 @@ from volunteer_app.db import json_list_has
 from volunteer_app.errors import NotFound
 from volunteer_app.extensions import db
 from volunteer_app.orders import matching
+from volunteer_app.orders.common import readable
 from volunteer_app.orders.models import Order
 from volunteer_app.pagination import paginate_rows
 from volunteer_app.sites import service as sites
@@ -80,7 +81,7 @@ def volunteers(
     order in the caller's reach (else 404): who fits it first (module docstring), each row saying how
     (`matching.matches`: category, the order's skills held, fits)."""
     site = get_in_reach(Site, site_id, Site.id, who)
-    order = get_in_reach(Order, for_order, Order.site_id, who) if for_order is not None else None
+    order = readable(for_order, who) if for_order is not None else None
     open_tasks = (
         select(func.count(Assignment.id))
         .where(Assignment.volunteer_id == VolunteerProfile.user_id, Assignment.status.in_(OPEN_TASKS))
