@@ -157,7 +157,7 @@ register(
     }
 )
 
-EXPORT_KINDS = ("orders", "activities", "hours", "stats", "rankings")
+EXPORT_KINDS = ("orders", "activities", "hours", "stats", "supervision", "rankings")
 FORMATS = ("csv", "xlsx")
 # What the charts can show: key → (its label, how to read it from a group's figures).
 METRICS = {
