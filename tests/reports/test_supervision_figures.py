@@ -21,11 +21,13 @@ Ranking at I1 for November (default weights; no order, so every other component 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import time_machine
 
 from tests.reports import supervision_world as world
-from tests.support import headers_now
+from tests.support import console_sign_in, headers_now
 
 NOVEMBER = {"from": "2026-11-01", "to": "2026-11-30"}
 
@@ -153,3 +155,19 @@ def test_ranking_components_fed_by_supervision(app, client, town):
 
     assert parts(s1) == {"supervision": (0.5, 50.0, 2.5, "lower"), "follow_up": (1.0, 100.0, 5.0, "higher")}
     assert parts(s2) == {"supervision": (1.0, 0.0, 0.0, "lower"), "follow_up": (0.0, 0.0, 0.0, "higher")}
+
+
+def test_the_console_statistics_page_shows_the_block(app, client, town):
+    console_sign_in(app, client, town.people["mgr_i1"])
+    page = client.get(f"/console/stats?site={town.sites['I1']}&from=2026-11-01&to=2026-11-30")
+    assert page.status_code == 200
+    table = page.text[page.text.index('id="supervision"') :]
+    rows = dict(re.findall(r"<tr><th>([^<]+)</th><td class=\"num\">([^<]+)</td></tr>", table)[:13])
+    assert "督办与服务质量" in page.text
+    assert (rows["督办下发"], rows["销号（按期）"], rows["退回重办"]) == ("5", "2 (1)", "1")
+    assert (rows["答复（按时）"], rows["申诉支持／驳回"], rows["申诉补记时长（分钟）"]) == (
+        "2 (1)",
+        "2 / 1",
+        "90",
+    )
+    assert (rows["回访生成／完成"], rows["回访率"], rows["回访平均满意度"]) == ("4 / 2", "50.0%", "4.50")
