@@ -77,7 +77,7 @@ def test_each_value_says_where_it_comes_from(app, client, world):
     assert '<option value="station" selected>' in level and "系统默认" in level
     assert 'value="100, 300, 600, 1000, 1500"' in row(html, "star_thresholds_hours")
     weights = row(html, "ranking_weights")
-    assert 'name="ranking_weights.sessions" value="20"' in weights
+    assert 'name="ranking_weights.sessions" value="15"' in weights
     english = settings_page(client, s1, **{"Accept-Language": "en"}).text
     assert "Inherited from 站点C1" in row(english, "grab_max_open") and "Who dispatches orders" in english
 

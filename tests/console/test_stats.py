@@ -236,7 +236,7 @@ def test_every_export_button_works_through_the_api_with_the_cookie_and_downloads
     buttons = export_buttons(html)
     assert {(collect(f)["kind"], collect(f)["format"]) for f in buttons} == {
         (kind, fmt)
-        for kind in ("orders", "activities", "hours", "stats", "rankings")
+        for kind in ("orders", "activities", "hours", "stats", "supervision", "rankings")
         for fmt in ("csv", "xlsx")
     }
     assert "data-export-jobs" in html and "<progress" not in html  # stats.js adds one per job
@@ -272,7 +272,7 @@ def test_every_export_button_works_through_the_api_with_the_cookie_and_downloads
     html = client.get(f"/console/stats?site={i1}&{NOVEMBER}").text
     assert html.count('href="/api/v1/jobs/') == 5  # the latest five
     listing = client.get(f"/console/stats/exports?site={i1}").text
-    assert listing.count('class="badge green"') == 10
+    assert listing.count('class="badge green"') == 12  # six kinds, two formats
     assert "站点I1_订单_2026-11-01_2026-11-30.csv" in listing
     # another manager above sees the records but not a link to someone else's file, and cannot fetch it
     console_sign_in(app, client, world.mgr_c1.id)

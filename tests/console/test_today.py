@@ -53,6 +53,18 @@ def test_counts_link_to_lists_that_show_them(app, client, world):
     assert page.status_code == 200
     counts = _counts(page.text)
     assert len(counts) == 10
+    # The supervision counts have no console list yet (their lists are the API's): shown, not linked.
+    unlinked = re.findall(r'<div class="count[^"]*" data-key="(\w+)">\s*<strong>0</strong>', page.text)
+    assert unlinked == [
+        "items_to_act",
+        "items_to_close",
+        "items_overdue",
+        "complaints_open",
+        "complaints_overdue",
+        "appeals_to_decide",
+        "follow_ups_pending",
+        "follow_ups_overdue",
+    ]
     assert counts["applications_pending"][0] == 1  # the world's applicant at S1
     assert counts["family_links_pending"][0] == 0
     to_review, href = counts["orders_to_review"]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from tests.exports.conftest import download, export, read_csv, read_xlsx
 from tests.exports.test_exports import NOVEMBER, _world_orders
-from volunteer_app.exports.statistics import STATS_HEADERS
+from tests.reports import supervision_world
+from tests.support import fresh_session
+from volunteer_app.exports.statistics import STATS_HEADERS, SUPERVISION_HEADERS
 
 
 def test_the_stats_table_has_a_row_per_child_and_the_total_as_the_api_shows_them(app, client, world):
@@ -34,6 +36,27 @@ def test_the_ranking_table_in_english_xlsx_lists_every_child_with_its_components
     sheet = read_xlsx(download(client, manager, job)).worksheets[0]
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][:3] == ("Rank", "Site", "Score")
-    assert len(rows[0]) == 3 + 2 * 8
+    assert len(rows[0]) == 3 + 2 * 10
     assert len(rows) == 3  # the two institutes
     assert rows[1][0] == 1 and rows[1][2] > rows[2][2]  # I1 has November's sessions, I2 none
+
+
+def test_the_supervision_table_has_a_row_per_child_itself_and_the_total(app, client):
+    """The world of tests/reports/supervision_world.py: November at I1 (figures counted there by hand)."""
+    town = supervision_world.build(app)
+    manager = fresh_session(app, town.people["mgr_i1"])
+    job = export(
+        app, client, manager, town.sites["I1"], {"kind": "supervision", "format": "xlsx", **NOVEMBER}
+    )
+    rows = list(read_xlsx(download(client, manager, job)).worksheets[0].iter_rows(values_only=True))
+    assert list(rows[0]) == SUPERVISION_HEADERS["zh"]
+    column = {name: i for i, name in enumerate(rows[0])}
+    assert [r[0] for r in rows[1:]] == ["站点S1", "站点S2", "本级", "合计（站点I1）"]
+    read = {r[0]: r for r in rows[1:]}
+    raised = column["督办下发"]
+    assert [read[k][raised] for k in ("站点S1", "站点S2", "本级", "合计（站点I1）")] == [3, 1, 1, 5]
+    total = read["合计（站点I1）"]
+    assert (total[column["销号"]], total[column["按期销号"]], total[column["退回重办"]]) == (2, 1, 1)
+    assert (total[column["申诉支持"]], total[column["申诉补记时长（分钟）"]]) == (2, 90)
+    assert (total[column["回访率"]], total[column["回访平均满意度"]]) == (0.5, 4.5)
+    assert read["站点S1"][column["回访率"]] == 1.0

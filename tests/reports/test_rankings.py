@@ -1,21 +1,25 @@
 """考核 and 红黑榜 (GET /sites/{id}/rankings) on the world of tests/reports/rank_world.py, every component
 worked out by hand from its table and the normalisation in reports/rankings.py:
 
-November at I1 (children S1, S2, S3; default weights 20 20 15 15 10 10 5 5, total 100):
+November at I1 (children S1, S2, S3; default weights 15 15 15 15 10 10 5 5 5 5, total 100; no 督办 item
+and no follow-up in this world, so supervision and follow_up score 0 for all: tests/reports/
+test_supervision_figures.py ranks them):
   S1: sessions 2, minutes 240, attendances 3, satisfaction 1 of 2 closed = 0.5, median dispatch ≤5 of
       (≤15, ≤5), coverage 1/1, no-show 0/3, expired 1/3 (O1 O2 O3)
-      scores 100 100 100 50 100 100 100 66.67 → points 20 20 15 7.5 10 10 5 3.33 = 90.83
+      scores 100 100 100 50 100 100 100 66.67 0 0 → points 15 15 15 7.5 10 10 5 3.33 0 0 = 80.83
   S2: sessions 2 (O4, A1), minutes 210, attendances 3, satisfaction 1/1, median ≤30, coverage 1/1,
       no-show 1/4, expired 0/1
-      scores 100 87.5 100 100 16.67 100 75 100 → points 20 17.5 15 15 1.67 10 3.75 5 = 87.92
+      scores 100 87.5 100 100 16.67 100 75 100 0 0 → points 15 13.13 15 15 1.67 10 3.75 5 0 0
+      = 78.55
   S3: nothing in November (O6 is October's): every component 0.
 November at C (children I1, I2, I3; A2 at I1 itself counts in I1's subtree):
   I1: sessions 5, minutes 480, attendances 7, satisfaction 2/3, median ≤15 of (5, 15, 30), coverage 2/3,
       no-show 1/8, expired 1/4
-      scores 100 100 100 66.67 100 66.67 87.5 75 → points 20 20 15 10 10 6.67 4.38 3.75 = 89.80
+      scores 100 100 100 66.67 100 66.67 87.5 75 0 0 → points 15 15 15 10 10 6.67 4.38 3.75 0 0
+      = 79.80
   I2: sessions 1, minutes 30, attendances 1, satisfaction 1/1, median ≤60, coverage 1/1, no-show 0/1,
       expired 0/1
-      scores 20 6.25 14.29 100 25 100 100 100 → points 4 1.25 2.14 15 2.5 10 5 5 = 44.89
+      scores 20 6.25 14.29 100 25 100 100 100 0 0 → points 3 0.94 2.14 15 2.5 10 5 5 0 0 = 43.58
   I3: no station, no data: 0.
 """
 
@@ -40,8 +44,11 @@ COMPONENTS = (
     "coverage",
     "no_show_rate",
     "expired_share",
+    "supervision",
+    "follow_up",
 )
-DEFAULT_WEIGHTS = dict(zip(COMPONENTS, (20.0, 20.0, 15.0, 15.0, 10.0, 10.0, 5.0, 5.0), strict=True))
+DEFAULT_WEIGHTS = dict(zip(COMPONENTS, (15.0, 15.0, 15.0, 15.0, 10.0, 10.0, 5.0, 5.0, 5.0, 5.0), strict=True))
+NOTHING = {"supervision": (None, 0.0, 5.0, 0.0), "follow_up": (None, 0.0, 5.0, 0.0)}
 
 
 @pytest.fixture
@@ -78,38 +85,41 @@ def test_november_at_the_institute_every_component(app, client, town):
     assert answer["timezone"] == "Asia/Shanghai" and answer["pending_changes"] == 0
     assert answer["weights"] == DEFAULT_WEIGHTS and answer["board_size"] == 3
     s1, s2, s3 = answer["rankings"]
-    assert (s1["rank"], s1["site"], s1["score"]) == (1, site(town, "S1", "station"), 90.83)
+    assert (s1["rank"], s1["site"], s1["score"]) == (1, site(town, "S1", "station"), 80.83)
     assert parts(s1) == {
-        "sessions": (2, 100.0, 20.0, 20.0),
-        "service_minutes": (240, 100.0, 20.0, 20.0),
+        "sessions": (2, 100.0, 15.0, 15.0),
+        "service_minutes": (240, 100.0, 15.0, 15.0),
         "attendances": (3, 100.0, 15.0, 15.0),
         "satisfaction": (0.5, 50.0, 15.0, 7.5),
         "response": (5, 100.0, 10.0, 10.0),
         "coverage": (1.0, 100.0, 10.0, 10.0),
         "no_show_rate": (0.0, 100.0, 5.0, 5.0),
         "expired_share": (0.3333, 66.67, 5.0, 3.33),
+        **NOTHING,
     }
-    assert (s2["rank"], s2["site"], s2["score"]) == (2, site(town, "S2", "station"), 87.92)
+    assert (s2["rank"], s2["site"], s2["score"]) == (2, site(town, "S2", "station"), 78.55)
     assert parts(s2) == {
-        "sessions": (2, 100.0, 20.0, 20.0),
-        "service_minutes": (210, 87.5, 20.0, 17.5),
+        "sessions": (2, 100.0, 15.0, 15.0),
+        "service_minutes": (210, 87.5, 15.0, 13.13),
         "attendances": (3, 100.0, 15.0, 15.0),
         "satisfaction": (1.0, 100.0, 15.0, 15.0),
         "response": (30, 16.67, 10.0, 1.67),
         "coverage": (1.0, 100.0, 10.0, 10.0),
         "no_show_rate": (0.25, 75.0, 5.0, 3.75),
         "expired_share": (0.0, 100.0, 5.0, 5.0),
+        **NOTHING,
     }
     assert (s3["rank"], s3["site"], s3["score"]) == (3, site(town, "S3", "station"), 0.0)
     assert parts(s3) == {  # no data: counts 0, shares and the median null, every score 0
-        "sessions": (0, 0.0, 20.0, 0.0),
-        "service_minutes": (0, 0.0, 20.0, 0.0),
+        "sessions": (0, 0.0, 15.0, 0.0),
+        "service_minutes": (0, 0.0, 15.0, 0.0),
         "attendances": (0, 0.0, 15.0, 0.0),
         "satisfaction": (None, 0.0, 15.0, 0.0),
         "response": (None, 0.0, 10.0, 0.0),
         "coverage": (0.0, 0.0, 10.0, 0.0),  # one station, no session
         "no_show_rate": (None, 0.0, 5.0, 0.0),
         "expired_share": (None, 0.0, 5.0, 0.0),
+        **NOTHING,
     }
     labels = {c["component"]: (c["label"], c["better"], c["unit"]) for c in s1["components"]}
     assert labels["attendances"] == ("人次", "higher", "count")
@@ -123,29 +133,31 @@ def test_november_at_the_center_counts_each_institute_subtree(app, client, town)
     answer = ranking(app, client, town, "mgr_c", "C", period="2026-11", lang="en")
     i1, i2, i3 = answer["rankings"]
     assert [(e["rank"], e["site"]["id"], e["score"]) for e in answer["rankings"]] == [
-        (1, town.sites["I1"], 89.8),
-        (2, town.sites["I2"], 44.89),
+        (1, town.sites["I1"], 79.8),
+        (2, town.sites["I2"], 43.58),
         (3, town.sites["I3"], 0.0),
     ]
     assert parts(i1) == {
-        "sessions": (5, 100.0, 20.0, 20.0),
-        "service_minutes": (480, 100.0, 20.0, 20.0),
+        "sessions": (5, 100.0, 15.0, 15.0),
+        "service_minutes": (480, 100.0, 15.0, 15.0),
         "attendances": (7, 100.0, 15.0, 15.0),
         "satisfaction": (0.6667, 66.67, 15.0, 10.0),
         "response": (15, 100.0, 10.0, 10.0),
         "coverage": (0.6667, 66.67, 10.0, 6.67),
         "no_show_rate": (0.125, 87.5, 5.0, 4.38),
         "expired_share": (0.25, 75.0, 5.0, 3.75),
+        **NOTHING,
     }
     assert parts(i2) == {
-        "sessions": (1, 20.0, 20.0, 4.0),
-        "service_minutes": (30, 6.25, 20.0, 1.25),
+        "sessions": (1, 20.0, 15.0, 3.0),
+        "service_minutes": (30, 6.25, 15.0, 0.94),
         "attendances": (1, 14.29, 15.0, 2.14),
         "satisfaction": (1.0, 100.0, 15.0, 15.0),
         "response": (60, 25.0, 10.0, 2.5),
         "coverage": (1.0, 100.0, 10.0, 10.0),
         "no_show_rate": (0.0, 100.0, 5.0, 5.0),
         "expired_share": (0.0, 100.0, 5.0, 5.0),
+        **NOTHING,
     }
     assert parts(i3)["coverage"] == (None, 0.0, 10.0, 0.0)  # no station at all
     assert {c["component"]: c["label"] for c in i1["components"]}["attendances"] == "Attendances"
@@ -156,7 +168,7 @@ def test_october_across_the_month_end_ties_and_boards(app, client, town):
     1 December local (17:00 UTC on 30 November) is in no November figure."""
     answer = ranking(app, client, town, "mgr_i1", "I1", period="2026-10")
     assert [(e["rank"], e["site"]["id"], e["score"]) for e in answer["rankings"]] == [
-        (1, town.sites["S3"], 85.0),  # all but satisfaction (3 stars: 0 of 1)
+        (1, town.sites["S3"], 75.0),  # all but satisfaction (3 stars: 0 of 1) and the two unfed
         (2, town.sites["S1"], 0.0),  # equal scores share the rank, listed by site id
         (2, town.sites["S2"], 0.0),
     ]

@@ -6,8 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from werkzeug.exceptions import NotFound
 
 from tests.api.helpers import assert_error
+from tests.reports import supervision_world
+from tests.support import fresh_session
 from tests.workbench.conftest import API, as_caller, fill_today, read_all
 from volunteer_app.workbench import today
 
@@ -22,7 +25,16 @@ KEYS = [
     "family_links_pending",
     "redemptions_to_fulfil",
     "activities_unaudited",
+    "items_to_act",
+    "items_to_close",
+    "items_overdue",
+    "complaints_open",
+    "complaints_overdue",
+    "appeals_to_decide",
+    "follow_ups_pending",
+    "follow_ups_overdue",
 ]
+SUPERVISION_KEYS = KEYS[10:]
 
 
 def counts(client, person, site_id: int, lang: str = "zh-CN") -> dict[str, dict]:
@@ -31,6 +43,14 @@ def counts(client, person, site_id: int, lang: str = "zh-CN") -> dict[str, dict]
     body = response.get_json()
     assert body["site_id"] == site_id and [c["key"] for c in body["counts"]] == KEYS
     return {c["key"]: c for c in body["counts"]}
+
+
+def routed(app, path: str) -> bool:
+    try:
+        app.url_map.bind("localhost").match(path, method="GET")
+    except NotFound:
+        return False
+    return True
 
 
 def figures(client, person, site_id: int) -> dict[str, int]:
@@ -54,7 +74,7 @@ def test_counts_down_the_tree(app, client, world, busy):
         "family_links_pending": 1,
         "redemptions_to_fulfil": 1,
         "activities_unaudited": 1,
-    }
+    } | dict.fromkeys(SUPERVISION_KEYS, 0)  # no supervision record in this world
     assert figures(client, world.mgr_s1, world.sites["S1"]) == s1
     above = {**s1, "orders_to_review": 3, "escalations_received": 1, "applications_pending": 2}
     assert figures(client, world.mgr_i1, world.sites["I1"]) == above
@@ -76,6 +96,10 @@ def test_each_count_is_the_length_of_its_list(app, client, world, busy, manager,
     person = world.people[manager]
     listed = 0
     for key, entry in counts(client, person, world.sites[site]).items():
+        if not routed(app, entry["path"]):
+            # The supervision lists are built on other branches of issue 17: once merged, checked here.
+            assert key in SUPERVISION_KEYS and entry["count"] == 0
+            continue
         items = read_all(client, person, entry["path"], entry["query"])
         assert len(items) == entry["count"], (key, entry, [i.get("id") for i in items])
         listed += len(items)
@@ -158,3 +182,70 @@ def test_reach_and_roles(app, client, world):
     for person in (world.vol_s1, world.resident):
         assert_error(client.get(url, headers=person.headers), 403, "auth.forbidden")
     assert_error(client.get(url), 401)
+
+
+def test_supervision_counts_down_the_tree(app):
+    """The world of tests/reports/supervision_world.py at its "now": IT3 (S1), IT4 (S2, overdue), IT8 (I1
+    itself) open, IT5 (raised by I1) reported, IT7 (S3 under I2: sent back, overdue) open; CP2 (S2,
+    overdue) and CP3 (S1) open; AP3 pending before I1; FU4 (S2) pending past due."""
+    town = supervision_world.build(app)
+    now = supervision_world.utc(supervision_world.NOW)
+
+    def got(manager: str, site: str) -> dict[str, int]:
+        person = fresh_session(app, town.people[manager])
+        result = as_caller(app, person, today.counts, site_id=town.sites[site], now=now)
+        return {c["key"]: c["count"] for c in result["counts"] if c["key"] in SUPERVISION_KEYS}
+
+    i1 = {
+        "items_to_act": 3,
+        "items_to_close": 1,
+        "items_overdue": 1,
+        "complaints_open": 2,
+        "complaints_overdue": 1,
+        "appeals_to_decide": 1,
+        "follow_ups_pending": 1,
+        "follow_ups_overdue": 1,
+    }
+    assert got("mgr_i1", "I1") == i1
+    assert got("mgr_s1", "S1") == dict.fromkeys(SUPERVISION_KEYS, 0) | {
+        "items_to_act": 1,
+        "complaints_open": 1,
+    }
+    assert got("mgr_i2", "I2") == dict.fromkeys(SUPERVISION_KEYS, 0) | {"items_to_act": 1, "items_overdue": 1}
+    assert got("mgr_c", "C") == i1 | {"items_to_act": 4, "items_overdue": 2}
+    # Before IT4, CP2 and FU4 fell due, nothing was overdue.
+    person = fresh_session(app, town.people["mgr_i1"])
+    early = as_caller(
+        app, person, today.counts, site_id=town.sites["I1"], now=supervision_world.utc("2026-11-11T00:00")
+    )
+    assert {c["key"]: c["count"] for c in early["counts"] if "overdue" in c["key"]} == {
+        "checkouts_overdue": 0,
+        "audits_overdue": 0,
+        "items_overdue": 0,
+        "complaints_overdue": 0,
+        "follow_ups_overdue": 0,
+    }
+
+
+def test_supervision_counts_link_to_the_supervision_lists(app, client, world):
+    s1 = str(world.sites["S1"])
+    entries = counts(client, world.mgr_s1, world.sites["S1"])
+    base = f"/api/v1/sites/{s1}"
+    assert {k: (e["path"], e["query"]) for k, e in entries.items() if k in SUPERVISION_KEYS} == {
+        "items_to_act": (f"{base}/supervision-items", {"side": "acting", "status": "open"}),
+        "items_to_close": (f"{base}/supervision-items", {"side": "raised", "status": "reported"}),
+        "items_overdue": (
+            f"{base}/supervision-items",
+            {"side": "acting", "status": "open", "overdue": "true"},
+        ),
+        "complaints_open": (f"{base}/complaints", {"status": "open"}),
+        "complaints_overdue": (f"{base}/complaints", {"status": "open", "overdue": "true"}),
+        "appeals_to_decide": (f"{base}/appeals", {"side": "deciding", "status": "pending"}),
+        "follow_ups_pending": (f"{base}/follow-ups", {"status": "pending"}),
+        "follow_ups_overdue": (f"{base}/follow-ups", {"status": "pending", "overdue": "true"}),
+    }
+    en = counts(client, world.mgr_s1, world.sites["S1"], lang="en")
+    assert (entries["items_to_close"]["label"], en["items_to_close"]["label"]) == (
+        "已办结待销号督办",
+        "Supervision items reported, awaiting 销号",
+    )

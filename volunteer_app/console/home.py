@@ -29,8 +29,15 @@ CONSOLE_LISTS = {
 }
 
 
-def _link(item: dict, site_id: int) -> str:
-    path = CONSOLE_LISTS.get(item["key"], "/console/orders")
+def _link(item: dict, site_id: int) -> str | None:
+    """The console page listing a count's items; None for a count the console has no list for yet (the
+    supervision counts: their lists are the API's, GET /sites/{id}/supervision-items …), shown unlinked."""
+    if item["key"] in CONSOLE_LISTS:
+        path = CONSOLE_LISTS[item["key"]]
+    elif item["key"] in workbench.ORDER_NEEDS:
+        path = "/console/orders"
+    else:
+        return None
     query = {"site": site_id, **{k: v for k, v in item["query"].items() if k not in ("site_id", "subtree")}}
     return f"{path}?{urlencode(query)}"
 

@@ -105,6 +105,20 @@ register(
         "Minutes refunded": "退回（分钟）",
         "Minutes given": "转赠（分钟）",
         "Coverage": "覆盖情况",
+        "Supervision and service quality": "督办与服务质量",
+        "Supervision items raised": "督办下发",
+        "Closed (on time)": "销号（按期）",
+        "Sent back": "退回重办",
+        "Open now (red)": "当前在办（红色）",
+        "Overdue now": "当前超期",
+        "Complaints received": "诉求受理",
+        "Answered (on time)": "答复（按时）",
+        "Complaints open now (overdue)": "诉求待答复（超时）",
+        "Appeals upheld / rejected": "申诉支持／驳回",
+        "Minutes credited by appeals": "申诉补记时长（分钟）",
+        "Follow-ups created / done": "回访生成／完成",
+        "Follow-up rate": "回访率",
+        "Mean satisfaction on follow-up": "回访平均满意度",
         "Stations": "实践站",
         "With sessions": "有服务的站",
         "Idle stations": "无服务的站",
@@ -157,7 +171,7 @@ register(
     }
 )
 
-EXPORT_KINDS = ("orders", "activities", "hours", "stats", "rankings")
+EXPORT_KINDS = ("orders", "activities", "hours", "stats", "supervision", "rankings")
 FORMATS = ("csv", "xlsx")
 # What the charts can show: key → (its label, how to read it from a group's figures).
 METRICS = {

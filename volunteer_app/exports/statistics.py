@@ -5,11 +5,17 @@ export runs, so the file shows exactly what GET /sites/{id}/stats and /rankings 
 from __future__ import annotations
 
 from datetime import date
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+
+from volunteer_app.db import utcnow
 from volunteer_app.exports import tables
 from volunteer_app.reports import figures, rankings
+from volunteer_app.reports import supervision as supervision_figures
 from volunteer_app.reports.periods import Period
 from volunteer_app.sites import service as sites
+from volunteer_app.sites.models import Site
 
 # (zh, en, how to read it from a group's figures)
 STATS_COLUMNS = (
@@ -79,6 +85,62 @@ def stats_rows(_who, site, args: dict):
     yield (f"{total}（{site.name}）", *(read(answer["figures"]) for _zh, _en, read in STATS_COLUMNS))
 
 
+# (zh, en, how to read it from a supervision block: reports/supervision.py)
+SUPERVISION_COLUMNS = (
+    ("督办下发", "Items raised", lambda f: f["items"]["raised"]),
+    ("销号", "Items closed", lambda f: f["items"]["closed"]),
+    ("按期销号", "Closed on time", lambda f: f["items"]["closed_on_time"]),
+    ("退回重办", "Sent back", lambda f: f["items"]["reopened"]),
+    ("当前超期", "Overdue now", lambda f: f["items"]["overdue_now"]),
+    ("当前在办", "Open now", lambda f: f["items"]["open_now"]["total"]),
+    ("其中红色", "Of which red", lambda f: f["items"]["open_now"]["red"]),
+    ("诉求受理", "Complaints received", lambda f: f["complaints"]["received"]),
+    ("诉求答复", "Complaints answered", lambda f: f["complaints"]["answered"]),
+    ("按时答复", "Answered on time", lambda f: f["complaints"]["answered_on_time"]),
+    ("诉求重开", "Complaints reopened", lambda f: f["complaints"]["reopened"]),
+    ("诉求当前超期", "Complaints overdue now", lambda f: f["complaints"]["overdue_now"]),
+    ("申诉提出", "Appeals filed", lambda f: f["appeals"]["filed"]),
+    ("申诉支持", "Appeals upheld", lambda f: f["appeals"]["upheld"]),
+    ("申诉驳回", "Appeals rejected", lambda f: f["appeals"]["rejected"]),
+    ("申诉补记时长（分钟）", "Minutes credited by appeals", lambda f: f["appeals"]["minutes_credited"]),
+    ("回访生成", "Follow-ups created", lambda f: f["follow_ups"]["created"]),
+    ("回访完成", "Follow-ups done", lambda f: f["follow_ups"]["done"]),
+    ("无法联系", "Unreachable", lambda f: f["follow_ups"]["unreachable"]),
+    ("回访率", "Follow-up rate", lambda f: f["follow_ups"]["rate"]),
+    ("联系成功率", "Reached share", lambda f: f["follow_ups"]["reached_share"]),
+    ("回访平均满意度", "Mean satisfaction", lambda f: f["follow_ups"]["mean_satisfaction"]),
+)
+SUPERVISION_HEADERS = {
+    "zh": ["站点", *(c[0] for c in SUPERVISION_COLUMNS)],
+    "en": ["Site", *(c[1] for c in SUPERVISION_COLUMNS)],
+}
+
+
+def supervision_rows(_who, site, args: dict):
+    """One row per child site one level down (its whole subtree), one for the site itself, then the
+    total of the whole subtree: the statistics' `supervision` block for each."""
+    start, end = _period(args)
+    tree = figures.subtree(site)
+    bounds = (
+        *supervision_figures.instants(start, end, ZoneInfo(sites.effective_settings(site)["timezone"])),
+        utcnow(),
+    )
+
+    def under(path: str):
+        return lambda column: column.in_(select(Site.id).where(Site.path.startswith(path, autoescape=True)))
+
+    def row(label, in_tree):
+        block = supervision_figures.figures(in_tree, *bounds)
+        return (label, *(read(block) for _zh, _en, read in SUPERVISION_COLUMNS))
+
+    for child in tree.rows:
+        if child.id != site.id and tree.child_of[child.id] == child.id:
+            yield row(child.name, under(child.path))
+    yield row("本级" if _lang(args) == "zh-CN" else "this site itself", lambda column: column == site.id)
+    total = "合计" if _lang(args) == "zh-CN" else "Total"
+    yield row(f"{total}（{site.name}）", tree.condition)
+
+
 def _ranking_headers(args: dict) -> dict[str, list[str]]:
     zh, en = ["名次", "站点", "总分"], ["Rank", "Site", "Score"]
     for c in rankings.COMPONENTS.values():
@@ -104,6 +166,13 @@ def register() -> None:
         title={"zh": "统计", "en": "Statistics"},
         headers=STATS_HEADERS,
         rows=stats_rows,
+        max_days=1098,
+    )
+    tables.register(
+        "supervision",
+        title={"zh": "督办与服务质量", "en": "Supervision"},
+        headers=SUPERVISION_HEADERS,
+        rows=supervision_rows,
         max_days=1098,
     )
     tables.register(

@@ -65,9 +65,11 @@ SESSIONS = (
     "unrated",
 )
 # Transfer kinds → the column their minutes add to. An adjustment adds into books, or subtracts when
-# it takes minutes out of one; a "demo" transfer (demo data) counts nowhere.
+# it takes minutes out of one; a "demo" transfer (demo data) counts nowhere. An upheld appeal's credit
+# is service minutes credited (a service kind of the ledger), counted with the audits' credits.
 LEDGER_KINDS = {
     "credit": "credited_minutes",
+    "appeal": "credited_minutes",
     "adjustment": "adjusted_minutes",
     "reversal": "reversed_minutes",
     "redeem": "redeemed_minutes",

@@ -19,9 +19,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date, func, select
 
+from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
 from volunteer_app.orders.models import TARGET_GROUPS
 from volunteer_app.reports import counting, rollups
+from volunteer_app.reports import supervision as supervision_figures
 from volunteer_app.reports.counting import BIN_EDGES, DISPATCH_BINS, GROUP_COLUMNS, METRICS, STAFF_BINS
 from volunteer_app.reports.models import report_days, report_months, report_people
 from volunteer_app.sites import service as sites
@@ -308,6 +310,9 @@ def stats(site: Site, start: date, end: date, group: str, lang: str) -> dict:
         **rollups.state_for_answer(),
         "figures": figures(total, _people(tree, start, end), sum(approved.values()), lang),
         "coverage": _coverage(tree, by_site),
+        "supervision": supervision_figures.figures(
+            tree.condition, *supervision_figures.instants(start, end, zone), utcnow()
+        ),
         "group": group,
         "groups": _groups(tree, start, end, group, by_site, approved, lang),
     }

@@ -8,12 +8,18 @@ whole subtree, the period's local days) and a normalised score from 0 to 100:
 - shares, higher is better (satisfaction = closed orders rated 4–5 stars ÷ closed orders, so unrated
   and not-yet-rated orders count against; coverage = the child's stations with a session ÷ its
   stations): share × 100;
-- shares, lower is better (no-show rate, expired share): (1 − share) × 100;
+- shares, lower is better (no-show rate, expired share; supervision = the 督办 items raised against
+  the child's subtree in the period, not withdrawn, that went overdue (reported after their deadline,
+  or still unreported past it) or were sent back ÷ those items): (1 − share) × 100;
+- follow-up rate, higher is better (the 回访 created in the period for the child's stations that are
+  done ÷ those created): share × 100;
 - response, lower is better (the median minutes from submission to dispatch, read as the upper edge of
   its bin like the statistics): the best (lowest) child's median ÷ this child's × 100.
 
 A child with no data for a component (no closed order, no dispatched order, no volunteer due, no
-submitted order, no station; a median beyond 7 days) scores 0 for it. A component's points are its
+submitted order, no station, no 督办 item, no follow-up; a median beyond 7 days) scores 0 for it:
+like every component, supervision does not reward having nothing to count (an unsupervised child
+scores 0 on it, as one with every item late does). A component's points are its
 score × its weight ÷ the sum of the weights, to two decimals; the child's score is the sum of its
 points (0–100). The weights are the asked site's effective `ranking_weights` setting.
 
@@ -30,8 +36,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from zoneinfo import ZoneInfo
 
-from volunteer_app.reports import figures, rollups
+from volunteer_app.db import utcnow
+from volunteer_app.reports import figures, rollups, supervision
 from volunteer_app.reports.counting import DISPATCH_BINS
 from volunteer_app.reports.periods import Period, last_month
 from volunteer_app.sites import service as sites
@@ -65,6 +73,14 @@ COMPONENTS = {
         Component("coverage", "站点覆盖率", "Station coverage", "higher", "share"),
         Component("no_show_rate", "爽约率", "No-show rate", "lower", "share"),
         Component("expired_share", "超时未派比例", "Expired share", "lower", "share"),
+        Component(
+            "supervision",
+            "督办超期或退回比例",
+            "Supervision items overdue or sent back",
+            "lower",
+            "share",
+        ),
+        Component("follow_up", "回访完成率", "Follow-up rate", "higher", "share"),
     )
 }
 assert tuple(COMPONENTS) == RANKING_COMPONENTS
@@ -76,8 +92,13 @@ def _share(part: int, whole: int) -> Fraction | None:
     return Fraction(part, whole) if whole else None
 
 
-def raw_values(c: Counter, stations: int, covered: int) -> dict[str, int | Fraction | None]:
-    """A child's raw component values from its summed metrics and its stations (None: no data)."""
+def raw_values(
+    c: Counter, stations: int, covered: int, supervised: tuple[int, int, int, int] = (0, 0, 0, 0)
+) -> dict[str, int | Fraction | None]:
+    """A child's raw component values from its summed metrics, its stations and its supervision counts
+    (items, items overdue or sent back, follow-ups, follow-ups done; reports/supervision.py); None: no
+    data."""
+    items, bad, follow_ups, done = supervised
     dispatched = c["orders_dispatched"]
     return {
         "sessions": c["sessions_orders"] + c["sessions_activities"],
@@ -88,6 +109,8 @@ def raw_values(c: Counter, stations: int, covered: int) -> dict[str, int | Fract
         "coverage": _share(covered, stations),
         "no_show_rate": _share(c["no_shows"], c["attendance_due"]),
         "expired_share": _share(c["orders_expired"], c["orders_submitted"]),
+        "supervision": _share(bad, items),
+        "follow_up": _share(done, follow_ups),
     }
 
 
@@ -101,9 +124,9 @@ def normalise(values: list[dict]) -> list[dict[str, Fraction]]:
         score: dict[str, Fraction] = {}
         for key in COUNTS:
             score[key] = Fraction(v[key] * 100, best_count[key]) if best_count[key] else Fraction(0)
-        for key in ("satisfaction", "coverage"):
+        for key in ("satisfaction", "coverage", "follow_up"):
             score[key] = Fraction(0) if v[key] is None else v[key] * 100
-        for key in ("no_show_rate", "expired_share"):
+        for key in ("no_show_rate", "expired_share", "supervision"):
             score[key] = Fraction(0) if v[key] is None else (1 - v[key]) * 100
         score["response"] = (
             Fraction(0) if v["response"] is None else Fraction(best_median * 100, v["response"])
@@ -152,7 +175,12 @@ def rank(site: Site, period: Period, settings: dict, lang: str) -> dict:
         if row.kind == "station":
             stations[child] += 1
             covered[child] += bool(c["sessions_orders"] or c["sessions_activities"])
-    values = [raw_values(sums[r.id], stations[r.id], covered[r.id]) for r in children]
+    supervised = supervision.ranking_values(
+        tree, *supervision.instants(period.start, period.end, ZoneInfo(settings["timezone"])), utcnow()
+    )
+    values = [
+        raw_values(sums[r.id], stations[r.id], covered[r.id], tuple(supervised[r.id])) for r in children
+    ]
     entries = []
     for row, raw, score in zip(children, values, normalise(values), strict=True):
         components = []

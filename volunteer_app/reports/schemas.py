@@ -136,6 +136,54 @@ class GroupOut(ma.Schema):
     figures = F.Nested(FiguresOut)
 
 
+class OpenByLevel(ma.Schema):
+    total, red, yellow, green = Int(), Int(), Int(), Int()
+
+
+class ItemFigures(ma.Schema):
+    raised = Int(metadata={"description": "督办 items raised against the subtree's sites in the period"})
+    closed = Int(metadata={"description": "销号 in the period"})
+    closed_on_time = Int(metadata={"description": "of those, reported done by their deadline"})
+    reopened = Int(metadata={"description": "sent back in the period"})
+    overdue_now = Int(metadata={"description": "open and past their deadline now"})
+    reported_now = Int(metadata={"description": "reported done, awaiting 销号 now"})
+    open_now = F.Nested(OpenByLevel, metadata={"description": "open now, by level"})
+
+
+class ComplaintFigures(ma.Schema):
+    received, answered, reopened, open_now, overdue_now = Int(), Int(), Int(), Int(), Int()
+    answered_on_time = Int(metadata={"description": "answered in the period by the answer's deadline"})
+
+
+class AppealFigures(ma.Schema):
+    filed, upheld, rejected, pending_now, overdue_now = Int(), Int(), Int(), Int(), Int()
+    minutes_credited = Int(metadata={"description": "minutes credited by the appeals upheld in the period"})
+
+
+class FollowUpReasons(ma.Schema):
+    low_rating, unrated, sample = Int(), Int(), Int()
+
+
+class FollowUpFigures(ma.Schema):
+    created = Int()
+    by_reason = F.Nested(FollowUpReasons)
+    done, unreachable, pending_now, overdue_now = Int(), Int(), Int(), Int()
+    rate = N(
+        allow_none=True, metadata={"description": "of the follow-ups created in the period, the share done"}
+    )
+    reached_share = N(allow_none=True, metadata={"description": "done ÷ (done + unreachable) in the period"})
+    mean_satisfaction = N(
+        allow_none=True, metadata={"description": "1–5, the calls that reached in the period"}
+    )
+
+
+class SupervisionFigures(ma.Schema):
+    items = F.Nested(ItemFigures)
+    complaints = F.Nested(ComplaintFigures)
+    appeals = F.Nested(AppealFigures)
+    follow_ups = F.Nested(FollowUpFigures)
+
+
 class StatsOut(ma.Schema):
     site = F.Nested(StatsSite)
     start = F.Date(data_key="from")
@@ -147,6 +195,12 @@ class StatsOut(ma.Schema):
     pending_changes = Int(metadata={"description": "changes not yet counted (0: the figures are exact now)"})
     figures = F.Nested(FiguresOut)
     coverage = F.Nested(CoverageOut)
+    supervision = F.Nested(
+        SupervisionFigures,
+        metadata={
+            "description": "督办, complaints, appeals, follow-ups of the whole subtree (not per group)"
+        },
+    )
     group = S()
     groups = F.List(F.Nested(GroupOut))
 

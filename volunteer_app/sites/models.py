@@ -24,6 +24,8 @@ RANKING_COMPONENTS = (
     "coverage",
     "no_show_rate",
     "expired_share",
+    "supervision",
+    "follow_up",
 )
 
 

@@ -81,6 +81,8 @@ class SupervisionEvent(db.Model):
     __table_args__ = (
         CheckConstraint(_in("subject", SUBJECTS), name="subject"),
         Index("ix_supervision_events_subject", "subject", "subject_id", "id"),
+        # The statistics: what happened in a period (closed, answered, decided, called …).
+        Index("ix_supervision_events_action_at", "subject", "action", "at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -189,6 +191,7 @@ class Appeal(db.Model):
         CheckConstraint("minutes_granted IS NULL OR minutes_granted >= 0", name="granted"),
         Index("ix_appeals_deciding_site_status", "deciding_site_id", "status", "id"),
         Index("ix_appeals_volunteer_id", "volunteer_id", "id"),
+        Index("ix_appeals_site_created_at", "site_id", "created_at"),  # the statistics
         Index(
             "ix_appeals_due_at",
             "escalated_at",

@@ -2,7 +2,13 @@
 it. All counts in one statement, each with its list's own condition, so a count and its list agree:
 the order counts are GET /orders' `need` filters (orders/queries.py NEEDS); codes to fulfil are
 `rewards.waiting` (GET /sites/{id}/redemptions?status=issued); activities to audit are
-`activities.awaiting_audit` (GET /sites/{id}/activities?when=to_audit&subtree=true).
+`activities.awaiting_audit` (GET /sites/{id}/activities?when=to_audit&subtree=true). The supervision
+counts are the supervision lists' filters (`side`, `status`, `overdue`): 督办 items to act on (open,
+the acting site in the subtree), reported items awaiting 销号 (raised by the site or below), overdue
+items (open past due, acting), open complaints and overdue ones (the dispatch site in the subtree),
+appeals to decide (the deciding site in the subtree), pending follow-ups and overdue ones (the serving
+station in the subtree). Overdue is past `due_at` (`due_at <= now`, as the deadline sweep reads it).
+Incoming order handovers are not counted yet (no model on this branch).
 """
 
 from __future__ import annotations
@@ -21,6 +27,16 @@ from volunteer_app.orders.models import Order
 from volunteer_app.orders.queries import NEED_STATUS, POOL_WARN_HOURS, need_condition
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import Reacher, get_in_reach, subtree_of
+from volunteer_app.supervision.models import (
+    Appeal,
+    AppealStatus,
+    Complaint,
+    ComplaintStatus,
+    FollowUp,
+    FollowUpStatus,
+    ItemStatus,
+    SupervisionItem,
+)
 from volunteer_app.timebank.models import FamilyLink, LinkStatus, Redemption, RedemptionStatus
 from volunteer_app.timebank.rewards import waiting
 
@@ -41,6 +57,14 @@ LABELS = {
     "family_links_pending": ("待审核亲属关系", "Family links to approve"),
     "redemptions_to_fulfil": ("待核销兑换码", "Redemption codes to fulfil"),
     "activities_unaudited": ("已结束待审核活动", "Ended activities to audit"),
+    "items_to_act": ("待办理督办", "Supervision items to act on"),
+    "items_to_close": ("已办结待销号督办", "Supervision items reported, awaiting 销号"),
+    "items_overdue": ("超期督办", "Supervision items overdue"),
+    "complaints_open": ("待答复诉求", "Complaints to answer"),
+    "complaints_overdue": ("超时未答复诉求", "Complaints overdue"),
+    "appeals_to_decide": ("待裁定申诉", "Appeals to decide"),
+    "follow_ups_pending": ("待回访", "Follow-ups to make"),
+    "follow_ups_overdue": ("超期未回访", "Follow-ups overdue"),
 }
 ORDER_NEEDS = {
     "orders_to_review": "review",
@@ -82,19 +106,24 @@ def counts(*, who: Reacher, site_id: int, lang: str | None = None, now: datetime
         "redemptions_to_fulfil": _count(Redemption, Redemption.site_id.in_(scope), waiting(now)),
         "activities_unaudited": _count(Activity, Activity.site_id.in_(scope), awaiting_audit(now)),
     }
+    subqueries |= _supervision(scope, now)
     row = db.session.execute(select(*[sub.label(key) for key, sub in subqueries.items()])).one()
-    lists = {key: (f"{API}/orders", _order_query(site.id, need)) for key, need in ORDER_NEEDS.items()} | {
-        "applications_pending": (f"{API}/sites/{site.id}/volunteer-applications", {"status": "pending"}),
-        "family_links_pending": (f"{API}/sites/{site.id}/family-links", {"status": "pending"}),
-        "redemptions_to_fulfil": (
-            f"{API}/sites/{site.id}/redemptions",
-            {"status": str(RedemptionStatus.ISSUED)},
-        ),
-        "activities_unaudited": (
-            f"{API}/sites/{site.id}/activities",
-            {"when": "to_audit", "subtree": "true"},
-        ),
-    }
+    lists = (
+        {key: (f"{API}/orders", _order_query(site.id, need)) for key, need in ORDER_NEEDS.items()}
+        | {
+            "applications_pending": (f"{API}/sites/{site.id}/volunteer-applications", {"status": "pending"}),
+            "family_links_pending": (f"{API}/sites/{site.id}/family-links", {"status": "pending"}),
+            "redemptions_to_fulfil": (
+                f"{API}/sites/{site.id}/redemptions",
+                {"status": str(RedemptionStatus.ISSUED)},
+            ),
+            "activities_unaudited": (
+                f"{API}/sites/{site.id}/activities",
+                {"when": "to_audit", "subtree": "true"},
+            ),
+        }
+        | _supervision_lists(site.id)
+    )
     return {
         "site_id": site.id,
         "as_of": now,
@@ -116,3 +145,50 @@ def _order_query(site_id: int, need: str) -> dict[str, str]:
     if need in NEED_STATUS:
         query["status"] = str(NEED_STATUS[need])
     return query
+
+
+def _supervision(scope, now: datetime) -> dict:
+    item, complaint, follow_up = SupervisionItem, Complaint, FollowUp
+    item_open = (item.site_id.in_(scope), item.status == ItemStatus.OPEN)
+    complaint_open = (complaint.site_id.in_(scope), complaint.status == ComplaintStatus.OPEN)
+    pending = (follow_up.site_id.in_(scope), follow_up.status == FollowUpStatus.PENDING)
+    return {
+        "items_to_act": _count(item, *item_open),
+        "items_to_close": _count(item, item.raised_site_id.in_(scope), item.status == ItemStatus.REPORTED),
+        "items_overdue": _count(item, *item_open, item.due_at <= now),
+        "complaints_open": _count(complaint, *complaint_open),
+        "complaints_overdue": _count(complaint, *complaint_open, complaint.due_at <= now),
+        "appeals_to_decide": _count(
+            Appeal, Appeal.deciding_site_id.in_(scope), Appeal.status == AppealStatus.PENDING
+        ),
+        "follow_ups_pending": _count(follow_up, *pending),
+        "follow_ups_overdue": _count(follow_up, *pending, follow_up.due_at <= now),
+    }
+
+
+def _supervision_lists(site_id: int) -> dict[str, tuple[str, dict[str, str]]]:
+    """The lists that show the supervision counts: GET /sites/{id}/supervision-items (side, status,
+    overdue), /complaints (status, overdue), /appeals (side, status), /follow-ups (status, overdue)."""
+    base = f"{API}/sites/{site_id}"
+    return {
+        "items_to_act": (f"{base}/supervision-items", {"side": "acting", "status": str(ItemStatus.OPEN)}),
+        "items_to_close": (
+            f"{base}/supervision-items",
+            {"side": "raised", "status": str(ItemStatus.REPORTED)},
+        ),
+        "items_overdue": (
+            f"{base}/supervision-items",
+            {"side": "acting", "status": str(ItemStatus.OPEN), "overdue": "true"},
+        ),
+        "complaints_open": (f"{base}/complaints", {"status": str(ComplaintStatus.OPEN)}),
+        "complaints_overdue": (
+            f"{base}/complaints",
+            {"status": str(ComplaintStatus.OPEN), "overdue": "true"},
+        ),
+        "appeals_to_decide": (f"{base}/appeals", {"side": "deciding", "status": str(AppealStatus.PENDING)}),
+        "follow_ups_pending": (f"{base}/follow-ups", {"status": str(FollowUpStatus.PENDING)}),
+        "follow_ups_overdue": (
+            f"{base}/follow-ups",
+            {"status": str(FollowUpStatus.PENDING), "overdue": "true"},
+        ),
+    }

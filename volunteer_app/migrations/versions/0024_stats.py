@@ -1,0 +1,23 @@
+"""stats: the indexes the supervision statistics read by (events by subject, action and time; appeals
+by audited site and creation)
+
+Revision ID: 0024_stats
+Revises: 0023_supervision
+"""
+
+from alembic import op
+
+revision = "0024_stats"
+down_revision = "0023_supervision"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index("ix_supervision_events_action_at", "supervision_events", ["subject", "action", "at"])
+    op.create_index("ix_appeals_site_created_at", "appeals", ["site_id", "created_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_appeals_site_created_at", table_name="appeals")
+    op.drop_index("ix_supervision_events_action_at", table_name="supervision_events")
