@@ -1,14 +1,14 @@
 """stats: the indexes the supervision statistics read by (events by subject, action and time; appeals
 by audited site and creation)
 
-Revision ID: 0024_stats
-Revises: 0023_supervision
+Revision ID: 0025_stats
+Revises: 0024_handover
 """
 
 from alembic import op
 
-revision = "0024_stats"
-down_revision = "0023_supervision"
+revision = "0025_stats"
+down_revision = "0024_handover"
 branch_labels = None
 depends_on = None
 
