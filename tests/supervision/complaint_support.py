@@ -44,7 +44,9 @@ def complaint_in(loop: Loop, world, state: str) -> int:
     order = cancelled_order(loop, world.resident)
     complaint_id = complain(loop, world.resident, order["id"])["id"]
     if state in ("answered", "closed"):
-        loop.call("POST", f"/complaints/{complaint_id}/answer", world.mgr_s1, {"resolution": "已向志愿者核实并致歉"})
+        loop.call(
+            "POST", f"/complaints/{complaint_id}/answer", world.mgr_s1, {"resolution": "已向志愿者核实并致歉"}
+        )
     if state == "closed":
         loop.call("POST", f"/complaints/{complaint_id}/accept", world.resident)
     if state == "withdrawn":

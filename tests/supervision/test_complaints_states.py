@@ -82,7 +82,9 @@ def test_each_action_in_each_state_moves_once_or_is_refused(app, client, world, 
         before, events = snapshot(app, complaint_id)
         assert before["status"] == state
         response = client.post(
-            f"/api/v1/complaints/{complaint_id}/{PATHS.get(action, action)}", json=body, headers=world.people[who].headers
+            f"/api/v1/complaints/{complaint_id}/{PATHS.get(action, action)}",
+            json=body,
+            headers=world.people[who].headers,
         )
         after, events_after = snapshot(app, complaint_id)
         expected = EXPECTED.get((state, action))
