@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from tests.api.helpers import assert_error
 from tests.orders.conftest import Loop
+from tests.race import race
 from tests.supervision.complaint_support import BODY, cancelled_order, complain, complaint_in, served_order
 from tests.support import make_user
 from volunteer_app.extensions import db
@@ -310,3 +311,26 @@ def test_a_complaint_at_the_top_cannot_be_supervised(app, world, loop):
         ]
         == "supervision.not_above"
     )
+
+
+def test_two_complaints_sent_at_once_about_one_order_make_one(app, world, loop):
+    order = cancelled_order(loop, world.resident)
+    url = f"{API}/orders/{order['id']}/complaints"
+    responses = race(app, [lambda c: c.post(url, json=BODY, headers=world.resident.headers)] * 2)
+    assert sorted(r.status_code for r in responses) == [201, 409]
+    assert_error(next(r for r in responses if r.status_code == 409), 409, "complaint.already_open")
+    assert len(loop.call("GET", "/me/complaints", world.resident)["items"]) == 1
+
+
+def test_two_answers_at_once_answer_once(app, world, loop):
+    complaint_id = complaint_in(loop, world, "open")
+    url = f"{API}/complaints/{complaint_id}/answer"
+    calls = [
+        lambda c, p=p: c.post(url, json={"resolution": f"答复{p.id}"}, headers=p.headers)
+        for p in (world.mgr_s1, world.mgr_i1)
+    ]
+    responses = race(app, calls)
+    assert sorted(r.status_code for r in responses) == [200, 409]
+    assert len(_notices(app, "complaint.answered")) == 1
+    events = loop.call("GET", f"/complaints/{complaint_id}", world.mgr_s1)["timeline"]
+    assert [e["action"] for e in events] == ["submit", "answer"]
