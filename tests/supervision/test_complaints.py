@@ -194,7 +194,7 @@ def test_the_resident_sees_actions_times_and_answers_not_staff_names_or_notes(ap
         ("note", None, None),
         ("answer", None, "已提醒志愿者提前联系"),
     ]
-    assert all(e["at"] for e in mine["timeline"])
+    assert all(e["created_at"] for e in mine["timeline"])
     staff = loop.call("GET", f"/complaints/{complaint_id}", world.mgr_s1)
     assert [(e["action"], e["actor_id"], e["note"]) for e in staff["timeline"]] == [
         ("submit", world.resident.id, None),

@@ -68,7 +68,7 @@ class ComplaintEventOut(ma.Schema):
         allow_none=True, metadata={"description": "who acted (a resident sees only their own id)"}
     )
     note = ma.fields.String(allow_none=True, metadata={"description": "a staff note is the staff's only"})
-    at = ma.fields.AwareDateTime(required=True)
+    created_at = ma.fields.AwareDateTime(required=True, attribute="at")
 
 
 class ComplaintSummary(ma.Schema):
