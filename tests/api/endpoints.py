@@ -1146,5 +1146,78 @@ _LIST += [
     ),
 ]
 
+# ---- complaints (诉求): the target side's resident's complaint about their cancelled order ----------------
+
+
+def _complaint(app: Flask, w: World, t: str, state: str = "open") -> int:
+    """A complaint of the target side's resident about their order (cancelled by them), in `state`:
+    open, or answered by the side's station manager."""
+    resident, manager = w.people[RESIDENT[t]], w.people[MANAGER[t]]
+    order_id, _ = _order(app, w, t, "submitted")
+    _step(app, resident, "POST", f"/orders/{order_id}/cancel", {"reason": "不需要了"})
+    body = {"category": "service_quality", "text": "志愿者没有提前联系"}
+    complaint_id = _step(app, resident, "POST", f"/orders/{order_id}/complaints", body)["id"]
+    if state == "answered":
+        _step(app, manager, "POST", f"/complaints/{complaint_id}/answer", {"resolution": "已核实并致歉"})
+    return complaint_id
+
+
+def _complain(app: Flask, w: World, t: str) -> Request:
+    order_id, _ = _order(app, w, t, "submitted")
+    _step(app, w.people[RESIDENT[t]], "POST", f"/orders/{order_id}/cancel", {"reason": "不需要了"})
+    return f"{API}/orders/{order_id}/complaints", {"category": "timeliness", "text": "等了很久没人来"}
+
+
+def _on_complaint(action: str, state: str = "open", body: dict | None = None):
+    """GET /complaints/<id> (action "") or POST /complaints/<id>/<action> on the side's complaint."""
+
+    def request(app: Flask, w: World, t: str) -> Request:
+        complaint_id = _complaint(app, w, t, state)
+        return f"{API}/complaints/{complaint_id}{'/' + action if action else ''}", body
+
+    return request
+
+
+def _my_complaints(app: Flask, w: World, t: str) -> Request:
+    _complaint(app, w, t)
+    return f"{API}/me/complaints", None
+
+
+def _site_complaints(app: Flask, w: World, t: str) -> Request:
+    if t in TEAM:
+        _complaint(app, w, t)
+    return f"{API}/sites/{_site(w, t)}/complaints", None
+
+
+_LIST += [
+    Endpoint("POST", "/api/v1/orders/<int:order_id>/complaints", _complain),
+    Endpoint("GET", "/api/v1/me/complaints", _my_complaints),
+    Endpoint("GET", "/api/v1/complaints/<int:complaint_id>", _on_complaint("")),
+    Endpoint("POST", "/api/v1/complaints/<int:complaint_id>/accept", _on_complaint("accept", "answered")),
+    Endpoint(
+        "POST",
+        "/api/v1/complaints/<int:complaint_id>/reopen",
+        _on_complaint("reopen", "answered", {"text": "问题没有解决"}),
+    ),
+    Endpoint("POST", "/api/v1/complaints/<int:complaint_id>/withdraw", _on_complaint("withdraw")),
+    Endpoint("GET", "/api/v1/sites/<int:site_id>/complaints", _site_complaints),
+    Endpoint(
+        "POST",
+        "/api/v1/complaints/<int:complaint_id>/notes",
+        _on_complaint("notes", body={"note": "已联系志愿者"}),
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/complaints/<int:complaint_id>/answer",
+        _on_complaint("answer", body={"resolution": "已核实并致歉"}),
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/complaints/<int:complaint_id>/supervise",
+        _on_complaint("supervise", body={"level": "red"}),
+    ),
+]
+
+
 ENDPOINTS: dict[str, Endpoint] = {e.key: e for e in _LIST}
 assert len(ENDPOINTS) == len(_LIST), "an endpoint is listed twice"

@@ -205,6 +205,20 @@ MATRIX: dict[str, tuple] = {
     "GET /follow-ups/<id>":                      (401, 403,     403,     200,     404,     404,     200),
     "POST /follow-ups/<id>/calls":               (401, 403,     403,     200,     404,     404,     200),
     "POST /follow-ups/<id>/give-up":             (401, 403,     403,     200,     404,     404,     200),
+    # Complaints (诉求): raised by the order's resident only (anyone else, admin included, finds no
+    # order to complain about); its resident and managers reaching its dispatch site read it; the
+    # resident alone accepts, reopens, withdraws; managers in reach note and answer; 督办 needs a
+    # manager above the site (the station's own are refused by raise_item).
+    "POST /orders/<id>/complaints":              (401, 201,     404,     404,     404,     404,     404),
+    "GET /me/complaints":                        (401, 200,     200,     200,     NA,      NA,      200),
+    "GET /complaints/<id>":                      (401, 200,     404,     200,     404,     404,     200),
+    "POST /complaints/<id>/accept":              (401, 200,     404,     404,     404,     404,     404),
+    "POST /complaints/<id>/reopen":              (401, 200,     404,     404,     404,     404,     404),
+    "POST /complaints/<id>/withdraw":            (401, 200,     404,     404,     404,     404,     404),
+    "GET /sites/<id>/complaints":                (401, 403,     403,     200,     404,     404,     200),
+    "POST /complaints/<id>/notes":               (401, 403,     403,     200,     404,     404,     200),
+    "POST /complaints/<id>/answer":              (401, 403,     403,     200,     404,     404,     200),
+    "POST /complaints/<id>/supervise":           (401, 403,     403,     NOT_ABOVE, 404,   404,     200),
 }
 
 # Callers the columns do not show: reach runs down the tree (an institute or center manager reaches
@@ -355,6 +369,25 @@ EXTRA = [
     ("POST /supervision-items/<id>/send-back", "mgr_i1", "S1", 200),
     ("POST /supervision-items/<id>/withdraw", "mgr_i1", "S1", 200),
     ("POST /supervision-items/<id>/withdraw", "mgr_s2", "S1", 404),
+    # Complaints: another resident's is absent; a sibling station's managers find nothing, those above
+    # the dispatch station reach it and may supervise it.
+    ("POST /orders/<id>/complaints", "resident", "S4", 404),
+    ("GET /complaints/<id>", "resident", "S4", 404),
+    ("GET /complaints/<id>", "mgr_s2", "S1", 404),
+    ("GET /complaints/<id>", "mgr_c1", "S1", 200),
+    ("POST /complaints/<id>/accept", "resident", "S4", 404),
+    ("POST /complaints/<id>/reopen", "resident", "S4", 404),
+    ("POST /complaints/<id>/withdraw", "resident", "S4", 404),
+    ("GET /sites/<id>/complaints", "mgr_i1", "S1", 200),
+    ("GET /sites/<id>/complaints", "mgr_s2", "S1", 404),
+    ("GET /sites/<id>/complaints", "mgr_s1", "I1", 404),
+    ("POST /complaints/<id>/notes", "mgr_s2", "S1", 404),
+    ("POST /complaints/<id>/answer", "mgr_s2", "S1", 404),
+    ("POST /complaints/<id>/answer", "mgr_i1", "S1", 200),
+    ("POST /complaints/<id>/supervise", "mgr_i1", "S1", 200),
+    ("POST /complaints/<id>/supervise", "mgr_c1", "S1", 200),
+    ("POST /complaints/<id>/supervise", "mgr_s2", "S1", 404),
+    ("POST /complaints/<id>/supervise", "mgr_c1", "S4", 404),
 ]
 # fmt: on
 

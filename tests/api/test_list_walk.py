@@ -22,6 +22,7 @@ from tests.api.endpoints import (
     ORDER_PLACE,
     _activity,
     _activity_body,
+    _complaint,
     _follow_up,
     _job,
     _order,
@@ -395,7 +396,22 @@ def _site_volunteers(app, w: World) -> Walk:
     return Walk(f"/sites/{w.sites['I1']}/volunteers", w.mgr_i1, _ids([*made, w.vol_s1.id]))
 
 
+def _complaints(app, w: World) -> list[int]:
+    """Three complaints of the resident, one per cancelled order of S1."""
+    return [_complaint(app, w, "S1") for _ in range(ROWS)]
+
+
+def _my_complaints(app, w: World) -> Walk:
+    return Walk("/me/complaints", w.resident, _ids(_complaints(app, w)))
+
+
+def _site_complaints(app, w: World) -> Walk:
+    return Walk(f"/sites/{w.sites['I1']}/complaints", w.mgr_i1, _ids(_complaints(app, w)))
+
+
 LISTS: dict[str, Callable[..., Walk]] = {
+    "/api/v1/me/complaints": _my_complaints,
+    "/api/v1/sites/{site_id}/complaints": _site_complaints,
     "/api/v1/auth/sessions": _my_sessions,
     "/api/v1/sites/{site_id}/volunteers": _site_volunteers,
     "/api/v1/me/jobs": _my_jobs,

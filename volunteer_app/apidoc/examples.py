@@ -52,6 +52,7 @@ PATH_EXAMPLES: dict[str, Any] = {
     "rule_id": 1,
     "item_id": 1,
     "follow_up_id": 1,
+    "complaint_id": 1,
     "code": "ABCD2345",
     # a sign-in's id comes from GET /auth/sessions (sessions are made at sign-in, so none is fixed)
     "session_id": "5f0c3a52-8b1e-4d8a-9c3e-2b7d4e6f8a10",
@@ -178,6 +179,15 @@ BODY_EXAMPLES: dict[str, dict[str, Any]] = {
     "HandoverIn": {"to_site_id": 2, "reason": "本站本周人手不足，上报街道统筹派单"},
     "ReasonIn": {"reason": "老人家属已安排陪同"},
     "RatingIn": {"stars": 5, "comment": "志愿者很耐心，谢谢"},
+    "ComplaintIn": {"category": "timeliness", "text": "约好九点上门，志愿者十点才到，也没有提前打电话"},
+    "ComplaintReopenIn": {"text": "答复没有说明以后如何避免，问题没有解决"},
+    "ComplaintNoteIn": {"note": "已电话联系志愿者了解情况：当天路上堵车"},
+    "ComplaintAnswerIn": {"resolution": "已向志愿者核实并提醒今后提前联系，向您致歉"},
+    "ComplaintSuperviseIn": {
+        "level": "yellow",
+        "subject": "群众诉求：上门不及时",
+        "description": "请站点核实并整改",
+    },
     "AuditIn": {"confirm_computed": True, "note": "签到签退时间无误，按实际时长确认"},
     "ActivityIn": {
         "category_id": 9,

@@ -45,6 +45,8 @@ RESOURCES: dict[str, list[tuple[str, str]]] = {
     "FollowUpDetail": [("follow-ups", "id")],
     "FollowUpOrderOut": [("orders", "id")],
     "HandoverOut": [("handovers", "id"), ("orders", "order_id")],
+    "ComplaintOut": [("complaints", "id")],
+    "ComplaintSummary": [("complaints", "id")],
 }
 
 

@@ -95,6 +95,18 @@ KINDS: dict[str, tuple[str, str]] = {
         "督办事项「{title}」逾期未办结，已升级为红色并上报",
         'The supervision item "{title}" is overdue: it is now red and was escalated',
     ),
+    "complaint.submitted": (
+        "新的群众诉求（{category}）「{title}」待办理",
+        'A new complaint ({category}) "{title}" is waiting for an answer',
+    ),
+    "complaint.answered": (
+        "您的诉求「{title}」已答复：{resolution}",
+        'Your complaint "{title}" was answered: {resolution}',
+    ),
+    "complaint.reopened": (
+        "群众对诉求「{title}」的答复不满意，已重新提出",
+        'The resident was not satisfied with the answer to "{title}" and reopened it',
+    ),
     "complaint.overdue": (
         "群众诉求「{title}」逾期未办理，已上报",
         'The complaint "{title}" is overdue and was escalated',
@@ -132,7 +144,7 @@ KIND_SUBJECTS: dict[str, tuple[str, ...]] = {
     "timebank.statement": ("statement",),
     "star.up": ("timebook",),
     **{kind: ("supervision_item",) for kind in KINDS if kind.startswith("supervision.")},
-    "complaint.overdue": ("complaint",),
+    **{kind: ("complaint",) for kind in KINDS if kind.startswith("complaint.")},
     "appeal.overdue": ("appeal",),
 }
 # Appended when the params carry a reason the template does not already show.
