@@ -75,6 +75,7 @@ TRANSFER_KIND = {
     "gift": ("转赠", "Gift"),
     "donate": ("捐赠", "Donation"),
     "demo": ("演示", "Demo"),
+    "appeal": ("申诉补记", "Appeal upheld"),
 }
 
 

@@ -65,9 +65,11 @@ SESSIONS = (
     "unrated",
 )
 # Transfer kinds → the column their minutes add to. An adjustment adds into books, or subtracts when
-# it takes minutes out of one; a "demo" transfer (demo data) counts nowhere.
+# it takes minutes out of one; a "demo" transfer (demo data) counts nowhere. An upheld appeal's credit
+# (the difference a deciding site granted over an audit) is credited service like the audit's own.
 LEDGER_KINDS = {
     "credit": "credited_minutes",
+    "appeal": "credited_minutes",
     "adjustment": "adjusted_minutes",
     "reversal": "reversed_minutes",
     "redeem": "redeemed_minutes",

@@ -33,7 +33,7 @@ register_messages(
 # Transfers that move audited service time between a site's issuance account and a book: they change
 # the book's lifetime (star-level) minutes, spending or giving hours does not; and only they can be
 # reversed (service.reverse).
-SERVICE_KINDS = ("credit", "adjustment", "demo")
+SERVICE_KINDS = ("credit", "adjustment", "demo", "appeal")
 
 
 def _insert_ignoring_conflict(table, values: dict) -> None:

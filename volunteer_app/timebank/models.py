@@ -17,7 +17,7 @@ from volunteer_app.db import BigId, UTCDateTime, utcnow
 from volunteer_app.extensions import db
 
 ACCOUNT_KINDS = ("book", "issuance", "redemption", "donation")
-TRANSFER_KINDS = ("credit", "adjustment", "reversal", "redeem", "refund", "gift", "donate", "demo")
+TRANSFER_KINDS = ("credit", "adjustment", "reversal", "redeem", "refund", "gift", "donate", "demo", "appeal")
 GENESIS_HASH = "0" * 64
 
 
