@@ -119,6 +119,7 @@ def _register_blueprints(app: Flask) -> None:
     from volunteer_app.orders.views import blp as orders_blp
     from volunteer_app.reports.views import blp as reports_blp
     from volunteer_app.sites.views import blp as sites_blp
+    from volunteer_app.supervision.appeal_views import blp as appeals_blp
     from volunteer_app.timebank.certificate_pages import bp as certificate_pages_bp
     from volunteer_app.timebank.certificate_views import blp as certificates_blp
     from volunteer_app.timebank.views import blp as timebank_blp
@@ -142,6 +143,7 @@ def _register_blueprints(app: Flask) -> None:
         jobs_blp,
         exports_blp,
         workbench_blp,
+        appeals_blp,
     ):
         api.register_blueprint(blp)
     console.init_app(app)  # the managers' console: pages, not in the OpenAPI document

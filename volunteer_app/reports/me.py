@@ -5,7 +5,8 @@ clock of their home station.
   them (an assignment audited with more than 0 minutes, on a closed order or activity), in the month of
   the service day at the site that owns the session: the same rows as the leaderboard's.
 - **Minutes credited by posting month**: the `credit` transfers into their time book, and the `appeal`
-  ones (what an upheld appeal granted over an audit), by the month they were posted (a service on 30 November audited on 2 December is November's service, December's credit).
+  ones (what an upheld appeal granted over an audit), by the month they were posted (a service on
+  30 November audited on 2 December is November's service, December's credit).
 - **Star level**: their book's level, lifetime minutes, the next threshold (`star_thresholds_hours` of
   the issuing station) and the minutes still to go (null at the top level).
 """
