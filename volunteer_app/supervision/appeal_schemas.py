@@ -25,7 +25,7 @@ class AppealIn(ma.Schema):
     reason = Text(1000, required=True)
 
 
-class UpholdIn(ma.Schema):
+class AppealUpholdIn(ma.Schema):
     minutes_granted = Integer(
         required=True,
         validate=ma.validate.Range(min=1, max=MAX_MINUTES),
@@ -34,7 +34,7 @@ class UpholdIn(ma.Schema):
     note = Text(1000, load_default=None)
 
 
-class RejectIn(ma.Schema):
+class AppealRejectIn(ma.Schema):
     note = Text(1000, required=True)
 
 

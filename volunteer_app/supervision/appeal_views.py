@@ -22,7 +22,7 @@ blp = Blueprint(
 )
 
 
-class _Empty(ma.Schema):
+class AppealWithdrawIn(ma.Schema):
     pass
 
 
@@ -69,7 +69,7 @@ class SiteAppeals(MethodView):
 @blp.route("/appeals/<int:appeal_id>/uphold")
 class AppealUphold(MethodView):
     @auth_required("manager", "admin")
-    @blp.arguments(s.UpholdIn)
+    @blp.arguments(s.AppealUpholdIn)
     @blp.response(200, s.AppealOut)
     def post(self, data, appeal_id):
         """Uphold (in whole or in part): the new total is granted and the difference credited, once."""
@@ -79,7 +79,7 @@ class AppealUphold(MethodView):
 @blp.route("/appeals/<int:appeal_id>/reject")
 class AppealReject(MethodView):
     @auth_required("manager", "admin")
-    @blp.arguments(s.RejectIn)
+    @blp.arguments(s.AppealRejectIn)
     @blp.response(200, s.AppealOut)
     def post(self, data, appeal_id):
         """Reject: the audit or the mark stands."""
@@ -89,7 +89,7 @@ class AppealReject(MethodView):
 @blp.route("/appeals/<int:appeal_id>/withdraw")
 class AppealWithdraw(MethodView):
     @auth_required()
-    @blp.arguments(_Empty)
+    @blp.arguments(AppealWithdrawIn)
     @blp.response(200, s.AppealOut)
     def post(self, data, appeal_id):
         """The volunteer takes a pending appeal back."""
