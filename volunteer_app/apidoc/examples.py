@@ -49,6 +49,7 @@ PATH_EXAMPLES: dict[str, Any] = {
     "notification_id": 1,
     "job_id": 1,
     "rule_id": 1,
+    "appeal_id": 1,
     "code": "ABCD2345",
     # a sign-in's id comes from GET /auth/sessions (sessions are made at sign-in, so none is fixed)
     "session_id": "5f0c3a52-8b1e-4d8a-9c3e-2b7d4e6f8a10",
@@ -208,6 +209,10 @@ BODY_EXAMPLES: dict[str, dict[str, Any]] = {
     "OptionalReasonIn": {"reason": "临时有事，无法前往"},
     "PositionIn": dict(HERE),
     "CloseIn": {"reason": "志愿者忘记签退，按服务记录补登", "checkout_at": END},
+    "AppealIn": {"minutes_claimed": 90, "reason": "服务结束后帮老人取药，签退晚了但站点只认了 60 分钟"},
+    "AppealUpholdIn": {"minutes_granted": 80, "note": "取药有药房小票为证，认定 80 分钟"},
+    "AppealRejectIn": {"note": "签到记录与服务对象反馈一致，维持审核结果"},
+    "AppealWithdrawIn": {},
 }
 
 

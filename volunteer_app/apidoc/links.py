@@ -39,6 +39,8 @@ RESOURCES: dict[str, list[tuple[str, str]]] = {
     "JobOut": [("jobs", "id")],
     "GrantOut": [("managers", "user_id")],
     "SessionOut": [("sessions", "id")],
+    "AppealOut": [("appeals", "id")],
+    "AppealDetail": [("appeals", "id")],
 }
 
 

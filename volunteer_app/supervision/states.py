@@ -129,7 +129,17 @@ def target(machine: Machine, status: str | None, action: str, *, by: str) -> str
     """The state `action` leads to from `status`, or 409 `<machine.error>` if the table has no such move."""
     rule = machine.table.get((status, action))
     if rule is None:
-        raise Conflict(machine.error, params={"status": status or "-", "action": action})
+        # Each code spelt out (machine.error, as literals): the API document reads the codes from here.
+        raise Conflict(
+            "supervision.bad_state"
+            if machine is ITEMS
+            else "complaint.bad_state"
+            if machine is COMPLAINTS
+            else "appeal.bad_state"
+            if machine is APPEALS
+            else "follow_up.bad_state",
+            params={"status": status or "-", "action": action},
+        )
     if by not in rule.by:
         raise RuntimeError(f"{by} may not {action} a {machine.subject}")  # a programming error
     return rule.to
