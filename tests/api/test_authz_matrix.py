@@ -45,6 +45,7 @@ COLUMNS = (
 ABOVE = (403, "manager.not_above")  # appointing managers needs a site strictly above
 ALREADY = (409, "volunteer.already")
 NO_BOOK = (404, "timebook.not_volunteer")  # no time book: not a volunteer, or not one in reach
+NOT_DECIDER = (403, "appeal.not_decider")  # may read an appeal, not decide it (not one level up)
 NA = None  # no objects, so no reach: the out-of-reach columns do not apply
 
 # Columns as in COLUMNS: anonymous, resident, vol_s1, mgr_s1 on S1 (in reach), mgr_s4 on S1 and
@@ -183,6 +184,15 @@ MATRIX: dict[str, tuple] = {
     "GET /sites/<id>/service-day-rules/preview": (401, 403,     403,     200,     404,     404,     200),
     "GET /service-day-rules/<id>":               (401, 403,     403,     200,     404,     404,     200),
     "PATCH /service-day-rules/<id>":             (401, 403,     403,     200,     404,     404,     200),
+    # Appeals: the volunteer's own; read by the managers reaching the audited site; decided one level
+    # up (a station's own manager reads but may not decide); out of reach as missing.
+    "POST /assignments/<id>/appeal":             (401, 404,     201,     404,     404,     404,     404),
+    "GET /me/appeals":                           (401, 200,     200,     200,     NA,      NA,      200),
+    "GET /appeals/<id>":                         (401, 404,     200,     200,     404,     404,     200),
+    "GET /sites/<id>/appeals":                   (401, 403,     403,     200,     404,     404,     200),
+    "POST /appeals/<id>/uphold":                 (401, 403,     403,     NOT_DECIDER, 404,   404,     200),
+    "POST /appeals/<id>/reject":                 (401, 403,     403,     NOT_DECIDER, 404,   404,     200),
+    "POST /appeals/<id>/withdraw":               (401, 404,     200,     404,     404,     404,     404),
 }
 
 # Callers the columns do not show: reach runs down the tree (an institute or center manager reaches
@@ -290,6 +300,22 @@ EXTRA = [
     ("POST /sites/<id>/exports", "mgr_s1", "I1", 404),
     ("GET /sites/<id>/exports", "mgr_c1", "S1", 200),
     ("GET /sites/<id>/exports", "mgr_s2", "S1", 404),
+    # Appeals: decided by the managers one level up (and above); the sibling station sees nothing.
+    ("POST /assignments/<id>/appeal", "vol_s4", "S1", 404),
+    ("GET /appeals/<id>", "mgr_i1", "S1", 200),
+    ("GET /appeals/<id>", "mgr_c1", "S1", 200),
+    ("GET /appeals/<id>", "mgr_s2", "S1", 404),
+    ("GET /appeals/<id>", "vol_s4", "S1", 404),
+    ("GET /sites/<id>/appeals", "mgr_i1", "I1", 200),
+    ("GET /sites/<id>/appeals", "mgr_s1", "I1", 404),
+    ("GET /sites/<id>/appeals", "mgr_s2", "S1", 404),
+    ("POST /appeals/<id>/uphold", "mgr_i1", "S1", 200),
+    ("POST /appeals/<id>/uphold", "mgr_c1", "S1", 200),
+    ("POST /appeals/<id>/uphold", "mgr_s2", "S1", 404),
+    ("POST /appeals/<id>/uphold", "mgr_c1", "S4", 404),
+    ("POST /appeals/<id>/reject", "mgr_i1", "S1", 200),
+    ("POST /appeals/<id>/reject", "mgr_s2", "S1", 404),
+    ("POST /appeals/<id>/withdraw", "vol_s4", "S1", 404),
 ]
 # fmt: on
 
