@@ -329,3 +329,24 @@ def test_a_center_decides_the_appeals_of_its_own_audits(app, world, loop):
         station = db.session.get(Site, world.sites["S1"])
         assert deciding_site_id(center) == center.id
         assert deciding_site_id(station) == world.sites["I1"]
+
+
+def test_the_statistics_count_the_appeal_as_credited_minutes_not_as_service(app, world, loop):
+    """An upheld appeal's credit is posted at the audited site on the day of the decision as credited
+    minutes (the book and the statistics' credited figures agree); the sessions' service minutes stay
+    what the audit confirmed (the station's attendance record)."""
+    from volunteer_app.reports import rollups
+
+    _, assignment_id = cut(app, world, loop, confirmed=30)
+    made = appeal(loop, world.vol_s1, assignment_id, claimed=60)
+    loop.call("POST", f"/appeals/{made['id']}/uphold", world.mgr_i1, {"minutes_granted": 55})
+    with app.app_context():
+        rollups.refresh_all()
+        db.session.commit()
+    today = datetime.now(UTC).date()
+    days = f"from={today - timedelta(days=1)}&to={today + timedelta(days=1)}"
+    stats = loop.call("GET", f"/sites/{world.sites['S1']}/stats?{days}", world.mgr_s1)
+    assert stats["figures"]["timebank"]["credited_minutes"] == 55
+    assert stats["figures"]["service_minutes"] == 30
+    me = loop.call("GET", "/me/stats?months=12", world.vol_s1)
+    assert me["totals"]["credited_minutes"] == 55
