@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from volunteer_app.activities.attendance import place as activity_place
 from volunteer_app.activities.models import Activity
@@ -96,7 +96,25 @@ def _service(assignment: Assignment) -> tuple[str, attendance.Place]:
 
 
 def _title(appeal: Appeal) -> str:
-    return _service(db.session.get(Assignment, appeal.assignment_id))[0]
+    return _titles([appeal.assignment_id])[appeal.assignment_id]
+
+
+def _titles(assignment_ids: list[int]) -> dict[int, str]:
+    """The order's or activity's title of each assignment, in one query (a page of appeals)."""
+    if not assignment_ids:
+        return {}
+    rows = db.session.execute(
+        select(Assignment.id, func.coalesce(Order.title, Activity.title))
+        .outerjoin(Order, Order.id == Assignment.order_id)
+        .outerjoin(Activity, Activity.id == Assignment.activity_id)
+        .where(Assignment.id.in_(assignment_ids))
+    ).all()
+    return dict(rows)
+
+
+def _page(page: dict) -> dict:
+    titles = _titles([a.assignment_id for a in page["items"]])
+    return {**page, "items": [_out(a, title=titles[a.assignment_id]) for a in page["items"]]}
 
 
 def deciding_site_id(site: Site) -> int:
@@ -181,7 +199,7 @@ def my_appeals(*, who, limit: int, cursor: str | None) -> dict:
         cursor=cursor,
         descending=True,
     )
-    return {**page, "items": [_out(a) for a in page["items"]]}
+    return _page(page)
 
 
 # ---- reading -------------------------------------------------------------------------------------
@@ -230,8 +248,7 @@ def list_for_site(
     if overdue is not None:
         late = and_(Appeal.status == AppealStatus.PENDING, Appeal.due_at <= (now or utcnow()))
         stmt = stmt.where(late if overdue else ~late)
-    page = paginate(stmt, [Appeal.id], limit=limit, cursor=cursor, descending=True)
-    return {**page, "items": [_out(a) for a in page["items"]]}
+    return _page(paginate(stmt, [Appeal.id], limit=limit, cursor=cursor, descending=True))
 
 
 def _out(appeal: Appeal, *, title: str | None = None) -> dict:
