@@ -126,6 +126,7 @@ def _register_blueprints(app: Flask) -> None:
     from volunteer_app.orders.views import blp as orders_blp
     from volunteer_app.reports.views import blp as reports_blp
     from volunteer_app.sites.views import blp as sites_blp
+    from volunteer_app.supervision.appeal_views import blp as appeals_blp
     from volunteer_app.supervision.complaint_views import blp as complaints_blp
     from volunteer_app.supervision.follow_up_views import blp as follow_ups_blp
     from volunteer_app.supervision.item_views import blp as supervision_items_blp
@@ -155,6 +156,7 @@ def _register_blueprints(app: Flask) -> None:
         supervision_items_blp,
         follow_ups_blp,
         complaints_blp,
+        appeals_blp,
     ):
         api.register_blueprint(blp)
     console.init_app(app)  # the managers' console: pages, not in the OpenAPI document

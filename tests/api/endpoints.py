@@ -1219,5 +1219,53 @@ _LIST += [
 ]
 
 
+# ---- appeals (申诉) ---------------------------------------------------------------------------------
+
+
+def _no_show(app: Flask, w: World, t: str) -> int:
+    """The target side's volunteer held a place on an order of its station and was marked absent by
+    the station's manager: an assignment they may appeal. Returns its id."""
+    _, assignment_id = _order(app, w, t, "held")
+    manager = w.people[MANAGER[t]]
+    _step(app, manager, "POST", f"/assignments/{assignment_id}/no-show", {"reason": "未到场"})
+    return assignment_id
+
+
+APPEAL_BODY = {"minutes_claimed": 60, "reason": "我按时到了，站点误标缺席"}
+
+
+def _appeal_on(app: Flask, w: World, t: str) -> int:
+    """A pending appeal of the target side's volunteer (of a no-show mark at its station)."""
+    volunteer = w.people[VOLUNTEER[t]]
+    return _step(app, volunteer, "POST", f"/assignments/{_no_show(app, w, t)}/appeal", APPEAL_BODY)["id"]
+
+
+def _on_appeal(action: str, body: dict | None = None):
+    def request(app: Flask, w: World, t: str) -> Request:
+        return f"{API}/appeals/{_appeal_on(app, w, t)}{'/' + action if action else ''}", body
+
+    return request
+
+
+_APPEAL_ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/api/v1/assignments/<int:assignment_id>/appeal",
+        lambda app, w, t: (f"{API}/assignments/{_no_show(app, w, t)}/appeal", APPEAL_BODY),
+    ),
+    Endpoint("GET", "/api/v1/me/appeals", lambda app, w, t: (f"{API}/me/appeals", None)),
+    Endpoint("GET", "/api/v1/appeals/<int:appeal_id>", _on_appeal("")),
+    Endpoint(
+        "GET",
+        "/api/v1/sites/<int:site_id>/appeals",
+        lambda app, w, t: (f"{API}/sites/{w.sites[t]}/appeals?side=audited", None),
+    ),
+    Endpoint("POST", "/api/v1/appeals/<int:appeal_id>/uphold", _on_appeal("uphold", {"minutes_granted": 45})),
+    Endpoint("POST", "/api/v1/appeals/<int:appeal_id>/reject", _on_appeal("reject", {"note": "维持原结论"})),
+    Endpoint("POST", "/api/v1/appeals/<int:appeal_id>/withdraw", _on_appeal("withdraw", {})),
+]
+_LIST += _APPEAL_ENDPOINTS
+
+
 ENDPOINTS: dict[str, Endpoint] = {e.key: e for e in _LIST}
 assert len(ENDPOINTS) == len(_LIST), "an endpoint is listed twice"

@@ -48,6 +48,7 @@ NO_BOOK = (404, "timebook.not_volunteer")  # no time book: not a volunteer, or n
 NOT_ABOVE = (403, "supervision.not_above")  # a station's managers do not supervise their own station
 NOT_RAISER = (403, "supervision.not_raiser")  # the acting site's managers do not close their own item
 NOT_ACTOR = (403, "supervision.not_actor")  # the raising site's managers do not report it done
+NOT_DECIDER = (403, "appeal.not_decider")  # may read an appeal, not decide it (not one level up)
 NA = None  # no objects, so no reach: the out-of-reach columns do not apply
 
 # Columns as in COLUMNS: anonymous, resident, vol_s1, mgr_s1 on S1 (in reach), mgr_s4 on S1 and
@@ -219,6 +220,15 @@ MATRIX: dict[str, tuple] = {
     "POST /complaints/<id>/notes":               (401, 403,     403,     200,     404,     404,     200),
     "POST /complaints/<id>/answer":              (401, 403,     403,     200,     404,     404,     200),
     "POST /complaints/<id>/supervise":           (401, 403,     403,     NOT_ABOVE, 404,   404,     200),
+    # Appeals: the volunteer's own; read by the managers reaching the audited site; decided one level
+    # up (a station's own manager reads but may not decide); out of reach as missing.
+    "POST /assignments/<id>/appeal":             (401, 404,     201,     404,     404,     404,     404),
+    "GET /me/appeals":                           (401, 200,     200,     200,     NA,      NA,      200),
+    "GET /appeals/<id>":                         (401, 404,     200,     200,     404,     404,     200),
+    "GET /sites/<id>/appeals":                   (401, 403,     403,     200,     404,     404,     200),
+    "POST /appeals/<id>/uphold":                 (401, 403,     403,     NOT_DECIDER, 404,   404,     200),
+    "POST /appeals/<id>/reject":                 (401, 403,     403,     NOT_DECIDER, 404,   404,     200),
+    "POST /appeals/<id>/withdraw":               (401, 404,     200,     404,     404,     404,     404),
 }
 
 # Callers the columns do not show: reach runs down the tree (an institute or center manager reaches
@@ -388,6 +398,22 @@ EXTRA = [
     ("POST /complaints/<id>/supervise", "mgr_c1", "S1", 200),
     ("POST /complaints/<id>/supervise", "mgr_s2", "S1", 404),
     ("POST /complaints/<id>/supervise", "mgr_c1", "S4", 404),
+    # Appeals: decided by the managers one level up (and above); the sibling station sees nothing.
+    ("POST /assignments/<id>/appeal", "vol_s4", "S1", 404),
+    ("GET /appeals/<id>", "mgr_i1", "S1", 200),
+    ("GET /appeals/<id>", "mgr_c1", "S1", 200),
+    ("GET /appeals/<id>", "mgr_s2", "S1", 404),
+    ("GET /appeals/<id>", "vol_s4", "S1", 404),
+    ("GET /sites/<id>/appeals", "mgr_i1", "I1", 200),
+    ("GET /sites/<id>/appeals", "mgr_s1", "I1", 404),
+    ("GET /sites/<id>/appeals", "mgr_s2", "S1", 404),
+    ("POST /appeals/<id>/uphold", "mgr_i1", "S1", 200),
+    ("POST /appeals/<id>/uphold", "mgr_c1", "S1", 200),
+    ("POST /appeals/<id>/uphold", "mgr_s2", "S1", 404),
+    ("POST /appeals/<id>/uphold", "mgr_c1", "S4", 404),
+    ("POST /appeals/<id>/reject", "mgr_i1", "S1", 200),
+    ("POST /appeals/<id>/reject", "mgr_s2", "S1", 404),
+    ("POST /appeals/<id>/withdraw", "vol_s4", "S1", 404),
 ]
 # fmt: on
 

@@ -22,6 +22,7 @@ from tests.api.endpoints import (
     ORDER_PLACE,
     _activity,
     _activity_body,
+    _appeal_on,
     _complaint,
     _follow_up,
     _job,
@@ -409,9 +410,21 @@ def _site_complaints(app, w: World) -> Walk:
     return Walk(f"/sites/{w.sites['I1']}/complaints", w.mgr_i1, _ids(_complaints(app, w)))
 
 
+def _my_appeals(app, w: World) -> Walk:
+    return Walk("/me/appeals", w.vol_s1, _ids(_appeal_on(app, w, "S1") for _ in range(ROWS)))
+
+
+def _site_appeals(app, w: World) -> Walk:
+    """Appeals of S1's no-show marks, decided by its institute: I1's list of those it decides."""
+    made = _ids(_appeal_on(app, w, "S1") for _ in range(ROWS))
+    return Walk(f"/sites/{w.sites['I1']}/appeals?side=deciding", w.mgr_i1, made)
+
+
 LISTS: dict[str, Callable[..., Walk]] = {
     "/api/v1/me/complaints": _my_complaints,
     "/api/v1/sites/{site_id}/complaints": _site_complaints,
+    "/api/v1/me/appeals": _my_appeals,
+    "/api/v1/sites/{site_id}/appeals": _site_appeals,
     "/api/v1/auth/sessions": _my_sessions,
     "/api/v1/sites/{site_id}/volunteers": _site_volunteers,
     "/api/v1/me/jobs": _my_jobs,

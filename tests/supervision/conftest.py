@@ -1,12 +1,15 @@
-"""Helpers for 督办 item tests: raising an item and moving it through the HTTP API, reading it back."""
+"""Helpers for supervision tests: raising a 督办 item and moving it through the HTTP API, reading it
+back; the order loop (`loop`) for appeals of audited and absent assignments."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 import sqlalchemy as sa
 
 from tests.api.helpers import assert_error
+from tests.orders.conftest import Loop
 from volunteer_app.extensions import db
 from volunteer_app.notifications.models import Notification
 from volunteer_app.supervision.models import SupervisionEvent, SupervisionItem
@@ -80,3 +83,8 @@ def notices(app, kind: str) -> list[tuple[int, str]]:
 
 def parse(moment: str) -> datetime:
     return datetime.fromisoformat(moment).astimezone(UTC)
+
+
+@pytest.fixture
+def loop(app, client) -> Loop:
+    return Loop(app, client)

@@ -53,6 +53,7 @@ PATH_EXAMPLES: dict[str, Any] = {
     "item_id": 1,
     "follow_up_id": 1,
     "complaint_id": 1,
+    "appeal_id": 1,
     "code": "ABCD2345",
     # a sign-in's id comes from GET /auth/sessions (sessions are made at sign-in, so none is fixed)
     "session_id": "5f0c3a52-8b1e-4d8a-9c3e-2b7d4e6f8a10",
@@ -235,6 +236,10 @@ BODY_EXAMPLES: dict[str, dict[str, Any]] = {
     "FollowUpCallIn": {"reached": True, "satisfaction": 5, "notes": "老人说志愿者很耐心，希望下次还是他来"},
     "FollowUpGiveUpIn": {"note": "三天内拨打三次均无人接听"},
     "CloseIn": {"reason": "志愿者忘记签退，按服务记录补登", "checkout_at": END},
+    "AppealIn": {"minutes_claimed": 90, "reason": "服务结束后帮老人取药，签退晚了但站点只认了 60 分钟"},
+    "AppealUpholdIn": {"minutes_granted": 80, "note": "取药有药房小票为证，认定 80 分钟"},
+    "AppealRejectIn": {"note": "签到记录与服务对象反馈一致，维持审核结果"},
+    "AppealWithdrawIn": {},
 }
 
 

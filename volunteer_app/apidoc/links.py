@@ -47,6 +47,8 @@ RESOURCES: dict[str, list[tuple[str, str]]] = {
     "HandoverOut": [("handovers", "id"), ("orders", "order_id")],
     "ComplaintOut": [("complaints", "id")],
     "ComplaintSummary": [("complaints", "id")],
+    "AppealOut": [("appeals", "id")],
+    "AppealDetail": [("appeals", "id")],
 }
 
 

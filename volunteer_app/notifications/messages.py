@@ -115,6 +115,14 @@ KINDS: dict[str, tuple[str, str]] = {
         "志愿者申诉「{title}」逾期未裁定，已上报",
         'The appeal "{title}" is overdue and was escalated',
     ),
+    "appeal.submitted": (
+        "志愿者{name}对「{title}」的审核提出申诉，请裁定",
+        'Volunteer {name} appealed the audit of "{title}": please decide',
+    ),
+    "appeal.decided": (
+        "您对「{title}」的申诉已有裁定结果，请查看",
+        'Your appeal about "{title}" has been decided: please see the result',
+    ),
 }
 # Security kinds: an alert about the integrity of the books (sent to admins and root managers). No one
 # can opt out of them, and neither quiet hours nor the daily cap hold them back: a tampered ledger must
@@ -146,6 +154,8 @@ KIND_SUBJECTS: dict[str, tuple[str, ...]] = {
     **{kind: ("supervision_item",) for kind in KINDS if kind.startswith("supervision.")},
     **{kind: ("complaint",) for kind in KINDS if kind.startswith("complaint.")},
     "appeal.overdue": ("appeal",),
+    "appeal.submitted": ("appeal",),
+    "appeal.decided": ("appeal",),
 }
 # Appended when the params carry a reason the template does not already show.
 REASON = ("（原因：{reason}）", " (reason: {reason})")

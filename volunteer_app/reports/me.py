@@ -4,8 +4,9 @@ clock of their home station.
 - **Service minutes and sessions by month of service**: their attendances as docs/statistics.md counts
   them (an assignment audited with more than 0 minutes, on a closed order or activity), in the month of
   the service day at the site that owns the session: the same rows as the leaderboard's.
-- **Minutes credited by posting month**: the `credit` transfers into their time book, by the month they
-  were posted (a service on 30 November audited on 2 December is November's service, December's credit).
+- **Minutes credited by posting month**: the `credit` transfers into their time book, and the `appeal`
+  ones (what an upheld appeal granted over an audit), by the month they were posted (a service on
+  30 November audited on 2 December is November's service, December's credit).
 - **Star level**: their book's level, lifetime minutes, the next threshold (`star_thresholds_hours` of
   the issuing station) and the minutes still to go (null at the top level).
 """
@@ -100,7 +101,7 @@ def my_stats(*, who, months: int) -> dict:
             .join(Transfer, Transfer.id == Entry.transfer_id)
             .where(
                 Entry.account_id == book.id,
-                Transfer.kind == "credit",
+                Transfer.kind.in_(("credit", "appeal")),
                 Entry.created_at >= lo,
                 Entry.created_at < hi,
             )

@@ -52,8 +52,9 @@ register_messages(
     }
 )
 
-# Kinds of transfer that record audited service (demo data is marked as such in its memo).
-CERTIFIED_KINDS = ("credit", "demo")
+# Kinds of transfer that record audited service (demo data is marked as such in its memo; an upheld
+# appeal's credit is the part of a service an audit cut and the deciding site granted back).
+CERTIFIED_KINDS = ("credit", "demo", "appeal")
 SELF_SERVICE = "自助开具"
 MAX_YEARS = 5
 # Five years of daily service with room to spare; keeps one certificate (a JSON column) bounded.

@@ -7,7 +7,13 @@ import marshmallow as ma
 from volunteer_app.accounts.schemas import SiteRef
 from volunteer_app.pagination import PageArgs, page_schema
 from volunteer_app.schemas import Boolean, Id, Integer, PatchSchema, Phone, QueryBoolean, Str, Text
-from volunteer_app.timebank.models import FAMILY_RELATIONS, REWARD_KINDS, LinkStatus, RedemptionStatus
+from volunteer_app.timebank.models import (
+    FAMILY_RELATIONS,
+    REWARD_KINDS,
+    TRANSFER_KINDS,
+    LinkStatus,
+    RedemptionStatus,
+)
 from volunteer_app.timebank.service import hours
 
 MAX_ADJUST_MINUTES = 100_000
@@ -43,7 +49,13 @@ class StatementArgs(PageArgs):
 
 class StatementLine(ma.Schema):
     transfer_id = ma.fields.Integer(required=True)
-    kind = ma.fields.String(required=True)
+    kind = ma.fields.String(
+        required=True,
+        metadata={
+            "enum": list(TRANSFER_KINDS),
+            "description": "appeal: the difference an upheld appeal granted over an audit (audited service)",
+        },
+    )
     minutes = ma.fields.Integer(required=True, metadata={"description": "Signed: + in, − out"})
     hours = ma.fields.Float(required=True)
     balance_after_minutes = ma.fields.Integer(required=True)
