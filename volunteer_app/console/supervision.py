@@ -232,8 +232,7 @@ register(
         "Satisfaction": "满意度",
         "Notes": "备注",
         "Give up: unreachable": "放弃：联系不上",
-        "Raise a supervision item": "发起督办",
-        "Against site": "督办站点",
+        "Raise a supervision item against {name}": "对{name}发起督办",
         "Raise it": "发起",
         "Description": "说明",
         "Kind": "类型",
@@ -350,8 +349,18 @@ def supervision():
         zone=site_zone(site),
         labels=_labels(),
         levels=tuple(level.value for level in Level),
-        below=_below(site) if tab_key in ("acting", RAISED) else [],
+        below=_below(site),
+        can_raise=tab_key == "acting" and _can_raise(site),
     )
+
+
+def _can_raise(site) -> bool:
+    """Whether the caller manages a site above this one (raise_item's own rule, asked without raising)."""
+    try:
+        items.raising_site_id(site, current_principal())
+    except DomainError:
+        return False
+    return True
 
 
 def _below(site) -> list:
