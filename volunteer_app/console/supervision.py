@@ -24,7 +24,7 @@ from volunteer_app.console.pages import current_site, page, render, site_names, 
 from volunteer_app.db import utcnow
 from volunteer_app.errors import DomainError
 from volunteer_app.sites import service as sites
-from volunteer_app.sites.reach import get_in_reach
+from volunteer_app.sites.reach import get_in_reach, path_in_reach
 from volunteer_app.supervision import appeals, complaints, follow_ups, items, states
 from volunteer_app.supervision.models import COMPLAINT_CATEGORIES, Level
 
@@ -399,7 +399,7 @@ def supervision_record(tab_key: str, record_id: int):
             if getattr(record, c, None)
         }
     )
-    forms = [f for f in tab.forms if (record.status, f.action) in tab.machine.table]
+    forms = [f for f in tab.forms if (record.status, f.action) in tab.machine.table and _may(tab, f, record)]
     names = site_names(
         {getattr(record, c) for c in ("site_id", "raised_site_id", "deciding_site_id") if hasattr(record, c)}
     )
@@ -417,6 +417,26 @@ def supervision_record(tab_key: str, record_id: int):
         labels=_labels(),
         levels=tuple(level.value for level in Level),
     )
+
+
+# The moves that need a side of the record: the raising site's (an item's 销号, sending back,
+# withdrawing), the acting site's (reporting it done), the deciding site's (an appeal's decision), a site
+# above (a complaint's 督办). The page offers a form to whoever may make the move; the API decides anyway.
+RAISER_MOVES = {"close", "send_back", "withdraw"}
+
+
+def _may(tab: Tab, form: Form, record) -> bool:
+    who = current_principal()
+    if who.is_admin:
+        return True
+    if tab.key == "acting" and form.action in RAISER_MOVES | {"report"}:
+        raiser = path_in_reach(sites.get_site(record.raised_site_id).path, who)
+        return raiser if form.action in RAISER_MOVES else not raiser
+    if tab.key == "appeals":
+        return path_in_reach(sites.get_site(record.deciding_site_id).path, who)
+    if tab.key == "complaints" and form.action == "supervise":
+        return _can_raise(sites.get_site(record.site_id))
+    return True
 
 
 def _overdue(record, now: datetime) -> bool:
