@@ -32,6 +32,7 @@ def init_app(app) -> None:
         settings,
         sign_in,
         stats,
+        supervision,
         timebank,
         volunteers,
     )
