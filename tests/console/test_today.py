@@ -11,15 +11,17 @@ from urllib.parse import urljoin
 import pytest
 from sqlalchemy import update
 
-from tests.api.endpoints import _activity_body
+from tests.api.endpoints import _activity_body, _appeal_on, _complaint, _follow_up
 from tests.orders.conftest import Loop, order_body
 from tests.support import ADMIN_VIEW, caller, console_sign_in, credit, headers_now
 from tests.workbench.conftest import fill_today, past, volunteer
 from volunteer_app.activities.models import Activity
 from volunteer_app.console import activities as console_activities
 from volunteer_app.console import orders as console_orders
+from volunteer_app.console import supervision as console_supervision
 from volunteer_app.console import timebank as console_timebank
 from volunteer_app.extensions import db
+from volunteer_app.supervision.models import Complaint, FollowUp, SupervisionItem
 from volunteer_app.timebank import gifts, rewards
 from volunteer_app.timebank.models import Redemption
 
@@ -52,19 +54,15 @@ def test_counts_link_to_lists_that_show_them(app, client, world):
     page = client.get("/console/")
     assert page.status_code == 200
     counts = _counts(page.text)
-    assert len(counts) == 10
-    # The supervision counts have no console list yet (their lists are the API's): shown, not linked.
-    unlinked = re.findall(r'<div class="count[^"]*" data-key="(\w+)">\s*<strong>0</strong>', page.text)
-    assert unlinked == [
-        "items_to_act",
-        "items_to_close",
-        "items_overdue",
-        "complaints_open",
-        "complaints_overdue",
-        "appeals_to_decide",
-        "follow_ups_pending",
-        "follow_ups_overdue",
-    ]
+    assert len(counts) == 18  # every count a link, the supervision counts to the Supervision area
+    assert counts["items_to_act"] == (
+        0,
+        f"/console/supervision?site={world.sites['S1']}&tab=acting&status=open",
+    )
+    assert (
+        counts["appeals_to_decide"][1].startswith("/console/supervision?")
+        and "tab=appeals" in (counts["appeals_to_decide"][1])
+    )
     assert counts["applications_pending"][0] == 1  # the world's applicant at S1
     assert counts["family_links_pending"][0] == 0
     to_review, href = counts["orders_to_review"]
@@ -89,6 +87,19 @@ ROW_ID = {
     "family_links_pending": r'<tr id="link-(\d+)"',
     "redemptions_to_fulfil": r'<td class="code">…(\w+)</td>',
     "activities_unaudited": r'href="/console/activities/(\d+)"',
+    **{
+        key: r'href="/console/supervision/\w+/(\d+)'
+        for key in (
+            "items_to_act",
+            "items_to_close",
+            "items_overdue",
+            "complaints_open",
+            "complaints_overdue",
+            "appeals_to_decide",
+            "follow_ups_pending",
+            "follow_ups_overdue",
+        )
+    },
 }
 
 
@@ -148,7 +159,35 @@ def busy(app, client, world):
         for row_id, code in codes.items():
             db.session.execute(update(Redemption).where(Redemption.id == row_id).values(code=code))
         db.session.commit()
-    return made | {"ended_s2": ended}
+    return made | {"ended_s2": ended} | _supervision(app, world, loop)
+
+
+def _supervision(app, world, loop) -> dict:
+    """Below I1: 督办 items to act on (one past due), one reported to close, complaints and follow-ups
+    (one of each past due), an appeal I1 decides."""
+    body = {"subject": "订单审核不及时", "description": "请核查整改", "level": "yellow"}
+    s1, s2 = world.sites["S1"], world.sites["S2"]
+    acting = loop.call("POST", f"/sites/{s1}/supervision-items", world.mgr_i1, body, 201)["id"]
+    late = loop.call("POST", f"/sites/{s1}/supervision-items", world.mgr_c1, body, 201)["id"]
+    reported = loop.call("POST", f"/sites/{s2}/supervision-items", world.mgr_i1, body, 201)["id"]
+    loop.call("POST", f"/supervision-items/{reported}/report", world.mgr_s2, {"result": "已整改"})
+    complaints = [_complaint(app, world, "S1") for _ in range(2)]
+    follow_ups = [_follow_up(app, world, "S1") for _ in range(2)]
+    appeal = _appeal_on(app, world, "S1")
+    gone = datetime.now(UTC) - timedelta(hours=1)
+    with app.app_context():
+        for model, row_id in ((SupervisionItem, late), (Complaint, complaints[0]), (FollowUp, follow_ups[0])):
+            db.session.execute(update(model).where(model.id == row_id).values(due_at=gone))
+        db.session.commit()
+    return {
+        "items_to_act": sorted([acting, late]),
+        "items_overdue": [late],
+        "items_to_close": [reported],
+        "complaints_open": sorted(complaints),
+        "complaints_overdue": [complaints[0]],
+        "follow_ups": follow_ups,
+        "appeals_to_decide": [appeal],
+    }
 
 
 @pytest.mark.parametrize("page_size", [None, 1])
@@ -159,9 +198,10 @@ def test_each_count_opens_a_list_of_exactly_those_items(app, client, world, busy
         monkeypatch.setattr(console_orders, "PAGE_SIZE", page_size)
         monkeypatch.setattr(console_timebank, "PAGE_SIZE", page_size)
         monkeypatch.setattr(console_activities, "PAGE", page_size)
+        monkeypatch.setattr(console_supervision, "PAGE_SIZE", page_size)
     console_sign_in(app, client, world.mgr_i1.id)
     counts = _counts(client.get(f"/console/?site={world.sites['I1']}").text)
-    assert len(counts) == 10
+    assert len(counts) == 18
     listed = {key: _listed(client, href, key) for key, (_count, href) in counts.items()}
     assert {key: len(items) for key, items in listed.items()} == {key: n for key, (n, _) in counts.items()}
     assert all(count > 0 for count, _href in counts.values()), counts
@@ -180,6 +220,13 @@ def test_each_count_opens_a_list_of_exactly_those_items(app, client, world, busy
     ):
         assert as_ids[key] == [busy[made]], key
     assert as_ids["activities_unaudited"] == sorted([busy["ended"], busy["ended_s2"]])
+    for key in ("items_to_act", "items_overdue", "items_to_close", "complaints_open", "complaints_overdue"):
+        assert as_ids[key] == busy[key], key
+    assert as_ids["appeals_to_decide"] == busy["appeals_to_decide"]
+    # Follow-ups: the two made here, and any the world's audited orders settled into.
+    assert set(busy["follow_ups"]) <= set(as_ids["follow_ups_pending"])
+    assert busy["follow_ups"][0] in as_ids["follow_ups_overdue"]
+    assert busy["follow_ups"][1] not in as_ids["follow_ups_overdue"]
     assert len(as_ids["family_links_pending"]) == len(as_ids["applications_pending"]) == 2
     # The code past its time is neither counted nor listed as waiting, though the job has not refunded it.
     assert listed["redemptions_to_fulfil"] == ["NG2", "NG4"]

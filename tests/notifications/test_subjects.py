@@ -206,8 +206,6 @@ def _walk(app, client, world) -> None:
         supervision_deadlines.apply_deadlines(now=datetime.now(UTC) + timedelta(days=30))
 
 
-
-
 def _opens(client, app, notice: Notification) -> None:
     """Open a notice's subject as its reader would; fail with what could not be opened."""
     headers = headers_now(app, notice.user_id)

@@ -29,17 +29,28 @@ CONSOLE_LISTS = {
 }
 
 
+# The supervision counts' API lists and the Supervision area's tab that shows each (an item list's tab
+# is its side: acting or raised; appeals are listed on the deciding side there).
+SUPERVISION_TABS = {"complaints": "complaints", "appeals": "appeals", "follow-ups": "follow_ups"}
+
+
 def _link(item: dict, site_id: int) -> str | None:
-    """The console page listing a count's items; None for a count the console has no list for yet (the
-    supervision counts: their lists are the API's, GET /sites/{id}/supervision-items …), shown unlinked."""
+    """The console page listing a count's items (None for a count the console has no list for: shown
+    unlinked)."""
+    query = {k: v for k, v in item["query"].items() if k not in ("site_id", "subtree")}
+    collection = item["path"].rstrip("/").rsplit("/", 1)[-1]
     if item["key"] in CONSOLE_LISTS:
         path = CONSOLE_LISTS[item["key"]]
     elif item["key"] in workbench.ORDER_NEEDS:
         path = "/console/orders"
+    elif collection == "supervision-items":
+        path, query = "/console/supervision", {"tab": query.pop("side"), **query}
+    elif collection in SUPERVISION_TABS:
+        query.pop("side", None)
+        path, query = "/console/supervision", {"tab": SUPERVISION_TABS[collection], **query}
     else:
         return None
-    query = {"site": site_id, **{k: v for k, v in item["query"].items() if k not in ("site_id", "subtree")}}
-    return f"{path}?{urlencode(query)}"
+    return f"{path}?{urlencode({'site': site_id, **query})}"
 
 
 @blp.get("/")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import abort, request
+from flask import request
 
 from volunteer_app.accounts import service as accounts
 from volunteer_app.auth.tokens import current_principal
@@ -22,7 +22,7 @@ from volunteer_app.console import blp
 from volunteer_app.console.i18n import register
 from volunteer_app.console.pages import current_site, page, render, site_names, site_zone
 from volunteer_app.db import utcnow
-from volunteer_app.errors import DomainError
+from volunteer_app.errors import DomainError, NotFound
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.reach import get_in_reach, path_in_reach
 from volunteer_app.supervision import appeals, complaints, follow_ups, items, states
@@ -211,7 +211,7 @@ register(
         "Raised by": "发起站点",
         "About": "关于",
         "What was done": "办理情况",
-        "Sent back": "退回次数",
+        "Times sent back": "退回次数",
         "Add a progress note": "添加进展",
         "Add a note": "添加备注",
         "Report it done": "报结",
@@ -288,6 +288,14 @@ def _lists() -> dict:
     }
 
 
+SITE_FIELDS = ("site_id", "raised_site_id", "deciding_site_id")
+
+
+def _field(row, name: str):
+    """A field of a list's row (a service's dict, or a record) or None."""
+    return row.get(name) if isinstance(row, dict) else getattr(row, name, None)
+
+
 def _flag(value: str) -> bool | None:
     return {"true": True, "false": False}.get(value)
 
@@ -298,7 +306,7 @@ def supervision():
     site = current_site()
     tab_key = request.args.get("tab", "acting")
     if tab_key not in (*TABS, RAISED):
-        abort(404)
+        raise NotFound()
     tab = TABS["acting" if tab_key == RAISED else tab_key]
     status = request.args.get("status", "")
     status = status if status in tab.statuses else None
@@ -321,14 +329,7 @@ def supervision():
             raise
         found = {"items": [], "next_cursor": None}
     rows = found["items"]
-    names = site_names(
-        {
-            getattr(r, c)
-            for r in rows
-            for c in ("site_id", "raised_site_id", "deciding_site_id")
-            if hasattr(r, c)
-        }
-    )
+    names = site_names({_field(r, c) for r in rows for c in SITE_FIELDS} - {None})
     return render(
         "console/supervision.html",
         site=site,
@@ -380,7 +381,7 @@ def supervision_record(tab_key: str, record_id: int):
     site = current_site()
     tab = TABS.get(tab_key)
     if tab is None:
-        abort(404)
+        raise NotFound()
     model = tab.machine.model
     record = get_in_reach(model, record_id, model.site_id, current_principal())
     events = states.timeline(tab.machine, record.id)
@@ -400,9 +401,7 @@ def supervision_record(tab_key: str, record_id: int):
         }
     )
     forms = [f for f in tab.forms if (record.status, f.action) in tab.machine.table and _may(tab, f, record)]
-    names = site_names(
-        {getattr(record, c) for c in ("site_id", "raised_site_id", "deciding_site_id") if hasattr(record, c)}
-    )
+    names = site_names({_field(record, c) for c in SITE_FIELDS} - {None})
     return render(
         "console/supervision_record.html",
         site=site,
