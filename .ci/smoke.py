@@ -91,6 +91,7 @@ def main() -> None:
     service_day()
     console()
     phone_client()
+    supervision()
 
 
 def time_book() -> None:
@@ -440,6 +441,68 @@ def phone_client() -> None:
     print(
         f"smoke ok: WeChat sign-in of {phone[:3]}****{phone[-4:]}, pool {order['id']} pushed to the fake "
         f"JPush and grabbed, QR check-in at activity {activity['id']}"
+    )
+
+
+def supervision() -> None:
+    """督办: the institute raises an item against its station, the station reports it, the institute
+    closes it (销号); 诉求: a resident complains about an order they cancelled, the station answers, the
+    resident accepts; the statistics count both."""
+    station_manager, institute_manager = login("13900000004"), login("13900000002")
+    station = call("GET", "/api/v1/me", token=station_manager)["home_site"]["id"]
+    body = {"subject": "烟测督办：审核不及时", "description": "请核查并整改", "level": "yellow"}
+    item = call(
+        "POST", f"/api/v1/sites/{station}/supervision-items", body, token=institute_manager, expect=201
+    )
+    today = call("GET", f"/api/v1/sites/{station}/today", token=station_manager)["counts"]
+    assert next(c for c in today if c["key"] == "items_to_act")["count"] >= 1, today
+    call(
+        "POST", f"/api/v1/supervision-items/{item['id']}/report", {"result": "已整改"}, token=station_manager
+    )
+    closed = call("POST", f"/api/v1/supervision-items/{item['id']}/close", {}, token=institute_manager)
+    assert closed["status"] == "closed" and [e["action"] for e in closed["events"]] == [
+        "raise",
+        "report",
+        "close",
+    ], closed
+
+    resident = login("13600000001")
+    home = call("GET", "/api/v1/me", token=resident)["home_site"]["id"]
+    place = call("GET", f"/api/v1/sites/{home}")
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+    order = call(
+        "POST",
+        "/api/v1/orders",
+        {
+            "category_id": call("GET", "/api/v1/categories")["items"][0]["id"],
+            "title": "烟测订单：代买药品",
+            "address": "社区药店",
+            "lat": place["lat"],
+            "lng": place["lng"],
+            "start_at": start.isoformat(),
+            "end_at": (start + timedelta(hours=1)).isoformat(),
+            "volunteers_needed": 1,
+        },
+        token=resident,
+        expect=201,
+    )
+    call("POST", f"/api/v1/orders/{order['id']}/cancel", {"reason": "不需要了"}, token=resident)
+    complaint = call(
+        "POST",
+        f"/api/v1/orders/{order['id']}/complaints",
+        {"category": "timeliness", "text": "下单后一直没人联系"},
+        token=resident,
+        expect=201,
+    )
+    manager = login("13900000001")  # the center reaches whichever station dispatches it
+    call("POST", f"/api/v1/complaints/{complaint['id']}/answer", {"resolution": "已回电说明"}, token=manager)
+    accepted = call("POST", f"/api/v1/complaints/{complaint['id']}/accept", {}, token=resident)
+    assert accepted["status"] == "closed" and accepted["resolution"] == "已回电说明", accepted
+    stats = call("GET", f"/api/v1/sites/{station}/stats", token=station_manager)
+    assert stats["supervision"]["items"]["raised"] >= 1, stats["supervision"]
+    print(
+        f"smoke ok: 督办 {item['id']} raised, reported, closed; "
+        f"complaint {complaint['id']} answered, accepted"
     )
 
 
