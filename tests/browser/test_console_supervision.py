@@ -16,6 +16,7 @@ from tests.browser.harness import (
     WAIT,
     api,
     login,
+    reset,
     wait_for,
 )
 from tests.browser.test_console_flows import failed_load, no_errors, reloaded
@@ -60,6 +61,7 @@ def test_an_item_is_raised_reported_and_closed_in_the_console(browser, server):
     item_id = int(item_path.split("?")[0].rsplit("/", 1)[-1])
 
     # The station sees it among Today's items to act on and reports it done.
+    reset(browser)
     login(browser, server.base, STATION_MANAGER)
     card = wait_for(browser, "a.count[data-key='items_to_act']")
     card.click()
@@ -72,6 +74,7 @@ def test_an_item_is_raised_reported_and_closed_in_the_console(browser, server):
     no_errors(browser)
 
     # The institute closes it; the timeline has every step.
+    reset(browser)
     login(browser, server.base, INSTITUTE_MANAGER)
     browser.get(server.url(f"/console/supervision/acting/{item_id}?site={station}"))
     _submit(browser, "确认销号", {"note": "整改到位"})
@@ -85,6 +88,7 @@ def test_an_item_is_raised_reported_and_closed_in_the_console(browser, server):
     ] == ("closed")
 
     # A sibling station's manager: the console's 404 page, nothing of the item.
+    reset(browser)
     login(browser, server.base, SIBLING_STATION_MANAGER)
     browser.get(server.url(f"/console/supervision/acting/{item_id}"))
     assert wait_for(browser, "main h1").text.startswith("404")
