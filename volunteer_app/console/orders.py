@@ -43,7 +43,7 @@ from volunteer_app.pagination import MAX_LIMIT
 from volunteer_app.schemas import Id, Text
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site, Team
-from volunteer_app.sites.reach import subtree_of
+from volunteer_app.sites.reach import path_in_reach, subtree_of
 
 PAGE_SIZE = 20
 # Sites the station filter offers below the chosen one (a search narrows the rest).
@@ -243,6 +243,20 @@ register(
             "确认以上时长并结单？时长将记入志愿者的时间存折。"
         ),
         "Loading…": "加载中…",
+        # passing an order on
+        "Passed on": "转派与上报",
+        "Passed to a sibling station (转派)": "转派",
+        "Referred up (上报)": "上报",
+        "Waiting for an answer": "待对方答复",
+        "Accepted by them": "已接收",
+        "Withdrawn by the station": "已撤回",
+        "Pass it on": "转派或上报",
+        "Pass to": "转至",
+        "Pass it on?": "确定转派或上报该订单？",
+        "Accept the order": "接收订单",
+        "Accept this order? Your station will dispatch it.": "确定接收？将由本站派单。",
+        "Decline": "拒绝",
+        "Withdraw the request": "撤回申请",
     }
 )
 
@@ -387,6 +401,43 @@ def _teams_for(order: Order, who) -> list[Team]:
     return list(db.session.scalars(stmt))
 
 
+HANDOVER_KIND = {"transfer": "Passed to a sibling station (转派)", "refer_up": "Referred up (上报)"}
+HANDOVER_STATUS = {
+    "pending": "Waiting for an answer",
+    "accepted": "Accepted by them",
+    "declined": "Declined",
+    "cancelled": "Withdrawn by the station",
+}
+
+
+def _passing_on(order: Order, dispatcher: Site | None, handovers: list, allowed: dict, who) -> dict:
+    """转派 / 上报 on the order's page: the order's hops with their sites' names; where it may go now (the
+    dispatching station's siblings and its parent, when the state table lets the caller hand it over:
+    submitted, or dispatched with no place held); which answer the caller may give to a pending one
+    (accept or decline as its receiver, withdraw as its sender). The API decides again."""
+    pending = next((h for h in handovers if h.status == "pending"), None)
+    movable = (order.status == OrderStatus.SUBMITTED and allowed["dispatch"]) or (
+        order.status == OrderStatus.DISPATCHED and order.taken == 0 and allowed["offer"]
+    )
+    targets: list[Site] = []
+    if movable and pending is None and dispatcher is not None and dispatcher.kind == "station":
+        parent = sites.get_site(dispatcher.parent_id)
+        siblings = sites.list_sites(parent_id=parent.id, kind="station", limit=100, cursor=None)["items"]
+        targets = [s for s in siblings if s.id != dispatcher.id] + [parent]
+    ids = {h.from_site_id for h in handovers} | {h.to_site_id for h in handovers}
+    paths = {site_id: site.path for site_id, site in sites.sites_by_id(ids).items()}
+    return {
+        "handovers": handovers,
+        "names": site_names(ids),
+        "targets": targets,
+        "pending": pending,
+        "receives": pending is not None and path_in_reach(paths[pending.to_site_id], who),
+        "sends": pending is not None and path_in_reach(paths[pending.from_site_id], who),
+        "kind_label": HANDOVER_KIND,
+        "status_label": HANDOVER_STATUS,
+    }
+
+
 @blp.get("/orders/<int:order_id>")
 @page
 def order(order_id: int):
@@ -408,6 +459,7 @@ def order(order_id: int):
     )
     allowed = queries.manager_actions(found, who)  # the state table's rules, read
     can = {**allowed, "close": allowed["close_attendance"]}
+    passing = _passing_on(found, dispatcher, data["handovers"], allowed, who)
     english = language() == "en"
     more_events = (
         url_for("console.order", order_id=found.id, site=nav_site.id, events=timeline["next_cursor"])
@@ -430,6 +482,7 @@ def order(order_id: int):
             TARGET_GROUPS[g][1 if english else 0] for g in found.target_groups if g in TARGET_GROUPS
         ],
         can=can,
+        passing=passing,
         teams=_teams_for(found, who) if (can["dispatch"] or can["offer"]) else [],
         # The default of a missed check-out (the domain's), shown to the minute and rounded up so it
         # never falls before a check-in made in the same minute.

@@ -1,5 +1,6 @@
 """The orders' scheduled job: the deadline sweep (orders/deadlines.py), every minute. volunteer_app/jobs.py
-runs the supervision deadlines (supervision/deadlines.py) in the same job."""
+lists the supervision deadlines (supervision/deadlines.py) as their own job beside it;
+`flask orders apply-deadlines` runs both."""
 
 from __future__ import annotations
 
