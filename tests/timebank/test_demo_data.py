@@ -36,8 +36,10 @@ def test_demo_gives_volunteers_hours_and_stations_rewards(app):
         assert len(books) == world.VOLUNTEERS
         assert all(book.balance > 0 for book in books)
         credits = db.session.scalars(sa.select(Transfer)).all()
-        # 示范记录 credits, and the audited service of the history (history.py), credited by the audit.
-        assert {t.kind for t in credits} == {"demo", "credit"}
+        # 示范记录 credits, the audited service of the history (history.py), credited by the audit, and
+        # the one upheld appeal of the demo's supervision (history_supervision.py).
+        assert {t.kind for t in credits} == {"demo", "credit", "appeal"}
+        assert [t.reference.startswith("service:appeal:") for t in credits if t.kind == "appeal"] == [True]
         assert all(t.memo.startswith(timebook.DEMO_MARK) for t in credits if t.kind == "demo")
         assert all(t.reference.startswith("service:assignment:") for t in credits if t.kind == "credit")
         first = date.today() - timedelta(days=history.HISTORY_DAYS + 1)
