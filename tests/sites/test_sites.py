@@ -260,6 +260,23 @@ def test_residents_cannot_read_settings(client, world):
     assert settings(client, world.resident, world.sites["S1"]).status_code == 403
 
 
+@pytest.mark.parametrize(
+    ("days", "said"),
+    [
+        ({"red": 0, "yellow": 3, "green": 7}, {"red": {"value": ["必须大于或等于 1 且小于或等于 365。"]}}),
+        ({"red": 1, "yellow": "x", "green": 7}, {"yellow": {"value": ["必须是整数（JSON 数字）"]}}),
+        ({"red": 1, "yellow": 3}, ["须同时设置红、黄、绿三个级别"]),
+    ],
+    ids=["one-out-of-range", "one-not-a-number", "one-missing"],
+)
+def test_supervision_due_days_say_only_what_is_wrong(client, world, days, said):
+    """All three levels named, one of them refused: the answer names that level's value, not a
+    missing level as well (the three were there)."""
+    r = patch_settings(client, world.mgr_s1, world.sites["S1"], supervision_due_days=days)
+    assert r.status_code == 422
+    assert r.json["errors"]["json"]["supervision_due_days"] == said
+
+
 # ---- categories -----------------------------------------------------------------------------------
 
 

@@ -264,8 +264,13 @@ def test_a_manager_above_the_site_raises_one_item_about_a_complaint(app, world, 
     refused = loop.call("POST", f"/complaints/{complaint_id}/supervise", world.mgr_s1, {"level": "red"}, 403)
     assert refused["error"] == "supervision.not_above"
     past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
-    loop.call(
+    late = loop.call(
         "POST", f"/complaints/{complaint_id}/supervise", world.mgr_i1, {"level": "red", "due_at": past}, 422
+    )
+    # the same refusal, and the same code, as raising an item with a past deadline (test_items.py)
+    assert (late["error"], late["errors"]["json"]) == (
+        "supervision.due_past",
+        {"due_at": ["必须晚于当前时间"]},
     )
     body = loop.call(
         "POST", f"/complaints/{complaint_id}/supervise", world.mgr_i1, {"level": "red", "subject": "诉求督办"}

@@ -74,6 +74,13 @@ def _minutes(max_value: int, **kwargs) -> ma.fields.Integer:
 DISPATCH_LEVELS = ("station", "center")
 
 
+def _every_level(value: dict) -> None:
+    """supervision_due_days names all three levels. A field validator, not @validates: that one also
+    sees what is left once a refused level's value is dropped, and said a named level was missing."""
+    if set(value) != {"red", "yellow", "green"}:
+        raise ma.ValidationError("name all three levels: red, yellow, green")
+
+
 class SettingsValues(PatchSchema):
     """Every setting a site can override; `null` in a PATCH removes the override."""
 
@@ -123,6 +130,7 @@ class SettingsValues(PatchSchema):
     supervision_due_days = ma.fields.Dict(
         keys=Str(validate=ma.validate.OneOf(("red", "yellow", "green"))),
         values=Integer(validate=ma.validate.Range(1, 365)),
+        validate=_every_level,
         allow_none=True,
         metadata={"description": "督办: days to act on an item, by level (red, yellow, green); all three"},
     )
@@ -136,11 +144,6 @@ class SettingsValues(PatchSchema):
         metadata={"description": "回访: percent of the closed orders rated 3–5 stars that are called back"},
     )
     follow_up_due_hours = Integer(validate=ma.validate.Range(1, 24 * 90), allow_none=True)
-
-    @ma.validates("supervision_due_days")
-    def _every_level(self, value, **_kwargs):
-        if value is not None and set(value) != {"red", "yellow", "green"}:
-            raise ma.ValidationError("name all three levels: red, yellow, green")
 
     @ma.validates("ranking_weights")
     def _some_weight(self, value, **_kwargs):

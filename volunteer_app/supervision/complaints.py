@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, not_, or_, select
 
 from volunteer_app.db import utcnow
-from volunteer_app.errors import Conflict, NotFound, invalid, register_messages
+from volunteer_app.errors import Conflict, NotFound, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.notifications import service as notifications
 from volunteer_app.orders.common import locked
@@ -32,7 +32,7 @@ from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import Reacher, get_in_reach, reach_condition, subtree_of
 from volunteer_app.supervision import states
-from volunteer_app.supervision.items import raise_item
+from volunteer_app.supervision.items import raise_item, require_future
 from volunteer_app.supervision.models import COMPLAINT_CATEGORIES, Complaint, ComplaintStatus
 
 register_messages(
@@ -368,8 +368,7 @@ def supervise(
         raise Conflict("complaint.already_supervised")
     states.target(states.COMPLAINTS, complaint.status, "supervise", by=states.ACTOR)  # 409 before raising
     now = utcnow()
-    if due_at is not None and due_at <= now:
-        raise invalid("due_at", "must be in the future")
+    require_future(due_at, now, "due_at")  # supervision.due_past, as raising an item says it
     item = raise_item(
         who=who,
         actor_id=who.user_id,

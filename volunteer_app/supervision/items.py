@@ -125,7 +125,7 @@ register_messages(
 NOTE_MAX = 1000  # a timeline event's note
 
 
-def _future(due_at: datetime | None, now: datetime, field: str) -> None:
+def require_future(due_at: datetime | None, now: datetime, field: str) -> None:
     if due_at is not None and due_at <= now:
         raise Unprocessable("supervision.due_past", errors={"json": {field: [DUE_NOT_FUTURE]}})
 
@@ -148,7 +148,7 @@ def create(*, who, site_id: int, data: dict, now: datetime | None = None) -> Sup
     """Raise an item against `site_id` (POST /sites/{id}/supervision-items): checks the deadline and
     what it is about, raises it (raise_item), tells the acting site's managers. Commits."""
     now = now or utcnow()
-    _future(data.get("due_at"), now, "due_at")
+    require_future(data.get("due_at"), now, "due_at")
     about = data.get("about") or {}
     site = get_in_reach(Site, site_id, Site.id, who)
     raising_site_id(site, who)  # 403 before anything is said about `about`
@@ -243,7 +243,7 @@ def send_back(
     default the level's `supervision_due_days` of the raising site from now); the acting site's
     managers are told. Commits."""
     now = now or utcnow()
-    _future(due_at, now, "due_at")
+    require_future(due_at, now, "due_at")
     item = get_item(who=who, item_id=item_id, for_update=True)
     _as_raiser(item, who)
     if due_at is None:
