@@ -165,7 +165,12 @@ def _own_url(rule, objects: dict) -> str:
 # ---- what every answer must be ---------------------------------------------------------------------
 
 
-def _check_signed_in(response, what) -> None:
+# What a page may name of another site: an order's page offers the dispatching station's siblings (and its
+# parent) as the places to pass the order on to (转派 / 上报), so S1's order names S2.
+NAMES_ALLOWED = {"console.order": ("站点S2",)}
+
+
+def _check_signed_in(response, what, allowed: tuple[str, ...] = ()) -> None:
     assert response.status_code < 500, (what, response.status_code, response.get_data(as_text=True)[:500])
     if response.status_code in (301, 302, 303, 307, 308):
         assert response.headers["Location"].startswith("/console/"), (what, response.headers["Location"])
@@ -175,7 +180,7 @@ def _check_signed_in(response, what) -> None:
     assert '<main class="with-nav">' in text, (what, response.status_code, text[:300])  # the layout
     assert response.headers.get("Content-Security-Policy"), what
     assert "<script>alert(1)" not in text, what  # what the query said is escaped
-    leaked = [marker for marker in FOREIGN if marker in text]
+    leaked = [marker for marker in FOREIGN if marker in text and marker not in allowed]
     assert not leaked, (what, response.status_code, leaked)
 
 
@@ -234,13 +239,14 @@ def test_hostile_query_strings_as_a_manager(app, world, objects, s4_certificate,
     monkeypatch.setattr(app.request_class, "parameter_storage_class", Recording)
     Recording.read = set()
     plain = client.get(url)
-    _check_signed_in(plain, url)
+    allowed = NAMES_ALLOWED.get(rule.endpoint, ())
+    _check_signed_in(plain, url, allowed)
     read = set(Recording.read)
     for what, query in _queries(world, read, s4_certificate):
-        _check_signed_in(client.get(url, query_string=query), f"{url} {what}")
+        _check_signed_in(client.get(url, query_string=query), f"{url} {what}", allowed)
     for other in (world.sites["S2"], world.sites["S4"]):
         response = client.get(url, query_string={"site": other})
-        _check_signed_in(response, f"{url} site={other}")
+        _check_signed_in(response, f"{url} site={other}", allowed)
         if "site" in read:
             # A page that reads `?site=`: another site's is the 404 page.
             assert response.status_code == 404, (url, other, response.status_code)
