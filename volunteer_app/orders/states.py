@@ -204,14 +204,15 @@ def transition_many(
         .execution_options(synchronize_session=False)
     ).all()
     if rows:
-        changes.record("order", [row.id for row in rows])  # the ORM does not see this UPDATE
+        ids = [row.id for row in rows]
+        changes.record("order", ids)  # the ORM does not see this UPDATE
         db.session.execute(
             insert(OrderEvent),
             [
-                {"order_id": row.id, "action": action, "from_status": status, "to_status": after, "at": now}
-                for row in rows
+                {"order_id": order_id, "action": action, "from_status": status, "to_status": after, "at": now}
+                for order_id in ids
             ],
         )
         # A set-based move settles its orders only by settling their rating (rating_lapsed).
-        _announce(action, after, values.get("rating_state"), [row.id for row in rows], now)
+        _announce(action, after, values.get("rating_state"), ids, now)
     return rows
