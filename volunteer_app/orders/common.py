@@ -56,12 +56,14 @@ def read_condition(who: Reacher) -> ColumnElement[bool]:
     return or_(
         reach_condition(Order.site_id, who),
         reach_condition(Order.dispatch_site_id, who),
+        # A site that held it (every handover is asked by the holder), or one asked to take it over.
+        # (An accepted handover's receiver is the holder now, or held it and asked a later one.)
         _handovers(
             or_(
                 reach_condition(OrderHandover.from_site_id, who),
                 and_(
+                    OrderHandover.status == HandoverStatus.PENDING,
                     reach_condition(OrderHandover.to_site_id, who),
-                    OrderHandover.status.in_((HandoverStatus.PENDING, HandoverStatus.ACCEPTED)),
                 ),
             )
         ),

@@ -108,7 +108,8 @@ def _escalate(status: str, late: list, due, now: datetime, batch: int) -> int:
 
 
 def escalation_managers(site_ids: set[int]) -> dict[int, list[int]]:
-    """For each dispatch site: the managers of its parent site (a center's own managers at the top)."""
+    """For each site (an order's dispatch site, a supervision item's site): the managers of its parent site (a
+    center's own managers at the top)."""
     if not site_ids:
         return {}
     parent = dict(db.session.execute(select(Site.id, Site.parent_id).where(Site.id.in_(site_ids))).all())

@@ -75,8 +75,8 @@ def _check_movable(order: Order) -> None:
 
 
 def _hop(order: Order, handover: OrderHandover, *, who, now: datetime) -> None:
-    """The order moves to its new holder (the one `hand_over` event); flushes only."""
-    _check_movable(order)
+    """The order (the caller checked it is movable: `_check_movable`) moves to its new holder (the one
+    `hand_over` event); flushes only."""
     from_site, to_site = (
         db.session.get(Site, handover.from_site_id),
         db.session.get(Site, handover.to_site_id),
@@ -138,22 +138,15 @@ def request(*, who: Reacher, order_id: int, to_site_id: int, reason: str) -> Ord
     )
     db.session.add(handover)
     db.session.flush()
-    params = {"title": order.title, "site": holder.name, "reason": reason}
-    if kind == HandoverKind.REFER_UP:
+    referred = kind == HandoverKind.REFER_UP
+    if referred:
         _hop(order, handover, who=who, now=now)
-        notifications.notify(
-            notifications.managers_of(to_site.id),
-            "order.referred_up",
-            params=params,
-            subject=("order", order.id),
-        )
-    else:
-        notifications.notify(
-            notifications.managers_of(to_site.id),
-            "order.handover_requested",
-            params=params,
-            subject=("order", order.id),
-        )
+    notifications.notify(
+        notifications.managers_of(to_site.id),
+        "order.referred_up" if referred else "order.handover_requested",
+        params={"title": order.title, "site": holder.name, "reason": reason},
+        subject=("order", order.id),
+    )
     db.session.commit()
     return handover
 
@@ -186,6 +179,7 @@ def accept(*, who: Reacher, handover_id: int) -> OrderHandover:
     changes, if the order can no longer be passed on). Commits."""
     now = utcnow()
     handover, order = _settle(who, handover_id, OrderHandover.to_site_id)
+    _check_movable(order)
     _hop(order, handover, who=who, now=now)
     to_site = db.session.get(Site, handover.to_site_id)
     notifications.notify(

@@ -117,10 +117,11 @@ DISPATCHING = ("reject", "dispatch", "offer")
 
 
 def manager_actions(order: Order, who) -> dict[str, bool]:
-    """Which of MANAGER_ACTIONS the order's state allows the caller, a manager of its station: the
-    state table's moves a manager may make, the dispatching ones only for a manager of the
-    dispatching site too. Read without changing anything, for a page to offer only what the commands
-    would accept (they check the same; an assignment's own state is theirs to check)."""
+    """Which of MANAGER_ACTIONS the order's state allows the caller: the state table's moves a manager
+    may make, for a manager who may act on the order (orders/common.py, the orders' reach), the
+    dispatching ones only for a manager of its dispatch site. Read without changing anything, for a
+    page to offer only what the commands would accept (they check the same; an assignment's own state
+    is theirs to check)."""
     dispatches = may(order.id, act_condition(who, dispatching=True))
     acts = dispatches or may(order.id, act_condition(who))
     allowed = {}

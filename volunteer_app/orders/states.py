@@ -100,20 +100,18 @@ TABLE: dict[tuple[OrderStatus | None, str], Rule] = {
 ACTIONS = tuple(sorted({action for _, action in TABLE}))
 
 # An order is settled when it is closed (audited) and its rating is too (rated, or the window lapsed
-# unrated). Three moves can be the last of the two: the audit of a rated or lapsed order, the rating of
-# a closed one, the lapse of a closed one's window. `settled` is sent, inside the transaction, with the
-# ids of the orders such a move just settled (`order_ids`, `action`, `now`): a higher domain
-# (supervision's follow-ups) connects to it, so orders need not know who listens. Without receivers,
-# sending costs one check.
+# unrated). The three moves into CLOSED (the table above) can each be the last of the two: the audit of
+# a rated or lapsed order, the rating of a closed one, the lapse of a closed one's window. `settled` is
+# sent, inside the transaction, with the ids of the orders such a move just settled (`order_ids`,
+# `action`, `now`): a higher domain (supervision's follow-ups) connects to it, so orders need not know
+# who listens.
 signals = Namespace()
 settled = signals.signal("order-settled")
-SETTLING = frozenset({"audit", "rate", "rating_lapsed"})
 SETTLED_RATINGS = frozenset({RatingState.RATED, RatingState.UNRATED})
 
 
 def _announce(action: str, after: str, rating_state, order_ids: list[int], now: datetime) -> None:
-    settles = after == S.CLOSED and action in SETTLING and rating_state in SETTLED_RATINGS
-    if settles and order_ids and settled.receivers:
+    if after == S.CLOSED and rating_state in SETTLED_RATINGS:
         settled.send(None, order_ids=order_ids, action=action, now=now)
 
 
@@ -206,14 +204,15 @@ def transition_many(
         .execution_options(synchronize_session=False)
     ).all()
     if rows:
-        changes.record("order", [row.id for row in rows])  # the ORM does not see this UPDATE
+        ids = [row.id for row in rows]
+        changes.record("order", ids)  # the ORM does not see this UPDATE
         db.session.execute(
             insert(OrderEvent),
             [
-                {"order_id": row.id, "action": action, "from_status": status, "to_status": after, "at": now}
-                for row in rows
+                {"order_id": order_id, "action": action, "from_status": status, "to_status": after, "at": now}
+                for order_id in ids
             ],
         )
         # A set-based move settles its orders only by settling their rating (rating_lapsed).
-        _announce(action, after, values.get("rating_state"), [row.id for row in rows], now)
+        _announce(action, after, values.get("rating_state"), ids, now)
     return rows
