@@ -27,6 +27,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, select
 
 from volunteer_app.extensions import db
+from volunteer_app.supervision import complaints as complaint_rules
+from volunteer_app.supervision import items as item_rules
 from volunteer_app.supervision import states
 from volunteer_app.supervision.models import (
     FOLLOW_UP_REASONS,
@@ -80,7 +82,7 @@ def figures(in_tree, first: datetime, after: datetime, now: datetime) -> dict:
         states.ITEMS,
         (
             _n(period(i.created_at)).label("raised"),
-            _n(and_(i.status == ItemStatus.OPEN, i.due_at <= now)).label("overdue"),
+            _n(item_rules.overdue_condition(now)).label("overdue"),
             _n(i.status == ItemStatus.REPORTED).label("reported"),
             *[_n(and_(i.status == ItemStatus.OPEN, i.level == lv)).label(str(lv)) for lv in Level],
         ),
@@ -95,7 +97,7 @@ def figures(in_tree, first: datetime, after: datetime, now: datetime) -> dict:
         (
             _n(period(c.created_at)).label("received"),
             _n(c.status == ComplaintStatus.OPEN).label("open"),
-            _n(and_(c.status == ComplaintStatus.OPEN, c.due_at <= now)).label("overdue"),
+            _n(complaint_rules.overdue_condition(now)).label("overdue"),
         ),
         (
             _n(e.action == "answer").label("answered"),
