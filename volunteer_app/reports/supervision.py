@@ -189,16 +189,15 @@ def ranking_values(tree, first: datetime, after: datetime, now: datetime) -> dic
     late = func.coalesce(i.reported_at, now) > i.due_at
     bad = _n((i.reopened > 0) | late)
     out = {r.id: [0, 0, 0, 0] for r in tree.rows if r.id != tree.site.id and tree.child_of[r.id] == r.id}
-    for model, columns, where in (
-        (i, (func.count(), bad), (i.status != ItemStatus.WITHDRAWN,)),
-        (f, (func.count(), _n(f.status == FollowUpStatus.DONE)), ()),
+    for offset, model, columns, where in (
+        (0, i, (func.count(), bad), (i.status != ItemStatus.WITHDRAWN,)),
+        (2, f, (func.count(), _n(f.status == FollowUpStatus.DONE)), ()),
     ):
         rows = db.session.execute(
             select(model.site_id, *columns)
             .where(model.created_at >= first, model.created_at < after, tree.condition(model.site_id), *where)
             .group_by(model.site_id)
         )
-        offset = 0 if model is i else 2
         for site_id, total, part in rows:
             child = tree.child_of.get(site_id)
             if child in out:
