@@ -35,7 +35,7 @@ from volunteer_app.extensions import db
 from volunteer_app.orders.models import Order, OrderStatus, RatingState
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
-from volunteer_app.supervision import states
+from volunteer_app.supervision import appeals, states
 from volunteer_app.supervision.items import raise_item
 from volunteer_app.supervision.models import Appeal, Complaint, FollowUp, SupervisionItem
 from volunteer_app.timebank import service as timebank
@@ -296,7 +296,7 @@ def _appeals(places: Places, now: datetime) -> int:
     )
     for assignment, (_fate, ago, moves, added) in zip(assignments, APPEALS, strict=False):
         site = db.session.get(Site, assignment.site_id)
-        deciding = db.session.get(Site, site.parent_id)
+        deciding = db.session.get(Site, appeals.deciding_site_id(site))
         hours = int(sites.effective_settings(deciding)["appeal_decide_hours"])
         zone = ZoneInfo(sites.effective_settings(site)["timezone"])
         filed = now - ago * DAY
