@@ -10,7 +10,8 @@ appeals to decide (the deciding site in the subtree), pending follow-ups and ove
 station in the subtree). Overdue items and complaints are the lists' own conditions
 (`items.overdue_condition`, `complaints.overdue_condition`: open with `due_at <= now`, as the deadline
 sweep reads it); a pending follow-up is overdue at `due_at <= now` too.
-Incoming order handovers are not counted yet (no model on this branch).
+Incoming order handovers (GET /sites/{id}/handovers?direction=incoming, orders/handover.py) are not
+counted yet.
 """
 
 from __future__ import annotations
