@@ -32,10 +32,10 @@ from volunteer_app.attendance.models import Assignment, AssignmentStatus
 from volunteer_app.db import utcnow
 from volunteer_app.demo import history, world
 from volunteer_app.extensions import db
-from volunteer_app.orders.models import Order, OrderStatus, RatingState
+from volunteer_app.orders.models import Order, OrderStatus
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
-from volunteer_app.supervision import states
+from volunteer_app.supervision import appeals, follow_ups, states
 from volunteer_app.supervision.items import raise_item
 from volunteer_app.supervision.models import Appeal, Complaint, FollowUp, SupervisionItem
 from volunteer_app.timebank import service as timebank
@@ -224,21 +224,16 @@ def _follow_ups(places: Places, orders: list[Order], now: datetime) -> int:
     for order, (ago, moves) in zip(orders, FOLLOW_UPS, strict=False):
         site = db.session.get(Site, order.site_id)
         hours = int(sites.effective_settings(site)["follow_up_due_hours"])
-        if order.rating_state == RatingState.UNRATED:
-            reason = "unrated"
-        elif order.rating_stars is not None and order.rating_stars <= 2:
-            reason = "low_rating"
-        else:
-            reason = "sample"
         made = now - ago * DAY
         # The history's orders settled through the real services: a low-rated, unrated or sampled one
         # already has its follow-up (supervision/follow_ups.py), which the calls below then work on.
+        # Any other is followed up as if sampled (a 100 percent sample).
         follow_up = db.session.scalar(select(FollowUp).where(FollowUp.order_id == order.id))
         if follow_up is None:
             follow_up = FollowUp(
                 order_id=order.id,
                 site_id=site.id,
-                reason=reason,
+                reason=follow_ups.reason_for(order.id, order.rating_state, order.rating_stars, 100),
                 due_at=made + timedelta(hours=hours),
                 attempts=0,
                 created_at=made,
@@ -296,7 +291,7 @@ def _appeals(places: Places, now: datetime) -> int:
     )
     for assignment, (_fate, ago, moves, added) in zip(assignments, APPEALS, strict=False):
         site = db.session.get(Site, assignment.site_id)
-        deciding = db.session.get(Site, site.parent_id)
+        deciding = db.session.get(Site, appeals.deciding_site_id(site))
         hours = int(sites.effective_settings(deciding)["appeal_decide_hours"])
         zone = ZoneInfo(sites.effective_settings(site)["timezone"])
         filed = now - ago * DAY

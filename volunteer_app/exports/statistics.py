@@ -16,6 +16,7 @@ from volunteer_app.reports import supervision as supervision_figures
 from volunteer_app.reports.periods import Period
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
+from volunteer_app.sites.reach import subtree_of
 
 # (zh, en, how to read it from a group's figures)
 STATS_COLUMNS = (
@@ -127,7 +128,7 @@ def supervision_rows(_who, site, args: dict):
     )
 
     def under(path: str):
-        return lambda column: column.in_(select(Site.id).where(Site.path.startswith(path, autoescape=True)))
+        return lambda column: column.in_(select(Site.id).where(subtree_of([path])))
 
     def row(label, in_tree):
         block = supervision_figures.figures(in_tree, *bounds)

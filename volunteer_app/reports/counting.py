@@ -78,6 +78,7 @@ LEDGER_KINDS = {
     "donate": "gifted_minutes",
 }
 LEDGER = tuple(dict.fromkeys(LEDGER_KINDS.values()))
+CREDITED_KINDS = tuple(kind for kind, column in LEDGER_KINDS.items() if column == "credited_minutes")
 # Volunteers approved at a station and books opened there, on the day it happened (never moved since).
 PEOPLE = ("volunteers_approved", "books_issued")
 METRICS = COHORT + SESSIONS + LEDGER + PEOPLE

@@ -25,7 +25,7 @@ from volunteer_app.activities.states import ActivityStatus
 from volunteer_app.attendance.models import Assignment, AssignmentStatus
 from volunteer_app.extensions import db
 from volunteer_app.orders.models import Order, OrderStatus
-from volunteer_app.reports.counting import local_day
+from volunteer_app.reports.counting import CREDITED_KINDS, local_day
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.timebank import ledger
@@ -101,7 +101,7 @@ def my_stats(*, who, months: int) -> dict:
             .join(Transfer, Transfer.id == Entry.transfer_id)
             .where(
                 Entry.account_id == book.id,
-                Transfer.kind.in_(("credit", "appeal")),
+                Transfer.kind.in_(CREDITED_KINDS),
                 Entry.created_at >= lo,
                 Entry.created_at < hi,
             )

@@ -93,7 +93,7 @@ def _share(part: int, whole: int) -> Fraction | None:
 
 
 def raw_values(
-    c: Counter, stations: int, covered: int, supervised: tuple[int, int, int, int] = (0, 0, 0, 0)
+    c: Counter, stations: int, covered: int, supervised: tuple[int, int, int, int]
 ) -> dict[str, int | Fraction | None]:
     """A child's raw component values from its summed metrics, its stations and its supervision counts
     (items, items overdue or sent back, follow-ups, follow-ups done; reports/supervision.py); None: no

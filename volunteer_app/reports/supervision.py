@@ -27,6 +27,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, select
 
 from volunteer_app.extensions import db
+from volunteer_app.supervision import complaints as complaint_rules
+from volunteer_app.supervision import items as item_rules
+from volunteer_app.supervision import states
 from volunteer_app.supervision.models import (
     FOLLOW_UP_REASONS,
     Appeal,
@@ -57,96 +60,79 @@ def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _events(subject: str, model, in_tree, first: datetime, after: datetime, *columns):
-    """The subject's events in the period on records in the subtree: one row of `columns`."""
-    e = SupervisionEvent
-    return db.session.execute(
-        select(*columns)
-        .select_from(e)
-        .join(model, model.id == e.subject_id)
-        .where(e.subject == subject, e.at >= first, e.at < after, in_tree(model.site_id))
-    ).one()
-
-
 def figures(in_tree, first: datetime, after: datetime, now: datetime) -> dict:
     """The supervision block of the statistics; `in_tree(site_column)` picks the subtree's sites."""
     e, i, c, a, f = SupervisionEvent, SupervisionItem, Complaint, Appeal, FollowUp
     period = lambda column: and_(column >= first, column < after)  # noqa: E731
 
-    items = db.session.execute(
-        select(
+    def counted(machine: states.Machine, records: tuple, events: tuple):
+        """One row of `records` over the machine's records in the subtree, and one of `events` over
+        their timeline's events in the period."""
+        model = machine.model
+        now_row = db.session.execute(select(*records).where(in_tree(model.site_id))).one()
+        moves = db.session.execute(
+            select(*events)
+            .select_from(e)
+            .join(model, model.id == e.subject_id)
+            .where(e.subject == machine.subject, e.at >= first, e.at < after, in_tree(model.site_id))
+        ).one()
+        return now_row, moves
+
+    items, item_moves = counted(
+        states.ITEMS,
+        (
             _n(period(i.created_at)).label("raised"),
-            _n(and_(i.status == ItemStatus.OPEN, i.due_at <= now)).label("overdue"),
+            _n(item_rules.overdue_condition(now)).label("overdue"),
             _n(i.status == ItemStatus.REPORTED).label("reported"),
             *[_n(and_(i.status == ItemStatus.OPEN, i.level == lv)).label(str(lv)) for lv in Level],
-        ).where(in_tree(i.site_id))
-    ).one()
-    item_moves = _events(
-        "item",
-        i,
-        in_tree,
-        first,
-        after,
-        _n(e.action == "close").label("closed"),
-        _n(and_(e.action == "close", i.reported_at <= i.due_at)).label("on_time"),
-        _n(e.action == "send_back").label("sent_back"),
+        ),
+        (
+            _n(e.action == "close").label("closed"),
+            _n(and_(e.action == "close", i.reported_at <= i.due_at)).label("on_time"),
+            _n(e.action == "send_back").label("sent_back"),
+        ),
     )
-
-    complaints = db.session.execute(
-        select(
+    complaints, complaint_moves = counted(
+        states.COMPLAINTS,
+        (
             _n(period(c.created_at)).label("received"),
             _n(c.status == ComplaintStatus.OPEN).label("open"),
-            _n(and_(c.status == ComplaintStatus.OPEN, c.due_at <= now)).label("overdue"),
-        ).where(in_tree(c.site_id))
-    ).one()
-    complaint_moves = _events(
-        "complaint",
-        c,
-        in_tree,
-        first,
-        after,
-        _n(e.action == "answer").label("answered"),
-        _n(and_(e.action == "answer", e.at <= c.due_at)).label("on_time"),
-        _n(e.action == "reopen").label("reopened"),
+            _n(complaint_rules.overdue_condition(now)).label("overdue"),
+        ),
+        (
+            _n(e.action == "answer").label("answered"),
+            _n(and_(e.action == "answer", e.at <= c.due_at)).label("on_time"),
+            _n(e.action == "reopen").label("reopened"),
+        ),
     )
-
-    appeals = db.session.execute(
-        select(
+    granted = func.coalesce(a.minutes_granted, a.minutes_before) - a.minutes_before
+    appeals, appeal_moves = counted(
+        states.APPEALS,
+        (
             _n(period(a.created_at)).label("filed"),
             _n(a.status == AppealStatus.PENDING).label("pending"),
             _n(and_(a.status == AppealStatus.PENDING, a.due_at <= now)).label("overdue"),
-        ).where(in_tree(a.site_id))
-    ).one()
-    granted = func.coalesce(a.minutes_granted, a.minutes_before) - a.minutes_before
-    appeal_moves = _events(
-        "appeal",
-        a,
-        in_tree,
-        first,
-        after,
-        _n(e.action == "uphold").label("upheld"),
-        _n(e.action == "reject").label("rejected"),
-        func.coalesce(func.sum(case((e.action == "uphold", granted), else_=0)), 0).label("minutes"),
+        ),
+        (
+            _n(e.action == "uphold").label("upheld"),
+            _n(e.action == "reject").label("rejected"),
+            func.coalesce(func.sum(case((e.action == "uphold", granted), else_=0)), 0).label("minutes"),
+        ),
     )
-
-    follow_ups = db.session.execute(
-        select(
+    follow_ups, follow_up_moves = counted(
+        states.FOLLOW_UPS,
+        (
             _n(period(f.created_at)).label("created"),
             _n(and_(period(f.created_at), f.status == FollowUpStatus.DONE)).label("cohort_done"),
             *[_n(and_(period(f.created_at), f.reason == r)).label(r) for r in FOLLOW_UP_REASONS],
             _n(f.status == FollowUpStatus.PENDING).label("pending"),
             _n(and_(f.status == FollowUpStatus.PENDING, f.due_at <= now)).label("overdue"),
-        ).where(in_tree(f.site_id))
-    ).one()
-    follow_up_moves = _events(
-        "follow_up",
-        f,
-        in_tree,
-        first,
-        after,
-        _n(e.action == "reached").label("done"),
-        _n(e.action == "give_up").label("unreachable"),
-        func.avg(case((e.action == "reached", f.satisfaction), else_=None)).label("mean"),
+        ),
+        (
+            _n(e.action == "reached").label("done"),
+            _n(e.action == "give_up").label("unreachable"),
+            func.avg(case((e.action == "reached", f.satisfaction), else_=None)).label("mean"),
+        ),
     )
     ended = follow_up_moves.done + follow_up_moves.unreachable
     return {
@@ -203,16 +189,15 @@ def ranking_values(tree, first: datetime, after: datetime, now: datetime) -> dic
     late = func.coalesce(i.reported_at, now) > i.due_at
     bad = _n((i.reopened > 0) | late)
     out = {r.id: [0, 0, 0, 0] for r in tree.rows if r.id != tree.site.id and tree.child_of[r.id] == r.id}
-    for model, columns, where in (
-        (i, (func.count(), bad), (i.status != ItemStatus.WITHDRAWN,)),
-        (f, (func.count(), _n(f.status == FollowUpStatus.DONE)), ()),
+    for offset, model, columns, where in (
+        (0, i, (func.count(), bad), (i.status != ItemStatus.WITHDRAWN,)),
+        (2, f, (func.count(), _n(f.status == FollowUpStatus.DONE)), ()),
     ):
         rows = db.session.execute(
             select(model.site_id, *columns)
             .where(model.created_at >= first, model.created_at < after, tree.condition(model.site_id), *where)
             .group_by(model.site_id)
         )
-        offset = 0 if model is i else 2
         for site_id, total, part in rows:
             child = tree.child_of.get(site_id)
             if child in out:

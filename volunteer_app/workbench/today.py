@@ -7,8 +7,11 @@ counts are the supervision lists' filters (`side`, `status`, `overdue`): 督办 
 the acting site in the subtree), reported items awaiting 销号 (raised by the site or below), overdue
 items (open past due, acting), open complaints and overdue ones (the dispatch site in the subtree),
 appeals to decide (the deciding site in the subtree), pending follow-ups and overdue ones (the serving
-station in the subtree). Overdue is past `due_at` (`due_at <= now`, as the deadline sweep reads it).
-Incoming order handovers are not counted yet (no model on this branch).
+station in the subtree). Overdue items and complaints are the lists' own conditions
+(`items.overdue_condition`, `complaints.overdue_condition`: open with `due_at <= now`, as the deadline
+sweep reads it); a pending follow-up is overdue at `due_at <= now` too.
+Incoming order handovers (GET /sites/{id}/handovers?direction=incoming, orders/handover.py) are not
+counted yet.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from volunteer_app.orders.models import Order
 from volunteer_app.orders.queries import NEED_STATUS, POOL_WARN_HOURS, need_condition
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import Reacher, get_in_reach, subtree_of
+from volunteer_app.supervision import complaints, items
 from volunteer_app.supervision.models import (
     Appeal,
     AppealStatus,
@@ -149,15 +153,17 @@ def _order_query(site_id: int, need: str) -> dict[str, str]:
 
 def _supervision(scope, now: datetime) -> dict:
     item, complaint, follow_up = SupervisionItem, Complaint, FollowUp
-    item_open = (item.site_id.in_(scope), item.status == ItemStatus.OPEN)
-    complaint_open = (complaint.site_id.in_(scope), complaint.status == ComplaintStatus.OPEN)
     pending = (follow_up.site_id.in_(scope), follow_up.status == FollowUpStatus.PENDING)
     return {
-        "items_to_act": _count(item, *item_open),
+        "items_to_act": _count(item, item.site_id.in_(scope), item.status == ItemStatus.OPEN),
         "items_to_close": _count(item, item.raised_site_id.in_(scope), item.status == ItemStatus.REPORTED),
-        "items_overdue": _count(item, *item_open, item.due_at <= now),
-        "complaints_open": _count(complaint, *complaint_open),
-        "complaints_overdue": _count(complaint, *complaint_open, complaint.due_at <= now),
+        "items_overdue": _count(item, item.site_id.in_(scope), items.overdue_condition(now)),
+        "complaints_open": _count(
+            complaint, complaint.site_id.in_(scope), complaint.status == ComplaintStatus.OPEN
+        ),
+        "complaints_overdue": _count(
+            complaint, complaint.site_id.in_(scope), complaints.overdue_condition(now)
+        ),
         "appeals_to_decide": _count(
             Appeal, Appeal.deciding_site_id.in_(scope), Appeal.status == AppealStatus.PENDING
         ),
