@@ -35,7 +35,7 @@ from volunteer_app.console.pages import (
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Unprocessable, error_body, language
 from volunteer_app.extensions import db
-from volunteer_app.orders import queries
+from volunteer_app.orders import handover, queries
 from volunteer_app.orders.common import close_default, readable
 from volunteer_app.orders.models import TARGET_GROUPS, Order, OrderStatus
 from volunteer_app.orders.schemas import OrderListArgs
@@ -43,7 +43,7 @@ from volunteer_app.pagination import MAX_LIMIT
 from volunteer_app.schemas import Id, Text
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site, Team
-from volunteer_app.sites.reach import path_in_reach, subtree_of
+from volunteer_app.sites.reach import subtree_of
 
 PAGE_SIZE = 20
 # Sites the station filter offers below the chosen one (a search narrows the rest).
@@ -410,29 +410,16 @@ HANDOVER_STATUS = {
 }
 
 
-def _passing_on(order: Order, dispatcher: Site | None, handovers: list, allowed: dict, who) -> dict:
-    """转派 / 上报 on the order's page: the order's hops with their sites' names; where it may go now (the
-    dispatching station's siblings and its parent, when the state table lets the caller hand it over:
-    submitted, or dispatched with no place held); which answer the caller may give to a pending one
-    (accept or decline as its receiver, withdraw as its sender). The API decides again."""
+def _passing_on(order: Order, handovers: list, who) -> dict:
+    """转派 / 上报 on the order's page: the order's hops with their sites' names, and what the caller may
+    do now (orders.handover.offers: where it may go, whether to answer or withdraw a pending one)."""
     pending = next((h for h in handovers if h.status == "pending"), None)
-    movable = (order.status == OrderStatus.SUBMITTED and allowed["dispatch"]) or (
-        order.status == OrderStatus.DISPATCHED and order.taken == 0 and allowed["offer"]
-    )
-    targets: list[Site] = []
-    if movable and pending is None and dispatcher is not None and dispatcher.kind == "station":
-        parent = sites.get_site(dispatcher.parent_id)
-        siblings = sites.list_sites(parent_id=parent.id, kind="station", limit=100, cursor=None)["items"]
-        targets = [s for s in siblings if s.id != dispatcher.id] + [parent]
     ids = {h.from_site_id for h in handovers} | {h.to_site_id for h in handovers}
-    paths = {site_id: site.path for site_id, site in sites.sites_by_id(ids).items()}
     return {
+        **handover.offers(order, pending, who),
         "handovers": handovers,
         "names": site_names(ids),
-        "targets": targets,
         "pending": pending,
-        "receives": pending is not None and path_in_reach(paths[pending.to_site_id], who),
-        "sends": pending is not None and path_in_reach(paths[pending.from_site_id], who),
         "kind_label": HANDOVER_KIND,
         "status_label": HANDOVER_STATUS,
     }
@@ -442,8 +429,9 @@ def _passing_on(order: Order, dispatcher: Site | None, handovers: list, allowed:
 @page
 def order(order_id: int):
     who = current_principal()
-    # A manager's page: only orders of stations in the caller's reach (an open pool a manager could
-    # see as a volunteer is not theirs to run): out of reach is the console's 404, like missing.
+    # A manager's page: only orders the caller may read as a manager (orders.common.read_condition: a
+    # station it was passed from still reads it; an open pool a manager could see as a volunteer is not
+    # theirs to run): otherwise the console's 404, like missing.
     found = readable(order_id, who)
     data = queries.detail(found, who)
     both = sites.sites_by_id({found.site_id, found.dispatch_site_id})
@@ -459,7 +447,7 @@ def order(order_id: int):
     )
     allowed = queries.manager_actions(found, who)  # the state table's rules, read
     can = {**allowed, "close": allowed["close_attendance"]}
-    passing = _passing_on(found, dispatcher, data["handovers"], allowed, who)
+    passing = _passing_on(found, data["handovers"], who)
     english = language() == "en"
     more_events = (
         url_for("console.order", order_id=found.id, site=nav_site.id, events=timeline["next_cursor"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from volunteer_app.attendance import service as attendance
 from volunteer_app.db import utcnow
@@ -21,7 +21,7 @@ from volunteer_app.extensions import db
 from volunteer_app.field_messages import register_field_messages
 from volunteer_app.notifications import service as notifications
 from volunteer_app.orders import states
-from volunteer_app.orders.common import locked, managed
+from volunteer_app.orders.common import act_condition, locked, managed, may
 from volunteer_app.orders.models import HandoverKind, HandoverStatus, Order, OrderHandover, OrderStatus
 from volunteer_app.orders.states import MANAGER, transition
 from volunteer_app.pagination import paginate
@@ -149,6 +149,36 @@ def request(*, who: Reacher, order_id: int, to_site_id: int, reason: str) -> Ord
     )
     db.session.commit()
     return handover
+
+
+def offers(order: Order, pending: OrderHandover | None, who: Reacher) -> dict:
+    """What a page may offer the caller on this order, asked without changing anything, by the rules the
+    commands apply: `targets`, the sites it may be passed on to now (request's: a manager of its dispatch
+    station, an order the table lets go with no place held, none pending; else none); `receives` and
+    `sends`, whether the caller may answer the pending handover as its receiver (accept, decline) or
+    withdraw it as its sender (cancel)."""
+    found = {"targets": [], "receives": False, "sends": False}
+    if pending is not None:
+        for key, column in (("receives", OrderHandover.to_site_id), ("sends", OrderHandover.from_site_id)):
+            found[key] = db.session.scalar(
+                select(exists().where(OrderHandover.id == pending.id, reach_condition(column, who)))
+            )
+        return found
+    try:
+        _check_movable(order)
+    except Conflict:
+        return found
+    holder = db.session.get(Site, order.dispatch_site_id)
+    if holder.kind != "station" or not may(order.id, act_condition(who, dispatching=True)):
+        return found
+    parent = db.session.get(Site, holder.parent_id)
+    siblings = db.session.scalars(
+        select(Site)
+        .where(Site.parent_id == parent.id, Site.kind == "station", Site.id != holder.id)
+        .order_by(Site.id)
+    )
+    found["targets"] = [*siblings, parent]
+    return found
 
 
 def _settle(who: Reacher, handover_id: int, site_column) -> tuple[OrderHandover, Order]:
