@@ -32,6 +32,7 @@ from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import Reacher, get_in_reach, reach_condition, subtree_of
 from volunteer_app.supervision import states
+from volunteer_app.supervision.common import clip
 from volunteer_app.supervision.items import raise_item, require_future
 from volunteer_app.supervision.models import COMPLAINT_CATEGORIES, Complaint, ComplaintStatus
 
@@ -69,13 +70,6 @@ ENDED_AT = {
 LIVE = (ComplaintStatus.OPEN, ComplaintStatus.ANSWERED)
 # Events whose note a resident sees: their own words and the answer. Staff notes stay with the staff.
 RESIDENT_NOTES = frozenset({"submit", "reopen", "accept", "withdraw", "answer"})
-NOTE_MAX = 1000  # SupervisionEvent.note
-
-
-def _clip(text: str | None) -> str | None:
-    if text is None or len(text) <= NOTE_MAX:
-        return text
-    return text[: NOTE_MAX - 1] + "…"
 
 
 def _title(complaint: Complaint) -> str:
@@ -291,7 +285,7 @@ def reopen(*, who, complaint_id: int, text: str) -> Complaint:
         "reopen",
         by=states.RESIDENT,
         actor_id=who.user_id,
-        note=_clip(text),
+        note=clip(text),
         at=now,
         reopened=complaint.reopened + 1,
         due_at=_due(complaint.site_id, now),
@@ -336,7 +330,7 @@ def answer(*, who, complaint_id: int, resolution: str) -> Complaint:
         "answer",
         by=states.ACTOR,
         actor_id=who.user_id,
-        note=_clip(resolution),
+        note=clip(resolution),
         at=now,
         resolution=resolution,
         answered_by_id=who.user_id,

@@ -30,6 +30,7 @@ from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import get_in_reach, path_in_reach, subtree_of
 from volunteer_app.supervision import states
+from volunteer_app.supervision.common import clip
 from volunteer_app.supervision.models import FollowUp, FollowUpStatus
 from volunteer_app.supervision.states import ACTOR, FOLLOW_UPS, SYSTEM
 
@@ -43,7 +44,6 @@ register_messages(
 )
 
 LOW_STARS = 2  # a rating at or below this is followed up always
-EVENT_NOTE = 1000  # SupervisionEvent.note's length: a call's notes (≤ 2000) are kept whole on the record
 
 
 def sampled(order_id: int, percent: int) -> bool:
@@ -163,12 +163,6 @@ def show(*, who, follow_up_id: int) -> dict:
 # ---- calls --------------------------------------------------------------------------------------
 
 
-def _event_note(text: str | None) -> str | None:
-    if text is None or len(text) <= EVENT_NOTE:
-        return text
-    return text[: EVENT_NOTE - 1] + "…"
-
-
 def record_call(
     *, who, follow_up_id: int, reached: bool, satisfaction: int | None = None, notes: str | None = None
 ) -> dict:
@@ -183,7 +177,7 @@ def record_call(
             "reached",
             by=ACTOR,
             actor_id=who.user_id,
-            note=_event_note(notes),
+            note=clip(notes),
             at=now,
             attempts=follow_up.attempts + 1,
             reached=True,
@@ -199,7 +193,7 @@ def record_call(
             "missed",
             by=ACTOR,
             actor_id=who.user_id,
-            note=_event_note(notes),
+            note=clip(notes),
             at=now,
             attempts=follow_up.attempts + 1,
             reached=False,

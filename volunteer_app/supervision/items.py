@@ -27,6 +27,7 @@ from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import Reacher, get_in_reach, path_in_reach, reach_condition, subtree_of
 from volunteer_app.supervision import states
+from volunteer_app.supervision.common import clip
 from volunteer_app.supervision.models import ItemStatus, SupervisionItem
 
 register_messages(
@@ -122,7 +123,6 @@ register_messages(
         ),
     }
 )
-NOTE_MAX = 1000  # a timeline event's note
 
 
 def require_future(due_at: datetime | None, now: datetime, field: str) -> None:
@@ -199,10 +199,6 @@ def _as_raiser(item: SupervisionItem, who) -> None:
         raise Forbidden("supervision.not_raiser")
 
 
-def _short(text: str | None) -> str | None:
-    return text if text is None or len(text) <= NOTE_MAX else text[: NOTE_MAX - 1] + "…"
-
-
 def add_note(*, who, item_id: int, note: str, now: datetime | None = None) -> SupervisionItem:
     """A progress note (the acting site) or a word from the raising site; the state stays. Commits."""
     item = get_item(who=who, item_id=item_id, for_update=True)
@@ -219,7 +215,7 @@ def report(*, who, item_id: int, result: str, now: datetime | None = None) -> Su
     if not who.is_admin and _is_raiser(item, who):
         raise Forbidden("supervision.not_actor")
     now = now or utcnow()
-    _move(item, "report", states.ACTOR, who, _short(result), now, result=result, reported_at=now)
+    _move(item, "report", states.ACTOR, who, clip(result), now, result=result, reported_at=now)
     _tell(item, "supervision.reported", item.raised_site_id)
     db.session.commit()
     return item
