@@ -40,6 +40,7 @@ from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import get_in_reach, reach_condition
 from volunteer_app.supervision import states
+from volunteer_app.supervision.common import locked
 from volunteer_app.supervision.models import Appeal, AppealStatus
 from volunteer_app.timebank import service as timebank
 
@@ -129,14 +130,7 @@ def submit(*, who, assignment_id: int, minutes_claimed: int, reason: str, now: d
     """POST /assignments/{id}/appeal. Locks the assignment (so two submissions queue: the second sees
     the first). Commits. Returns the appeal as `read` shows it."""
     now = now or utcnow()
-    assignment = db.session.scalars(
-        select(Assignment)
-        .where(Assignment.id == assignment_id, Assignment.volunteer_id == who.user_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).first()
-    if assignment is None:
-        raise NotFound()
+    assignment = locked(Assignment, assignment_id, Assignment.volunteer_id == who.user_id)
     if db.session.scalar(select(Appeal.id).where(Appeal.assignment_id == assignment.id)) is not None:
         raise Conflict("appeal.already")
     computed = assignment.minutes_computed or 0
@@ -184,7 +178,7 @@ def submit(*, who, assignment_id: int, minutes_claimed: int, reason: str, now: d
 
 def withdraw(*, who, appeal_id: int):
     """POST /appeals/{id}/withdraw: the volunteer takes a pending appeal back. Commits."""
-    appeal = _locked(select(Appeal).where(Appeal.id == appeal_id, Appeal.volunteer_id == who.user_id))
+    appeal = locked(Appeal, appeal_id, Appeal.volunteer_id == who.user_id)
     states.transition(states.APPEALS, appeal, "withdraw", by=states.VOLUNTEER, actor_id=who.user_id)
     db.session.commit()
     return _out(appeal)
@@ -209,13 +203,6 @@ def _readable(who):
     """Condition: the caller's own appeal, or one of a site in their reach (the audited site; the
     deciding site is at or above it, so every decider reads too)."""
     return or_(Appeal.volunteer_id == who.user_id, reach_condition(Appeal.site_id, who))
-
-
-def _locked(stmt) -> Appeal:
-    appeal = db.session.scalars(stmt.with_for_update().execution_options(populate_existing=True)).first()
-    if appeal is None:
-        raise NotFound()
-    return appeal
 
 
 def read(*, who, appeal_id: int) -> dict:
@@ -270,7 +257,7 @@ def _out(appeal: Appeal, *, title: str | None = None) -> dict:
 def _for_decision(who, appeal_id: int) -> Appeal:
     """The appeal, locked, for a decider: 404 out of reach (as missing), 403 `appeal.not_decider` when
     the caller may read it but not decide (a manager of the audited site only, or its own volunteer)."""
-    appeal = _locked(select(Appeal).where(Appeal.id == appeal_id, _readable(who)))
+    appeal = locked(Appeal, appeal_id, _readable(who))
     deciding = db.session.scalar(
         select(Appeal.id).where(Appeal.id == appeal.id, reach_condition(Appeal.deciding_site_id, who))
     )

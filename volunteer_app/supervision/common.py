@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+from sqlalchemy import select
+
+from volunteer_app.errors import NotFound
+from volunteer_app.extensions import db
+
+T = TypeVar("T")
+
 NOTE_MAX = 1000  # SupervisionEvent.note's length
 
 
@@ -11,3 +20,14 @@ def clip(text: str | None) -> str | None:
     if text is None or len(text) <= NOTE_MAX:
         return text
     return text[: NOTE_MAX - 1] + "…"
+
+
+def locked(model: type[T], record_id: int, *conditions) -> T:
+    """The row of `model` with this id matching `conditions` (the caller's own, or in reach), locked
+    and read afresh, so two requests on one record take turns and the second sees the first's state;
+    404 otherwise."""
+    stmt = select(model).where(model.id == record_id, *conditions).with_for_update()
+    record = db.session.scalars(stmt.execution_options(populate_existing=True)).first()
+    if record is None:
+        raise NotFound()
+    return record

@@ -25,14 +25,13 @@ from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, NotFound, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.notifications import service as notifications
-from volunteer_app.orders.common import locked
 from volunteer_app.orders.models import Order, OrderStatus
 from volunteer_app.pagination import paginate
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import Reacher, get_in_reach, reach_condition, subtree_of
 from volunteer_app.supervision import states
-from volunteer_app.supervision.common import clip
+from volunteer_app.supervision.common import clip, locked
 from volunteer_app.supervision.items import raise_item, require_future
 from volunteer_app.supervision.models import COMPLAINT_CATEGORIES, Complaint, ComplaintStatus
 
@@ -88,22 +87,14 @@ def _due(site_id: int, now: datetime) -> datetime:
 # ---- finding one ----------------------------------------------------------------------------------------
 
 
-def _one(complaint_id: int, *conditions) -> Complaint:
-    stmt = select(Complaint).where(Complaint.id == complaint_id, *conditions).with_for_update()
-    complaint = db.session.scalars(stmt.execution_options(populate_existing=True)).first()
-    if complaint is None:
-        raise NotFound()
-    return complaint
-
-
 def _mine(who, complaint_id: int) -> Complaint:
     """The caller's own complaint, locked (anyone else's is 404)."""
-    return _one(complaint_id, Complaint.resident_id == who.user_id)
+    return locked(Complaint, complaint_id, Complaint.resident_id == who.user_id)
 
 
 def _managed(who: Reacher, complaint_id: int) -> Complaint:
     """A complaint of a site in the manager's reach, locked (404 otherwise)."""
-    return _one(complaint_id, reach_condition(Complaint.site_id, who))
+    return locked(Complaint, complaint_id, reach_condition(Complaint.site_id, who))
 
 
 def get(*, who, complaint_id: int) -> dict:
@@ -231,7 +222,7 @@ def submit(*, who, order_id: int, category: str, text: str) -> Complaint:
     """Raise a complaint about the caller's own order (someone else's is 404): once the order is over,
     within the dispatch site's window, while no other complaint of the order is live. Notifies the
     dispatch site's managers. Commits."""
-    order = locked(order_id, Order.resident_id == who.user_id)  # serialises raising on this order
+    order = locked(Order, order_id, Order.resident_id == who.user_id)  # serialises raising on this order
     ended = _ended_at(order)
     now = utcnow()
     days = int(_settings(order.dispatch_site_id)["complaint_window_days"])
