@@ -40,7 +40,7 @@ from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import get_in_reach, reach_condition
 from volunteer_app.supervision import states
-from volunteer_app.supervision.common import locked
+from volunteer_app.supervision.common import locked, reaches
 from volunteer_app.supervision.models import Appeal, AppealStatus
 from volunteer_app.timebank import service as timebank
 
@@ -258,10 +258,7 @@ def _for_decision(who, appeal_id: int) -> Appeal:
     """The appeal, locked, for a decider: 404 out of reach (as missing), 403 `appeal.not_decider` when
     the caller may read it but not decide (a manager of the audited site only, or its own volunteer)."""
     appeal = locked(Appeal, appeal_id, _readable(who))
-    deciding = db.session.scalar(
-        select(Appeal.id).where(Appeal.id == appeal.id, reach_condition(Appeal.deciding_site_id, who))
-    )
-    if deciding is None or appeal.volunteer_id == who.user_id:
+    if not reaches(who, appeal.deciding_site_id) or appeal.volunteer_id == who.user_id:
         raise Forbidden("appeal.not_decider")
     return appeal
 

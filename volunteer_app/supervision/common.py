@@ -8,6 +8,8 @@ from sqlalchemy import select
 
 from volunteer_app.errors import NotFound
 from volunteer_app.extensions import db
+from volunteer_app.sites.models import Site
+from volunteer_app.sites.reach import Reacher, path_in_reach
 
 T = TypeVar("T")
 
@@ -31,3 +33,8 @@ def locked(model: type[T], record_id: int, *conditions) -> T:
     if record is None:
         raise NotFound()
     return record
+
+
+def reaches(who: Reacher, site_id: int) -> bool:
+    """Whether the caller manages the site `site_id` (directly or from above; an admin: every site)."""
+    return path_in_reach(db.session.scalar(select(Site.path).where(Site.id == site_id)) or "", who)

@@ -31,7 +31,7 @@ from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import Reacher, get_in_reach, reach_condition, subtree_of
 from volunteer_app.supervision import states
-from volunteer_app.supervision.common import clip, locked
+from volunteer_app.supervision.common import clip, locked, reaches
 from volunteer_app.supervision.items import raise_item, require_future
 from volunteer_app.supervision.models import COMPLAINT_CATEGORIES, Complaint, ComplaintStatus
 
@@ -113,10 +113,7 @@ def get(*, who, complaint_id: int) -> dict:
 def _staff_view(complaint: Complaint, who) -> bool:
     """Whether the caller sees the complaint as staff (names, ids, internal notes) rather than as its
     resident. A manager who complains about their own order outside their reach sees a resident's view."""
-    if who.is_admin:
-        return True
-    path = db.session.scalar(select(Site.path).where(Site.id == complaint.site_id)) or ""
-    return any(path.startswith(p) for p in who.manager_paths)
+    return reaches(who, complaint.site_id)
 
 
 def _out(complaint: Complaint, staff: bool) -> dict:

@@ -28,9 +28,9 @@ from volunteer_app.orders.models import Order, OrderStatus, RatingState
 from volunteer_app.pagination import paginate
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
-from volunteer_app.sites.reach import get_in_reach, path_in_reach, subtree_of
+from volunteer_app.sites.reach import get_in_reach, subtree_of
 from volunteer_app.supervision import states
-from volunteer_app.supervision.common import clip
+from volunteer_app.supervision.common import clip, reaches
 from volunteer_app.supervision.models import FollowUp, FollowUpStatus
 from volunteer_app.supervision.states import ACTOR, FOLLOW_UPS, SYSTEM
 
@@ -146,8 +146,7 @@ def detail(follow_up: FollowUp, who) -> dict:
     otherwise, as orders.queries.detail), and its timeline."""
     order = db.session.get(Order, follow_up.order_id)
     resident = db.session.get(User, order.resident_id)
-    manages = path_in_reach(db.session.scalar(select(Site.path).where(Site.id == order.site_id)), who)
-    phone = resident.phone if manages else phones.mask_phone(resident.phone)
+    phone = resident.phone if reaches(who, order.site_id) else phones.mask_phone(resident.phone)
     return {
         "follow_up": follow_up,
         "order": order,

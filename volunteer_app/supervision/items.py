@@ -25,9 +25,9 @@ from volunteer_app.orders.models import Order
 from volunteer_app.pagination import paginate
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
-from volunteer_app.sites.reach import Reacher, get_in_reach, path_in_reach, reach_condition, subtree_of
+from volunteer_app.sites.reach import Reacher, get_in_reach, reach_condition, subtree_of
 from volunteer_app.supervision import states
-from volunteer_app.supervision.common import clip
+from volunteer_app.supervision.common import clip, reaches
 from volunteer_app.supervision.models import ItemStatus, SupervisionItem
 
 register_messages(
@@ -186,12 +186,8 @@ def get_item(*, who, item_id: int, for_update: bool = False) -> SupervisionItem:
     return get_in_reach(SupervisionItem, item_id, SupervisionItem.site_id, who, for_update=for_update)
 
 
-def _path(site_id: int) -> str:
-    return db.session.scalar(select(Site.path).where(Site.id == site_id))
-
-
 def _is_raiser(item: SupervisionItem, who) -> bool:
-    return path_in_reach(_path(item.raised_site_id), who)
+    return reaches(who, item.raised_site_id)
 
 
 def _as_raiser(item: SupervisionItem, who) -> None:
