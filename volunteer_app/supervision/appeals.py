@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 
 from volunteer_app.activities.attendance import place as activity_place
 from volunteer_app.activities.models import Activity
@@ -40,7 +40,7 @@ from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import get_in_reach, reach_condition
 from volunteer_app.supervision import states
-from volunteer_app.supervision.common import locked, reaches
+from volunteer_app.supervision.common import is_overdue, locked, overdue_condition, reaches
 from volunteer_app.supervision.models import Appeal, AppealStatus
 from volunteer_app.timebank import service as timebank
 
@@ -233,18 +233,17 @@ def list_for_site(
     if status is not None:
         stmt = stmt.where(Appeal.status == status)
     if overdue is not None:
-        late = and_(Appeal.status == AppealStatus.PENDING, Appeal.due_at <= (now or utcnow()))
+        late = overdue_condition(states.APPEALS, now or utcnow())
         stmt = stmt.where(late if overdue else ~late)
     return _page(paginate(stmt, [Appeal.id], limit=limit, cursor=cursor, descending=True))
 
 
 def _out(appeal: Appeal, *, title: str | None = None) -> dict:
     fields = {column.key: getattr(appeal, column.key) for column in Appeal.__table__.columns}
-    now = utcnow()
     return {
         **fields,
         "title": title or _title(appeal),
-        "overdue": appeal.status == AppealStatus.PENDING and appeal.due_at <= now,
+        "overdue": is_overdue(states.APPEALS, appeal),
         "minutes_credited": (appeal.minutes_granted - appeal.minutes_before)
         if appeal.status == AppealStatus.UPHELD and appeal.minutes_granted is not None
         else None,

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, select
 
+from volunteer_app.db import utcnow
 from volunteer_app.errors import NotFound
 from volunteer_app.extensions import db
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import Reacher, path_in_reach
+from volunteer_app.supervision.states import Machine
 
 T = TypeVar("T")
 
@@ -38,3 +41,15 @@ def locked(model: type[T], record_id: int, *conditions) -> T:
 def reaches(who: Reacher, site_id: int) -> bool:
     """Whether the caller manages the site `site_id` (directly or from above; an admin: every site)."""
     return path_in_reach(db.session.scalar(select(Site.path).where(Site.id == site_id)) or "", who)
+
+
+def overdue_condition(machine: Machine, now: datetime) -> ColumnElement[bool]:
+    """Condition on the machine's records: waiting (`machine.waiting`) and at or past `due_at`, as the
+    deadline sweep reads it."""
+    model = machine.model
+    return and_(model.status == machine.waiting, model.due_at <= now)
+
+
+def is_overdue(machine: Machine, record, now: datetime | None = None) -> bool:
+    """`overdue_condition` of one loaded record."""
+    return record.status == machine.waiting and record.due_at <= (now or utcnow())

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, not_, or_, select
+from sqlalchemy import not_, or_, select
 
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, NotFound, register_messages
@@ -31,7 +31,7 @@ from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import Reacher, get_in_reach, reach_condition, subtree_of
 from volunteer_app.supervision import states
-from volunteer_app.supervision.common import clip, locked, reaches
+from volunteer_app.supervision.common import clip, is_overdue, locked, overdue_condition, reaches
 from volunteer_app.supervision.items import raise_item, require_future
 from volunteer_app.supervision.models import COMPLAINT_CATEGORIES, Complaint, ComplaintStatus
 
@@ -126,7 +126,7 @@ def _out(complaint: Complaint, staff: bool) -> dict:
         "text": complaint.text,
         "status": complaint.status,
         "due_at": complaint.due_at,
-        "overdue": complaint.status == ComplaintStatus.OPEN and complaint.due_at <= utcnow(),
+        "overdue": is_overdue(states.COMPLAINTS, complaint),
         "escalated_at": complaint.escalated_at,
         "resolution": complaint.resolution,
         "answered_at": complaint.answered_at,
@@ -176,11 +176,6 @@ def list_mine(*, who, status: str | None = None, limit: int, cursor: str | None)
     return _page(stmt, who, limit=limit, cursor=cursor, staff=False)
 
 
-def overdue_condition(now: datetime):
-    """Condition on Complaint: open and past its answer deadline."""
-    return and_(Complaint.status == ComplaintStatus.OPEN, Complaint.due_at <= now)
-
-
 def list_for_site(
     *,
     who,
@@ -200,7 +195,7 @@ def list_for_site(
     if category:
         stmt = stmt.where(Complaint.category == category)
     if overdue is not None:
-        late = overdue_condition(utcnow())
+        late = overdue_condition(states.COMPLAINTS, utcnow())
         stmt = stmt.where(late if overdue else not_(late))
     return _page(stmt, who, limit=limit, cursor=cursor, staff=True)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, inspect, not_, or_, select
+from sqlalchemy import inspect, not_, or_, select
 
 from volunteer_app.accounts.models import User
 from volunteer_app.activities.models import Activity
@@ -27,8 +27,8 @@ from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import Reacher, get_in_reach, reach_condition, subtree_of
 from volunteer_app.supervision import states
-from volunteer_app.supervision.common import clip, reaches
-from volunteer_app.supervision.models import ItemStatus, SupervisionItem
+from volunteer_app.supervision.common import clip, is_overdue, overdue_condition, reaches
+from volunteer_app.supervision.models import SupervisionItem
 
 register_messages(
     {
@@ -267,15 +267,6 @@ def _default_due(raised_site_id: int, level: str, now: datetime) -> datetime:
     return now + timedelta(days=int(days))
 
 
-def is_overdue(item: SupervisionItem, now: datetime | None = None) -> bool:
-    """Open past its deadline (a reported item waits on the raising site, not on the acting one)."""
-    return item.status == ItemStatus.OPEN and item.due_at <= (now or utcnow())
-
-
-def overdue_condition(now: datetime):
-    return and_(SupervisionItem.status == ItemStatus.OPEN, SupervisionItem.due_at <= now)
-
-
 SIDES = ("acting", "raised")
 
 
@@ -304,7 +295,7 @@ def list_items(
     if status is not None:
         stmt = stmt.where(SupervisionItem.status == status)
     if overdue is not None:
-        late = overdue_condition(now or utcnow())
+        late = overdue_condition(states.ITEMS, now or utcnow())
         stmt = stmt.where(late if overdue else not_(late))
     page = paginate(stmt, [SupervisionItem.id], limit=limit, cursor=cursor, descending=True)
     return {"items": summaries(page["items"], now), "next_cursor": page["next_cursor"]}
@@ -321,7 +312,7 @@ def summaries(items: list[SupervisionItem], now: datetime | None = None) -> list
             "about": _about(item),
             "site_name": names.get(item.site_id),
             "raised_site_name": names.get(item.raised_site_id),
-            "overdue": is_overdue(item, now),
+            "overdue": is_overdue(states.ITEMS, item, now),
         }
         for item in items
     ]
