@@ -40,7 +40,7 @@ from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import get_in_reach, reach_condition
 from volunteer_app.supervision import states
-from volunteer_app.supervision.common import is_overdue, locked, overdue_condition, reaches
+from volunteer_app.supervision.common import filtered, is_overdue, locked, reaches
 from volunteer_app.supervision.models import Appeal, AppealStatus
 from volunteer_app.timebank import service as timebank
 
@@ -229,12 +229,9 @@ def list_for_site(
     (False)."""
     site = get_in_reach(Site, site_id, Site.id, who)
     column = Appeal.deciding_site_id if side == "deciding" else Appeal.site_id
-    stmt = select(Appeal).where(column == site.id)
-    if status is not None:
-        stmt = stmt.where(Appeal.status == status)
-    if overdue is not None:
-        late = overdue_condition(states.APPEALS, now or utcnow())
-        stmt = stmt.where(late if overdue else ~late)
+    stmt = filtered(
+        select(Appeal).where(column == site.id), states.APPEALS, status=status, overdue=overdue, now=now
+    )
     return _page(paginate(stmt, [Appeal.id], limit=limit, cursor=cursor, descending=True))
 
 

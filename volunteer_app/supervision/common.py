@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy import ColumnElement, Select, and_, not_, select
 
 from volunteer_app.db import utcnow
 from volunteer_app.errors import NotFound
 from volunteer_app.extensions import db
 from volunteer_app.sites.models import Site
-from volunteer_app.sites.reach import Reacher, path_in_reach
+from volunteer_app.sites.reach import Reacher, get_in_reach, path_in_reach, subtree_of
 from volunteer_app.supervision.states import Machine
 
 T = TypeVar("T")
@@ -53,3 +53,28 @@ def overdue_condition(machine: Machine, now: datetime) -> ColumnElement[bool]:
 def is_overdue(machine: Machine, record, now: datetime | None = None) -> bool:
     """`overdue_condition` of one loaded record."""
     return record.status == machine.waiting and record.due_at <= (now or utcnow())
+
+
+# ---- a site's lists -------------------------------------------------------------------------------------
+
+
+def in_subtree(site_column, who: Reacher, site_id: int) -> ColumnElement[bool]:
+    """Condition: `site_column` names the site `site_id` (in the caller's reach, else 404) or a site
+    below it."""
+    site = get_in_reach(Site, site_id, Site.id, who)
+    return site_column.in_(select(Site.id).where(subtree_of([site.path])))
+
+
+def filtered(
+    stmt: Select, machine: Machine, *, overdue: bool | None = None, now: datetime | None = None, **equal
+) -> Select:
+    """`stmt` narrowed to the records whose columns named in `equal` hold the values given (None: any
+    value), and overdue (True) or not (False; None: either) at `now`."""
+    model = machine.model
+    for name, value in equal.items():
+        if value is not None:
+            stmt = stmt.where(getattr(model, name) == value)
+    if overdue is not None:
+        late = overdue_condition(machine, now or utcnow())
+        stmt = stmt.where(late if overdue else not_(late))
+    return stmt

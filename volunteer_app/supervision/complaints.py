@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import not_, or_, select
+from sqlalchemy import or_, select
 
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, NotFound, register_messages
@@ -29,9 +29,9 @@ from volunteer_app.orders.models import Order, OrderStatus
 from volunteer_app.pagination import paginate
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
-from volunteer_app.sites.reach import Reacher, get_in_reach, reach_condition, subtree_of
+from volunteer_app.sites.reach import Reacher, reach_condition
 from volunteer_app.supervision import states
-from volunteer_app.supervision.common import clip, is_overdue, locked, overdue_condition, reaches
+from volunteer_app.supervision.common import clip, filtered, in_subtree, is_overdue, locked, reaches
 from volunteer_app.supervision.items import raise_item, require_future
 from volunteer_app.supervision.models import COMPLAINT_CATEGORIES, Complaint, ComplaintStatus
 
@@ -170,9 +170,9 @@ def _page(stmt, who, *, limit: int, cursor: str | None, staff: bool) -> dict:
 
 def list_mine(*, who, status: str | None = None, limit: int, cursor: str | None) -> dict:
     """The caller's own complaints, newest first."""
-    stmt = select(Complaint).where(Complaint.resident_id == who.user_id)
-    if status:
-        stmt = stmt.where(Complaint.status == status)
+    stmt = filtered(
+        select(Complaint).where(Complaint.resident_id == who.user_id), states.COMPLAINTS, status=status
+    )
     return _page(stmt, who, limit=limit, cursor=cursor, staff=False)
 
 
@@ -188,15 +188,8 @@ def list_for_site(
 ) -> dict:
     """The complaints of `site_id` and the sites below it (the site in the caller's reach, else 404),
     newest first; filtered by state, category, and overdue (open and past due) or not."""
-    site = get_in_reach(Site, site_id, Site.id, who)
-    stmt = select(Complaint).where(Complaint.site_id.in_(select(Site.id).where(subtree_of([site.path]))))
-    if status:
-        stmt = stmt.where(Complaint.status == status)
-    if category:
-        stmt = stmt.where(Complaint.category == category)
-    if overdue is not None:
-        late = overdue_condition(states.COMPLAINTS, utcnow())
-        stmt = stmt.where(late if overdue else not_(late))
+    stmt = select(Complaint).where(in_subtree(Complaint.site_id, who, site_id))
+    stmt = filtered(stmt, states.COMPLAINTS, status=status, category=category, overdue=overdue)
     return _page(stmt, who, limit=limit, cursor=cursor, staff=True)
 
 

@@ -27,10 +27,9 @@ from volunteer_app.orders import states as order_states
 from volunteer_app.orders.models import Order, OrderStatus, RatingState
 from volunteer_app.pagination import paginate
 from volunteer_app.sites import service as sites
-from volunteer_app.sites.models import Site
-from volunteer_app.sites.reach import get_in_reach, subtree_of
+from volunteer_app.sites.reach import get_in_reach
 from volunteer_app.supervision import states
-from volunteer_app.supervision.common import clip, reaches
+from volunteer_app.supervision.common import clip, filtered, in_subtree, reaches
 from volunteer_app.supervision.models import FollowUp, FollowUpStatus
 from volunteer_app.supervision.states import ACTOR, FOLLOW_UPS, SYSTEM
 
@@ -123,12 +122,8 @@ def list_for_site(
     cursor: str | None,
 ) -> dict:
     """The follow-ups of a site and the sites below it (404 out of reach), soonest due first."""
-    site = get_in_reach(Site, site_id, Site.id, who)
-    stmt = select(FollowUp).where(FollowUp.site_id.in_(select(Site.id).where(subtree_of([site.path]))))
-    if status is not None:
-        stmt = stmt.where(FollowUp.status == status)
-    if reason is not None:
-        stmt = stmt.where(FollowUp.reason == reason)
+    stmt = select(FollowUp).where(in_subtree(FollowUp.site_id, who, site_id))
+    stmt = filtered(stmt, FOLLOW_UPS, status=status, reason=reason)
     if overdue is not None:
         late = _overdue(utcnow())
         stmt = stmt.where(late if overdue else not_(late))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import inspect, not_, or_, select
+from sqlalchemy import inspect, or_, select
 
 from volunteer_app.accounts.models import User
 from volunteer_app.activities.models import Activity
@@ -27,7 +27,7 @@ from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import Reacher, get_in_reach, reach_condition, subtree_of
 from volunteer_app.supervision import states
-from volunteer_app.supervision.common import clip, is_overdue, overdue_condition, reaches
+from volunteer_app.supervision.common import clip, filtered, in_subtree, is_overdue, reaches
 from volunteer_app.supervision.models import SupervisionItem
 
 register_messages(
@@ -284,19 +284,11 @@ def list_items(
 ) -> dict:
     """The items of `site_id` (in reach, or 404), newest first: `acting`, those its subtree must act on;
     `raised`, those its subtree raised. Filtered by level, state and overdue (open past the deadline)."""
-    site = get_in_reach(Site, site_id, Site.id, who)
     column = SupervisionItem.site_id if side == "acting" else SupervisionItem.raised_site_id
     stmt = select(SupervisionItem).where(
-        column.in_(select(Site.id).where(subtree_of([site.path]))),
-        reach_condition(SupervisionItem.site_id, who),
+        in_subtree(column, who, site_id), reach_condition(SupervisionItem.site_id, who)
     )
-    if level is not None:
-        stmt = stmt.where(SupervisionItem.level == level)
-    if status is not None:
-        stmt = stmt.where(SupervisionItem.status == status)
-    if overdue is not None:
-        late = overdue_condition(states.ITEMS, now or utcnow())
-        stmt = stmt.where(late if overdue else not_(late))
+    stmt = filtered(stmt, states.ITEMS, level=level, status=status, overdue=overdue, now=now)
     page = paginate(stmt, [SupervisionItem.id], limit=limit, cursor=cursor, descending=True)
     return {"items": summaries(page["items"], now), "next_cursor": page["next_cursor"]}
 
