@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import inspect, or_, select
 
-from volunteer_app.accounts.models import User
+from volunteer_app.accounts import service as accounts
 from volunteer_app.activities.models import Activity
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Forbidden, Unprocessable, register_messages
@@ -296,8 +296,8 @@ def list_items(
 def summaries(items: list[SupervisionItem], now: datetime | None = None) -> list[dict]:
     """Items as lists show them: their fields, the two sites' names, whether overdue."""
     now = now or utcnow()
-    ids = {i.site_id for i in items} | {i.raised_site_id for i in items}
-    names = dict(db.session.execute(select(Site.id, Site.name).where(Site.id.in_(ids))).all()) if ids else {}
+    found = sites.sites_by_id({i.site_id for i in items} | {i.raised_site_id for i in items})
+    names = {site_id: site.name for site_id, site in found.items()}
     return [
         {
             **{column.key: getattr(item, column.key) for column in inspect(SupervisionItem).column_attrs},
@@ -320,7 +320,7 @@ def detail(item: SupervisionItem, now: datetime | None = None) -> dict:
     """One item with its timeline (each event with its actor's name) and whether it is overdue."""
     events = states.timeline(states.ITEMS, item.id)
     people = {e.actor_id for e in events if e.actor_id is not None} | {item.raised_by_id}
-    names = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(people))).all())
+    names = {user_id: user.name for user_id, user in accounts.users_by_id(people).items()}
     return {
         **summaries([item], now)[0],
         "raised_by_name": names.get(item.raised_by_id),
