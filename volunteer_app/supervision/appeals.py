@@ -165,9 +165,8 @@ def submit(*, who, assignment_id: int, minutes_claimed: int, reason: str, now: d
         updated_at=now,
     )
     states.transition(states.APPEALS, appeal, "submit", by=states.VOLUNTEER, actor_id=who.user_id, at=now)
-    managers = notifications.managers_of_sites({deciding.id}).get(deciding.id, [])
     notifications.notify(
-        managers,
+        notifications.managers_of(deciding.id),
         "appeal.submitted",
         subject=("appeal", appeal.id),
         params={"title": title, "name": who.user.name},
