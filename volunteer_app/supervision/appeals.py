@@ -262,6 +262,11 @@ def uphold(*, who, appeal_id: int, minutes_granted: int, note: str | None = None
     """POST /appeals/{id}/uphold: grant a new total (> the audit's minutes, ≤ the claim) and credit the
     difference as an "appeal" transfer, once. Commits."""
     appeal = _for_decision(who, appeal_id)
+    states.target(states.APPEALS, appeal.status, "uphold", by=states.DECIDER)  # 409 bad_state first
+    if minutes_granted <= appeal.minutes_before:
+        raise _invalid("minutes_granted", MORE_THAN_BEFORE)
+    if minutes_granted > appeal.minutes_claimed:
+        raise _invalid("minutes_granted", WITHIN_CLAIM)
     now = utcnow()
     states.transition(
         states.APPEALS,
@@ -276,10 +281,6 @@ def uphold(*, who, appeal_id: int, minutes_granted: int, note: str | None = None
         decided_by_id=who.user_id,
         decided_at=now,
     )
-    if minutes_granted <= appeal.minutes_before:
-        raise _invalid("minutes_granted", MORE_THAN_BEFORE)
-    if minutes_granted > appeal.minutes_claimed:
-        raise _invalid("minutes_granted", WITHIN_CLAIM)
     assignment = db.session.get(Assignment, appeal.assignment_id)
     title, place = _service(assignment)
     site = db.session.get(Site, appeal.site_id)
