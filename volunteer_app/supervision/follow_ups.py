@@ -108,6 +108,8 @@ order_states.settled.connect(_on_settled)
 
 
 def _overdue(now: datetime):
+    """Pending and strictly past due: not common.overdue_condition, which (like the workbench's count of
+    overdue follow-ups, the statistics and the console's record page) counts a record due at `now`."""
     return and_(FollowUp.status == FollowUpStatus.PENDING, FollowUp.due_at < now)
 
 
