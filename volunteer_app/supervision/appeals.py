@@ -29,7 +29,7 @@ from volunteer_app.activities.models import Activity
 from volunteer_app.attendance import service as attendance
 from volunteer_app.attendance.models import Assignment, AssignmentStatus
 from volunteer_app.db import utcnow
-from volunteer_app.errors import Conflict, Forbidden, NotFound, Unprocessable, register_messages
+from volunteer_app.errors import Conflict, Forbidden, Unprocessable, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.field_messages import register_field_messages
 from volunteer_app.notifications import service as notifications
@@ -40,7 +40,7 @@ from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import get_in_reach, reach_condition
 from volunteer_app.supervision import states
-from volunteer_app.supervision.common import filtered, is_overdue, locked, reaches
+from volunteer_app.supervision.common import filtered, found, is_overdue, locked, reaches
 from volunteer_app.supervision.models import Appeal, AppealStatus
 from volunteer_app.timebank import service as timebank
 
@@ -206,9 +206,7 @@ def _readable(who):
 
 def read(*, who, appeal_id: int) -> dict:
     """GET /appeals/{id}: the appeal with its timeline."""
-    appeal = db.session.scalars(select(Appeal).where(Appeal.id == appeal_id, _readable(who))).first()
-    if appeal is None:
-        raise NotFound()
+    appeal = found(Appeal, appeal_id, _readable(who))
     return {**_out(appeal), "timeline": states.timeline(states.APPEALS, appeal.id)}
 
 

@@ -27,12 +27,21 @@ def clip(text: str | None) -> str | None:
     return text[: NOTE_MAX - 1] + "…"
 
 
-def locked(model: type[T], record_id: int, *conditions) -> T:
-    """The row of `model` with this id matching `conditions` (the caller's own, or in reach), locked
-    and read afresh, so two requests on one record take turns and the second sees the first's state;
+def found(model: type[T], record_id: int, *conditions) -> T:
+    """The row of `model` with this id matching `conditions` (the caller's own, or in reach), to read;
     404 otherwise."""
+    return _first(select(model).where(model.id == record_id, *conditions))
+
+
+def locked(model: type[T], record_id: int, *conditions) -> T:
+    """`found`, locked and read afresh: two requests on one record take turns and the second sees the
+    first's state."""
     stmt = select(model).where(model.id == record_id, *conditions).with_for_update()
-    record = db.session.scalars(stmt.execution_options(populate_existing=True)).first()
+    return _first(stmt.execution_options(populate_existing=True))
+
+
+def _first(stmt: Select):
+    record = db.session.scalars(stmt).first()
     if record is None:
         raise NotFound()
     return record

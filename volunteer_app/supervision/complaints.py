@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 
 from volunteer_app.db import utcnow
-from volunteer_app.errors import Conflict, NotFound, register_messages
+from volunteer_app.errors import Conflict, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.notifications import service as notifications
 from volunteer_app.orders.models import Order, OrderStatus
@@ -31,7 +31,7 @@ from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import Reacher, reach_condition
 from volunteer_app.supervision import states
-from volunteer_app.supervision.common import clip, filtered, in_subtree, is_overdue, locked, reaches
+from volunteer_app.supervision.common import clip, filtered, found, in_subtree, is_overdue, locked, reaches
 from volunteer_app.supervision.items import raise_item, require_future
 from volunteer_app.supervision.models import COMPLAINT_CATEGORIES, Complaint, ComplaintStatus
 
@@ -99,14 +99,11 @@ def _managed(who: Reacher, complaint_id: int) -> Complaint:
 
 def get(*, who, complaint_id: int) -> dict:
     """One complaint with its timeline, for its resident or a manager reaching its site (404 otherwise)."""
-    complaint = db.session.scalars(
-        select(Complaint).where(
-            Complaint.id == complaint_id,
-            or_(Complaint.resident_id == who.user_id, reach_condition(Complaint.site_id, who)),
-        )
-    ).first()
-    if complaint is None:
-        raise NotFound()
+    complaint = found(
+        Complaint,
+        complaint_id,
+        or_(Complaint.resident_id == who.user_id, reach_condition(Complaint.site_id, who)),
+    )
     return detail(complaint, who)
 
 
