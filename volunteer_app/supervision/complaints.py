@@ -160,7 +160,7 @@ def detail(complaint: Complaint, who) -> dict:
 # ---- lists ----------------------------------------------------------------------------------------------
 
 
-def _page(stmt, who, *, limit: int, cursor: str | None, staff: bool) -> dict:
+def _page(stmt, *, limit: int, cursor: str | None, staff: bool) -> dict:
     page = paginate(stmt, [Complaint.id], limit=limit, cursor=cursor, descending=True)
     return {**page, "items": [_out(c, staff) for c in page["items"]]}
 
@@ -170,7 +170,7 @@ def list_mine(*, who, status: str | None = None, limit: int, cursor: str | None)
     stmt = filtered(
         select(Complaint).where(Complaint.resident_id == who.user_id), states.COMPLAINTS, status=status
     )
-    return _page(stmt, who, limit=limit, cursor=cursor, staff=False)
+    return _page(stmt, limit=limit, cursor=cursor, staff=False)
 
 
 def list_for_site(
@@ -187,7 +187,7 @@ def list_for_site(
     newest first; filtered by state, category, and overdue (open and past due) or not."""
     stmt = select(Complaint).where(in_subtree(Complaint.site_id, who, site_id))
     stmt = filtered(stmt, states.COMPLAINTS, status=status, category=category, overdue=overdue)
-    return _page(stmt, who, limit=limit, cursor=cursor, staff=True)
+    return _page(stmt, limit=limit, cursor=cursor, staff=True)
 
 
 # ---- the resident ---------------------------------------------------------------------------------------
