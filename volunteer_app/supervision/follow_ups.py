@@ -78,11 +78,11 @@ def create_for(order_ids: list[int], *, now: datetime) -> list[int]:
     settings = sites.settings_of({o.site_id for o in orders})
     rows = []
     for o in orders:
-        percent = int(settings[o.site_id].get("follow_up_sample_percent") or 0)
+        percent = int(settings[o.site_id]["follow_up_sample_percent"])
         reason = reason_for(o.id, o.rating_state, o.rating_stars, percent)
         if reason is None:
             continue
-        hours = int(settings[o.site_id].get("follow_up_due_hours") or 72)
+        hours = int(settings[o.site_id]["follow_up_due_hours"])
         rows.append(
             {
                 "order_id": o.id,
