@@ -1,4 +1,7 @@
-"""What the four supervision records (items, complaints, appeals, follow-ups) share."""
+"""What the four supervision records (items, complaints, appeals, follow-ups) share: finding one (to
+read, or locked to change), whether the caller manages a site, the overdue rule (a record waiting in
+its machine's `waiting` state at or past `due_at`), a site's lists and their filters, and a timeline
+note's length."""
 
 from __future__ import annotations
 
