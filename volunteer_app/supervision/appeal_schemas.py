@@ -38,6 +38,10 @@ class AppealRejectIn(ma.Schema):
     note = Text(1000, required=True)
 
 
+class AppealWithdrawIn(ma.Schema):
+    pass
+
+
 class AppealListArgs(PageArgs):
     side = ma.fields.String(
         load_default="deciding",

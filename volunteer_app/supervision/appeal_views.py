@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -20,10 +19,6 @@ blp = Blueprint(
     description="Appeals (申诉): a volunteer appeals an audit that cut their minutes or a no-show mark, "
     "once; the site one level up decides; an upheld appeal credits the difference to the time book",
 )
-
-
-class AppealWithdrawIn(ma.Schema):
-    pass
 
 
 @blp.route("/assignments/<int:assignment_id>/appeal")
@@ -89,7 +84,7 @@ class AppealReject(MethodView):
 @blp.route("/appeals/<int:appeal_id>/withdraw")
 class AppealWithdraw(MethodView):
     @auth_required()
-    @blp.arguments(AppealWithdrawIn)
+    @blp.arguments(s.AppealWithdrawIn)
     @blp.response(200, s.AppealOut)
     def post(self, data, appeal_id):
         """The volunteer takes a pending appeal back."""

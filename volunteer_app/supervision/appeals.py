@@ -22,14 +22,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 
 from volunteer_app.activities.attendance import place as activity_place
 from volunteer_app.activities.models import Activity
 from volunteer_app.attendance import service as attendance
 from volunteer_app.attendance.models import Assignment, AssignmentStatus
 from volunteer_app.db import utcnow
-from volunteer_app.errors import Conflict, Forbidden, NotFound, Unprocessable, register_messages
+from volunteer_app.errors import Conflict, Forbidden, Unprocessable, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.field_messages import register_field_messages
 from volunteer_app.notifications import service as notifications
@@ -40,6 +40,7 @@ from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import get_in_reach, reach_condition
 from volunteer_app.supervision import states
+from volunteer_app.supervision.common import filtered, found, is_overdue, locked, reaches
 from volunteer_app.supervision.models import Appeal, AppealStatus
 from volunteer_app.timebank import service as timebank
 
@@ -129,14 +130,7 @@ def submit(*, who, assignment_id: int, minutes_claimed: int, reason: str, now: d
     """POST /assignments/{id}/appeal. Locks the assignment (so two submissions queue: the second sees
     the first). Commits. Returns the appeal as `read` shows it."""
     now = now or utcnow()
-    assignment = db.session.scalars(
-        select(Assignment)
-        .where(Assignment.id == assignment_id, Assignment.volunteer_id == who.user_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).first()
-    if assignment is None:
-        raise NotFound()
+    assignment = locked(Assignment, assignment_id, Assignment.volunteer_id == who.user_id)
     if db.session.scalar(select(Appeal.id).where(Appeal.assignment_id == assignment.id)) is not None:
         raise Conflict("appeal.already")
     computed = assignment.minutes_computed or 0
@@ -171,9 +165,8 @@ def submit(*, who, assignment_id: int, minutes_claimed: int, reason: str, now: d
         updated_at=now,
     )
     states.transition(states.APPEALS, appeal, "submit", by=states.VOLUNTEER, actor_id=who.user_id, at=now)
-    managers = notifications.managers_of_sites({deciding.id}).get(deciding.id, [])
     notifications.notify(
-        managers,
+        notifications.managers_of(deciding.id),
         "appeal.submitted",
         subject=("appeal", appeal.id),
         params={"title": title, "name": who.user.name},
@@ -184,7 +177,7 @@ def submit(*, who, assignment_id: int, minutes_claimed: int, reason: str, now: d
 
 def withdraw(*, who, appeal_id: int):
     """POST /appeals/{id}/withdraw: the volunteer takes a pending appeal back. Commits."""
-    appeal = _locked(select(Appeal).where(Appeal.id == appeal_id, Appeal.volunteer_id == who.user_id))
+    appeal = locked(Appeal, appeal_id, Appeal.volunteer_id == who.user_id)
     states.transition(states.APPEALS, appeal, "withdraw", by=states.VOLUNTEER, actor_id=who.user_id)
     db.session.commit()
     return _out(appeal)
@@ -211,18 +204,9 @@ def _readable(who):
     return or_(Appeal.volunteer_id == who.user_id, reach_condition(Appeal.site_id, who))
 
 
-def _locked(stmt) -> Appeal:
-    appeal = db.session.scalars(stmt.with_for_update().execution_options(populate_existing=True)).first()
-    if appeal is None:
-        raise NotFound()
-    return appeal
-
-
 def read(*, who, appeal_id: int) -> dict:
     """GET /appeals/{id}: the appeal with its timeline."""
-    appeal = db.session.scalars(select(Appeal).where(Appeal.id == appeal_id, _readable(who))).first()
-    if appeal is None:
-        raise NotFound()
+    appeal = found(Appeal, appeal_id, _readable(who))
     return {**_out(appeal), "timeline": states.timeline(states.APPEALS, appeal.id)}
 
 
@@ -242,22 +226,18 @@ def list_for_site(
     (False)."""
     site = get_in_reach(Site, site_id, Site.id, who)
     column = Appeal.deciding_site_id if side == "deciding" else Appeal.site_id
-    stmt = select(Appeal).where(column == site.id)
-    if status is not None:
-        stmt = stmt.where(Appeal.status == status)
-    if overdue is not None:
-        late = and_(Appeal.status == AppealStatus.PENDING, Appeal.due_at <= (now or utcnow()))
-        stmt = stmt.where(late if overdue else ~late)
+    stmt = filtered(
+        select(Appeal).where(column == site.id), states.APPEALS, status=status, overdue=overdue, now=now
+    )
     return _page(paginate(stmt, [Appeal.id], limit=limit, cursor=cursor, descending=True))
 
 
 def _out(appeal: Appeal, *, title: str | None = None) -> dict:
     fields = {column.key: getattr(appeal, column.key) for column in Appeal.__table__.columns}
-    now = utcnow()
     return {
         **fields,
         "title": title or _title(appeal),
-        "overdue": appeal.status == AppealStatus.PENDING and appeal.due_at <= now,
+        "overdue": is_overdue(states.APPEALS, appeal),
         "minutes_credited": (appeal.minutes_granted - appeal.minutes_before)
         if appeal.status == AppealStatus.UPHELD and appeal.minutes_granted is not None
         else None,
@@ -270,11 +250,8 @@ def _out(appeal: Appeal, *, title: str | None = None) -> dict:
 def _for_decision(who, appeal_id: int) -> Appeal:
     """The appeal, locked, for a decider: 404 out of reach (as missing), 403 `appeal.not_decider` when
     the caller may read it but not decide (a manager of the audited site only, or its own volunteer)."""
-    appeal = _locked(select(Appeal).where(Appeal.id == appeal_id, _readable(who)))
-    deciding = db.session.scalar(
-        select(Appeal.id).where(Appeal.id == appeal.id, reach_condition(Appeal.deciding_site_id, who))
-    )
-    if deciding is None or appeal.volunteer_id == who.user_id:
+    appeal = locked(Appeal, appeal_id, _readable(who))
+    if not reaches(who, appeal.deciding_site_id) or appeal.volunteer_id == who.user_id:
         raise Forbidden("appeal.not_decider")
     return appeal
 
@@ -283,6 +260,11 @@ def uphold(*, who, appeal_id: int, minutes_granted: int, note: str | None = None
     """POST /appeals/{id}/uphold: grant a new total (> the audit's minutes, ≤ the claim) and credit the
     difference as an "appeal" transfer, once. Commits."""
     appeal = _for_decision(who, appeal_id)
+    states.target(states.APPEALS, appeal.status, "uphold", by=states.DECIDER)  # 409 bad_state first
+    if minutes_granted <= appeal.minutes_before:
+        raise _invalid("minutes_granted", MORE_THAN_BEFORE)
+    if minutes_granted > appeal.minutes_claimed:
+        raise _invalid("minutes_granted", WITHIN_CLAIM)
     now = utcnow()
     states.transition(
         states.APPEALS,
@@ -297,10 +279,6 @@ def uphold(*, who, appeal_id: int, minutes_granted: int, note: str | None = None
         decided_by_id=who.user_id,
         decided_at=now,
     )
-    if minutes_granted <= appeal.minutes_before:
-        raise _invalid("minutes_granted", MORE_THAN_BEFORE)
-    if minutes_granted > appeal.minutes_claimed:
-        raise _invalid("minutes_granted", WITHIN_CLAIM)
     assignment = db.session.get(Assignment, appeal.assignment_id)
     title, place = _service(assignment)
     site = db.session.get(Site, appeal.site_id)

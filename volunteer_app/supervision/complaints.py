@@ -19,19 +19,19 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, not_, or_, select
+from sqlalchemy import or_, select
 
 from volunteer_app.db import utcnow
-from volunteer_app.errors import Conflict, NotFound, register_messages
+from volunteer_app.errors import Conflict, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.notifications import service as notifications
-from volunteer_app.orders.common import locked
 from volunteer_app.orders.models import Order, OrderStatus
 from volunteer_app.pagination import paginate
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
-from volunteer_app.sites.reach import Reacher, get_in_reach, reach_condition, subtree_of
+from volunteer_app.sites.reach import Reacher, reach_condition
 from volunteer_app.supervision import states
+from volunteer_app.supervision.common import clip, filtered, found, in_subtree, is_overdue, locked, reaches
 from volunteer_app.supervision.items import raise_item, require_future
 from volunteer_app.supervision.models import COMPLAINT_CATEGORIES, Complaint, ComplaintStatus
 
@@ -69,13 +69,6 @@ ENDED_AT = {
 LIVE = (ComplaintStatus.OPEN, ComplaintStatus.ANSWERED)
 # Events whose note a resident sees: their own words and the answer. Staff notes stay with the staff.
 RESIDENT_NOTES = frozenset({"submit", "reopen", "accept", "withdraw", "answer"})
-NOTE_MAX = 1000  # SupervisionEvent.note
-
-
-def _clip(text: str | None) -> str | None:
-    if text is None or len(text) <= NOTE_MAX:
-        return text
-    return text[: NOTE_MAX - 1] + "…"
 
 
 def _title(complaint: Complaint) -> str:
@@ -94,44 +87,30 @@ def _due(site_id: int, now: datetime) -> datetime:
 # ---- finding one ----------------------------------------------------------------------------------------
 
 
-def _one(complaint_id: int, *conditions) -> Complaint:
-    stmt = select(Complaint).where(Complaint.id == complaint_id, *conditions).with_for_update()
-    complaint = db.session.scalars(stmt.execution_options(populate_existing=True)).first()
-    if complaint is None:
-        raise NotFound()
-    return complaint
-
-
 def _mine(who, complaint_id: int) -> Complaint:
     """The caller's own complaint, locked (anyone else's is 404)."""
-    return _one(complaint_id, Complaint.resident_id == who.user_id)
+    return locked(Complaint, complaint_id, Complaint.resident_id == who.user_id)
 
 
 def _managed(who: Reacher, complaint_id: int) -> Complaint:
     """A complaint of a site in the manager's reach, locked (404 otherwise)."""
-    return _one(complaint_id, reach_condition(Complaint.site_id, who))
+    return locked(Complaint, complaint_id, reach_condition(Complaint.site_id, who))
 
 
 def get(*, who, complaint_id: int) -> dict:
     """One complaint with its timeline, for its resident or a manager reaching its site (404 otherwise)."""
-    complaint = db.session.scalars(
-        select(Complaint).where(
-            Complaint.id == complaint_id,
-            or_(Complaint.resident_id == who.user_id, reach_condition(Complaint.site_id, who)),
-        )
-    ).first()
-    if complaint is None:
-        raise NotFound()
+    complaint = found(
+        Complaint,
+        complaint_id,
+        or_(Complaint.resident_id == who.user_id, reach_condition(Complaint.site_id, who)),
+    )
     return detail(complaint, who)
 
 
 def _staff_view(complaint: Complaint, who) -> bool:
     """Whether the caller sees the complaint as staff (names, ids, internal notes) rather than as its
     resident. A manager who complains about their own order outside their reach sees a resident's view."""
-    if who.is_admin:
-        return True
-    path = db.session.scalar(select(Site.path).where(Site.id == complaint.site_id)) or ""
-    return any(path.startswith(p) for p in who.manager_paths)
+    return reaches(who, complaint.site_id)
 
 
 def _out(complaint: Complaint, staff: bool) -> dict:
@@ -144,7 +123,7 @@ def _out(complaint: Complaint, staff: bool) -> dict:
         "text": complaint.text,
         "status": complaint.status,
         "due_at": complaint.due_at,
-        "overdue": complaint.status == ComplaintStatus.OPEN and complaint.due_at <= utcnow(),
+        "overdue": is_overdue(states.COMPLAINTS, complaint),
         "escalated_at": complaint.escalated_at,
         "resolution": complaint.resolution,
         "answered_at": complaint.answered_at,
@@ -181,22 +160,17 @@ def detail(complaint: Complaint, who) -> dict:
 # ---- lists ----------------------------------------------------------------------------------------------
 
 
-def _page(stmt, who, *, limit: int, cursor: str | None, staff: bool) -> dict:
+def _page(stmt, *, limit: int, cursor: str | None, staff: bool) -> dict:
     page = paginate(stmt, [Complaint.id], limit=limit, cursor=cursor, descending=True)
     return {**page, "items": [_out(c, staff) for c in page["items"]]}
 
 
 def list_mine(*, who, status: str | None = None, limit: int, cursor: str | None) -> dict:
     """The caller's own complaints, newest first."""
-    stmt = select(Complaint).where(Complaint.resident_id == who.user_id)
-    if status:
-        stmt = stmt.where(Complaint.status == status)
-    return _page(stmt, who, limit=limit, cursor=cursor, staff=False)
-
-
-def overdue_condition(now: datetime):
-    """Condition on Complaint: open and past its answer deadline."""
-    return and_(Complaint.status == ComplaintStatus.OPEN, Complaint.due_at <= now)
+    stmt = filtered(
+        select(Complaint).where(Complaint.resident_id == who.user_id), states.COMPLAINTS, status=status
+    )
+    return _page(stmt, limit=limit, cursor=cursor, staff=False)
 
 
 def list_for_site(
@@ -211,16 +185,9 @@ def list_for_site(
 ) -> dict:
     """The complaints of `site_id` and the sites below it (the site in the caller's reach, else 404),
     newest first; filtered by state, category, and overdue (open and past due) or not."""
-    site = get_in_reach(Site, site_id, Site.id, who)
-    stmt = select(Complaint).where(Complaint.site_id.in_(select(Site.id).where(subtree_of([site.path]))))
-    if status:
-        stmt = stmt.where(Complaint.status == status)
-    if category:
-        stmt = stmt.where(Complaint.category == category)
-    if overdue is not None:
-        late = overdue_condition(utcnow())
-        stmt = stmt.where(late if overdue else not_(late))
-    return _page(stmt, who, limit=limit, cursor=cursor, staff=True)
+    stmt = select(Complaint).where(in_subtree(Complaint.site_id, who, site_id))
+    stmt = filtered(stmt, states.COMPLAINTS, status=status, category=category, overdue=overdue)
+    return _page(stmt, limit=limit, cursor=cursor, staff=True)
 
 
 # ---- the resident ---------------------------------------------------------------------------------------
@@ -237,7 +204,7 @@ def submit(*, who, order_id: int, category: str, text: str) -> Complaint:
     """Raise a complaint about the caller's own order (someone else's is 404): once the order is over,
     within the dispatch site's window, while no other complaint of the order is live. Notifies the
     dispatch site's managers. Commits."""
-    order = locked(order_id, Order.resident_id == who.user_id)  # serialises raising on this order
+    order = locked(Order, order_id, Order.resident_id == who.user_id)  # serialises raising on this order
     ended = _ended_at(order)
     now = utcnow()
     days = int(_settings(order.dispatch_site_id)["complaint_window_days"])
@@ -291,7 +258,7 @@ def reopen(*, who, complaint_id: int, text: str) -> Complaint:
         "reopen",
         by=states.RESIDENT,
         actor_id=who.user_id,
-        note=_clip(text),
+        note=clip(text),
         at=now,
         reopened=complaint.reopened + 1,
         due_at=_due(complaint.site_id, now),
@@ -336,7 +303,7 @@ def answer(*, who, complaint_id: int, resolution: str) -> Complaint:
         "answer",
         by=states.ACTOR,
         actor_id=who.user_id,
-        note=_clip(resolution),
+        note=clip(resolution),
         at=now,
         resolution=resolution,
         answered_by_id=who.user_id,

@@ -23,10 +23,7 @@ from volunteer_app.orders.deadlines import escalation_managers
 from volunteer_app.supervision import states
 from volunteer_app.supervision.models import (
     Appeal,
-    AppealStatus,
     Complaint,
-    ComplaintStatus,
-    ItemStatus,
     Level,
     SupervisionItem,
 )
@@ -34,8 +31,7 @@ from volunteer_app.supervision.models import (
 
 @dataclass(frozen=True)
 class Overdue:
-    machine: states.Machine
-    status: str  # the waiting state whose deadline is watched
+    machine: states.Machine  # its `waiting` state is the one whose deadline is watched
     site: object  # the column of the site that should have acted: its parent's managers are told
     kind: str  # the notification kind (notifications/messages.py)
     subject_type: str  # the notification's subject type
@@ -46,7 +42,6 @@ class Overdue:
 SWEEPS = (
     Overdue(
         states.ITEMS,
-        ItemStatus.OPEN,
         SupervisionItem.site_id,
         "supervision.overdue",
         "supervision_item",
@@ -55,7 +50,6 @@ SWEEPS = (
     ),
     Overdue(
         states.COMPLAINTS,
-        ComplaintStatus.OPEN,
         Complaint.site_id,
         "complaint.overdue",
         "complaint",
@@ -63,7 +57,6 @@ SWEEPS = (
     ),
     Overdue(
         states.APPEALS,
-        AppealStatus.PENDING,
         Appeal.deciding_site_id,
         "appeal.overdue",
         "appeal",
@@ -91,7 +84,7 @@ def _escalate(sweep: Overdue, now: datetime, batch: int) -> int:
     rows = states.transition_many(
         sweep.machine,
         "escalate",
-        sweep.status,
+        sweep.machine.waiting,
         where=[model.escalated_at.is_(None), model.due_at <= now],
         order_by=(model.escalated_at, model.due_at),
         values={"escalated_at": now, **sweep.values},

@@ -27,9 +27,9 @@ from volunteer_app.orders import states as order_states
 from volunteer_app.orders.models import Order, OrderStatus, RatingState
 from volunteer_app.pagination import paginate
 from volunteer_app.sites import service as sites
-from volunteer_app.sites.models import Site
-from volunteer_app.sites.reach import get_in_reach, path_in_reach, subtree_of
+from volunteer_app.sites.reach import get_in_reach
 from volunteer_app.supervision import states
+from volunteer_app.supervision.common import clip, filtered, in_subtree, reaches
 from volunteer_app.supervision.models import FollowUp, FollowUpStatus
 from volunteer_app.supervision.states import ACTOR, FOLLOW_UPS, SYSTEM
 
@@ -43,7 +43,6 @@ register_messages(
 )
 
 LOW_STARS = 2  # a rating at or below this is followed up always
-EVENT_NOTE = 1000  # SupervisionEvent.note's length: a call's notes (≤ 2000) are kept whole on the record
 
 
 def sampled(order_id: int, percent: int) -> bool:
@@ -79,11 +78,11 @@ def create_for(order_ids: list[int], *, now: datetime) -> list[int]:
     settings = sites.settings_of({o.site_id for o in orders})
     rows = []
     for o in orders:
-        percent = int(settings[o.site_id].get("follow_up_sample_percent") or 0)
+        percent = int(settings[o.site_id]["follow_up_sample_percent"])
         reason = reason_for(o.id, o.rating_state, o.rating_stars, percent)
         if reason is None:
             continue
-        hours = int(settings[o.site_id].get("follow_up_due_hours") or 72)
+        hours = int(settings[o.site_id]["follow_up_due_hours"])
         rows.append(
             {
                 "order_id": o.id,
@@ -109,6 +108,8 @@ order_states.settled.connect(_on_settled)
 
 
 def _overdue(now: datetime):
+    """Pending and strictly past due: not common.overdue_condition, which (like the workbench's count of
+    overdue follow-ups, the statistics and the console's record page) counts a record due at `now`."""
     return and_(FollowUp.status == FollowUpStatus.PENDING, FollowUp.due_at < now)
 
 
@@ -123,12 +124,8 @@ def list_for_site(
     cursor: str | None,
 ) -> dict:
     """The follow-ups of a site and the sites below it (404 out of reach), soonest due first."""
-    site = get_in_reach(Site, site_id, Site.id, who)
-    stmt = select(FollowUp).where(FollowUp.site_id.in_(select(Site.id).where(subtree_of([site.path]))))
-    if status is not None:
-        stmt = stmt.where(FollowUp.status == status)
-    if reason is not None:
-        stmt = stmt.where(FollowUp.reason == reason)
+    stmt = select(FollowUp).where(in_subtree(FollowUp.site_id, who, site_id))
+    stmt = filtered(stmt, FOLLOW_UPS, status=status, reason=reason)
     if overdue is not None:
         late = _overdue(utcnow())
         stmt = stmt.where(late if overdue else not_(late))
@@ -146,8 +143,7 @@ def detail(follow_up: FollowUp, who) -> dict:
     otherwise, as orders.queries.detail), and its timeline."""
     order = db.session.get(Order, follow_up.order_id)
     resident = db.session.get(User, order.resident_id)
-    manages = path_in_reach(db.session.scalar(select(Site.path).where(Site.id == order.site_id)), who)
-    phone = resident.phone if manages else phones.mask_phone(resident.phone)
+    phone = resident.phone if reaches(who, order.site_id) else phones.mask_phone(resident.phone)
     return {
         "follow_up": follow_up,
         "order": order,
@@ -161,12 +157,6 @@ def show(*, who, follow_up_id: int) -> dict:
 
 
 # ---- calls --------------------------------------------------------------------------------------
-
-
-def _event_note(text: str | None) -> str | None:
-    if text is None or len(text) <= EVENT_NOTE:
-        return text
-    return text[: EVENT_NOTE - 1] + "…"
 
 
 def record_call(
@@ -183,7 +173,7 @@ def record_call(
             "reached",
             by=ACTOR,
             actor_id=who.user_id,
-            note=_event_note(notes),
+            note=clip(notes),
             at=now,
             attempts=follow_up.attempts + 1,
             reached=True,
@@ -199,7 +189,7 @@ def record_call(
             "missed",
             by=ACTOR,
             actor_id=who.user_id,
-            note=_event_note(notes),
+            note=clip(notes),
             at=now,
             attempts=follow_up.attempts + 1,
             reached=False,

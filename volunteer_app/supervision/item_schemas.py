@@ -7,7 +7,8 @@ import marshmallow as ma
 from volunteer_app.field_messages import register_field_messages
 from volunteer_app.pagination import PageArgs
 from volunteer_app.schemas import Id, Moment, QueryBoolean, Str, Text
-from volunteer_app.supervision.items import NOTE_MAX, SIDES
+from volunteer_app.supervision.common import NOTE_MAX
+from volunteer_app.supervision.items import SIDES
 from volunteer_app.supervision.models import ItemStatus, Level
 
 ABOUT_KINDS_API = ("order", "activity", "figure")  # a complaint's item is raised by the complaint itself

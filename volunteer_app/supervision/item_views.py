@@ -23,10 +23,6 @@ blp = Blueprint(
 ItemPage = page_schema(s.SupervisionItemOut, "SupervisionItemPage")
 
 
-def _detail(item):
-    return items.detail(item)
-
-
 @blp.route("/sites/<int:site_id>/supervision-items")
 class SiteSupervisionItems(MethodView):
     @auth_required("manager", "admin")
@@ -45,7 +41,7 @@ class SiteSupervisionItems(MethodView):
         """督办: raise an item against a site in my reach, on behalf of the nearest site above it that I
         manage (403 `supervision.not_above` if none: a station does not supervise itself); its managers
         are told."""
-        return _detail(items.create(who=current_principal(), site_id=site_id, data=data))
+        return items.detail(items.create(who=current_principal(), site_id=site_id, data=data))
 
 
 @blp.route("/supervision-items/<int:item_id>")
@@ -54,7 +50,7 @@ class SupervisionItemOne(MethodView):
     @blp.response(200, s.SupervisionItemDetail)
     def get(self, item_id):
         """One item with its timeline and whether it is overdue (managers reaching its acting site)."""
-        return _detail(items.get_item(who=current_principal(), item_id=item_id))
+        return items.detail(items.get_item(who=current_principal(), item_id=item_id))
 
 
 @blp.route("/supervision-items/<int:item_id>/notes")
@@ -64,7 +60,7 @@ class SupervisionItemNotes(MethodView):
     @blp.response(200, s.SupervisionItemDetail)
     def post(self, data, item_id):
         """A progress note (the acting site) or a word from the raising site, while open or reported."""
-        return _detail(items.add_note(who=current_principal(), item_id=item_id, **data))
+        return items.detail(items.add_note(who=current_principal(), item_id=item_id, **data))
 
 
 @blp.route("/supervision-items/<int:item_id>/report")
@@ -75,7 +71,7 @@ class SupervisionItemReport(MethodView):
     def post(self, data, item_id):
         """Report an open item done, with what was done (the acting site's managers; 403
         `supervision.not_actor` for the raising site's); the raising site is told."""
-        return _detail(items.report(who=current_principal(), item_id=item_id, **data))
+        return items.detail(items.report(who=current_principal(), item_id=item_id, **data))
 
 
 @blp.route("/supervision-items/<int:item_id>/close")
@@ -85,7 +81,7 @@ class SupervisionItemClose(MethodView):
     @blp.response(200, s.SupervisionItemDetail)
     def post(self, data, item_id):
         """销号: the raising site confirms a reported item (403 `supervision.not_raiser` for others)."""
-        return _detail(items.close(who=current_principal(), item_id=item_id, **data))
+        return items.detail(items.close(who=current_principal(), item_id=item_id, **data))
 
 
 @blp.route("/supervision-items/<int:item_id>/send-back")
@@ -95,7 +91,7 @@ class SupervisionItemSendBack(MethodView):
     @blp.response(200, s.SupervisionItemDetail)
     def post(self, data, item_id):
         """Not done: the raising site sends a reported item back with a reason and a new deadline."""
-        return _detail(items.send_back(who=current_principal(), item_id=item_id, **data))
+        return items.detail(items.send_back(who=current_principal(), item_id=item_id, **data))
 
 
 @blp.route("/supervision-items/<int:item_id>/withdraw")
@@ -105,4 +101,4 @@ class SupervisionItemWithdraw(MethodView):
     @blp.response(200, s.SupervisionItemDetail)
     def post(self, data, item_id):
         """The raising site takes an open or reported item back, with a reason."""
-        return _detail(items.withdraw(who=current_principal(), item_id=item_id, **data))
+        return items.detail(items.withdraw(who=current_principal(), item_id=item_id, **data))

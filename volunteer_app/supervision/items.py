@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, inspect, not_, or_, select
+from sqlalchemy import inspect, or_, select
 
-from volunteer_app.accounts.models import User
+from volunteer_app.accounts import service as accounts
 from volunteer_app.activities.models import Activity
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Forbidden, Unprocessable, register_messages
@@ -25,9 +25,10 @@ from volunteer_app.orders.models import Order
 from volunteer_app.pagination import paginate
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
-from volunteer_app.sites.reach import Reacher, get_in_reach, path_in_reach, reach_condition, subtree_of
+from volunteer_app.sites.reach import Reacher, get_in_reach, reach_condition, subtree_of
 from volunteer_app.supervision import states
-from volunteer_app.supervision.models import ItemStatus, SupervisionItem
+from volunteer_app.supervision.common import clip, filtered, in_subtree, is_overdue, reaches
+from volunteer_app.supervision.models import SupervisionItem
 
 register_messages(
     {
@@ -122,7 +123,6 @@ register_messages(
         ),
     }
 )
-NOTE_MAX = 1000  # a timeline event's note
 
 
 def require_future(due_at: datetime | None, now: datetime, field: str) -> None:
@@ -186,21 +186,13 @@ def get_item(*, who, item_id: int, for_update: bool = False) -> SupervisionItem:
     return get_in_reach(SupervisionItem, item_id, SupervisionItem.site_id, who, for_update=for_update)
 
 
-def _path(site_id: int) -> str:
-    return db.session.scalar(select(Site.path).where(Site.id == site_id))
-
-
 def _is_raiser(item: SupervisionItem, who) -> bool:
-    return path_in_reach(_path(item.raised_site_id), who)
+    return reaches(who, item.raised_site_id)
 
 
 def _as_raiser(item: SupervisionItem, who) -> None:
     if not _is_raiser(item, who):
         raise Forbidden("supervision.not_raiser")
-
-
-def _short(text: str | None) -> str | None:
-    return text if text is None or len(text) <= NOTE_MAX else text[: NOTE_MAX - 1] + "…"
 
 
 def add_note(*, who, item_id: int, note: str, now: datetime | None = None) -> SupervisionItem:
@@ -219,7 +211,7 @@ def report(*, who, item_id: int, result: str, now: datetime | None = None) -> Su
     if not who.is_admin and _is_raiser(item, who):
         raise Forbidden("supervision.not_actor")
     now = now or utcnow()
-    _move(item, "report", states.ACTOR, who, _short(result), now, result=result, reported_at=now)
+    _move(item, "report", states.ACTOR, who, clip(result), now, result=result, reported_at=now)
     _tell(item, "supervision.reported", item.raised_site_id)
     db.session.commit()
     return item
@@ -275,15 +267,6 @@ def _default_due(raised_site_id: int, level: str, now: datetime) -> datetime:
     return now + timedelta(days=int(days))
 
 
-def is_overdue(item: SupervisionItem, now: datetime | None = None) -> bool:
-    """Open past its deadline (a reported item waits on the raising site, not on the acting one)."""
-    return item.status == ItemStatus.OPEN and item.due_at <= (now or utcnow())
-
-
-def overdue_condition(now: datetime):
-    return and_(SupervisionItem.status == ItemStatus.OPEN, SupervisionItem.due_at <= now)
-
-
 SIDES = ("acting", "raised")
 
 
@@ -301,19 +284,11 @@ def list_items(
 ) -> dict:
     """The items of `site_id` (in reach, or 404), newest first: `acting`, those its subtree must act on;
     `raised`, those its subtree raised. Filtered by level, state and overdue (open past the deadline)."""
-    site = get_in_reach(Site, site_id, Site.id, who)
     column = SupervisionItem.site_id if side == "acting" else SupervisionItem.raised_site_id
     stmt = select(SupervisionItem).where(
-        column.in_(select(Site.id).where(subtree_of([site.path]))),
-        reach_condition(SupervisionItem.site_id, who),
+        in_subtree(column, who, site_id), reach_condition(SupervisionItem.site_id, who)
     )
-    if level is not None:
-        stmt = stmt.where(SupervisionItem.level == level)
-    if status is not None:
-        stmt = stmt.where(SupervisionItem.status == status)
-    if overdue is not None:
-        late = overdue_condition(now or utcnow())
-        stmt = stmt.where(late if overdue else not_(late))
+    stmt = filtered(stmt, states.ITEMS, level=level, status=status, overdue=overdue, now=now)
     page = paginate(stmt, [SupervisionItem.id], limit=limit, cursor=cursor, descending=True)
     return {"items": summaries(page["items"], now), "next_cursor": page["next_cursor"]}
 
@@ -321,15 +296,15 @@ def list_items(
 def summaries(items: list[SupervisionItem], now: datetime | None = None) -> list[dict]:
     """Items as lists show them: their fields, the two sites' names, whether overdue."""
     now = now or utcnow()
-    ids = {i.site_id for i in items} | {i.raised_site_id for i in items}
-    names = dict(db.session.execute(select(Site.id, Site.name).where(Site.id.in_(ids))).all()) if ids else {}
+    found = sites.sites_by_id({i.site_id for i in items} | {i.raised_site_id for i in items})
+    names = {site_id: site.name for site_id, site in found.items()}
     return [
         {
             **{column.key: getattr(item, column.key) for column in inspect(SupervisionItem).column_attrs},
             "about": _about(item),
             "site_name": names.get(item.site_id),
             "raised_site_name": names.get(item.raised_site_id),
-            "overdue": is_overdue(item, now),
+            "overdue": is_overdue(states.ITEMS, item, now),
         }
         for item in items
     ]
@@ -345,7 +320,7 @@ def detail(item: SupervisionItem, now: datetime | None = None) -> dict:
     """One item with its timeline (each event with its actor's name) and whether it is overdue."""
     events = states.timeline(states.ITEMS, item.id)
     people = {e.actor_id for e in events if e.actor_id is not None} | {item.raised_by_id}
-    names = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(people))).all())
+    names = {user_id: user.name for user_id, user in accounts.users_by_id(people).items()}
     return {
         **summaries([item], now)[0],
         "raised_by_name": names.get(item.raised_by_id),

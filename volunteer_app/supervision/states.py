@@ -99,6 +99,7 @@ class Machine:
     model: type
     table: dict[tuple[str | None, str], Rule]
     error: str  # 409 code of a move the table does not have
+    waiting: str  # the state in which `due_at` runs: past it, the record is overdue (supervision.common)
 
     @property
     def actions(self) -> tuple[str, ...]:
@@ -109,10 +110,11 @@ class Machine:
         return (None, *sorted({rule.to for rule in self.table.values()}))
 
 
-ITEMS = Machine("item", SupervisionItem, ITEM_TABLE, "supervision.bad_state")
-COMPLAINTS = Machine("complaint", Complaint, COMPLAINT_TABLE, "complaint.bad_state")
-APPEALS = Machine("appeal", Appeal, APPEAL_TABLE, "appeal.bad_state")
-FOLLOW_UPS = Machine("follow_up", FollowUp, FOLLOW_UP_TABLE, "follow_up.bad_state")
+# An item waits on the acting site while open (reported, it waits on the raising site: no deadline).
+ITEMS = Machine("item", SupervisionItem, ITEM_TABLE, "supervision.bad_state", IS.OPEN)
+COMPLAINTS = Machine("complaint", Complaint, COMPLAINT_TABLE, "complaint.bad_state", C.OPEN)
+APPEALS = Machine("appeal", Appeal, APPEAL_TABLE, "appeal.bad_state", A.PENDING)
+FOLLOW_UPS = Machine("follow_up", FollowUp, FOLLOW_UP_TABLE, "follow_up.bad_state", F.PENDING)
 MACHINES = (ITEMS, COMPLAINTS, APPEALS, FOLLOW_UPS)
 
 register_messages(
