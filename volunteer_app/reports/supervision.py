@@ -27,9 +27,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, select
 
 from volunteer_app.extensions import db
-from volunteer_app.supervision import complaints as complaint_rules
-from volunteer_app.supervision import items as item_rules
 from volunteer_app.supervision import states
+from volunteer_app.supervision.common import overdue_condition
 from volunteer_app.supervision.models import (
     FOLLOW_UP_REASONS,
     Appeal,
@@ -82,7 +81,7 @@ def figures(in_tree, first: datetime, after: datetime, now: datetime) -> dict:
         states.ITEMS,
         (
             _n(period(i.created_at)).label("raised"),
-            _n(item_rules.overdue_condition(now)).label("overdue"),
+            _n(overdue_condition(states.ITEMS, now)).label("overdue"),
             _n(i.status == ItemStatus.REPORTED).label("reported"),
             *[_n(and_(i.status == ItemStatus.OPEN, i.level == lv)).label(str(lv)) for lv in Level],
         ),
@@ -97,7 +96,7 @@ def figures(in_tree, first: datetime, after: datetime, now: datetime) -> dict:
         (
             _n(period(c.created_at)).label("received"),
             _n(c.status == ComplaintStatus.OPEN).label("open"),
-            _n(complaint_rules.overdue_condition(now)).label("overdue"),
+            _n(overdue_condition(states.COMPLAINTS, now)).label("overdue"),
         ),
         (
             _n(e.action == "answer").label("answered"),
@@ -111,7 +110,7 @@ def figures(in_tree, first: datetime, after: datetime, now: datetime) -> dict:
         (
             _n(period(a.created_at)).label("filed"),
             _n(a.status == AppealStatus.PENDING).label("pending"),
-            _n(and_(a.status == AppealStatus.PENDING, a.due_at <= now)).label("overdue"),
+            _n(overdue_condition(states.APPEALS, now)).label("overdue"),
         ),
         (
             _n(e.action == "uphold").label("upheld"),
@@ -126,7 +125,7 @@ def figures(in_tree, first: datetime, after: datetime, now: datetime) -> dict:
             _n(and_(period(f.created_at), f.status == FollowUpStatus.DONE)).label("cohort_done"),
             *[_n(and_(period(f.created_at), f.reason == r)).label(r) for r in FOLLOW_UP_REASONS],
             _n(f.status == FollowUpStatus.PENDING).label("pending"),
-            _n(and_(f.status == FollowUpStatus.PENDING, f.due_at <= now)).label("overdue"),
+            _n(overdue_condition(states.FOLLOW_UPS, now)).label("overdue"),
         ),
         (
             _n(e.action == "reached").label("done"),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, not_, select
+from sqlalchemy import select
 
 from volunteer_app import phones
 from volunteer_app.accounts.models import User
@@ -30,7 +30,7 @@ from volunteer_app.sites import service as sites
 from volunteer_app.sites.reach import get_in_reach
 from volunteer_app.supervision import states
 from volunteer_app.supervision.common import clip, filtered, in_subtree, reaches
-from volunteer_app.supervision.models import FollowUp, FollowUpStatus
+from volunteer_app.supervision.models import FollowUp
 from volunteer_app.supervision.states import ACTOR, FOLLOW_UPS, SYSTEM
 
 register_messages(
@@ -107,12 +107,6 @@ order_states.settled.connect(_on_settled)
 # ---- reading ------------------------------------------------------------------------------------
 
 
-def _overdue(now: datetime):
-    """Pending and strictly past due: not common.overdue_condition, which (like the workbench's count of
-    overdue follow-ups, the statistics and the console's record page) counts a record due at `now`."""
-    return and_(FollowUp.status == FollowUpStatus.PENDING, FollowUp.due_at < now)
-
-
 def list_for_site(
     *,
     who,
@@ -125,10 +119,7 @@ def list_for_site(
 ) -> dict:
     """The follow-ups of a site and the sites below it (404 out of reach), soonest due first."""
     stmt = select(FollowUp).where(in_subtree(FollowUp.site_id, who, site_id))
-    stmt = filtered(stmt, FOLLOW_UPS, status=status, reason=reason)
-    if overdue is not None:
-        late = _overdue(utcnow())
-        stmt = stmt.where(late if overdue else not_(late))
+    stmt = filtered(stmt, FOLLOW_UPS, status=status, reason=reason, overdue=overdue)
     return paginate(stmt, [FollowUp.due_at, FollowUp.id], limit=limit, cursor=cursor)
 
 

@@ -8,8 +8,7 @@ the acting site in the subtree), reported items awaiting 销号 (raised by the s
 items (open past due, acting), open complaints and overdue ones (the dispatch site in the subtree),
 appeals to decide (the deciding site in the subtree), pending follow-ups and overdue ones (the serving
 station in the subtree). Overdue items and complaints are the lists' own conditions
-(`items.overdue_condition`, `complaints.overdue_condition`: open with `due_at <= now`, as the deadline
-sweep reads it); a pending follow-up is overdue at `due_at <= now` too.
+(`supervision.common.overdue_condition`: waiting with `due_at <= now`, as the deadline sweep reads it).
 Incoming order handovers (GET /sites/{id}/handovers?direction=incoming, orders/handover.py) are not
 counted yet.
 """
@@ -30,7 +29,8 @@ from volunteer_app.orders.models import Order
 from volunteer_app.orders.queries import NEED_STATUS, POOL_WARN_HOURS, need_condition
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import Reacher, get_in_reach, subtree_of
-from volunteer_app.supervision import complaints, items
+from volunteer_app.supervision import states
+from volunteer_app.supervision.common import overdue_condition
 from volunteer_app.supervision.models import (
     Appeal,
     AppealStatus,
@@ -157,18 +157,18 @@ def _supervision(scope, now: datetime) -> dict:
     return {
         "items_to_act": _count(item, item.site_id.in_(scope), item.status == ItemStatus.OPEN),
         "items_to_close": _count(item, item.raised_site_id.in_(scope), item.status == ItemStatus.REPORTED),
-        "items_overdue": _count(item, item.site_id.in_(scope), items.overdue_condition(now)),
+        "items_overdue": _count(item, item.site_id.in_(scope), overdue_condition(states.ITEMS, now)),
         "complaints_open": _count(
             complaint, complaint.site_id.in_(scope), complaint.status == ComplaintStatus.OPEN
         ),
         "complaints_overdue": _count(
-            complaint, complaint.site_id.in_(scope), complaints.overdue_condition(now)
+            complaint, complaint.site_id.in_(scope), overdue_condition(states.COMPLAINTS, now)
         ),
         "appeals_to_decide": _count(
             Appeal, Appeal.deciding_site_id.in_(scope), Appeal.status == AppealStatus.PENDING
         ),
         "follow_ups_pending": _count(follow_up, *pending),
-        "follow_ups_overdue": _count(follow_up, *pending, follow_up.due_at <= now),
+        "follow_ups_overdue": _count(follow_up, *pending, overdue_condition(states.FOLLOW_UPS, now)),
     }
 
 
