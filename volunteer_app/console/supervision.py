@@ -12,7 +12,6 @@ record's state, and the API still decides who may make them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from flask import request
 
@@ -21,11 +20,11 @@ from volunteer_app.auth.tokens import current_principal
 from volunteer_app.console import blp
 from volunteer_app.console.i18n import register
 from volunteer_app.console.pages import current_site, page, render, site_names, site_zone
-from volunteer_app.db import utcnow
 from volunteer_app.errors import DomainError, NotFound
 from volunteer_app.sites import service as sites
-from volunteer_app.sites.reach import get_in_reach, path_in_reach
+from volunteer_app.sites.reach import get_in_reach
 from volunteer_app.supervision import appeals, complaints, follow_ups, items, states
+from volunteer_app.supervision.common import is_overdue, reaches
 from volunteer_app.supervision.models import COMPLAINT_CATEGORIES, Level
 
 PAGE_SIZE = 20
@@ -329,6 +328,10 @@ def supervision():
             raise
         found = {"items": [], "next_cursor": None}
     rows = found["items"]
+    # The lists' rows say whether they are overdue (a follow-up's row is the record: asked of the rule).
+    late = {
+        _field(r, "id") for r in rows if (r["overdue"] if isinstance(r, dict) else is_overdue(tab.machine, r))
+    }
     names = site_names({_field(r, c) for r in rows for c in SITE_FIELDS} - {None})
     return render(
         "console/supervision.html",
@@ -344,9 +347,9 @@ def supervision():
         statuses=tab.statuses,
         chosen={"status": status or "", "level": level or "", "overdue": request.args.get("overdue", "")},
         rows=rows,
+        late=late,
         next_cursor=found["next_cursor"],
         names=names,
-        now=utcnow(),
         zone=site_zone(site),
         labels=_labels(),
         levels=tuple(level.value for level in Level),
@@ -411,7 +414,7 @@ def supervision_record(tab_key: str, record_id: int):
         people=people,
         forms=forms,
         names=names,
-        overdue=_overdue(record, utcnow()),
+        overdue=is_overdue(tab.machine, record),
         zone=site_zone(site),
         labels=_labels(),
         levels=tuple(level.value for level in Level),
@@ -429,18 +432,13 @@ def _may(tab: Tab, form: Form, record) -> bool:
     if who.is_admin:
         return True
     if tab.key == "acting" and form.action in RAISER_MOVES | {"report"}:
-        raiser = path_in_reach(sites.get_site(record.raised_site_id).path, who)
+        raiser = reaches(who, record.raised_site_id)
         return raiser if form.action in RAISER_MOVES else not raiser
     if tab.key == "appeals":
-        return path_in_reach(sites.get_site(record.deciding_site_id).path, who)
+        return reaches(who, record.deciding_site_id)
     if tab.key == "complaints" and form.action == "supervise":
         return _can_raise(sites.get_site(record.site_id))
     return True
-
-
-def _overdue(record, now: datetime) -> bool:
-    waiting = {"open", "pending"}
-    return record.status in waiting and record.due_at is not None and record.due_at <= now
 
 
 def _labels() -> dict:
@@ -451,5 +449,5 @@ def _labels() -> dict:
         "action": ACTION_LABEL,
         "reason": REASON_LABEL,
         "appeal_kind": APPEAL_KIND_LABEL,
-        "category": {k: v for k, v in COMPLAINT_CATEGORIES.items()},
+        "category": COMPLAINT_CATEGORIES,
     }
