@@ -23,6 +23,7 @@ from sqlalchemy import (
     literal,
     select,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -140,6 +141,12 @@ def _connect_timeout(dialect, _record, _cargs, cparams):
     503 well before gunicorn's worker timeout, instead of libpq's default of waiting forever."""
     if dialect.name == "postgresql":
         cparams.setdefault("connect_timeout", 5)
+
+
+def dialect_insert(dialect: str):
+    """The INSERT construct of the database in use (`dialect`: its name), the one with ON CONFLICT
+    (`on_conflict_do_nothing`, `on_conflict_do_update`) on both PostgreSQL and SQLite."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def json_elements(column, dialect: str):

@@ -14,13 +14,12 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from volunteer_app.activities import rules
 from volunteer_app.activities.models import Activity, ServiceDayRule
 from volunteer_app.activities.service import managed_site
 from volunteer_app.activities.states import ActivityStatus
-from volunteer_app.db import utcnow
+from volunteer_app.db import dialect_insert, utcnow
 from volunteer_app.errors import Unprocessable
 from volunteer_app.extensions import db
 from volunteer_app.pagination import paginate
@@ -137,7 +136,7 @@ def _insert(rows: list[dict]) -> int:
     if not rows:
         return 0
     dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(dialect)
     stmt = insert(Activity).on_conflict_do_nothing(index_elements=["rule_id", "local_date"])
     result = db.session.execute(stmt.returning(Activity.id), rows)
     return len(result.all())

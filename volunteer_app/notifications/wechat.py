@@ -13,11 +13,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, String, case, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from volunteer_app.auth.models import WechatBinding
-from volunteer_app.db import UTCDateTime, utcnow
+from volunteer_app.db import UTCDateTime, dialect_insert, utcnow
 from volunteer_app.errors import Conflict, NotFound, Unprocessable, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.field_messages import register_field_messages
@@ -99,7 +98,7 @@ def record_consents(*, who, kinds: Sequence[str] | None = None, results: dict | 
     cap = max(int(provider.settings().get("consent_cap", 50)), 1)
     now = utcnow()
     dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(dialect)
     for template_id in sorted(accepted):
         # One statement, safe against a concurrent report: create the count at 1 or add one, up to the cap.
         stmt = insert(WechatConsent).values(

@@ -19,14 +19,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, delete, func, insert, literal, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
 from volunteer_app.accounts.models import VolunteerProfile
 from volunteer_app.activities.models import Activity
 from volunteer_app.attendance.models import Assignment
 from volunteer_app.changes import Change
-from volunteer_app.db import utcnow
+from volunteer_app.db import dialect_insert, utcnow
 from volunteer_app.extensions import db
 from volunteer_app.orders.models import Order, OrderEvent
 from volunteer_app.reports import counting
@@ -53,7 +52,7 @@ def _lock(wait: bool = True) -> bool:
     or SKIP LOCKED without `wait` (False when another writer holds it). SQLite: the first statement is
     a write, which takes the one write lock before anything is read, so the counts read the newest rows."""
     dialect = db.session.get_bind().dialect.name
-    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    upsert = dialect_insert(dialect)
     db.session.execute(upsert(report_state).values(id=1).on_conflict_do_nothing())
     if dialect == "sqlite":
         return True

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
-from volunteer_app.db import utcnow
+from volunteer_app.db import dialect_insert, utcnow
 from volunteer_app.errors import Conflict, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.supervision.models import (
@@ -245,7 +244,7 @@ def create_many(machine: Machine, action: str, rows: list[dict], *, by: str, now
     after = target(machine, None, action, by=by)
     table = machine.model.__table__
     dialect = db.session.get_bind().dialect.name
-    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert_ = dialect_insert(dialect)
     ids = list(
         db.session.scalars(
             insert_(table)

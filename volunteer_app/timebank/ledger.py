@@ -11,11 +11,10 @@ import json
 from datetime import date
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from volunteer_app import changes
 from volunteer_app.accounts.models import VolunteerProfile
-from volunteer_app.db import utcnow
+from volunteer_app.db import dialect_insert, utcnow
 from volunteer_app.errors import Conflict, NotFound, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.timebank.models import GENESIS_HASH, Entry, LedgerHead, TimeAccount, Transfer
@@ -39,7 +38,7 @@ SERVICE_KINDS = ("credit", "adjustment", "demo", "appeal")
 def _insert_ignoring_conflict(table, values: dict) -> None:
     """INSERT … ON CONFLICT DO NOTHING on either database (get-or-create without a race)."""
     dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(dialect)
     db.session.execute(insert(table).values(**values).on_conflict_do_nothing())
 
 
