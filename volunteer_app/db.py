@@ -22,6 +22,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
@@ -141,6 +142,23 @@ def _connect_timeout(dialect, _record, _cargs, cparams):
     503 well before gunicorn's worker timeout, instead of libpq's default of waiting forever."""
     if dialect.name == "postgresql":
         cparams.setdefault("connect_timeout", 5)
+
+
+def update_batch(session, model, *, where: list, order_by: tuple, values: dict, limit: int, returning=()):
+    """UPDATE up to `limit` rows of `model` matching `where`, picked in `order_by` order, and return them
+    (id and `returning`). The conditions are repeated in the UPDATE itself, so two concurrent sweepers
+    never move one row twice: PostgreSQL re-checks them after the row lock and the second finds it
+    changed; SQLite serialises writers. `order_by` should be the column order of the partial index that
+    serves `where`, so each batch reads only rows it can move (bench/README.md). The ORM does not see
+    this UPDATE (synchronize_session off): the caller records what it must."""
+    due = select(model.id).where(*where).order_by(*order_by).limit(limit)
+    return session.execute(
+        update(model)
+        .where(model.id.in_(due.scalar_subquery()), *where)
+        .values(**values)
+        .returning(model.id, *returning)
+        .execution_options(synchronize_session=False)
+    ).all()
 
 
 def dialect_insert(dialect: str):

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from blinker import Namespace
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert
 
 from volunteer_app import changes
-from volunteer_app.db import utcnow
+from volunteer_app.db import update_batch, utcnow
 from volunteer_app.errors import Conflict, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.orders.models import Order, OrderEvent, OrderStatus, RatingState
@@ -181,28 +181,24 @@ def transition_many(
     limit: int,
     returning=(),
 ):
-    """Apply a scheduler `action` to up to `limit` orders in `status` matching `where`, in one UPDATE.
-
-    `order_by` is the column order of the partial index that serves `where`: it picks the batch in
-    index order, so PostgreSQL reads only matching entries. (Ordered by id, it would choose the primary
-    key and filter, each batch reading past every row earlier batches had moved: bench/README.md.)
-
-    The status condition is in the UPDATE itself, so two sweepers never move one order twice: the
-    second finds the row changed and skips it (PostgreSQL re-checks the condition after the lock; on
-    SQLite writers are serialised). One event per moved order. Flushes only. Returns the moved rows.
-    """
+    """Apply a scheduler `action` to up to `limit` orders in `status` matching `where`, in one UPDATE
+    (db.update_batch: the status and `where` repeated in it, so two sweepers never move one order twice;
+    `order_by` the column order of the partial index that serves `where` — ordered by id, PostgreSQL
+    would choose the primary key and filter, each batch reading past every row earlier batches had
+    moved: bench/README.md). One event per moved order. Flushes only. Returns the moved rows."""
     after = target(status, action, by=SCHEDULER)
     if after != status:
         # As in transition(): an escalation belongs to the state it was raised in.
         values = {"escalated_at": None, **values}
-    due = select(Order.id).where(Order.status == status, *where).order_by(*order_by).limit(limit)
-    rows = db.session.execute(
-        update(Order)
-        .where(Order.id.in_(due.scalar_subquery()), Order.status == status, *where)
-        .values(status=after, updated_at=now, **values)
-        .returning(Order.id, *returning)
-        .execution_options(synchronize_session=False)
-    ).all()
+    rows = update_batch(
+        db.session,
+        Order,
+        where=[Order.status == status, *where],
+        order_by=order_by,
+        values={"status": after, "updated_at": now, **values},
+        limit=limit,
+        returning=returning,
+    )
     if rows:
         ids = [row.id for row in rows]
         changes.record("order", ids)  # the ORM does not see this UPDATE

@@ -19,9 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 
-from volunteer_app.db import dialect_insert, utcnow
+from volunteer_app.db import dialect_insert, update_batch, utcnow
 from volunteer_app.errors import Conflict, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.supervision.models import (
@@ -201,21 +201,21 @@ def transition_many(
     returning=(),
 ):
     """Apply a scheduler `action` to up to `limit` records in `status` matching `where`, in one UPDATE
-    whose WHERE repeats the status and the conditions: two concurrent sweepers never move one record
-    twice (as orders.states.transition_many). One event per moved record. Flushes only. Returns the
-    moved rows (id and `returning`)."""
+    (db.update_batch, as orders.states.transition_many: two concurrent sweepers never move one record
+    twice). One event per moved record. Flushes only. Returns the moved rows (id and `returning`)."""
     model = machine.model
     after = target(machine, status, action, by=SCHEDULER)
     if after != status:
         values = {"escalated_at": None, **values}
-    due = select(model.id).where(model.status == status, *where).order_by(*order_by).limit(limit)
-    rows = db.session.execute(
-        update(model)
-        .where(model.id.in_(due.scalar_subquery()), model.status == status, *where)
-        .values(status=after, updated_at=now, **values)
-        .returning(model.id, *returning)
-        .execution_options(synchronize_session=False)
-    ).all()
+    rows = update_batch(
+        db.session,
+        model,
+        where=[model.status == status, *where],
+        order_by=order_by,
+        values={"status": after, "updated_at": now, **values},
+        limit=limit,
+        returning=returning,
+    )
     if rows:
         db.session.execute(
             insert(SupervisionEvent),
