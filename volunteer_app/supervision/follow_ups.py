@@ -24,12 +24,13 @@ from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.orders import states as order_states
+from volunteer_app.orders.common import may, read_condition
 from volunteer_app.orders.models import Order, OrderStatus, RatingState
 from volunteer_app.pagination import paginate
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.reach import get_in_reach
 from volunteer_app.supervision import states
-from volunteer_app.supervision.common import clip, filtered, in_subtree, reaches
+from volunteer_app.supervision.common import clip, filtered, in_subtree
 from volunteer_app.supervision.models import FollowUp
 from volunteer_app.supervision.states import ACTOR, FOLLOW_UPS, SYSTEM
 
@@ -130,11 +131,11 @@ def get_follow_up(*, who, follow_up_id: int, for_update: bool = False) -> Follow
 
 def detail(follow_up: FollowUp, who) -> dict:
     """The task with its order (title, service window, rating), the resident as the order's detail
-    shows them to its managers (the phone in full to a manager of the order's station, masked
-    otherwise, as orders.queries.detail), and its timeline."""
+    shows them (the phone in full to a manager who may read the order, masked otherwise: the rule of
+    orders.queries.detail, asked of the same condition), and its timeline."""
     order = db.session.get(Order, follow_up.order_id)
     resident = db.session.get(User, order.resident_id)
-    phone = resident.phone if reaches(who, order.site_id) else phones.mask_phone(resident.phone)
+    phone = resident.phone if may(order.id, read_condition(who)) else phones.mask_phone(resident.phone)
     return {
         "follow_up": follow_up,
         "order": order,
