@@ -174,6 +174,15 @@ def _clean(app) -> Iterator[None]:
 
 
 @pytest.fixture
+def quiet_hours_off(app, monkeypatch):
+    """The deployment's quiet window emptied for this test (start == end): for tests about delivery, not
+    about quiet hours, whose rows would otherwise wait for the morning whenever the suite runs inside
+    22:00-07:00 in Shanghai (14:00-23:00 UTC)."""
+    monkeypatch.setitem(app.config["NOTIFICATIONS"], "quiet_start", "00:00")
+    monkeypatch.setitem(app.config["NOTIFICATIONS"], "quiet_end", "00:00")
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

@@ -34,6 +34,7 @@ def test_only_admins_see_deliveries(app, client, world):
     assert client.get(LIST).status_code == 401
 
 
+@pytest.mark.usefixtures("quiet_hours_off")
 def test_deliveries_show_status_error_and_masked_targets(app, client, world, refusing_sms, sent):
     token = "1a0018970a8f5cd2e35"
     add_device(app, world.vol_s1, token)

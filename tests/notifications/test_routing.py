@@ -416,6 +416,7 @@ def test_each_channel_goes_through_its_own_sender(app, world, wechat, channel_se
     assert [(m["channel"], m["target"]) for m in sent] == [("console", None)]  # the fallback sender
 
 
+@pytest.mark.usefixtures("quiet_hours_off")
 def test_a_configured_sender_is_built_by_name_and_a_missing_one_strands_nothing(app, world, monkeypatch):
     monkeypatch.setitem(
         app.config["NOTIFICATIONS"], "senders", {"sms": "memory", "push": "no.such.module:Sender"}
@@ -448,6 +449,7 @@ def test_a_refusal_that_cannot_change_is_dead_at_once_with_the_providers_code(ap
     assert len(channel_senders["push"].messages) == 1
 
 
+@pytest.mark.usefixtures("quiet_hours_off")
 def test_a_retryable_refusal_backs_off_then_dies_after_the_attempts(app, world, channel_senders):
     channel_senders["sms"].error = DeliveryError("tencent:LimitExceeded.PhoneNumberDailyLimit")
     notify(app, [world.resident], "order.rejected")
@@ -464,6 +466,7 @@ def test_a_retryable_refusal_backs_off_then_dies_after_the_attempts(app, world, 
     assert [(m.status, m.last_error) for m in outbox(app)][-1] == ("failed", "TimeoutError: read timed out")
 
 
+@pytest.mark.usefixtures("quiet_hours_off")
 def test_sms_goes_to_the_phone_the_user_has_when_it_is_sent(app, client, world, channel_senders):
     notify(app, [world.resident], "order.rejected")
     with app.app_context():
@@ -475,6 +478,7 @@ def test_sms_goes_to_the_phone_the_user_has_when_it_is_sent(app, client, world, 
     assert channel_senders["sms"].messages[0]["target"] == "+8613999990000"
 
 
+@pytest.mark.usefixtures("quiet_hours_off")
 def test_rows_of_a_user_deactivated_before_sending_are_dropped(app, world, channel_senders):
     notify(app, [world.resident], "order.rejected")
     with app.app_context():
@@ -496,6 +500,7 @@ class Hanging:
         time.sleep(10)
 
 
+@pytest.mark.usefixtures("quiet_hours_off")
 def test_a_request_returns_at_once_while_a_channels_sender_hangs(app, client, world, sent):
     """The new order's managers hear by push (their phone hangs the sender), but the request never
     waits on a sender: the worker sends after the commit."""

@@ -237,6 +237,7 @@ def test_a_claim_left_by_a_crashed_sender_is_taken_over_after_its_lease(app, wor
     assert outbox(app)[0].status == "sent"
 
 
+@pytest.mark.usefixtures("quiet_hours_off")
 def test_pushes_to_a_device_that_left_the_user_are_dropped(app, world, sent):
     add_device(app, world.vol_s1, "shared-phone")
     notify(app, [world.vol_s1])
@@ -247,6 +248,7 @@ def test_pushes_to_a_device_that_left_the_user_are_dropped(app, world, sent):
     assert (row.status, row.last_error) == ("dead", "device.gone")
 
 
+@pytest.mark.usefixtures("quiet_hours_off")
 def test_concurrent_deliverers_never_send_a_row_twice(app, world, sent):
     people = [make_user(app, name=f"居民{i}") for i in range(40)]
     notify(app, people)
