@@ -286,7 +286,7 @@ def formatter(fmt: str, colors: bool = False) -> structlog.stdlib.ProcessorForma
             pad_event_to=20,
         )
     return structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*_SHARED, structlog.stdlib.ExtraAdder()],
+        foreign_pre_chain=[*_SHARED, _add_extra],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.StackInfoRenderer(),
@@ -296,6 +296,20 @@ def formatter(fmt: str, colors: bool = False) -> structlog.stdlib.ProcessorForma
             renderer,
         ],
     )
+
+
+# What a LogRecord holds of its own (and what formatting adds to it); anything else came in `extra=`.
+_RECORD_KEYS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
+def _add_extra(_logger, _name, event_dict: dict) -> dict:
+    """The fields a stdlib call gave in `extra={…}` (the request line's), as fields of the line."""
+    record = event_dict.get("_record")
+    if record is not None:
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_KEYS and not key.startswith("_"):
+                event_dict.setdefault(key, value)
+    return event_dict
 
 
 def _dumps(obj: Any, **kwargs) -> str:
