@@ -48,3 +48,7 @@ def capture_logs(app):
 
     yield start
     logs.configure(app.config["LOGGING"])
+
+
+# The WeChat fake and the app pointed at it (tests/wechat/conftest.py), for the walk's WeChat sign-in.
+from tests.wechat.conftest import fake, wechat_app  # noqa: E402, F401
