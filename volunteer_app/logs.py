@@ -170,8 +170,10 @@ _SECRET_KEY = re.compile(
 )
 # In text (messages, exception texts, any string value):
 _TEXT = re.compile(
+    # a terminal's colour codes (werkzeug colours some of its lines): dropped, lines go to files too
+    r"(?P<ansi>\x1b\[[0-9;]*m)"
     # a JWT (access and refresh tokens, the console's cookie)
-    r"(?P<jwt>eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*)"
+    r"|(?P<jwt>eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*)"
     # an Authorization header's credentials
     r"|(?P<auth>\b(?:[Bb]earer|[Bb]asic)\s+)[A-Za-z0-9._~+/=-]{6,}"
     # name=value and "name": value of secret names (a query string, a dict's repr, a form)
@@ -206,6 +208,8 @@ def _replace(match: re.Match) -> str:
         return "[id number]"
     if kind == "coord":
         return "[coordinate]"
+    if kind == "ansi":
+        return ""
     return "[token]"
 
 
