@@ -38,9 +38,9 @@ from typing import Any
 from sqlalchemy import delete, insert, null, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from volunteer_app import logs
 from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
+from volunteer_app.logs import bound_contextvars, is_idle, new_id
 from volunteer_app.scheduler.models import JobRun
 from volunteer_app.scheduler.registry import Job, catch_up, job_runs_keep, registered, scheduler_timezone
 
@@ -124,7 +124,7 @@ def run_occurrence(job: Job, fire_time: datetime) -> str:
     it causes carries the job, the occurrence and an id of this run (a retry is another run)."""
     fire_time = fire_time.astimezone(UTC)
     key = occurrence_key(fire_time)
-    with logs.bound_contextvars(job=job.id, occurrence=key, run_id=logs.new_id()):
+    with bound_contextvars(job=job.id, occurrence=key, run_id=new_id()):
         return _run_occurrence(job, fire_time, key)
 
 
@@ -156,7 +156,7 @@ def _run_occurrence(job: Job, fire_time: datetime, key: str) -> str:
         return "failed"
     # A run that found nothing to do (the every-minute sweeps, mostly) is not worth a line at INFO.
     log.log(
-        logging.DEBUG if logs.is_idle(result) else logging.INFO,
+        logging.DEBUG if is_idle(result) else logging.INFO,
         "job %s occurrence %s done in %.2fs: %s",
         job.id,
         key,
