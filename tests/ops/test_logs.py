@@ -380,3 +380,17 @@ def test_a_fresh_handler_writes_to_the_current_stderr(monkeypatch):
     monkeypatch.setattr("sys.stderr", later)
     made.emit(logging.LogRecord("x", logging.INFO, __file__, 1, "hello", (), None))
     assert json.loads(later.getvalue())["event"] == "hello"
+
+
+def test_the_console_sms_sender_prints_codes_in_development_only(app, capsys, monkeypatch, capture_logs):
+    """The development sender shows the code on purpose (stdout, never the log); in production nothing."""
+    from volunteer_app.auth.sms import ConsoleSender
+
+    logged = capture_logs(level="DEBUG")
+    with app.app_context():
+        ConsoleSender().send_login_code("+8613912345678", "482913")
+        assert capsys.readouterr().out == "[sms] login code for +86139****5678: 482913\n"
+        monkeypatch.setitem(app.config, "ENV_NAME", "production")
+        ConsoleSender().send_login_code("+8613912345678", "482913")
+        assert capsys.readouterr().out == ""
+    assert "482913" not in logged.text
