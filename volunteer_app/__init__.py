@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask, send_from_directory
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
+from volunteer_app import logs
 from volunteer_app.extensions import api, db, jwt, limiter, migrate
 from volunteer_app.schemas import MAX_ID
 from volunteer_app.settings import build_config
@@ -19,7 +18,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(build_config(config))
     app.json.sort_keys = False
     app.json.ensure_ascii = False
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Every logger through one handler (JSON in production), each request with its id and its line.
+    logs.init_app(app)
 
     # Path ids beyond 64 bits can name nothing: they 404 at routing instead of overflowing BIGINT.
     app.url_map.converters["int"] = IdConverter

@@ -127,13 +127,16 @@ def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str
         "PII_KEY": environ.get("VOLUNTEER_PII_KEY", DEV_PII_KEY),
         "INSTANCE_DIR": str(instance_dir),
         "SQLALCHEMY_DATABASE_URI": _database_url(environ, instance_dir),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # hide_parameters: a database error's text (logged with its traceback) names the statement but
+        # not its values, which may be phone numbers, coordinates or tokens' hashes.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
         "REDIS_URL": environ.get("REDIS_URL"),
         "MAX_CONTENT_LENGTH": app_cfg["max_content_length"],
         "APP": app_cfg,
         "SITE_DEFAULTS": data["site_defaults"],
         "SCHEDULER": scheduler_cfg,
         "WORKER": worker_cfg,
+        "LOGGING": _logging_settings(data.get("logging", {}), environ, app_cfg["env"]),
         "CHECKIN_CODE": _checkin_code_settings(data.get("checkin_code", {})),
         # Outside providers' clients (volunteer_app/providers/): their sections, secrets from the environment.
         "TENCENT_SMS": _provider_settings(
@@ -182,6 +185,35 @@ def _scheduler_settings(table: dict[str, Any], environ: dict[str, str]) -> dict[
     if scheduler_cfg.get("mode", "off") not in ("off", "embedded"):
         raise ConfigError(f"scheduler mode must be 'off' or 'embedded', not {scheduler_cfg['mode']!r}")
     return scheduler_cfg
+
+
+LOG_FORMATS = ("auto", "json", "text")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _logging_settings(table: dict[str, Any], environ: dict[str, str], env: str) -> dict[str, Any]:
+    """The [logging] table (volunteer_app/logs.py), checked, its format and level overridden by
+    VOLUNTEER_LOG_FORMAT and VOLUNTEER_LOG_LEVEL; "auto" resolved: JSON in production, text otherwise."""
+    cfg = dict(table)
+    fmt = (environ.get("VOLUNTEER_LOG_FORMAT") or str(cfg.get("format", "auto"))).strip().lower()
+    level = (environ.get("VOLUNTEER_LOG_LEVEL") or str(cfg.get("level", "INFO"))).strip().upper()
+    if fmt not in LOG_FORMATS:
+        raise ConfigError(f"[logging] format must be one of {', '.join(LOG_FORMATS)}, not {fmt!r}")
+    levels = {name: str(value).strip().upper() for name, value in (cfg.get("levels") or {}).items()}
+    for name, value in {"level": level, **levels}.items():
+        if value not in LOG_LEVELS:
+            raise ConfigError(f"[logging] {name} must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
+    if fmt == "auto":
+        fmt = "json" if env == "production" else "text"
+    return {"format": fmt, "level": level, "levels": levels}
+
+
+def logging_settings(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """The [logging] settings alone, before any app exists (gunicorn's master sets up its logging first)."""
+    environ = dict(os.environ if environ is None else environ)
+    data = _load_files(environ)
+    env = environ.get("VOLUNTEER_ENV") or data["app"].get("env", "development")
+    return _logging_settings(data.get("logging", {}), environ, env)
 
 
 def _checkin_code_settings(table: dict[str, Any]) -> dict[str, int]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import sys
 from typing import Protocol
 
+from flask import current_app
+
 from volunteer_app import plugins
 from volunteer_app.phones import mask_phone
 from volunteer_app.providers.tencent_sms import TencentLoginSender
@@ -21,11 +23,14 @@ class SmsSender(Protocol):
 
 
 class ConsoleSender:
-    """Development only (production refuses it): prints the code so a developer can log in."""
+    """Development only (production refuses it): prints the code so a developer can log in. Printed,
+    not logged: codes never reach the logs; and in production it would print nothing."""
 
     queued = False
 
     def send_login_code(self, phone: str, code: str) -> None:
+        if current_app.config.get("ENV_NAME") == "production":
+            return
         print(f"[sms] login code for {mask_phone(phone)}: {code}", file=sys.stdout, flush=True)
 
 

@@ -7,6 +7,8 @@ Environment overrides in CAPS."""
 import multiprocessing
 import os
 
+from volunteer_app import logs
+
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
 worker_class = "sync"
@@ -14,9 +16,10 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
 # Load the app once in the master (less memory, faster restarts); each worker then gets fresh
 # database connections in post_fork, because a connection must never cross a fork.
 preload_app = True
-accesslog = "-"
-# Never log query strings with tokens: the default format logs the request line only.
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
+# Logs (volunteer_app/logs.py): gunicorn's own lines go through the app's handler and format (JSON in
+# production); no access log: the app writes one line per request itself, with its request id, route
+# template, status, duration and user, never the query string.
+logconfig_dict = logs.gunicorn_logconfig()
 
 
 def post_fork(server, worker):

@@ -4,13 +4,16 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
+from volunteer_app import logs
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# Interpret the config file for Python logging, unless the app set up its own (volunteer_app/logs.py):
+# then alembic's lines go through the app's handler and format like every other.
+if not logs.configured():
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
 

@@ -40,6 +40,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
+from volunteer_app.logs import bound_contextvars, is_idle, new_id
 from volunteer_app.scheduler.models import JobRun
 from volunteer_app.scheduler.registry import Job, catch_up, job_runs_keep, registered, scheduler_timezone
 
@@ -119,9 +120,15 @@ def _jsonable(result: Any) -> dict | None:
 
 def run_occurrence(job: Job, fire_time: datetime) -> str:
     """Run one occurrence exactly once (see the module docstring). Returns "ran", "skipped" (claimed
-    by someone else) or "failed" (rolled back and logged, retried while inside the window)."""
+    by someone else) or "failed" (rolled back and logged, retried while inside the window). Every line
+    it causes carries the job, the occurrence and an id of this run (a retry is another run)."""
     fire_time = fire_time.astimezone(UTC)
     key = occurrence_key(fire_time)
+    with bound_contextvars(job=job.id, occurrence=key, run_id=new_id()):
+        return _run_occurrence(job, fire_time, key)
+
+
+def _run_occurrence(job: Job, fire_time: datetime, key: str) -> str:
     started = time.monotonic()
     started_at = utcnow()
     session = db.session
@@ -147,7 +154,9 @@ def run_occurrence(job: Job, fire_time: datetime) -> str:
         if job.commits:
             _release(job.id, key)
         return "failed"
-    log.info(
+    # A run that found nothing to do (the every-minute sweeps, mostly) is not worth a line at INFO.
+    log.log(
+        logging.DEBUG if is_idle(result) else logging.INFO,
         "job %s occurrence %s done in %.2fs: %s",
         job.id,
         key,

@@ -61,6 +61,9 @@ def enqueue(kind: str, args: dict | None = None, *, owner_id: int | None = None)
     db.session.add(item)
     db.session.flush()
     wake()
+    # With the request's id: the thread an operator follows from a request to the worker's lines
+    # (which carry work_id). Logged before the commit: a rolled-back request leaves the line only.
+    log.info("work %s (%s) queued", item.id, kind)
     return item
 
 

@@ -4,6 +4,7 @@ due items one by one, keeping each item's lease alive from a side thread while i
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import secrets
@@ -13,6 +14,7 @@ from datetime import datetime
 
 from flask import Flask
 
+from volunteer_app import logs
 from volunteer_app.extensions import db
 from volunteer_app.worker import queue
 from volunteer_app.worker.registry import registered
@@ -33,7 +35,8 @@ class Worker:
         total = 0
         for drain in registered(self.app).drains:
             try:
-                total += drain.run(limit=drain.batch)
+                with logs.bound_contextvars(drain=drain.id):
+                    total += drain.run(limit=drain.batch)
             except Exception:
                 log.exception("drain %s failed", drain.id)
                 db.session.rollback()
@@ -47,7 +50,9 @@ class Worker:
         if self.stopping.is_set():
             queue.release(claim)  # claimed as the stop came: leave it to another worker, untried
             return False
-        self._run(claim, now)
+        # Every line the item causes (its handler's too) carries its id, kind and attempt.
+        with logs.bound_contextvars(work_id=claim.id, work_kind=claim.kind, attempt=claim.attempt):
+            self._run(claim, now)
         return True
 
     def _run(self, claim: queue.Claim, now: datetime | None) -> None:
@@ -95,7 +100,10 @@ class _Heartbeat:
     def __init__(self, context: queue.Context):
         self.context = context
         self.done = threading.Event()
-        self.thread = threading.Thread(target=self._beat, name=f"lease-{context.id}", daemon=True)
+        # (in a copy of the item's context: its lines carry the item's id too)
+        self.thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(self._beat,), name=f"lease-{context.id}", daemon=True
+        )
 
     def __enter__(self):
         self.thread.start()
