@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 from sqlalchemy import text
 
 from volunteer_app.db import utcnow
@@ -260,6 +261,7 @@ def examine() -> list[Finding]:
 
 
 @click.command("doctor")
+@with_appcontext
 def doctor() -> None:
     """Check this deployment: configuration, database, Redis, worker and scheduler heartbeats, queue
     backlog, job failures, the last ledger verification. One line each; exit 1 when anything is wrong."""
