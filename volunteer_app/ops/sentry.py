@@ -44,7 +44,8 @@ def init_app(app: Flask) -> bool:
         dsn=dsn,
         integrations=[FlaskIntegration()],
         environment=app.config.get("ENV_NAME"),
-        send_default_pii=False,
+        # send_default_pii stays off, its default (no user, address or cookies; newer sentry-sdk
+        # deprecates passing it at all).
         include_local_variables=False,  # a frame's variables may hold a password or a token
         max_request_body_size="never",
         traces_sample_rate=None,  # errors only: no performance tracing
