@@ -11,9 +11,9 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
-from volunteer_app import heartbeats
 from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
+from volunteer_app.heartbeats import Beater
 from volunteer_app.scheduler.models import JobRun
 from volunteer_app.scheduler.process import build_scheduler
 from volunteer_app.scheduler.registry import registered, scheduler_timezone
@@ -49,7 +49,7 @@ def scheduler_run(once: bool, now_text: str | None) -> None:
     failed = [o for o in outcomes if o[2] == "failed"]
     click.echo(f"catch-up: {len(outcomes)} occurrences tried, {len(failed)} failed")
     if once:
-        heartbeats.Beater("scheduler", 0).tick()  # a cron-driven scheduler beats once a pass
+        Beater("scheduler", 0).tick()  # a cron-driven scheduler beats once a pass
         return
     from apscheduler.schedulers.blocking import BlockingScheduler
 

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import click
 from flask import Flask
 
-from volunteer_app import heartbeats
 from volunteer_app.db import utcnow
+from volunteer_app.heartbeats import Beater, heartbeat_seconds
 from volunteer_app.scheduler.registry import registered, scheduler_timezone
 from volunteer_app.scheduler.runner import run_due
 
@@ -31,7 +31,7 @@ def _catch_up(app: Flask) -> None:
         run_due()
 
 
-def _beat(app: Flask, beater: heartbeats.Beater) -> None:
+def _beat(app: Flask, beater: Beater) -> None:
     with app.app_context():
         beater.tick()
 
@@ -44,8 +44,8 @@ def build_scheduler(app: Flask, scheduler_class):
     )
     for job in registered(app).values():
         scheduler.add_job(_fire, job.trigger(tz), args=[app, job.id], id=job.id, name=job.id)
-    every = heartbeats.heartbeat_seconds(app)
-    beater = heartbeats.Beater("scheduler", 0)  # (the interval trigger keeps the time)
+    every = heartbeat_seconds(app)
+    beater = Beater("scheduler", 0)  # (the interval trigger keeps the time)
     scheduler.add_job(
         _beat,
         "interval",
