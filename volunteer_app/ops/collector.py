@@ -116,9 +116,9 @@ def _job_families(jobs):
         runs.add_metric([job_id, "ok"], entry.ok)
         runs.add_metric([job_id, "failed"], entry.failed)
         runs.add_metric([job_id, "unfinished"], entry.unfinished)
-        if entry.durations:
-            mean.add_metric([job_id], sum(entry.durations) / len(entry.durations))
-            longest.add_metric([job_id], max(entry.durations))
+        if entry.mean_seconds is not None:
+            mean.add_metric([job_id], entry.mean_seconds)
+            longest.add_metric([job_id], entry.max_seconds)
         success.add_metric([job_id], _ts(entry.last_success))
         failure.add_metric([job_id], _ts(entry.last_failure))
     return [runs, mean, longest, success, failure]
