@@ -30,7 +30,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     # The rest of the app is imported here, not at the top: importing one module of the package (the
     # settings, the db types in a migration) must not import every domain.
-    from volunteer_app import apidoc, bodies
+    from volunteer_app import apidoc, bodies, ops
     from volunteer_app.accounts.principal import load_principal
     from volunteer_app.auth.tokens import init_csrf, init_jwt
     from volunteer_app.commands import register_commands
@@ -50,6 +50,7 @@ def create_app(config: dict | None = None) -> Flask:
     _register_blueprints(app)
     _serve_swagger_assets(app)
     register_commands(app)
+    ops.init_app(app)  # /metrics (requests timed from the first hook on), optional Sentry reports
 
     # The request lifecycle around every view, in one place. Before it, after the rate-limit check that
     # limiter.init_app registered: the body check. Nothing is sent after it: what a request notifies
@@ -83,6 +84,7 @@ class IdConverter(IntegerConverter):
 def _import_models() -> None:
     """Import every domain's models so MetaData (and Alembic) sees all tables."""
     from volunteer_app import changes, idempotency  # noqa: F401
+    from volunteer_app import heartbeats as _heartbeats  # noqa: F401  (heartbeats)
     from volunteer_app.accounts import models as _accounts  # noqa: F401
     from volunteer_app.activities import models as _activities  # noqa: F401
     from volunteer_app.attendance import models as _attendance  # noqa: F401

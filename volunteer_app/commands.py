@@ -1,6 +1,6 @@
 """Command-line entry points: `flask deploy`, `flask demo load`, `flask users …`, `flask timebank …`,
 `flask notifications …`, `flask orders …`, the scheduler's `flask scheduler …` and the worker's
-`flask worker run`."""
+`flask worker run`; `flask doctor` (volunteer_app/ops/doctor.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from flask import Flask
 from flask.cli import AppGroup
 from flask_migrate import upgrade
 
+from volunteer_app.ops.doctor import doctor
 from volunteer_app.scheduler.cli import scheduler_cli
 from volunteer_app.sites import service as sites
 from volunteer_app.worker.cli import worker_cli
@@ -75,6 +76,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(reports_cli)
     app.cli.add_command(scheduler_cli)
     app.cli.add_command(worker_cli)
+    app.cli.add_command(doctor)
 
 
 @click.command("deploy")

@@ -150,6 +150,7 @@ def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str
         ),
         "NOTIFICATIONS": _notification_settings(data.get("notifications", {})),
         "WECHAT": _wechat_settings(data.get("wechat", {}), environ),
+        "OPS": _ops_settings(data.get("ops", {}), environ),
         **_openapi_settings(),
         "JSON_SORT_KEYS": False,
         **_rate_limit_settings(environ),
@@ -318,6 +319,33 @@ def _wechat_settings(table: dict[str, Any], environ: dict[str, str]) -> dict[str
     return wechat_cfg
 
 
+def _ops_settings(table: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    """The [ops] table (docs/ops/metrics.md), with its secrets from the environment only: the bearer
+    token /metrics asks for (VOLUNTEER_METRICS_TOKEN; none: /metrics is 404) and the Sentry DSN
+    (SENTRY_DSN; none: nothing is sent)."""
+    ops_cfg = {
+        "heartbeat_seconds": 30,
+        "heartbeat_stale_seconds": 180,
+        "queue_backlog_seconds": 600,
+        "verify_max_age_hours": 30,
+        **table,
+    }
+    ops_cfg["metrics_token"] = environ.get("VOLUNTEER_METRICS_TOKEN", "").strip()
+    ops_cfg["sentry_dsn"] = environ.get("SENTRY_DSN", "").strip()
+    for key in (
+        "heartbeat_seconds",
+        "heartbeat_stale_seconds",
+        "queue_backlog_seconds",
+        "verify_max_age_hours",
+    ):
+        value = ops_cfg[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"[ops] {key} must be a whole number >= 1, not {value!r}")
+    if ops_cfg["heartbeat_stale_seconds"] <= ops_cfg["heartbeat_seconds"]:
+        raise ConfigError("[ops] heartbeat_stale_seconds must be longer than heartbeat_seconds")
+    return ops_cfg
+
+
 def _openapi_settings() -> dict[str, Any]:
     """flask-smorest's settings for the OpenAPI document and its Swagger UI (a fresh mapping per app)."""
     return {
@@ -357,6 +385,14 @@ def check_production(config: dict[str, Any]) -> None:
     or without its public base URL."""
     if config["ENV_NAME"] != "production":
         return
+    problems = production_problems(config)
+    if problems:
+        raise ConfigError("refusing to start in production: " + "; ".join(problems))
+
+
+def production_problems(config: dict[str, Any]) -> list[str]:
+    """What production would refuse in `config` (whatever its env), each saying what to set
+    (`flask doctor` reports them for a configuration still in development)."""
     problems = []
     if config["SECRET_KEY"] in (DEV_SECRET, "") or len(config["SECRET_KEY"]) < 32:
         problems.append("VOLUNTEER_SECRET_KEY must be set to a random string of 32+ characters")
@@ -376,5 +412,4 @@ def check_production(config: dict[str, Any]) -> None:
         )
     if config["APP"]["notification_sender"] == "memory":  # (console at least logs every message)
         problems.append("VOLUNTEER_NOTIFICATION_SENDER must not be the test-only memory sender in production")
-    if problems:
-        raise ConfigError("refusing to start in production: " + "; ".join(problems))
+    return problems

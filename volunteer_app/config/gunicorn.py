@@ -6,6 +6,7 @@ Environment overrides in CAPS."""
 
 import multiprocessing
 import os
+import tempfile
 
 from volunteer_app import logs
 
@@ -22,6 +23,27 @@ preload_app = True
 logconfig_dict = logs.gunicorn_logconfig()
 
 
+def _prepare_metrics_dir() -> None:
+    """prometheus_client's multiprocess mode: every worker keeps its counts in files in one directory and
+    a scrape of /metrics sums them (docs/ops/metrics.md). PROMETHEUS_MULTIPROC_DIR names it (default: a
+    fresh temporary directory); it must be set before the app (and prometheus_client) is loaded, so here,
+    as the master reads this file, and emptied of a previous run's files. A configuration reload (HUP)
+    reads this file again in the same master: the directory is then left alone (live workers use it)."""
+    if os.environ.get("VOLUNTEER_METRICS_DIR_OWNER") == str(os.getpid()):
+        return
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="volunteer-metrics-")
+    os.makedirs(path, exist_ok=True)
+    for name in os.listdir(path):
+        if name.endswith(".db"):
+            os.remove(os.path.join(path, name))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    os.environ["VOLUNTEER_METRICS_DIR_OWNER"] = str(os.getpid())
+
+
+_prepare_metrics_dir()
+
+
+
 def post_fork(server, worker):
     app = server.app.wsgi()  # the application the master preloaded (whatever the command line named)
     if "sqlalchemy" not in getattr(app, "extensions", {}):
@@ -32,3 +54,10 @@ def post_fork(server, worker):
         for engine in db.engines.values():
             # close=False: leave the parent's connections alone, just forget them in this child.
             engine.dispose(close=False)
+
+
+def child_exit(server, worker):
+    """A worker is gone: its live gauges (the pool in use) stop counting; its counters stay summed."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

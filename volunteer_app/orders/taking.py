@@ -12,11 +12,12 @@ from datetime import datetime
 
 from sqlalchemy import func, select, update
 
+from volunteer_app import metrics
 from volunteer_app.accounts.models import VolunteerProfile
 from volunteer_app.attendance import service as attendance
 from volunteer_app.attendance.models import Assignment, AssignmentStatus
 from volunteer_app.db import utcnow
-from volunteer_app.errors import Conflict, NotFound, register_messages
+from volunteer_app.errors import Conflict, DomainError, NotFound, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.notifications import service as notifications
 from volunteer_app.orders import states
@@ -117,7 +118,19 @@ def _check_may_grab(who, order_id: int, site_id: int) -> None:
 
 def grab(*, who, order_id: int) -> Assignment:
     """抢单: take one slot of an open pool. Exactly `capacity` winners; the rest get 409 `order.full`
-    at once. A volunteer holds at most one slot per order and `grab_max_open` unfinished grabs. Commits."""
+    at once. A volunteer holds at most one slot per order and `grab_max_open` unfinished grabs. Commits.
+    Each decided grab is counted by outcome (/metrics): won, full, or refused (any other 4xx)."""
+    try:
+        assignment = _grab(who, order_id)
+    except DomainError as exc:
+        if exc.status < 500:
+            metrics.grab_outcome("full" if exc.error == "order.full" else "refused")
+        raise
+    metrics.grab_outcome("won")
+    return assignment
+
+
+def _grab(who, order_id: int) -> Assignment:
     now = utcnow()
     site_id = _open_pool_site(order_id, now)
     _check_may_grab(who, order_id, site_id)

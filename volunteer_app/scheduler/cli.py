@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
+from volunteer_app.heartbeats import Beater
 from volunteer_app.scheduler.models import JobRun
 from volunteer_app.scheduler.process import build_scheduler
 from volunteer_app.scheduler.registry import registered, scheduler_timezone
@@ -48,6 +49,7 @@ def scheduler_run(once: bool, now_text: str | None) -> None:
     failed = [o for o in outcomes if o[2] == "failed"]
     click.echo(f"catch-up: {len(outcomes)} occurrences tried, {len(failed)} failed")
     if once:
+        Beater("scheduler", 0).tick()  # a cron-driven scheduler beats once a pass
         return
     from apscheduler.schedulers.blocking import BlockingScheduler
 

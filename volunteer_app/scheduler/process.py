@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 import click
 from flask import Flask
 
+from volunteer_app.db import utcnow
+from volunteer_app.heartbeats import Beater, heartbeat_seconds
 from volunteer_app.scheduler.registry import registered, scheduler_timezone
 from volunteer_app.scheduler.runner import run_due
 
@@ -29,14 +31,30 @@ def _catch_up(app: Flask) -> None:
         run_due()
 
 
+def _beat(app: Flask, beater: Beater) -> None:
+    with app.app_context():
+        beater.tick()
+
+
 def build_scheduler(app: Flask, scheduler_class):
-    """An APScheduler instance with one cron job per registered job (not started)."""
+    """An APScheduler instance with one cron job per registered job, and its heartbeat (not started)."""
     tz = scheduler_timezone(app)
     scheduler = scheduler_class(
         timezone=ZoneInfo(tz), job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
     )
     for job in registered(app).values():
         scheduler.add_job(_fire, job.trigger(tz), args=[app, job.id], id=job.id, name=job.id)
+    every = heartbeat_seconds(app)
+    beater = Beater("scheduler", 0)  # (the interval trigger keeps the time)
+    scheduler.add_job(
+        _beat,
+        "interval",
+        seconds=every,
+        args=[app, beater],
+        id="heartbeat",
+        name="heartbeat",
+        next_run_time=utcnow(),
+    )
     return scheduler
 
 

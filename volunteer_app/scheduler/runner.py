@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -41,7 +42,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
 from volunteer_app.logs import bound_contextvars, is_idle, new_id
-from volunteer_app.scheduler.models import JobRun
+from volunteer_app.scheduler.models import JobFailure, JobRun
 from volunteer_app.scheduler.registry import Job, catch_up, job_runs_keep, registered, scheduler_timezone
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,7 @@ def _run_occurrence(job: Job, fire_time: datetime, key: str) -> str:
         log.exception("job %s occurrence %s failed after %.2fs", job.id, key, time.monotonic() - started)
         if job.commits:
             _release(job.id, key)
+        _record_failure(job.id, key, started_at)
         return "failed"
     # A run that found nothing to do (the every-minute sweeps, mostly) is not worth a line at INFO.
     log.log(
@@ -191,6 +193,22 @@ def _release(job_id: str, key: str) -> None:
         log.exception("job %s occurrence %s: could not release the claim", job_id, key)
 
 
+def _record_failure(job_id: str, key: str, started_at: datetime) -> None:
+    """Note the failed occurrence in job_failures (for /metrics and `flask doctor`), on its own."""
+    exc = sys.exception()  # (called from the except clause)
+    error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+    try:
+        db.session.execute(
+            insert(JobFailure).values(
+                job=job_id, occurrence_key=key, started_at=started_at, error=error[:200]
+            )
+        )
+        db.session.commit()
+    except Exception:  # the database that made the job fail may be away: the log line says it all
+        db.session.rollback()
+        log.warning("job %s occurrence %s: failure not recorded", job_id, key)
+
+
 def run_due(now: datetime | None = None, *, jobs: Iterable[Job] | None = None) -> list[tuple[str, str, str]]:
     """Run every due, unclaimed occurrence of `jobs` (default the app's) at `now`; returns
     (job id, occurrence key, outcome) for each tried. Never raises for a job's failure."""
@@ -216,5 +234,6 @@ def purge_job_runs(now: datetime) -> int:
     reach (the widest window of the app's jobs, plus a day). Commits; returns the count."""
     widest = max(catch_up(job) for job in registered().values()) + timedelta(days=1)
     runs = _rowcount(delete(JobRun).where(JobRun.started_at < now - max(job_runs_keep(), widest)))
+    _rowcount(delete(JobFailure).where(JobFailure.failed_at < now - job_runs_keep()))
     db.session.commit()
     return runs

@@ -10,6 +10,7 @@ import time
 
 from flask import Flask
 
+from volunteer_app import heartbeats
 from volunteer_app.extensions import db
 from volunteer_app.scheduler.process import development_server
 from volunteer_app.worker.registry import CHANNEL, poll_interval, settings
@@ -69,8 +70,10 @@ def work_forever(worker: Worker) -> None:
         listener = Listener(db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False))
         listener.connect()  # before the first look at the queue, so no commit in between goes unheard
     interval = poll_interval(worker.app, listening=listener is not None)
+    beater = heartbeats.Beater("worker", heartbeats.heartbeat_seconds(worker.app))
     try:
         while not worker.stopping.is_set():
+            beater.tick()  # busy or idle (a sleep below is at most `interval`)
             try:
                 if worker.step():
                     continue
