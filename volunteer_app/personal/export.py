@@ -75,7 +75,6 @@ COVERED: dict[str, str] = {
 # they leave (docs/ops/privacy.md).
 STAFF = "staff: who acted on a record of someone else (a work record of the service)"
 EXCLUDED: dict[str, str] = {
-    "users.home_site_id": "not a user reference",  # (keeps the scan honest: only users.id targets count)
     "role_grants.granted_by_id": STAFF,
     "volunteer_profiles.approved_by_id": STAFF,
     "volunteer_applications.reviewed_by_id": STAFF,
