@@ -233,3 +233,13 @@ def test_closing_twice_is_refused_as_the_token_is_dead(app, client, world):
     first = row(app, world.resident.id)
     assert close(client, world.resident, password=PASSWORD).status_code == 401
     assert row(app, world.resident.id).closed_at == first.closed_at
+
+
+def test_guessing_the_password_through_a_token_is_rate_limited(app, client, world):
+    for _ in range(5):
+        assert close(client, world.resident, password="wrong-horse-1").status_code == 422
+    r = close(client, world.resident, password=PASSWORD)
+    assert r.status_code == 429 and r.json["error"] == "rate_limited"
+    assert row(app, world.resident.id).closed_at is None
+    # Per account: another person is not held up.
+    assert close(client, world.vol_s1, password=PASSWORD).status_code == 200

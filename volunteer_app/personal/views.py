@@ -10,11 +10,16 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from volunteer_app.auth.decorators import auth_required
-from volunteer_app.auth.tokens import current_principal
+from volunteer_app.auth.tokens import current_principal, user_scope
+from volunteer_app.extensions import limiter
 from volunteer_app.personal import closing, export
 from volunteer_app.schemas import Str
 
 blp = Blueprint("personal", __name__, url_prefix="/api/v1", description="My personal data: download, close")
+
+
+def _close_limit() -> str:
+    return current_app.config["APP"]["close_account_limit"]
 
 
 class AccountCloseIn(ma.Schema):
@@ -59,6 +64,7 @@ class MyExport(MethodView):
 @blp.route("/me/close")
 class CloseMyAccount(MethodView):
     @auth_required()
+    @limiter.limit(_close_limit, key_func=user_scope)
     @blp.arguments(AccountCloseIn)
     @blp.response(200, AccountCloseOut)
     def post(self, data):
