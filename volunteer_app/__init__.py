@@ -126,6 +126,7 @@ def _register_blueprints(app: Flask) -> None:
     from volunteer_app.notifications.views import blp as notifications_blp
     from volunteer_app.notifications.wechat_views import blp as wechat_blp
     from volunteer_app.orders.views import blp as orders_blp
+    from volunteer_app.personal.views import blp as personal_blp
     from volunteer_app.reports.views import blp as reports_blp
     from volunteer_app.sites.views import blp as sites_blp
     from volunteer_app.supervision.appeal_views import blp as appeals_blp
@@ -159,6 +160,7 @@ def _register_blueprints(app: Flask) -> None:
         follow_ups_blp,
         complaints_blp,
         appeals_blp,
+        personal_blp,
     ):
         api.register_blueprint(blp)
     console.init_app(app)  # the managers' console: pages, not in the OpenAPI document

@@ -16,6 +16,7 @@ from volunteer_app.exports import jobs as exports
 from volunteer_app.notifications import jobs as notifications
 from volunteer_app.notifications.delivery import purge_outbox
 from volunteer_app.orders import jobs as orders
+from volunteer_app.personal import jobs as personal
 from volunteer_app.reports import jobs as reports
 from volunteer_app.scheduler.registry import Job
 from volunteer_app.scheduler.runner import purge_job_runs
@@ -62,6 +63,7 @@ JOBS: tuple[Job, ...] = (
     timebank.STAR_LEVELS,
     timebank.VERIFY,
     reports.REFRESH,
+    personal.RETENTION,
 )
 
 # Kinds of queued work (worker/): exports, login codes through a network SMS sender; statistics

@@ -138,6 +138,7 @@ def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str
         "WORKER": worker_cfg,
         "LOGGING": _logging_settings(data.get("logging", {}), environ, app_cfg["env"]),
         "CHECKIN_CODE": _checkin_code_settings(data.get("checkin_code", {})),
+        "RETENTION": _retention_settings(data.get("retention", {})),
         # Outside providers' clients (volunteer_app/providers/): their sections, secrets from the environment.
         "TENCENT_SMS": _provider_settings(
             data.get("tencent_sms", {}),
@@ -223,6 +224,23 @@ def _checkin_code_settings(table: dict[str, Any]) -> dict[str, int]:
     if not 5 <= cfg["rotate_seconds"] <= cfg["valid_seconds"] <= 3600:
         raise ConfigError("[checkin_code] needs 5 <= rotate_seconds <= valid_seconds <= 3600")
     return cfg
+
+
+RETENTION_KEYS = ("notifications_days", "id_number_access_log_days", "sign_ins_days")
+
+
+def _retention_settings(table: dict[str, Any]) -> dict[str, int]:
+    """The [retention] table: whole numbers of days, at least one each."""
+    out = {}
+    for key in RETENTION_KEYS:
+        value = table.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"[retention] {key} must be a whole number of days, at least 1 (got {value!r})")
+        out[key] = value
+    unknown = set(table) - set(RETENTION_KEYS)
+    if unknown:
+        raise ConfigError(f"[retention] has unknown keys: {', '.join(sorted(unknown))}")
+    return out
 
 
 def _worker_settings(table: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from tests.support import (
     next_phone,
 )
 from volunteer_app.accounts import service as accounts
-from volunteer_app.accounts.models import User
+from volunteer_app.accounts.models import IdNumberViewer, User
 from volunteer_app.auth import service as auth_service
 from volunteer_app.auth import sms
 from volunteer_app.auth.models import AuthSession, WechatBinding
@@ -1265,6 +1265,49 @@ _APPEAL_ENDPOINTS = [
     Endpoint("POST", "/api/v1/appeals/<int:appeal_id>/withdraw", _on_appeal("withdraw", {})),
 ]
 _LIST += _APPEAL_ENDPOINTS
+
+
+# ---- personal data: my download, closing my account, unmasked ID numbers ---------------------------------
+
+
+def _id_number_viewers(app: Flask, w: World, t: str) -> None:
+    """Both station managers of the matrix (mgr_s1, mgr_s4) may see unmasked ID numbers: what decides
+    their answer is then reach, not the permission (tests/accounts/test_personal_id_numbers.py has the
+    managers without it)."""
+    with app.app_context():
+        for key in MANAGER.values():
+            if db.session.get(IdNumberViewer, w.people[key].id) is None:
+                db.session.add(IdNumberViewer(user_id=w.people[key].id, granted_by_id=w.admin.id))
+        db.session.commit()
+
+
+def _reveal_id_number(app: Flask, w: World, t: str) -> Request:
+    _id_number_viewers(app, w, t)
+    return f"{API}/volunteers/{w.people[VOLUNTEER[t]].id}/id-number", {"reason": "办理志愿者意外保险"}
+
+
+def _drop_viewer(app: Flask, w: World, t: str) -> Request:
+    _id_number_viewers(app, w, t)
+    return f"{API}/id-number-viewers/{w.people[MANAGER[t]].id}", None
+
+
+_LIST += [
+    Endpoint("GET", "/api/v1/me/export", lambda app, w, t: (f"{API}/me/export", None)),
+    Endpoint("POST", "/api/v1/me/close", lambda app, w, t: (f"{API}/me/close", {"password": PASSWORD})),
+    Endpoint("POST", "/api/v1/volunteers/<int:user_id>/id-number", _reveal_id_number),
+    Endpoint(
+        "GET",
+        "/api/v1/id-number-access-log",
+        lambda app, w, t: (f"{API}/id-number-access-log?subject_id={w.people[VOLUNTEER[t]].id}", None),
+    ),
+    Endpoint("GET", "/api/v1/id-number-viewers", lambda app, w, t: (f"{API}/id-number-viewers", None)),
+    Endpoint(
+        "POST",
+        "/api/v1/id-number-viewers",
+        lambda app, w, t: (f"{API}/id-number-viewers", {"user_id": w.people[MANAGER[t]].id}),
+    ),
+    Endpoint("DELETE", "/api/v1/id-number-viewers/<int:user_id>", _drop_viewer),
+]
 
 
 ENDPOINTS: dict[str, Endpoint] = {e.key: e for e in _LIST}

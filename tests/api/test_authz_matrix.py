@@ -49,6 +49,7 @@ NOT_ABOVE = (403, "supervision.not_above")  # a station's managers do not superv
 NOT_RAISER = (403, "supervision.not_raiser")  # the acting site's managers do not close their own item
 NOT_ACTOR = (403, "supervision.not_actor")  # the raising site's managers do not report it done
 NOT_DECIDER = (403, "appeal.not_decider")  # may read an appeal, not decide it (not one level up)
+MANAGES = (409, "account.holds_management")  # a manager or admin cannot close the account while one
 NA = None  # no objects, so no reach: the out-of-reach columns do not apply
 
 # Columns as in COLUMNS: anonymous, resident, vol_s1, mgr_s1 on S1 (in reach), mgr_s4 on S1 and
@@ -229,6 +230,16 @@ MATRIX: dict[str, tuple] = {
     "POST /appeals/<id>/uphold":                 (401, 403,     403,     NOT_DECIDER, 404,   404,     200),
     "POST /appeals/<id>/reject":                 (401, 403,     403,     NOT_DECIDER, 404,   404,     200),
     "POST /appeals/<id>/withdraw":               (401, 404,     200,     404,     404,     404,     404),
+    # Personal data. Closing is refused while the account holds a management role.
+    "GET /me/export":                            (401, 200,     200,     200,     NA,      NA,      200),
+    "POST /me/close":                            (401, 200,     200,     MANAGES, NA,      NA,      MANAGES),
+    # (mgr_s1 and mgr_s4 hold the ID-number permission here: reach decides.)
+    "POST /volunteers/<id>/id-number":           (401, 403,     403,     200,     404,     404,     200),
+    # (a manager without the permission: EXTRA)
+    "GET /id-number-access-log":                 (401, 403,     403,     403,     NA,      NA,      200),
+    "GET /id-number-viewers":                    (401, 403,     403,     403,     NA,      NA,      200),
+    "POST /id-number-viewers":                   (401, 403,     403,     403,     NA,      NA,      201),
+    "DELETE /id-number-viewers/<id>":            (401, 403,     403,     403,     403,     403,     204),
 }
 
 # Callers the columns do not show: reach runs down the tree (an institute or center manager reaches
@@ -414,6 +425,9 @@ EXTRA = [
     ("POST /appeals/<id>/reject", "mgr_i1", "S1", 200),
     ("POST /appeals/<id>/reject", "mgr_s2", "S1", 404),
     ("POST /appeals/<id>/withdraw", "vol_s4", "S1", 404),
+    # Managers without the permission (only mgr_s1 and mgr_s4 hold it in that row)
+    ("POST /volunteers/<id>/id-number", "mgr_i1", "S1", (403, "id_number.not_permitted")),
+    ("POST /volunteers/<id>/id-number", "mgr_s2", "S1", (403, "id_number.not_permitted")),
 ]
 # fmt: on
 

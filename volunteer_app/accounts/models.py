@@ -51,6 +51,9 @@ class User(db.Model):
     show_name_on_leaderboard: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Set when the person closed the account (POST /me/close, volunteer_app/personal/closing.py): the
+    # personal fields are erased or pseudonymised and it signs in no more (is_active is false too).
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class RoleGrant(db.Model):
@@ -140,4 +143,30 @@ class TeamMember(db.Model):
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
     is_leader: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class IdNumberViewer(db.Model):
+    """A manager an admin allowed to see unmasked ID numbers (of volunteers in the manager's reach).
+    Admins need no row: they may look, and grant this. Every look is written to IdNumberAccess."""
+
+    __tablename__ = "id_number_viewers"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True, autoincrement=False)
+    granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class IdNumberAccess(db.Model):
+    """One look at an unmasked ID number: who looked, at whose, when and why. Append-only (an UPDATE is
+    refused by a trigger, migration 0027); the retention job deletes rows older than
+    `[retention] id_number_access_log_days`."""
+
+    __tablename__ = "id_number_access_log"
+    __table_args__ = (Index("ix_id_number_access_log_created_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    viewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

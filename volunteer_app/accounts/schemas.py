@@ -150,3 +150,44 @@ class TeamMemberCreated(ma.Schema):
     user_id = ma.fields.Integer(required=True)
     is_leader = ma.fields.Boolean(required=True)
     joined_at = ma.fields.AwareDateTime(attribute="created_at", required=True)
+
+
+# ---- personal information: unmasked ID numbers ---------------------------------------------------
+
+
+class IdNumberRevealIn(ma.Schema):
+    # Why the number is needed (insurance enrolment, a police check…): written to the access log.
+    reason = Text(200, min_length=4, required=True)
+
+
+class IdNumberRevealOut(ma.Schema):
+    user_id = ma.fields.Integer(required=True)
+    real_name = ma.fields.String(allow_none=True)
+    id_number = ma.fields.String(required=True)
+    logged_at = ma.fields.AwareDateTime(required=True)
+
+
+class IdNumberAccessOut(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+    viewer_id = ma.fields.Integer(required=True)
+    viewer_name = ma.fields.String(required=True)
+    subject_id = ma.fields.Integer(required=True)
+    subject_name = ma.fields.String(required=True)
+    reason = ma.fields.String(required=True)
+
+
+class IdNumberAccessArgs(PageArgs):
+    subject_id = Id(strict=False, load_default=None)
+    viewer_id = Id(strict=False, load_default=None)
+
+
+class IdNumberViewerIn(ma.Schema):
+    user_id = Id(required=True)
+
+
+class IdNumberViewerOut(ma.Schema):
+    user_id = ma.fields.Integer(required=True)
+    name = ma.fields.String(required=True)
+    granted_by_id = ma.fields.Integer(allow_none=True)
+    granted_at = ma.fields.AwareDateTime(required=True)

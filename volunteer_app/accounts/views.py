@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from volunteer_app.accounts import privacy, service
 from volunteer_app.accounts import schemas as s
-from volunteer_app.accounts import service
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
 from volunteer_app.idempotency import idempotent
@@ -142,3 +142,56 @@ class TeamMember(MethodView):
     def delete(self, team_id, user_id):
         """Remove a member from a team."""
         service.remove_team_member(who=current_principal(), team_id=team_id, user_id=user_id)
+
+
+# ---- personal information: unmasked ID numbers (accounts/privacy.py) ----------------------------------
+
+AccessPage = page_schema(s.IdNumberAccessOut, "IdNumberAccessPage")
+ViewerPage = page_schema(s.IdNumberViewerOut, "IdNumberViewerPage")
+
+
+@blp.route("/volunteers/<int:user_id>/id-number")
+class VolunteerIdNumber(MethodView):
+    @auth_required("manager", "admin")
+    @blp.arguments(s.IdNumberRevealIn)
+    @blp.response(200, s.IdNumberRevealOut)
+    def post(self, data, user_id):
+        """The full ID number of a person in reach, for a stated reason. Needs the ID-number permission
+        (admins; managers an admin granted it to); every look is logged (who, whose, when, why)."""
+        return privacy.reveal_id_number(who=current_principal(), user_id=user_id, reason=data["reason"])
+
+
+@blp.route("/id-number-access-log")
+class IdNumberAccessLog(MethodView):
+    @auth_required("admin")
+    @blp.arguments(s.IdNumberAccessArgs, location="query")
+    @blp.response(200, AccessPage)
+    def get(self, args):
+        """Every look at a full ID number, newest first (optionally of one person, or by one viewer)."""
+        return privacy.access_log(**args)
+
+
+@blp.route("/id-number-viewers")
+class IdNumberViewers(MethodView):
+    @auth_required("admin")
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, ViewerPage)
+    def get(self, args):
+        """The managers allowed to see full ID numbers."""
+        return privacy.list_viewers(**args)
+
+    @auth_required("admin")
+    @blp.arguments(s.IdNumberViewerIn)
+    @blp.response(201, s.IdNumberViewerOut)
+    def post(self, data):
+        """Allow a manager to see full ID numbers of people in their reach."""
+        return privacy.grant_viewer(who=current_principal(), **data)
+
+
+@blp.route("/id-number-viewers/<int:user_id>")
+class IdNumberViewer(MethodView):
+    @auth_required("admin")
+    @blp.response(204)
+    def delete(self, user_id):
+        """Take the permission away."""
+        privacy.revoke_viewer(user_id=user_id)

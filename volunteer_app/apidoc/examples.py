@@ -119,6 +119,9 @@ BODY_EXAMPLES: dict[str, dict[str, Any]] = {
     },
     "RejectIn": {"reason": "身份证号与姓名不符，请核对后重新申请"},
     "ManagerIn": {"user_id": 9},
+    "IdNumberRevealIn": {"reason": "为其办理志愿者意外保险"},
+    "IdNumberViewerIn": {"user_id": 3},
+    "AccountCloseIn": {"password": "correct-horse-9"},
     "TeamMemberIn": {"user_id": 9, "leader": False},
     "SiteIn": {
         "kind": "station",

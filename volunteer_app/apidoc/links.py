@@ -38,6 +38,7 @@ RESOURCES: dict[str, list[tuple[str, str]]] = {
     "ManagerOut": [("managers", "user_id")],
     "JobOut": [("jobs", "id")],
     "GrantOut": [("managers", "user_id")],
+    "IdNumberViewerOut": [("id-number-viewers", "user_id")],
     "SessionOut": [("sessions", "id")],
     "SupervisionItemOut": [("supervision-items", "id")],
     "SupervisionItemDetail": [("supervision-items", "id")],

@@ -20,7 +20,7 @@ class AuthSession(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # logout | password_changed | refresh_reused | deactivated
+    # logout | password_changed | refresh_reused | deactivated | closed (the account, POST /me/close)
     revoked_reason: Mapped[str | None] = mapped_column(String(32))
     user_agent: Mapped[str | None] = mapped_column(String(200))
 

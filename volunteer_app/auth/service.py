@@ -7,7 +7,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app, request
-from sqlalchemy import select, text, update
+from sqlalchemy import delete, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from volunteer_app import phones
@@ -276,6 +276,23 @@ SMS_CODE_WORK = Work(
 def sms_login(*, phone: str, code: str, console: bool = False) -> dict:
     """Log in with the latest code sent to the phone. A wrong code spends an attempt (kept). Commits."""
     phone = _phone_or_422(phone)
+    if not spend_sms_code(phone, code):
+        db.session.commit()
+        raise Unauthorized("sms.code_invalid")
+    user = accounts.find_user_by_phone(phone)
+    if user is None or not user.is_active:
+        db.session.commit()
+        raise Unauthorized("sms.code_invalid")
+    who, issued = _open_session(user, console)
+    db.session.commit()
+    return {**issued, "user": accounts.profile(who=who)}
+
+
+def spend_sms_code(phone: str, code: str) -> bool:
+    """Whether `code` is the latest open code sent to `phone` (E.164): spends an attempt either way and
+    consumes the code when it matches (login, and confirming a closed account, POST /me/close). Spent
+    attempts are kept: the caller commits, also before raising. 429 sms.too_many_attempts (committed)
+    once they are all spent."""
     now = utcnow()
     row = db.session.scalars(
         select(SmsCode)
@@ -284,7 +301,7 @@ def sms_login(*, phone: str, code: str, console: bool = False) -> dict:
         .limit(1)
     ).first()
     if row is None:
-        raise Unauthorized("sms.code_invalid")
+        return False
     max_attempts = current_app.config["APP"]["sms_code_max_attempts"]
     # Count the attempt with a conditional update so parallel guesses cannot exceed the limit.
     spent = db.session.execute(
@@ -297,16 +314,9 @@ def sms_login(*, phone: str, code: str, console: bool = False) -> dict:
         db.session.commit()
         raise TooManyRequests("sms.too_many_attempts")
     if not secrets.compare_digest(row.code_hash, identity.keyed_hash("sms-code", f"{phone}:{code}")):
-        db.session.commit()
-        raise Unauthorized("sms.code_invalid")
+        return False
     db.session.execute(update(SmsCode).where(SmsCode.id == row.id).values(consumed_at=now))
-    user = accounts.find_user_by_phone(phone)
-    if user is None or not user.is_active:
-        db.session.commit()
-        raise Unauthorized("sms.code_invalid")
-    who, issued = _open_session(user, console)
-    db.session.commit()
-    return {**issued, "user": accounts.profile(who=who)}
+    return True
 
 
 # WeChat's answers to a code: wrong or already used (40029, 40163); too many of one user's (45011).
@@ -456,6 +466,29 @@ def change_password(*, who: Principal, current_password: str, new_password: str)
     issued = start_session(user)
     db.session.commit()
     return issued
+
+
+def end_sign_ins(user: User) -> None:
+    """A closed account's ways in, ended together: every session revoked ("closed": its access and
+    refresh tokens stop working at the next request), its WeChat binding and its phone's SMS codes
+    deleted. Part of the caller's transaction (volunteer_app/personal/closing.py)."""
+    _revoke_sessions(AuthSession.user_id == user.id, "closed")
+    db.session.execute(delete(WechatBinding).where(WechatBinding.user_id == user.id))
+    db.session.execute(delete(SmsCode).where(SmsCode.phone == user.phone))
+
+
+def purge_sign_in_records(before) -> dict:
+    """The retention job's part of auth (`[retention] sign_ins_days`): SMS code rows written before
+    `before`, refresh tokens that expired before it, and sessions ended before it with their tokens.
+    Commits."""
+    codes = db.session.execute(delete(SmsCode).where(SmsCode.created_at < before)).rowcount
+    ended = select(AuthSession.id).where(AuthSession.revoked_at < before).scalar_subquery()
+    tokens_deleted = db.session.execute(
+        delete(RefreshToken).where(or_(RefreshToken.expires_at < before, RefreshToken.session_id.in_(ended)))
+    ).rowcount
+    sessions_deleted = db.session.execute(delete(AuthSession).where(AuthSession.revoked_at < before)).rowcount
+    db.session.commit()
+    return {"sms_codes": codes, "refresh_tokens": tokens_deleted, "sessions": sessions_deleted}
 
 
 def _revoke_sessions(condition, reason: str) -> None:

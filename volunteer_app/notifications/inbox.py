@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from volunteer_app.db import utcnow
 from volunteer_app.errors import language
 from volunteer_app.extensions import db
 from volunteer_app.notifications.messages import render
-from volunteer_app.notifications.models import Notification
+from volunteer_app.notifications.models import Notification, OutboxMessage
 from volunteer_app.pagination import paginate
 
 if TYPE_CHECKING:
@@ -53,3 +53,23 @@ def mark_read(*, who: Principal, ids: list[int] | None, everything: bool) -> int
     )
     db.session.commit()
     return result.rowcount
+
+
+def purge_inbox(before, *, batch: int = 2000) -> int:
+    """Delete inbox rows written before `before` (and their delivery rows), oldest first, a batch per
+    transaction (the retention job, `[retention] notifications_days`). Walks the table in id order,
+    which is the order rows were written, and stops at the first row younger than `before`: each batch
+    reads only the rows it deletes, however large the table. Commits."""
+    deleted = 0
+    while True:
+        rows = db.session.execute(
+            select(Notification.id, Notification.created_at).order_by(Notification.id).limit(batch)
+        ).all()
+        old = [row_id for row_id, at in rows if at < before]
+        if old:
+            db.session.execute(delete(OutboxMessage).where(OutboxMessage.notification_id.in_(old)))
+            db.session.execute(delete(Notification).where(Notification.id.in_(old)))
+            db.session.commit()
+            deleted += len(old)
+        if len(old) < batch:
+            return deleted
