@@ -140,7 +140,12 @@ def declared_jobs() -> set[Job]:
 def test_the_scheduler_imports_no_domain():
     # Infrastructure: the domains import Job from it, never the other way round.
     # (heartbeats: core too, the scheduler's and the worker's sign of life)
-    allowed = {"volunteer_app.db", "volunteer_app.extensions", "volunteer_app.heartbeats", "volunteer_app.logs"}
+    allowed = {
+        "volunteer_app.db",
+        "volunteer_app.extensions",
+        "volunteer_app.heartbeats",
+        "volunteer_app.logs",
+    }
     for path in Path(volunteer_app.__file__).with_name("scheduler").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []

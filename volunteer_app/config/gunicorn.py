@@ -43,7 +43,6 @@ def _prepare_metrics_dir() -> None:
 _prepare_metrics_dir()
 
 
-
 def post_fork(server, worker):
     app = server.app.wsgi()  # the application the master preloaded (whatever the command line named)
     if "sqlalchemy" not in getattr(app, "extensions", {}):
