@@ -77,13 +77,13 @@ class _RequestScope:
         self.wsgi_app = wsgi_app
         self.trusted = trusted
 
-    def __call__(self, environ, start_response):
-        return contextvars.copy_context().run(self._serve, environ, start_response)
+    def __call__(self, wsgi_env, start_response):
+        return contextvars.copy_context().run(self._serve, wsgi_env, start_response)
 
-    def _serve(self, environ, start_response):
+    def _serve(self, wsgi_env, start_response):
         started = time.perf_counter()
-        rid = incoming_id(environ.get("HTTP_X_REQUEST_ID"), self.trusted)
-        environ[_ENVIRON_ID] = rid
+        rid = incoming_id(wsgi_env.get("HTTP_X_REQUEST_ID"), self.trusted)
+        wsgi_env[_ENVIRON_ID] = rid
         bind_contextvars(request_id=rid)
         status: list[str] = []
 
@@ -94,14 +94,14 @@ class _RequestScope:
             return start_response(status_line, headers, exc_info)
 
         try:
-            return self.wsgi_app(environ, start)
+            return self.wsgi_app(wsgi_env, start)
         finally:
-            _request_line(environ, status[0] if status else "500", started)
+            _request_line(wsgi_env, status[0] if status else "500", started)
 
 
-def _request_line(environ, status_line: str, started: float) -> None:
+def _request_line(wsgi_env, status_line: str, started: float) -> None:
     status = int(status_line.split(" ", 1)[0])
-    noted = environ.get(_ENVIRON_LINE) or {}
+    noted = wsgi_env.get(_ENVIRON_LINE) or {}
     route = noted.get("route")
     if status >= 500:
         level = logging.WARNING
@@ -115,7 +115,7 @@ def _request_line(environ, status_line: str, started: float) -> None:
         level,
         "request",
         extra={
-            "method": environ.get("REQUEST_METHOD"),
+            "method": wsgi_env.get("REQUEST_METHOD"),
             "route": route,
             "status": status,
             "duration_ms": round((time.perf_counter() - started) * 1000, 2),

@@ -315,7 +315,12 @@ def test_the_development_server_writes_no_request_line_of_its_own(app, capture_l
     assert "30.27051" not in logged.text and "tok-123" not in logged.text and "\x1b[" not in logged.text
 
 
-def test_gunicorn_sends_its_error_log_through_the_app_and_has_no_access_log():
+def test_gunicorn_sends_its_error_log_through_the_app_and_has_no_access_log(monkeypatch, tmp_path):
+    # Reading gunicorn's settings prepares the metrics directory and names it in the environment, as the
+    # master must before the app loads: here in a directory of the test's own, forgotten afterwards (a
+    # PROMETHEUS_MULTIPROC_DIR left set would put this process's /metrics in multiprocess mode).
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setenv("VOLUNTEER_METRICS_DIR_OWNER", "0")
     config = logs.gunicorn_logconfig()
     assert config["loggers"]["gunicorn.access"] == {"level": "CRITICAL", "handlers": [], "propagate": False}
     assert config["loggers"]["gunicorn.error"]["propagate"] is True
