@@ -5,7 +5,7 @@ transaction the personal fields are erased or pseudonymised and every way in end
 What is kept, and why: the time book and its ledger (hash-chained, append-only; `flask timebank verify`
 must keep passing), the assignments, orders, complaints and appeals the book's minutes and the
 statistics rest on, and the certificates as issued (a third party verifies them by their code). They
-keep their figures under the account's pseudonym. docs/ops/privacy.md says what and for how long.
+keep their figures under the account's pseudonym. README "Personal data" says what and for how long.
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ COVERED: dict[str, str] = {
 # Left out, with the reason. "Staff": a column saying which member of staff acted on a record the
 # service keeps about someone else (an order they dispatched, an application they reviewed); it is a
 # work record of the service, not the staff member's own personal information, and it is kept when
-# they leave (docs/ops/privacy.md).
+# they leave (README "Personal data").
 STAFF = "staff: who acted on a record of someone else (a work record of the service)"
 EXCLUDED: dict[str, str] = {
     "role_grants.granted_by_id": STAFF,

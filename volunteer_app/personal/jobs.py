@@ -1,5 +1,5 @@
 """The daily retention job: each owner deletes its personal records older than the `[retention]`
-settings (default.toml; docs/ops/privacy.md says what is kept and why)."""
+settings (default.toml; README "Personal data" says what is kept and why)."""
 
 from __future__ import annotations
 
