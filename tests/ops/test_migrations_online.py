@@ -236,29 +236,14 @@ def _database():
         yield url
 
 
-DEADLINES_0009 = {
-    "submitted": "dispatch_due_at",
-    "dispatched": "fill_due_at",
-    "staffed": "checkin_due_at",
-    "in_service": "checkout_due_at",
-    "completed": "audit_due_at",
-}
-
-
 def _blocking_build_seconds(engine: sa.Engine) -> float:
-    """How long the migrations' indexes on orders (0009's five, 0014's two) take to build with plain
-    CREATE INDEX in one transaction, rolled back: the least every write to orders waited before, when
-    the whole upgrade ran in one transaction and built them so."""
+    """How long one of the migrations' indexes on orders (0014's (site_id, created_at)) takes to build
+    with a plain CREATE INDEX, rolled back: what a write to orders would wait for if that one index were
+    built so (before, with the whole upgrade in one transaction, writes waited for all of them)."""
     with engine.connect() as conn:
         started = time.monotonic()
         with conn.begin() as transaction:
-            for state, column in DEADLINES_0009.items():
-                conn.exec_driver_sql(
-                    f"CREATE INDEX ix_probe_{column} ON orders (escalated_at, {column})"
-                    f" WHERE status = '{state}'"
-                )
-            conn.exec_driver_sql("CREATE INDEX ix_probe_created ON orders (site_id, created_at)")
-            conn.exec_driver_sql("CREATE INDEX ix_probe_window ON orders (site_id, window_start)")
+            conn.exec_driver_sql("CREATE INDEX ix_probe ON orders (site_id, created_at)")
             transaction.rollback()
         return time.monotonic() - started
 
@@ -301,14 +286,17 @@ def test_the_upgrade_does_not_hold_up_writes_on_a_city_sized_database():
             _fill(engine)
             filled = time.monotonic() - filled
             blocking = _blocking_build_seconds(engine)
+            # The issue's bar is a second; the test holds writes to half of what one blocking index
+            # build takes here, so that a single plain CREATE INDEX on orders fails it (on this box a
+            # build of one index on 600k orders takes 0.5 to 0.9 s, under the second; writes that
+            # nothing blocks take under 0.15 s).
+            limit = min(WRITE_LIMIT, blocking / 2)
             print(
                 f"\nfilled {ORDERS} orders and {TRANSFERS} transfers in {filled:.1f} s;"
-                f" building the orders indexes blocking would take {blocking:.1f} s"
+                f" one blocking index build on orders takes {blocking:.2f} s; writes may wait {limit:.2f} s"
             )
-            # Else the load is too small to show anything: a blocking build would pass the test too.
-            assert blocking > WRITE_LIMIT, (
-                f"a blocking index build takes only {blocking:.2f} s: fill more rows"
-            )
+            # Else the load is too small to tell a blocking build from a busy machine's noise.
+            assert limit >= 0.2, f"a blocking index build takes only {blocking:.2f} s: fill more rows"
 
             stop = threading.Event()
             writers = [
@@ -345,7 +333,7 @@ def test_the_upgrade_does_not_hold_up_writes_on_a_city_sized_database():
                 f"upgrade {START} -> head took {upgrade_seconds:.1f} s; writes during it {during};"
                 f" slowest write {max(slowest.values()):.3f} s"
             )
-            assert all(seconds < WRITE_LIMIT for seconds in slowest.values()), slowest
+            assert all(seconds < limit for seconds in slowest.values()), (slowest, limit)
             # The writes went on through the upgrade: at least one every ~0.2 s per writer.
             assert all(count >= upgrade_seconds * 5 for count in during.values()), (during, upgrade_seconds)
 
