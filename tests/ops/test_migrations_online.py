@@ -191,7 +191,7 @@ WRITES = {
     " lat, lng, window_start, window_end, volunteers_needed, target_groups, status, mode, capacity, taken,"
     " dispatch_due_at, checkin_due_at, checkout_due_at, created_at, updated_at) VALUES (1, 1, 1, 1, 'w',"
     " 'a', 31.2, 121.4, now(), now(), 1, '[]', 'submitted', 'grab', 1, 0, now(), now(), now(), now(), now())",
-    "update order": "UPDATE orders SET reminded_at = now(), updated_at = now() WHERE id = :n % 1000000 + 1",
+    "update order": f"UPDATE orders SET reminded_at = now(), updated_at = now() WHERE id = :n % {ORDERS} + 1",
     "insert transfer": "INSERT INTO time_transfers (kind, from_account_id, to_account_id, minutes, site_id,"
     f" created_at, prev_hash, hash) VALUES ('service', {USERS + 1}, :n % {USERS} + 1, 30, 1, now(),"
     " md5(CAST(:n AS text)), md5(CAST(:n AS text) || 'w') || md5('w'))",
