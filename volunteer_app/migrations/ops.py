@@ -34,7 +34,7 @@ _STATE = sa.text(
 
 
 def _postgresql() -> bool:
-    return op.get_bind().dialect.name == "postgresql"
+    return op.get_context().dialect.name == "postgresql"
 
 
 def create_index(
@@ -50,12 +50,13 @@ def create_index(
     if not _postgresql():
         op.create_index(name, table, list(columns), unique=unique, sqlite_where=condition, if_not_exists=True)
         return
-    with op.get_context().autocommit_block():
-        bind = op.get_bind()  # the autocommit connection while in the block
-        valid = bind.execute(_STATE, {"name": name}).scalar()
+    context = op.get_context()
+    with context.autocommit_block():
+        # Offline (`flask db upgrade --sql`) nothing can be asked: the script drops and builds.
+        valid = None if context.as_sql else op.get_bind().execute(_STATE, {"name": name}).scalar()
         if valid:
             return
-        if valid is not None:  # an interrupted concurrent build's leftover
+        if valid is not None or context.as_sql:  # an interrupted concurrent build's leftover
             op.drop_index(name, table_name=table, postgresql_concurrently=True, if_exists=True)
         op.create_index(
             name,
