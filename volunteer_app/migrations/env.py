@@ -100,6 +100,10 @@ def run_migrations_online():
     conf_args.setdefault("render_item", render_item)
     connectable = get_engine()
 
+    # One transaction per migration, not one for the whole upgrade: a migration that builds an index
+    # concurrently (volunteer_app/migrations/ops.py) commits its work so far before the build, and
+    # that must never commit half of another migration; each migration's version bump commits with it.
+    conf_args.setdefault("transaction_per_migration", True)
     with connectable.connect() as connection:
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 

@@ -7,6 +7,8 @@ Revises: 0007_activities
 import sqlalchemy as sa
 from alembic import op
 
+from volunteer_app.migrations import ops
+
 revision = "0008_activity_audit_due"
 down_revision = "0007_activities"
 branch_labels = None
@@ -22,22 +24,17 @@ def upgrade():
         op.execute("UPDATE activities SET audit_due_at = end_at + INTERVAL '168 hours'")
     else:
         op.execute("UPDATE activities SET audit_due_at = datetime(end_at, '+168 hours')")
-    with op.batch_alter_table("activities", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_activities_audit_due",
-            ["audit_due_at"],
-            unique=False,
-            postgresql_where=sa.text("status = 'open' AND escalated_at IS NULL"),
-            sqlite_where=sa.text("status = 'open' AND escalated_at IS NULL"),
-        )
+    # activities holds rows already: built without blocking writes (volunteer_app/migrations/ops.py).
+    ops.create_index(
+        "ix_activities_audit_due",
+        "activities",
+        ["audit_due_at"],
+        where="status = 'open' AND escalated_at IS NULL",
+    )
 
 
 def downgrade():
+    ops.drop_index("ix_activities_audit_due", "activities")
     with op.batch_alter_table("activities", schema=None) as batch_op:
-        batch_op.drop_index(
-            "ix_activities_audit_due",
-            postgresql_where=sa.text("status = 'open' AND escalated_at IS NULL"),
-            sqlite_where=sa.text("status = 'open' AND escalated_at IS NULL"),
-        )
         batch_op.drop_column("escalated_at")
         batch_op.drop_column("audit_due_at")

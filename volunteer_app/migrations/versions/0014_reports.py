@@ -7,6 +7,8 @@ Revises: 0013_work_items
 import sqlalchemy as sa
 from alembic import op
 
+from volunteer_app.migrations import ops
+
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 revision = "0014_reports"
@@ -134,11 +136,12 @@ def upgrade():
         sa.Column("rebuilt_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_report_state")),
     )
-    op.create_index("ix_orders_site_id_created_at", "orders", ["site_id", "created_at"])
-    op.create_index("ix_orders_site_id_window_start", "orders", ["site_id", "window_start"])
-    op.create_index("ix_time_transfers_site_id_created_at", "time_transfers", ["site_id", "created_at"])
-    op.create_index("ix_time_accounts_site_id_created_at", "time_accounts", ["site_id", "created_at"])
-    op.create_index(
+    # Tables that hold rows already: built without blocking writes (volunteer_app/migrations/ops.py).
+    ops.create_index("ix_orders_site_id_created_at", "orders", ["site_id", "created_at"])
+    ops.create_index("ix_orders_site_id_window_start", "orders", ["site_id", "window_start"])
+    ops.create_index("ix_time_transfers_site_id_created_at", "time_transfers", ["site_id", "created_at"])
+    ops.create_index("ix_time_accounts_site_id_created_at", "time_accounts", ["site_id", "created_at"])
+    ops.create_index(
         "ix_volunteer_profiles_site_id_approved_at", "volunteer_profiles", ["site_id", "approved_at"]
     )
     # No row of state yet (the first refresh writes it): rows written before this revision are counted
@@ -146,10 +149,10 @@ def upgrade():
 
 
 def downgrade():
-    op.drop_index("ix_volunteer_profiles_site_id_approved_at", table_name="volunteer_profiles")
-    op.drop_index("ix_time_accounts_site_id_created_at", table_name="time_accounts")
-    op.drop_index("ix_time_transfers_site_id_created_at", table_name="time_transfers")
-    op.drop_index("ix_orders_site_id_window_start", table_name="orders")
-    op.drop_index("ix_orders_site_id_created_at", table_name="orders")
+    ops.drop_index("ix_volunteer_profiles_site_id_approved_at", "volunteer_profiles")
+    ops.drop_index("ix_time_accounts_site_id_created_at", "time_accounts")
+    ops.drop_index("ix_time_transfers_site_id_created_at", "time_transfers")
+    ops.drop_index("ix_orders_site_id_window_start", "orders")
+    ops.drop_index("ix_orders_site_id_created_at", "orders")
     for table in ("report_state", "report_people", "report_months", "report_days", "report_changes"):
         op.drop_table(table)

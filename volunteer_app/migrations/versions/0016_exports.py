@@ -7,6 +7,8 @@ Revises: 0015_leaderboard_opt_in
 import sqlalchemy as sa
 from alembic import op
 
+from volunteer_app.migrations import ops
+
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 revision = "0016_exports"
@@ -20,7 +22,7 @@ def upgrade():
         batch.add_column(sa.Column("result_size", sa.BigInteger(), nullable=True))
         batch.add_column(sa.Column("result_chunks", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("result_expires_at", sa.DateTime(timezone=True), nullable=True))
-    op.create_index("ix_work_items_result_expires_at", "work_items", ["result_expires_at"])
+    ops.create_index("ix_work_items_result_expires_at", "work_items", ["result_expires_at"])
     op.create_table(
         "work_result_chunks",
         sa.Column("item_id", BigId, nullable=False),

@@ -4,7 +4,7 @@ Revision ID: 0017_redemptions_by_site
 Revises: 0016_exports
 """
 
-from alembic import op
+from volunteer_app.migrations import ops
 
 revision = "0017_redemptions_by_site"
 down_revision = "0016_exports"
@@ -13,12 +13,11 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table("redemptions") as batch:
-        batch.create_index("ix_redemptions_site_id_status_id", ["site_id", "status", "id"], unique=False)
-        batch.drop_index("ix_redemptions_site_id")
+    # redemptions holds rows already: built (and dropped) without blocking writes (migrations/ops.py).
+    ops.create_index("ix_redemptions_site_id_status_id", "redemptions", ["site_id", "status", "id"])
+    ops.drop_index("ix_redemptions_site_id", "redemptions")
 
 
 def downgrade():
-    with op.batch_alter_table("redemptions") as batch:
-        batch.create_index("ix_redemptions_site_id", ["site_id"], unique=False)
-        batch.drop_index("ix_redemptions_site_id_status_id")
+    ops.create_index("ix_redemptions_site_id", "redemptions", ["site_id"])
+    ops.drop_index("ix_redemptions_site_id_status_id", "redemptions")

@@ -15,6 +15,8 @@ become push rows too, and any not yet sent are given up ("channel.retired": no p
 import sqlalchemy as sa
 from alembic import op
 
+from volunteer_app.migrations import ops
+
 revision = "0021_notification_routing"
 down_revision = "0020_certificate_links"
 branch_labels = None
@@ -44,7 +46,10 @@ def upgrade():
             "status", "status IN ('pending', 'sending', 'sent', 'failed', 'dead', 'skipped')"
         )
         batch.create_check_constraint("channel", "channel IN ('push', 'sms', 'wechat', 'console')")
-        batch.create_index("ix_notification_outbox_user_id_created_at", ["user_id", "created_at"])
+    # The outbox holds rows already: built without blocking writes (volunteer_app/migrations/ops.py).
+    ops.create_index(
+        "ix_notification_outbox_user_id_created_at", "notification_outbox", ["user_id", "created_at"]
+    )
     op.create_table(
         "notification_settings",
         sa.Column("user_id", BigId, nullable=False),
@@ -65,8 +70,8 @@ def downgrade():
     bind = op.get_bind()
     bind.execute(sa.text("DELETE FROM notification_outbox WHERE channel IN ('sms', 'wechat')"))
     bind.execute(sa.text("UPDATE notification_outbox SET status = 'dead' WHERE status = 'skipped'"))
+    ops.drop_index("ix_notification_outbox_user_id_created_at", "notification_outbox")
     with op.batch_alter_table("notification_outbox") as batch:
-        batch.drop_index("ix_notification_outbox_user_id_created_at")
         batch.drop_constraint(batch.f("ck_notification_outbox_channel"), type_="check")
         batch.drop_constraint(batch.f("ck_notification_outbox_status"), type_="check")
         batch.create_check_constraint("status", "status IN ('pending', 'sending', 'sent', 'failed', 'dead')")

@@ -5,7 +5,7 @@ Revision ID: 0025_stats
 Revises: 0024_handover
 """
 
-from alembic import op
+from volunteer_app.migrations import ops
 
 revision = "0025_stats"
 down_revision = "0024_handover"
@@ -14,10 +14,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_supervision_events_action_at", "supervision_events", ["subject", "action", "at"])
-    op.create_index("ix_appeals_site_created_at", "appeals", ["site_id", "created_at"])
+    # Tables that hold rows already: built without blocking writes (volunteer_app/migrations/ops.py).
+    ops.create_index("ix_supervision_events_action_at", "supervision_events", ["subject", "action", "at"])
+    ops.create_index("ix_appeals_site_created_at", "appeals", ["site_id", "created_at"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_appeals_site_created_at", table_name="appeals")
-    op.drop_index("ix_supervision_events_action_at", table_name="supervision_events")
+    ops.drop_index("ix_appeals_site_created_at", "appeals")
+    ops.drop_index("ix_supervision_events_action_at", "supervision_events")
