@@ -1,7 +1,7 @@
 #!/bin/sh
 # Nightly logical backup of volunteer_app's PostgreSQL database: one pg_dump in the custom format
 # (compressed, restorable table by table, in parallel), checked readable, with its SHA-256 beside it;
-# dumps older than BACKUP_KEEP_DAYS are removed after a good one is written. See docs/ops/dbops.md.
+# dumps older than BACKUP_KEEP_DAYS are removed after a good one is written. See README "The database in production".
 #
 #   DATABASE_URL      the service's database (postgresql://user@host/db or with ?host=/run/postgresql;
 #                     a "+psycopg" driver suffix is accepted). Default: read from /etc/volunteer_app/env.

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Monthly restore drill: restore a backup into a scratch database next to the live one, check it with
 # the service's own verifiers, print what it holds, drop it. Exit 0 only if every step passed.
-# See docs/ops/dbops.md ("Restore drill").
+# See README "The database in production" ("Restore drill").
 #
 #   restore-drill.sh [DUMP]      default: the newest volunteer-*.dump in BACKUP_DIR
 #
