@@ -99,7 +99,8 @@ def test_no_migration_builds_a_blocking_index_on_an_existing_table():
     assert offenders == {}, (
         "a migration adds an index with op.create_index to a table an earlier migration created; on "
         "PostgreSQL that blocks every write to the table while it builds. Use "
-        "volunteer_app.migrations.ops.create_index (CREATE INDEX CONCURRENTLY; README "The database in production")"
+        "volunteer_app.migrations.ops.create_index (CREATE INDEX CONCURRENTLY; README 'The database in "
+        "production')"
     )
 
 
