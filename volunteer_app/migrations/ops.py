@@ -16,8 +16,9 @@ on) is kept, so running the migration again finishes the work instead of failing
 On SQLite (development, tests) these are a plain CREATE INDEX IF NOT EXISTS and DROP INDEX.
 
 The convention (README "The database in production"; tests/ops/test_migrations_online.py enforces
-it): a migration that adds an index to a table an earlier migration created uses create_index from here; an index on a table
-created in the same migration uses op.create_index (the table is empty and nobody writes to it yet).
+it): a migration that adds an index to a table an earlier migration created uses create_index from
+here; an index on a table created in the same migration uses op.create_index (the table is empty and
+nobody writes to it yet).
 """
 
 from __future__ import annotations
