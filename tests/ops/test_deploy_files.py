@@ -201,15 +201,16 @@ def test_systemd_accepts_the_units(tmp_path):
         pytest.skip("systemd-analyze is not installed (apt-get install systemd)")
     stubs = tmp_path / "bin"
     stubs.mkdir()
-    for exe in ("gunicorn", "flask"):
+    for exe in ("gunicorn", "flask", "volunteer-backup"):
         (stubs / exe).write_text("#!/bin/sh\n")
         (stubs / exe).chmod(0o755)
     units = tmp_path / "units"
     units.mkdir()
-    names = sorted(p.name for p in UNITS.iterdir() if p.suffix in (".service", ".target"))
+    names = sorted(p.name for p in UNITS.iterdir() if p.suffix in (".service", ".target", ".timer"))
     assert set(SERVICES) | {"volunteer.target"} <= set(names)
     for name in names:
         text = (UNITS / name).read_text(encoding="utf-8").replace("/opt/volunteer/bin/", f"{stubs}/")
+        text = text.replace("/usr/local/sbin/volunteer-backup", f"{stubs}/volunteer-backup")
         (units / name).write_text(text, encoding="utf-8")
     result = subprocess.run(
         [analyze, "verify", *(f"./{n}" for n in names)], cwd=units, capture_output=True, text=True

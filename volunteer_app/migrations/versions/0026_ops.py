@@ -8,6 +8,8 @@ Revises: 0025_stats
 import sqlalchemy as sa
 from alembic import op
 
+from volunteer_app.migrations import ops
+
 revision = "0026_ops"
 down_revision = "0025_stats"
 branch_labels = None
@@ -37,17 +39,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_job_failures")),
     )
     op.create_index("ix_job_failures_job_failed_at", "job_failures", ["job", "failed_at"])
-    # job_runs holds ~90 days of every job's runs (millions of rows): on PostgreSQL its index is built
-    # without blocking the scheduler's writes (CONCURRENTLY, outside the migration's transaction).
-    if op.get_context().dialect.name == "postgresql":
-        with op.get_context().autocommit_block():
-            op.create_index("ix_job_runs_started_at", "job_runs", ["started_at"], postgresql_concurrently=True)
-    else:
-        op.create_index("ix_job_runs_started_at", "job_runs", ["started_at"])
+    # job_runs holds ~90 days of every job's runs (millions of rows): its index is built without
+    # blocking the scheduler's writes (volunteer_app/migrations/ops.py: CONCURRENTLY on PostgreSQL).
+    ops.create_index("ix_job_runs_started_at", "job_runs", ["started_at"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_job_runs_started_at", table_name="job_runs")
+    ops.drop_index("ix_job_runs_started_at", "job_runs")
     op.drop_index("ix_job_failures_job_failed_at", table_name="job_failures")
     op.drop_table("job_failures")
     op.drop_index(op.f("ix_heartbeats_beat_at"), table_name="heartbeats")
