@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from flask_migrate import upgrade
@@ -163,9 +164,24 @@ def _added_rows(before: dict, after: dict) -> Rows:
 
 
 def _insert(rows: Rows) -> None:
-    """Insert the rows (one executemany per table) and commit."""
-    for table, table_rows in rows:
-        db.session.execute(table.insert(), table_rows)
+    """Insert the rows (one executemany per table) and commit.
+
+    PostgreSQL: the rows were consistent when they were taken, so they skip the foreign-key check per
+    row (triggers off for this transaction only, as in _empty_database; keys and unique constraints
+    are still checked), and every table's INSERT goes in one pipeline instead of a round trip each:
+    together about half the time of a world's replay, which nearly every test does."""
+    if rows and db.engine.dialect.name == "postgresql":
+        connection = db.session.connection()
+        connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        try:
+            with connection.connection.driver_connection.pipeline():
+                for table, table_rows in rows:
+                    connection.execute(table.insert(), table_rows)
+        except psycopg.IntegrityError as error:  # raised when the pipeline syncs, unwrapped
+            raise sa.exc.IntegrityError("INSERT (a snapshot's rows)", None, error) from error
+    else:
+        for table, table_rows in rows:
+            db.session.execute(table.insert(), table_rows)
     db.session.commit()
 
 
