@@ -114,6 +114,7 @@ def replayed(app, name: str, build, *, max_age: float = WORLD_MAX_AGE):
     write the same, like the demo's load (tests/api/demo_data.py)."""
     key = _world_key(app)
     before = _rows()
+    db.session.commit()  # no read transaction left open while build() writes from its own contexts
     kept = _SNAPSHOTS.get(name)
     if kept is not None:
         found, cached = kept
@@ -130,6 +131,13 @@ def replayed(app, name: str, build, *, max_age: float = WORLD_MAX_AGE):
         return result
     _SNAPSHOTS[name] = (before, _CachedWorld(key, taken, rows, copy.deepcopy(result)))
     return result
+
+
+def built_once(app, build):
+    """`build(app)` (a builder of test data that opens its own app contexts, such as
+    tests/reports/world.py's), replayed like the `world` fixture's: for real at most once a minute."""
+    with app.app_context():
+        return replayed(app, f"{build.__module__}.{build.__qualname__}", lambda: build(app))
 
 
 def _no_rows() -> dict:
