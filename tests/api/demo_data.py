@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from sqlalchemy import select
 
+from tests.conftest import replayed
 from tests.support import fresh_session
 from volunteer_app import demo
 from volunteer_app.accounts.models import User
@@ -56,13 +57,22 @@ def demo_loaded(app) -> Iterator[dict[str, _Token]]:
         sequences = _id_sequences()
         before = _last_values(sequences)
         _set_sequences(sequences)
-        demo.load()
+        replayed(app, "demo with fresh ids", demo.load)
+        _set_sequences(sequences)  # past the ids a replay put back (a load left them there already)
         users = {u.phone.removeprefix("+86"): u.id for u in db.session.scalars(select(User))}
     try:
         yield {phone: _Token(app, user_id) for phone, user_id in users.items()}
     finally:
         with app.app_context():
             _set_sequences(sequences, at_least=before)
+
+
+def load_demo(app) -> demo.Created:
+    """`demo.load()` on the database as the test found it (inside an app context): what it returns, and
+    its rows. It runs for real at most once a minute; in between the rows it added are put back (see
+    tests/conftest.py `replayed`), which is most of the demo tests' time saved. A second load in a test
+    (loading twice) calls demo.load() itself."""
+    return replayed(app, "demo", demo.load)
 
 
 class _Token:

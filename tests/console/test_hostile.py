@@ -9,6 +9,7 @@ request), so a new route or a new filter is covered without editing this file.
 from __future__ import annotations
 
 import re
+import sys
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -19,6 +20,7 @@ from tests.console.url_map import fill as _url
 from tests.console.url_map import route_id as _id
 from tests.orders.conftest import PLACE, category_id, iso, order_body
 from tests.support import console_sign_in, credit, make_user
+from volunteer_app.console.pages import load_query
 
 PAGES = [rule for rule in GET_ROUTES if rule.endpoint != "console.static"]
 
@@ -76,9 +78,14 @@ FOREIGN = (
 
 
 class Recording(ImmutableMultiDict):
-    """The request's args, noting every name asked for by name."""
+    """The request's args, noting every name asked for by name, and whether anything went through
+    all of them (`iterated`: then any name may count).
+
+    The console's load_query passes every arg to a schema that drops unknown keys: for it, the schema's
+    own fields are what is read (its caller's frame says which schema)."""
 
     read: set[str] = set()
+    iterated = False
 
     def __getitem__(self, key):
         Recording.read.add(key)
@@ -95,6 +102,40 @@ class Recording(ImmutableMultiDict):
     def __contains__(self, key):
         Recording.read.add(key)
         return super().__contains__(key)
+
+    def _all_read(self) -> None:
+        frame = sys._getframe(2)
+        while frame is not None and frame.f_code is not load_query.__code__:
+            frame = frame.f_back
+        if frame is None:
+            Recording.iterated = True
+            return
+        fields = frame.f_locals["schema"].load_fields.items()
+        Recording.read.update(field.data_key or name for name, field in fields)
+
+    def items(self, multi=False):
+        self._all_read()
+        return super().items(multi)
+
+    def keys(self):
+        self._all_read()
+        return super().keys()
+
+    def values(self):
+        self._all_read()
+        return super().values()
+
+    def lists(self):
+        self._all_read()
+        return super().lists()
+
+    def to_dict(self, flat=True):
+        self._all_read()
+        return super().to_dict(flat)
+
+    def __iter__(self):
+        self._all_read()
+        return super().__iter__()
 
 
 # ---- the world's objects -------------------------------------------------------------------------
@@ -197,15 +238,32 @@ def _check_anonymous(response, rule, what) -> None:
     assert response.headers["Location"].startswith("/console/login?"), (what, response.headers["Location"])
 
 
-def _queries(world, read: set[str], certificate: int | None = None):
-    """(description, query as a list of pairs) for every name read or listed, with every value; repeated
-    keys; other sites' ids."""
-    s1, s2, s4 = world.sites["S1"], world.sites["S2"], world.sites["S4"]
-    for name in sorted(set(NAMES) | read):
+def _one_by_one(world, names: set[str]):
+    """Every value for each name on its own; the name twice (a good id then NULs, and the other way)."""
+    s1 = world.sites["S1"]
+    for name in sorted(names):
         for value in VALUES:
             yield f"{name}={value[:20]!r}", [(name, value)]
         yield f"{name} twice", [(name, str(s1)), (name, "\x00" * 3)]
         yield f"{name} twice, hostile first", [(name, str(2**70)), (name, str(s1))]
+
+
+def _queries(world, read: set[str], certificate: int | None = None, *, unread: tuple[str, ...] = ()):
+    """(description, query as a list of pairs) for every name read or listed, with every value; repeated
+    keys; other sites' ids.
+
+    Names in `unread` (listed, but the page read none of them: not by name, not through a schema, never
+    all its args) go together: one query per value with every one of them set to it, not one query per
+    name and value (the test sends them one by one after all if the page reads one after all)."""
+    s1, s2, s4 = world.sites["S1"], world.sites["S2"], world.sites["S4"]
+    yield from _one_by_one(world, (set(NAMES) | read) - set(unread))
+    if unread:
+        for value in VALUES:
+            yield f"{len(unread)} unread names={value[:20]!r}", [(name, value) for name in unread]
+        twice = [(name, str(s1)) for name in unread] + [(name, "\x00" * 3) for name in unread]
+        yield "unread names twice", twice
+        hostile_first = [(name, str(2**70)) for name in unread] + [(name, str(s1)) for name in unread]
+        yield "unread names twice, hostile first", hostile_first
     for name in ("site_id", "team", "team_id", "certificate", "category_id"):
         yield f"{name} of S4", [(name, str(s4))]
     yield "team T4", [("team", str(world.teams["T4"])), ("team_id", str(world.teams["T4"]))]
@@ -237,12 +295,20 @@ def test_hostile_query_strings_as_a_manager(app, world, objects, s4_certificate,
     console_sign_in(app, client, world.mgr_s1.id)
     url = _own_url(rule, objects)
     monkeypatch.setattr(app.request_class, "parameter_storage_class", Recording)
-    Recording.read = set()
+    Recording.read, Recording.iterated = set(), False
     plain = client.get(url)
     allowed = NAMES_ALLOWED.get(rule.endpoint, ())
     _check_signed_in(plain, url, allowed)
     read = set(Recording.read)
-    for what, query in _queries(world, read, s4_certificate):
+    # Each name the page reads gets every value on its own; the names it ignores get each value all at
+    # once (a page that goes through all its args reads every name).
+    unread = () if Recording.iterated else tuple(sorted(set(NAMES) - read))
+    for what, query in _queries(world, read, s4_certificate, unread=unread):
+        _check_signed_in(client.get(url, query_string=query), f"{url} {what}", allowed)
+    # A name read only with some other value present, or a page that went through all its args after
+    # all: those names one by one too.
+    late = set(NAMES) if Recording.iterated else set(unread) & Recording.read
+    for what, query in _one_by_one(world, late):
         _check_signed_in(client.get(url, query_string=query), f"{url} {what}", allowed)
     for other in (world.sites["S2"], world.sites["S4"]):
         response = client.get(url, query_string={"site": other})

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from tests.api.demo_data import load_demo
 from tests.timebank.conftest import ledger_ok
 from volunteer_app import demo
 from volunteer_app.accounts.models import User, VolunteerProfile
@@ -41,7 +42,7 @@ def _station_ids() -> dict[str, int]:
 
 def test_history_gives_the_statistics_a_past(app):
     with app.app_context():
-        created = demo.load()
+        created = load_demo(app)
         now, today = utcnow(), world.local_today()
         orders = _past_orders()
         assert created.history_orders == len(orders) > 100
@@ -102,7 +103,7 @@ def test_history_gives_the_statistics_a_past(app):
 
 def test_every_past_timeline_is_one_the_loop_allows(app):
     with app.app_context():
-        demo.load()
+        load_demo(app)
         now = utcnow()
         credited = {
             t.reference: t for t in db.session.scalars(sa.select(Transfer).where(Transfer.kind == "credit"))
@@ -153,7 +154,7 @@ def test_the_deadline_jobs_find_nothing_left_in_the_past(app):
     """Every deadline the history passed was met or acted on in it: the sweeps move no past order and
     escalate no past activity (a rating or audit still due is due after now)."""
     with app.app_context():
-        demo.load()
+        load_demo(app)
         now = utcnow()
         before = {o.id: (o.status, o.rating_state, o.updated_at) for o in _past_orders()}
         apply_deadlines(now=now)
@@ -171,7 +172,7 @@ def test_loading_twice_adds_no_history(app):
         return {m.__name__: db.session.scalar(sa.select(sa.func.count()).select_from(m)) for m in models}
 
     with app.app_context():
-        demo.load()
+        load_demo(app)
         before = counts()
         again = demo.load()
         assert (again.history_orders, again.history_activities) == (0, 0)

@@ -8,6 +8,7 @@ from collections import Counter
 
 import sqlalchemy as sa
 
+from tests.api.demo_data import load_demo
 from tests.timebank.conftest import ledger_ok
 from volunteer_app import demo
 from volunteer_app.db import utcnow
@@ -34,7 +35,7 @@ def _replays(machine, record) -> list[str]:
 
 def test_every_state_with_its_timeline(app):
     with app.app_context():
-        created = demo.load()
+        created = load_demo(app)
         assert created.supervision == 6 + 6 + 5 + 3
         assert "supervision:" in demo.summary(created)
         now = utcnow()

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import built_once
 from tests.reports import world
 from tests.support import headers_now
 from volunteer_app.reports import rollups
@@ -248,7 +249,7 @@ def category(d: dict) -> dict:
 
 @pytest.fixture
 def city(app):
-    built = world.build(app)
+    built = built_once(app, world.build)
     with app.app_context():
         assert rollups.pending_changes() > 0  # the world was logged as it was written
     return built

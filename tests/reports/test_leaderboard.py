@@ -11,13 +11,14 @@ from __future__ import annotations
 import pytest
 
 from tests.api.helpers import assert_error
+from tests.conftest import built_once
 from tests.reports import rank_world
 from tests.support import headers_now
 
 
 @pytest.fixture
 def town(app):
-    return rank_world.build(app)
+    return built_once(app, rank_world.build)
 
 
 def get(app, client, town, who: str, site: str, **query):

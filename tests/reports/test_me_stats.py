@@ -13,6 +13,7 @@ import pytest
 import time_machine
 
 from tests.api.helpers import assert_error
+from tests.conftest import built_once
 from tests.reports import rank_world
 from tests.support import headers_now
 
@@ -21,7 +22,7 @@ NOW = rank_world.utc("2026-12-10T04:00")
 
 @pytest.fixture
 def town(app):
-    return rank_world.build(app)
+    return built_once(app, rank_world.build)
 
 
 def my_stats(app, client, town, who: str, **query):

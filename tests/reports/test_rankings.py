@@ -31,6 +31,7 @@ import pytest
 import time_machine
 
 from tests.api.helpers import assert_error
+from tests.conftest import built_once
 from tests.reports import rank_world
 from tests.support import headers_now
 from volunteer_app.reports import rankings
@@ -53,7 +54,7 @@ NOTHING = {"supervision": (None, 0.0, 5.0, 0.0), "follow_up": (None, 0.0, 5.0, 0
 
 @pytest.fixture
 def town(app):
-    return rank_world.build(app)
+    return built_once(app, rank_world.build)
 
 
 def get(app, client, town, who: str, site: str, *, lang: str = "zh-CN", **query):

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import initialize, invariant, precondition, rule, run_state_machine_as_test
 from sqlalchemy import func, select, update
 
+from tests.conftest import built_once
 from tests.orders.test_order_machine import PLACE, RESULTS, OrderMachine
 from tests.reports import world
 from tests.support import ADMIN_VIEW, headers_now
@@ -321,7 +322,7 @@ def _center_nov(app, client, city) -> dict:
 
 
 def test_a_change_left_in_the_log_is_counted_by_the_next_refresh(app, client):
-    city = world.build(app)
+    city = built_once(app, world.build)
     with app.app_context():
         logged = rollups.pending_changes()
         assert rollups.refresh(limit=5) == 5
@@ -348,7 +349,7 @@ def test_a_change_left_in_the_log_is_counted_by_the_next_refresh(app, client):
 
 
 def test_a_read_while_another_writer_counts_answers_as_of(app, client):
-    city = world.build(app)
+    city = built_once(app, world.build)
     with app.app_context():
         if db.engine.dialect.name != "postgresql":
             pytest.skip("SQLite has one writer at a time: a read never finds the lock held")
@@ -384,7 +385,7 @@ def test_a_read_while_another_writer_counts_answers_as_of(app, client):
 
 
 def test_verify_names_a_tampered_row_and_exits_1(app):
-    city = world.build(app)
+    city = built_once(app, world.build)
     runner = app.test_cli_runner()
     result = runner.invoke(args=["reports", "verify"])
     assert result.exit_code == 0, result.output
@@ -416,7 +417,7 @@ def test_verify_names_a_tampered_row_and_exits_1(app):
 def test_a_new_time_zone_is_counted_again(app):
     """A site's new time zone moves its rows (and those of the sites below) to other local days: the
     settings change logs those sites, and the next refresh counts them again whole."""
-    city = world.build(app)
+    city = built_once(app, world.build)
     with app.app_context():
         rollups.refresh_all()
         sites.update_settings(

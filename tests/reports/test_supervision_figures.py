@@ -26,6 +26,7 @@ import re
 import pytest
 import time_machine
 
+from tests.conftest import built_once
 from tests.reports import supervision_world as world
 from tests.support import console_sign_in, headers_now
 
@@ -34,7 +35,7 @@ NOVEMBER = {"from": "2026-11-01", "to": "2026-11-30"}
 
 @pytest.fixture
 def town(app):
-    return world.build(app)
+    return built_once(app, world.build)
 
 
 def stats(app, client, town, who: str, site: str, **query) -> dict:

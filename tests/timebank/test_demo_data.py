@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
+from tests.api.demo_data import load_demo
 from tests.timebank.conftest import ledger_ok
 from volunteer_app import demo
 from volunteer_app.accounts.models import User
@@ -30,7 +31,7 @@ def _snapshot() -> dict:
 
 def test_demo_gives_volunteers_hours_and_stations_rewards(app):
     with app.app_context():
-        created = demo.load()
+        created = load_demo(app)
         assert created.credits > 0 and created.rewards > 0 and created.links == 1
         books = db.session.scalars(sa.select(TimeAccount).where(TimeAccount.kind == "book")).all()
         assert len(books) == world.VOLUNTEERS
@@ -54,7 +55,7 @@ def test_demo_gives_volunteers_hours_and_stations_rewards(app):
 
 def test_loading_twice_changes_nothing(app):
     with app.app_context():
-        demo.load()
+        load_demo(app)
         before = _snapshot()
         again = demo.load()
         assert (again.already, again.credits, again.rewards, again.links) == (True, 0, 0, 0)
@@ -74,7 +75,7 @@ def test_a_demo_database_from_before_the_time_book_gets_one(app):
 
 def test_a_demo_volunteer_can_print_a_certificate_at_once(app, client):
     with app.app_context():
-        demo.load()
+        load_demo(app)
         today = world.local_today()  # the station's (a certificate may not end after it)
     login = client.post(f"{API}/auth/login", json={"phone": "13700000001", "password": world.PASSWORD})
     headers = {"Authorization": f"Bearer {login.json['access_token']}"}
