@@ -420,7 +420,33 @@ def _site_appeals(app, w: World) -> Walk:
     return Walk(f"/sites/{w.sites['I1']}/appeals?side=deciding", w.mgr_i1, made)
 
 
+def _id_number_viewers(app, w: World) -> Walk:
+    """Three managers an admin allowed to see unmasked ID numbers."""
+    from volunteer_app.accounts import privacy
+
+    managers = (w.mgr_c1, w.mgr_i1, w.mgr_s1)
+    with app.app_context():
+        for manager in managers:
+            privacy.grant_viewer(who=caller(w.admin.id), user_id=manager.id)
+    return Walk("/id-number-viewers", w.admin, {(m.id,) for m in managers})
+
+
+def _id_number_access_log(app, w: World) -> Walk:
+    """Three looks at a volunteer's full ID number, each logged (the admin reads the log)."""
+    from types import SimpleNamespace
+
+    from volunteer_app.accounts import privacy
+
+    admin = SimpleNamespace(user_id=w.admin.id, is_admin=True, manager_paths=())
+    with app.app_context():
+        for i in range(ROWS):
+            privacy.reveal_id_number(who=admin, user_id=w.vol_s1.id, reason=f"办理保险 {i}")
+    return Walk(f"/id-number-access-log?subject_id={w.vol_s1.id}", w.admin, None)
+
+
 LISTS: dict[str, Callable[..., Walk]] = {
+    "/api/v1/id-number-viewers": _id_number_viewers,
+    "/api/v1/id-number-access-log": _id_number_access_log,
     "/api/v1/me/complaints": _my_complaints,
     "/api/v1/sites/{site_id}/complaints": _site_complaints,
     "/api/v1/me/appeals": _my_appeals,

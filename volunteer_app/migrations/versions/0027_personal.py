@@ -74,5 +74,6 @@ def downgrade():
         op.execute("DROP FUNCTION IF EXISTS id_number_access_log_append_only()")
     op.drop_table("id_number_access_log")
     op.drop_table("id_number_viewers")
-    with op.batch_alter_table("users") as batch_op:
-        batch_op.drop_column("closed_at")
+    # A plain ALTER TABLE … DROP COLUMN (SQLite has it since 3.35): batch mode would copy and drop the
+    # users table, which SQLite refuses while other tables' rows refer to it (foreign keys are on).
+    op.drop_column("users", "closed_at")
