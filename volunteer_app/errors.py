@@ -255,8 +255,8 @@ class Api(SmorestApi):
             original = getattr(error, "original_exception", None)
             if original is not None and is_outage(original):  # met by an after_request hook
                 return unavailable(original)
-            if original is not None:
-                log.error("unhandled error", exc_info=original)
+            # Anything else was logged by Flask with its traceback (app.log_exception, before this
+            # handler runs), under the request's id: not again here.
         if status == 429:
             retry_after = getattr(error, "retry_after", None) or _limit_window(error)
             if retry_after:
