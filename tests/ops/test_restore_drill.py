@@ -22,13 +22,15 @@ import sqlalchemy as sa
 from flask_migrate import upgrade
 
 from tests.conftest import _postgres_database, make_app
-from volunteer_app import demo
-from volunteer_app.accounts.models import User
+from volunteer_app import demo, heartbeats
+from volunteer_app.accounts.models import RoleGrant, User
 from volunteer_app.auth.models import WechatBinding
+from volunteer_app.db import utcnow
 from volunteer_app.demo import world
 from volunteer_app.extensions import db
 from volunteer_app.phones import normalize_phone
 from volunteer_app.reports import rollups
+from volunteer_app.scheduler.models import JobFailure
 from volunteer_app.scheduler.runner import run_due
 from volunteer_app.sites.models import Site
 from volunteer_app.timebank import checkpoints
@@ -128,9 +130,22 @@ def _add_what_the_demo_leaves_out(app) -> None:
         )
     )
     _ok(client.post(f"{API}/auth/sms-code", json={"phone": world.resident_phone(0)}), 200, 202, 204)
+    # A manager allowed to see full ID numbers, and a look at one (the access log).
+    with app.app_context():
+        manager_id = db.session.scalar(
+            sa.select(RoleGrant.user_id).where(RoleGrant.role == "manager").order_by(RoleGrant.id).limit(1)
+        )
+    _ok(client.post(f"{API}/id-number-viewers", json={"user_id": manager_id}, headers=admin), 200, 201)
+    _ok(client.post(f"{API}/volunteers/{volunteer_id}/id-number", json={"reason": "演练核对"}, headers=admin))
     with app.app_context():
         db.session.add(WechatBinding(user_id=volunteer_id, appid="wx0123456789abcdef", openid="o-drill-1"))
+        # What the scheduler and the worker leave: a failed occurrence, and their heartbeats.
+        db.session.add(
+            JobFailure(job="reports.refresh", occurrence_key="drill", started_at=utcnow(), error="Drill")
+        )
         db.session.commit()
+        heartbeats.beat("worker", started_at=utcnow())
+        heartbeats.beat("scheduler", started_at=utcnow())
         run_due()  # the scheduler's catch-up: job_runs, checkpoints, statements...
         Worker(app).run_once()  # the exports made, the outbox sent
 
