@@ -174,10 +174,15 @@ def objects(app, world) -> dict:
         )
         assert response.status_code == 201, response.json
         activities.append(response.json["id"])
+    from tests.api.endpoints import _complaint
+
     return {
         "order_id": tuple(orders),
         "activity_id": tuple(activities),
         "user_id": (world.vol_s1.id, world.vol_s4.id),
+        # a supervision record's page: a complaint of each side's resident (the complaints tab)
+        "tab_key": ("complaints", "no-such-tab"),  # a tab is no site's own: the other side's is unknown
+        "record_id": (_complaint(app, world, "S1"), _complaint(app, world, "S4")),
     }
 
 
