@@ -67,6 +67,20 @@ def forget_gone(now: datetime | None = None) -> int:
         ).rowcount
 
 
+def forget(kind: str, instance: str | None = None) -> None:
+    """Delete this process's row as it stops cleanly: a restart must not leave it counted as running for
+    the stale limit. Never raises (the database may be away as the process stops)."""
+    try:
+        with db.engine.begin() as conn:
+            conn.execute(
+                delete(Heartbeat).where(
+                    Heartbeat.kind == kind, Heartbeat.instance == (instance or instance_name())
+                )
+            )
+    except Exception as exc:
+        log.warning("%s heartbeat not removed: %s", kind, str(exc).splitlines()[0] if str(exc) else exc)
+
+
 class Beater:
     """A loop's heartbeat: `tick()` at every turn writes one when `every` seconds have passed since the
     last (the first at once). A failed write is logged and tried at the next turn; never raises."""
@@ -92,6 +106,10 @@ class Beater:
             return False
         self.last = now
         return True
+
+    def stop(self) -> None:
+        """The loop ends cleanly: remove its row (heartbeats.forget)."""
+        forget(self.kind, self.instance)
 
 
 def latest(conn) -> dict[str, tuple[datetime, int]]:

@@ -334,6 +334,8 @@ def test_the_worker_loop_beats_while_idle(app, monkeypatch):
     finally:
         worker.stopping.set()
         thread.join(30)
+    # Stopped cleanly: its row is gone, so a restart is not counted as two running workers.
+    assert _beats(app, "worker") == []
 
 
 def test_the_scheduler_beats(app, monkeypatch):

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
-from volunteer_app.heartbeats import Beater
+from volunteer_app.heartbeats import Beater, forget
 from volunteer_app.scheduler.models import JobRun
 from volunteer_app.scheduler.process import build_scheduler
 from volunteer_app.scheduler.registry import registered, scheduler_timezone
@@ -65,6 +65,7 @@ def scheduler_run(once: bool, now_text: str | None) -> None:
     signal.signal(signal.SIGINT, stop)
     log.info("scheduler running %d jobs in %s", len(registered()), scheduler.timezone)
     scheduler.start()
+    forget("scheduler")  # stopped cleanly: no longer counted as running
 
 
 @scheduler_cli.command("jobs")

@@ -88,6 +88,7 @@ def work_forever(worker: Worker) -> None:
         if listener is not None:
             listener.close()
         db.session.remove()
+        beater.stop()  # stopped cleanly: no longer counted as running
 
 
 def start_embedded(app: Flask) -> Worker | None:
