@@ -36,24 +36,11 @@ PROFILE = ROOT / "deploy" / "postgresql" / "volunteer.conf"
 class BenchCluster(Cluster):
     """A private cluster with fsync on (durability as in production) and a switchable profile."""
 
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
-        self._run(
-            "pg_ctl",
-            "-D",
-            str(self.data),
-            "-l",
-            str(self.root / "log"),
-            "-w",
-            "-t",
-            "300",
-            "-o",
-            options,
-            "start",
-        )
+    options = ""  # fsync on
+    wait_seconds = 300  # a city-sized database takes a while to start and to stop cleanly
 
     def stop_clean(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "300", "stop")
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", str(self.wait_seconds), "stop")
 
     def use(self, profile: str) -> None:
         """Include the profile (tuned) or nothing (defaults) at the next start."""

@@ -47,6 +47,10 @@ def free_port() -> int:
 class Cluster:
     """A PostgreSQL cluster of the test's own in a temporary directory, on a free port (never 5432)."""
 
+    # Server options at start: a test's cluster need not wait for the disk. Seconds pg_ctl waits.
+    options = "-c fsync=off"
+    wait_seconds = 60
+
     def __init__(self):
         self.bin = _pg_bin()
         self.root = Path(tempfile.mkdtemp(prefix="volunteer-pg-"))
@@ -66,23 +70,24 @@ class Cluster:
         cmd = [str(self.bin / tool), *args]
         if self.user:
             cmd = ["runuser", "-u", self.user, "--", *cmd]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=self.wait_seconds + 30)
         assert done.returncode == 0, f"{tool} failed: {done.stdout}\n{done.stderr}"
 
     def init(self) -> None:
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
 
     def start(self) -> None:
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 {self.options}"
+        log = str(self.root / "log")
         self._run(
             "pg_ctl",
             "-D",
             str(self.data),
             "-l",
-            str(self.root / "log"),
+            log,
             "-w",
             "-t",
-            "60",
+            str(self.wait_seconds),
             "-o",
             options,
             "start",
