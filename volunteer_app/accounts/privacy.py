@@ -24,8 +24,7 @@ from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, Forbidden, NotFound, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.pagination import paginate
-from volunteer_app.sites.models import Site
-from volunteer_app.sites.reach import path_in_reach
+from volunteer_app.sites.reach import in_reach
 
 register_messages(
     {
@@ -117,15 +116,15 @@ def reveal_id_number(*, who, user_id: int, reason: str) -> dict:
     without the permission is 403 before anything is read."""
     if not may_see_id_numbers(who):
         raise Forbidden("id_number.not_permitted")
-    row = db.session.execute(
-        select(User, Site.path)
+    stmt = (
+        select(User)
         .outerjoin(VolunteerProfile, VolunteerProfile.user_id == User.id)
-        .outerjoin(Site, Site.id == db.func.coalesce(VolunteerProfile.site_id, User.home_site_id))
         .where(User.id == user_id)
-    ).first()
-    if row is None or not (who.is_admin or (row[1] is not None and path_in_reach(row[1], who))):
+    )
+    station = db.func.coalesce(VolunteerProfile.site_id, User.home_site_id)
+    user = db.session.scalars(in_reach(stmt, station, who)).first()
+    if user is None:
         raise NotFound()
-    user = row[0]
     if user.id_number_enc is None:
         raise NotFound("id_number.none")
     number = identity.decrypt_id_number(user.id_number_enc)
