@@ -20,6 +20,7 @@ from volunteer_app.accounts.models import (
     VolunteerApplication,
     VolunteerProfile,
 )
+from volunteer_app.accounts.service import users_by_id
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, Forbidden, NotFound, register_messages
 from volunteer_app.extensions import db
@@ -89,11 +90,7 @@ def revoke_viewer(*, user_id: int) -> None:
 def list_viewers(*, limit: int, cursor: str | None) -> dict:
     """Who holds the permission, in the order it was given."""
     page = paginate(select(IdNumberViewer), [IdNumberViewer.user_id], limit=limit, cursor=cursor)
-    names = dict(
-        db.session.execute(
-            select(User.id, User.name).where(User.id.in_([v.user_id for v in page["items"]]))
-        ).all()
-    )
+    names = {uid: u.name for uid, u in users_by_id(v.user_id for v in page["items"]).items()}
     page["items"] = [
         {
             "user_id": v.user_id,
@@ -148,7 +145,7 @@ def access_log(*, subject_id: int | None, viewer_id: int | None, limit: int, cur
         stmt = stmt.where(IdNumberAccess.viewer_id == viewer_id)
     page = paginate(stmt, [IdNumberAccess.id], limit=limit, cursor=cursor, descending=True)
     ids = {e.viewer_id for e in page["items"]} | {e.subject_id for e in page["items"]}
-    names = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(ids))).all()) if ids else {}
+    names = {uid: u.name for uid, u in users_by_id(ids).items()}
     page["items"] = [
         {
             "id": e.id,
