@@ -20,12 +20,12 @@ from volunteer_app.accounts.models import (
     VolunteerApplication,
     VolunteerProfile,
 )
+from volunteer_app.accounts.service import users_by_id
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, Forbidden, NotFound, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.pagination import paginate
-from volunteer_app.sites.models import Site
-from volunteer_app.sites.reach import path_in_reach
+from volunteer_app.sites.reach import in_reach
 
 register_messages(
     {
@@ -90,11 +90,7 @@ def revoke_viewer(*, user_id: int) -> None:
 def list_viewers(*, limit: int, cursor: str | None) -> dict:
     """Who holds the permission, in the order it was given."""
     page = paginate(select(IdNumberViewer), [IdNumberViewer.user_id], limit=limit, cursor=cursor)
-    names = dict(
-        db.session.execute(
-            select(User.id, User.name).where(User.id.in_([v.user_id for v in page["items"]]))
-        ).all()
-    )
+    names = {uid: u.name for uid, u in users_by_id(v.user_id for v in page["items"]).items()}
     page["items"] = [
         {
             "user_id": v.user_id,
@@ -117,15 +113,15 @@ def reveal_id_number(*, who, user_id: int, reason: str) -> dict:
     without the permission is 403 before anything is read."""
     if not may_see_id_numbers(who):
         raise Forbidden("id_number.not_permitted")
-    row = db.session.execute(
-        select(User, Site.path)
+    stmt = (
+        select(User)
         .outerjoin(VolunteerProfile, VolunteerProfile.user_id == User.id)
-        .outerjoin(Site, Site.id == db.func.coalesce(VolunteerProfile.site_id, User.home_site_id))
         .where(User.id == user_id)
-    ).first()
-    if row is None or not (who.is_admin or (row[1] is not None and path_in_reach(row[1], who))):
+    )
+    station = db.func.coalesce(VolunteerProfile.site_id, User.home_site_id)
+    user = db.session.scalars(in_reach(stmt, station, who)).first()
+    if user is None:
         raise NotFound()
-    user = row[0]
     if user.id_number_enc is None:
         raise NotFound("id_number.none")
     number = identity.decrypt_id_number(user.id_number_enc)
@@ -149,7 +145,7 @@ def access_log(*, subject_id: int | None, viewer_id: int | None, limit: int, cur
         stmt = stmt.where(IdNumberAccess.viewer_id == viewer_id)
     page = paginate(stmt, [IdNumberAccess.id], limit=limit, cursor=cursor, descending=True)
     ids = {e.viewer_id for e in page["items"]} | {e.subject_id for e in page["items"]}
-    names = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(ids))).all()) if ids else {}
+    names = {uid: u.name for uid, u in users_by_id(ids).items()}
     page["items"] = [
         {
             "id": e.id,
