@@ -43,6 +43,13 @@ def heartbeat_seconds(app=None) -> int:
     return int(((app or current_app).config.get("OPS") or {}).get("heartbeat_seconds", 30))
 
 
+def stale_after(app=None) -> timedelta:
+    """How long a process may go without a beat and still count as running ([ops] heartbeat_stale_seconds)."""
+    return timedelta(
+        seconds=int(((app or current_app).config.get("OPS") or {}).get("heartbeat_stale_seconds", 180))
+    )
+
+
 def beat(
     kind: str, *, started_at: datetime, instance: str | None = None, now: datetime | None = None
 ) -> None:
@@ -114,7 +121,7 @@ class Beater:
 
 def latest(conn) -> dict[str, tuple[datetime, int]]:
     """Per kind: the newest beat and how many processes beat within the stale limit."""
-    stale = timedelta(seconds=int((current_app.config.get("OPS") or {}).get("heartbeat_stale_seconds", 180)))
+    stale = stale_after()
     rows = conn.execute(
         select(
             Heartbeat.kind,

@@ -13,6 +13,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import text
 
+from volunteer_app import heartbeats
 from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
 from volunteer_app.health import code_head, database_revision
@@ -143,7 +144,7 @@ def check_database() -> Finding:
 
 
 def check_heartbeats(conn, now: datetime) -> list[Finding]:
-    stale = timedelta(seconds=int(_ops().get("heartbeat_stale_seconds", 180)))
+    stale = heartbeats.stale_after()
     beats = readings.beats(conn)
     commands = {"worker": "flask worker run", "scheduler": "flask scheduler run"}
     findings = []
