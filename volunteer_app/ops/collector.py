@@ -55,7 +55,7 @@ class DatabaseCollector:
         return [
             *_queue_families(queues, now),
             *_job_families(jobs),
-            *_verification_families(verification, now),
+            *_verification_families(verification),
             *_heartbeat_families(beats, now),
         ]
 
@@ -124,7 +124,7 @@ def _job_families(jobs):
     return [runs, mean, longest, success, failure]
 
 
-def _verification_families(verification, now):
+def _verification_families(verification):
     at = GaugeMetricFamily(
         "volunteer_ledger_verify_last_timestamp_seconds",
         "When the last ledger verification finished (0: never)",
