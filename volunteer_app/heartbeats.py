@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from volunteer_app.db import UTCDateTime, dialect_insert, utcnow
 from volunteer_app.extensions import db
+from volunteer_app.logs import first_line
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def forget(kind: str, instance: str | None = None) -> None:
                 )
             )
     except Exception as exc:
-        log.warning("%s heartbeat not removed: %s", kind, str(exc).splitlines()[0] if str(exc) else exc)
+        log.warning("%s heartbeat not removed: %s", kind, first_line(exc))
 
 
 class Beater:
@@ -107,9 +108,7 @@ class Beater:
                 forget_gone()
             beat(self.kind, started_at=self.started_at, instance=self.instance)
         except Exception as exc:  # the database is away: the loop goes on; the next turn tries again
-            log.warning(
-                "%s heartbeat not written: %s", self.kind, str(exc).splitlines()[0] if str(exc) else exc
-            )
+            log.warning("%s heartbeat not written: %s", self.kind, first_line(exc))
             return False
         self.last = now
         return True
