@@ -37,7 +37,7 @@ class ReadyOut(HealthOut):
 
 
 @functools.cache
-def _code_head(directory: str) -> str | None:
+def code_head(directory: str) -> str | None:
     """The newest migration in the code (read once per process: the code does not change under us)."""
     return ScriptDirectory(directory).get_current_head()
 
@@ -48,7 +48,7 @@ _alembic_log = logging.getLogger("alembic.runtime.migration")
 _alembic_log_lock = threading.Lock()
 
 
-def _database_revision(conn) -> str | None:
+def database_revision(conn) -> str | None:
     """The migration the database is at (None: never migrated), read without alembic's INFO lines."""
     with _alembic_log_lock:
         level = _alembic_log.level
@@ -76,10 +76,10 @@ class Ready(MethodView):
         try:
             with db.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-                current = _database_revision(conn)
+                current = database_revision(conn)
         except SQLAlchemyError as exc:
             raise ServiceUnavailable("ready.database") from exc
-        head = _code_head(current_app.extensions["migrate"].directory)
+        head = code_head(current_app.extensions["migrate"].directory)
         if current != head:
             raise ServiceUnavailable(
                 "ready.migrations", errors={"revision": {"database": current, "code": head}}

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from volunteer_app.db import UTCDateTime, dialect_insert, utcnow
 from volunteer_app.extensions import db
+from volunteer_app.logs import first_line
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,13 @@ def instance_name() -> str:
 
 def heartbeat_seconds(app=None) -> int:
     return int(((app or current_app).config.get("OPS") or {}).get("heartbeat_seconds", 30))
+
+
+def stale_after(app=None) -> timedelta:
+    """How long a process may go without a beat and still count as running ([ops] heartbeat_stale_seconds)."""
+    return timedelta(
+        seconds=int(((app or current_app).config.get("OPS") or {}).get("heartbeat_stale_seconds", 180))
+    )
 
 
 def beat(
@@ -78,7 +86,7 @@ def forget(kind: str, instance: str | None = None) -> None:
                 )
             )
     except Exception as exc:
-        log.warning("%s heartbeat not removed: %s", kind, str(exc).splitlines()[0] if str(exc) else exc)
+        log.warning("%s heartbeat not removed: %s", kind, first_line(exc))
 
 
 class Beater:
@@ -100,9 +108,7 @@ class Beater:
                 forget_gone()
             beat(self.kind, started_at=self.started_at, instance=self.instance)
         except Exception as exc:  # the database is away: the loop goes on; the next turn tries again
-            log.warning(
-                "%s heartbeat not written: %s", self.kind, str(exc).splitlines()[0] if str(exc) else exc
-            )
+            log.warning("%s heartbeat not written: %s", self.kind, first_line(exc))
             return False
         self.last = now
         return True
@@ -114,7 +120,7 @@ class Beater:
 
 def latest(conn) -> dict[str, tuple[datetime, int]]:
     """Per kind: the newest beat and how many processes beat within the stale limit."""
-    stale = timedelta(seconds=int((current_app.config.get("OPS") or {}).get("heartbeat_stale_seconds", 180)))
+    stale = stale_after()
     rows = conn.execute(
         select(
             Heartbeat.kind,

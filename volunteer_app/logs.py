@@ -34,7 +34,7 @@ from typing import Any
 import structlog
 from structlog.contextvars import bind_contextvars, bound_contextvars, get_contextvars
 
-__all__ = ["bound_contextvars", "configure", "init_app", "is_idle", "request_id"]
+__all__ = ["bound_contextvars", "configure", "first_line", "init_app", "is_idle", "request_id"]
 
 HEADER = "X-Request-ID"
 # An incoming id is kept only if it looks like an id (a proxy's UUID, nginx's $request_id, …): short
@@ -156,6 +156,12 @@ def is_idle(result: Any) -> bool:
     if isinstance(result, list | tuple):
         return all(is_idle(v) for v in result)
     return result is None or result is False or result == 0 or result == ""
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's text up to its first line break (a database error's runs on with the statement)."""
+    lines = str(exc).splitlines()
+    return lines[0] if lines else ""
 
 
 # ---- redaction ---------------------------------------------------------------------------------------

@@ -85,7 +85,7 @@ def deliver_pending(*, limit: int = 100, now: datetime | None = None) -> int:
     return len(sent)
 
 
-def _due(now: datetime):
+def due(now: datetime):
     """Pending or failed rows whose time has come, and claims whose lease ran out (a crashed sender)."""
     return (
         OutboxMessage.status.in_((OutboxStatus.PENDING, OutboxStatus.FAILED, OutboxStatus.SENDING)),
@@ -95,7 +95,7 @@ def _due(now: datetime):
 
 def count_due(now: datetime | None = None) -> int:
     """How many outbox rows are due now (what a `flask notifications deliver` would try)."""
-    count = db.session.scalar(select(func.count()).select_from(OutboxMessage).where(*_due(now or utcnow())))
+    count = db.session.scalar(select(func.count()).select_from(OutboxMessage).where(*due(now or utcnow())))
     db.session.rollback()
     return int(count or 0)
 
@@ -106,7 +106,7 @@ def _claim(limit: int, now: datetime) -> list[dict[str, Any]]:
     candidates = list(
         db.session.scalars(
             select(OutboxMessage.id)
-            .where(*_due(now))
+            .where(*due(now))
             .order_by(OutboxMessage.next_try_at, OutboxMessage.id)
             .limit(limit)
             # PostgreSQL: concurrent workers skip each other's rows instead of queueing on them
@@ -120,7 +120,7 @@ def _claim(limit: int, now: datetime) -> list[dict[str, Any]]:
     claimed = list(
         db.session.scalars(
             update(OutboxMessage)
-            .where(OutboxMessage.id.in_(candidates), *_due(now))
+            .where(OutboxMessage.id.in_(candidates), *due(now))
             .values(status=OutboxStatus.SENDING, next_try_at=now + SENDING_LEASE)
             .returning(OutboxMessage.id),
             execution_options={"synchronize_session": False},

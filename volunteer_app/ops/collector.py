@@ -12,6 +12,7 @@ from prometheus_client.core import GaugeMetricFamily
 from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
 from volunteer_app.heartbeats import KINDS
+from volunteer_app.logs import first_line
 from volunteer_app.ops import readings
 
 log = logging.getLogger(__name__)
@@ -32,9 +33,7 @@ class DatabaseCollector:
         try:
             families = self._read()
         except Exception as exc:  # the database is away: say so, serve the web processes' own figures
-            log.warning(
-                "metrics: database figures unavailable: %s", str(exc).splitlines()[0] if str(exc) else exc
-            )
+            log.warning("metrics: database figures unavailable: %s", first_line(exc))
             families = []
             up.add_metric([], 0)
         else:
@@ -55,7 +54,7 @@ class DatabaseCollector:
         return [
             *_queue_families(queues, now),
             *_job_families(jobs),
-            *_verification_families(verification, now),
+            *_verification_families(verification),
             *_heartbeat_families(beats, now),
         ]
 
@@ -124,7 +123,7 @@ def _job_families(jobs):
     return [runs, mean, longest, success, failure]
 
 
-def _verification_families(verification, now):
+def _verification_families(verification):
     at = GaugeMetricFamily(
         "volunteer_ledger_verify_last_timestamp_seconds",
         "When the last ledger verification finished (0: never)",

@@ -13,9 +13,10 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import text
 
+from volunteer_app import heartbeats
 from volunteer_app.db import utcnow
 from volunteer_app.extensions import db
-from volunteer_app.health import _code_head, _database_revision
+from volunteer_app.health import code_head, database_revision
 from volunteer_app.ops import readings
 from volunteer_app.settings import DEV_PUBLIC_BASE_URL, production_problems
 from volunteer_app.timebank.jobs import VERIFY
@@ -122,7 +123,7 @@ def check_database() -> Finding:
     try:
         with db.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-            current = _database_revision(conn)
+            current = database_revision(conn)
     except Exception as exc:
         first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         return Finding(
@@ -131,7 +132,7 @@ def check_database() -> Finding:
             f"unreachable ({first[0] if first else type(exc).__name__}): "
             "check DATABASE_URL and that the server runs",
         )
-    head = _code_head(current_app.extensions["migrate"].directory)
+    head = code_head(current_app.extensions["migrate"].directory)
     if current != head:
         return Finding(
             PROBLEM,
@@ -143,7 +144,7 @@ def check_database() -> Finding:
 
 
 def check_heartbeats(conn, now: datetime) -> list[Finding]:
-    stale = timedelta(seconds=int(_ops().get("heartbeat_stale_seconds", 180)))
+    stale = heartbeats.stale_after()
     beats = readings.beats(conn)
     commands = {"worker": "flask worker run", "scheduler": "flask scheduler run"}
     findings = []

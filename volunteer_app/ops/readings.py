@@ -8,13 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from volunteer_app import heartbeats
+from volunteer_app.notifications import delivery
 from volunteer_app.notifications.models import OutboxMessage, OutboxStatus
 from volunteer_app.scheduler.models import JobFailure, JobRun
 from volunteer_app.scheduler.registry import registered
 from volunteer_app.timebank.jobs import VERIFY
+from volunteer_app.worker import queue as work_queue
 from volunteer_app.worker.models import WorkItem, WorkState
 
 WINDOW = timedelta(hours=24)  # job runs and failures are counted over this past window
@@ -41,7 +43,7 @@ class Queue:
 
 def queues(conn, now: datetime) -> list[Queue]:
     """The work queue and the outbox: rows by state, due rows (as the workers' claims define them:
-    queue._due, delivery._due), and the oldest due time."""
+    worker.queue.due, notifications.delivery.due), and the oldest due time."""
     work_states = dict(
         conn.execute(
             select(WorkItem.state, func.count())
@@ -49,15 +51,14 @@ def queues(conn, now: datetime) -> list[Queue]:
             .group_by(WorkItem.state)
         ).all()
     )
-    waiting = conn.execute(
-        select(func.count(), func.min(WorkItem.run_after)).where(
-            WorkItem.state.in_((WorkState.QUEUED, WorkState.FAILED)), WorkItem.run_after <= now
-        )
-    ).one()
-    lapsed = conn.execute(  # running items whose lease ran out: a dead worker's, taken again
-        select(func.count(), func.min(WorkItem.lease_until)).where(
-            WorkItem.state == WorkState.RUNNING, WorkItem.lease_until <= now
-        )
+    # A due running item is one whose lease ran out (a dead worker's, taken again): due since then.
+    work_due = conn.execute(
+        select(
+            func.count(),
+            func.min(
+                case((WorkItem.state == WorkState.RUNNING, WorkItem.lease_until), else_=WorkItem.run_after)
+            ),
+        ).where(work_queue.due(now))
     ).one()
     outbox_states = dict(
         conn.execute(
@@ -67,16 +68,10 @@ def queues(conn, now: datetime) -> list[Queue]:
         ).all()
     )
     outbox_due = conn.execute(
-        select(func.count(), func.min(OutboxMessage.next_try_at)).where(
-            OutboxMessage.status.in_((OutboxStatus.PENDING, OutboxStatus.FAILED, OutboxStatus.SENDING)),
-            OutboxMessage.next_try_at <= now,
-        )
+        select(func.count(), func.min(OutboxMessage.next_try_at)).where(*delivery.due(now))
     ).one()
-    oldest_work = min((t for t in (waiting[1], lapsed[1]) if t is not None), default=None)
     return [
-        Queue(
-            "work", {str(k): int(v) for k, v in work_states.items()}, int(waiting[0] + lapsed[0]), oldest_work
-        ),
+        Queue("work", {str(k): int(v) for k, v in work_states.items()}, int(work_due[0]), work_due[1]),
         Queue(
             "outbox", {str(k): int(v) for k, v in outbox_states.items()}, int(outbox_due[0]), outbox_due[1]
         ),

@@ -79,7 +79,7 @@ def retry_delay(attempts: int) -> timedelta:
     return min(RETRY_FIRST * 2 ** max(attempts - 1, 0), RETRY_MAX)
 
 
-def _due(now: datetime):
+def due(now: datetime):
     return or_(
         and_(WorkItem.state.in_((WorkState.QUEUED, WorkState.FAILED)), WorkItem.run_after <= now),
         and_(WorkItem.state == WorkState.RUNNING, WorkItem.lease_until <= now),
@@ -116,7 +116,7 @@ def claim(worker: str, now: datetime | None = None) -> Claim | None:
         now = now or utcnow()
         candidate = (
             select(WorkItem.id)
-            .where(_due(now))
+            .where(due(now))
             .order_by(WorkItem.run_after, WorkItem.id)
             .limit(1)
             .with_for_update(skip_locked=True)
@@ -124,7 +124,7 @@ def claim(worker: str, now: datetime | None = None) -> Claim | None:
         )
         row = db.session.execute(
             update(WorkItem)
-            .where(WorkItem.id == candidate, _due(now))
+            .where(WorkItem.id == candidate, due(now))
             .values(
                 state=WorkState.RUNNING,
                 attempts=WorkItem.attempts + 1,
