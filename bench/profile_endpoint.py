@@ -8,7 +8,9 @@
 It mints access tokens for `--users` users of the role (`--as`: volunteer, resident, manager) with the
 auth service's own code, sends `--requests` requests through Flask's test client (no server, no
 network: the app's own time only), rotating the tokens, and prints the mean milliseconds per request
-and cProfile's top functions by cumulative and by own time. `--body submit` posts a valid order near
+and cProfile's top functions by cumulative and by own time; the statements one request sends are
+counted (`--statements` prints them), and the process's CPU per request is the Python side's cost
+alone (the database's is not in it), steadier than wall time on a busy machine. `--body submit` posts a valid order near
 the first resident's home. A first `--warmup` batch is not profiled (statement caches, imports).
 The per-user rate limits are raised as in bench/load.py. Nothing is written but the rows the requests
 themselves make (and the device sessions of the tokens).
@@ -44,6 +46,57 @@ def users_of(app, role: str, count: int) -> list[int]:
         return list(db.session.scalars(query.order_by("id").limit(count)))
 
 
+def count_statements(app, fn) -> list[str]:
+    """The statements (and transaction ends) `fn` sends on the app's engine: what a request costs in
+    round trips. BEGIN is implicit in the driver and counted on the first statement of a transaction."""
+    from sqlalchemy import event
+
+    from volunteer_app.extensions import db
+
+    seen: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def on_execute(_conn, _cursor, statement, *_args):
+        seen.append(statement)
+
+    def on_begin(_conn):
+        seen.append("BEGIN")
+
+    def on_rollback(_conn):
+        seen.append("ROLLBACK")
+
+    def on_commit(_conn):
+        seen.append("COMMIT")
+
+    def on_checkout(*_args):
+        if engine.pool._pre_ping:
+            seen.append("PING (pool_pre_ping)")
+
+    def on_reset(*_args):
+        seen.append("RESET (the pool's rollback at check-in)")
+
+    hooks = [
+        ("before_cursor_execute", on_execute),
+        ("begin", on_begin),
+        ("rollback", on_rollback),
+        ("commit", on_commit),
+    ]
+    pool_hooks = [("checkout", on_checkout), ("reset", on_reset)]
+    for name, hook in hooks:
+        event.listen(engine, name, hook)
+    for name, hook in pool_hooks:
+        event.listen(engine.pool, name, hook)
+    try:
+        fn()
+    finally:
+        for name, hook in hooks:
+            event.remove(engine, name, hook)
+        for name, hook in pool_hooks:
+            event.remove(engine.pool, name, hook)
+    return seen
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--database-url", required=True)
@@ -55,6 +108,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--body", choices=["submit"], default=None)
     parser.add_argument("--no-profile", action="store_true", help="time only (cProfile costs ~×2)")
+    parser.add_argument(
+        "--statements", action="store_true", help="print the SQL statements of one request (after warm-up)"
+    )
     parser.add_argument("method", choices=["GET", "POST"])
     parser.add_argument("path", help="under /api/v1, e.g. /me/timebook")
     args = parser.parse_args(argv)
@@ -94,18 +150,24 @@ def main(argv: list[str] | None = None) -> None:
 
     send(args.warmup)
     statuses.clear()
+    counted = count_statements(app, lambda: send(1))
+    print(f"SQL statements per request (BEGIN and the end of the transaction included): {len(counted)}")
+    if args.statements:
+        for statement in counted:
+            print("   ", " ".join(statement.split())[:200])
+    statuses.clear()
     profile = None if args.no_profile else cProfile.Profile()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     if profile:
         profile.enable()
     send(args.requests)
     if profile:
         profile.disable()
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     print(
         f"{args.method} {args.path} as {args.role}: {args.requests} requests, "
-        f"{1000 * seconds / args.requests:.2f} ms each{' under cProfile' if profile else ''}; "
-        f"statuses {statuses}"
+        f"{1000 * seconds / args.requests:.2f} ms each, {1000 * cpu / args.requests:.2f} ms of this "
+        f"process's CPU{' under cProfile' if profile else ''}; statuses {statuses}"
     )
     if profile:
         for order in ("cumulative", "tottime"):
