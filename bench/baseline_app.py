@@ -1,6 +1,7 @@
 """The load bench's baseline (bench/load.py): a bare Flask app doing one primary-key select on the
 users table, on the same database, with the same SQLAlchemy engine settings as the real app
-(volunteer_app.settings.build_config), served by the same gunicorn settings:
+(volunteer_app.settings.build_config) and its idle-connection ping (volunteer_app.db), served by the
+same gunicorn settings:
 
     DATABASE_URL=… gunicorn -c python:volunteer_app.config.gunicorn bench.baseline_app:app
 
@@ -15,6 +16,7 @@ import os
 import sqlalchemy as sa
 from flask import Flask, abort, jsonify
 
+from volunteer_app.db import ping_when_idle
 from volunteer_app.settings import build_config
 
 app = Flask(__name__)
@@ -29,6 +31,7 @@ def engine() -> sa.Engine:
         _engine[pid] = sa.create_engine(
             config["SQLALCHEMY_DATABASE_URI"], **config["SQLALCHEMY_ENGINE_OPTIONS"]
         )
+        ping_when_idle(_engine[pid])  # as create_app does
     return _engine[pid]
 
 

@@ -10,10 +10,10 @@ auth service's own code, sends `--requests` requests through Flask's test client
 network: the app's own time only), rotating the tokens, and prints the mean milliseconds per request
 and cProfile's top functions by cumulative and by own time; the statements one request sends are
 counted (`--statements` prints them), and the process's CPU per request is the Python side's cost
-alone (the database's is not in it), steadier than wall time on a busy machine. `--body submit` posts a valid order near
-the first resident's home. A first `--warmup` batch is not profiled (statement caches, imports).
-The per-user rate limits are raised as in bench/load.py. Nothing is written but the rows the requests
-themselves make (and the device sessions of the tokens).
+alone (the database's is not in it), steadier than wall time on a busy machine. `--body submit`
+posts a valid order near the first resident's home. A first `--warmup` batch is not profiled
+(statement caches, imports). The per-user rate limits are raised as in bench/load.py. Nothing is
+written but the rows the requests themselves make (and the device sessions of the tokens).
 """
 
 from __future__ import annotations
@@ -69,9 +69,11 @@ def count_statements(app, fn) -> list[str]:
     def on_commit(_conn):
         seen.append("COMMIT")
 
-    def on_checkout(*_args):
-        if engine.pool._pre_ping:
-            seen.append("PING (pool_pre_ping)")
+    ping = engine.dialect.do_ping
+
+    def counted_ping(dbapi_connection):
+        seen.append("PING (an idle connection's check, db.ping_when_idle)")
+        return ping(dbapi_connection)
 
     def on_reset(*_args):
         seen.append("RESET (the pool's rollback at check-in)")
@@ -82,7 +84,8 @@ def count_statements(app, fn) -> list[str]:
         ("rollback", on_rollback),
         ("commit", on_commit),
     ]
-    pool_hooks = [("checkout", on_checkout), ("reset", on_reset)]
+    pool_hooks = [("reset", on_reset)]
+    engine.dialect.do_ping = counted_ping
     for name, hook in hooks:
         event.listen(engine, name, hook)
     for name, hook in pool_hooks:
@@ -94,6 +97,7 @@ def count_statements(app, fn) -> list[str]:
             event.remove(engine, name, hook)
         for name, hook in pool_hooks:
             event.remove(engine.pool, name, hook)
+        del engine.dialect.do_ping  # back to the class's
     return seen
 
 

@@ -412,3 +412,50 @@ def test_a_database_outage_under_load_is_a_clean_503_and_recovers():
     print(f"served again {recovered} s after the database's return; {len(answers)} answers")
     # One warning line per failed request, no traceback.
     assert "Traceback" not in gunicorn_log, gunicorn_log[-3000:]
+
+
+# ---- the idle-connection ping (db.ping_when_idle) ----
+
+
+def _kill_pooled_backends(app) -> int:
+    """Terminate, from a connection of its own, every backend of the app's pool (as a restart or a
+    proxy would); returns how many."""
+    with app.app_context():
+        url = db.engine.url.set(drivername="postgresql")
+    with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as admin:
+        return admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend'"
+        ).fetchone()[0]
+
+
+def _age_pool(app, seconds: float) -> None:
+    """Make every connection resting in the pool look idle for `seconds` longer."""
+    with app.app_context():
+        pool = db.engine.pool
+    for record in list(pool._pool.queue):
+        record.info["idle_since"] -= seconds
+
+
+def test_an_idle_dead_connection_is_pinged_and_replaced(app, client, world):
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite has no connection to lose")
+    assert client.get("/api/v1/me", headers=world.vol_s1.headers).status_code == 200
+    assert _kill_pooled_backends(app) >= 1
+    _age_pool(app, 60)
+    # The ping finds the connection dead: the request gets a fresh one and never sees the failure.
+    assert client.get("/api/v1/me", headers=world.vol_s1.headers).status_code == 200
+
+
+def test_a_connection_killed_right_after_use_costs_one_503(app, client, world):
+    """The price of not pinging on every checkout: a connection killed from outside within
+    IDLE_PING_SECONDS of its last use fails the next request with a clean 503; the one after is served."""
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite has no connection to lose")
+    assert client.get("/api/v1/me", headers=world.vol_s1.headers).status_code == 200
+    assert _kill_pooled_backends(app) >= 1
+    _assert_unavailable(client.get("/api/v1/me", headers=world.vol_s1.headers))
+    assert client.get("/api/v1/me", headers=world.vol_s1.headers).status_code == 200

@@ -7,6 +7,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from volunteer_app import logs
+from volunteer_app.db import ping_when_idle
 from volunteer_app.extensions import api, db, jwt, limiter, migrate
 from volunteer_app.schemas import MAX_ID
 from volunteer_app.settings import build_config
@@ -43,6 +44,8 @@ def create_app(config: dict | None = None) -> Flask:
     _import_models()
     _connect_receivers()
     db.init_app(app)
+    with app.app_context():
+        ping_when_idle(db.engine)  # a ping before a request gets a connection that sat idle, not on every one
     migrate.init_app(app, db, directory=_migrations_dir(), render_as_batch=True, compare_type=True)
     jwt.init_app(app)
     limiter.init_app(app)

@@ -292,7 +292,7 @@ def _is_json_syntax_error(errors: Any) -> bool:
 
 
 # How long a client waits before retrying while the database is unreachable: PostgreSQL restarts in
-# seconds, and the app takes the first request after that (pool_pre_ping replaces dead connections).
+# seconds, and the app takes the first request after that (db.ping_when_idle replaces dead connections).
 RETRY_AFTER_SECONDS = 5
 
 

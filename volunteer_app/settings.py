@@ -129,7 +129,8 @@ def build_config(overrides: dict[str, Any] | None = None, environ: dict[str, str
         "SQLALCHEMY_DATABASE_URI": _database_url(environ, instance_dir),
         # hide_parameters: a database error's text (logged with its traceback) names the statement but
         # not its values, which may be phone numbers, coordinates or tokens' hashes.
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
+        # No pool_pre_ping: create_app pings only connections idle for a while (db.ping_when_idle).
+        "SQLALCHEMY_ENGINE_OPTIONS": {"hide_parameters": True},
         "REDIS_URL": environ.get("REDIS_URL"),
         "MAX_CONTENT_LENGTH": app_cfg["max_content_length"],
         "APP": app_cfg,
