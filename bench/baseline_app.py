@@ -1,7 +1,7 @@
-"""The load bench's baseline (bench/load.py): a bare Flask app doing one primary-key select on the
-users table, on the same database, with the same SQLAlchemy engine settings as the real app
-(volunteer_app.settings.build_config) and its idle-connection ping (volunteer_app.db), served by the
-same gunicorn settings:
+"""The load bench's baselines (bench/load.py): a bare Flask app doing one primary-key select on the
+users table (the reads' baseline) or one single-row insert and its commit (the writes'), on the same
+database, with the same SQLAlchemy engine settings as the real app (volunteer_app.settings.build_config)
+and its idle-connection ping (volunteer_app.db), served by the same gunicorn settings:
 
     DATABASE_URL=… gunicorn -c python:volunteer_app.config.gunicorn bench.baseline_app:app
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 
 import sqlalchemy as sa
-from flask import Flask, abort, jsonify
+from flask import Flask, abort, jsonify, request
 
 from volunteer_app.db import ping_when_idle
 from volunteer_app.settings import build_config
@@ -22,6 +22,12 @@ from volunteer_app.settings import build_config
 app = Flask(__name__)
 _engine: dict[int, sa.Engine] = {}
 _QUERY = sa.text("SELECT id, name FROM users WHERE id = :id")
+# The write baseline's table: the bench's own, made once by whichever worker comes first.
+_TABLE = sa.text(
+    "CREATE TABLE IF NOT EXISTS bench_baseline_writes "
+    "(id BIGSERIAL PRIMARY KEY, body TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+)
+_INSERT = sa.text("INSERT INTO bench_baseline_writes (body) VALUES (:body) RETURNING id")
 
 
 def engine() -> sa.Engine:
@@ -32,6 +38,9 @@ def engine() -> sa.Engine:
             config["SQLALCHEMY_DATABASE_URI"], **config["SQLALCHEMY_ENGINE_OPTIONS"]
         )
         ping_when_idle(_engine[pid])  # as create_app does
+        with _engine[pid].begin() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(4242)"))  # one worker creates it
+            conn.execute(_TABLE)
     return _engine[pid]
 
 
@@ -42,6 +51,14 @@ def user(user_id: int):
     if row is None:
         abort(404)
     return jsonify(id=row.id, name=row.name)
+
+
+@app.post("/baseline/writes")
+def write():
+    """The write baseline: one single-row insert of the request's body, and its commit."""
+    with engine().begin() as conn:
+        row_id = conn.execute(_INSERT, {"body": request.get_data(as_text=True)}).scalar_one()
+    return jsonify(id=row_id), 201
 
 
 @app.get("/baseline/healthz")

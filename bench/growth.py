@@ -15,15 +15,22 @@ import json
 import sys
 
 from bench.harness import ROOT, markdown_table
+from bench.load import READ_BASELINE, baseline_of
 
 RESULTS = ROOT / "bench" / "results"
 
 
 def relative(run: dict) -> dict[str, tuple[float, float, float]]:
-    base = next(r for name, r in run["results"].items() if name.startswith("BASELINE"))
+    """Each scenario's req/s, and its req/s and p99 against its own baseline of the same run (a write
+    against the write baseline where the run has one: bench/load.py's baseline_of)."""
+    results = run["results"]
+
+    def base(name: str) -> dict:
+        return results.get(baseline_of(name)) or results[READ_BASELINE]
+
     return {
-        name: (r["rps"], r["rps"] / base["rps"], r["p99_ms"] / base["p99_ms"])
-        for name, r in run["results"].items()
+        name: (r["rps"], r["rps"] / base(name)["rps"], r["p99_ms"] / base(name)["p99_ms"])
+        for name, r in results.items()
         if not name.startswith("BASELINE") and r["requests"]
     }
 

@@ -285,15 +285,15 @@ def database_size(engine) -> dict[str, str]:
 class Server:
     """gunicorn with volunteer_app/config/gunicorn.py on 127.0.0.1:port, output to a log file."""
 
-    def __init__(self, target: str, port: int, env: dict, log: Path, ready_path: str):
+    def __init__(self, target: str, port: int, env: dict, log: Path, ready_path: str, root: Path = ROOT):
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
         gunicorn = Path(sys.executable).parent / "gunicorn"
         self.log = log.open("ab")
         self.proc = subprocess.Popen(
             [str(gunicorn), "-c", "python:volunteer_app.config.gunicorn", target],
-            cwd=ROOT,
-            env={**env, "BIND": f"127.0.0.1:{port}"},
+            cwd=root,
+            env={**env, "BIND": f"127.0.0.1:{port}", "PYTHONPATH": str(root)},
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -474,6 +474,7 @@ def run(args, database_url: str, work: Path) -> None:
             "volunteer_tokens",
         ),
         ("order detail GET /orders/{id}", "GET", f"/orders/{plan['order_id']}", "manager_token"),
+        ("me GET /me", "GET", "/me", "volunteer_tokens"),
         ("time book GET /me/timebook", "GET", "/me/timebook", "volunteer_tokens"),
         ("statement GET /me/timebook/transfers", "GET", "/me/timebook/transfers", "volunteer_tokens"),
         ("submit POST /orders", "POST", "/orders", "resident_tokens"),
@@ -481,16 +482,23 @@ def run(args, database_url: str, work: Path) -> None:
     wrk = {"seconds": args.duration, "warmup": args.warmup, "connections": args.connections, "threads": 2}
     results: list[tuple[str, dict]] = []
 
-    print("baseline …", file=sys.stderr)
+    print("baselines …", file=sys.stderr)
     server = Server("bench.baseline_app:app", args.port, env, log, "/baseline/healthz")
     try:
         script = lua_script(work / "baseline.lua", method="GET", tokens=["-"], body=None)
         baseline = run_wrk(f"{server.base}/baseline/users/{plan['baseline_user_id']}", script, **wrk)
+        # The writes' baseline: the same body as POST /orders, inserted as one row and committed.
+        script = lua_script(
+            work / "baseline_write.lua", method="POST", tokens=["-"], body=plan["submit_body"]
+        )
+        write_baseline = run_wrk(f"{server.base}/baseline/writes", script, **wrk)
     finally:
         server.stop()
-    results.append(("BASELINE bare Flask, one PK select", baseline))
+    results.append((READ_BASELINE, baseline))
+    results.append((WRITE_BASELINE, write_baseline))
 
-    server = Server("wsgi:app", args.port, env, log, "/healthz")
+    app_root = Path(args.app_root).resolve() if args.app_root else ROOT
+    server = Server("wsgi:app", args.port, env, log, "/healthz", root=app_root)
     try:
         for name, method, path, who in scenarios:
             if args.only and not any(word in name for word in args.only):
@@ -528,20 +536,34 @@ def run(args, database_url: str, work: Path) -> None:
         sys.exit(f"grab storm FAILED: {storm}")
 
 
+HEADERS = ["scenario", "req/s", "p50 ms", "p99 ms", "non-2xx", "baseline", "rps / baseline", "p99 / baseline"]
+READ_BASELINE = "BASELINE bare Flask, one PK select"
+WRITE_BASELINE = "BASELINE bare Flask, one single-row insert + commit"
+
+
+def baseline_of(name: str) -> str:
+    """The baseline a scenario is measured against: writes against the write, everything else the read."""
+    return WRITE_BASELINE if "POST" in name or name == WRITE_BASELINE else READ_BASELINE
+
+
 def render(args, info, size, results, storm, database_url) -> str:
-    base = results[0][1]
-    rows = [
-        [
-            name,
-            r["rps"],
-            r["p50_ms"],
-            r["p99_ms"],
-            r["non_2xx"],
-            r["rps"] / base["rps"],
-            r["p99_ms"] / base["p99_ms"],
-        ]
-        for name, r in results
-    ]
+    by_name = dict(results)
+    base = by_name[READ_BASELINE]
+    rows = []
+    for name, r in results:
+        own = by_name[baseline_of(name)]
+        rows.append(
+            [
+                name,
+                r["rps"],
+                r["p50_ms"],
+                r["p99_ms"],
+                r["non_2xx"],
+                "read" if baseline_of(name) == READ_BASELINE else "write",
+                r["rps"] / own["rps"],
+                r["p99_ms"] / own["p99_ms"],
+            ]
+        )
     backend = sa.make_url(database_url).get_backend_name()
     lines = [
         f"# Load: {args.label}",
@@ -562,7 +584,17 @@ def render(args, info, size, results, storm, database_url) -> str:
         "configuration.",
         "",
         markdown_table(
-            ["scenario", "req/s", "p50 ms", "p99 ms", "non-2xx", "rps / baseline", "p99 / baseline"], rows
+            [
+                "scenario",
+                "req/s",
+                "p50 ms",
+                "p99 ms",
+                "non-2xx",
+                "baseline",
+                "rps / baseline",
+                "p99 / baseline",
+            ],
+            rows,
         ),
         "",
         f"Grab storm: {storm['grabs']} concurrent POST /orders/{{id}}/grab by {storm['volunteers']} "
@@ -596,6 +628,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--extra-orders", type=int, default=200)
     parser.add_argument("--only", nargs="*", help="run only scenarios whose name contains one of these")
     parser.add_argument("--keep", action="store_true", help="keep the throwaway database")
+    parser.add_argument(
+        "--app-root",
+        help="serve the app from this checkout (e.g. a worktree of an older commit, for a before/after "
+        "in one run); the bench, its data set-up and the baselines stay this checkout's",
+    )
     args = parser.parse_args(argv)
     if args.port < 5200:
         parser.error("use a port >= 5200")

@@ -20,6 +20,7 @@ from flask_migrate import upgrade
 from volunteer_app import create_app
 from volunteer_app.auth import passwords
 from volunteer_app.extensions import db, limiter
+from volunteer_app.sites import cache as site_cache
 from volunteer_app.sites import service as sites
 
 passwords.use_cheap_hashing()
@@ -141,13 +142,15 @@ def built_once(app, build):
 
 
 def _no_rows() -> dict:
-    return {table.name: {} for table in db.metadata.sorted_tables}
+    return {table.name: {} for table in db.metadata.sorted_tables if table.name != "cache_generations"}
 
 
 def _rows() -> dict[str, dict[tuple, dict]]:
     """Every row of every table: table name -> primary key (the whole row if none) -> row."""
     state = {}
     for table in db.metadata.sorted_tables:
+        if table.name == site_cache.CacheGeneration.__tablename__:
+            continue  # not a snapshot's: every restore writes a fresh token (_insert)
         key = list(table.primary_key.columns) or list(table.columns)
         state[table.name] = {
             tuple(row[c.name] for c in key): dict(row)
@@ -167,7 +170,8 @@ def _added_rows(before: dict, after: dict) -> Rows:
     return [
         (table, added)
         for table in db.metadata.sorted_tables
-        if (added := [row for k, row in after[table.name].items() if k not in before[table.name]])
+        if table.name in after
+        and (added := [row for k, row in after[table.name].items() if k not in before[table.name]])
     ]
 
 
@@ -190,6 +194,9 @@ def _insert(rows: Rows) -> None:
     else:
         for table, table_rows in rows:
             db.session.execute(table.insert(), table_rows)
+    # Rows written past the session: the site cache's token changes with them (sites/cache.py), so no
+    # process keeps settings read from the database as it was before.
+    site_cache.bump()
     db.session.commit()
 
 

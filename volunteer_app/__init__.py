@@ -98,6 +98,7 @@ def _import_models() -> None:
     from volunteer_app.orders import models as _orders  # noqa: F401
     from volunteer_app.reports import models as _reports  # noqa: F401  (rollups)
     from volunteer_app.scheduler import models as _scheduler  # noqa: F401  (job_runs)
+    from volunteer_app.sites import cache as _site_cache  # noqa: F401  (cache_generations)
     from volunteer_app.sites import models as _sites  # noqa: F401
     from volunteer_app.supervision import models as _supervision  # noqa: F401
     from volunteer_app.timebank import models as _timebank  # noqa: F401

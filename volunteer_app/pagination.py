@@ -125,20 +125,24 @@ def check_cursor(cursor: str | None, keys: list) -> None:
         _decode(cursor, [_reader(k) for k in keys])
 
 
-def paginate(stmt: Select, keys: list, *, limit: int, cursor: str | None, descending: bool = False) -> dict:
+def paginate(
+    stmt: Select, keys: list, *, limit: int, cursor: str | None, descending: bool = False, rows: bool = False
+) -> dict:
     """Run `stmt` ordered by `keys` (unique together, the last usually the id) one page at a time.
 
     Keys must be plain columns (integer, float, string or datetime); the page is found by the index on them,
-    so a deep page costs the same as the first.
+    so a deep page costs the same as the first. The items are `stmt`'s first entity, or with `rows` its
+    rows (a select of columns, each key among them under its own name: no ORM objects to build).
     """
     readers = [_reader(k) for k in keys]  # also on the first page: a key with no reader fails at once
     if cursor:
         stmt = stmt.where(_after(keys, _decode(cursor, readers), descending))
     order = [k.desc() if descending else k.asc() for k in keys]
-    rows = db.session.scalars(stmt.order_by(*order).limit(limit + 1)).all()
-    items = rows[:limit]
+    paged = stmt.order_by(*order).limit(limit + 1)
+    found = (db.session.execute(paged) if rows else db.session.scalars(paged)).all()
+    items = found[:limit]
     next_cursor = None
-    if len(rows) > limit:
+    if len(found) > limit:
         last = items[-1]
         next_cursor = _encode([getattr(last, k.key) for k in keys])
     return {"items": items, "next_cursor": next_cursor}

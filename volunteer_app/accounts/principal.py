@@ -12,15 +12,18 @@ from volunteer_app.accounts.models import RoleGrant, User
 from volunteer_app.auth.models import AuthSession
 from volunteer_app.auth.tokens import Grant, Principal
 from volunteer_app.extensions import db
+from volunteer_app.sites import cache as site_cache
 from volunteer_app.sites.models import Site
 
 
 def load_principal(user_id: int, session_id: str | None) -> Principal | None:
     """The caller of a token, or None when its account is inactive or its session revoked."""
-    # One query loads the user, checks the session is live (revocation needs no extra round trip)
-    # and reads the role grants with their sites' paths (one row per grant).
+    # One query loads the user, checks the session is live (revocation needs no extra round trip),
+    # reads the role grants with their sites' paths (one row per grant) and the site cache's token
+    # (sites/cache.py: whether this process's cached site settings are current).
     rows = db.session.execute(
         select(User, RoleGrant.role, RoleGrant.site_id, RoleGrant.team_id, Site.path)
+        .add_columns(site_cache.token_column())
         .join(AuthSession, AuthSession.user_id == User.id)
         .outerjoin(RoleGrant, RoleGrant.user_id == User.id)
         .outerjoin(Site, Site.id == RoleGrant.site_id)
@@ -30,10 +33,12 @@ def load_principal(user_id: int, session_id: str | None) -> Principal | None:
             AuthSession.revoked_at.is_(None),
             User.is_active.is_(True),
         )
+        .order_by(RoleGrant.id)  # grants in the order they were given (GET /me lists them so)
     ).all()
     if not rows:
         return None
-    grants = tuple(Grant(role, site, team, path) for _user, role, site, team, path in rows if role)
+    site_cache.observe(rows[0][5])
+    grants = tuple(Grant(role, site, team, path) for _user, role, site, team, path, _token in rows if role)
     return Principal(user=rows[0][0], session_id=session_id, grants=grants)
 
 
@@ -43,5 +48,6 @@ def load_grants(user_id: int) -> tuple[Grant, ...]:
         select(RoleGrant.role, RoleGrant.site_id, RoleGrant.team_id, Site.path)
         .outerjoin(Site, Site.id == RoleGrant.site_id)
         .where(RoleGrant.user_id == user_id)
+        .order_by(RoleGrant.id)
     ).all()
     return tuple(Grant(role, site_id, team_id, path) for role, site_id, team_id, path in rows)

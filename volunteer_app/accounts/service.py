@@ -90,22 +90,23 @@ def phone_taken(phone: str) -> bool:
 
 def profile(*, who) -> dict:
     """What GET /me shows the caller: the account, its home station, volunteer profile and role grants
-    (with their sites' names). Reads `who.user` only."""
+    (with their sites' names). Reads `who.user` and `who.grants` only."""
     user = who.user
-    grants = db.session.execute(
-        select(RoleGrant, Site.name)
-        .outerjoin(Site, Site.id == RoleGrant.site_id)
-        .where(RoleGrant.user_id == user.id)
-        .order_by(RoleGrant.id)
-    ).all()
-    home = db.session.get(Site, user.home_site_id) if user.home_site_id else None
+    # The grants as the request's authentication read them, in grant order; the sites' names from
+    # the site cache (one query at most when it is cold).
+    named = sites.site_views({g.site_id for g in who.grants if g.site_id} | {user.home_site_id} - {None})
     return {
         "user": user,
-        "home_site": home,
+        "home_site": named.get(user.home_site_id),
         "volunteer": db.session.get(VolunteerProfile, user.id),
         "roles": [
-            {"role": g.role, "site_id": g.site_id, "site_name": site_name, "team_id": g.team_id}
-            for g, site_name in grants
+            {
+                "role": g.role,
+                "site_id": g.site_id,
+                "site_name": named[g.site_id].name if g.site_id in named else None,
+                "team_id": g.team_id,
+            }
+            for g in who.grants
         ],
     }
 

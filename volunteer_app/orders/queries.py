@@ -71,30 +71,47 @@ def get_order(*, who, order_id: int) -> Order:
     return order
 
 
-def detail(order: Order, who) -> dict:
+def order_detail(*, who, order_id: int) -> dict:
+    """GET /orders/{id}: `detail` of one order the caller may see (404 otherwise, never 403), with
+    whether the caller manages it and the resident's name and phone read in the same query."""
+    row = db.session.execute(
+        select(Order, read_condition(who).label("manages"), User.name, User.phone)
+        .join(User, User.id == Order.resident_id)
+        .where(Order.id == order_id, *_visible(who))
+    ).first()
+    if row is None:
+        raise NotFound()
+    order, manages, name, phone = row
+    return detail(order, who, manages=bool(manages), resident=(name, phone))
+
+
+def detail(order: Order, who, *, manages: bool | None = None, resident: tuple | None = None) -> dict:
     """The order as the caller may see it: the resident's phone masked unless they manage it or are
-    the resident; assignments in full for managers, the caller's own otherwise."""
-    manages = may(order.id, read_condition(who))
-    resident = db.session.get(User, order.resident_id)
+    the resident; assignments in full for managers, the caller's own otherwise. `manages` and
+    `resident` (name, phone) are read here unless the caller read them already."""
+    if manages is None:
+        manages = may(order.id, read_condition(who))
+    if resident is None:
+        resident = db.session.execute(select(User.name, User.phone).where(User.id == order.resident_id)).one()
+    name, phone = resident
     own = who.user_id in (order.resident_id, order.proxy_id)
-    phone = resident.phone if (manages or who.user_id == resident.id) else phones.mask_phone(resident.phone)
-    assignments = db.session.scalars(
-        select(Assignment).where(Assignment.order_id == order.id).order_by(Assignment.id)
+    if not (manages or who.user_id == order.resident_id):
+        phone = phones.mask_phone(phone)
+    rows = db.session.execute(
+        select(Assignment, User.name)
+        .join(User, User.id == Assignment.volunteer_id)
+        .where(Assignment.order_id == order.id)
+        .order_by(Assignment.id)
     ).all()
-    mine = next((a for a in assignments if a.volunteer_id == who.user_id), None)
-    names = {}
-    if manages or own:
-        ids = [a.volunteer_id for a in assignments]
-        names = (
-            dict(db.session.execute(select(User.id, User.name).where(User.id.in_(ids))).all()) if ids else {}
-        )
+    mine = next((a for a, _name in rows if a.volunteer_id == who.user_id), None)
+    show_names = manages or own
     return {  # the order's own fields at the top, as an activity's detail has them
         **{column.key: getattr(order, column.key) for column in inspect(Order).column_attrs},
-        "resident": {"id": resident.id, "name": resident.name, "phone": phone},
+        "resident": {"id": order.resident_id, "name": name, "phone": phone},
         "my_assignment": mine,
         "assignments": [
-            {"assignment": a, "volunteer_name": names.get(a.volunteer_id)}
-            for a in assignments
+            {"assignment": a, "volunteer_name": volunteer_name if show_names else None}
+            for a, volunteer_name in rows
             if manages or (own and a.status in SLOT_STATUSES)
         ],
         "handovers": _handovers(order.id) if manages else [],

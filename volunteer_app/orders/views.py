@@ -57,7 +57,7 @@ class OrderOne(MethodView):
     @blp.response(200, s.OrderDetail)
     def get(self, order_id):
         """One order with its resident (phone masked unless mine to manage) and assignments."""
-        return _detail(queries.get_order(who=current_principal(), order_id=order_id))
+        return queries.order_detail(who=current_principal(), order_id=order_id)
 
 
 @blp.route("/orders/<int:order_id>/events")

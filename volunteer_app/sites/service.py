@@ -14,6 +14,7 @@ from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, NotFound, Unprocessable, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.pagination import paginate
+from volunteer_app.sites import cache
 from volunteer_app.sites.models import CHILD_KIND, Category, Site, Team
 from volunteer_app.sites.reach import Reacher, get_in_reach, in_reach, subtree_of
 
@@ -128,33 +129,69 @@ def nearest_station(lat: float, lng: float) -> Site:
 
 def effective_settings(site: Site | None) -> dict:
     """Deployment defaults, overridden by each ancestor from the root down, then by the site itself
-    (no site: the deployment defaults, e.g. for someone with no home station)."""
-    merged = dict(current_app.config["SITE_DEFAULTS"])
+    (no site: the deployment defaults, e.g. for someone with no home station). A fresh dict the
+    caller may change."""
     if site is None:
-        return merged
-    ids = site.ancestor_ids()
-    if ids:
-        chain = {s.id: s for s in db.session.scalars(select(Site).where(Site.id.in_(ids)))}
-        for site_id in ids:
-            merged.update(chain[site_id].settings or {})
-    return merged
+        return dict(current_app.config["SITE_DEFAULTS"])
+    if site.id is None or site in db.session.new or site in db.session.dirty:
+        return _merged(site, _sites_by_id(set(site.ancestor_ids())))
+    return dict(settings_of({site.id})[site.id])
+
+
+def settings_for(site_id: int | None) -> dict:
+    """`effective_settings` by the site's id (None, or no such site: the deployment defaults), from the
+    cache where current: read it, do not change it."""
+    view = site_view(site_id) if site_id is not None else None
+    return view.settings if view is not None else current_app.config["SITE_DEFAULTS"]
+
+
+def site_view(site_id: int) -> cache.CachedSite | None:
+    """A site's id, kind, name, path and effective settings, from this process's cache where the
+    request knows it is current (sites/cache.py), else read; None for no such site."""
+    return site_views({site_id}).get(site_id)
 
 
 def settings_of(site_ids: set[int]) -> dict[int, dict]:
-    """`effective_settings` for many sites in two queries (the sites, then all their ancestors)."""
-    if not site_ids:
-        return {}
-    found = list(db.session.scalars(select(Site).where(Site.id.in_(site_ids))))
-    wanted = {ancestor for site in found for ancestor in site.ancestor_ids()}
-    chain = {s.id: s for s in db.session.scalars(select(Site).where(Site.id.in_(wanted)))} if wanted else {}
-    defaults = current_app.config["SITE_DEFAULTS"]
-    merged = {}
-    for site in found:
-        settings = dict(defaults)
-        for ancestor in site.ancestor_ids():
+    """`effective_settings` for many sites: from the cache, the rest in two queries (the sites, then
+    all their ancestors). The dicts are the cache's: read them, do not change them."""
+    return {site_id: view.settings for site_id, view in site_views(site_ids).items()}
+
+
+def site_views(site_ids: set[int]) -> dict[int, cache.CachedSite]:
+    """`site_view` for many sites (those that exist), the uncached ones read in two queries."""
+    known = cache.entries()
+    found = {i: known[i] for i in site_ids if i in known} if known is not None else {}
+    missing = set(site_ids) - found.keys()
+    if missing:
+        fresh = _read_views(missing)
+        if known is not None:
+            known.update(fresh)
+        found.update(fresh)
+    return found
+
+
+def _read_views(site_ids: set[int]) -> dict[int, cache.CachedSite]:
+    sites = list(db.session.scalars(select(Site).where(Site.id.in_(site_ids))))
+    chain = _sites_by_id({ancestor for site in sites for ancestor in site.ancestor_ids()})
+    return {
+        site.id: cache.CachedSite(site.id, site.kind, site.name, site.path, _merged(site, chain))
+        for site in sites
+    }
+
+
+def _sites_by_id(ids: set[int]) -> dict[int, Site]:
+    return {s.id: s for s in db.session.scalars(select(Site).where(Site.id.in_(ids)))} if ids else {}
+
+
+def _merged(site: Site, chain: dict[int, Site]) -> dict:
+    """The deployment defaults overridden by each site of `site`'s path (found in `chain`), root first."""
+    settings = dict(current_app.config["SITE_DEFAULTS"])
+    for ancestor in site.ancestor_ids():
+        if ancestor == site.id:
+            settings.update(site.settings or {})  # the object as it is now, saved or not
+        elif ancestor in chain:
             settings.update(chain[ancestor].settings or {})
-        merged[site.id] = settings
-    return merged
+    return settings
 
 
 def zones_of(site_ids: set[int]) -> dict[int, str]:

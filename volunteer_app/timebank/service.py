@@ -15,7 +15,6 @@ from volunteer_app.errors import Conflict, NotFound, Unprocessable, register_mes
 from volunteer_app.extensions import db
 from volunteer_app.pagination import check_cursor, paginate
 from volunteer_app.sites import service as sites
-from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import Reacher, reach_condition
 from volunteer_app.timebank import checkpoints, ledger
 from volunteer_app.timebank.models import Entry, TimeAccount, Transfer
@@ -112,9 +111,8 @@ def timebook(*, who: Principal) -> dict:
     book = _book_of(user)
     if book is None:
         return _empty_book(user)
-    site = db.session.get(Site, book.site_id)
-    thresholds = sites.effective_settings(site)["star_thresholds_hours"]
-    level, next_hours = star_level(book.lifetime_minutes, thresholds)
+    site = sites.site_view(book.site_id)  # its name and settings, cached while sites do not change
+    level, next_hours = star_level(book.lifetime_minutes, site.settings["star_thresholds_hours"])
     return {
         "book_no": book.book_no,
         "balance_minutes": book.balance,
@@ -132,9 +130,7 @@ def _empty_book(user: User) -> dict:
     """The book of someone who has none yet: empty, with no number and no issuing station (both are
     fixed only when minutes first arrive, by the station that issues it). Synthesized, not saved: a read
     never writes. Star thresholds are those of the home station, if any."""
-    home = db.session.get(Site, user.home_site_id) if user.home_site_id else None
-    thresholds = sites.effective_settings(home)["star_thresholds_hours"]
-    level, next_hours = star_level(0, thresholds)
+    level, next_hours = star_level(0, sites.settings_for(user.home_site_id)["star_thresholds_hours"])
     return {
         "book_no": None,
         "balance_minutes": 0,
@@ -165,8 +161,7 @@ def statement(*, who: Principal, month: str | None, limit: int, cursor: str | No
     book = _book_of(who.user)
     end = utcnow()
     if month:  # checked even for an empty book: a bad month is 422 for everyone
-        site = db.session.get(Site, book.site_id) if book is not None else None
-        tz = sites.effective_settings(site)["timezone"]
+        tz = sites.settings_for(book.site_id if book is not None else None)["timezone"]
         start, end = _month_range(month, tz)
     # A published chain head covering the statement: the reader's own copy of the ledger's anchor.
     published = checkpoints.covering(end)
@@ -174,33 +169,42 @@ def statement(*, who: Principal, month: str | None, limit: int, cursor: str | No
     if book is None or book.id is None:  # no book, or no movement yet: an empty page
         check_cursor(cursor, [Entry.id])
         return {"items": [], "next_cursor": None, "checkpoint": checkpoint}
-    stmt = select(Entry).where(Entry.account_id == book.id)
+    # The entries with their transfers in one query, as plain rows (the hottest page of the book).
+    stmt = (
+        select(
+            Entry.id,
+            Entry.amount,
+            Entry.balance_after,
+            Transfer.id.label("transfer_id"),
+            Transfer.kind,
+            Transfer.memo,
+            Transfer.service_date,
+            Transfer.reverses_id,
+            Transfer.created_at,
+        )
+        .join(Transfer, Transfer.id == Entry.transfer_id)
+        .where(Entry.account_id == book.id)
+    )
     if month:
         stmt = stmt.where(Entry.created_at >= start, Entry.created_at < end)
-    page = paginate(stmt, [Entry.id], limit=limit, cursor=cursor, descending=True)
-    transfers = {
-        t.id: t
-        for t in db.session.scalars(
-            select(Transfer).where(Transfer.id.in_([e.transfer_id for e in page["items"]]))
-        )
-    }
-    page["items"] = [_statement_line(e, transfers[e.transfer_id]) for e in page["items"]]
+    page = paginate(stmt, [Entry.id], limit=limit, cursor=cursor, descending=True, rows=True)
+    page["items"] = [_statement_line(row) for row in page["items"]]
     page["checkpoint"] = checkpoint
     return page
 
 
-def _statement_line(entry: Entry, transfer: Transfer) -> dict:
+def _statement_line(row) -> dict:
     return {
-        "transfer_id": transfer.id,
-        "kind": transfer.kind,
-        "minutes": entry.amount,
-        "hours": hours(entry.amount),
-        "balance_after_minutes": entry.balance_after,
-        "balance_after_hours": hours(entry.balance_after),
-        "memo": transfer.memo,
-        "service_date": transfer.service_date,
-        "reverses_id": transfer.reverses_id,
-        "created_at": transfer.created_at,
+        "transfer_id": row.transfer_id,
+        "kind": row.kind,
+        "minutes": row.amount,
+        "hours": hours(row.amount),
+        "balance_after_minutes": row.balance_after,
+        "balance_after_hours": hours(row.balance_after),
+        "memo": row.memo,
+        "service_date": row.service_date,
+        "reverses_id": row.reverses_id,
+        "created_at": row.created_at,
     }
 
 
