@@ -60,14 +60,21 @@ def count_statements(app, fn) -> list[str]:
     def on_execute(_conn, _cursor, statement, *_args):
         seen.append(statement)
 
-    def on_begin(_conn):
-        seen.append("BEGIN")
+    def sent(conn, what: str) -> str:  # in autocommit the driver sends no BEGIN, COMMIT or ROLLBACK
+        return (
+            f"({what}: not sent, autocommit)"
+            if getattr(conn.connection.dbapi_connection, "autocommit", False)
+            else what
+        )
 
-    def on_rollback(_conn):
-        seen.append("ROLLBACK")
+    def on_begin(conn):
+        seen.append(sent(conn, "BEGIN"))
 
-    def on_commit(_conn):
-        seen.append("COMMIT")
+    def on_rollback(conn):
+        seen.append(sent(conn, "ROLLBACK"))
+
+    def on_commit(conn):
+        seen.append(sent(conn, "COMMIT"))
 
     ping = engine.dialect.do_ping
 
@@ -75,8 +82,10 @@ def count_statements(app, fn) -> list[str]:
         seen.append("PING (an idle connection's check, db.ping_when_idle)")
         return ping(dbapi_connection)
 
-    def on_reset(*_args):
-        seen.append("RESET (the pool's rollback at check-in)")
+    def on_reset(dbapi_connection, *_args):
+        info = getattr(dbapi_connection, "info", None)  # psycopg: a rollback only inside a transaction
+        idle = info is not None and getattr(info, "transaction_status", None) == 0
+        seen.append("(the pool's reset: nothing to roll back)" if idle else "RESET (the pool's rollback)")
 
     hooks = [
         ("before_cursor_execute", on_execute),
@@ -155,7 +164,8 @@ def main(argv: list[str] | None = None) -> None:
     send(args.warmup)
     statuses.clear()
     counted = count_statements(app, lambda: send(1))
-    print(f"SQL statements per request (BEGIN and the end of the transaction included): {len(counted)}")
+    sent = [c for c in counted if not c.startswith("(")]
+    print(f"SQL statements per request (BEGIN and the end of the transaction included): {len(sent)}")
     if args.statements:
         for statement in counted:
             print("   ", " ".join(statement.split())[:200])

@@ -9,6 +9,7 @@ from volunteer_app.accounts import privacy, service
 from volunteer_app.accounts import schemas as s
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
+from volunteer_app.extensions import reads_only
 from volunteer_app.idempotency import idempotent
 from volunteer_app.pagination import PageArgs, page_schema
 
@@ -22,6 +23,7 @@ ManagerPage = page_schema(s.ManagerOut, "ManagerPage")
 
 @blp.route("/me")
 class Me(MethodView):
+    @reads_only
     @auth_required()
     @blp.response(200, s.MeOut)
     def get(self):

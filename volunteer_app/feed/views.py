@@ -7,6 +7,7 @@ from flask_smorest import Blueprint
 
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal
+from volunteer_app.extensions import reads_only
 from volunteer_app.feed import service
 from volunteer_app.feed.schemas import TaskPage, TasksArgs
 
@@ -16,6 +17,7 @@ blp = Blueprint("tasks", __name__, url_prefix="/api/v1", description="Tasks: the
 @blp.route("/tasks/available")
 class TasksAvailable(MethodView):
     @blp.etag
+    @reads_only
     @auth_required("volunteer")
     @blp.arguments(TasksArgs, location="query")
     @blp.response(200, TaskPage)

@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from volunteer_app.attendance.schemas import AssignmentOut, AuditIn, ReasonIn
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
-from volunteer_app.extensions import limiter
+from volunteer_app.extensions import limiter, reads_only
 from volunteer_app.idempotency import idempotent
 from volunteer_app.orders import dispatch, handover, intake, queries, review, taking
 from volunteer_app.orders import schemas as s
@@ -53,6 +53,7 @@ class Orders(MethodView):
 @blp.route("/orders/<int:order_id>")
 class OrderOne(MethodView):
     @blp.etag
+    @reads_only
     @auth_required()
     @blp.response(200, s.OrderDetail)
     def get(self, order_id):

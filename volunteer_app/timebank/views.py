@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
-from volunteer_app.extensions import limiter
+from volunteer_app.extensions import limiter, reads_only
 from volunteer_app.idempotency import idempotent
 from volunteer_app.pagination import page_schema
 from volunteer_app.timebank import gifts, rewards, service
@@ -30,6 +30,7 @@ def _redeem_limit() -> str:
 @blp.route("/me/timebook")
 class MyTimebook(MethodView):
     @blp.etag
+    @reads_only
     @auth_required()
     @blp.response(200, s.TimebookOut)
     def get(self):
@@ -40,6 +41,7 @@ class MyTimebook(MethodView):
 @blp.route("/me/timebook/transfers")
 class MyStatement(MethodView):
     @blp.etag
+    @reads_only
     @auth_required()
     @blp.arguments(s.StatementArgs, location="query")
     @blp.response(200, s.StatementPage)
