@@ -126,20 +126,28 @@ def check_cursor(cursor: str | None, keys: list) -> None:
 
 
 def paginate(
-    stmt: Select, keys: list, *, limit: int, cursor: str | None, descending: bool = False, rows: bool = False
+    stmt: Select,
+    keys: list,
+    *,
+    limit: int,
+    cursor: str | None,
+    descending: bool = False,
+    rows: bool = False,
+    params: dict | None = None,
 ) -> dict:
     """Run `stmt` ordered by `keys` (unique together, the last usually the id) one page at a time.
 
     Keys must be plain columns (integer, float, string or datetime); the page is found by the index on them,
     so a deep page costs the same as the first. The items are `stmt`'s first entity, or with `rows` its
     rows (a select of columns, each key among them under its own name: no ORM objects to build).
+    `params` are the values of `stmt`'s bound parameters (a statement built once, bound per call).
     """
     readers = [_reader(k) for k in keys]  # also on the first page: a key with no reader fails at once
     if cursor:
         stmt = stmt.where(_after(keys, _decode(cursor, readers), descending))
     order = [k.desc() if descending else k.asc() for k in keys]
     paged = stmt.order_by(*order).limit(limit + 1)
-    found = (db.session.execute(paged) if rows else db.session.scalars(paged)).all()
+    found = (db.session.execute(paged, params) if rows else db.session.scalars(paged, params)).all()
     items = found[:limit]
     next_cursor = None
     if len(found) > limit:

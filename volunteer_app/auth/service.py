@@ -14,6 +14,7 @@ from volunteer_app import phones
 from volunteer_app.accounts import identity
 from volunteer_app.accounts import service as accounts
 from volunteer_app.accounts.models import User
+from volunteer_app.accounts.principal import load_grants
 from volunteer_app.auth import passwords, sms, tokens
 from volunteer_app.auth.models import AuthSession, RefreshToken, SmsCode, WechatBinding
 from volunteer_app.auth.tokens import Principal
@@ -109,14 +110,14 @@ def start_console_session(user: User) -> dict:
 
 
 def _open_session(user: User, console: bool = False) -> tuple[Principal, dict]:
-    """A new device session: the caller its tokens name (the account; grants not loaded, the login's
-    answer reads only `who.user`) and its first tokens (the console's single cookie token when
-    `console`). Flushes; the caller commits."""
+    """A new device session: the caller its tokens name (the account and its grants, which the login's
+    answer lists) and its first tokens (the console's single cookie token when `console`). Flushes; the
+    caller commits."""
     session = AuthSession(id=tokens.new_session_id(), user_id=user.id, user_agent=_user_agent())
     db.session.add(session)
     db.session.flush()
     issue = tokens.issue_console_token if console else tokens.issue_tokens
-    return Principal(user=user, session_id=session.id), issue(user, session)
+    return Principal(user=user, session_id=session.id, grants=load_grants(user.id)), issue(user, session)
 
 
 def _user_agent() -> str | None:

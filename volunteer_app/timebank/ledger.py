@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date
+from functools import cache
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 
 from volunteer_app import changes
 from volunteer_app.accounts.models import VolunteerProfile
@@ -104,8 +105,14 @@ def unopened_book(user_id: int, site_id: int) -> TimeAccount:
     )
 
 
+@cache
+def _book_query():
+    """A book by its key, built once per process (read on every time-book request)."""
+    return select(TimeAccount).where(TimeAccount.key == bindparam("key"))
+
+
 def existing_book(user_id: int) -> TimeAccount | None:
-    return db.session.scalars(select(TimeAccount).where(TimeAccount.key == f"book:{user_id}")).first()
+    return db.session.scalars(_book_query(), {"key": f"book:{user_id}"}).first()
 
 
 def paying_book(user_id: int) -> TimeAccount:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from volunteer_app.accounts.models import User, VolunteerProfile
 from volunteer_app.db import utcnow
@@ -169,8 +170,28 @@ def statement(*, who: Principal, month: str | None, limit: int, cursor: str | No
     if book is None or book.id is None:  # no book, or no movement yet: an empty page
         check_cursor(cursor, [Entry.id])
         return {"items": [], "next_cursor": None, "checkpoint": checkpoint}
-    # The entries with their transfers in one query, as plain rows (the hottest page of the book).
-    stmt = (
+    stmt = _statement_query()
+    if month:
+        stmt = stmt.where(Entry.created_at >= start, Entry.created_at < end)
+    page = paginate(
+        stmt,
+        [Entry.id],
+        limit=limit,
+        cursor=cursor,
+        descending=True,
+        rows=True,
+        params={"account_id": book.id},
+    )
+    page["items"] = [_statement_line(row) for row in page["items"]]
+    page["checkpoint"] = checkpoint
+    return page
+
+
+@cache
+def _statement_query():
+    """A book's entries with their transfers in one query, as plain rows (the hottest page of the
+    book), built once per process over a bound account id."""
+    return (
         select(
             Entry.id,
             Entry.amount,
@@ -183,14 +204,8 @@ def statement(*, who: Principal, month: str | None, limit: int, cursor: str | No
             Transfer.created_at,
         )
         .join(Transfer, Transfer.id == Entry.transfer_id)
-        .where(Entry.account_id == book.id)
+        .where(Entry.account_id == bindparam("account_id"))
     )
-    if month:
-        stmt = stmt.where(Entry.created_at >= start, Entry.created_at < end)
-    page = paginate(stmt, [Entry.id], limit=limit, cursor=cursor, descending=True, rows=True)
-    page["items"] = [_statement_line(row) for row in page["items"]]
-    page["checkpoint"] = checkpoint
-    return page
 
 
 def _statement_line(row) -> dict:
