@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import select
 
@@ -485,3 +485,29 @@ def test_a_phone_order_for_a_new_resident_goes_to_the_station_nearest_the_addres
     far_away = {"resident_phone": "13612340002", "resident_name": "张阿姨", "lat": 31.2501, "lng": 121.4901}
     refused = loop.submit(world.mgr_s1, status=422, **far_away)  # nearest is S4, out of mgr_s1's reach
     assert "site_id" in refused["errors"]["json"]
+
+
+def test_the_submit_answer_is_the_order_as_read_back(app, client, world, loop):
+    """POST /orders answers with what it wrote, not a second read: byte for byte what GET /orders/{id}
+    gives the same caller at once (a moment given in +08:00 with microseconds comes back in UTC), for
+    a resident and for staff ordering for a resident by phone."""
+    local = timezone(timedelta(hours=8))
+    start = (datetime.now(UTC) + timedelta(hours=3)).astimezone(local).replace(microsecond=123456)
+    resident_body = {
+        **order_body(app),
+        "start_at": start.isoformat(),
+        "end_at": (start + timedelta(hours=1)).isoformat(),
+    }
+    proxy_body = {
+        **resident_body,
+        "resident_phone": world.resident.phone,
+        "resident_name": "x",
+        "site_id": world.sites["S1"],
+    }
+    for person, body in ((world.resident, resident_body), (world.mgr_s1, proxy_body)):
+        posted = post(client, "/orders", person, body)
+        assert posted.status_code == 201, posted.get_json()
+        order_id = posted.get_json()["id"]
+        read = client.get(f"/api/v1/orders/{order_id}", headers=person.headers)
+        assert posted.get_data() == read.get_data()
+        assert posted.get_json()["start_at"].endswith("+00:00")
