@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from sqlalchemy import select
 
 from tests.api.helpers import assert_error
-from tests.orders.conftest import NEAR, order_body
+from tests.orders.conftest import NEAR, order_body, run_worker
 from tests.support import headers_now, make_user, make_volunteer
 from volunteer_app.accounts.models import User
 from volunteer_app.attendance.models import Assignment
@@ -48,6 +48,8 @@ def test_resident_order_routes_to_home_station_and_notifies_its_managers(app, wo
     assert order["status"] == "submitted" and order["proxy_id"] is None
     assert detail["resident"]["id"] == world.resident.id
     assert detail["resident"]["phone"] == world.resident.phone  # the resident sees their own phone
+    assert not notes_of(loop, world.mgr_s1, "order.submitted", order["id"])  # queued with the order
+    run_worker(app)  # which writes the managers' notice just after the commit
     submitted = notes_of(loop, world.mgr_s1, "order.submitted", order["id"])
     assert len(submitted) == 1
     # Only the dispatching site's own managers are told, not those of another station or above.
@@ -65,6 +67,7 @@ def test_resident_without_home_station_is_routed_to_the_nearest_station(app, wor
     assert near_s2["site_id"] == world.sites["S2"]
     near_s3 = loop.submit(drifter, lat=30.2099, lng=120.1101)
     assert near_s3["site_id"] == world.sites["S3"]
+    run_worker(app)
     assert notes_of(loop, world.mgr_s2, "order.submitted", near_s2["id"])
     assert not notes_of(loop, world.mgr_s1, "order.submitted", near_s2["id"])
 

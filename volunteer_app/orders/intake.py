@@ -139,8 +139,9 @@ def _submit(who, data: dict) -> tuple[Order, User]:
         checkin_due_at=order.window_start + timedelta(minutes=settings["checkin_grace_minutes"]),
         checkout_due_at=order.window_end + timedelta(minutes=settings["checkin_grace_minutes"]),
     )
-    notifications.notify(
-        notifications.managers_of(order.dispatch_site_id),
+    # Written by the worker just after the commit: a resident waits for none of it.
+    notifications.notify_managers_later(
+        order.dispatch_site_id,
         "order.submitted",
         params={"title": order.title, "order_id": order.id},
         subject=("order", order.id),
