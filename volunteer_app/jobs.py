@@ -66,8 +66,8 @@ JOBS: tuple[Job, ...] = (
     personal.RETENTION,
 )
 
-# Kinds of queued work (worker/): exports, login codes through a network SMS sender; statistics
-# rebuilds will join here.
-WORK: tuple[Work, ...] = (exports.EXPORT, auth.SMS_CODE_WORK)
+# Kinds of queued work (worker/): exports, login codes through a network SMS sender, the managers'
+# notices of a new order; statistics rebuilds will join here.
+WORK: tuple[Work, ...] = (exports.EXPORT, auth.SMS_CODE_WORK, notifications.MANAGERS_WORK)
 
 DRAINS: tuple[Drain, ...] = (notifications.OUTBOX,)

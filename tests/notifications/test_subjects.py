@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 import volunteer_app
-from tests.orders.conftest import NEAR, PLACE, Loop, category_id, iso
+from tests.orders.conftest import NEAR, PLACE, Loop, category_id, iso, run_worker
 from tests.support import credit, headers_now, make_volunteer
 from volunteer_app.activities import jobs as activity_jobs
 from volunteer_app.activities.models import Activity
@@ -252,6 +252,7 @@ def _opens(client, app, notice: Notification) -> None:
 
 def test_every_kind_the_code_emits_carries_a_subject_its_reader_can_open(app, client, world):
     _walk(app, client, world)
+    run_worker(app)  # the new orders' notices to their managers (queued work)
     with app.app_context():
         notices = db.session.scalars(sa.select(Notification).order_by(Notification.id)).all()
         db.session.expunge_all()

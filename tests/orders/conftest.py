@@ -13,6 +13,7 @@ from tests.support import headers_now
 from volunteer_app.extensions import db
 from volunteer_app.orders.models import OrderEvent
 from volunteer_app.sites.models import Category, Site
+from volunteer_app.worker.runner import Worker
 
 # S1 sits at (30.27, 120.17) in tests/support.py; orders are placed a few hundred metres away.
 PLACE = {"lat": 30.2712, "lng": 120.1712}
@@ -116,6 +117,13 @@ class Loop:
 
     def events(self, person, order_id: int) -> list[dict]:
         return self.call("GET", f"/orders/{order_id}/events?limit=100", person)["items"]
+
+
+def run_worker(app) -> int:
+    """What `flask worker run --once` does: the queued work (a new order's notice to its managers is
+    written by the worker) and the outbox, until nothing is due."""
+    with app.app_context():
+        return Worker(app).run_once()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from tests.orders.conftest import NEAR, timeline
+from tests.orders.conftest import NEAR, run_worker, timeline
 from tests.support import make_volunteer
 from volunteer_app.attendance.models import Assignment
 from volunteer_app.extensions import db
@@ -107,6 +107,7 @@ def test_a_center_that_dispatches_gets_the_orders_and_its_own_escalations(app, c
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=6)
     order = loop.submit(world.resident, start=start)
     assert (order["site_id"], order["dispatch_site_id"]) == (world.sites["S1"], world.sites["C1"])
+    run_worker(app)
     assert notes(app, "order.submitted") == {world.mgr_c1.id: 1}
 
     due, esc = at(order["dispatch_due_at"]), escalation(app)

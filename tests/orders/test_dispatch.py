@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import select
 
 from tests.api.helpers import assert_error
-from tests.orders.conftest import NEAR, order_body
+from tests.orders.conftest import NEAR, order_body, run_worker
 from tests.support import headers_now, make_user, make_volunteer
 from volunteer_app.accounts.models import User
 from volunteer_app.attendance.models import Assignment
@@ -48,6 +48,8 @@ def test_resident_order_routes_to_home_station_and_notifies_its_managers(app, wo
     assert order["status"] == "submitted" and order["proxy_id"] is None
     assert detail["resident"]["id"] == world.resident.id
     assert detail["resident"]["phone"] == world.resident.phone  # the resident sees their own phone
+    assert not notes_of(loop, world.mgr_s1, "order.submitted", order["id"])  # queued with the order
+    run_worker(app)  # which writes the managers' notice just after the commit
     submitted = notes_of(loop, world.mgr_s1, "order.submitted", order["id"])
     assert len(submitted) == 1
     # Only the dispatching site's own managers are told, not those of another station or above.
@@ -65,6 +67,7 @@ def test_resident_without_home_station_is_routed_to_the_nearest_station(app, wor
     assert near_s2["site_id"] == world.sites["S2"]
     near_s3 = loop.submit(drifter, lat=30.2099, lng=120.1101)
     assert near_s3["site_id"] == world.sites["S3"]
+    run_worker(app)
     assert notes_of(loop, world.mgr_s2, "order.submitted", near_s2["id"])
     assert not notes_of(loop, world.mgr_s1, "order.submitted", near_s2["id"])
 
@@ -485,3 +488,29 @@ def test_a_phone_order_for_a_new_resident_goes_to_the_station_nearest_the_addres
     far_away = {"resident_phone": "13612340002", "resident_name": "张阿姨", "lat": 31.2501, "lng": 121.4901}
     refused = loop.submit(world.mgr_s1, status=422, **far_away)  # nearest is S4, out of mgr_s1's reach
     assert "site_id" in refused["errors"]["json"]
+
+
+def test_the_submit_answer_is_the_order_as_read_back(app, client, world, loop):
+    """POST /orders answers with what it wrote, not a second read: byte for byte what GET /orders/{id}
+    gives the same caller at once (a moment given in +08:00 with microseconds comes back in UTC), for
+    a resident and for staff ordering for a resident by phone."""
+    local = timezone(timedelta(hours=8))
+    start = (datetime.now(UTC) + timedelta(hours=3)).astimezone(local).replace(microsecond=123456)
+    resident_body = {
+        **order_body(app),
+        "start_at": start.isoformat(),
+        "end_at": (start + timedelta(hours=1)).isoformat(),
+    }
+    proxy_body = {
+        **resident_body,
+        "resident_phone": world.resident.phone,
+        "resident_name": "x",
+        "site_id": world.sites["S1"],
+    }
+    for person, body in ((world.resident, resident_body), (world.mgr_s1, proxy_body)):
+        posted = post(client, "/orders", person, body)
+        assert posted.status_code == 201, posted.get_json()
+        order_id = posted.get_json()["id"]
+        read = client.get(f"/api/v1/orders/{order_id}", headers=person.headers)
+        assert posted.get_data() == read.get_data()
+        assert posted.get_json()["start_at"].endswith("+00:00")

@@ -24,6 +24,7 @@ from flask_jwt_extended import (
 )
 from flask_jwt_extended import verify_jwt_in_request as _verify
 from flask_jwt_extended.exceptions import CSRFError, WrongTokenError
+from sqlalchemy import inspect as inspect_orm
 
 from volunteer_app.auth.models import AuthSession, RefreshToken
 from volunteer_app.db import utcnow
@@ -64,6 +65,11 @@ class Principal:
 
     @property
     def user_id(self) -> int:
+        # The mapped user's identity key, which a commit does not expire: asking who called after a
+        # commit (the request's log line at teardown) reads no row back.
+        state = inspect_orm(self.user, raiseerr=False)
+        if state is not None and state.identity is not None:
+            return state.identity[0]
         return self.user.id
 
     @property

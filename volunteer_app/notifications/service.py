@@ -17,6 +17,7 @@ from volunteer_app.notifications import routing
 from volunteer_app.notifications.delivery import CHUNK
 from volunteer_app.notifications.messages import KIND_SUBJECTS, KINDS, PARAM_TYPES
 from volunteer_app.notifications.models import Notification, OutboxMessage
+from volunteer_app.worker import queue
 from volunteer_app.worker.queue import wake
 
 Subject = tuple[str, int | str | None]  # (subject type, id): ("order", 42), ("statement", "2026-05")
@@ -95,6 +96,26 @@ def _write(rows: list[dict], now: datetime) -> None:
         # render_nulls: one INSERT for rows with and without a target alike.
         db.session.execute(insert(OutboxMessage), outbox, execution_options={"render_nulls": True})
         wake()  # the workers send them once this transaction commits
+
+
+MANAGERS_KIND = "notifications.managers"
+
+
+def notify_managers_later(site_id: int, kind: str, *, subject: Subject, params: dict | None = None) -> None:
+    """`notify` a site's managers (`managers_of`) from the worker, shortly after the commit: one queued
+    item in the current transaction instead of the managers' lookup, the inbox and outbox rows and the
+    routing's reads (for a hot request: a resident's new order). The message is checked now; the
+    managers are the site's when the worker writes it (exactly once: the worker's writes commit with
+    the item's completion). Flushes only: the caller commits."""
+    _checked(Message((), kind, params, subject))
+    args = {"site_id": site_id, "kind": kind, "params": params, "subject": list(subject)}
+    queue.enqueue(MANAGERS_KIND, args)
+
+
+def notify_managers_now(_ctx, *, site_id: int, kind: str, params: dict | None, subject: list) -> dict:
+    """The worker's half of `notify_managers_later` (MANAGERS_WORK in notifications/jobs.py)."""
+    subject_type, subject_id = subject
+    return {"notified": notify(managers_of(site_id), kind, params=params, subject=(subject_type, subject_id))}
 
 
 def managers_of(site_id: int) -> list[int]:

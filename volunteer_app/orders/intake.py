@@ -13,6 +13,7 @@ from volunteer_app.db import utcnow
 from volunteer_app.errors import Unprocessable, invalid, register_messages
 from volunteer_app.extensions import db
 from volunteer_app.notifications import service as notifications
+from volunteer_app.orders import queries
 from volunteer_app.orders.models import Order
 from volunteer_app.orders.states import MANAGER, RESIDENT, transition
 from volunteer_app.sites import service as sites
@@ -80,6 +81,22 @@ def _orderer(who, data: dict) -> tuple[User, Site, bool]:
 
 def submit(*, who, data: dict) -> Order:
     """点单: a resident's order, or a manager's on a resident's behalf (recorded as proxy). Commits."""
+    order, _resident = _submit(who, data)
+    db.session.commit()
+    return order
+
+
+def submit_detail(*, who, data: dict) -> dict:
+    """`submit`, answered with the new order's detail as GET /orders/{id} gives it (queries.detail),
+    built before the commit from what was written: no second transaction reads it back. Commits."""
+    order, resident = _submit(who, data)
+    answer = queries.submitted_detail(order, resident)
+    db.session.commit()
+    return answer
+
+
+def _submit(who, data: dict) -> tuple[Order, User]:
+    """The order and its resident, written and flushed; the caller commits."""
     now = utcnow()
     attendance.check_window(
         data["window_start"],
@@ -122,11 +139,11 @@ def submit(*, who, data: dict) -> Order:
         checkin_due_at=order.window_start + timedelta(minutes=settings["checkin_grace_minutes"]),
         checkout_due_at=order.window_end + timedelta(minutes=settings["checkin_grace_minutes"]),
     )
-    notifications.notify(
-        notifications.managers_of(order.dispatch_site_id),
+    # Written by the worker just after the commit: a resident waits for none of it.
+    notifications.notify_managers_later(
+        order.dispatch_site_id,
         "order.submitted",
         params={"title": order.title, "order_id": order.id},
         subject=("order", order.id),
     )
-    db.session.commit()
-    return order
+    return order, resident

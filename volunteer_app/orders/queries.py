@@ -4,7 +4,7 @@ the timeline; and the open pools as entries of the volunteers' feed."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -116,6 +116,27 @@ def detail(order: Order, who, *, manages: bool | None = None, resident: tuple | 
         ],
         "handovers": _handovers(order.id) if manages else [],
     }
+
+
+def submitted_detail(order: Order, resident: User) -> dict:
+    """`detail` of an order this transaction has just inserted, built from what it wrote (call it
+    before the commit, which expires both objects): nothing to read back. A new order has no
+    assignment and no handover, and whoever submits it sees the resident's phone (the resident, or
+    staff ordering for them at a station in their reach: `read_condition` holds). Each value is what
+    reading the row back gives: a moment in UTC (db.UTCDateTime), and a column left out of the INSERT
+    (nullable, no default, so not loaded) None."""
+    written = inspect(order).dict
+    return {
+        **{column.key: _as_read(written.get(column.key)) for column in inspect(Order).column_attrs},
+        "resident": {"id": resident.id, "name": resident.name, "phone": resident.phone},
+        "my_assignment": None,
+        "assignments": [],
+        "handovers": [],
+    }
+
+
+def _as_read(value):
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
 
 
 def _handovers(order_id: int) -> list[OrderHandover]:

@@ -39,7 +39,7 @@ class Orders(MethodView):
     @blp.response(201, s.OrderDetail)
     def post(self, data):
         """点单: order a service (staff may order for a resident by phone: recorded as proxy)."""
-        return _detail(intake.submit(who=current_principal(), data=data))
+        return intake.submit_detail(who=current_principal(), data=data)
 
     @blp.etag
     @auth_required()
