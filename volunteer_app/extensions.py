@@ -3,6 +3,7 @@
 import logging
 from functools import wraps
 
+from flask import g
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -62,8 +63,19 @@ def reads_only(view):
 
     @wraps(view)
     def wrapper(*args, **kwargs):
+        g.reads_only = True  # the principal's loader reads a snapshot of the account, not a mapped row
         if db.engine.dialect.name == "postgresql":
             db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def read_rows(stmt, params: dict | None = None):
+    """Run a Core select on the session's connection, past the ORM's execution path, which costs about
+    as much Python again as the statement itself (a prebuilt select: 0.13 against 0.26 ms). Pending
+    ORM changes are flushed first, so the read sees them as session.execute's autoflush would."""
+    session = db.session
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+    return session.connection().execute(stmt, params or {})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from functools import cache
+
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from volunteer_app import phones
@@ -17,7 +19,7 @@ from volunteer_app.accounts.models import (
 )
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, Forbidden, NotFound, Unprocessable, register_messages
-from volunteer_app.extensions import db
+from volunteer_app.extensions import db, read_rows
 from volunteer_app.pagination import paginate
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
@@ -88,6 +90,11 @@ def phone_taken(phone: str) -> bool:
     return db.session.scalar(select(User.id).where(User.phone == phone)) is not None
 
 
+@cache
+def _profile_query():
+    return select(*VolunteerProfile.__table__.c).where(VolunteerProfile.user_id == bindparam("user_id"))
+
+
 def profile(*, who) -> dict:
     """What GET /me shows the caller: the account, its home station, volunteer profile and role grants
     (with their sites' names). Reads `who.user` and `who.grants` only."""
@@ -98,7 +105,7 @@ def profile(*, who) -> dict:
     return {
         "user": user,
         "home_site": named.get(user.home_site_id),
-        "volunteer": db.session.get(VolunteerProfile, user.id),
+        "volunteer": read_rows(_profile_query(), {"user_id": user.id}).first(),
         "roles": [
             {
                 "role": g.role,

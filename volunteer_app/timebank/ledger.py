@@ -17,7 +17,7 @@ from volunteer_app import changes
 from volunteer_app.accounts.models import VolunteerProfile
 from volunteer_app.db import dialect_insert, utcnow
 from volunteer_app.errors import Conflict, NotFound, register_messages
-from volunteer_app.extensions import db
+from volunteer_app.extensions import db, read_rows
 from volunteer_app.timebank.models import GENESIS_HASH, Entry, LedgerHead, TimeAccount, Transfer
 
 register_messages(
@@ -113,6 +113,17 @@ def _book_query():
 
 def existing_book(user_id: int) -> TimeAccount | None:
     return db.session.scalars(_book_query(), {"key": f"book:{user_id}"}).first()
+
+
+@cache
+def _book_row_query():
+    return select(*TimeAccount.__table__.c).where(TimeAccount.key == bindparam("key"))
+
+
+def book_snapshot(user_id: int):
+    """`existing_book` for reading only: its columns as a plain row, past the ORM (the time book's and
+    the statement's read), or None."""
+    return read_rows(_book_row_query(), {"key": f"book:{user_id}"}).first()
 
 
 def paying_book(user_id: int) -> TimeAccount:

@@ -86,9 +86,10 @@ def _issuing_site(user_id: int, fallback_site_id: int) -> int:
 
 
 def _book_of(user: User) -> TimeAccount | None:
-    """The caller's book; a volunteer whose book has no movement yet sees it unopened (id None); None for
-    anyone else without one yet (a resident before a relative's first gift: no station has issued it)."""
-    book = ledger.existing_book(user.id)
+    """The caller's book, to read (a plain row: ledger.book_snapshot); a volunteer whose book has no
+    movement yet sees it unopened (id None); None for anyone else without one yet (a resident before a
+    relative's first gift: no station has issued it)."""
+    book = ledger.book_snapshot(user.id)
     if book is not None:
         return book
     profile = db.session.get(VolunteerProfile, user.id)
