@@ -6,7 +6,8 @@
 Three storms in one run, each of `--storm` requests released by one barrier:
 - bare: GET /baseline/users/<id> on bench/baseline_app.py (one primary-key select), the yardstick;
 - grab: POST /orders/{id}/grab on an open pool with 5 places (bench.load's `grab_storm`);
-- reward: POST /redemptions of one reward with stock 5, by N volunteers each with enough minutes.
+- reward: POST /redemptions of one reward with stock 5, by N volunteers each with enough minutes, each
+  request with its own Idempotency-Key; then again on a second such reward without keys.
 
 The issue's bar: each app storm drains in at most twice the bare storm's wall time, with exactly 5
 winners and no 5xx. The reward storm is then checked in the database: 5 redemptions, stock 0, and the
@@ -169,21 +170,18 @@ def prepare_reward_storm(
     }
 
 
-def reward_storm(base: str, reward_id: int, tokens: list[str], n: int) -> dict:
+def reward_storm(base: str, reward_id: int, tokens: list[str], n: int, *, keys: bool = True) -> dict:
     """N concurrent POST /redemptions of one reward (tokens round-robin), each with its own
-    Idempotency-Key (as a phone sends one)."""
+    Idempotency-Key (as a phone sends one) unless `keys` is false (the idempotency layer then stays out:
+    its claim and release are two commits of their own per request)."""
     body = json.dumps({"reward_id": reward_id}).encode()
+
+    def headers(k: int) -> dict:
+        sent = {"Authorization": f"Bearer {tokens[k % len(tokens)]}", "Content-Type": "application/json"}
+        return {**sent, "Idempotency-Key": uuid.uuid4().hex} if keys else sent
+
     requests = [
-        urllib.request.Request(
-            f"{base}{API}/redemptions",
-            data=body,
-            method="POST",
-            headers={
-                "Authorization": f"Bearer {tokens[k % len(tokens)]}",
-                "Content-Type": "application/json",
-                "Idempotency-Key": uuid.uuid4().hex,
-            },
-        )
+        urllib.request.Request(f"{base}{API}/redemptions", data=body, method="POST", headers=headers(k))
         for k in range(n)
     ]
     result = storm(requests)
@@ -232,6 +230,7 @@ def run(args, database_url: str, work: Path) -> dict:
     print("preparing …", file=sys.stderr)
     plan = prepare(app, {}, tokens_per_scenario=20, storm=args.storm)
     rewards = prepare_reward_storm(app, volunteers=args.storm)
+    bare_rewards = prepare_reward_storm(app, volunteers=args.storm)  # the same volunteers, no keys sent
     with app.app_context():
         from volunteer_app.extensions import db
 
@@ -253,6 +252,10 @@ def run(args, database_url: str, work: Path) -> dict:
         results["grab"] = grab_storm(server.base, plan["storm_order_id"], plan["storm_tokens"], args.storm)
         print("reward storm …", file=sys.stderr)
         results["reward"] = reward_storm(server.base, rewards["reward_id"], rewards["tokens"], args.storm)
+        print("reward storm without Idempotency-Key …", file=sys.stderr)
+        results["reward_nokey"] = reward_storm(
+            server.base, bare_rewards["reward_id"], bare_rewards["tokens"], args.storm, keys=False
+        )
     finally:
         server.stop()
     with app.app_context():
@@ -263,9 +266,10 @@ def run(args, database_url: str, work: Path) -> dict:
             sa.select(sa.func.count()).where(Assignment.order_id == plan["storm_order_id"])
         )
         db.session.remove()
+    results["reward_nokey"].update(check_reward_storm(app, bare_rewards["reward_id"], verify_ledger=False))
     results["reward"].update(check_reward_storm(app, rewards["reward_id"], verify_ledger=not args.no_verify))
     bare = results["bare"]["seconds"]
-    for name in ("grab", "reward"):
+    for name in ("grab", "reward", "reward_nokey"):
         results[name]["ratio_to_bare"] = results[name]["seconds"] / bare
     return results
 
@@ -285,7 +289,7 @@ def summary(results: dict) -> str:
 
 def failures(results: dict) -> list[str]:
     problems = []
-    for name in ("grab", "reward"):
+    for name in ("grab", "reward", "reward_nokey"):
         r = results[name]
         if r["winners"] != 5 or r["5xx"] or r["connection_errors"]:
             problems.append(
@@ -293,9 +297,10 @@ def failures(results: dict) -> list[str]:
             )
     if results["grab"].get("assignments_in_db") != 5:
         problems.append(f"grab: {results['grab'].get('assignments_in_db')} assignments in the DB")
-    reward = results["reward"]
-    if reward["redemptions_in_db"] != 5 or reward["stock_left"] != 0 or reward.get("ledger_ok") is False:
-        problems.append(f"reward: {reward}")
+    for name in ("reward", "reward_nokey"):
+        reward = results[name]
+        if reward["redemptions_in_db"] != 5 or reward["stock_left"] != 0 or reward.get("ledger_ok") is False:
+            problems.append(f"{name}: {reward}")
     return problems
 
 

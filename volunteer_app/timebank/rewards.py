@@ -172,8 +172,9 @@ def _age_on(born: date, today: date) -> int:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
-def _check_eligible(user: User, reward: Reward, site: Site) -> None:
-    """A minimum age is checked against the birth date in the user's ID number (real name needed)."""
+def _check_eligible(user: User, reward: Reward) -> None:
+    """A minimum age is checked against the birth date in the user's ID number (real name needed), on
+    the day it is at the reward's site."""
     if reward.min_age is None:
         return
     params = {"min_age": reward.min_age}
@@ -181,7 +182,7 @@ def _check_eligible(user: User, reward: Reward, site: Site) -> None:
         raise Conflict("reward.not_eligible", params=params)
     number = identity.decrypt_id_number(user.id_number_enc)
     born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
-    today = sites.local_time(site).date()
+    today = sites.local_time(db.session.get(Site, reward.site_id)).date()
     if _age_on(born, today) < reward.min_age:
         raise Conflict("reward.not_eligible", params=params)
 
@@ -228,10 +229,10 @@ def redeem(*, who: Principal, reward_id: int) -> Redemption:
         raise NotFound()
     if not reward.active:
         raise Conflict("reward.unavailable")
-    site = db.session.get(Site, reward.site_id)
-    _check_eligible(user, reward, site)
+    _check_eligible(user, reward)
     book = ledger.paying_book(user.id)
     _take_stock(reward)  # before the chain head, which the debit locks
+    site = db.session.get(Site, reward.site_id)  # read by winners only, and not under the chain head
     try:
         debit = ledger.post(
             kind="redeem",
