@@ -12,7 +12,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from tests.api.helpers import assert_error
 from tests.orders.conftest import order_body, timeline
@@ -118,6 +118,28 @@ def test_fifty_volunteers_grab_three_places_and_exactly_three_win(app, world, lo
             )
         ).all()
     assert sorted(filled) == sorted([world.mgr_s1.id, *winners])  # told once each
+
+
+def test_a_loser_of_a_full_pool_is_answered_without_a_lock_or_a_write(app, world, loop, client):
+    people = many_volunteers(app, world.sites["S1"], 3)
+    order_id = open_pool(loop, world, capacity=2)
+    assert [grab(client, p, order_id).status_code for p in people[:2]] == [201, 201]
+    seen: list[str] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        seen.append(" ".join(statement.split()).upper())
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        r = grab(client, people[2], order_id)
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    assert_error(r, 409, "order.full")
+    assert not [s for s in seen if "FOR UPDATE" in s or s.startswith(("UPDATE", "INSERT", "DELETE"))], seen
+    assert len([s for s in seen if " FROM ORDERS" in s]) == 1, seen  # the unlocked look at the places
+    assert order_row(app, order_id).taken == 2
 
 
 def test_one_volunteer_pressing_grab_ten_times_holds_one_place(app, world, loop):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from tests.race import race
 from tests.support import credit, headers_now, make_user, make_volunteer
 from tests.timebank.conftest import ledger_ok
 from volunteer_app.extensions import db
-from volunteer_app.timebank import rewards
+from volunteer_app.timebank import ledger, rewards
 from volunteer_app.timebank.models import Redemption, Reward, TimeAccount, Transfer
 
 API = "/api/v1"
@@ -497,6 +498,96 @@ def test_twenty_people_redeem_the_last_unit_at_once(app, world):
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Redemption)) == 1
     assert ledger_ok(app)
+
+
+# ---- the unit of stock before the chain head -----------------------------------------------------------
+
+
+def watch_the_head(monkeypatch, reward_id: int) -> list[int]:
+    """Record, at each lock of the chain head, the reward's stock as the locking transaction sees it."""
+    seen: list[int] = []
+    lock_head = ledger.lock_head
+
+    def watched():
+        seen.append(db.session.scalar(sa.select(Reward.stock).where(Reward.id == reward_id)))
+        return lock_head()
+
+    monkeypatch.setattr(ledger, "lock_head", watched)
+    return seen
+
+
+def test_a_loser_of_the_last_unit_is_refused_without_the_ledger_lock(app, client, world, monkeypatch):
+    reward = add_reward(client, world.mgr_s1, world.sites["S1"], price_minutes=10, stock=1)
+    other = make_volunteer(app, world.sites["S1"], 200, "后到者")
+    credit(app, world.vol_s1, world.sites["S1"], 100)
+    credit(app, other, world.sites["S1"], 100)
+    seen = watch_the_head(monkeypatch, reward["id"])
+    assert redeem(client, world.vol_s1, reward["id"]).status_code == 201
+    assert seen == [0]  # the winner took the unit, then locked the head (for its debit)
+    r = redeem(client, other, reward["id"])
+    assert (r.status_code, r.json["error"]) == (409, "reward.out_of_stock")
+    assert seen == [0]  # the loser never touched the chain head
+    assert balance(app, other) == 100
+    assert ledger_ok(app)
+
+
+def test_a_unit_taken_by_someone_else_after_it_was_read_is_refused_before_the_ledger_lock(
+    app, client, world, monkeypatch
+):
+    reward = add_reward(client, world.mgr_s1, world.sites["S1"], price_minutes=10, stock=1)
+    credit(app, world.vol_s1, world.sites["S1"], 100)
+    seen = watch_the_head(monkeypatch, reward["id"])
+    paying_book = ledger.paying_book
+
+    def and_meanwhile_the_last_unit_goes(user_id):  # between the unlocked read and the UPDATE
+        db.session.execute(sa.update(Reward).where(Reward.id == reward["id"]).values(stock=0))
+        return paying_book(user_id)
+
+    monkeypatch.setattr(ledger, "paying_book", and_meanwhile_the_last_unit_goes)
+    r = redeem(client, world.vol_s1, reward["id"])
+    assert (r.status_code, r.json["error"]) == (409, "reward.out_of_stock")
+    assert seen == []
+    assert balance(app, world.vol_s1) == 100
+
+
+def test_a_unit_taken_before_a_refused_debit_goes_back(app, client, world, monkeypatch):
+    reward = add_reward(client, world.mgr_s1, world.sites["S1"], price_minutes=150, stock=1)
+    credit(app, world.vol_s1, world.sites["S1"], 100)
+    seen = watch_the_head(monkeypatch, reward["id"])
+    r = redeem(client, world.vol_s1, reward["id"])
+    assert (r.status_code, r.json["error"]) == (409, "timebook.insufficient")
+    assert seen == [0]  # taken before the head was locked …
+    assert stock(app, reward["id"]) == 1  # … and given back with the refused debit
+    assert balance(app, world.vol_s1) == 100
+    assert ledger_ok(app)
+
+
+def test_while_the_chain_head_is_held_a_loser_of_the_last_unit_is_answered_at_once(app, client, world):
+    if db_dialect(app) != "postgresql":
+        pytest.skip("row locks: PostgreSQL")
+    reward = add_reward(client, world.mgr_s1, world.sites["S1"], price_minutes=10, stock=1)
+    other = make_volunteer(app, world.sites["S1"], 200, "后到者")
+    credit(app, world.vol_s1, world.sites["S1"], 100)
+    credit(app, other, world.sites["S1"], 100)
+    assert redeem(client, world.vol_s1, reward["id"]).status_code == 201
+    answers: list = []
+    with app.app_context(), db.engine.connect() as posting:
+        posting.execute(sa.text("SELECT 1 FROM time_ledger_head WHERE id = 1 FOR UPDATE"))  # a long posting
+        loser = threading.Thread(
+            target=lambda: answers.append(redeem(app.test_client(), other, reward["id"]))
+        )
+        loser.start()
+        loser.join(timeout=10)
+        answered = not loser.is_alive()
+        posting.rollback()
+    loser.join()
+    assert answered, "the loser queued behind the chain head"
+    assert (answers[0].status_code, answers[0].json["error"]) == (409, "reward.out_of_stock")
+
+
+def db_dialect(app) -> str:
+    with app.app_context():
+        return db.engine.dialect.name
 
 
 def test_a_relative_with_gifted_minutes_may_redeem(app, client, world):

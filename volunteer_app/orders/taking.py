@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 
 from volunteer_app import metrics
 from volunteer_app.accounts.models import VolunteerProfile
@@ -97,21 +97,18 @@ def _check_may_grab(who, order_id: int, site_id: int) -> None:
     ).first()
     if profile is None:
         raise NotFound()
-    held = db.session.scalar(
-        select(Assignment.id).where(Assignment.order_id == order_id, Assignment.volunteer_id == who.user_id)
-    )
-    if held is not None:
+    open_grab = and_(Assignment.kind == "grab", Assignment.status.in_(("held", "checked_in")))
+    on_this_order = Assignment.order_id == order_id
+    # One statement for both: a place on this order (any state) and the unfinished grabs.
+    held, open_grabs = db.session.execute(
+        select(
+            func.coalesce(func.sum(case((on_this_order, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((open_grab, 1), else_=0)), 0),
+        ).where(Assignment.volunteer_id == who.user_id, or_(on_this_order, open_grab))
+    ).one()
+    if held:
         raise Conflict("order.already_taken")
     limit = sites.effective_settings(db.session.get(Site, site_id))["grab_max_open"]
-    open_grabs = db.session.scalar(
-        select(func.count())
-        .select_from(Assignment)
-        .where(
-            Assignment.volunteer_id == who.user_id,
-            Assignment.kind == "grab",
-            Assignment.status.in_(("held", "checked_in")),
-        )
-    )
     if open_grabs >= limit:
         raise Conflict("grab.limit", params={"limit": limit})
 

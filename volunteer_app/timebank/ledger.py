@@ -140,7 +140,9 @@ def paying_book(user_id: int) -> TimeAccount:
 def lock_head() -> LedgerHead:
     """Lock the chain head (creating it once). Every append holds it: ids follow chain order, and all
     balance updates queue behind it, so concurrent postings can neither fork the chain nor deadlock.
-    Callers that must check something before posting (a reference not used yet) lock it first."""
+    Callers that must check something before posting (a reference not used yet) lock it first.
+    Rows outside the time book may be locked before it, never after it while it is held: a reward's
+    stock (redeeming takes its unit first, so the losers of the last unit never queue here)."""
     head = db.session.scalars(select(LedgerHead).where(LedgerHead.id == 1).with_for_update()).first()
     if head is None:
         _insert_ignoring_conflict(LedgerHead.__table__, {"id": 1, "last_hash": GENESIS_HASH})

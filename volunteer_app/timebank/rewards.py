@@ -1,15 +1,21 @@
 """回报: each site's reward catalogue, redeeming minutes for a code, fulfilling it (核销), and expiry.
 
-Redeeming is one transaction: the chain head is locked first (the order every posting takes, so no
-two writers of the time book ever wait on each other in opposite orders), one conditional UPDATE takes
-a unit of stock, the book is debited into the redemption account, and a short code is issued. A code
-not fulfilled before it expires is moved to `expired` by a conditional UPDATE and refunded exactly once.
+Redeeming is one transaction: one conditional UPDATE takes a unit of stock, then the book is debited
+into the redemption account (the posting locks the chain head) and a short code is issued. The unit is
+taken before the chain head, so the losers of a reward's last units wait at most for that reward's row
+and get their 409 without queuing behind every posting of the time book; a debit refused afterwards
+rolls the unit back with it.
+
+Lock order: a reward's row before the chain head, never the other way round. Expiry keeps it: it moves
+a batch of codes to `expired`, gives their stock back (rewards in id order), then locks the head and
+refunds them. A code not fulfilled before it expires is refunded exactly once.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+from collections import Counter
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -166,8 +172,9 @@ def _age_on(born: date, today: date) -> int:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
-def _check_eligible(user: User, reward: Reward, site: Site) -> None:
-    """A minimum age is checked against the birth date in the user's ID number (real name needed)."""
+def _check_eligible(user: User, reward: Reward) -> None:
+    """A minimum age is checked against the birth date in the user's ID number (real name needed), on
+    the day it is at the reward's site."""
     if reward.min_age is None:
         return
     params = {"min_age": reward.min_age}
@@ -175,14 +182,20 @@ def _check_eligible(user: User, reward: Reward, site: Site) -> None:
         raise Conflict("reward.not_eligible", params=params)
     number = identity.decrypt_id_number(user.id_number_enc)
     born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
-    today = sites.local_time(site).date()
+    today = sites.local_time(db.session.get(Site, reward.site_id)).date()
     if _age_on(born, today) < reward.min_age:
         raise Conflict("reward.not_eligible", params=params)
 
 
-def _take_stock(reward_id: int) -> None:
-    """One conditional UPDATE: however many redeem at once, stock never goes below zero. Flushes only
-    (on 409 it rolls back first, like every refusal here)."""
+def _take_stock(reward: Reward) -> None:
+    """One conditional UPDATE: however many redeem at once, stock never goes below zero. Taken before
+    the chain head (see the module's lock order). Stock already gone as read with the reward (no lock)
+    answers at once, without the UPDATE. Flushes only (on 409 it rolls back first, like every refusal
+    here)."""
+    if reward.stock <= 0:
+        db.session.rollback()
+        raise Conflict("reward.out_of_stock")
+    reward_id = reward.id
     result = db.session.execute(
         update(Reward)
         .where(Reward.id == reward_id, Reward.stock > 0, Reward.active.is_(True))
@@ -216,11 +229,10 @@ def redeem(*, who: Principal, reward_id: int) -> Redemption:
         raise NotFound()
     if not reward.active:
         raise Conflict("reward.unavailable")
-    site = db.session.get(Site, reward.site_id)
-    _check_eligible(user, reward, site)
+    _check_eligible(user, reward)
     book = ledger.paying_book(user.id)
-    ledger.lock_head()
-    _take_stock(reward.id)
+    _take_stock(reward)  # before the chain head, which the debit locks
+    site = db.session.get(Site, reward.site_id)  # read by winners only, and not under the chain head
     try:
         debit = ledger.post(
             kind="redeem",
@@ -391,24 +403,34 @@ def fulfil(*, who: Reacher, actor_id: int, code: str) -> dict:
 # ---- expiry ---------------------------------------------------------------------------------------
 
 
-def _expire_one(redemption_id: int, now: datetime) -> bool:
-    """Move one issued, expired code to `expired`, give its stock back and refund it. Flushes only."""
-    row = db.session.execute(
+def _mark_expired(redemption_id: int, now: datetime):
+    """Move one issued, expired code to `expired` (a conditional UPDATE: exactly one run moves it).
+    Returns (id, user_id, reward_id, minutes, site_id), or None if it was fulfilled in the meantime or
+    another run got it first. Flushes only."""
+    return db.session.execute(
         update(Redemption)
         .where(Redemption.id == redemption_id, to_refund(now))
         .values(status=RedemptionStatus.EXPIRED)
-        .returning(Redemption.user_id, Redemption.reward_id, Redemption.minutes, Redemption.site_id)
+        .returning(
+            Redemption.id, Redemption.user_id, Redemption.reward_id, Redemption.minutes, Redemption.site_id
+        )
         .execution_options(synchronize_session=False)
     ).first()
-    if row is None:
-        return False  # fulfilled in the meantime, or another run got it first
-    user_id, reward_id, minutes, site_id = row
-    db.session.execute(
-        update(Reward)
-        .where(Reward.id == reward_id)
-        .values(stock=Reward.stock + 1)
-        .execution_options(synchronize_session=False)
-    )
+
+
+def _give_stock_back(reward_ids: list[int]) -> None:
+    """A unit back for each expired code, rewards in id order (before the chain head). Flushes only."""
+    for reward_id, units in sorted(Counter(reward_ids).items()):
+        db.session.execute(
+            update(Reward)
+            .where(Reward.id == reward_id)
+            .values(stock=Reward.stock + units)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _refund(redemption_id: int, user_id: int, minutes: int, site_id: int) -> None:
+    """Refund an expired code into its holder's book (under the chain head). Flushes only."""
     refund = ledger.post(
         kind="refund",
         source=ledger.redemption_account(),
@@ -424,13 +446,14 @@ def _expire_one(redemption_id: int, now: datetime) -> bool:
         .values(refund_transfer_id=refund.id)
         .execution_options(synchronize_session=False)
     )
-    return True
 
 
 def expire_redemptions(*, now: datetime | None = None, batch: int = 500) -> int:
     """Expire and refund issued codes past their time, batch by batch (commits); returns how many."""
     # Safe to run concurrently and repeatedly: only the run whose conditional UPDATE moves a code from
-    # issued to expired refunds it, and the refund's unique reference would refuse a second one.
+    # issued to expired refunds it (a concurrent run waits on that code's row, then finds it moved), and
+    # the refund's unique reference would refuse a second one. Locks in the module's order: the codes,
+    # their rewards' rows, then the chain head.
     now = now or utcnow()
     expired = 0
     after = 0
@@ -446,7 +469,12 @@ def expire_redemptions(*, now: datetime | None = None, batch: int = 500) -> int:
         if not ids:
             db.session.rollback()
             return expired
-        ledger.lock_head()  # first, as every posting does: concurrent runs queue here, then find nothing
-        expired += sum(_expire_one(redemption_id, now) for redemption_id in ids)
+        moved = [row for row in (_mark_expired(redemption_id, now) for redemption_id in ids) if row]
+        if moved:
+            _give_stock_back([row.reward_id for row in moved])
+            ledger.lock_head()
+            for row in moved:
+                _refund(row.id, row.user_id, row.minutes, row.site_id)
         db.session.commit()
+        expired += len(moved)
         after = ids[-1]

@@ -1,0 +1,337 @@
+"""Storms against gunicorn (issue 19): N simultaneous requests released together, drained and counted.
+
+    python -m bench.storms                                   # throwaway PostgreSQL DB with the demo data
+    python -m bench.storms --database-url postgresql://…/city_small --storm 500 --workers 5
+
+Three storms in one run, each of `--storm` requests released by one barrier:
+- bare: GET /baseline/users/<id> on bench/baseline_app.py (one primary-key select), the yardstick;
+- grab: POST /orders/{id}/grab on an open pool with 5 places (bench.load's `grab_storm`);
+- reward: POST /redemptions of one reward with stock 5, by N volunteers each with enough minutes, each
+  request with its own Idempotency-Key; then again on a second such reward without keys.
+
+The issue's bar: each app storm drains in at most twice the bare storm's wall time, with exactly 5
+winners and no 5xx. The reward storm is then checked in the database: 5 redemptions, stock 0, and the
+ledger verifies. bench/load.py calls the functions here (`bare_storm`, `prepare_reward_storm`,
+`reward_storm`, `check_reward_storm`); `__main__` runs all three on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from datetime import date
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from bench.harness import ROOT
+from bench.load import API, OVERLAY, Server, grab_storm, mint, prepare, spread
+
+# The storm redeems N times in a few seconds: the per-person redeem limit is raised like the others.
+STORM_OVERLAY = OVERLAY + 'redeem_limit = "1000000/minute"\n'
+REWARD_STOCK = 5
+REWARD_PRICE = 10  # minutes
+
+
+def storm(requests: list[urllib.request.Request], *, timeout: float = 120) -> dict:
+    """Fire every request at once (one thread each, released by a barrier); count statuses exactly."""
+    n = len(requests)
+    barrier = threading.Barrier(n)
+    statuses: list[int] = [0] * n
+    latencies: list[float] = [0.0] * n
+
+    def one(k: int) -> None:
+        barrier.wait()
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(requests[k], timeout=timeout) as response:
+                response.read()
+                statuses[k] = response.status
+        except urllib.error.HTTPError as error:
+            statuses[k] = error.code
+        except OSError:
+            statuses[k] = -1  # connection error
+        latencies[k] = (time.perf_counter() - started) * 1000
+
+    threads = [threading.Thread(target=one, args=(k,)) for k in range(n)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    latencies.sort()
+    by_status: dict[int, int] = {}
+    for status in statuses:
+        by_status[status] = by_status.get(status, 0) + 1
+    return {
+        "requests": n,
+        "winners": by_status.get(201, 0),
+        "5xx": sum(count for s, count in by_status.items() if s >= 500),
+        "connection_errors": by_status.get(-1, 0),
+        "statuses": dict(sorted(by_status.items())),
+        "seconds": wall,
+        "rps": n / wall,
+        "p50_ms": latencies[n // 2],
+        "p99_ms": latencies[min(n - 1, int(n * 0.99))],
+    }
+
+
+# ---- (a) the bare storm -------------------------------------------------------------------------------
+
+
+def bare_storm(base: str, user_id: int, n: int) -> dict:
+    """N concurrent GET /baseline/users/<id> on bench/baseline_app.py (served at `base`)."""
+    return storm([urllib.request.Request(f"{base}/baseline/users/{user_id}") for _ in range(n)])
+
+
+# ---- (c) the last units of a reward -------------------------------------------------------------------
+
+
+def prepare_reward_storm(
+    app,
+    *,
+    volunteers: int,
+    site_id: int | None = None,
+    volunteer_ids: list[int] | None = None,
+    stock: int = REWARD_STOCK,
+    price_minutes: int = REWARD_PRICE,
+) -> dict:
+    """A reward with `stock` units at `site_id` (default: the site with most volunteers), and
+    `volunteers` volunteers each with at least `price_minutes` in their book (credited through the time
+    bank's service as an audit would, only those short of it), each with a minted token."""
+    from volunteer_app.accounts.models import VolunteerProfile
+    from volunteer_app.demo import world
+    from volunteer_app.extensions import db
+    from volunteer_app.timebank import ledger, rewards
+    from volunteer_app.timebank import service as timebank
+
+    with app.app_context():
+        site_id = site_id or db.session.scalar(
+            sa.select(VolunteerProfile.site_id)
+            .group_by(VolunteerProfile.site_id)
+            .order_by(sa.func.count().desc())
+            .limit(1)
+        )
+        if not volunteer_ids:
+            people = db.session.scalar(sa.select(sa.func.count()).select_from(VolunteerProfile))
+            volunteer_ids = list(
+                db.session.scalars(
+                    sa.select(VolunteerProfile.user_id)
+                    .where(spread(VolunteerProfile.user_id, people, volunteers))
+                    .order_by(VolunteerProfile.user_id)
+                    .limit(volunteers)
+                )
+            )
+        run = uuid.uuid4().hex[:8]
+        credited = 0
+        for user_id in volunteer_ids:
+            book = ledger.existing_book(user_id)
+            if book is not None and book.balance >= price_minutes:
+                continue
+            profile_site = db.session.get(VolunteerProfile, user_id).site_id
+            timebank.credit_service(
+                record_key=f"bench-storm:{run}:{user_id}",
+                user_id=user_id,
+                site_id=profile_site,
+                minutes=2 * price_minutes,
+                memo="bench/storms.py",
+                service_date=date.today(),
+                actor_id=None,
+            )
+            db.session.commit()
+            credited += 1
+        reward = rewards.create_reward(
+            who=world.admin_view(),
+            actor_id=None,
+            site_id=site_id,
+            kind="goods",
+            title=f"压测回报 {run}",
+            description="bench/storms.py",
+            price_minutes=price_minutes,
+            stock=stock,
+        )
+        reward_id = reward.id
+    tokens = mint(app, volunteer_ids)
+    return {
+        "reward_id": reward_id,
+        "site_id": site_id,
+        "stock": stock,
+        "tokens": [tokens[i] for i in volunteer_ids if i in tokens],
+        "credited": credited,
+    }
+
+
+def reward_storm(base: str, reward_id: int, tokens: list[str], n: int, *, keys: bool = True) -> dict:
+    """N concurrent POST /redemptions of one reward (tokens round-robin), each with its own
+    Idempotency-Key (as a phone sends one) unless `keys` is false (the idempotency layer then stays out:
+    its claim and release are two commits of their own per request)."""
+    body = json.dumps({"reward_id": reward_id}).encode()
+
+    def headers(k: int) -> dict:
+        sent = {"Authorization": f"Bearer {tokens[k % len(tokens)]}", "Content-Type": "application/json"}
+        return {**sent, "Idempotency-Key": uuid.uuid4().hex} if keys else sent
+
+    requests = [
+        urllib.request.Request(f"{base}{API}/redemptions", data=body, method="POST", headers=headers(k))
+        for k in range(n)
+    ]
+    result = storm(requests)
+    result["volunteers"] = min(n, len(tokens))
+    return result
+
+
+def check_reward_storm(app, reward_id: int, *, verify_ledger: bool = True) -> dict:
+    """The reward storm in the database: its redemptions, the stock left, and whether the ledger verifies."""
+    from volunteer_app.extensions import db
+    from volunteer_app.timebank import verify
+    from volunteer_app.timebank.models import Redemption, Reward
+
+    with app.app_context():
+        found = {
+            "redemptions_in_db": db.session.scalar(
+                sa.select(sa.func.count()).where(Redemption.reward_id == reward_id)
+            ),
+            "stock_left": db.session.scalar(sa.select(Reward.stock).where(Reward.id == reward_id)),
+        }
+        if verify_ledger:
+            report = verify.verify()
+            found["ledger_ok"] = not report.problems
+            found["ledger_problems"] = report.problems[:3]
+        db.session.remove()
+    return found
+
+
+# ---- main ---------------------------------------------------------------------------------------------
+
+
+def run(args, database_url: str, work: Path) -> dict:
+    overlay = work / "storms_overlay.toml"
+    overlay.write_text(STORM_OVERLAY)
+    os.environ["VOLUNTEER_CONFIG"] = str(overlay)
+    os.environ["DATABASE_URL"] = database_url
+    from bench.harness import make_app, migrate
+
+    app = make_app(database_url)
+    if args.fresh:
+        from bench.load import load_demo
+
+        print("migrating and loading demo data …", file=sys.stderr)
+        migrate(app)
+        load_demo(app, args.storm, 0)
+    print("preparing …", file=sys.stderr)
+    plan = prepare(app, {}, tokens_per_scenario=20, storm=args.storm)
+    rewards = prepare_reward_storm(app, volunteers=args.storm)
+    bare_rewards = prepare_reward_storm(app, volunteers=args.storm)  # the same volunteers, no keys sent
+    with app.app_context():
+        from volunteer_app.extensions import db
+
+        db.session.remove()
+        db.engine.dispose()
+
+    env = {**os.environ, "WEB_CONCURRENCY": str(args.workers), "PYTHONPATH": str(ROOT)}
+    log = work / "gunicorn.log"
+    results: dict = {}
+    print("bare storm …", file=sys.stderr)
+    server = Server("bench.baseline_app:app", args.port, env, log, "/baseline/healthz")
+    try:
+        results["bare"] = bare_storm(server.base, plan["baseline_user_id"], args.storm)
+    finally:
+        server.stop()
+    server = Server("wsgi:app", args.port, env, log, "/healthz")
+    try:
+        print("grab storm …", file=sys.stderr)
+        results["grab"] = grab_storm(server.base, plan["storm_order_id"], plan["storm_tokens"], args.storm)
+        print("reward storm …", file=sys.stderr)
+        results["reward"] = reward_storm(server.base, rewards["reward_id"], rewards["tokens"], args.storm)
+        print("reward storm without Idempotency-Key …", file=sys.stderr)
+        results["reward_nokey"] = reward_storm(
+            server.base, bare_rewards["reward_id"], bare_rewards["tokens"], args.storm, keys=False
+        )
+    finally:
+        server.stop()
+    with app.app_context():
+        from volunteer_app.attendance.models import Assignment
+        from volunteer_app.extensions import db
+
+        results["grab"]["assignments_in_db"] = db.session.scalar(
+            sa.select(sa.func.count()).where(Assignment.order_id == plan["storm_order_id"])
+        )
+        db.session.remove()
+    results["reward_nokey"].update(check_reward_storm(app, bare_rewards["reward_id"], verify_ledger=False))
+    results["reward"].update(check_reward_storm(app, rewards["reward_id"], verify_ledger=not args.no_verify))
+    bare = results["bare"]["seconds"]
+    for name in ("grab", "reward", "reward_nokey"):
+        results[name]["ratio_to_bare"] = results[name]["seconds"] / bare
+    return results
+
+
+def summary(results: dict) -> str:
+    lines = []
+    for name, r in results.items():
+        ratio = f", {r['ratio_to_bare']:.2f}× bare" if "ratio_to_bare" in r else ""
+        checked = ("assignments_in_db", "redemptions_in_db", "stock_left", "ledger_ok")
+        extra = {k: r[k] for k in checked if k in r}
+        lines.append(
+            f"{name:6} {r.get('requests', r.get('grabs'))} requests: {r['seconds']:.2f} s wall{ratio}, "
+            f"p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, statuses {r['statuses']} {extra or ''}"
+        )
+    return "\n".join(lines)
+
+
+def failures(results: dict) -> list[str]:
+    problems = []
+    for name in ("grab", "reward", "reward_nokey"):
+        r = results[name]
+        if r["winners"] != 5 or r["5xx"] or r["connection_errors"]:
+            problems.append(
+                f"{name}: {r['winners']} winners, {r['5xx']} 5xx, {r['connection_errors']} connection errors"
+            )
+    if results["grab"].get("assignments_in_db") != 5:
+        problems.append(f"grab: {results['grab'].get('assignments_in_db')} assignments in the DB")
+    for name in ("reward", "reward_nokey"):
+        reward = results[name]
+        if reward["redemptions_in_db"] != 5 or reward["stock_left"] != 0 or reward.get("ledger_ok") is False:
+            problems.append(f"{name}: {reward}")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", help="an existing database (default: a throwaway PostgreSQL one)")
+    parser.add_argument("--server", default=None, help="PostgreSQL server for the throwaway database")
+    parser.add_argument("--storm", type=int, default=500, help="requests in each storm")
+    parser.add_argument("--workers", type=int, default=5, help="WEB_CONCURRENCY")
+    parser.add_argument("--port", type=int, default=8791)
+    parser.add_argument("--no-verify", action="store_true", help="skip verifying the whole ledger after")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args(argv)
+    from bench.harness import DEFAULT_SERVER, postgres_database, unique_name
+
+    with tempfile.TemporaryDirectory(prefix="storms-") as tmp:
+        work = Path(tmp)
+        if args.database_url:
+            args.fresh = False
+            results = run(args, args.database_url, work)
+        else:
+            args.fresh = True
+            with postgres_database(args.server or DEFAULT_SERVER, unique_name("storms")) as url:
+                results = run(args, url, work)
+    print(summary(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    problems = failures(results)
+    if problems:
+        sys.exit("storm FAILED: " + "; ".join(problems))
+
+
+if __name__ == "__main__":
+    main()
