@@ -161,6 +161,25 @@ def test_access_token_expires_after_15_minutes(client, user):
         assert me(client, refresh(client, user.refresh).json["access_token"]).status_code == 200
 
 
+def test_a_token_verified_before_still_expires(client, user):
+    """The manager keeps verified tokens (extensions.JWTManager): expiry is checked on every use."""
+    assert me(client, user.token).status_code == 200  # verified and kept
+    with later(minutes=14):
+        assert me(client, user.token).status_code == 200
+    with later(minutes=15, seconds=1):
+        assert_error(me(client, user.token), 401, "token.expired")
+
+
+def test_a_token_verified_under_another_key_is_not_taken(app, client, user):
+    assert me(client, user.token).status_code == 200
+    secret = app.config["JWT_SECRET_KEY"]
+    app.config["JWT_SECRET_KEY"] = secret + "-rotated"
+    try:
+        assert_error(me(client, user.token), 401, "token.invalid")
+    finally:
+        app.config["JWT_SECRET_KEY"] = secret
+
+
 def test_refresh_token_works_for_30_days(client, user):
     with later(days=29, hours=23):
         assert refresh(client, user.refresh).status_code == 200
