@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Integer, Select, and_, bindparam, or_
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.types import TypeDecorator
 
@@ -156,6 +157,16 @@ def paginate(
     return {"items": items, "next_cursor": next_cursor}
 
 
+@functools.cache
+def _paged(stmt: Select, keys: tuple, after: bool) -> Select:
+    """`stmt` ordered by `keys`, limited by the bound `page_limit`, and with `after` beyond the bound
+    `after_0`, `after_1` … (the cursor's values)."""
+    if after:
+        bound = [bindparam(f"after_{i}", type_=key.type) for i, key in enumerate(keys)]
+        stmt = stmt.where(_after(list(keys), bound, False))
+    return stmt.order_by(*keys).limit(bindparam("page_limit", type_=Integer))
+
+
 def _after(keys: list, values: list[Any], descending: bool):
     """(k1, k2, …) > (v1, v2, …) written portably as nested OR/AND."""
     clauses = []
@@ -167,16 +178,33 @@ def _after(keys: list, values: list[Any], descending: bool):
 
 
 def paginate_rows(
-    stmt: Select, keys: list, *, limit: int, cursor: str | None, params: dict | None = None
+    stmt: Select,
+    keys: list,
+    *,
+    limit: int,
+    cursor: str | None,
+    params: dict | None = None,
+    prebuilt: bool = False,
 ) -> tuple[list, str | None]:
     """Like `paginate`, for keys that are computed expressions (labelled, typed): `stmt` must select
     them by their labels so each row carries its own key values (no recomputation in Python, whose
     floats could disagree with the database's). `params` are the values of `stmt`'s bound
-    parameters."""
+    parameters. With `prebuilt` (a `stmt` built once per process and kept, as the feed's), the paged
+    statements are built once too, over bound values for the limit and the cursor: the feed's UNION is
+    large, and a new statement each request cost a fresh cache key over all of it."""
     readers = [_reader(k) for k in keys]
-    if cursor:
-        stmt = stmt.where(_after(keys, _decode(cursor, readers), False))
-    rows = db.session.execute(stmt.order_by(*keys).limit(limit + 1), params).all()
+    values = _decode(cursor, readers) if cursor else None
+    params = dict(params or {})
+    if prebuilt:
+        paged = _paged(stmt, tuple(keys), bool(cursor))
+        params["page_limit"] = limit + 1
+        if values is not None:
+            params.update({f"after_{i}": value for i, value in enumerate(values)})
+    else:
+        if values is not None:
+            stmt = stmt.where(_after(keys, values, False))
+        paged = stmt.order_by(*keys).limit(limit + 1)
+    rows = db.session.execute(paged, params).all()
     items = rows[:limit]
     next_cursor = _encode([getattr(items[-1], k.key) for k in keys]) if len(rows) > limit else None
     return items, next_cursor

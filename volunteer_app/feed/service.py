@@ -18,10 +18,12 @@ BRANCHES = (orders.candidates, activities.candidates)  # the first one's column 
 
 @functools.cache
 def _candidates(filters: entry.Filters):
-    """The feed's UNION ALL of each domain's candidates, built once per process and filter shape over
-    bound parameters (`Near`, `who_id`, `now`, `category_ids`, `skill`): only its values change between
-    requests (a handful of shapes: the dialect and three switches)."""
-    return union_all(*[branch(filters) for branch in BRANCHES]).subquery("candidates")
+    """The feed's UNION ALL of each domain's candidates and its paging keys (distance², kind, id), built
+    once per process and filter shape over bound parameters (`Near`, `who_id`, `now`, `category_ids`,
+    `skill`): only its values change between requests (a handful of shapes: the dialect and three
+    switches). Paged with `paginate_rows(prebuilt=True)`, so the paged statements are built once too."""
+    union = union_all(*[branch(filters) for branch in BRANCHES]).subquery("candidates")
+    return select(union), (union.c.d2, union.c.kind, union.c.id)
 
 
 def available_tasks(
@@ -45,14 +47,15 @@ def available_tasks(
     filters = entry.Filters(
         db.engine.dialect.name, categories=bool(category_ids), skill=skill is not None, matching=matching
     )
-    union = _candidates(filters)
+    stmt, keys = _candidates(filters)
     params = {**Near(lat, lng, radius_m).params(), "who_id": who.user_id, "now": utcnow()}
     if filters.categories:
         params["category_ids"] = list(category_ids)
     if filters.skill:
         params["skill"] = skill
-    keys = [union.c.d2, union.c.kind, union.c.id]
-    rows, next_cursor = paginate_rows(select(union), keys, limit=limit, cursor=cursor, params=params)
+    rows, next_cursor = paginate_rows(
+        stmt, list(keys), limit=limit, cursor=cursor, params=params, prebuilt=True
+    )
     items = []
     for row in rows:
         item = row._asdict()
