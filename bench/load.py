@@ -54,6 +54,7 @@ login_limit_per_ip = "1000000/minute"
 access_token_minutes = 600
 """
 API = "/api/v1"
+REDIS_URL = "redis://127.0.0.1:6379/14"  # a database of its own: the bench's counters expire by themselves
 
 
 # ---- setup: data and tokens --------------------------------------------------------------------------
@@ -282,6 +283,15 @@ def database_size(engine) -> dict[str, str]:
 # ---- servers -----------------------------------------------------------------------------------------
 
 
+def use_redis(url: str | None) -> None:
+    """Rate-limit counters in Redis, as a deployment keeps them (deploy/.env.example): in-memory
+    counters start a timer thread every few requests, a cost no deployment pays. "" keeps memory."""
+    if url:
+        os.environ["REDIS_URL"] = url
+    else:
+        os.environ.pop("REDIS_URL", None)
+
+
 class Server:
     """gunicorn with volunteer_app/config/gunicorn.py on 127.0.0.1:port, output to a log file."""
 
@@ -446,6 +456,7 @@ def run(args, database_url: str, work: Path) -> None:
     overlay.write_text(OVERLAY)
     os.environ["VOLUNTEER_CONFIG"] = str(overlay)
     os.environ["DATABASE_URL"] = database_url
+    use_redis(args.redis_url)
     from bench.harness import make_app, migrate
 
     app = make_app(database_url)
@@ -628,6 +639,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--extra-orders", type=int, default=200)
     parser.add_argument("--only", nargs="*", help="run only scenarios whose name contains one of these")
     parser.add_argument("--keep", action="store_true", help="keep the throwaway database")
+    parser.add_argument(
+        "--redis-url",
+        default=REDIS_URL,
+        help=f"the rate limits' counters, as in a deployment (default {REDIS_URL}; '' for in-memory)",
+    )
     parser.add_argument(
         "--app-root",
         help="serve the app from this checkout (e.g. a worktree of an older commit, for a before/after "

@@ -33,7 +33,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench.harness import ROOT
-from bench.load import API, OVERLAY, Server, grab_storm, mint, prepare, spread
+from bench.load import API, OVERLAY, REDIS_URL, Server, grab_storm, mint, prepare, spread, use_redis
 
 # The storm redeems N times in a few seconds: the per-person redeem limit is raised like the others.
 STORM_OVERLAY = OVERLAY + 'redeem_limit = "1000000/minute"\n'
@@ -218,6 +218,7 @@ def run(args, database_url: str, work: Path) -> dict:
     overlay.write_text(STORM_OVERLAY)
     os.environ["VOLUNTEER_CONFIG"] = str(overlay)
     os.environ["DATABASE_URL"] = database_url
+    use_redis(args.redis_url)
     from bench.harness import make_app, migrate
 
     app = make_app(database_url)
@@ -313,6 +314,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8791)
     parser.add_argument("--no-verify", action="store_true", help="skip verifying the whole ledger after")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--redis-url", default=REDIS_URL, help="rate-limit counters (as bench.load's)")
     args = parser.parse_args(argv)
     from bench.harness import DEFAULT_SERVER, postgres_database, unique_name
 

@@ -101,9 +101,22 @@ def reads_only(view):
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        g.reads_only = True  # the principal's loader reads a snapshot of the account, not a mapped row
+        g.user_snapshot = True  # the principal's loader reads a snapshot of the account, not a mapped row
         if db.engine.dialect.name == "postgresql":
             db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def user_snapshot(view):
+    """For a view that never changes the caller's account: the principal's user is a plain row
+    (accounts.principal.UserSnapshot) read past the ORM, as in a `reads_only` view, but the request's
+    transaction is the usual one. Place it above @auth_required."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        g.user_snapshot = True
         return view(*args, **kwargs)
 
     return wrapper

@@ -54,10 +54,11 @@ def _principal_query(snapshot: bool):
 def load_principal(user_id: int, session_id: str | None) -> Principal | None:
     """The caller of a token, or None when its account is inactive or its session revoked.
 
-    In a read-only view (extensions.reads_only) the user is a `UserSnapshot` read past the ORM (half
-    the Python cost of the mapped row); anywhere else it is the mapped User, which services change."""
+    In a view that does not change the account (extensions.reads_only, extensions.user_snapshot) the
+    user is a `UserSnapshot` read past the ORM (half the Python cost of the mapped row); anywhere else
+    it is the mapped User, which services change."""
     params = {"user_id": user_id, "session_id": session_id}
-    if g.get("reads_only"):
+    if g.get("user_snapshot"):
         rows = read_rows(_principal_query(True), params).all()
         width = len(_USER_COLUMNS)
         users = [UserSnapshot(*row[:width]) for row in rows[:1]]

@@ -9,8 +9,9 @@ place per volunteer.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
 
 from volunteer_app import metrics
 from volunteer_app.accounts.models import VolunteerProfile
@@ -18,14 +19,13 @@ from volunteer_app.attendance import service as attendance
 from volunteer_app.attendance.models import Assignment, AssignmentStatus
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, DomainError, NotFound, register_messages
-from volunteer_app.extensions import db
+from volunteer_app.extensions import db, read_rows
 from volunteer_app.notifications import service as notifications
 from volunteer_app.orders import states
 from volunteer_app.orders.common import locked, my_assignment
 from volunteer_app.orders.models import Order, OrderMode, OrderStatus
 from volunteer_app.orders.states import VOLUNTEER, transition
 from volunteer_app.sites import service as sites
-from volunteer_app.sites.models import Site
 
 register_messages(
     {
@@ -68,14 +68,18 @@ def _filled(order: Order) -> None:
     )
 
 
+@cache
+def _peek_query():
+    """A pool's state by order id, built once per process: every loser of a storm reads it."""
+    return select(
+        Order.status, Order.mode, Order.taken, Order.capacity, Order.fill_due_at, Order.site_id
+    ).where(Order.id == bindparam("order_id"))
+
+
 def _open_pool_site(order_id: int, now: datetime) -> int:
     """The site of an open pool that looks grabbable (read without a lock: `_take_slot` decides).
     404 if the order is not an open or filled pool; 409 `order.full` or `order.closed` at once."""
-    peek = db.session.execute(
-        select(Order.status, Order.mode, Order.taken, Order.capacity, Order.fill_due_at, Order.site_id).where(
-            Order.id == order_id
-        )
-    ).first()
+    peek = read_rows(_peek_query(), {"order_id": order_id}).first()
     if (
         peek is None
         or peek.mode != OrderMode.GRAB
@@ -108,7 +112,7 @@ def _check_may_grab(who, order_id: int, site_id: int) -> None:
     ).one()
     if held:
         raise Conflict("order.already_taken")
-    limit = sites.effective_settings(db.session.get(Site, site_id))["grab_max_open"]
+    limit = sites.settings_for(site_id)["grab_max_open"]
     if open_grabs >= limit:
         raise Conflict("grab.limit", params={"limit": limit})
 

@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from volunteer_app.attendance.schemas import AssignmentOut, AuditIn, ReasonIn
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
-from volunteer_app.extensions import limiter, reads_only
+from volunteer_app.extensions import limiter, reads_only, user_snapshot
 from volunteer_app.idempotency import idempotent
 from volunteer_app.orders import dispatch, handover, intake, queries, review, taking
 from volunteer_app.orders import schemas as s
@@ -114,6 +114,7 @@ class OrderCancel(MethodView):
 
 @blp.route("/orders/<int:order_id>/grab")
 class OrderGrab(MethodView):
+    @user_snapshot
     @auth_required("volunteer")
     @limiter.limit(_grab_limit, key_func=user_scope)
     @idempotent(user_scope)
