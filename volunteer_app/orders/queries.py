@@ -5,10 +5,11 @@ the timeline; and the open pools as entries of the volunteers' feed."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import ColumnElement, and_, exists, inspect, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, exists, inspect, or_, select
 from sqlalchemy.orm import aliased
 
 from volunteer_app import phones
@@ -16,7 +17,7 @@ from volunteer_app.accounts.models import User
 from volunteer_app.attendance.models import SLOT_STATUSES, Assignment, AssignmentStatus
 from volunteer_app.db import utcnow
 from volunteer_app.errors import NotFound, Unprocessable, register_messages
-from volunteer_app.extensions import db
+from volunteer_app.extensions import db, read_rows
 from volunteer_app.field_messages import register_field_messages
 from volunteer_app.orders.common import act_condition, acting, may, read_condition
 from volunteer_app.orders.models import Order, OrderEvent, OrderHandover, OrderMode, OrderStatus
@@ -71,18 +72,41 @@ def get_order(*, who, order_id: int) -> Order:
     return order
 
 
+_DETAIL_QUERIES: dict[tuple, object] = {}
+DETAIL_QUERIES = 1024  # callers whose statement a process keeps (then forgotten all at once)
+
+
+def _detail_query(who):
+    """GET /orders/{id}'s one query for this caller, over a bound order id. Who may see an order, and
+    whether they manage it, depend only on the caller's id and grants (reach: their sites' paths), so
+    the statement is built once per caller and process: building it (reach's subqueries) cost more
+    than running it."""
+    key = (who.user_id, who.grants)
+    stmt = _DETAIL_QUERIES.get(key)
+    if stmt is None:
+        if len(_DETAIL_QUERIES) >= DETAIL_QUERIES:
+            _DETAIL_QUERIES.clear()
+        stmt = _DETAIL_QUERIES[key] = (
+            select(
+                *Order.__table__.c,
+                read_condition(who).label("manages"),
+                User.name.label("resident_name"),
+                User.phone.label("resident_phone"),
+            )
+            .join(User, User.id == Order.resident_id)
+            .where(Order.id == bindparam("order_id"), *_visible(who))
+        )
+    return stmt
+
+
 def order_detail(*, who, order_id: int) -> dict:
     """GET /orders/{id}: `detail` of one order the caller may see (404 otherwise, never 403), with
     whether the caller manages it and the resident's name and phone read in the same query."""
-    row = db.session.execute(
-        select(Order, read_condition(who).label("manages"), User.name, User.phone)
-        .join(User, User.id == Order.resident_id)
-        .where(Order.id == order_id, *_visible(who))
-    ).first()
+    row = read_rows(_detail_query(who), {"order_id": order_id}).first()
     if row is None:
         raise NotFound()
-    order, manages, name, phone = row
-    return detail(order, who, manages=bool(manages), resident=(name, phone))
+    # The order as a plain row (past the ORM): `detail` reads its columns by name.
+    return detail(row, who, manages=bool(row.manages), resident=(row.resident_name, row.resident_phone))
 
 
 def detail(order: Order, who, *, manages: bool | None = None, resident: tuple | None = None) -> dict:
@@ -97,21 +121,16 @@ def detail(order: Order, who, *, manages: bool | None = None, resident: tuple | 
     own = who.user_id in (order.resident_id, order.proxy_id)
     if not (manages or who.user_id == order.resident_id):
         phone = phones.mask_phone(phone)
-    rows = db.session.execute(
-        select(Assignment, User.name)
-        .join(User, User.id == Assignment.volunteer_id)
-        .where(Assignment.order_id == order.id)
-        .order_by(Assignment.id)
-    ).all()
-    mine = next((a for a, _name in rows if a.volunteer_id == who.user_id), None)
+    rows = read_rows(_assignments_query(), {"order_id": order.id}).all()
+    mine = next((a for a in rows if a.volunteer_id == who.user_id), None)
     show_names = manages or own
     return {  # the order's own fields at the top, as an activity's detail has them
         **{column.key: getattr(order, column.key) for column in inspect(Order).column_attrs},
         "resident": {"id": order.resident_id, "name": name, "phone": phone},
         "my_assignment": mine,
         "assignments": [
-            {"assignment": a, "volunteer_name": volunteer_name if show_names else None}
-            for a, volunteer_name in rows
+            {"assignment": a, "volunteer_name": a.volunteer_name if show_names else None}
+            for a in rows
             if manages or (own and a.status in SLOT_STATUSES)
         ],
         "handovers": _handovers(order.id) if manages else [],
@@ -139,13 +158,29 @@ def _as_read(value):
     return value.astimezone(UTC) if isinstance(value, datetime) else value
 
 
-def _handovers(order_id: int) -> list[OrderHandover]:
-    """The order's 转派/上报, oldest first."""
-    return list(
-        db.session.scalars(
-            select(OrderHandover).where(OrderHandover.order_id == order_id).order_by(OrderHandover.id)
-        )
+@cache
+def _assignments_query():
+    """An order's assignments with their volunteers' names, as plain rows, oldest first."""
+    return (
+        select(*Assignment.__table__.c, User.name.label("volunteer_name"))
+        .join(User, User.id == Assignment.volunteer_id)
+        .where(Assignment.order_id == bindparam("order_id"))
+        .order_by(Assignment.id)
     )
+
+
+@cache
+def _handovers_query():
+    return (
+        select(*OrderHandover.__table__.c)
+        .where(OrderHandover.order_id == bindparam("order_id"))
+        .order_by(OrderHandover.id)
+    )
+
+
+def _handovers(order_id: int) -> list:
+    """The order's 转派/上报, oldest first (plain rows)."""
+    return read_rows(_handovers_query(), {"order_id": order_id}).all()
 
 
 # The managers' actions on an order (names of the state table, orders.states.TABLE); the first three
