@@ -135,19 +135,28 @@ def paginate(
     descending: bool = False,
     rows: bool = False,
     params: dict | None = None,
+    prebuilt: bool = False,
 ) -> dict:
     """Run `stmt` ordered by `keys` (unique together, the last usually the id) one page at a time.
 
     Keys must be plain columns (integer, float, string or datetime); the page is found by the index on them,
     so a deep page costs the same as the first. The items are `stmt`'s first entity, or with `rows` its
     rows (a select of columns, each key among them under its own name: no ORM objects to build).
-    `params` are the values of `stmt`'s bound parameters (a statement built once, bound per call).
+    `params` are the values of `stmt`'s bound parameters (a statement built once, bound per call);
+    with `prebuilt` (such a `stmt`, kept), the paged statements are built once too (`_paged`).
     """
     readers = [_reader(k) for k in keys]  # also on the first page: a key with no reader fails at once
-    if cursor:
-        stmt = stmt.where(_after(keys, _decode(cursor, readers), descending))
-    order = [k.desc() if descending else k.asc() for k in keys]
-    paged = stmt.order_by(*order).limit(limit + 1)
+    values = _decode(cursor, readers) if cursor else None
+    if prebuilt:
+        paged, params = (
+            _paged(stmt, tuple(keys), values is not None, descending),
+            _page_params(params, limit, values),
+        )
+    else:
+        if values is not None:
+            stmt = stmt.where(_after(keys, values, descending))
+        order = [k.desc() if descending else k.asc() for k in keys]
+        paged = stmt.order_by(*order).limit(limit + 1)
     found = (db.session.execute(paged, params) if rows else db.session.scalars(paged, params)).all()
     items = found[:limit]
     next_cursor = None
@@ -158,13 +167,22 @@ def paginate(
 
 
 @functools.cache
-def _paged(stmt: Select, keys: tuple, after: bool) -> Select:
+def _paged(stmt: Select, keys: tuple, after: bool, descending: bool) -> Select:
     """`stmt` ordered by `keys`, limited by the bound `page_limit`, and with `after` beyond the bound
     `after_0`, `after_1` … (the cursor's values)."""
     if after:
         bound = [bindparam(f"after_{i}", type_=key.type) for i, key in enumerate(keys)]
-        stmt = stmt.where(_after(list(keys), bound, False))
-    return stmt.order_by(*keys).limit(bindparam("page_limit", type_=Integer))
+        stmt = stmt.where(_after(list(keys), bound, descending))
+    order = [k.desc() if descending else k.asc() for k in keys]
+    return stmt.order_by(*order).limit(bindparam("page_limit", type_=Integer))
+
+
+def _page_params(params: dict | None, limit: int, values: list | None) -> dict:
+    """The bound values of a `_paged` statement: the caller's, the page's limit, the cursor's."""
+    bound = {**(params or {}), "page_limit": limit + 1}
+    if values is not None:
+        bound.update({f"after_{i}": value for i, value in enumerate(values)})
+    return bound
 
 
 def _after(keys: list, values: list[Any], descending: bool):
@@ -194,12 +212,11 @@ def paginate_rows(
     large, and a new statement each request cost a fresh cache key over all of it."""
     readers = [_reader(k) for k in keys]
     values = _decode(cursor, readers) if cursor else None
-    params = dict(params or {})
     if prebuilt:
-        paged = _paged(stmt, tuple(keys), bool(cursor))
-        params["page_limit"] = limit + 1
-        if values is not None:
-            params.update({f"after_{i}": value for i, value in enumerate(values)})
+        paged, params = (
+            _paged(stmt, tuple(keys), values is not None, False),
+            _page_params(params, limit, values),
+        )
     else:
         if values is not None:
             stmt = stmt.where(_after(keys, values, False))

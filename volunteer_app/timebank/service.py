@@ -171,17 +171,16 @@ def statement(*, who: Principal, month: str | None, limit: int, cursor: str | No
     if book is None or book.id is None:  # no book, or no movement yet: an empty page
         check_cursor(cursor, [Entry.id])
         return {"items": [], "next_cursor": None, "checkpoint": checkpoint}
-    stmt = _statement_query()
-    if month:
-        stmt = stmt.where(Entry.created_at >= start, Entry.created_at < end)
+    bound = {"account_id": book.id, **({"start": start, "end": end} if month else {})}
     page = paginate(
-        stmt,
+        _statement_query(bool(month)),
         [Entry.id],
         limit=limit,
         cursor=cursor,
         descending=True,
         rows=True,
-        params={"account_id": book.id},
+        params=bound,
+        prebuilt=True,
     )
     page["items"] = [_statement_line(row) for row in page["items"]]
     page["checkpoint"] = checkpoint
@@ -189,10 +188,10 @@ def statement(*, who: Principal, month: str | None, limit: int, cursor: str | No
 
 
 @cache
-def _statement_query():
+def _statement_query(month: bool):
     """A book's entries with their transfers in one query, as plain rows (the hottest page of the
-    book), built once per process over a bound account id."""
-    return (
+    book), built once per process over a bound account id (with `month`, bound `start` and `end`)."""
+    stmt = (
         select(
             Entry.id,
             Entry.amount,
@@ -207,6 +206,10 @@ def _statement_query():
         .join(Transfer, Transfer.id == Entry.transfer_id)
         .where(Entry.account_id == bindparam("account_id"))
     )
+    if month:
+        start, end = (bindparam(name, type_=Entry.created_at.type) for name in ("start", "end"))
+        stmt = stmt.where(Entry.created_at >= start, Entry.created_at < end)
+    return stmt
 
 
 def _statement_line(row) -> dict:
