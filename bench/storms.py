@@ -247,7 +247,8 @@ def run(args, database_url: str, work: Path) -> dict:
         results["bare"] = bare_storm(server.base, plan["baseline_user_id"], args.storm)
     finally:
         server.stop()
-    server = Server("wsgi:app", args.port, env, log, "/healthz")
+    app_root = Path(args.app_root).resolve() if args.app_root else ROOT
+    server = Server("wsgi:app", args.port, env, log, "/healthz", root=app_root)
     try:
         print("grab storm …", file=sys.stderr)
         results["grab"] = grab_storm(server.base, plan["storm_order_id"], plan["storm_tokens"], args.storm)
@@ -315,6 +316,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-verify", action="store_true", help="skip verifying the whole ledger after")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--redis-url", default=REDIS_URL, help="rate-limit counters (as bench.load's)")
+    parser.add_argument("--app-root", help="serve the app from this checkout (as bench.load's --app-root)")
     args = parser.parse_args(argv)
     from bench.harness import DEFAULT_SERVER, postgres_database, unique_name
 
