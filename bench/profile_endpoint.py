@@ -10,7 +10,9 @@ auth service's own code, sends `--requests` requests through Flask's test client
 network: the app's own time only), rotating the tokens, and prints the mean milliseconds per request
 and cProfile's top functions by cumulative and by own time; the statements one request sends are
 counted (`--statements` prints them), and the process's CPU per request is the Python side's cost
-alone (the database's is not in it), steadier than wall time on a busy machine. `--body submit`
+alone (the database's is not in it), steadier than wall time on a busy machine. `--by-package` sums
+the profile's own time by package. To profile another checkout's app with this script (a before and
+after): `PYTHONPATH=/path/to/checkout .venv/bin/python bench/profile_endpoint.py …`. `--body submit`
 posts a valid order near the first resident's home. A first `--warmup` batch is not profiled
 (statement caches, imports). The per-user rate limits are raised as in bench/load.py. Nothing is
 written but the rows the requests themselves make (and the device sessions of the tokens).
@@ -124,6 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--statements", action="store_true", help="print the SQL statements of one request (after warm-up)"
     )
+    parser.add_argument("--by-package", action="store_true", help="the profile's own time by package")
     parser.add_argument("method", choices=["GET", "POST"])
     parser.add_argument("path", help="under /api/v1, e.g. /me/timebook")
     args = parser.parse_args(argv)
@@ -183,11 +186,34 @@ def main(argv: list[str] | None = None) -> None:
         f"{1000 * seconds / args.requests:.2f} ms each, {1000 * cpu / args.requests:.2f} ms of this "
         f"process's CPU{' under cProfile' if profile else ''}; statuses {statuses}"
     )
-    if profile:
+    if profile and args.by_package:
+        print(by_package(pstats.Stats(profile), args.requests))
+    elif profile:
         for order in ("cumulative", "tottime"):
             out = io.StringIO()
             pstats.Stats(profile, stream=out).sort_stats(order).print_stats(args.top)
             print(out.getvalue())
+
+
+def by_package(stats: pstats.Stats, requests: int) -> str:
+    """Own time per request grouped by where the code lives: each installed package, the app, the
+    standard library, and C built-ins (psycopg's waits for the database are psycopg's)."""
+    totals: dict[str, float] = {}
+    for (filename, _line, _name), (_cc, _nc, own, _cum, _callers) in stats.stats.items():
+        if "site-packages/" in filename:
+            where = filename.split("site-packages/", 1)[1].split("/", 1)[0]
+        elif "volunteer_app" in filename:
+            where = "volunteer_app"
+        elif filename == "~":
+            where = "built-ins"
+        else:
+            where = "standard library"
+        totals[where] = totals.get(where, 0.0) + own
+    whole = sum(totals.values())
+    lines = [f"own time per request under cProfile, {1000 * whole / requests:.2f} ms in all:"]
+    for where, own in sorted(totals.items(), key=lambda item: -item[1])[:14]:
+        lines.append(f"  {where:24s} {1000 * own / requests:6.3f} ms  {100 * own / whole:4.1f} %")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

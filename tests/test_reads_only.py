@@ -45,3 +45,53 @@ def test_a_write_after_a_hot_read_is_a_transaction_again(client, world, autocomm
 def test_an_unmarked_read_keeps_its_transaction(client, world, autocommit_seen):
     assert client.get(f"{API}/rewards", headers=world.vol_s1.headers).status_code == 200
     assert autocommit_seen and not any(autocommit_seen)
+
+
+@pytest.fixture
+def statements(app):
+    """The statements each request sends (both databases)."""
+    with app.app_context():
+        engine = db.engine
+    seen: list[str] = []
+
+    def on_execute(_conn, _cursor, statement, *_args):
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    yield seen
+    event.remove(engine, "before_cursor_execute", on_execute)
+
+
+def test_the_time_book_reads_the_book_with_the_principal(client, world, statements):
+    """The book rides on the authentication's query (timebank.service.BOOK_RIDER); the site's name and
+    thresholds come from the site cache once it is warm."""
+    first = client.get(f"{API}/me/timebook", headers=world.vol_s1.headers)
+    assert first.status_code == 200
+    statements.clear()
+    again = client.get(f"{API}/me/timebook", headers=world.vol_s1.headers)
+    assert again.status_code == 200 and again.json == first.json
+    sent = [st for st in statements if st != "BEGIN"]  # SQLite's explicit BEGIN
+    assert "time_accounts" in sent[0], sent  # the principal's query, the book riding on it
+    # Nothing else reads the book or a site (a volunteer with no movement yet: their profile, for the
+    # unopened book's station).
+    assert not any("time_accounts" in st or "FROM sites" in st for st in sent[1:]), sent
+
+
+def test_a_book_read_with_the_principal_matches_the_book_read_alone(app, client, world, statements):
+    """A volunteer with movements, one without (unopened) and a resident (no book): the riding read
+    answers what the service's own read answers (statement pages included)."""
+    from volunteer_app.accounts import principal
+    from volunteer_app.timebank import service
+
+    for who in (world.vol_s1, world.vol_s4, world.resident):
+        ridden = client.get(f"{API}/me/timebook", headers=who.headers)
+        page = client.get(f"{API}/me/timebook/transfers", headers=who.headers)
+        rider, principal.ride = principal.ride, lambda _rider: None  # ride nothing: the book read alone
+        try:
+            alone = client.get(f"{API}/me/timebook", headers=who.headers)
+            page_alone = client.get(f"{API}/me/timebook/transfers", headers=who.headers)
+        finally:
+            principal.ride = rider
+        assert (ridden.status_code, ridden.json) == (alone.status_code, alone.json)
+        assert (page.status_code, page.json) == (page_alone.status_code, page_alone.json)
+    assert service.BOOK_RIDER.name == "book"

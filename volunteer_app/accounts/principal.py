@@ -7,6 +7,8 @@ itself imports no accounts.
 from __future__ import annotations
 
 from collections import namedtuple
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 
 from flask import g
@@ -24,8 +26,31 @@ _USER_COLUMNS = [(attr.key, attr.columns[0]) for attr in inspect(User).column_at
 UserSnapshot = namedtuple("UserSnapshot", [key for key, _column in _USER_COLUMNS])
 
 
+@dataclass(frozen=True)
+class Rider:
+    """A read that rides on the principal's query (one round trip for both): the caller's own row of
+    another table, LEFT JOINed to the user. `name` keys the built statement; `join(user_id_column)`
+    gives (table, on-clause); `columns` are what to read of it, each labelled. A view asks for it with
+    `ride(rider)` before authentication and its service reads it with `rider_row(rider)`."""
+
+    name: str
+    join: Callable
+    columns: Callable
+
+
+def ride(rider: Rider) -> None:
+    """Let `rider` ride on this request's principal query (call before authentication)."""
+    g.principal_rider = rider
+
+
+def rider_row(rider: Rider):
+    """The rider's columns as read by this request's principal query (a row whose values are all None
+    when the caller has no such row), or None when it did not ride (the caller reads it itself)."""
+    return g.get("rider_rows", {}).get(rider.name)
+
+
 @cache
-def _principal_query(snapshot: bool):
+def _principal_query(snapshot: bool, rider: Rider | None = None):
     """The principal's one query, built once per process (its parameters bound at each call): on the
     hottest path of all, building the statement cost more than SQLAlchemy's compiled-statement cache
     saves. With `snapshot`, the user's columns one by one instead of the mapped User (see
@@ -34,7 +59,7 @@ def _principal_query(snapshot: bool):
     # role grants with their sites' paths (one row per grant) and the site cache's token
     # (sites/cache.py: whether this process's cached site settings are current).
     user = [column for _key, column in _USER_COLUMNS] if snapshot else [User]
-    return (
+    stmt = (
         select(*user, RoleGrant.role, RoleGrant.site_id, RoleGrant.team_id, Site.path)
         .add_columns(site_cache.token_column())
         .select_from(User)
@@ -49,6 +74,10 @@ def _principal_query(snapshot: bool):
         )
         .order_by(RoleGrant.id)  # grants in the order they were given (GET /me lists them so)
     )
+    if rider is not None:
+        table, on = rider.join(User.id)
+        stmt = stmt.add_columns(*rider.columns()).outerjoin(table, on)
+    return stmt
 
 
 def load_principal(user_id: int, session_id: str | None) -> Principal | None:
@@ -59,10 +88,13 @@ def load_principal(user_id: int, session_id: str | None) -> Principal | None:
     it is the mapped User, which services change."""
     params = {"user_id": user_id, "session_id": session_id}
     if g.get("user_snapshot"):
-        rows = read_rows(_principal_query(True), params).all()
+        rider = g.get("principal_rider")
+        rows = read_rows(_principal_query(True, rider), params).all()
         width = len(_USER_COLUMNS)
+        if rider is not None and rows:
+            g.rider_rows = {rider.name: rows[0]._mapping}
         users = [UserSnapshot(*row[:width]) for row in rows[:1]]
-        rows = [(users[0], *row[width:]) for row in rows]
+        rows = [(users[0], *row[width : width + 5]) for row in rows]
     else:
         rows = db.session.execute(_principal_query(False), params).all()
     if not rows:

@@ -51,20 +51,22 @@ def act_condition(who: Reacher, *, dispatching: bool = False) -> ColumnElement[b
     return acting(lambda column: reach_condition(column, who), dispatching=dispatching)
 
 
-def read_condition(who: Reacher) -> ColumnElement[bool]:
-    """Condition on Order: a manager who may read it and its timeline (a superset of acting)."""
+def read_condition(who: Reacher, *, one_row: bool = False) -> ColumnElement[bool]:
+    """Condition on Order: a manager who may read it and its timeline (a superset of acting).
+    `one_row`: for a query about one order (sites/reach.py's `reach_condition`)."""
+
+    def reach(column):
+        return reach_condition(column, who, one_row=one_row)
+
     return or_(
-        reach_condition(Order.site_id, who),
-        reach_condition(Order.dispatch_site_id, who),
+        reach(Order.site_id),
+        reach(Order.dispatch_site_id),
         # A site that held it (every handover is asked by the holder), or one asked to take it over.
         # (An accepted handover's receiver is the holder now, or held it and asked a later one.)
         _handovers(
             or_(
-                reach_condition(OrderHandover.from_site_id, who),
-                and_(
-                    OrderHandover.status == HandoverStatus.PENDING,
-                    reach_condition(OrderHandover.to_site_id, who),
-                ),
+                reach(OrderHandover.from_site_id),
+                and_(OrderHandover.status == HandoverStatus.PENDING, reach(OrderHandover.to_site_id)),
             )
         ),
     )

@@ -53,12 +53,12 @@ NEED_STATUS = {
 POOL_WARN_HOURS = 6
 
 
-def _visible(who) -> list:
+def _visible(who, *, one_row: bool = False) -> list:
     """Who sees an order: managers who may read it (orders/common.py), its resident (and proxy), its
     volunteers, and any volunteer while it is an open pool (it is in their feed)."""
     me = who.user_id
     mine = exists().where(Assignment.order_id == Order.id, Assignment.volunteer_id == me)
-    conditions = [read_condition(who), Order.resident_id == me, Order.proxy_id == me, mine]
+    conditions = [read_condition(who, one_row=one_row), Order.resident_id == me, Order.proxy_id == me, mine]
     if "volunteer" in who.roles:
         conditions.append((Order.status == OrderStatus.DISPATCHED) & (Order.mode == OrderMode.GRAB))
     return [or_(*conditions)]
@@ -89,12 +89,12 @@ def _detail_query(who):
         stmt = _DETAIL_QUERIES[key] = (
             select(
                 *Order.__table__.c,
-                read_condition(who).label("manages"),
+                read_condition(who, one_row=True).label("manages"),
                 User.name.label("resident_name"),
                 User.phone.label("resident_phone"),
             )
             .join(User, User.id == Order.resident_id)
-            .where(Order.id == bindparam("order_id"), *_visible(who))
+            .where(Order.id == bindparam("order_id"), *_visible(who, one_row=True))
         )
     return stmt
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import wraps
+
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from volunteer_app.accounts import principal
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
 from volunteer_app.extensions import limiter, reads_only
@@ -23,6 +26,17 @@ FamilyLinkPage = page_schema(s.FamilyLinkOut, "FamilyLinkPage")
 FamilyLinkReviewPage = page_schema(s.FamilyLinkReviewOut, "FamilyLinkReviewPage")
 
 
+def _with_book(view):
+    """The caller's book rides on the principal's query (service.BOOK_RIDER): one round trip for both."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        principal.ride(service.BOOK_RIDER)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
 def _redeem_limit() -> str:
     return current_app.config["APP"]["redeem_limit"]
 
@@ -31,6 +45,7 @@ def _redeem_limit() -> str:
 class MyTimebook(MethodView):
     @blp.etag
     @reads_only
+    @_with_book
     @auth_required()
     @blp.response(200, s.TimebookOut)
     def get(self):
@@ -42,6 +57,7 @@ class MyTimebook(MethodView):
 class MyStatement(MethodView):
     @blp.etag
     @reads_only
+    @_with_book
     @auth_required()
     @blp.arguments(s.StatementArgs, location="query")
     @blp.response(200, s.StatementPage)
