@@ -399,23 +399,19 @@ def run_wrk(url: str, script: Path, *, seconds: int, warmup: int, connections: i
 # ---- the grab storm ----------------------------------------------------------------------------------
 
 
-def grab_storm(base: str, order_id: int, tokens: list[str], grabs: int) -> dict:
-    """`grabs` concurrent POST …/grab (threads released together; tokens reused round-robin when there
-    are fewer volunteers than grabs). Counts every status exactly."""
-    barrier = threading.Barrier(grabs)
-    statuses: list[int] = [0] * grabs
-    latencies: list[float] = [0.0] * grabs
+def storm(requests: list[urllib.request.Request], *, timeout: float = 120) -> dict:
+    """Fire every request at once (one thread each, released by a barrier); count statuses exactly."""
+    n = len(requests)
+    barrier = threading.Barrier(n)
+    statuses: list[int] = [0] * n
+    latencies: list[float] = [0.0] * n
 
     def one(k: int) -> None:
-        request = urllib.request.Request(
-            f"{base}{API}/orders/{order_id}/grab",
-            method="POST",
-            headers={"Authorization": f"Bearer {tokens[k % len(tokens)]}"},
-        )
         barrier.wait()
         started = time.perf_counter()
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:
+            with urllib.request.urlopen(requests[k], timeout=timeout) as response:
+                response.read()
                 statuses[k] = response.status
         except urllib.error.HTTPError as error:
             statuses[k] = error.code
@@ -423,7 +419,7 @@ def grab_storm(base: str, order_id: int, tokens: list[str], grabs: int) -> dict:
             statuses[k] = -1  # connection error
         latencies[k] = (time.perf_counter() - started) * 1000
 
-    threads = [threading.Thread(target=one, args=(k,)) for k in range(grabs)]
+    threads = [threading.Thread(target=one, args=(k,)) for k in range(n)]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -435,17 +431,31 @@ def grab_storm(base: str, order_id: int, tokens: list[str], grabs: int) -> dict:
     for status in statuses:
         by_status[status] = by_status.get(status, 0) + 1
     return {
-        "grabs": grabs,
-        "volunteers": min(grabs, len(tokens)),
+        "requests": n,
         "winners": by_status.get(201, 0),
-        "5xx": sum(n for s, n in by_status.items() if s >= 500),
+        "5xx": sum(count for s, count in by_status.items() if s >= 500),
         "connection_errors": by_status.get(-1, 0),
         "statuses": dict(sorted(by_status.items())),
         "seconds": wall,
-        "rps": grabs / wall,
-        "p50_ms": latencies[len(latencies) // 2],
-        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "rps": n / wall,
+        "p50_ms": latencies[n // 2],
+        "p99_ms": latencies[min(n - 1, int(n * 0.99))],
     }
+
+
+def grab_storm(base: str, order_id: int, tokens: list[str], grabs: int) -> dict:
+    """`grabs` concurrent POST …/grab (threads released together; tokens reused round-robin when there
+    are fewer volunteers than grabs). Counts every status exactly."""
+    requests = [
+        urllib.request.Request(
+            f"{base}{API}/orders/{order_id}/grab",
+            method="POST",
+            headers={"Authorization": f"Bearer {tokens[k % len(tokens)]}"},
+        )
+        for k in range(grabs)
+    ]
+    result = storm(requests, timeout=60)
+    return {"grabs": grabs, "volunteers": min(grabs, len(tokens)), **result}
 
 
 # ---- main --------------------------------------------------------------------------------------------

@@ -22,8 +22,6 @@ import json
 import os
 import sys
 import tempfile
-import threading
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -33,56 +31,12 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench.harness import ROOT
-from bench.load import API, OVERLAY, REDIS_URL, Server, grab_storm, mint, prepare, spread, use_redis
+from bench.load import API, OVERLAY, REDIS_URL, Server, grab_storm, mint, prepare, spread, storm, use_redis
 
 # The storm redeems N times in a few seconds: the per-person redeem limit is raised like the others.
 STORM_OVERLAY = OVERLAY + 'redeem_limit = "1000000/minute"\n'
 REWARD_STOCK = 5
 REWARD_PRICE = 10  # minutes
-
-
-def storm(requests: list[urllib.request.Request], *, timeout: float = 120) -> dict:
-    """Fire every request at once (one thread each, released by a barrier); count statuses exactly."""
-    n = len(requests)
-    barrier = threading.Barrier(n)
-    statuses: list[int] = [0] * n
-    latencies: list[float] = [0.0] * n
-
-    def one(k: int) -> None:
-        barrier.wait()
-        started = time.perf_counter()
-        try:
-            with urllib.request.urlopen(requests[k], timeout=timeout) as response:
-                response.read()
-                statuses[k] = response.status
-        except urllib.error.HTTPError as error:
-            statuses[k] = error.code
-        except OSError:
-            statuses[k] = -1  # connection error
-        latencies[k] = (time.perf_counter() - started) * 1000
-
-    threads = [threading.Thread(target=one, args=(k,)) for k in range(n)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
-    latencies.sort()
-    by_status: dict[int, int] = {}
-    for status in statuses:
-        by_status[status] = by_status.get(status, 0) + 1
-    return {
-        "requests": n,
-        "winners": by_status.get(201, 0),
-        "5xx": sum(count for s, count in by_status.items() if s >= 500),
-        "connection_errors": by_status.get(-1, 0),
-        "statuses": dict(sorted(by_status.items())),
-        "seconds": wall,
-        "rps": n / wall,
-        "p50_ms": latencies[n // 2],
-        "p99_ms": latencies[min(n - 1, int(n * 0.99))],
-    }
 
 
 # ---- (a) the bare storm -------------------------------------------------------------------------------

@@ -145,18 +145,7 @@ def paginate(
     `params` are the values of `stmt`'s bound parameters (a statement built once, bound per call);
     with `prebuilt` (such a `stmt`, kept), the paged statements are built once too (`_paged`).
     """
-    readers = [_reader(k) for k in keys]  # also on the first page: a key with no reader fails at once
-    values = _decode(cursor, readers) if cursor else None
-    if prebuilt:
-        paged, params = (
-            _paged(stmt, tuple(keys), values is not None, descending),
-            _page_params(params, limit, values),
-        )
-    else:
-        if values is not None:
-            stmt = stmt.where(_after(keys, values, descending))
-        order = [k.desc() if descending else k.asc() for k in keys]
-        paged = stmt.order_by(*order).limit(limit + 1)
+    paged, params = _page(stmt, keys, limit, cursor, descending, params, prebuilt)
     found = (db.session.execute(paged, params) if rows else db.session.scalars(paged, params)).all()
     items = found[:limit]
     next_cursor = None
@@ -164,6 +153,20 @@ def paginate(
         last = items[-1]
         next_cursor = _encode([getattr(last, k.key) for k in keys])
     return {"items": items, "next_cursor": next_cursor}
+
+
+def _page(stmt, keys, limit, cursor, descending, params, prebuilt) -> tuple[Select, dict | None]:
+    """The statement of one page and its bound values: `stmt` after the cursor's keys (a forged cursor
+    is 400), ordered by `keys` and limited to one row more than the page (which says whether another
+    follows); with `prebuilt`, a `_paged` statement built once over bound values."""
+    readers = [_reader(k) for k in keys]  # also on the first page: a key with no reader fails at once
+    values = _decode(cursor, readers) if cursor else None
+    if prebuilt:
+        return _paged(stmt, tuple(keys), values is not None, descending), _page_params(params, limit, values)
+    if values is not None:
+        stmt = stmt.where(_after(keys, values, descending))
+    order = [k.desc() if descending else k.asc() for k in keys]
+    return stmt.order_by(*order).limit(limit + 1), params
 
 
 @functools.cache
@@ -210,17 +213,7 @@ def paginate_rows(
     parameters. With `prebuilt` (a `stmt` built once per process and kept, as the feed's), the paged
     statements are built once too, over bound values for the limit and the cursor: the feed's UNION is
     large, and a new statement each request cost a fresh cache key over all of it."""
-    readers = [_reader(k) for k in keys]
-    values = _decode(cursor, readers) if cursor else None
-    if prebuilt:
-        paged, params = (
-            _paged(stmt, tuple(keys), values is not None, False),
-            _page_params(params, limit, values),
-        )
-    else:
-        if values is not None:
-            stmt = stmt.where(_after(keys, values, False))
-        paged = stmt.order_by(*keys).limit(limit + 1)
+    paged, params = _page(stmt, keys, limit, cursor, False, params, prebuilt)
     rows = db.session.execute(paged, params).all()
     items = rows[:limit]
     next_cursor = _encode([getattr(items[-1], k.key) for k in keys]) if len(rows) > limit else None
