@@ -80,9 +80,11 @@ def test_the_time_book_reads_the_book_with_the_principal(client, world, statemen
 def test_a_book_read_with_the_principal_matches_the_book_read_alone(app, client, world, statements):
     """A volunteer with movements, one without (unopened) and a resident (no book): the riding read
     answers what the service's own read answers (statement pages included)."""
+    from tests.support import credit
     from volunteer_app.accounts import principal
     from volunteer_app.timebank import service
 
+    credit(app, world.vol_s1, world.sites["S1"], 90)  # vol_s1's book moves; vol_s4's stays unopened
     for who in (world.vol_s1, world.vol_s4, world.resident):
         ridden = client.get(f"{API}/me/timebook", headers=who.headers)
         page = client.get(f"{API}/me/timebook/transfers", headers=who.headers)
@@ -93,5 +95,7 @@ def test_a_book_read_with_the_principal_matches_the_book_read_alone(app, client,
         finally:
             principal.ride = rider
         assert (ridden.status_code, ridden.json) == (alone.status_code, alone.json)
+        if who is world.vol_s1:
+            assert ridden.json["balance_minutes"] == 90 and len(page.json["items"]) == 1
         assert (page.status_code, page.json) == (page_alone.status_code, page_alone.json)
     assert service.BOOK_RIDER.name == "book"
