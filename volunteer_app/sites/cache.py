@@ -7,7 +7,7 @@ station), so each process keeps what it read, and the database says when that is
 
 - `cache_generations` holds a token for the sites table. Any change to a site made through the
   session (an ORM flush, or an `update(Site)`/`delete(Site)` executed by the session) writes a fresh
-  random token in the same transaction (`_bump`).
+  random token in the same transaction (`bump`).
 - The request's one authentication query reads the token (`token_column`, accounts/principal.py) and
   `observe` records it on `g`. The cache is used only when the request knows the token; it is emptied
   whenever the token differs from the one its entries were read under. An entry is always read after
