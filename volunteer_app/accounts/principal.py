@@ -31,7 +31,9 @@ class Rider:
     """A read that rides on the principal's query (one round trip for both): the caller's own row of
     another table, LEFT JOINed to the user. `name` keys the built statement; `join(user_id_column)`
     gives (table, on-clause); `columns` are what to read of it, each labelled. A view asks for it with
-    `ride(rider)` before authentication and its service reads it with `rider_row(rider)`."""
+    `ride(rider)` before authentication and its service reads it with `rider_row(rider)`. It rides
+    only where the principal is read as a snapshot (extensions.reads_only, user_snapshot); elsewhere
+    `rider_row` is None and the service reads its row itself."""
 
     name: str
     join: Callable
