@@ -461,9 +461,12 @@ def grab_storm(base: str, order_id: int, tokens: list[str], grabs: int) -> dict:
 # ---- main --------------------------------------------------------------------------------------------
 
 
-def run(args, database_url: str, work: Path) -> None:
+def bench_app(args, database_url: str, work: Path, overlay_text: str, volunteers: int, orders: int):
+    """The app the bench sets up its data with: the overlay's limits, the database, Redis counters;
+    on a throwaway database (`args.fresh`) migrated, with the demo data plus extra volunteers and
+    open pools."""
     overlay = work / "bench_overlay.toml"
-    overlay.write_text(OVERLAY)
+    overlay.write_text(overlay_text)
     os.environ["VOLUNTEER_CONFIG"] = str(overlay)
     os.environ["DATABASE_URL"] = database_url
     use_redis(args.redis_url)
@@ -473,7 +476,12 @@ def run(args, database_url: str, work: Path) -> None:
     if args.fresh:
         print("migrating and loading demo data …", file=sys.stderr)
         migrate(app)
-        load_demo(app, args.extra_volunteers, args.extra_orders)
+        load_demo(app, volunteers, orders)
+    return app
+
+
+def run(args, database_url: str, work: Path) -> None:
+    app = bench_app(args, database_url, work, OVERLAY, args.extra_volunteers, args.extra_orders)
     ids = read_ids(Path(args.ids)) if args.ids else {}
     plan = prepare(app, ids, tokens_per_scenario=args.tokens, storm=args.storm)
     with app.app_context():

@@ -31,7 +31,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench.harness import ROOT
-from bench.load import API, OVERLAY, REDIS_URL, Server, grab_storm, mint, prepare, spread, storm, use_redis
+from bench.load import API, OVERLAY, REDIS_URL, Server, bench_app, grab_storm, mint, prepare, spread, storm
 
 # The storm redeems N times in a few seconds: the per-person redeem limit is raised like the others.
 STORM_OVERLAY = OVERLAY + 'redeem_limit = "1000000/minute"\n'
@@ -168,20 +168,7 @@ def check_reward_storm(app, reward_id: int, *, verify_ledger: bool = True) -> di
 
 
 def run(args, database_url: str, work: Path) -> dict:
-    overlay = work / "storms_overlay.toml"
-    overlay.write_text(STORM_OVERLAY)
-    os.environ["VOLUNTEER_CONFIG"] = str(overlay)
-    os.environ["DATABASE_URL"] = database_url
-    use_redis(args.redis_url)
-    from bench.harness import make_app, migrate
-
-    app = make_app(database_url)
-    if args.fresh:
-        from bench.load import load_demo
-
-        print("migrating and loading demo data …", file=sys.stderr)
-        migrate(app)
-        load_demo(app, args.storm, 0)
+    app = bench_app(args, database_url, work, STORM_OVERLAY, args.storm, 0)
     print("preparing …", file=sys.stderr)
     plan = prepare(app, {}, tokens_per_scenario=20, storm=args.storm)
     rewards = prepare_reward_storm(app, volunteers=args.storm)
