@@ -52,6 +52,11 @@ grab_limit = "1000000/minute"
 login_limit_per_phone = "1000000/minute"
 login_limit_per_ip = "1000000/minute"
 access_token_minutes = 600
+
+# The request lines as a deployment writes them (VOLUNTEER_ENV=production picks JSON; the bench's
+# server is not production, and its "auto" would pick the text renderer, which costs more per line).
+[logging]
+format = "json"
 """
 API = "/api/v1"
 REDIS_URL = "redis://127.0.0.1:6379/14"  # a database of its own: the bench's counters expire by themselves

@@ -6,8 +6,10 @@ from functools import wraps
 
 from flask import g
 from flask_jwt_extended import JWTManager as _JWTManager
+from flask_jwt_extended import view_decorators as _jwt_views
 from flask_jwt_extended.config import config as jwt_config
-from flask_limiter import Limiter
+from flask_jwt_extended.utils import get_unverified_jwt_headers
+from flask_limiter import Limiter as _Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy as _SQLAlchemy
@@ -48,17 +50,35 @@ class JWTManager(_JWTManager):
     Verifying a token (PyJWT: the claims read, the header read, then the signature checked, each
     decoding and validating the base64 segments character by character) was a tenth of a hot read's
     Python time, and a phone sends the same access token for its whole life. The same bytes verify the
-    same way under the same key, so a token once verified is kept with its claims (per secret, up to
-    VERIFIED_TOKENS, then forgotten all at once); what can change with time is checked again on every
-    use: expiry and not-before, with the configured leeway. Anything else (an expired token, a CSRF
-    value, allow_expired) takes the library's own path, which raises its own errors. Revocation is not
-    a token's property: the principal's query checks the session on every request."""
+    same way under the same key, so a token once verified is kept with its claims and its header (per
+    secret, up to VERIFIED_TOKENS, then forgotten all at once); what can change with time is checked
+    again on every use: expiry and not-before, with the configured leeway. Anything else (an expired
+    token, a CSRF value, allow_expired) takes the library's own path, which raises its own errors.
+    Revocation is not a token's property: the principal's query checks the session on every request.
+
+    After verifying, the library reads the token's header once more (`get_unverified_jwt_headers`,
+    another full decode); init_app points that name at the remembered header. The header is of the
+    same bytes that were just verified, so it is the one PyJWT would return."""
 
     VERIFIED_TOKENS = 4096
 
     def __init__(self, app=None, add_context_processor: bool = False) -> None:
-        self._verified: dict[tuple, dict] = {}
+        self._verified: dict[tuple, tuple[dict, dict]] = {}
         super().__init__(app, add_context_processor)
+
+    def init_app(self, app, add_context_processor: bool = False) -> None:
+        super().init_app(app, add_context_processor)
+        reader = getattr(_jwt_views, "get_unverified_jwt_headers", None)
+        if reader is not get_unverified_jwt_headers and reader != self.unverified_headers:
+            raise RuntimeError(  # a new release reads headers another way: this class needs a look
+                "flask_jwt_extended.view_decorators does not read headers with get_unverified_jwt_headers"
+            )
+        _jwt_views.get_unverified_jwt_headers = self.unverified_headers
+
+    def unverified_headers(self, encoded_token: str) -> dict:
+        """A token's header: the remembered one of a verified token, else PyJWT's reading."""
+        kept = self._verified.get((jwt_config.decode_key, encoded_token))
+        return dict(kept[1]) if kept is not None else get_unverified_jwt_headers(encoded_token)
 
     def _decode_jwt_from_config(
         self, encoded_token: str, csrf_value=None, allow_expired: bool = False
@@ -66,16 +86,51 @@ class JWTManager(_JWTManager):
         if csrf_value or allow_expired:
             return super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)
         key = (jwt_config.decode_key, encoded_token)
-        claims = self._verified.get(key)
-        if claims is not None:
+        kept = self._verified.get(key)
+        if kept is not None:
+            claims = kept[0]
             now, leeway = time.time(), jwt_config.leeway
             if ("exp" not in claims or now - leeway < claims["exp"]) and claims.get("nbf", 0) <= now + leeway:
                 return dict(claims)
         claims = super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)
         if len(self._verified) >= self.VERIFIED_TOKENS:
             self._verified.clear()
-        self._verified[key] = dict(claims)
+        self._verified[key] = (dict(claims), get_unverified_jwt_headers(encoded_token))
         return claims
+
+
+class Limiter(_Limiter):
+    """Flask-Limiter without its before-request pass over every request.
+
+    Every limit of this app is a view's own (`limiter.limit` and `limiter.shared_limit` as decorators),
+    and a decorated view checks its limits itself when it is called. The before-request pass is for the
+    limits that are not a view's: default, application, meta and blueprint limits, and the in-memory
+    fallback. The app sets none of them, so the pass found nothing to check, at about a twelfth of a
+    hot read's Python time (resolving the endpoint's limits, exemptions and blueprint scopes). init_app
+    refuses settings that give any of them; limits given to the constructor or to a blueprint would be
+    skipped silently, and tests/test_rate_limits.py checks that there are none."""
+
+    MIDDLEWARE_SETTINGS = (
+        "RATELIMIT_DEFAULT",
+        "RATELIMIT_APPLICATION",
+        "RATELIMIT_META",
+        "RATELIMIT_IN_MEMORY_FALLBACK",
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED",
+    )
+
+    def init_app(self, app) -> None:
+        set_here = [name for name in self.MIDDLEWARE_SETTINGS if app.config.get(name)]
+        if set_here:
+            raise RuntimeError(
+                f"rate limits outside views ({', '.join(set_here)}) need "
+                "Flask-Limiter's before-request pass, which extensions.Limiter skips"
+            )
+        super().init_app(app)
+
+    def _check_request_limit(self, callable_name: str | None = None, in_middleware: bool = True) -> None:
+        if in_middleware:
+            return  # the before-request pass: nothing but views' limits exist, and views check their own
+        super()._check_request_limit(callable_name, in_middleware)
 
 
 def _first_line(error: DBAPIError) -> str:

@@ -16,7 +16,7 @@ from sqlalchemy.sql import sqltypes
 from sqlalchemy.types import TypeDecorator
 
 from volunteer_app.errors import BadRequest, register_messages
-from volunteer_app.extensions import db
+from volunteer_app.extensions import db, read_rows
 
 register_messages({"pagination.bad_cursor": ("分页游标无效", "The cursor is invalid")})
 
@@ -142,11 +142,12 @@ def paginate(
     Keys must be plain columns (integer, float, string or datetime); the page is found by the index on them,
     so a deep page costs the same as the first. The items are `stmt`'s first entity, or with `rows` its
     rows (a select of columns, each key among them under its own name: no ORM objects to build).
+    Rows are read past the ORM's execution path (extensions.read_rows), objects through it.
     `params` are the values of `stmt`'s bound parameters (a statement built once, bound per call);
     with `prebuilt` (such a `stmt`, kept), the paged statements are built once too (`_paged`).
     """
     paged, params = _page(stmt, keys, limit, cursor, descending, params, prebuilt)
-    found = (db.session.execute(paged, params) if rows else db.session.scalars(paged, params)).all()
+    found = (read_rows(paged, params) if rows else db.session.scalars(paged, params)).all()
     items = found[:limit]
     next_cursor = None
     if len(found) > limit:
@@ -214,7 +215,7 @@ def paginate_rows(
     statements are built once too, over bound values for the limit and the cursor: the feed's UNION is
     large, and a new statement each request cost a fresh cache key over all of it."""
     paged, params = _page(stmt, keys, limit, cursor, False, params, prebuilt)
-    rows = db.session.execute(paged, params).all()
+    rows = read_rows(paged, params).all()
     items = rows[:limit]
     next_cursor = _encode([getattr(items[-1], k.key) for k in keys]) if len(rows) > limit else None
     return items, next_cursor

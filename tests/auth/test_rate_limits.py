@@ -187,3 +187,38 @@ def test_only_a_429_says_retry_after(client, app, per_ip):
     assert r.status_code == 200
     assert "X-RateLimit-Limit" in r.headers
     assert "Retry-After" not in r.headers
+
+
+# ---- the limiter's before-request pass (extensions.Limiter skips it) --------------------------------
+
+
+def test_every_limit_is_a_views_own(app):
+    """extensions.Limiter skips Flask-Limiter's before-request pass, which checks only limits that are
+    not a view's: there must be none (a blueprint's or a default limit would be skipped silently)."""
+    from volunteer_app.extensions import limiter
+
+    manager = limiter.limit_manager
+    assert not manager._default_limits and not manager._application_limits
+    assert not manager._blueprint_limits
+    assert not limiter._meta_limits and not limiter._in_memory_fallback
+    # and the views' own limits are there: login, SMS codes, register, grab, redeem, closing an account
+    assert len(limiter._marked_for_limiting) >= 6
+
+
+def test_settings_that_need_the_before_request_pass_are_refused():
+    from flask import Flask
+
+    from volunteer_app.extensions import Limiter
+
+    app = Flask(__name__)
+    app.config["RATELIMIT_DEFAULT"] = "100/minute"
+    with pytest.raises(RuntimeError, match="RATELIMIT_DEFAULT"):
+        Limiter(key_func=lambda: "x").init_app(app)
+
+
+def test_a_limited_view_behind_no_before_request_pass_still_answers_429(client, app, per_ip):
+    """The per-address login limit is checked by the view's own wrapper."""
+    body = {"phone": make_user(app).phone, "password": PASSWORD}
+    for n in range(3):
+        assert client.post("/api/v1/auth/login", json=body).status_code == 200, n
+    assert_rate_limited(client.post("/api/v1/auth/login", json=body), 60)

@@ -180,6 +180,27 @@ def test_a_token_verified_under_another_key_is_not_taken(app, client, user):
         app.config["JWT_SECRET_KEY"] = secret
 
 
+def test_a_verified_tokens_header_is_read_once(client, user, monkeypatch):
+    """The library reads a token's header after verifying it; the manager answers with the one it kept
+    (extensions.JWTManager.unverified_headers), the same that PyJWT reads, without decoding again."""
+    import flask_jwt_extended.utils as jwt_utils
+    from flask_jwt_extended import get_jwt_header
+
+    from volunteer_app.extensions import jwt as manager
+
+    assert me(client, user.token).status_code == 200  # verified and kept
+    header = jwt.get_unverified_header(user.token)
+    decoded = []
+    monkeypatch.setattr(jwt_utils.jwt, "get_unverified_header", lambda t: decoded.append(t) or {})
+    with client.application.test_request_context(headers={"Authorization": f"Bearer {user.token}"}):
+        from volunteer_app.auth.tokens import verify_request
+
+        verify_request()
+        assert get_jwt_header() == header == manager.unverified_headers(user.token)
+    assert decoded == []  # the library's second reading came from the kept header
+    assert me(client, user.token).status_code == 200
+
+
 def test_refresh_token_works_for_30_days(client, user):
     with later(days=29, hours=23):
         assert refresh(client, user.refresh).status_code == 200
