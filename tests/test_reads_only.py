@@ -99,3 +99,56 @@ def test_a_book_read_with_the_principal_matches_the_book_read_alone(app, client,
             assert ridden.json["balance_minutes"] == 90 and len(page.json["items"]) == 1
         assert (page.status_code, page.json) == (page_alone.status_code, page_alone.json)
     assert service.BOOK_RIDER.name == "book"
+
+
+def test_me_reads_the_volunteer_profile_with_the_principal(client, world, statements):
+    """GET /me's volunteer profile rides on the authentication's query (accounts.service.PROFILE_RIDER):
+    one statement in all once the site cache is warm."""
+    first = client.get(f"{API}/me", headers=world.vol_s1.headers)
+    assert first.status_code == 200 and first.json["volunteer"] is not None
+    statements.clear()
+    again = client.get(f"{API}/me", headers=world.vol_s1.headers)
+    assert again.status_code == 200 and again.json == first.json
+    sent = [st for st in statements if st != "BEGIN"]  # SQLite's explicit BEGIN
+    assert len(sent) == 1 and "volunteer_profiles" in sent[0], sent
+
+
+def test_a_profile_read_with_the_principal_matches_the_profile_read_alone(client, world):
+    """A volunteer (a profile), a resident (none) and a manager: the riding read answers what the
+    service's own read answers."""
+    from volunteer_app.accounts import principal
+
+    for who in (world.vol_s1, world.resident, world.mgr_s1):
+        ridden = client.get(f"{API}/me", headers=who.headers)
+        rider, principal.ride = principal.ride, lambda _rider: None  # ride nothing: the profile read alone
+        try:
+            alone = client.get(f"{API}/me", headers=who.headers)
+        finally:
+            principal.ride = rider
+        assert ridden.status_code == alone.status_code == 200
+        assert ridden.json == alone.json
+        assert (ridden.json["volunteer"] is None) == (who is not world.vol_s1), who
+
+
+def test_an_order_detail_reads_only_what_the_order_has(app, client, world, statements):
+    """GET /orders/{id} reads whether the order has assignments and handovers in its own query, and
+    skips the query for what it has none of: a new order is the principal and the order; once
+    grabbed, its assignments too (and the answer shows them)."""
+    from tests.orders.conftest import Loop
+
+    loop = Loop(app, client)
+    order_id = loop.submit(world.resident)["id"]
+    loop.get(world.mgr_s1, order_id)  # the site cache warm
+    statements.clear()
+    detail = loop.get(world.mgr_s1, order_id)
+    sent = [st for st in statements if st != "BEGIN"]
+    assert len(sent) == 2 and "FROM orders" in sent[1], sent
+    assert detail["assignments"] == [] and detail["handovers"] == []
+
+    loop.dispatch_grab(world.mgr_s1, order_id, capacity=1)
+    taken = loop.grab(world.vol_s1, order_id)
+    statements.clear()
+    detail = loop.get(world.mgr_s1, order_id)
+    sent = [st for st in statements if st != "BEGIN"]
+    assert len(sent) == 3 and "FROM assignments" in sent[2], sent  # no handover to read
+    assert [a["assignment"]["id"] for a in detail["assignments"]] == [taken["id"]]

@@ -132,6 +132,8 @@ def test_a_worker_killed_mid_item_leaves_it_to_another_after_the_lease(app, data
         assert held.state == "running" and held.attempts == 1
         lease_until = held.lease_until.timestamp()
         second = start(env, tmp_path / "second.log")
+        wait_for(lambda: "running" in (tmp_path / "second.log").read_text(), 60, "the second worker")
+        ready_at = time.time()  # a loaded machine (CI runs two suites at once) takes seconds to start one
         wait_for(lambda: item(app, item_id).state == "done", 60, lambda: marker.read_text())
     finally:
         codes = stop([p for p in (first, second) if p is not None])
@@ -139,7 +141,8 @@ def test_a_worker_killed_mid_item_leaves_it_to_another_after_the_lease(app, data
     assert [(m[0], m[2]) for m in marks] == [("start", "1"), ("start", "2"), ("end", "2")], marks
     retaken_at = float(marks[1][3])
     assert retaken_at >= lease_until - 0.05, (retaken_at, lease_until)  # never before the lease ran out
-    assert retaken_at - killed_at < LEASE + 5  # and soon after it
+    # and soon after it, once a worker is there to take it: within a poll or two, not another lease
+    assert retaken_at - max(lease_until, ready_at) < 5, (retaken_at, lease_until, ready_at, killed_at)
     done = item(app, item_id)
     assert (done.state, done.attempts, done.result) == ("done", 2, {"slept": 2})
     assert codes[-1] == 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import namedtuple
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, wraps
 
 from flask import g
 from sqlalchemy import bindparam, inspect, select
@@ -43,6 +43,20 @@ class Rider:
 def ride(rider: Rider) -> None:
     """Let `rider` ride on this request's principal query (call before authentication)."""
     g.principal_rider = rider
+
+
+def riding(rider: Rider):
+    """A view decorator: `rider` rides on the request's principal query (place it above @auth_required)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            ride(rider)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
 
 
 def rider_row(rider: Rider):

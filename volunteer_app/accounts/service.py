@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from functools import cache
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from volunteer_app import phones
-from volunteer_app.accounts import identity
+from volunteer_app.accounts import identity, principal
 from volunteer_app.accounts.models import (
     ApplicationStatus,
     RoleGrant,
@@ -95,6 +96,27 @@ def _profile_query():
     return select(*VolunteerProfile.__table__.c).where(VolunteerProfile.user_id == bindparam("user_id"))
 
 
+_PROFILE_COLUMNS = list(VolunteerProfile.__table__.c)
+ProfileRow = namedtuple("ProfileRow", [column.key for column in _PROFILE_COLUMNS])
+# GET /me's volunteer profile rides on the principal's query (one round trip for both).
+PROFILE_RIDER = principal.Rider(
+    name="profile",
+    join=lambda user_id: (VolunteerProfile, VolunteerProfile.user_id == user_id),
+    columns=lambda: [column.label(f"profile_{column.key}") for column in _PROFILE_COLUMNS],
+)
+
+
+def _volunteer_profile(user_id: int):
+    """The caller's volunteer profile as a plain row (None if they have none): as it rode on the
+    principal's query (PROFILE_RIDER), else read here."""
+    rode = principal.rider_row(PROFILE_RIDER)
+    if rode is None:
+        return read_rows(_profile_query(), {"user_id": user_id}).first()
+    if rode["profile_user_id"] is None:
+        return None
+    return ProfileRow(*(rode[f"profile_{column.key}"] for column in _PROFILE_COLUMNS))
+
+
 def profile(*, who) -> dict:
     """What GET /me shows the caller: the account, its home station, volunteer profile and role grants
     (with their sites' names). Reads `who.user` and `who.grants` only."""
@@ -105,7 +127,7 @@ def profile(*, who) -> dict:
     return {
         "user": user,
         "home_site": named.get(user.home_site_id),
-        "volunteer": read_rows(_profile_query(), {"user_id": user.id}).first(),
+        "volunteer": _volunteer_profile(user.id),
         "roles": [
             {
                 "role": g.role,

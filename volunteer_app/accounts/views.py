@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from volunteer_app.accounts import privacy, service
+from volunteer_app.accounts import principal, privacy, service
 from volunteer_app.accounts import schemas as s
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
@@ -24,6 +24,7 @@ ManagerPage = page_schema(s.ManagerOut, "ManagerPage")
 @blp.route("/me")
 class Me(MethodView):
     @reads_only
+    @principal.riding(service.PROFILE_RIDER)  # the volunteer profile: one round trip with the caller's
     @auth_required()
     @blp.response(200, s.MeOut)
     def get(self):

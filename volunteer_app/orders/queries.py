@@ -92,6 +92,10 @@ def _detail_query(who):
                 read_condition(who, one_row=True).label("manages"),
                 User.name.label("resident_name"),
                 User.phone.label("resident_phone"),
+                # whether there is anything to read in the two queries that follow (most orders have
+                # no handover, and no assignment until dispatched): a round trip each saved
+                exists().where(Assignment.order_id == Order.id).label("has_assignments"),
+                exists().where(OrderHandover.order_id == Order.id).label("has_handovers"),
             )
             .join(User, User.id == Order.resident_id)
             .where(Order.id == bindparam("order_id"), *_visible(who, one_row=True))
@@ -101,18 +105,33 @@ def _detail_query(who):
 
 def order_detail(*, who, order_id: int) -> dict:
     """GET /orders/{id}: `detail` of one order the caller may see (404 otherwise, never 403), with
-    whether the caller manages it and the resident's name and phone read in the same query."""
+    whether the caller manages it, the resident's name and phone, and whether the order has any
+    assignment or handover read in the same query."""
     row = read_rows(_detail_query(who), {"order_id": order_id}).first()
     if row is None:
         raise NotFound()
     # The order as a plain row (past the ORM): `detail` reads its columns by name.
-    return detail(row, who, manages=bool(row.manages), resident=(row.resident_name, row.resident_phone))
+    return detail(
+        row,
+        who,
+        manages=bool(row.manages),
+        resident=(row.resident_name, row.resident_phone),
+        has=(bool(row.has_assignments), bool(row.has_handovers)),
+    )
 
 
-def detail(order: Order, who, *, manages: bool | None = None, resident: tuple | None = None) -> dict:
+def detail(
+    order: Order,
+    who,
+    *,
+    manages: bool | None = None,
+    resident: tuple | None = None,
+    has: tuple[bool, bool] = (True, True),
+) -> dict:
     """The order as the caller may see it: the resident's phone masked unless they manage it or are
     the resident; assignments in full for managers, the caller's own otherwise. `manages` and
-    `resident` (name, phone) are read here unless the caller read them already."""
+    `resident` (name, phone) are read here unless the caller read them already; `has` says whether
+    the order has (any assignment, any handover) when the caller knows there is none to read."""
     if manages is None:
         manages = may(order.id, read_condition(who))
     if resident is None:
@@ -121,7 +140,8 @@ def detail(order: Order, who, *, manages: bool | None = None, resident: tuple | 
     own = who.user_id in (order.resident_id, order.proxy_id)
     if not (manages or who.user_id == order.resident_id):
         phone = phones.mask_phone(phone)
-    rows = read_rows(_assignments_query(), {"order_id": order.id}).all()
+    has_assignments, has_handovers = has
+    rows = read_rows(_assignments_query(), {"order_id": order.id}).all() if has_assignments else []
     mine = next((a for a in rows if a.volunteer_id == who.user_id), None)
     show_names = manages or own
     return {  # the order's own fields at the top, as an activity's detail has them
@@ -133,7 +153,7 @@ def detail(order: Order, who, *, manages: bool | None = None, resident: tuple | 
             for a in rows
             if manages or (own and a.status in SLOT_STATUSES)
         ],
-        "handovers": _handovers(order.id) if manages else [],
+        "handovers": _handovers(order.id) if manages and has_handovers else [],
     }
 
 

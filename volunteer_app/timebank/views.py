@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import wraps
-
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -26,15 +24,8 @@ FamilyLinkPage = page_schema(s.FamilyLinkOut, "FamilyLinkPage")
 FamilyLinkReviewPage = page_schema(s.FamilyLinkReviewOut, "FamilyLinkReviewPage")
 
 
-def _with_book(view):
-    """The caller's book rides on the principal's query (service.BOOK_RIDER): one round trip for both."""
-
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        principal.ride(service.BOOK_RIDER)
-        return view(*args, **kwargs)
-
-    return wrapper
+# The caller's book rides on the principal's query (service.BOOK_RIDER): one round trip for both.
+_with_book = principal.riding(service.BOOK_RIDER)
 
 
 def _redeem_limit() -> str:
