@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import os
 import pstats
 import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -127,6 +129,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--statements", action="store_true", help="print the SQL statements of one request (after warm-up)"
     )
+    parser.add_argument(
+        "--gc-freeze", action="store_true", help="gc.freeze() before measuring, as gunicorn's pre_fork does"
+    )
+    parser.add_argument("--width", type=int, default=200, help="characters of each statement printed")
     parser.add_argument("--by-package", action="store_true", help="the profile's own time by package")
     parser.add_argument("method", choices=["GET", "POST"])
     parser.add_argument("path", help="under /api/v1, e.g. /me/timebook")
@@ -172,9 +178,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"SQL statements per request (BEGIN and the end of the transaction included): {len(sent)}")
     if args.statements:
         for statement in counted:
-            print("   ", " ".join(statement.split())[:200])
+            print("   ", " ".join(statement.split())[: args.width])
     statuses.clear()
     profile = None if args.no_profile else cProfile.Profile()
+    if args.gc_freeze:
+        gc.freeze()
+    collected = _time_collections()
     started, cpu_started = time.perf_counter(), time.process_time()
     if profile:
         profile.enable()
@@ -182,6 +191,11 @@ def main(argv: list[str] | None = None) -> None:
     if profile:
         profile.disable()
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    gc.callbacks.remove(collected.callback)
+    print(
+        f"garbage collections: {collected.runs} ({collected.by_generation}), "
+        f"{1000 * collected.seconds / args.requests:.3f} ms per request"
+    )
     print(
         f"{args.method} {args.path} as {args.role}: {args.requests} requests, "
         f"{1000 * seconds / args.requests:.2f} ms each, {1000 * cpu / args.requests:.2f} ms of this "
@@ -198,6 +212,23 @@ def main(argv: list[str] | None = None) -> None:
             out = io.StringIO()
             pstats.Stats(profile, stream=out).sort_stats(order).print_stats(args.top)
             print(out.getvalue())
+
+
+def _time_collections():
+    """Count the garbage collector's runs (by generation) and their time until the callback is removed."""
+    state = types.SimpleNamespace(runs=0, seconds=0.0, by_generation=[0, 0, 0], started=0.0)
+
+    def callback(phase, info):
+        if phase == "start":
+            state.started = time.perf_counter()
+        else:
+            state.runs += 1
+            state.by_generation[info["generation"]] += 1
+            state.seconds += time.perf_counter() - state.started
+
+    state.callback = callback
+    gc.callbacks.append(callback)
+    return state
 
 
 def by_package(stats: pstats.Stats, requests: int) -> str:

@@ -221,3 +221,22 @@ def test_systemd_accepts_the_units(tmp_path):
 
 def test_the_flask_wrapper_is_valid_shell():
     subprocess.run(["sh", "-n", str(DEPLOY / "volunteer-flask")], check=True)
+
+
+def test_gunicorn_freezes_the_preloaded_app_before_each_fork(monkeypatch, tmp_path):
+    """pre_fork moves what the master made into the permanent generation (gc.freeze): the workers'
+    collections leave it alone."""
+    import gc
+
+    # (Importing the settings prepares a metrics directory for the importing process, which a
+    # PROMETHEUS_MULTIPROC_DIR left set would put in multiprocess mode: kept to this test.)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setenv("VOLUNTEER_METRICS_DIR_OWNER", "0")
+    from volunteer_app.config import gunicorn
+
+    gc.unfreeze()
+    try:
+        gunicorn.pre_fork(server=None, worker=None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
