@@ -17,13 +17,14 @@ import pytest
 import sqlalchemy as sa
 from flask_migrate import upgrade
 
-from volunteer_app import create_app
+from volunteer_app import create_app, fastdump
 from volunteer_app.auth import passwords
 from volunteer_app.extensions import db, limiter
 from volunteer_app.sites import cache as site_cache
 from volunteer_app.sites import service as sites
 
 passwords.use_cheap_hashing()
+fastdump.CHECK = True  # every fast dump is compared with marshmallow's own (volunteer_app/fastdump.py)
 
 
 def _postgres_database(server_url: str) -> Iterator[str]:

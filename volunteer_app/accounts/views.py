@@ -10,6 +10,7 @@ from volunteer_app.accounts import schemas as s
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
 from volunteer_app.extensions import reads_only
+from volunteer_app.fastdump import fast
 from volunteer_app.idempotency import idempotent
 from volunteer_app.pagination import PageArgs, page_schema
 
@@ -26,7 +27,7 @@ class Me(MethodView):
     @reads_only
     @principal.riding(service.PROFILE_RIDER)  # the volunteer profile: one round trip with the caller's
     @auth_required()
-    @blp.response(200, s.MeOut)
+    @blp.response(200, fast(s.MeOut))
     def get(self):
         """My profile, roles and the sites they apply to."""
         return service.profile(who=current_principal())

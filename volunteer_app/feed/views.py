@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal
 from volunteer_app.extensions import reads_only
+from volunteer_app.fastdump import fast
 from volunteer_app.feed import service
 from volunteer_app.feed.schemas import TaskPage, TasksArgs
 
@@ -20,7 +21,7 @@ class TasksAvailable(MethodView):
     @reads_only
     @auth_required("volunteer")
     @blp.arguments(TasksArgs, location="query")
-    @blp.response(200, TaskPage)
+    @blp.response(200, fast(TaskPage))
     def get(self, args):
         """Open orders I may grab and activities I may sign up for, nearest first within a radius (m)."""
         return service.available_tasks(who=current_principal(), **args)

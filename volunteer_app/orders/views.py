@@ -10,6 +10,7 @@ from volunteer_app.attendance.schemas import AssignmentOut, AuditIn, ReasonIn
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
 from volunteer_app.extensions import limiter, reads_only, user_snapshot
+from volunteer_app.fastdump import fast
 from volunteer_app.idempotency import idempotent
 from volunteer_app.orders import dispatch, handover, intake, queries, review, taking
 from volunteer_app.orders import schemas as s
@@ -18,6 +19,8 @@ from volunteer_app.pagination import PageArgs, page_schema
 blp = Blueprint(
     "orders", __name__, url_prefix="/api/v1", description="Orders (点单 → 派单 → 接单 → 评单 → 审核)"
 )
+
+ORDER_DETAIL = fast(s.OrderDetail)  # every answer that is an order's detail (fastdump)
 
 OrderPage = page_schema(s.OrderSummary, "OrderPage")
 EventPage = page_schema(s.EventOut, "OrderEventPage")
@@ -36,7 +39,7 @@ class Orders(MethodView):
     @auth_required()
     @idempotent(user_scope)
     @blp.arguments(s.OrderIn)
-    @blp.response(201, s.OrderDetail)
+    @blp.response(201, ORDER_DETAIL)
     def post(self, data):
         """点单: order a service (staff may order for a resident by phone: recorded as proxy)."""
         return intake.submit_detail(who=current_principal(), data=data)
@@ -55,7 +58,7 @@ class OrderOne(MethodView):
     @blp.etag
     @reads_only
     @auth_required()
-    @blp.response(200, s.OrderDetail)
+    @blp.response(200, ORDER_DETAIL)
     def get(self, order_id):
         """One order with its resident (phone masked unless mine to manage) and assignments."""
         return queries.order_detail(who=current_principal(), order_id=order_id)
@@ -76,7 +79,7 @@ class OrderEvents(MethodView):
 class OrderDispatch(MethodView):
     @auth_required("manager", "admin")
     @blp.arguments(s.DispatchIn)
-    @blp.response(200, s.OrderDetail)
+    @blp.response(200, ORDER_DETAIL)
     def post(self, data, order_id):
         """派单: offer to volunteers or a team (assign), or open to grabbing (grab): capacity, deadline."""
         return _detail(dispatch.dispatch(who=current_principal(), order_id=order_id, data=data))
@@ -86,7 +89,7 @@ class OrderDispatch(MethodView):
 class OrderOffers(MethodView):
     @auth_required("manager", "admin")
     @blp.arguments(s.OfferIn)
-    @blp.response(200, s.OrderDetail)
+    @blp.response(200, ORDER_DETAIL)
     def post(self, data, order_id):
         """Reassign: offer a dispatched order to more volunteers after a decline or withdrawal."""
         return _detail(dispatch.offer_more(who=current_principal(), order_id=order_id, data=data))
@@ -96,7 +99,7 @@ class OrderOffers(MethodView):
 class OrderReject(MethodView):
     @auth_required("manager", "admin")
     @blp.arguments(ReasonIn)
-    @blp.response(200, s.OrderDetail)
+    @blp.response(200, ORDER_DETAIL)
     def post(self, data, order_id):
         """Reject a submitted order, with a reason."""
         return _detail(dispatch.reject(who=current_principal(), order_id=order_id, **data))
@@ -106,7 +109,7 @@ class OrderReject(MethodView):
 class OrderCancel(MethodView):
     @auth_required()
     @blp.arguments(ReasonIn)
-    @blp.response(200, s.OrderDetail)
+    @blp.response(200, ORDER_DETAIL)
     def post(self, data, order_id):
         """Cancel before service starts (the resident who ordered, or a manager in reach), with a reason."""
         return _detail(dispatch.cancel(who=current_principal(), order_id=order_id, **data))
@@ -128,7 +131,7 @@ class OrderGrab(MethodView):
 class OrderRating(MethodView):
     @auth_required()
     @blp.arguments(s.RatingIn)
-    @blp.response(200, s.OrderDetail)
+    @blp.response(200, ORDER_DETAIL)
     def post(self, data, order_id):
         """评单: the ordering resident rates once (1–5 stars, comment) while the rating window is open."""
         return _detail(review.rate(who=current_principal(), order_id=order_id, **data))
@@ -138,7 +141,7 @@ class OrderRating(MethodView):
 class OrderAudit(MethodView):
     @auth_required("manager", "admin")
     @blp.arguments(AuditIn)
-    @blp.response(200, s.OrderDetail)
+    @blp.response(200, ORDER_DETAIL)
     def post(self, data, order_id):
         """审核: confirm minutes per assignment (name each, or `confirm_computed: true`); the order
         closes and the hours are credited, once."""

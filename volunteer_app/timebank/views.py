@@ -10,6 +10,7 @@ from volunteer_app.accounts import principal
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
 from volunteer_app.extensions import limiter, reads_only
+from volunteer_app.fastdump import fast
 from volunteer_app.idempotency import idempotent
 from volunteer_app.pagination import page_schema
 from volunteer_app.timebank import gifts, rewards, service
@@ -38,7 +39,7 @@ class MyTimebook(MethodView):
     @reads_only
     @_with_book
     @auth_required()
-    @blp.response(200, s.TimebookOut)
+    @blp.response(200, fast(s.TimebookOut))
     def get(self):
         """My time book: balance, lifetime audited hours, star level, book number, issuing station."""
         return service.timebook(who=current_principal())
@@ -51,7 +52,7 @@ class MyStatement(MethodView):
     @_with_book
     @auth_required()
     @blp.arguments(s.StatementArgs, location="query")
-    @blp.response(200, s.StatementPage)
+    @blp.response(200, fast(s.StatementPage))
     def get(self, args):
         """My statement, newest first, with the balance after each line; filter by month. Carries a
         published ledger checkpoint covering it."""
