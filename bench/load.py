@@ -485,6 +485,24 @@ def bench_app(args, database_url: str, work: Path, overlay_text: str, volunteers
     return app
 
 
+def scenarios_of(plan: dict) -> list[tuple[str, str, str, str]]:
+    """(name, method, path under the API, whose tokens) of what a phone does most."""
+    lat, lng = plan["feed"]
+    return [
+        (
+            "task feed GET /tasks/available",
+            "GET",
+            f"/tasks/available?lat={lat}&lng={lng}",
+            "volunteer_tokens",
+        ),
+        ("order detail GET /orders/{id}", "GET", f"/orders/{plan['order_id']}", "manager_token"),
+        ("me GET /me", "GET", "/me", "volunteer_tokens"),
+        ("time book GET /me/timebook", "GET", "/me/timebook", "volunteer_tokens"),
+        ("statement GET /me/timebook/transfers", "GET", "/me/timebook/transfers", "volunteer_tokens"),
+        ("submit POST /orders", "POST", "/orders", "resident_tokens"),
+    ]
+
+
 def run(args, database_url: str, work: Path) -> None:
     app = bench_app(args, database_url, work, OVERLAY, args.extra_volunteers, args.extra_orders)
     ids = read_ids(Path(args.ids)) if args.ids else {}
@@ -499,20 +517,7 @@ def run(args, database_url: str, work: Path) -> None:
 
     env = {**os.environ, "WEB_CONCURRENCY": str(args.workers), "PYTHONPATH": str(ROOT)}
     log = work / "gunicorn.log"
-    lat, lng = plan["feed"]
-    scenarios = [
-        (
-            "task feed GET /tasks/available",
-            "GET",
-            f"/tasks/available?lat={lat}&lng={lng}",
-            "volunteer_tokens",
-        ),
-        ("order detail GET /orders/{id}", "GET", f"/orders/{plan['order_id']}", "manager_token"),
-        ("me GET /me", "GET", "/me", "volunteer_tokens"),
-        ("time book GET /me/timebook", "GET", "/me/timebook", "volunteer_tokens"),
-        ("statement GET /me/timebook/transfers", "GET", "/me/timebook/transfers", "volunteer_tokens"),
-        ("submit POST /orders", "POST", "/orders", "resident_tokens"),
-    ]
+    scenarios = scenarios_of(plan)
     wrk = {"seconds": args.duration, "warmup": args.warmup, "connections": args.connections, "threads": 2}
     results: list[tuple[str, dict]] = []
 

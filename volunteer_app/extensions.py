@@ -108,7 +108,7 @@ class Limiter(_Limiter):
     fallback. The app sets none of them, so the pass found nothing to check, at about a twelfth of a
     hot read's Python time (resolving the endpoint's limits, exemptions and blueprint scopes). init_app
     refuses settings that give any of them; limits given to the constructor or to a blueprint would be
-    skipped silently, and tests/test_rate_limits.py checks that there are none."""
+    skipped silently, and tests/auth/test_rate_limits.py checks that there are none."""
 
     MIDDLEWARE_SETTINGS = (
         "RATELIMIT_DEFAULT",

@@ -222,3 +222,22 @@ def test_a_limited_view_behind_no_before_request_pass_still_answers_429(client, 
     for n in range(3):
         assert client.post("/api/v1/auth/login", json=body).status_code == 200, n
     assert_rate_limited(client.post("/api/v1/auth/login", json=body), 60)
+
+
+@pytest.mark.parametrize(
+    ("setting", "path", "body"),
+    [
+        ("grab_limit", "/api/v1/orders/999999/grab", None),
+        ("redeem_limit", "/api/v1/redemptions", {"reward_id": 999999}),
+    ],
+)
+def test_per_user_limits_of_views_answer_429(client, app, world, monkeypatch, setting, path, body):
+    """The grab's and the redemption's per-user limits are the views' own too: the third try within
+    the minute is refused whatever the first two met (here: no such order or reward)."""
+    monkeypatch.setitem(app.config["APP"], setting, "2/minute")
+    headers = world.vol_s1.headers
+    first, second = (client.post(path, json=body, headers=headers) for _ in range(2))
+    assert first.status_code == second.status_code == 404, (first.json, second.json)
+    assert_rate_limited(client.post(path, json=body, headers=headers), 60)
+    # another volunteer is not held back
+    assert client.post(path, json=body, headers=world.vol_s4.headers).status_code == 404
