@@ -15,7 +15,7 @@ from volunteer_app.accounts import principal
 from volunteer_app.accounts.models import User, VolunteerProfile
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, NotFound, Unprocessable, register_messages
-from volunteer_app.extensions import db
+from volunteer_app.extensions import db, read_rows
 from volunteer_app.pagination import check_cursor, paginate
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.reach import Reacher, reach_condition
@@ -111,10 +111,15 @@ def _book_of(user: User) -> TimeAccount | None:
         book = None
     if book is not None:
         return book
-    profile = db.session.get(VolunteerProfile, user.id)
-    if profile is None:
+    site_id = read_rows(_profile_site_query(), {"user_id": user.id}).scalar()  # its approving station
+    if site_id is None:
         return None
-    return ledger.unopened_book(user.id, profile.site_id)
+    return ledger.unopened_book(user.id, site_id)
+
+
+@cache
+def _profile_site_query():
+    return select(VolunteerProfile.site_id).where(VolunteerProfile.user_id == bindparam("user_id"))
 
 
 def star_level(lifetime_minutes: int, thresholds_hours: list[int]) -> tuple[int, int | None]:
