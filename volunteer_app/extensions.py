@@ -37,10 +37,8 @@ class SQLAlchemy(_SQLAlchemy):
                 self.session.expunge_all()
                 self.session.rollback()
             except DBAPIError as error:
-                if is_outage(error):
-                    log.warning("database unavailable at the end of a request: %s", _first_line(error))
-                else:
-                    log.exception("the session's rollback at the end of a request failed")
+                what = "the session's rollback at the end of a request"
+                _cleanup_failed(error, "the end of a request", what)
         self.session.remove()
 
 
@@ -133,6 +131,15 @@ class Limiter(_Limiter):
         super()._check_request_limit(callable_name, in_middleware)
 
 
+def _cleanup_failed(error: DBAPIError, when: str, what: str) -> None:
+    """Log a failure to give a connection back after the answer was made: a dead database is a
+    warning (the pool replaces the connection), anything else a logged error; neither is raised."""
+    if is_outage(error):
+        log.warning("database unavailable at %s: %s", when, _first_line(error))
+    else:
+        log.exception("%s failed", what)
+
+
 def _first_line(error: DBAPIError) -> str:
     lines = str(error.orig).strip().splitlines()
     return lines[0] if lines else type(error.orig).__name__
@@ -182,10 +189,7 @@ def _give_back(connection) -> None:
     try:
         connection.close()
     except DBAPIError as error:
-        if is_outage(error):
-            log.warning("database unavailable at the end of a read: %s", _first_line(error))
-        else:
-            log.exception("closing a read's connection failed")
+        _cleanup_failed(error, "the end of a read", "closing a read's connection")
         if not connection.closed:  # (a disconnect has already invalidated it: SQLAlchemy does)
             connection.invalidate()  # the pool drops it and opens a new one when asked
             connection.close()
