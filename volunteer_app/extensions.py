@@ -15,6 +15,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy as _SQLAlchemy
 from sqlalchemy.exc import DBAPIError
 
+from volunteer_app import readplan
 from volunteer_app.db import Base, is_outage
 from volunteer_app.errors import Api
 
@@ -212,11 +213,13 @@ def read_rows(stmt, params: dict | None = None):
     """Run a Core select on the session's connection, past the ORM's execution path, which costs about
     as much Python again as the statement itself (a prebuilt select: 0.13 against 0.26 ms). Pending
     ORM changes are flushed first, so the read sees them as session.execute's autoflush would. In a
-    `reads_only` view on PostgreSQL, on the view's own autocommit connection (nothing to flush)."""
+    `reads_only` view on PostgreSQL, on the view's own autocommit connection (nothing to flush).
+    A statement run again and again (built once per process) is sent past SQLAlchemy's execution
+    path too (volunteer_app.readplan). The rows come as a list with `all`, `first` and `scalar`."""
     connection = g.get("read_connection")
     if connection is not None:
-        return connection.execute(stmt, params or {})
+        return readplan.read(connection, stmt, params or {})
     session = db.session
     if session.new or session.dirty or session.deleted:
         session.flush()
-    return session.connection().execute(stmt, params or {})
+    return readplan.read(session.connection(), stmt, params or {})

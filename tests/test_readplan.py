@@ -1,0 +1,187 @@
+"""volunteer_app.readplan: a planned read gives exactly the rows SQLAlchemy gives, binds what it binds,
+fires the same events, raises the same errors, and never plans what SQLAlchemy rewrites per call."""
+
+from __future__ import annotations
+
+import gc
+from datetime import datetime
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+from volunteer_app import readplan
+from volunteer_app.accounts.models import User
+from volunteer_app.extensions import db
+
+
+class Shout(TypeDecorator):
+    """A type with a bind processor and a result processor of its own."""
+
+    impl = sa.String
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else value.upper()
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else f"{value}!"
+
+
+def _statement():
+    """Labelled columns, a UTC time (a result processor), JSON, a bound value with its own bind and
+    result processors, and a literal embedded in the statement."""
+    return (
+        sa.select(
+            User.id,
+            User.name.label("who"),
+            User.created_at,
+            sa.literal({"a": [1, 2]}, sa.JSON).label("doc"),
+            sa.type_coerce(sa.bindparam("word", type_=Shout), Shout).label("word"),
+        )
+        .where(User.id >= sa.bindparam("from_id"), User.name != "nobody")
+        .order_by(User.id)
+    )
+
+
+@pytest.fixture
+def connection(app, world):
+    with app.app_context(), db.engine.connect() as conn:
+        yield conn
+
+
+def _through_sqlalchemy(conn, stmt, params):
+    return conn.execute(stmt, params).all()
+
+
+def _planned(stmt):
+    return type(readplan._PLANS.get(stmt)) is readplan.Plan
+
+
+def test_planned_rows_are_sqlalchemys_rows(connection):
+    stmt = _statement()
+    params = {"from_id": 0, "word": "hi"}
+    expected = _through_sqlalchemy(connection, stmt, params)
+    assert expected and expected[0].word == "HI!" and expected[0].doc == {"a": [1, 2]}
+    assert isinstance(expected[0].created_at, datetime) and expected[0].created_at.tzinfo is not None
+    first = readplan.read(connection, stmt, params)  # through SQLAlchemy, marked
+    assert not _planned(stmt)
+    second = readplan.read(connection, stmt, params)  # through SQLAlchemy, planned from it
+    postgres = connection.dialect.name == "postgresql"
+    assert _planned(stmt) is postgres  # SQLite's driver takes positional parameters: never planned
+    third = readplan.read(connection, stmt, {"from_id": expected[1].id, "word": "yo"})
+    assert first == second == expected
+    assert [tuple(row) for row in third] == [(*row[:4], "YO!") for row in expected[1:]]
+    assert third[0]._mapping["who"] == expected[1].who and third[0].created_at == expected[1].created_at
+    assert [type(value) for value in third[0]] == [type(value) for value in expected[1]]
+    assert third.first() == third[0] and third.scalar() == expected[1].id and third.all() is third
+    empty = readplan.read(connection, stmt, {"from_id": 10**12, "word": "x"})
+    assert empty == [] and empty.first() is None and empty.scalar() is None
+
+
+def test_each_statement_binds_its_own_literals(connection):
+    """Two statements that differ only in a literal share SQLAlchemy's compiled form; each plan is
+    compiled from its own statement, so each binds its own value."""
+    names = [row.name for row in connection.execute(sa.select(User.name).order_by(User.id).limit(2))]
+    statements = [sa.select(User.name).where(User.name == name) for name in names]
+    for _ in range(3):
+        for name, stmt in zip(names, statements, strict=True):
+            assert [row.name for row in readplan.read(connection, stmt, {})] == [name]
+
+
+def test_expanding_parameters_are_never_planned(connection):
+    ids = [row.id for row in connection.execute(sa.select(User.id).order_by(User.id).limit(3))]
+    stmt = sa.select(User.id).where(User.id.in_(sa.bindparam("ids", expanding=True))).order_by(User.id)
+    for size in (1, 2, 3, 1):
+        assert [row.id for row in readplan.read(connection, stmt, {"ids": ids[:size]})] == ids[:size]
+    assert readplan._PLANS.get(stmt) is readplan._NEVER or connection.dialect.name != "postgresql"
+
+
+def test_statements_with_options_or_writes_are_never_planned(connection):
+    optioned = sa.select(User.id).limit(1).execution_options(yield_per=10)
+    for _ in range(3):
+        readplan.read(connection, optioned, {})
+    assert not _planned(optioned)
+
+
+def test_a_planned_read_fires_the_engines_events(connection):
+    stmt = sa.select(User.id).where(User.id == sa.bindparam("id"))
+    seen = []
+
+    def on_execute(_conn, _cursor, statement, parameters, *_args):
+        seen.append((statement, parameters))
+
+    sa.event.listen(connection.engine, "before_cursor_execute", on_execute)
+    try:
+        for _ in range(3):
+            readplan.read(connection, stmt, {"id": 1})
+    finally:
+        sa.event.remove(connection.engine, "before_cursor_execute", on_execute)
+    selects = [(statement, parameters) for statement, parameters in seen if statement.startswith("SELECT")]
+    assert len(selects) == 3 and selects[0] == selects[2]
+
+
+def test_a_dropped_statement_takes_its_plan_with_it(connection):
+    """A plan does not keep its statement alive (on an engine without SQLAlchemy's compiled cache,
+    which keeps the statements it compiled until it forgets them)."""
+    if connection.dialect.name != "postgresql":
+        pytest.skip("SQLite's statements are never planned")
+    uncached = sa.create_engine(connection.engine.url, poolclass=sa.pool.NullPool, query_cache_size=0)
+    try:
+        with uncached.connect() as conn:
+            before = len(readplan._PLANS)
+            stmt = sa.select(User.id).where(User.name != "nobody").limit(1)
+            expected = readplan.read(conn, stmt, {})
+            assert readplan.read(conn, stmt, {}) == readplan.read(conn, stmt, {}) == expected
+            assert _planned(stmt) and len(readplan._PLANS) == before + 1
+            del stmt
+            gc.collect()
+            assert len(readplan._PLANS) == before
+    finally:
+        uncached.dispose()
+
+
+def test_another_engines_dialect_plans_again(connection):
+    if connection.dialect.name != "postgresql":
+        pytest.skip("SQLite's statements are never planned")
+    stmt = sa.select(User.id).order_by(User.id).limit(1)
+    for _ in range(3):
+        expected = readplan.read(connection, stmt, {})
+    assert readplan._PLANS[stmt].dialect is connection.dialect
+    other = sa.create_engine(connection.engine.url, poolclass=sa.pool.NullPool)
+    try:
+        with other.connect() as conn:
+            for _ in range(3):
+                assert readplan.read(conn, stmt, {}) == expected
+            assert readplan._PLANS[stmt].dialect is other.dialect
+    finally:
+        other.dispose()
+
+
+def test_a_dead_connection_is_a_dbapi_error_and_is_invalidated(app, connection):
+    """A planned read on a connection whose server process died raises SQLAlchemy's wrapped error (the
+    one error format answers an outage with a 503) and the connection is invalidated, as through
+    SQLAlchemy."""
+    if connection.dialect.name != "postgresql":
+        pytest.skip("a server process to kill is PostgreSQL's")
+    stmt = sa.select(User.id).limit(1)
+    for _ in range(2):
+        readplan.read(connection, stmt, {})
+    assert _planned(stmt)
+    pid = connection.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+    with db.engine.connect() as other:
+        other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        other.commit()
+    with pytest.raises(sa.exc.DBAPIError) as caught:
+        readplan.read(connection, stmt, {})
+    assert caught.value.connection_invalidated and connection.invalidated
+
+
+def test_a_plan_that_would_bind_otherwise_is_refused(connection, monkeypatch):
+    """The self-check: a plan whose parameters differ from what SQLAlchemy sent is never used."""
+    real = readplan.Plan.parameters
+    monkeypatch.setattr(readplan.Plan, "parameters", lambda self, params: {**real(self, params), "x": 1})
+    stmt = sa.select(User.id).where(User.id == sa.bindparam("id"))
+    for _ in range(3):
+        assert readplan.read(connection, stmt, {"id": 1}).scalar() == 1
+    assert readplan._PLANS.get(stmt) is readplan._NEVER

@@ -1,0 +1,151 @@
+"""Planned reads: a select that a process runs again and again (the hot paths' statements, built once
+per process and bound at each call) sent by its SQL string straight to the driver's cursor, past
+SQLAlchemy's per-execution machinery.
+
+Each execution through `Connection.execute` costs about as much Python again as the round trip
+itself, even for a statement compiled long ago: a cache key, an execution context, the driver's column
+description (psycopg builds one object per column; the principal's query has 29), the result object.
+A plan is made from a statement's second execution through SQLAlchemy, of the same statement object
+on the same engine's dialect, and keeps what that execution worked out: the statement compiled for
+this very object (so bound literals are its own), its bind processors, and the result's metadata (the
+row keys and result processors the rows are built with, SQLAlchemy's own `Row`s).
+
+A plan checks itself when it is made: the SQL it would send and the parameters it would bind must be
+exactly those SQLAlchemy sent for the same call, or the statement is never planned and keeps going
+through SQLAlchemy. Statements SQLAlchemy rewrites per call (expanding IN lists, literal-execute
+parameters, schema translation), anything but a select, and statements with execution options are
+never planned. Events (`before_cursor_execute`, which counts statements in the tests), echo, and
+the wrapping of driver errors (an outage stays a DBAPIError, a dead connection is invalidated) go
+through SQLAlchemy's own `Connection._cursor_execute` and `_handle_dbapi_exception`.
+
+Plans are held weakly by statement: a statement built for one request and dropped takes its mark
+with it; only a statement run twice is ever compiled here.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+from sqlalchemy import Connection
+from sqlalchemy.engine.row import Row
+
+_SEEN = object()  # executed once through SQLAlchemy: planned if it comes again
+_NEVER = object()  # refused: always through SQLAlchemy
+_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class Rows(list):
+    """A read's rows (SQLAlchemy `Row`s) with the Result methods its callers use."""
+
+    def all(self) -> list:
+        return self
+
+    def first(self):
+        return self[0] if self else None
+
+    def scalar(self):
+        return self[0][0] if self else None
+
+
+class Plan:
+    __slots__ = (
+        "compiled",
+        "dialect",
+        "escaped",
+        "key_to_index",
+        "metadata",
+        "processors",
+        "row_processors",
+        "sql",
+    )
+
+    def __init__(self, dialect, sql, compiled, metadata) -> None:
+        self.dialect = dialect
+        self.sql = sql
+        self.compiled = compiled
+        self.processors = compiled._bind_processors
+        self.escaped = compiled.escaped_bind_names
+        self.metadata = metadata
+        self.row_processors = metadata._effective_processors
+        self.key_to_index = metadata._key_to_index
+
+    def parameters(self, params: dict) -> dict:
+        """What SQLAlchemy's execution context would bind (DefaultExecutionContext._init_compiled)."""
+        values = self.compiled.construct_params(params, escape_names=False)
+        processors, escaped = self.processors, self.escaped
+        return {
+            escaped.get(key, key) if escaped else key: (
+                processors[key](value) if key in processors else value
+            )
+            for key, value in values.items()
+        }
+
+    def run(self, connection: Connection, params: dict) -> Rows:
+        parameters = self.parameters(params)
+        cursor = connection.connection.cursor()
+        try:
+            # events, echo, and a driver error wrapped (and its connection invalidated) as SQLAlchemy does
+            connection._cursor_execute(cursor, self.sql, parameters)
+            try:
+                data = cursor.fetchall()
+            except Exception as error:
+                connection._handle_dbapi_exception(error, self.sql, parameters, cursor, None)
+        finally:
+            connection._safe_close_cursor(cursor)
+        metadata, processors, key_to_index = self.metadata, self.row_processors, self.key_to_index
+        return Rows([Row(metadata, processors, key_to_index, values) for values in data])
+
+
+def read(connection: Connection, stmt, params: dict) -> Rows:
+    """`stmt`'s rows for `params` on `connection`: planned when it can be (see the module's doc)."""
+    plan = _PLANS.get(stmt)
+    if type(plan) is Plan and plan.dialect is connection.dialect:
+        return plan.run(connection, params)
+    result = connection.execute(stmt, params)
+    if plan is not _NEVER:
+        if plan is None:
+            _PLANS[stmt] = _SEEN
+        else:  # the second time (or another engine's dialect): plan from this execution
+            _PLANS[stmt] = _plan_of(connection, stmt, params, result)
+    return Rows(result.all())
+
+
+def _plan_of(connection: Connection, stmt, params: dict, result):
+    """A Plan made from `result` (this call's execution through SQLAlchemy), or _NEVER."""
+    context = result.context
+    if (
+        not getattr(stmt, "is_select", False)
+        or stmt._execution_options
+        or context.executemany
+        or result._metadata._tuplefilter is not None
+        or context._num_sentinel_cols
+    ):
+        return _NEVER
+    compiled = stmt.compile(dialect=connection.dialect)
+    if (
+        compiled.positional
+        or compiled.literal_execute_params
+        or compiled.post_compile_params
+        or compiled.schema_translate_map
+        or compiled.insert_prefetch
+        or compiled.update_prefetch
+    ):
+        return _NEVER
+    # The plan is held by its statement's weak key: it must not hold the statement itself, or the
+    # entry would never go (construct_params reads neither of these).
+    compiled.statement = compiled.compile_state = None
+    plan = Plan(connection.dialect, compiled.string, compiled, result._metadata)
+    # It must send what SQLAlchemy sent: the same SQL, the same bound values.
+    sent = context.parameters
+    if plan.sql != context.statement or len(sent) != 1 or not _same(plan.parameters(params), sent[0]):
+        return _NEVER
+    return plan
+
+
+def _same(mine: dict, sent: dict) -> bool:
+    """The same bound values: equal, or of one type and one repr (the driver's wrappers, such as
+    psycopg's Json, do not compare)."""
+    return mine.keys() == sent.keys() and all(
+        value == sent[key] or (type(value) is type(sent[key]) and repr(value) == repr(sent[key]))
+        for key, value in mine.items()
+    )
