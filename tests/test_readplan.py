@@ -185,3 +185,34 @@ def test_a_plan_that_would_bind_otherwise_is_refused(connection, monkeypatch):
     for _ in range(3):
         assert readplan.read(connection, stmt, {"id": 1}).scalar() == 1
     assert readplan._PLANS.get(stmt) is readplan._NEVER
+
+
+def test_sentrys_listeners_record_planned_reads(connection):
+    """Sentry's SQLAlchemy integration keeps each query's span on the execution context: a planned read
+    hands its listeners one of the dialect's own class, and each read is a span."""
+    sentry_sdk = pytest.importorskip("sentry_sdk")
+    from sentry_sdk.integrations.sqlalchemy import SqlalchemyIntegration
+
+    sent: list[dict] = []
+
+    def keep(event, _hint):
+        sent.append(event)
+        return None  # nothing leaves the process
+
+    sentry_sdk.init(
+        dsn="http://public-key@127.0.0.1:9/1",
+        integrations=[SqlalchemyIntegration()],
+        traces_sample_rate=1.0,
+        before_send_transaction=keep,
+    )
+    try:
+        stmt = sa.select(User.id).where(User.id == sa.bindparam("id"))
+        with sentry_sdk.start_transaction(name="reads"):
+            for _ in range(3):
+                assert readplan.read(connection, stmt, {"id": 1}).scalar() == 1
+    finally:
+        sentry_sdk.init()
+    assert connection.dialect.name != "postgresql" or _planned(stmt)
+    spans = [span["description"] for event in sent for span in event["spans"] if span["op"] == "db"]
+    spans = [description for description in spans if description.startswith("SELECT")]
+    assert spans == [str(stmt.compile(dialect=connection.dialect))] * 3

@@ -14,9 +14,10 @@ A plan checks itself when it is made: the SQL it would send and the parameters i
 exactly those SQLAlchemy sent for the same call, or the statement is never planned and keeps going
 through SQLAlchemy. Statements SQLAlchemy rewrites per call (expanding IN lists, literal-execute
 parameters, schema translation), anything but a select, and statements with execution options are
-never planned. Events (`before_cursor_execute`, which counts statements in the tests), echo, and
-the wrapping of driver errors (an outage stays a DBAPIError, a dead connection is invalidated) go
-through SQLAlchemy's own `Connection._cursor_execute` and `_handle_dbapi_exception`.
+never planned. Events (`before_cursor_execute`, which counts statements in the tests; Sentry's spans),
+echo, and the wrapping of driver errors (an outage stays a DBAPIError, a dead connection is
+invalidated) go through SQLAlchemy's own `Connection._cursor_execute` and `_handle_dbapi_exception`,
+with an execution context of the dialect's own class for the listeners.
 
 Plans are held weakly by statement: a statement built for one request and dropped takes its mark
 with it; only a statement run twice is ever compiled here.
@@ -71,7 +72,9 @@ class Plan:
 
     def parameters(self, params: dict) -> dict:
         """What SQLAlchemy's execution context would bind (DefaultExecutionContext._init_compiled)."""
-        values = self.compiled.construct_params(params, escape_names=False)
+        return self._bind(self.compiled.construct_params(params, escape_names=False))
+
+    def _bind(self, values: dict) -> dict:
         processors, escaped = self.processors, self.escaped
         return {
             escaped.get(key, key) if escaped else key: (
@@ -81,19 +84,41 @@ class Plan:
         }
 
     def run(self, connection: Connection, params: dict) -> Rows:
-        parameters = self.parameters(params)
-        cursor = connection.connection.cursor()
+        values = self.compiled.construct_params(params, escape_names=False)
+        parameters = self._bind(values)
+        dbapi_connection = connection.connection
+        cursor = dbapi_connection.cursor()
+        context = self._context(connection, dbapi_connection, cursor, values, parameters)
         try:
             # events, echo, and a driver error wrapped (and its connection invalidated) as SQLAlchemy does
-            connection._cursor_execute(cursor, self.sql, parameters)
+            connection._cursor_execute(cursor, self.sql, parameters, context)
             try:
                 data = cursor.fetchall()
             except Exception as error:
-                connection._handle_dbapi_exception(error, self.sql, parameters, cursor, None)
+                connection._handle_dbapi_exception(error, self.sql, parameters, cursor, context)
         finally:
             connection._safe_close_cursor(cursor)
         metadata, processors, key_to_index = self.metadata, self.row_processors, self.key_to_index
         return Rows([Row(metadata, processors, key_to_index, values) for values in data])
+
+    def _context(self, connection, dbapi_connection, cursor, values, parameters):
+        """The execution context the events see, of the dialect's own class, made the way SQLAlchemy
+        makes one (DefaultExecutionContext._init_compiled) but holding only what this execution is:
+        listeners read it and keep their own state on it (Sentry's SQLAlchemy integration does)."""
+        cls = self.dialect.execution_ctx_cls
+        context = cls.__new__(cls)
+        context.root_connection = connection
+        context._dbapi_connection = dbapi_connection
+        context.dialect = self.dialect
+        context.execution_options = connection._execution_options
+        context.compiled = self.compiled
+        context.cache_hit = self.dialect.CACHE_HIT
+        context.extracted_parameters = None
+        context.compiled_parameters = [values]
+        context.parameters = [parameters]
+        context.unicode_statement = context.statement = self.sql
+        context.cursor = cursor
+        return context
 
 
 def read(connection: Connection, stmt, params: dict) -> Rows:
