@@ -54,6 +54,10 @@ def _through_sqlalchemy(conn, stmt, params):
     return conn.execute(stmt, params).all()
 
 
+def _a_user_id(conn) -> int:
+    return conn.execute(sa.select(sa.func.min(User.id))).scalar()
+
+
 def _planned(stmt):
     return type(readplan._PLANS.get(stmt)) is readplan.Plan
 
@@ -106,6 +110,7 @@ def test_statements_with_options_or_writes_are_never_planned(connection):
 
 def test_a_planned_read_fires_the_engines_events(connection):
     stmt = sa.select(User.id).where(User.id == sa.bindparam("id"))
+    user_id = _a_user_id(connection)
     seen = []
 
     def on_execute(_conn, _cursor, statement, parameters, *_args):
@@ -114,7 +119,7 @@ def test_a_planned_read_fires_the_engines_events(connection):
     sa.event.listen(connection.engine, "before_cursor_execute", on_execute)
     try:
         for _ in range(3):
-            readplan.read(connection, stmt, {"id": 1})
+            readplan.read(connection, stmt, {"id": user_id})
     finally:
         sa.event.remove(connection.engine, "before_cursor_execute", on_execute)
     selects = [(statement, parameters) for statement, parameters in seen if statement.startswith("SELECT")]
@@ -182,8 +187,9 @@ def test_a_plan_that_would_bind_otherwise_is_refused(connection, monkeypatch):
     real = readplan.Plan.parameters
     monkeypatch.setattr(readplan.Plan, "parameters", lambda self, params: {**real(self, params), "x": 1})
     stmt = sa.select(User.id).where(User.id == sa.bindparam("id"))
+    user_id = _a_user_id(connection)
     for _ in range(3):
-        assert readplan.read(connection, stmt, {"id": 1}).scalar() == 1
+        assert readplan.read(connection, stmt, {"id": user_id}).scalar() == user_id
     assert readplan._PLANS.get(stmt) is readplan._NEVER
 
 
@@ -207,9 +213,10 @@ def test_sentrys_listeners_record_planned_reads(connection):
     )
     try:
         stmt = sa.select(User.id).where(User.id == sa.bindparam("id"))
+        user_id = _a_user_id(connection)
         with sentry_sdk.start_transaction(name="reads"):
             for _ in range(3):
-                assert readplan.read(connection, stmt, {"id": 1}).scalar() == 1
+                assert readplan.read(connection, stmt, {"id": user_id}).scalar() == user_id
     finally:
         sentry_sdk.init()
     assert connection.dialect.name != "postgresql" or _planned(stmt)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache, wraps
 
 from flask import g
@@ -26,18 +25,31 @@ _USER_COLUMNS = [(attr.key, attr.columns[0]) for attr in inspect(User).column_at
 UserSnapshot = namedtuple("UserSnapshot", [key for key, _column in _USER_COLUMNS])
 
 
-@dataclass(frozen=True)
 class Rider:
     """A read that rides on the principal's query (one round trip for both): the caller's own row of
-    another table, LEFT JOINed to the user. `name` keys the built statement; `join(user_id_column)`
-    gives (table, on-clause); `columns` are what to read of it, each labelled. A view asks for it with
-    `ride(rider)` before authentication and its service reads it with `rider_row(rider)`. It rides
-    only where the principal is read as a snapshot (extensions.reads_only, user_snapshot); elsewhere
-    `rider_row` is None and the service reads its row itself."""
+    `table`, LEFT JOINed to the user on `join(user_id_column)`. `name` keys the built statement and
+    prefixes its columns' labels. A view asks for it with `ride(rider)` (or @riding) before
+    authentication and its service reads it with `rider_row(rider)`. It rides only where the principal
+    is read as a snapshot (extensions.reads_only, user_snapshot); elsewhere the service reads its row
+    itself. The row is a namedtuple of the table's columns (`row_type`)."""
 
-    name: str
-    join: Callable
-    columns: Callable
+    def __init__(self, name: str, table, join: Callable) -> None:
+        self.name = name
+        self.table = table
+        self.join = join
+        self.row_type = namedtuple(f"{name.title()}Row", [column.key for column in table.c])
+        self._primary_key = table.primary_key.columns.values()[0].key
+
+    def columns(self) -> list:
+        """What the principal's query reads of it: each column labelled `<name>_<key>`."""
+        return [column.label(f"{self.name}_{column.key}") for column in self.table.c]
+
+    def row(self, rode) -> tuple | None:
+        """Its row from the principal's query's (`rode`, a mapping): None when the LEFT JOIN found none."""
+        name = self.name
+        if rode[f"{name}_{self._primary_key}"] is None:
+            return None
+        return self.row_type(*(rode[f"{name}_{key}"] for key in self.row_type._fields))
 
 
 def ride(rider: Rider) -> None:
@@ -59,10 +71,13 @@ def riding(rider: Rider):
     return decorator
 
 
-def rider_row(rider: Rider):
-    """The rider's columns as read by this request's principal query (a row whose values are all None
-    when the caller has no such row), or None when it did not ride (the caller reads it itself)."""
-    return g.get("rider_rows", {}).get(rider.name)
+def rider_row(rider: Rider) -> tuple[bool, tuple | None]:
+    """(whether `rider` rode on this request's principal query, and then the caller's row of it: None
+    when they have none). When it did not ride, the service reads the row itself."""
+    rows = g.get("rider_rows", {})
+    if rider.name not in rows:
+        return False, None
+    return True, rows[rider.name]
 
 
 @cache
@@ -91,8 +106,7 @@ def _principal_query(snapshot: bool, rider: Rider | None = None):
         .order_by(RoleGrant.id)  # grants in the order they were given (GET /me lists them so)
     )
     if rider is not None:
-        table, on = rider.join(User.id)
-        stmt = stmt.add_columns(*rider.columns()).outerjoin(table, on)
+        stmt = stmt.add_columns(*rider.columns()).outerjoin(rider.table, rider.join(User.id))
     return stmt
 
 
@@ -108,7 +122,7 @@ def load_principal(user_id: int, session_id: str | None) -> Principal | None:
         rows = read_rows(_principal_query(True, rider), params).all()
         width = len(_USER_COLUMNS)
         if rider is not None and rows:
-            g.rider_rows = {rider.name: rows[0]._mapping}
+            g.rider_rows = {rider.name: rider.row(rows[0]._mapping)}
         users = [UserSnapshot(*row[:width]) for row in rows[:1]]
         rows = [(users[0], *row[width : width + 5]) for row in rows]
     else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import namedtuple
 from functools import cache
 
 from sqlalchemy import bindparam, delete, select, update
@@ -96,25 +95,17 @@ def _profile_query():
     return select(*VolunteerProfile.__table__.c).where(VolunteerProfile.user_id == bindparam("user_id"))
 
 
-_PROFILE_COLUMNS = list(VolunteerProfile.__table__.c)
-ProfileRow = namedtuple("ProfileRow", [column.key for column in _PROFILE_COLUMNS])
 # GET /me's volunteer profile rides on the principal's query (one round trip for both).
 PROFILE_RIDER = principal.Rider(
-    name="profile",
-    join=lambda user_id: (VolunteerProfile, VolunteerProfile.user_id == user_id),
-    columns=lambda: [column.label(f"profile_{column.key}") for column in _PROFILE_COLUMNS],
+    "profile", VolunteerProfile.__table__, join=lambda user_id: VolunteerProfile.user_id == user_id
 )
 
 
 def _volunteer_profile(user_id: int):
     """The caller's volunteer profile as a plain row (None if they have none): as it rode on the
     principal's query (PROFILE_RIDER), else read here."""
-    rode = principal.rider_row(PROFILE_RIDER)
-    if rode is None:
-        return read_rows(_profile_query(), {"user_id": user_id}).first()
-    if rode["profile_user_id"] is None:
-        return None
-    return ProfileRow(*(rode[f"profile_{column.key}"] for column in _PROFILE_COLUMNS))
+    rode, profile = principal.rider_row(PROFILE_RIDER)
+    return profile if rode else read_rows(_profile_query(), {"user_id": user_id}).first()
 
 
 def profile(*, who) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import namedtuple
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
@@ -88,12 +87,10 @@ def _issuing_site(user_id: int, fallback_site_id: int) -> int:
 
 
 # The caller's book read with the principal (one round trip for both) by the time book's two pages.
-_BOOK_COLUMNS = list(TimeAccount.__table__.c)
-BookRow = namedtuple("BookRow", [column.key for column in _BOOK_COLUMNS])
 BOOK_RIDER = principal.Rider(
-    name="book",
-    join=lambda user_id: (TimeAccount, TimeAccount.key == literal("book:", String) + cast(user_id, String)),
-    columns=lambda: [column.label(f"book_{column.key}") for column in _BOOK_COLUMNS],
+    "book",
+    TimeAccount.__table__,
+    join=lambda user_id: TimeAccount.key == literal("book:", String) + cast(user_id, String),
 )
 
 
@@ -102,13 +99,9 @@ def _book_of(user: User) -> TimeAccount | None:
     ledger.book_snapshot); a volunteer whose book has no movement yet sees it unopened (id None); None
     for anyone else without one yet (a resident before a relative's first gift: no station has issued
     it)."""
-    rode = principal.rider_row(BOOK_RIDER)
-    if rode is None:
+    rode, book = principal.rider_row(BOOK_RIDER)
+    if not rode:
         book = ledger.book_snapshot(user.id)
-    elif rode["book_id"] is not None:
-        book = BookRow(*(rode[f"book_{column.key}"] for column in _BOOK_COLUMNS))
-    else:
-        book = None
     if book is not None:
         return book
     site_id = read_rows(_profile_site_query(), {"user_id": user.id}).scalar()  # its approving station
