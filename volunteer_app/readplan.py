@@ -60,9 +60,9 @@ class Plan:
         "sql",
     )
 
-    def __init__(self, dialect, sql, compiled, metadata) -> None:
+    def __init__(self, dialect, compiled, metadata) -> None:
         self.dialect = dialect
-        self.sql = sql
+        self.sql = compiled.string
         self.compiled = compiled
         self.processors = compiled._bind_processors
         self.escaped = compiled.escaped_bind_names
@@ -159,7 +159,7 @@ def _plan_of(connection: Connection, stmt, params: dict, result):
     # The plan is held by its statement's weak key: it must not hold the statement itself, or the
     # entry would never go (construct_params reads neither of these).
     compiled.statement = compiled.compile_state = None
-    plan = Plan(connection.dialect, compiled.string, compiled, result._metadata)
+    plan = Plan(connection.dialect, compiled, result._metadata)
     # It must send what SQLAlchemy sent: the same SQL, the same bound values.
     sent = context.parameters
     if plan.sql != context.statement or len(sent) != 1 or not _same(plan.parameters(params), sent[0]):

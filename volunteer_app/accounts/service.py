@@ -101,7 +101,7 @@ PROFILE_RIDER = principal.Rider(
 )
 
 
-def _volunteer_profile(user_id: int):
+def volunteer_profile(user_id: int):
     """The caller's volunteer profile as a plain row (None if they have none): as it rode on the
     principal's query (PROFILE_RIDER), else read here."""
     rode, profile = principal.rider_row(PROFILE_RIDER)
@@ -118,7 +118,7 @@ def profile(*, who) -> dict:
     return {
         "user": user,
         "home_site": named.get(user.home_site_id),
-        "volunteer": _volunteer_profile(user.id),
+        "volunteer": volunteer_profile(user.id),
         "roles": [
             {
                 "role": g.role,

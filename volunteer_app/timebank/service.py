@@ -11,10 +11,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import String, bindparam, cast, literal, select
 
 from volunteer_app.accounts import principal
+from volunteer_app.accounts import service as accounts
 from volunteer_app.accounts.models import User, VolunteerProfile
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, NotFound, Unprocessable, register_messages
-from volunteer_app.extensions import db, read_rows
+from volunteer_app.extensions import db
 from volunteer_app.pagination import check_cursor, paginate
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.reach import Reacher, reach_condition
@@ -104,15 +105,10 @@ def _book_of(user: User) -> TimeAccount | None:
         book = ledger.book_snapshot(user.id)
     if book is not None:
         return book
-    site_id = read_rows(_profile_site_query(), {"user_id": user.id}).scalar()  # its approving station
-    if site_id is None:
+    profile = accounts.volunteer_profile(user.id)  # its approving station issues the book
+    if profile is None:
         return None
-    return ledger.unopened_book(user.id, site_id)
-
-
-@cache
-def _profile_site_query():
-    return select(VolunteerProfile.site_id).where(VolunteerProfile.user_id == bindparam("user_id"))
+    return ledger.unopened_book(user.id, profile.site_id)
 
 
 def star_level(lifetime_minutes: int, thresholds_hours: list[int]) -> tuple[int, int | None]:
