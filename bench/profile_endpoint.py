@@ -13,7 +13,8 @@ counted (`--statements` prints them), and the process's CPU per request is the P
 alone (the database's is not in it), steadier than wall time on a busy machine. `--by-package` sums
 the profile's own time by package. To profile another checkout's app with this script (a before and
 after): `PYTHONPATH=/path/to/checkout .venv/bin/python bench/profile_endpoint.py …`. `--body submit`
-posts a valid order near the first resident's home. A first `--warmup` batch is not profiled
+posts a valid order near the first resident's home; `--json` posts a body as given, and `--idempotency-keys`
+sends a fresh key with each request. A first `--warmup` batch is not profiled
 (statement caches, imports). The per-user rate limits are raised as in bench/load.py. Nothing is
 written but the rows the requests themselves make (and the device sessions of the tokens).
 """
@@ -24,12 +25,14 @@ import argparse
 import cProfile
 import gc
 import io
+import json
 import os
 import pstats
 import sys
 import tempfile
 import time
 import types
+import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -124,6 +127,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--body", choices=["submit"], default=None)
+    parser.add_argument("--json", metavar="BODY", help="post this JSON body as it is")
+    parser.add_argument(
+        "--idempotency-keys", action="store_true", help="send a fresh Idempotency-Key with each request"
+    )
     parser.add_argument("--no-profile", action="store_true", help="time only (cProfile costs ~×2)")
     parser.add_argument("--save", metavar="PATH", help="also write the profile to PATH (pstats' format)")
     parser.add_argument(
@@ -149,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     if not ids:
         sys.exit(f"no {args.role} in that database")
     tokens = list(load.mint(app, ids).values())
-    body = None
+    body = json.loads(args.json) if args.json else None
     if args.body == "submit":
         from volunteer_app.accounts.models import User
         from volunteer_app.extensions import db
@@ -168,6 +175,8 @@ def main(argv: list[str] | None = None) -> None:
     def send(n: int) -> None:
         for i in range(n):
             headers = {"Authorization": f"Bearer {tokens[i % len(tokens)]}"}
+            if args.idempotency_keys:
+                headers["Idempotency-Key"] = uuid.uuid4().hex
             reply = client.open(f"{load.API}{args.path}", method=args.method, headers=headers, json=body)
             statuses[reply.status_code] = statuses.get(reply.status_code, 0) + 1
 

@@ -189,12 +189,8 @@ def _check_eligible(user: User, reward: Reward) -> None:
 
 def _take_stock(reward: Reward) -> None:
     """One conditional UPDATE: however many redeem at once, stock never goes below zero. Taken before
-    the chain head (see the module's lock order). Stock already gone as read with the reward (no lock)
-    answers at once, without the UPDATE. Flushes only (on 409 it rolls back first, like every refusal
-    here)."""
-    if reward.stock <= 0:
-        db.session.rollback()
-        raise Conflict("reward.out_of_stock")
+    the chain head (see the module's lock order). Flushes only (on 409 it rolls back first, like every
+    refusal here)."""
     reward_id = reward.id
     result = db.session.execute(
         update(Reward)
@@ -229,6 +225,8 @@ def redeem(*, who: Principal, reward_id: int) -> Redemption:
         raise NotFound()
     if not reward.active:
         raise Conflict("reward.unavailable")
+    if reward.stock <= 0:  # gone as read with the reward (no lock): the last unit's losers stop here
+        raise Conflict("reward.out_of_stock")
     _check_eligible(user, reward)
     book = ledger.paying_book(user.id)
     _take_stock(reward)  # before the chain head, which the debit locks
