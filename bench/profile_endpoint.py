@@ -11,11 +11,12 @@ network: the app's own time only), rotating the tokens, and prints the mean mill
 and cProfile's top functions by cumulative and by own time; the statements one request sends are
 counted (`--statements` prints them), and the process's CPU per request is the Python side's cost
 alone (the database's is not in it), steadier than wall time on a busy machine. `--by-package` sums
-the profile's own time by package. To profile another checkout's app with this script (a before and
-after): `PYTHONPATH=/path/to/checkout .venv/bin/python bench/profile_endpoint.py …`. `--body submit`
-posts a valid order near the first resident's home; `--json` posts a body as given, and `--idempotency-keys`
-sends a fresh key with each request. A first `--warmup` batch is not profiled
-(statement caches, imports). The per-user rate limits are raised as in bench/load.py. Nothing is
+the profile's own time by package; `--plans` shows how PostgreSQL planned each prepared statement.
+To profile another checkout's app with this script (a before and after):
+`PYTHONPATH=/path/to/checkout .venv/bin/python bench/profile_endpoint.py …`. `--body submit` posts a
+valid order near the first resident's home; `--json` posts a body as given, and `--idempotency-keys`
+sends a fresh key with each request. A first `--warmup` batch is not profiled (statement caches,
+imports). The per-user rate limits are raised as in bench/load.py. Nothing is
 written but the rows the requests themselves make (and the device sessions of the tokens).
 """
 
@@ -141,6 +142,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--width", type=int, default=200, help="characters of each statement printed")
     parser.add_argument("--by-package", action="store_true", help="the profile's own time by package")
+    parser.add_argument(
+        "--plans",
+        action="store_true",
+        help="PostgreSQL: how often each prepared statement was planned afresh (custom) or reused (generic)",
+    )
     parser.add_argument("method", choices=["GET", "POST"])
     parser.add_argument("path", help="under /api/v1, e.g. /me/timebook")
     args = parser.parse_args(argv)
@@ -212,6 +218,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     if profile:  # deterministic where time is not: a proxy for the Python work of a request
         print(f"Python function calls per request: {pstats.Stats(profile).total_calls / args.requests:,.0f}")
+    if args.plans:
+        print_plans(app, args.width)
     if profile and args.save:
         profile.dump_stats(args.save)
     if profile and args.by_package:
@@ -221,6 +229,35 @@ def main(argv: list[str] | None = None) -> None:
             out = io.StringIO()
             pstats.Stats(profile, stream=out).sort_stats(order).print_stats(args.top)
             print(out.getvalue())
+
+
+def print_plans(app, width: int) -> None:
+    """The server-side prepared statements of the pool's connections (psycopg prepares a statement
+    from its fifth execution) with how many times PostgreSQL planned each afresh for its values (a
+    custom plan: the planner's whole cost every time) or reused one generic plan. A statement that
+    stays on custom plans pays its planning on every request."""
+    from volunteer_app.extensions import db
+
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            print("plans: PostgreSQL only")
+            return
+        pool = db.engine.pool
+        held = [db.engine.raw_connection() for _ in range(pool.checkedin())]
+        try:
+            for n, raw in enumerate(held):
+                cursor = raw.cursor()
+                cursor.execute(
+                    "SELECT generic_plans, custom_plans, statement FROM pg_prepared_statements "
+                    "ORDER BY generic_plans + custom_plans DESC"
+                )
+                for generic, custom, statement in cursor.fetchall():
+                    text = " ".join(statement.split())[:width]
+                    print(f"plans (connection {n}): generic {generic:>5}, custom {custom:>5}: {text}")
+                cursor.close()
+        finally:
+            for raw in held:
+                raw.close()
 
 
 def _time_collections():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, send_from_directory
+from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
@@ -75,6 +76,19 @@ def create_app(config: dict | None = None) -> Flask:
     return app
 
 
+class NoSessions(SessionInterface):
+    """No Flask session: nothing of the app keeps one (phones send a bearer token, the console an
+    HttpOnly JWT cookie with a CSRF header). Flask's signed-cookie sessions built a signing serializer
+    (itsdangerous, a key derivation) on every request only to find no cookie, a few per cent of a hot
+    read's Python. `flask.session` is Flask's read-only null session: writing to it raises."""
+
+    def open_session(self, app, request):
+        return self.make_null_session(app)
+
+    def save_session(self, app, session, response) -> None:
+        return None
+
+
 class App(Flask):
     """Flask, remembering which of its hooks and views are plain functions.
 
@@ -84,6 +98,7 @@ class App(Flask):
     then forgotten all at once, should something pass a new function every time)."""
 
     SYNC_KNOWN = 4096
+    session_interface = NoSessions()
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

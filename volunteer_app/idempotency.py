@@ -30,6 +30,7 @@ old owner's fenced record then fails. Rows are deleted `idempotency_ttl_hours` (
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -39,7 +40,7 @@ from functools import wraps
 
 from flask import current_app, request
 from flask_smorest import Blueprint
-from sqlalchemy import JSON, Connection, String, UniqueConstraint, delete, select, update
+from sqlalchemy import JSON, Connection, String, UniqueConstraint, bindparam, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from volunteer_app.db import BigId, UTCDateTime, dialect_insert, utcnow
@@ -108,16 +109,24 @@ def _scope(scope_of) -> str:
     return scope_of() if scope_of else f"addr:{request.remote_addr or '-'}"
 
 
-def _claim(conn: Connection, scope: str, key: str, fingerprint: str) -> int | Stored:
-    """Claim the key in `conn`'s transaction (its first statement) and return the claim row's id; or
-    return the first request's stored response to replay. Waits while another transaction holds the
-    key. Raises 422 for the same key with another body, 409 while an older release's claim is live."""
+@functools.cache
+def _claim_statement(dialect: str):
+    """INSERT the claim, or take over an older release's claim whose request died (its lease passed,
+    same body), RETURNING its id; no row when the key is anyone else's. Built once per dialect over
+    bound `scope`, `key`, `fingerprint` and `now`."""
     table = IdempotencyKey.__table__
-    now = utcnow()
-    claim = (
-        dialect_insert(conn.dialect.name)(table)
-        .values(scope=scope, key=key, fingerprint=fingerprint, attempt=1, created_at=now)
-        .on_conflict_do_update(  # an older release's claim whose request died: take it over
+    now = bindparam("now", type_=UTCDateTime)
+    fingerprint = bindparam("fingerprint", type_=String)
+    return (
+        dialect_insert(dialect)(table)
+        .values(
+            scope=bindparam("scope", type_=String),
+            key=bindparam("key", type_=String),
+            fingerprint=fingerprint,
+            attempt=1,
+            created_at=now,
+        )
+        .on_conflict_do_update(
             index_elements=[table.c.scope, table.c.key],
             set_={"attempt": table.c.attempt + 1, "locked_until": None},
             where=table.c.status_code.is_(None)
@@ -126,7 +135,16 @@ def _claim(conn: Connection, scope: str, key: str, fingerprint: str) -> int | St
         )
         .returning(table.c.id)
     )
-    claimed = conn.execute(claim).scalar()  # (no row when the conflict's update was refused)
+
+
+def _claim(conn: Connection, scope: str, key: str, fingerprint: str) -> int | Stored:
+    """Claim the key in `conn`'s transaction (its first statement) and return the claim row's id; or
+    return the first request's stored response to replay. Waits while another transaction holds the
+    key. Raises 422 for the same key with another body, 409 while an older release's claim is live."""
+    table = IdempotencyKey.__table__
+    claim = _claim_statement(conn.dialect.name)
+    values = {"scope": scope, "key": key, "fingerprint": fingerprint, "now": utcnow()}
+    claimed = conn.execute(claim, values).scalar()  # (no row when the conflict's update was refused)
     if claimed is not None:
         return claimed
     found = conn.execute(
