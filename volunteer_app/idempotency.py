@@ -19,8 +19,12 @@ A retry must never apply a command twice, and a crash must never leave a key stu
    the transaction). Either way nothing happened and nothing is left: a retry runs afresh at once.
 
 A refused request (a 4xx raised by the service, such as the losers of a reward's last unit) thus costs
-one INSERT and a ROLLBACK more than it would without a key, and no COMMIT. A duplicate holds a web
+a few statements more than without a key (the claim's INSERT, a savepoint, the caller's user read again
+on the command's connection) and no COMMIT. A duplicate holds a web
 worker while it waits for the first; that is the price of answering it with the first's real response.
+The wait is bounded: a first request stuck past gunicorn's worker timeout (`GUNICORN_TIMEOUT`, 30 s) is
+killed, its connection closes and the database rolls its transaction back, the claim with it (SQLite's
+writers give up after the busy timeout, 15 s, with a 503).
 
 An older release claimed keys in a transaction of their own, with a lease (`locked_until`) and a
 fencing token (`attempt`). Its unfinished rows are still honoured: one within its lease is 409
