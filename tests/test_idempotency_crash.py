@@ -20,11 +20,8 @@ import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 
-import sqlalchemy as sa
-
 from tests.test_idempotency import application, count
-from volunteer_app.extensions import db
-from volunteer_app.idempotency import IdempotencyKey
+from tests.test_idempotency_lease import key_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "crash-1"
@@ -80,13 +77,6 @@ def post(base: str, person, body: dict) -> tuple[int, dict, dict]:
         return e.code, json.loads(e.read()), dict(e.headers)
 
 
-def key_rows(app) -> list:
-    """The key's rows, as (attempt, recorded status)."""
-    with app.app_context():
-        query = sa.select(IdempotencyKey.attempt, IdempotencyKey.status_code).where(IdempotencyKey.key == KEY)
-        return [tuple(row) for row in db.session.execute(query)]
-
-
 def test_a_retry_after_a_crash_between_claim_and_commit_succeeds_once_at_once(
     app, world, database_url, tmp_path
 ):
@@ -109,12 +99,12 @@ def test_a_retry_after_a_crash_between_claim_and_commit_succeeds_once_at_once(
             pass
         assert first.wait(timeout=10) == -signal.SIGKILL, (tmp_path / "1.log").read_text()
         assert count(app, "volunteer_applications", user_id=world.resident.id) == 0
-        assert key_rows(app) == []  # the claim died with the dead request's transaction
+        assert key_rows(app, KEY) == []  # the claim died with the dead request's transaction
 
         status, payload, headers = post(fresh, world.resident, body)
         assert status == 201, payload  # the first retry: no lease to wait out
         assert "Idempotent-Replayed" not in headers
-        assert key_rows(app) == [(1, 201)]
+        assert key_rows(app, KEY) == [(1, 201)]
 
         replay = post(fresh, world.resident, body)
         assert (replay[0], replay[1], replay[2].get("Idempotent-Replayed")) == (201, payload, "true")

@@ -34,13 +34,12 @@ old owner's fenced record then fails. Rows are deleted `idempotency_ttl_hours` (
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import wraps
+from functools import cache, wraps
 
 from flask import current_app, request
 from flask_smorest import Blueprint
@@ -113,7 +112,7 @@ def _scope(scope_of) -> str:
     return scope_of() if scope_of else f"addr:{request.remote_addr or '-'}"
 
 
-@functools.cache
+@cache
 def _claim_statement(dialect: str):
     """INSERT the claim, or take over an older release's claim whose request died (its lease passed,
     same body), RETURNING its id; no row when the key is anyone else's. Built once per dialect over
@@ -156,11 +155,12 @@ def _claim(conn: Connection, scope: str, key: str, fingerprint: str) -> int | St
             table.c.scope == scope, table.c.key == key
         )
     ).first()
-    if found is not None and found.fingerprint != fingerprint:
-        raise Unprocessable("idempotency.key_reused", errors={"headers": {HEADER: ["reused"]}})
-    if found is not None and found.status_code is not None:
-        return Stored(found.status_code, found.response)
-    raise Conflict("idempotency.in_progress")  # an older release's live claim
+    if found is not None:
+        if found.fingerprint != fingerprint:
+            raise Unprocessable("idempotency.key_reused", errors={"headers": {HEADER: ["reused"]}})
+        if found.status_code is not None:
+            return Stored(found.status_code, found.response)
+    raise Conflict("idempotency.in_progress")  # an older release's live claim (or one purged just now)
 
 
 def _run(scope: str, key: str, fingerprint: str, fn, args, kwargs):
