@@ -11,12 +11,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from volunteer_app.errors import ServiceUnavailable, register_messages
-from volunteer_app.extensions import db
+from volunteer_app.extensions import Blueprint, db
 
 register_messages(
     {

@@ -42,13 +42,12 @@ from datetime import datetime, timedelta
 from functools import cache, wraps
 
 from flask import current_app, request
-from flask_smorest import Blueprint
 from sqlalchemy import JSON, Connection, String, UniqueConstraint, bindparam, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from volunteer_app.db import BigId, UTCDateTime, dialect_insert, utcnow
 from volunteer_app.errors import Conflict, Unprocessable, register_messages
-from volunteer_app.extensions import db
+from volunteer_app.extensions import Blueprint, db
 
 register_messages(
     {

@@ -21,9 +21,9 @@ def kinds(app):
 
 def enqueue(app, kind: str, args: dict | None = None, owner=None) -> int:
     with app.app_context():
-        item = queue.enqueue(kind, args or {}, owner_id=getattr(owner, "id", owner))
+        item_id = queue.enqueue(kind, args or {}, owner_id=getattr(owner, "id", owner))
         db.session.commit()
-        return item.id
+        return item_id
 
 
 def item(app, item_id: int) -> WorkItem:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from volunteer_app.accounts import principal, privacy, service
 from volunteer_app.accounts import schemas as s
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
-from volunteer_app.extensions import reads_only
+from volunteer_app.extensions import Blueprint, reads_only
 from volunteer_app.fastdump import fast
 from volunteer_app.idempotency import idempotent
 from volunteer_app.pagination import PageArgs, page_schema

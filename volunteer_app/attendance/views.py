@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from volunteer_app import apidoc
 from volunteer_app.activities import attendance as activities
@@ -16,6 +15,7 @@ from volunteer_app.attendance.owners import AssignmentOwner, OwnerKind, owner_ki
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
 from volunteer_app.errors import NotFound
+from volunteer_app.extensions import Blueprint
 from volunteer_app.idempotency import idempotent
 from volunteer_app.orders import onsite, taking
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask_smorest import Blueprint
-
 from volunteer_app.auth.tokens import current_principal, verify_request
 from volunteer_app.errors import Forbidden
+from volunteer_app.extensions import Blueprint
 
 
 def auth_required(*roles: str):

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from volunteer_app.auth import schemas as s
 from volunteer_app.auth import service
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, verify_request
-from volunteer_app.extensions import limiter
+from volunteer_app.extensions import Blueprint, limiter
 from volunteer_app.pagination import PageArgs, page_schema
 from volunteer_app.phones import normalize_phone
 from volunteer_app.schemas import Ok

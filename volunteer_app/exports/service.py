@@ -144,10 +144,9 @@ def _queue(who, site: Site | None, table: tables.Table, fmt: str, args: dict) ->
     )
     db.session.add(record)
     db.session.flush()
-    item = queue.enqueue(WORK_KIND, {"record_id": record.id}, owner_id=who.user_id)
-    record.job_id = item.id
+    record.job_id = queue.enqueue(WORK_KIND, {"record_id": record.id}, owner_id=who.user_id)
     db.session.commit()
-    return status.get_job(who=who, job_id=item.id)
+    return status.get_job(who=who, job_id=record.job_id)
 
 
 # ---- the records --------------------------------------------------------------------------------------

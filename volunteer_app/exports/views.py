@@ -4,13 +4,13 @@ made from a site (the trace of personal data leaving the system)."""
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
 from volunteer_app.errors import language
 from volunteer_app.exports import schemas as s
 from volunteer_app.exports import service
+from volunteer_app.extensions import Blueprint
 from volunteer_app.idempotency import idempotent
 from volunteer_app.pagination import PageArgs, page_schema
 from volunteer_app.worker.schemas import JobOut

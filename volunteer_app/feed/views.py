@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal
-from volunteer_app.extensions import reads_only
+from volunteer_app.extensions import Blueprint, reads_only
 from volunteer_app.fastdump import fast
 from volunteer_app.feed import service
 from volunteer_app.feed.schemas import TaskPage, TasksArgs

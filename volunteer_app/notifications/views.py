@@ -4,10 +4,10 @@ for admins."""
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal
+from volunteer_app.extensions import Blueprint
 from volunteer_app.notifications import deliveries, devices, inbox, preferences
 from volunteer_app.notifications import schemas as s
 from volunteer_app.pagination import page_schema

@@ -17,6 +17,7 @@ from volunteer_app.orders import queries
 from volunteer_app.orders.models import Order
 from volunteer_app.orders.states import MANAGER, RESIDENT, transition
 from volunteer_app.sites import service as sites
+from volunteer_app.sites.cache import CachedSite
 from volunteer_app.sites.models import Site
 from volunteer_app.sites.reach import path_in_reach
 
@@ -33,12 +34,12 @@ MAX_WINDOW = timedelta(hours=12)
 MAX_AHEAD = timedelta(days=90)
 
 
-def dispatch_site(station: Site, settings: dict) -> int:
+def dispatch_site(station: Site | CachedSite, settings: dict) -> int:
     """The station itself, or its center when the center's setting says the center dispatches."""
     return station.ancestor_ids()[0] if settings["dispatch_level"] == "center" else station.id
 
 
-def _proxy_resident(who, data: dict) -> tuple[User, Site]:
+def _proxy_resident(who, data: dict) -> tuple[User, CachedSite]:
     """Phone intake: the resident is found by phone (or registered without a password: they can log in
     by SMS code later); the station is the one named, else the resident's own, else the one nearest the
     service address (as for a resident ordering by phone), and must be in the manager's reach."""
@@ -61,13 +62,13 @@ def _proxy_resident(who, data: dict) -> tuple[User, Site]:
     return resident, station
 
 
-def _resident_station(user: User, lat: float, lng: float) -> Site:
+def _resident_station(user: User, lat: float, lng: float) -> CachedSite:
     if user.home_site_id:
         return sites.get_station(user.home_site_id)
     return sites.nearest_station(lat, lng)
 
 
-def _orderer(who, data: dict) -> tuple[User, Site, bool]:
+def _orderer(who, data: dict) -> tuple[User, CachedSite, bool]:
     """Whose order it is and the station that takes it; True when staff order for a resident (proxy)."""
     proxy = "resident_phone" in data or "resident_name" in data or "site_id" in data
     if not proxy:

@@ -161,6 +161,9 @@ class RatingOut(ma.Schema):
     due_at = ma.fields.AwareDateTime(allow_none=True, attribute="rating_due_at")
 
 
+_RATING = RatingOut()  # one instance for every order's dump (a schema keeps no state between dumps)
+
+
 class OrderSummary(ma.Schema):
     id = ma.fields.Integer(required=True)
     site_id = ma.fields.Integer(required=True)
@@ -195,7 +198,7 @@ class OrderOut(OrderSummary):
     completed_at = ma.fields.AwareDateTime(allow_none=True)
     closed_at = ma.fields.AwareDateTime(allow_none=True)
     audit_note = ma.fields.String(allow_none=True)
-    rating = ma.fields.Function(lambda o: RatingOut().dump(o), required=True)  # o: an Order or a dict
+    rating = ma.fields.Function(lambda o: _RATING.dump(o), required=True)  # o: an Order or a dict
 
 
 class HandoverOut(ma.Schema):

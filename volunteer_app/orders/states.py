@@ -152,22 +152,23 @@ def transition(
         setattr(order, key, value)
     if order.id is None:
         db.session.add(order)
-        db.session.flush()
-    event = OrderEvent(
-        order_id=order.id,
-        action=action,
-        from_status=before,
-        to_status=after,
-        actor_id=actor_id,
-        proxy_id=proxy_id,
-        assignment_id=assignment_id,
-        note=note,
-        at=at or utcnow(),
+    db.session.flush()  # the order's id (a new one) and its change, then its event past the ORM
+    at = at or utcnow()
+    db.session.connection().execute(
+        insert(OrderEvent.__table__),
+        {
+            "order_id": order.id,
+            "action": action,
+            "from_status": before,
+            "to_status": after,
+            "actor_id": actor_id,
+            "proxy_id": proxy_id,
+            "assignment_id": assignment_id,
+            "note": note,
+            "at": at,
+        },
     )
-    db.session.add(event)
-    db.session.flush()
-    _announce(action, after, order.rating_state, [order.id], event.at)
-    return event
+    _announce(action, after, order.rating_state, [order.id], at)
 
 
 def transition_many(

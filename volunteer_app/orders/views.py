@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from volunteer_app.attendance.schemas import AssignmentOut, AuditIn, ReasonIn
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
-from volunteer_app.extensions import limiter, reads_only, user_snapshot
+from volunteer_app.extensions import Blueprint, limiter, reads_only, user_snapshot
 from volunteer_app.fastdump import fast
 from volunteer_app.idempotency import idempotent
 from volunteer_app.orders import dispatch, handover, intake, queries, review, taking
@@ -36,6 +35,7 @@ def _detail(order):
 
 @blp.route("/orders")
 class Orders(MethodView):
+    @user_snapshot  # ordering never changes the caller's own account (a proxy's resident is another row)
     @auth_required()
     @idempotent(user_scope)
     @blp.arguments(s.OrderIn)

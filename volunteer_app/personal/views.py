@@ -7,11 +7,10 @@ import json
 import marshmallow as ma
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
-from volunteer_app.extensions import limiter
+from volunteer_app.extensions import Blueprint, limiter
 from volunteer_app.personal import closing, export
 from volunteer_app.schemas import Str
 

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from volunteer_app.db import dialect_insert
 from volunteer_app.extensions import db
-from volunteer_app.sites.models import Site
+from volunteer_app.sites.models import Site, path_ids
 
 NAME = "sites"
 
@@ -55,6 +55,10 @@ class CachedSite:
     name: str
     path: str
     settings: dict
+
+    def ancestor_ids(self) -> list[int]:
+        """Ids from the root center down to this site (inclusive), as Site.ancestor_ids."""
+        return path_ids(self.path)
 
 
 def token_column():

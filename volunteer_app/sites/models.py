@@ -54,7 +54,12 @@ class Site(db.Model):
 
     def ancestor_ids(self) -> list[int]:
         """Ids from the root center down to this site (inclusive)."""
-        return [int(part) for part in self.path.strip("/").split("/") if part]
+        return path_ids(self.path)
+
+
+def path_ids(path: str) -> list[int]:
+    """The site ids a path names, from the root center down ("/1/4/9/" → [1, 4, 9])."""
+    return [int(part) for part in path.strip("/").split("/") if part]
 
 
 class Team(db.Model):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
+from volunteer_app.extensions import Blueprint
 from volunteer_app.idempotency import idempotent
 from volunteer_app.pagination import PageArgs
 from volunteer_app.supervision import appeal_schemas as s

@@ -4,10 +4,10 @@ reach of the dispatch site list, note and answer; a manager above it raises a Áù
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
+from volunteer_app.extensions import Blueprint
 from volunteer_app.idempotency import idempotent
 from volunteer_app.pagination import page_schema
 from volunteer_app.supervision import complaint_schemas as s

@@ -4,10 +4,10 @@ and the item's moves (notes, report, 销号, send back, withdraw). Managers only
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
+from volunteer_app.extensions import Blueprint
 from volunteer_app.idempotency import idempotent
 from volunteer_app.pagination import page_schema
 from volunteer_app.supervision import item_schemas as s

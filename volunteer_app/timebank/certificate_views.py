@@ -4,10 +4,10 @@ revoke, and the public verification by code. The pages for people are in certifi
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
+from volunteer_app.extensions import Blueprint
 from volunteer_app.idempotency import idempotent
 from volunteer_app.pagination import PageArgs, page_schema
 from volunteer_app.timebank import certificate_pages as pages

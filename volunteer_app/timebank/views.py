@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from volunteer_app.accounts import principal
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
-from volunteer_app.extensions import limiter, reads_only
+from volunteer_app.extensions import Blueprint, limiter, reads_only
 from volunteer_app.fastdump import fast
 from volunteer_app.idempotency import idempotent
 from volunteer_app.pagination import page_schema

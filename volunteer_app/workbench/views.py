@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal
 from volunteer_app.errors import language
+from volunteer_app.extensions import Blueprint
 from volunteer_app.pagination import page_schema
 from volunteer_app.workbench import roster, today
 from volunteer_app.workbench import schemas as s

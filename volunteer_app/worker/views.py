@@ -6,10 +6,10 @@ from urllib.parse import quote
 
 from flask import current_app, stream_with_context
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal
+from volunteer_app.extensions import Blueprint
 from volunteer_app.pagination import PageArgs, page_schema
 from volunteer_app.worker import schemas as s
 from volunteer_app.worker import status
