@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from html import unescape
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -146,7 +146,11 @@ def test_every_page_keeps_to_its_roles_and_reach(app, world):
 
 
 def test_the_list_shows_upcoming_then_past_on_the_sites_clock(app, world, monkeypatch):
-    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
+    # 10:00 on the sites' clock two days on: the 90 minutes never cross midnight there, whenever the
+    # suite runs (from an hour of now, a run at 15:00 UTC gave 23:00–00:30, which the list writes with
+    # the end's date).
+    day = datetime.now(SHANGHAI).date() + timedelta(days=2)
+    start = datetime.combine(day, time(10), SHANGHAI).astimezone(UTC)
     soon = publish(app, world, title="即将一", start=start, minutes=90, slots=3, waitlist_max=2)
     publish(app, world, title="即将二", start=start + timedelta(days=1), waitlist_max=0)
     ended = publish(app, world, title="已结束一")
