@@ -79,11 +79,14 @@ def _insert_item():
     return insert(WorkItem.__table__).returning(WorkItem.__table__.c.id)
 
 
+_NOTIFY = text("SELECT pg_notify(:channel, '')")
+
+
 def wake() -> None:
     """Wake the listening workers when the current transaction commits (PostgreSQL delivers a NOTIFY at
     commit, and never for a rolled-back one); SQLite's workers poll. Part of the caller's transaction."""
     if db.engine.dialect.name == "postgresql":
-        db.session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+        db.session.connection().execute(_NOTIFY, {"channel": CHANNEL})  # Core: no ORM execution path
 
 
 def retry_delay(attempts: int) -> timedelta:
