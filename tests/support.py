@@ -27,9 +27,16 @@ _phones = itertools.count(1)
 _records = itertools.count(1)
 
 
-def caller(user_id: int) -> SimpleNamespace:
-    """The `who=` of a service that acts for the caller themselves and reads only their id."""
-    return SimpleNamespace(user_id=user_id)
+@dataclass(frozen=True)
+class caller:  # lower case: read as a function, caller(user_id)
+    """The `who=` of a service that acts for the caller themselves: their id, and their account as a
+    principal carries it (read when asked for, in the caller's session)."""
+
+    user_id: int
+
+    @property
+    def user(self) -> User:
+        return db.session.get(User, self.user_id)
 
 
 def next_phone() -> str:

@@ -218,8 +218,10 @@ def _issue(**fields) -> Redemption:
 
 
 def redeem(*, who: Principal, reward_id: int) -> Redemption:
-    """Spend minutes on a reward: stock, eligibility, debit and code, all or nothing. Commits."""
-    user = db.session.get(User, who.user_id)
+    """Spend minutes on a reward: stock, eligibility, debit and code, all or nothing. Commits. The
+    caller's account is the principal's, as authentication read it (a snapshot under `user_snapshot`:
+    an Idempotency-Key's transaction, which starts after that read, need not read it again)."""
+    user = who.user
     reward = db.session.get(Reward, reward_id)
     if reward is None:
         raise NotFound()
@@ -257,7 +259,7 @@ def redeem(*, who: Principal, reward_id: int) -> Redemption:
         created_at=now,
     )
     db.session.commit()
-    return view(redemption)
+    return view(redemption, user=user)
 
 
 # ---- reading ---------------------------------------------------------------------------------------
