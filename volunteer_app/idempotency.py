@@ -19,8 +19,9 @@ A retry must never apply a command twice, and a crash must never leave a key stu
    the transaction). Either way nothing happened and nothing is left: a retry runs afresh at once.
 
 A refused request (a 4xx raised by the service, such as the losers of a reward's last unit) thus costs
-a few statements more than without a key (the claim's INSERT, a savepoint, the caller's user read again
-on the command's connection) and no COMMIT. A duplicate holds a web
+a few statements more than without a key (the claim's INSERT and a savepoint; and where the view reads
+its caller as a mapped row, not a snapshot (extensions.user_snapshot), the caller's user again on the
+command's connection) and no COMMIT. A duplicate holds a web
 worker while it waits for the first; that is the price of answering it with the first's real response.
 The wait is bounded: a first request stuck past gunicorn's worker timeout (`GUNICORN_TIMEOUT`, 30 s) is
 killed, its connection closes and the database rolls its transaction back, the claim with it (SQLite's

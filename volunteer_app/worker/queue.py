@@ -5,7 +5,6 @@ file (small: one column; large: 1 MiB chunks in work_result_chunks) and purge ex
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import time
@@ -55,7 +54,7 @@ def enqueue(kind: str, args: dict | None = None, *, owner_id: int | None = None)
     item_id = (
         db.session.connection()
         .execute(
-            _insert_item(),
+            _INSERT_ITEM,
             {
                 "kind": kind,
                 "args": dict(args or {}),
@@ -74,11 +73,7 @@ def enqueue(kind: str, args: dict | None = None, *, owner_id: int | None = None)
     return item_id
 
 
-@functools.cache
-def _insert_item():
-    return insert(WorkItem.__table__).returning(WorkItem.__table__.c.id)
-
-
+_INSERT_ITEM = insert(WorkItem.__table__).returning(WorkItem.__table__.c.id)
 _NOTIFY = text("SELECT pg_notify(:channel, '')")
 
 
