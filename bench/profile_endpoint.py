@@ -192,8 +192,10 @@ def main(argv: list[str] | None = None) -> None:
     sent = [c for c in counted if not c.startswith("(")]
     print(f"SQL statements per request (BEGIN and the end of the transaction included): {len(sent)}")
     if args.statements:
+        # Bytes: psycopg caches its parsing of a query up to 4,096 (psycopg._queries), longer ones are
+        # parsed again on every execution.
         for statement in counted:
-            print("   ", " ".join(statement.split())[: args.width])
+            print(f"    {len(statement.encode()):6,} B ", " ".join(statement.split())[: args.width])
     statuses.clear()
     profile = None if args.no_profile else cProfile.Profile()
     if args.gc_freeze:

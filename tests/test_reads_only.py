@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event
 
+from volunteer_app.accounts.models import User
 from volunteer_app.extensions import db
 
 API = "/api/v1"
@@ -135,9 +136,9 @@ def test_a_profile_read_with_the_principal_matches_the_profile_read_alone(client
 
 
 def test_an_order_detail_reads_only_what_the_order_has(app, client, world, statements):
-    """GET /orders/{id} reads whether the order has assignments and handovers in its own query, and
-    skips the query for what it has none of: a new order is the principal and the order; once
-    grabbed, its assignments too (and the answer shows them)."""
+    """GET /orders/{id} reads the order, its assignments (joined) and whether it has a handover in one
+    query, and skips the handovers' query when there is none: the principal and the order, before
+    and after a grab (and the answer shows the assignment as the grab gave it, with its volunteer)."""
     from tests.orders.conftest import Loop
 
     loop = Loop(app, client)
@@ -154,5 +155,35 @@ def test_an_order_detail_reads_only_what_the_order_has(app, client, world, state
     statements.clear()
     detail = loop.get(world.mgr_s1, order_id)
     sent = [st for st in statements if st != "BEGIN"]
-    assert len(sent) == 3 and "FROM assignments" in sent[2], sent  # no handover to read
-    assert [a["assignment"]["id"] for a in detail["assignments"]] == [taken["id"]]
+    assert len(sent) == 2 and "FROM orders" in sent[1], sent  # the assignment joined; no handover
+    assert [a["assignment"] for a in detail["assignments"]] == [taken]
+    assert detail["my_assignment"] is None and detail["handovers"] == []
+    with app.app_context():
+        name = db.session.get(User, world.vol_s1.id).name
+    assert detail["assignments"][0]["volunteer_name"] == name
+
+
+def test_an_order_detail_joins_each_assignment_once_in_order(app, client, world):
+    """With two assignments the joined rows give each once, oldest first, each with its volunteer's
+    name for the manager; a volunteer sees their own as my_assignment and no one else's; the order's
+    own fields are the same on every row."""
+    from tests.orders.conftest import Loop
+
+    loop = Loop(app, client)
+    order_id = loop.submit(world.resident)["id"]
+    loop.dispatch_grab(world.mgr_s1, order_id, capacity=2)
+    first = loop.grab(world.vol_s1, order_id)
+    second = loop.grab(world.vol_s4, order_id)
+    seen = loop.get(world.mgr_s1, order_id)
+    with app.app_context():
+        names = [db.session.get(User, p.id).name for p in (world.vol_s1, world.vol_s4)]
+    assert [(a["assignment"], a["volunteer_name"]) for a in seen["assignments"]] == [
+        (first, names[0]),
+        (second, names[1]),
+    ]
+    assert seen["id"] == order_id and seen["taken"] == 2
+    own = loop.get(world.vol_s4, order_id)
+    assert own["my_assignment"] == second and own["assignments"] == []
+    assert {k: v for k, v in own.items() if k not in ("my_assignment", "assignments", "resident")} == {
+        k: v for k, v in seen.items() if k not in ("my_assignment", "assignments", "resident")
+    }

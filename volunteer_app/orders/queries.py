@@ -4,6 +4,7 @@ the timeline; and the open pools as entries of the volunteers' feed."""
 
 from __future__ import annotations
 
+from collections import namedtuple
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
@@ -77,7 +78,9 @@ DETAIL_QUERIES = 1024  # callers whose statement a process keeps (then forgotten
 
 
 def _detail_query(who):
-    """GET /orders/{id}'s one query for this caller, over a bound order id. Who may see an order, and
+    """GET /orders/{id}'s one query for this caller, over a bound order id: the order with whether the
+    caller manages it, its resident's name and phone, whether it has a handover, and its assignments
+    LEFT JOINed (one row per assignment, oldest first; one row with none). Who may see an order, and
     whether they manage it, depend only on the caller's id and grants (reach: their sites' paths), so
     the statement is built once per caller and process: building it (reach's subqueries) cost more
     than running it."""
@@ -86,37 +89,56 @@ def _detail_query(who):
     if stmt is None:
         if len(_DETAIL_QUERIES) >= DETAIL_QUERIES:
             _DETAIL_QUERIES.clear()
+        # Aliases: `_visible`'s subquery over assignments must not correlate with the joined rows.
+        joined, volunteer = _JOINED_ASSIGNMENT, aliased(User, name="v")
         stmt = _DETAIL_QUERIES[key] = (
             select(
+                # first, so that a row's assignment is its first columns (AssignmentRow's); short names:
+                # psycopg parses a statement once only up to 4,096 bytes (psycopg._queries)
+                *(column.label(f"a_{column.key}") for column in joined.c),
+                volunteer.name.label("a_volunteer_name"),
                 *Order.__table__.c,
                 read_condition(who, one_row=True).label("manages"),
                 User.name.label("resident_name"),
                 User.phone.label("resident_phone"),
-                # whether there is anything to read in the two queries that follow (most orders have
-                # no handover, and no assignment until dispatched): a round trip each saved
-                exists().where(Assignment.order_id == Order.id).label("has_assignments"),
+                # most orders have no handover: a round trip saved where there is none to read
                 exists().where(OrderHandover.order_id == Order.id).label("has_handovers"),
             )
             .join(User, User.id == Order.resident_id)
+            .outerjoin(joined, joined.c.order_id == Order.id)
+            .outerjoin(volunteer, volunteer.id == joined.c.volunteer_id)
             .where(Order.id == bindparam("order_id"), *_visible(who, one_row=True))
+            .order_by(joined.c.id)
         )
     return stmt
 
 
+_JOINED_ASSIGNMENT = Assignment.__table__.alias("a")
+# An assignment as the detail's rows carry it: its columns and its volunteer's name (as
+# `_assignments_query` reads them).
+AssignmentRow = namedtuple(
+    "AssignmentRow", [*(column.key for column in Assignment.__table__.c), "volunteer_name"]
+)
+_ASSIGNMENT_WIDTH = len(AssignmentRow._fields)
+
+
 def order_detail(*, who, order_id: int) -> dict:
     """GET /orders/{id}: `detail` of one order the caller may see (404 otherwise, never 403), with
-    whether the caller manages it, the resident's name and phone, and whether the order has any
-    assignment or handover read in the same query."""
-    row = read_rows(_detail_query(who), {"order_id": order_id}).first()
-    if row is None:
+    whether the caller manages it, the resident's name and phone, its assignments and whether it has
+    any handover, all read in one query."""
+    rows = read_rows(_detail_query(who), {"order_id": order_id}).all()
+    if not rows:
         raise NotFound()
+    row = rows[0]
+    assignments = [AssignmentRow(*r[:_ASSIGNMENT_WIDTH]) for r in rows] if row.a_id is not None else []
     # The order as a plain row (past the ORM): `detail` reads its columns by name.
     return detail(
         row,
         who,
         manages=bool(row.manages),
         resident=(row.resident_name, row.resident_phone),
-        has=(bool(row.has_assignments), bool(row.has_handovers)),
+        assignments=assignments,
+        has_handovers=bool(row.has_handovers),
     )
 
 
@@ -126,12 +148,13 @@ def detail(
     *,
     manages: bool | None = None,
     resident: tuple | None = None,
-    has: tuple[bool, bool] = (True, True),
+    assignments: list | None = None,
+    has_handovers: bool = True,
 ) -> dict:
     """The order as the caller may see it: the resident's phone masked unless they manage it or are
-    the resident; assignments in full for managers, the caller's own otherwise. `manages` and
-    `resident` (name, phone) are read here unless the caller read them already; `has` says whether
-    the order has (any assignment, any handover) when the caller knows there is none to read."""
+    the resident; assignments in full for managers, the caller's own otherwise. `manages`, `resident`
+    (name, phone) and `assignments` (rows as `_assignments_query` gives them) are read here unless the
+    caller read them already; `has_handovers` False when the caller knows there is none to read."""
     if manages is None:
         manages = may(order.id, read_condition(who))
     if resident is None:
@@ -140,8 +163,9 @@ def detail(
     own = who.user_id in (order.resident_id, order.proxy_id)
     if not (manages or who.user_id == order.resident_id):
         phone = phones.mask_phone(phone)
-    has_assignments, has_handovers = has
-    rows = read_rows(_assignments_query(), {"order_id": order.id}).all() if has_assignments else []
+    rows = assignments
+    if rows is None:
+        rows = read_rows(_assignments_query(), {"order_id": order.id}).all()
     mine = next((a for a in rows if a.volunteer_id == who.user_id), None)
     show_names = manages or own
     return {  # the order's own fields at the top, as an activity's detail has them
