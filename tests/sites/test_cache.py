@@ -95,3 +95,61 @@ def test_nothing_is_cached_outside_a_request(app, world):
     with app.app_context():
         assert site_cache.entries() is None
         assert sites.settings_for(world.sites["S1"]) == app.config["SITE_DEFAULTS"]
+
+
+def category_reads(app, fn) -> int:
+    """How many statements reading the categories table `fn` sends on `app`'s engine."""
+    with app.app_context():
+        engine = db.engine
+    seen = []
+
+    def on_execute(_conn, _cursor, statement, *_args):
+        if "FROM categories" in statement:
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        fn()
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+    return len(seen)
+
+
+def test_a_new_order_checks_its_category_in_the_cache_and_sees_another_workers_change(
+    app, client, other, world
+):
+    """The active categories are read once per process and token; a category that another worker
+    deactivates (or adds) is refused (or accepted) by this one's very next order."""
+    from tests.orders.conftest import order_body
+
+    ordering = other.test_client()
+    body = order_body(app)
+
+    def order(**over):
+        return ordering.post(f"{API}/orders", json={**body, **over}, headers=world.resident.headers)
+
+    assert order().status_code == 201  # the cache is warm
+    assert category_reads(other, lambda: order().status_code == 201 or pytest.fail()) == 0
+    r = client.patch(
+        f"{API}/categories/{body['category_id']}", json={"active": False}, headers=world.admin.headers
+    )
+    assert r.status_code == 200
+    refused = order()
+    assert (refused.status_code, list(refused.json["errors"]["json"])) == (422, ["category_id"])
+    r = client.post(
+        f"{API}/categories",
+        json={"code": "pet_care", "name_zh": "宠物照料", "name_en": "Pet care"},
+        headers=world.admin.headers,
+    )
+    assert r.status_code == 201
+    assert order(category_id=r.json["id"]).status_code == 201
+
+
+def test_a_core_update_of_categories_through_the_session_changes_the_token(app, world):
+    from volunteer_app.sites.models import Category
+
+    with app.app_context():
+        before = db.session.scalar(site_cache.token_column().element)
+        db.session.execute(update(Category).values(sort=Category.sort + 1))
+        db.session.commit()
+        assert db.session.scalar(site_cache.token_column().element) != before

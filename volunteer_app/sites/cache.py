@@ -1,13 +1,15 @@
-"""A per-process cache of the site tree's effective settings and names, explicitly invalidated.
+"""A per-process cache of the site tree's effective settings and names, and of the service catalogue's
+active categories, explicitly invalidated.
 
 Every authenticated request and many services read a site's effective settings (the deployment's
 defaults overridden down its path) and its name; each read was two queries (the site, its ancestors),
 about a sixth of a time-book read. Sites change rarely (a manager edits a setting, an admin adds a
 station), so each process keeps what it read, and the database says when that is no longer true:
 
-- `cache_generations` holds a token for the sites table. Any change to a site made through the
-  session (an ORM flush, or an `update(Site)`/`delete(Site)` executed by the session) writes a fresh
-  random token in the same transaction (`bump`).
+- `cache_generations` holds a token for the sites and categories tables. Any change to a site or a
+  category made through the session (an ORM flush, or an `update(Site)`/`delete(Category)`… executed
+  by the session) writes a fresh random token in the same transaction (`bump`). Categories share the
+  sites' token: they change as rarely, and a second token would be a second column to read.
 - The request's one authentication query reads the token (`token_column`, accounts/principal.py) and
   `observe` records it on `g`. The cache is used only when the request knows the token; it is emptied
   whenever the token differs from the one its entries were read under. An entry is always read after
@@ -23,6 +25,7 @@ token; such a writer calls `bump()` or restarts the processes.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import current_app, g, has_request_context
@@ -31,7 +34,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from volunteer_app.db import dialect_insert
 from volunteer_app.extensions import db
-from volunteer_app.sites.models import Site, path_ids
+from volunteer_app.sites.models import Category, Site, path_ids
 
 NAME = "sites"
 
@@ -71,17 +74,35 @@ def observe(token: int | None) -> None:
     g.site_cache_token = token
 
 
-def entries() -> dict[int, CachedSite] | None:
-    """This process's entries valid for the request's token, or None where the token is not known."""
+def _store() -> dict | None:
+    """This process's cache, emptied when the request's token differs from its entries' (None where
+    the token is not known)."""
     if not has_request_context():
         return None
     token = g.get("site_cache_token")
     if token is None:
         return None
-    store = current_app.extensions.setdefault("site_cache", {"token": None, "sites": {}})
+    store = current_app.extensions.setdefault("site_cache", {"token": None})
     if store["token"] != token:
-        store["token"], store["sites"] = token, {}
-    return store["sites"]
+        store.update(token=token, sites={}, active_categories=None)
+    return store
+
+
+def entries() -> dict[int, CachedSite] | None:
+    """This process's site entries valid for the request's token, or None where the token is not known."""
+    store = _store()
+    return None if store is None else store["sites"]
+
+
+def active_categories(read: Callable[[], frozenset[int]]) -> frozenset[int]:
+    """The ids of the catalogue's active categories: kept while the request's token holds, else (and
+    the first time) what `read()` gives."""
+    store = _store()
+    if store is None:
+        return read()
+    if store["active_categories"] is None:
+        store["active_categories"] = read()
+    return store["active_categories"]
 
 
 def bump(session=None) -> None:
@@ -101,7 +122,7 @@ def bump(session=None) -> None:
 
 @event.listens_for(Session, "before_flush")
 def _on_flush(session, _context, _instances) -> None:
-    if any(isinstance(o, Site) for o in (*session.new, *session.dirty, *session.deleted)):
+    if any(isinstance(o, _CACHED) for o in (*session.new, *session.dirty, *session.deleted)):
         bump(session)
 
 
@@ -110,5 +131,9 @@ def _on_execute(state) -> None:
     if not (state.is_update or state.is_delete or state.is_insert):
         return
     table = getattr(state.statement, "table", None)
-    if table is not None and getattr(table, "name", None) == Site.__tablename__:
+    if table is not None and getattr(table, "name", None) in _CACHED_TABLES:
         bump(state.session)
+
+
+_CACHED = (Site, Category)
+_CACHED_TABLES = frozenset(model.__tablename__ for model in _CACHED)
