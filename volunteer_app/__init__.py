@@ -10,6 +10,7 @@ from werkzeug.routing import IntegerConverter
 from volunteer_app import logs
 from volunteer_app.db import ping_when_idle
 from volunteer_app.extensions import api, db, jwt, limiter, migrate
+from volunteer_app.jsonprovider import OrjsonProvider
 from volunteer_app.schemas import MAX_ID
 from volunteer_app.settings import build_config
 
@@ -18,8 +19,6 @@ def create_app(config: dict | None = None) -> Flask:
     """Build an app: settings from config/ and the environment, overridden by `config` (tests)."""
     app = App(__name__, instance_relative_config=False)
     app.config.update(build_config(config))
-    app.json.sort_keys = False
-    app.json.ensure_ascii = False
     # Every logger through one handler (JSON in production), each request with its id and its line.
     logs.init_app(app)
 
@@ -99,6 +98,7 @@ class App(Flask):
 
     SYNC_KNOWN = 4096
     session_interface = NoSessions()
+    json_provider_class = OrjsonProvider  # unsorted keys, UTF-8: volunteer_app/jsonprovider.py
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
