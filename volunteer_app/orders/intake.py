@@ -15,7 +15,7 @@ from volunteer_app.extensions import db
 from volunteer_app.notifications import service as notifications
 from volunteer_app.orders import queries
 from volunteer_app.orders.models import Order
-from volunteer_app.orders.states import MANAGER, RESIDENT, transition
+from volunteer_app.orders.states import MANAGER, RESIDENT, create
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.cache import CachedSite
 from volunteer_app.sites.models import Site
@@ -82,22 +82,22 @@ def _orderer(who, data: dict) -> tuple[User, CachedSite, bool]:
 
 def submit(*, who, data: dict) -> Order:
     """点单: a resident's order, or a manager's on a resident's behalf (recorded as proxy). Commits."""
-    order, _resident = _submit(who, data)
+    row, _resident = _submit(who, data)
     db.session.commit()
-    return order
+    return db.session.get(Order, row.id)
 
 
 def submit_detail(*, who, data: dict) -> dict:
     """`submit`, answered with the new order's detail as GET /orders/{id} gives it (queries.detail),
-    built before the commit from what was written: no second transaction reads it back. Commits."""
-    order, resident = _submit(who, data)
-    answer = queries.submitted_detail(order, resident)
+    built from the row its INSERT read back: no second transaction reads it. Commits."""
+    row, resident = _submit(who, data)
+    answer = queries.submitted_detail(row, resident)
     db.session.commit()
     return answer
 
 
-def _submit(who, data: dict) -> tuple[Order, User]:
-    """The order and its resident, written and flushed; the caller commits."""
+def _submit(who, data: dict) -> tuple:
+    """The new order's row (as read back by its INSERT) and its resident, written; the caller commits."""
     now = utcnow()
     attendance.check_window(
         data["window_start"],
@@ -110,41 +110,41 @@ def _submit(who, data: dict) -> tuple[Order, User]:
     sites.active_category(data["category_id"])
     resident, station, proxy = _orderer(who, data)
     settings = sites.effective_settings(station)
-    order = Order(
-        site_id=station.id,
-        dispatch_site_id=dispatch_site(station, settings),
-        resident_id=resident.id,
-        proxy_id=who.user_id if proxy else None,
-        category_id=data["category_id"],
-        title=data["title"],
-        description=data.get("description"),
-        address=data["address"],
-        lat=data["lat"],
-        lng=data["lng"],
-        window_start=data["window_start"],
-        window_end=data["window_end"],
-        volunteers_needed=data["volunteers_needed"],
-        target_groups=sorted(set(data.get("target_groups") or [])),
-        skills=list(data.get("skills") or []),
-        capacity=0,
-        taken=0,
-    )
-    transition(
-        order,
+    window_start, window_end = data["window_start"], data["window_end"]
+    grace = timedelta(minutes=settings["checkin_grace_minutes"])
+    row = create(
+        {
+            "site_id": station.id,
+            "dispatch_site_id": dispatch_site(station, settings),
+            "resident_id": resident.id,
+            "proxy_id": who.user_id if proxy else None,
+            "category_id": data["category_id"],
+            "title": data["title"],
+            "description": data.get("description"),
+            "address": data["address"],
+            "lat": data["lat"],
+            "lng": data["lng"],
+            "window_start": window_start,
+            "window_end": window_end,
+            "volunteers_needed": data["volunteers_needed"],
+            "target_groups": sorted(set(data.get("target_groups") or [])),
+            "skills": list(data.get("skills") or []),
+            "capacity": 0,
+            "taken": 0,
+        },
         "submit",
         by=MANAGER if proxy else RESIDENT,
         actor_id=who.user_id,
-        proxy_id=order.proxy_id,
         at=now,
         dispatch_due_at=now + timedelta(minutes=settings["dispatch_within_minutes"]),
-        checkin_due_at=order.window_start + timedelta(minutes=settings["checkin_grace_minutes"]),
-        checkout_due_at=order.window_end + timedelta(minutes=settings["checkin_grace_minutes"]),
+        checkin_due_at=window_start + grace,
+        checkout_due_at=window_end + grace,
     )
     # Written by the worker just after the commit: a resident waits for none of it.
     notifications.notify_managers_later(
-        order.dispatch_site_id,
+        row.dispatch_site_id,
         "order.submitted",
-        params={"title": order.title, "order_id": order.id},
-        subject=("order", order.id),
+        params={"title": row.title, "order_id": row.id},
+        subject=("order", row.id),
     )
-    return order, resident
+    return row, resident

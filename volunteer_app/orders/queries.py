@@ -5,7 +5,7 @@ the timeline; and the open pools as entries of the volunteers' feed."""
 from __future__ import annotations
 
 from collections import namedtuple
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
@@ -181,25 +181,18 @@ def detail(
     }
 
 
-def submitted_detail(order: Order, resident: User) -> dict:
-    """`detail` of an order this transaction has just inserted, built from what it wrote (call it
-    before the commit, which expires both objects): nothing to read back. A new order has no
-    assignment and no handover, and whoever submits it sees the resident's phone (the resident, or
-    staff ordering for them at a station in their reach: `read_condition` holds). Each value is what
-    reading the row back gives: a moment in UTC (db.UTCDateTime), and a column left out of the INSERT
-    (nullable, no default, so not loaded) None."""
-    written = inspect(order).dict
+def submitted_detail(order, resident: User) -> dict:
+    """`detail` of an order this transaction has just inserted (its row as the INSERT read it back,
+    states.create): nothing to read. A new order has no assignment and no handover, and whoever
+    submits it sees the resident's phone (the resident, or staff ordering for them at a station in
+    their reach: `read_condition` holds)."""
     return {
-        **{column.key: _as_read(written.get(column.key)) for column in inspect(Order).column_attrs},
+        **order._asdict(),
         "resident": {"id": resident.id, "name": resident.name, "phone": resident.phone},
         "my_assignment": None,
         "assignments": [],
         "handovers": [],
     }
-
-
-def _as_read(value):
-    return value.astimezone(UTC) if isinstance(value, datetime) else value
 
 
 @cache

@@ -154,10 +154,36 @@ def transition(
         db.session.add(order)
     db.session.flush()  # the order's id (a new one) and its change, then its event past the ORM
     at = at or utcnow()
+    _event(order.id, action, before, after, actor_id, proxy_id, assignment_id, note, at)
+    _announce(action, after, order.rating_state, [order.id], at)
+
+
+def create(values: dict, action: str, *, by: str, actor_id: int | None, at: datetime, **changes_):
+    """`transition` of an order that does not exist yet, past the ORM's unit of work (a resident's new
+    order is the hottest write): the table's move from nothing (409 `order.bad_state` if it has none)
+    sets the status, one INSERT writes `values` and `changes_` and reads the whole row back (RETURNING:
+    each column as a SELECT gives it, defaults included), the change is logged for the statistics as a
+    flush would (volunteer_app/changes.py) and the timeline event is written. Returns the row; nothing is
+    left pending in the session. The calling service commits."""
+    after = target(None, action, by=by)
+    connection = db.session.connection()
+    row = connection.execute(_INSERT_ORDER, {**values, **changes_, "status": after}).one()
+    changes.record("order", [row.id])
+    _event(row.id, action, None, after, actor_id, values.get("proxy_id"), None, None, at)
+    _announce(action, after, row.rating_state, [row.id], at)
+    return row
+
+
+_INSERT_ORDER = insert(Order.__table__).returning(*Order.__table__.c)
+_INSERT_EVENT = insert(OrderEvent.__table__)
+
+
+def _event(order_id, action, before, after, actor_id, proxy_id, assignment_id, note, at) -> None:
+    """An order's timeline event, one INSERT on the session's connection."""
     db.session.connection().execute(
-        insert(OrderEvent.__table__),
+        _INSERT_EVENT,
         {
-            "order_id": order.id,
+            "order_id": order_id,
             "action": action,
             "from_status": before,
             "to_status": after,
@@ -168,7 +194,6 @@ def transition(
             "at": at,
         },
     )
-    _announce(action, after, order.rating_state, [order.id], at)
 
 
 def transition_many(
