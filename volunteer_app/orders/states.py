@@ -163,8 +163,8 @@ def create(values: dict, action: str, *, by: str, actor_id: int | None, at: date
     order is the hottest write): the table's move from nothing (409 `order.bad_state` if it has none)
     sets the status, one INSERT writes `values` and `changes_` and reads the whole row back (RETURNING:
     each column as a SELECT gives it, defaults included), the change is logged for the statistics as a
-    flush would (volunteer_app/changes.py) and the timeline event is written. Returns the row; nothing is
-    left pending in the session. The calling service commits."""
+    flush would (volunteer_app/changes.py) and the timeline event is written. Returns the row; the
+    session's unit of work gets nothing to flush from it. The calling service commits."""
     after = target(None, action, by=by)
     connection = db.session.connection()
     row = connection.execute(_INSERT_ORDER, {**values, **changes_, "status": after}).one()
