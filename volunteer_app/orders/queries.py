@@ -89,14 +89,9 @@ def _detail_query(who):
     if stmt is None:
         if len(_DETAIL_QUERIES) >= DETAIL_QUERIES:
             _DETAIL_QUERIES.clear()
-        # Aliases: `_visible`'s subquery over assignments must not correlate with the joined rows.
-        joined, volunteer = _JOINED_ASSIGNMENT, aliased(User, name="v")
         stmt = _DETAIL_QUERIES[key] = (
             select(
-                # first, so that a row's assignment is its first columns (AssignmentRow's); short names:
-                # psycopg parses a statement once only up to 4,096 bytes (psycopg._queries)
-                *(column.label(f"a_{column.key}") for column in joined.c),
-                volunteer.name.label("a_volunteer_name"),
+                *_assignment_columns(),  # first: a row's assignment is its first columns
                 *Order.__table__.c,
                 read_condition(who, one_row=True).label("manages"),
                 User.name.label("resident_name"),
@@ -105,21 +100,33 @@ def _detail_query(who):
                 exists().where(OrderHandover.order_id == Order.id).label("has_handovers"),
             )
             .join(User, User.id == Order.resident_id)
-            .outerjoin(joined, joined.c.order_id == Order.id)
-            .outerjoin(volunteer, volunteer.id == joined.c.volunteer_id)
+            .outerjoin(_ASSIGNMENT, _ASSIGNMENT.c.order_id == Order.id)
+            .outerjoin(_VOLUNTEER, _VOLUNTEER.id == _ASSIGNMENT.c.volunteer_id)
             .where(Order.id == bindparam("order_id"), *_visible(who, one_row=True))
-            .order_by(joined.c.id)
+            .order_by(_ASSIGNMENT.c.id)
         )
     return stmt
 
 
-_JOINED_ASSIGNMENT = Assignment.__table__.alias("a")
-# An assignment as the detail's rows carry it: its columns and its volunteer's name (as
-# `_assignments_query` reads them).
-AssignmentRow = namedtuple(
-    "AssignmentRow", [*(column.key for column in Assignment.__table__.c), "volunteer_name"]
-)
-_ASSIGNMENT_WIDTH = len(AssignmentRow._fields)
+# An order's assignments as the detail reads them, joined to the order or on their own
+# (`_assignments_query`): under aliases (`_visible`'s subquery over assignments must not correlate
+# with the joined rows), with short labels (psycopg parses a statement once only up to 4,096 bytes,
+# psycopg._queries), each with its volunteer's name; a row's first columns, as an `AssignmentRow`.
+_ASSIGNMENT = Assignment.__table__.alias("a")
+_VOLUNTEER = aliased(User, name="v")
+AssignmentRow = namedtuple("AssignmentRow", [*(column.key for column in _ASSIGNMENT.c), "volunteer_name"])
+
+
+def _assignment_columns() -> list:
+    return [
+        *(column.label(f"a_{column.key}") for column in _ASSIGNMENT.c),
+        _VOLUNTEER.name.label("a_volunteer_name"),
+    ]
+
+
+def _assignment_rows(rows) -> list[AssignmentRow]:
+    width = len(AssignmentRow._fields)
+    return [AssignmentRow(*row[:width]) for row in rows]
 
 
 def order_detail(*, who, order_id: int) -> dict:
@@ -130,7 +137,7 @@ def order_detail(*, who, order_id: int) -> dict:
     if not rows:
         raise NotFound()
     row = rows[0]
-    assignments = [AssignmentRow(*r[:_ASSIGNMENT_WIDTH]) for r in rows] if row.a_id is not None else []
+    assignments = _assignment_rows(rows) if row.a_id is not None else []
     # The order as a plain row (past the ORM): `detail` reads its columns by name.
     return detail(
         row,
@@ -153,7 +160,7 @@ def detail(
 ) -> dict:
     """The order as the caller may see it: the resident's phone masked unless they manage it or are
     the resident; assignments in full for managers, the caller's own otherwise. `manages`, `resident`
-    (name, phone) and `assignments` (rows as `_assignments_query` gives them) are read here unless the
+    (name, phone) and `assignments` (`AssignmentRow`s, oldest first) are read here unless the
     caller read them already; `has_handovers` False when the caller knows there is none to read."""
     if manages is None:
         manages = may(order.id, read_condition(who))
@@ -165,7 +172,7 @@ def detail(
         phone = phones.mask_phone(phone)
     rows = assignments
     if rows is None:
-        rows = read_rows(_assignments_query(), {"order_id": order.id}).all()
+        rows = _assignment_rows(read_rows(_assignments_query(), {"order_id": order.id}))
     mine = next((a for a in rows if a.volunteer_id == who.user_id), None)
     show_names = manages or own
     return {  # the order's own fields at the top, as an activity's detail has them
@@ -197,12 +204,13 @@ def submitted_detail(order, resident: User) -> dict:
 
 @cache
 def _assignments_query():
-    """An order's assignments with their volunteers' names, as plain rows, oldest first."""
+    """An order's assignments with their volunteers' names, oldest first (`_assignment_rows`)."""
     return (
-        select(*Assignment.__table__.c, User.name.label("volunteer_name"))
-        .join(User, User.id == Assignment.volunteer_id)
-        .where(Assignment.order_id == bindparam("order_id"))
-        .order_by(Assignment.id)
+        select(*_assignment_columns())
+        .select_from(_ASSIGNMENT)
+        .join(_VOLUNTEER, _VOLUNTEER.id == _ASSIGNMENT.c.volunteer_id)
+        .where(_ASSIGNMENT.c.order_id == bindparam("order_id"))
+        .order_by(_ASSIGNMENT.c.id)
     )
 
 

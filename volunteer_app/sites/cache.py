@@ -37,6 +37,9 @@ from volunteer_app.extensions import db
 from volunteer_app.sites.models import Category, Site, path_ids
 
 NAME = "sites"
+# The models whose changes through the session bump the token (`_on_flush`, `_on_execute`).
+_CACHED = (Site, Category)
+_CACHED_TABLES = frozenset(model.__tablename__ for model in _CACHED)
 
 
 class CacheGeneration(db.Model):
@@ -133,7 +136,3 @@ def _on_execute(state) -> None:
     table = getattr(state.statement, "table", None)
     if table is not None and getattr(table, "name", None) in _CACHED_TABLES:
         bump(state.session)
-
-
-_CACHED = (Site, Category)
-_CACHED_TABLES = frozenset(model.__tablename__ for model in _CACHED)

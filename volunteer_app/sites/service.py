@@ -334,8 +334,18 @@ def update_category(*, category_id: int, changes: dict) -> Category:
 def active_category(category_id: int) -> None:
     """Check the catalogue entry a new order, activity or rule names: 422 on `category_id` unless it
     exists and is active (the active ids are in the site cache: a new order's hot path reads none)."""
-    if category_id not in cache.active_categories(_read_active_categories):
+    if category_id not in _active_category_ids():
         raise Unprocessable("validation.failed", errors={"json": {"category_id": ["unknown category"]}})
+
+
+def existing_category_ids(ids: list[int]) -> set[int]:
+    """Which of these ids name active categories."""
+    return set(ids) & _active_category_ids() if ids else set()
+
+
+def _active_category_ids() -> frozenset[int]:
+    """The catalogue's active ids, from the site cache where current."""
+    return cache.active_categories(_read_active_categories)
 
 
 def _read_active_categories() -> frozenset[int]:
@@ -345,13 +355,6 @@ def _read_active_categories() -> frozenset[int]:
 @functools.cache
 def _active_categories_query():
     return select(Category.id).where(Category.active.is_(True))
-
-
-def existing_category_ids(ids: list[int]) -> set[int]:
-    """Which of these ids name active categories."""
-    if not ids:
-        return set()
-    return set(db.session.scalars(select(Category.id).where(Category.id.in_(ids), Category.active.is_(True))))
 
 
 def ensure_catalogue() -> int:

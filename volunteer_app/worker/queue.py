@@ -64,7 +64,7 @@ def enqueue(kind: str, args: dict | None = None, *, owner_id: int | None = None)
             "max_attempts": work.max_attempts,
             "run_after": utcnow(),
         },
-    ).first()[0]
+    ).scalar_one()  # the id (and, on PostgreSQL, pg_notify's void)
     # With the request's id: the thread an operator follows from a request to the worker's lines
     # (which carry work_id). Logged before the commit: a rolled-back request leaves the line only.
     log.info("work %s (%s) queued", item_id, kind)
