@@ -337,3 +337,16 @@ def test_hours_are_shown_with_two_decimals_so_a_minute_is_never_zero(minutes, sh
     from volunteer_app.timebank.service import hours
 
     assert hours(minutes) == shown
+
+
+def test_hours_match_the_decimal_rounding_everywhere():
+    """The integer arithmetic gives what Decimal's half-up quantize to hundredths gives, exactly."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    from volunteer_app.timebank.service import hours
+
+    def reference(minutes: int) -> float:
+        return float((Decimal(minutes) / 60).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+    samples = [*range(-3000, 3001), *range(10**6 - 300, 10**6 + 300), 2**40 + 7, -(2**40) - 7]
+    assert [hours(m) for m in samples] == [reference(m) for m in samples]
