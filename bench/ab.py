@@ -112,7 +112,7 @@ def one_round(number: int, scenarios, plan: dict, servers: dict, work: Path, wrk
             else:
                 url = servers[side].base + load.API + path
                 script = load.lua_script(work / "scenario.lua", method=method, tokens=tokens, body=body)
-            results[name][side] = load.run_wrk(url, script, **wrk)
+            results[name][side] = load.run_wrk(url, script, **wrk, server_pgid=servers[side].proc.pid)
     return results
 
 
@@ -146,6 +146,23 @@ def write(args, info, scenarios, rounds) -> None:
             f"{' '.join(f'{v:.2f}' for v in ratios['after'])} | {errors} |"
         )
         data.append({"scenario": name, "ratios": ratios, "non_2xx": errors})
+    lines += [
+        "",
+        "CPU per request during the measured runs (ms, medians of the rounds; from /proc): the serving "
+        "gunicorn's workers, every PostgreSQL process, and the whole machine (wrk included). On 2 "
+        "cores a request's machine CPU bounds its rate.",
+        "",
+        "| scenario | baseline: app + PostgreSQL (machine) | before | after |",
+        "|---|---|---|---|",
+    ]
+    for name, *_rest in scenarios:
+        cells = []
+        for side in ("baseline", "before", "after"):
+            cpu = [r[name][side]["cpu_ms"] for r in rounds]
+            parts = ("app", "postgres", "machine")
+            app, pg, machine = (statistics.median(c[key] for c in cpu) for key in parts)
+            cells.append(f"{app:.2f} + {pg:.2f} ({machine:.2f})")
+        lines.append(f"| {name} | {' | '.join(cells)} |")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"ab_{args.label}.md").write_text("\n".join(lines) + "\n")
     (RESULTS / f"ab_{args.label}.json").write_text(json.dumps({"rounds": rounds, "summary": data}, indent=1))

@@ -393,12 +393,48 @@ def parse_wrk(output: str) -> dict:
     }
 
 
-def run_wrk(url: str, script: Path, *, seconds: int, warmup: int, connections: int, threads: int) -> dict:
+def run_wrk(
+    url: str, script: Path, *, seconds: int, warmup: int, connections: int, threads: int, server_pgid: int = 0
+) -> dict:
+    """wrk's result for `url`; with `server_pgid` (the serving gunicorn's process group), also the CPU
+    each request cost during the measured run (`cpu_ms`, see `cpu_seconds`)."""
     common = ["wrk", f"-t{threads}", f"-c{connections}", "-s", str(script), "--latency", "--timeout", "30s"]
     if warmup:
         subprocess.run([*common, f"-d{warmup}s", url], check=True, capture_output=True)
+    before = cpu_seconds(server_pgid) if server_pgid else None
     done = subprocess.run([*common, f"-d{seconds}s", url], check=True, capture_output=True, text=True)
-    return parse_wrk(done.stdout)
+    result = parse_wrk(done.stdout)
+    if before is not None:
+        after = cpu_seconds(server_pgid)
+        result["cpu_ms"] = {
+            part: round((after[part] - before[part]) * 1000 / max(result["requests"], 1), 3) for part in after
+        }
+    return result
+
+
+def cpu_seconds(pgid: int) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the processes of the group `pgid` (a gunicorn's
+    master and workers: "app"), by every PostgreSQL process on the machine ("postgres"), and by the
+    whole machine ("machine", all cores, idle excluded), from /proc. Linux only."""
+    tick = os.sysconf("SC_CLK_TCK")
+    app = postgres = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = Path(entry.path, "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        used = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        if int(fields[2]) == pgid:  # pgrp
+            app += used
+        elif name == "postgres":
+            postgres += used
+    total = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    busy = sum(int(v) for v in total) - int(total[3]) - int(total[4])  # less idle and iowait
+    return {"app": app / tick, "postgres": postgres / tick, "machine": busy / tick}
 
 
 # ---- the grab storm ----------------------------------------------------------------------------------
