@@ -20,8 +20,9 @@ A retry must never apply a command twice, and a crash must never leave a key stu
 
 A refused request (a 4xx raised by the service, such as the losers of a reward's last unit) thus costs
 a few statements more than without a key (the claim's INSERT and a savepoint; and where the view reads
-its caller as a mapped row, not a snapshot (extensions.user_snapshot), the caller's user again on the
-command's connection) and no COMMIT. A duplicate holds a web
+its caller as a mapped row, not a snapshot, the caller's user again on the command's connection) and no
+COMMIT. Where it reads a snapshot (`keyed_snapshot`), the connection opens before authentication and
+the caller is read in the claim's transaction: one connection, one BEGIN. A duplicate holds a web
 worker while it waits for the first; that is the price of answering it with the first's real response.
 The wait is bounded: a first request stuck past gunicorn's worker timeout (`GUNICORN_TIMEOUT`, 30 s) is
 killed, its connection closes and the database rolls its transaction back, the claim with it (SQLite's
@@ -42,13 +43,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, wraps
 
-from flask import current_app, request
+from flask import current_app, g, request
 from sqlalchemy import JSON, Connection, String, UniqueConstraint, bindparam, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from volunteer_app.db import BigId, UTCDateTime, dialect_insert, utcnow
 from volunteer_app.errors import Conflict, Unprocessable, register_messages
-from volunteer_app.extensions import Blueprint, db
+from volunteer_app.extensions import Blueprint, db, user_snapshot
 
 register_messages(
     {
@@ -164,12 +165,17 @@ def _claim(conn: Connection, scope: str, key: str, fingerprint: str) -> int | St
 
 
 def _run(scope: str, key: str, fingerprint: str, fn, args, kwargs):
-    """Claim, the view with its effects, and the key's record in one transaction (the module docstring)."""
+    """Claim, the view with its effects, and the key's record in one transaction (the module docstring):
+    on the connection `keyed_snapshot` opened before authentication, or on one of its own."""
     session = db.session()
     session.rollback()  # nothing of the session's may stay open on another connection
     mode = session.join_transaction_mode
-    with db.engine.connect() as conn:  # closing it rolls back whatever was not committed
-        conn.begin()
+    early = g.pop(_EARLY, None)
+    g.pop("read_connection", None)  # from here the view's reads go through the session (and flush)
+    conn = early if early is not None else db.engine.connect()
+    with conn:  # closing it rolls back whatever was not committed
+        if early is None:
+            conn.begin()
         claimed = _claim(conn, scope, key, fingerprint)
         if isinstance(claimed, Stored):
             return current_app.response_class(
@@ -198,6 +204,39 @@ def _run(scope: str, key: str, fingerprint: str, fn, args, kwargs):
                 del session.get_bind
                 session.join_transaction_mode = mode
     return response
+
+
+_EARLY = "idempotency_connection"
+
+
+def keyed_snapshot(view):
+    """`extensions.user_snapshot` for an @idempotent view, placed where it would be (above
+    @auth_required): a request with an Idempotency-Key opens its command's connection and transaction
+    before authentication, so the caller is read (a snapshot, `read_rows`) in the transaction that then
+    claims the key. One connection and one transaction, where the caller's read in a transaction of its
+    own, its ROLLBACK, a second checkout and a second BEGIN went before (a refused keyed request: 9
+    statements → 7). The claim is still where a duplicate waits; what it read of the caller before the
+    wait is what any request in flight knows of its caller."""
+
+    snapshot = user_snapshot(view)
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if request.headers.get(HEADER) is None:
+            return snapshot(*args, **kwargs)
+        conn = db.engine.connect()
+        try:
+            conn.begin()
+            setattr(g, _EARLY, conn)  # _run takes it
+            g.read_connection = conn  # the principal's read (a snapshot) on it, until _run takes it
+            return snapshot(*args, **kwargs)
+        finally:
+            if g.get(_EARLY) is conn:  # not taken (refused before _run: 401, 429, a bad key): discarded
+                g.pop(_EARLY)
+                g.pop("read_connection", None)
+                conn.close()
+
+    return wrapper
 
 
 def idempotent(scope_of=None):

@@ -8,9 +8,9 @@ from flask.views import MethodView
 from volunteer_app.attendance.schemas import AssignmentOut, AuditIn, ReasonIn
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
-from volunteer_app.extensions import Blueprint, limiter, reads_only, user_snapshot
+from volunteer_app.extensions import Blueprint, limiter, reads_only
 from volunteer_app.fastdump import fast
-from volunteer_app.idempotency import idempotent
+from volunteer_app.idempotency import idempotent, keyed_snapshot
 from volunteer_app.orders import dispatch, handover, intake, queries, review, taking
 from volunteer_app.orders import schemas as s
 from volunteer_app.pagination import PageArgs, page_schema
@@ -35,7 +35,7 @@ def _detail(order):
 
 @blp.route("/orders")
 class Orders(MethodView):
-    @user_snapshot  # ordering never changes the caller's own account (a proxy's resident is another row)
+    @keyed_snapshot  # ordering never changes the caller's own account (a proxy's resident is another row)
     @auth_required()
     @idempotent(user_scope)
     @blp.arguments(s.OrderIn)
@@ -117,7 +117,7 @@ class OrderCancel(MethodView):
 
 @blp.route("/orders/<int:order_id>/grab")
 class OrderGrab(MethodView):
-    @user_snapshot
+    @keyed_snapshot
     @auth_required("volunteer")
     @limiter.limit(_grab_limit, key_func=user_scope)
     @idempotent(user_scope)

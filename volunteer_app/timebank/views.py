@@ -8,9 +8,9 @@ from flask.views import MethodView
 from volunteer_app.accounts import principal
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
-from volunteer_app.extensions import Blueprint, limiter, reads_only, user_snapshot
+from volunteer_app.extensions import Blueprint, limiter, reads_only
 from volunteer_app.fastdump import fast
-from volunteer_app.idempotency import idempotent
+from volunteer_app.idempotency import idempotent, keyed_snapshot
 from volunteer_app.pagination import page_schema
 from volunteer_app.timebank import gifts, rewards, service
 from volunteer_app.timebank import schemas as s
@@ -119,7 +119,7 @@ class RewardDetail(MethodView):
 
 @blp.route("/redemptions")
 class Redemptions(MethodView):
-    @user_snapshot  # redeeming debits the book, never the caller's account row
+    @keyed_snapshot  # redeeming debits the book, never the caller's account row (user_snapshot)
     @auth_required()
     @limiter.limit(_redeem_limit, key_func=user_scope)
     @idempotent(user_scope)
