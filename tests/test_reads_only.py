@@ -93,7 +93,7 @@ def test_a_book_read_with_the_principal_matches_the_book_read_alone(app, client,
     for who in (world.vol_s1, world.vol_s4, world.resident):
         ridden = client.get(f"{API}/me/timebook", headers=who.headers)
         page = client.get(f"{API}/me/timebook/transfers", headers=who.headers)
-        rider, principal.ride = principal.ride, lambda *_: None  # ride nothing: the book read alone
+        rider, principal.ride = principal.ride, lambda _rider: None  # ride nothing: the book read alone
         try:
             alone = client.get(f"{API}/me/timebook", headers=who.headers)
             page_alone = client.get(f"{API}/me/timebook/transfers", headers=who.headers)
@@ -125,7 +125,7 @@ def test_a_profile_read_with_the_principal_matches_the_profile_read_alone(client
 
     for who in (world.vol_s1, world.resident, world.mgr_s1):
         ridden = client.get(f"{API}/me", headers=who.headers)
-        rider, principal.ride = principal.ride, lambda *_: None  # ride nothing: the profile read alone
+        rider, principal.ride = principal.ride, lambda _rider: None  # ride nothing: the profile read alone
         try:
             alone = client.get(f"{API}/me", headers=who.headers)
         finally:

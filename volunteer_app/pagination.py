@@ -20,7 +20,6 @@ from volunteer_app.extensions import db, read_rows
 
 register_messages({"pagination.bad_cursor": ("分页游标无效", "The cursor is invalid")})
 
-DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_CURSOR = 200  # characters; the longest cursor written is under 100
 
@@ -28,7 +27,7 @@ MAX_CURSOR = 200  # characters; the longest cursor written is under 100
 class PageArgs(ma.Schema):
     """Query parameters every list endpoint accepts."""
 
-    limit = ma.fields.Integer(load_default=DEFAULT_LIMIT, validate=ma.validate.Range(min=1, max=MAX_LIMIT))
+    limit = ma.fields.Integer(load_default=20, validate=ma.validate.Range(min=1, max=MAX_LIMIT))
     # Checked when decoded (any cursor the server did not write is one 400 `pagination.bad_cursor`).
     cursor = ma.fields.String(load_default=None, metadata={"maxLength": MAX_CURSOR})
 
@@ -149,27 +148,12 @@ def paginate(
     """
     paged, params = _page(stmt, keys, limit, cursor, descending, params, prebuilt)
     found = (read_rows(paged, params) if rows else db.session.scalars(paged, params)).all()
-    return page_of(found, keys, limit)
-
-
-def page_of(found: list, keys: list, limit: int) -> dict:
-    """The page answered from `found`, the rows of a page's query (at most `limit` + 1, in order): its
-    first `limit` items, and a cursor after the last of them when one more row says another page
-    follows."""
     items = found[:limit]
     next_cursor = None
     if len(found) > limit:
         last = items[-1]
         next_cursor = _encode([getattr(last, k.key) for k in keys])
     return {"items": items, "next_cursor": next_cursor}
-
-
-def page_bound(keys: list, limit: int, cursor: str | None) -> dict:
-    """The bound values of one page of a query paged by `keys` (a forged cursor is 400): the limit as
-    `page_limit` (one row more than the page), and the cursor's values as `after_0`, `after_1` … (see
-    `_paged`, which binds them so, for a query that builds its own page on these names)."""
-    values = _decode(cursor, [_reader(k) for k in keys]) if cursor else None
-    return _page_params(None, limit, values)
 
 
 def _page(stmt, keys, limit, cursor, descending, params, prebuilt) -> tuple[Select, dict | None]:

@@ -51,35 +51,19 @@ class Rider:
             return None
         return self.row_type(*(rode[f"{name}_{key}"] for key in self.row_type._fields))
 
-    def attach(self, stmt):
-        """The principal's query with this rider on it."""
-        return stmt.add_columns(*self.columns()).outerjoin(self.table, self.join(User.id))
 
-    def take(self, rows: list, bound: dict) -> tuple[object, list]:
-        """(what `rider_row` answers, the principal's rows: one per grant) from the query's rows (at
-        least one); `bound` is what `ride` bound besides the principal's own parameters. A one-row
-        rider adds no rows: its row is the first's."""
-        return self.row(rows[0]._mapping), rows
-
-
-def ride(rider: Rider, bound: dict | None = None) -> None:
-    """Let `rider` ride on this request's principal query (call before authentication), with `bound`
-    the values of the rider's own bound parameters, if it has any."""
+def ride(rider: Rider) -> None:
+    """Let `rider` ride on this request's principal query (call before authentication)."""
     g.principal_rider = rider
-    g.rider_bound = bound or {}
 
 
-def riding(rider: Rider | Callable[[], tuple[Rider, dict | None]]):
-    """A view decorator: `rider` rides on the request's principal query (place it above @auth_required);
-    or, given a function, the rider and bound values it chooses for the request."""
+def riding(rider: Rider):
+    """A view decorator: `rider` rides on the request's principal query (place it above @auth_required)."""
 
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
-            if isinstance(rider, Rider):
-                ride(rider)
-            else:
-                ride(*rider())
+            ride(rider)
             return view(*args, **kwargs)
 
         return wrapper
@@ -122,7 +106,7 @@ def _principal_query(snapshot: bool, rider: Rider | None = None):
         .order_by(RoleGrant.id)  # grants in the order they were given (GET /me lists them so)
     )
     if rider is not None:
-        stmt = rider.attach(stmt)
+        stmt = stmt.add_columns(*rider.columns()).outerjoin(rider.table, rider.join(User.id))
     return stmt
 
 
@@ -135,12 +119,10 @@ def load_principal(user_id: int, session_id: str | None) -> Principal | None:
     params = {"user_id": user_id, "session_id": session_id}
     if g.get("user_snapshot"):
         rider = g.get("principal_rider")
-        bound = g.get("rider_bound", {})
-        rows = read_rows(_principal_query(True, rider), {**params, **bound} if bound else params).all()
+        rows = read_rows(_principal_query(True, rider), params).all()
         width = len(_USER_COLUMNS)
         if rider is not None and rows:
-            ridden, rows = rider.take(rows, bound)
-            g.rider_rows = {rider.name: ridden}
+            g.rider_rows = {rider.name: rider.row(rows[0]._mapping)}
         users = [UserSnapshot(*row[:width]) for row in rows[:1]]
         rows = [(users[0], *row[width : width + 5]) for row in rows]
     else:

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from collections import namedtuple
 from datetime import date, datetime, time, timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, Integer, String, and_, bindparam, cast, func, literal, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import String, bindparam, cast, literal, select
 
 from volunteer_app.accounts import principal
 from volunteer_app.accounts import service as accounts
 from volunteer_app.accounts.models import User, VolunteerProfile
 from volunteer_app.db import utcnow
-from volunteer_app.errors import BadRequest, Conflict, NotFound, Unprocessable, register_messages
+from volunteer_app.errors import Conflict, NotFound, Unprocessable, register_messages
 from volunteer_app.extensions import db
-from volunteer_app.pagination import DEFAULT_LIMIT, MAX_LIMIT, check_cursor, page_bound, page_of, paginate
+from volunteer_app.pagination import check_cursor, paginate
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.reach import Reacher, reach_condition
 from volunteer_app.timebank import checkpoints, ledger
@@ -107,12 +105,6 @@ def _book_of(user: User) -> TimeAccount | None:
     rode, book = principal.rider_row(BOOK_RIDER)
     if not rode:
         book = ledger.book_snapshot(user.id)
-    return _or_unopened(user, book)
-
-
-def _or_unopened(user: User, book) -> TimeAccount | None:
-    """`book` (the caller's row of it, or None when they have none), or the unopened book of a volunteer
-    (see `_book_of`)."""
     if book is not None:
         return book
     profile = accounts.volunteer_profile(user.id)  # its approving station issues the book
@@ -183,8 +175,7 @@ def statement(*, who: Principal, month: str | None, limit: int, cursor: str | No
     """The caller's book's entries, newest first, each with the balance after it (keyset-paged by entry
     id), and the ledger checkpoint that covers it (checkpoints.covering: the first published after its
     end)."""
-    rode, ridden = principal.rider_row(_STATEMENT_RIDERS[False])  # either rider: they share a name
-    book = _or_unopened(who.user, ridden[0]) if rode else _book_of(who.user)
+    book = _book_of(who.user)
     end = utcnow()
     if month:  # checked even for an empty book: a bad month is 422 for everyone
         tz = sites.settings_for(book.site_id if book is not None else None)["timezone"]
@@ -195,11 +186,6 @@ def statement(*, who: Principal, month: str | None, limit: int, cursor: str | No
     if book is None or book.id is None:  # no book, or no movement yet: an empty page
         check_cursor(cursor, [Entry.id])
         return {"items": [], "next_cursor": None, "checkpoint": checkpoint}
-    if rode and not month and ridden[2] == page_bound(_STATEMENT_KEYS, limit, cursor):
-        page = page_of(ridden[1], _STATEMENT_KEYS, limit)  # the page rode on the principal's query
-        page["items"] = [_statement_line(row) for row in page["items"]]
-        page["checkpoint"] = checkpoint
-        return page
     bound = {"account_id": book.id, **({"start": start, "end": end} if month else {})}
     page = paginate(
         _statement_query(bool(month)),
@@ -216,93 +202,22 @@ def statement(*, who: Principal, month: str | None, limit: int, cursor: str | No
     return page
 
 
-# A statement line: an entry with its transfer (`_statement_query`, or riding with `_StatementRider`).
-_LINE_COLUMNS = (
-    Entry.id,
-    Entry.amount,
-    Entry.balance_after,
-    Transfer.id.label("transfer_id"),
-    Transfer.kind,
-    Transfer.memo,
-    Transfer.service_date,
-    Transfer.reverses_id,
-    Transfer.created_at,
-)
-StatementRow = namedtuple("StatementRow", [column.key for column in _LINE_COLUMNS])
-_STATEMENT_KEYS = [Entry.id]  # newest first
-
-
-class _StatementRider(principal.Rider):
-    """A statement page riding on the principal's query: the caller's book (as BOOK_RIDER) and its
-    newest `page_limit` lines (with `after`, those before the cursor's entry `after_0`), LEFT JOINed
-    after it, so one round trip answers the page. Each of the principal's rows (one per role grant)
-    carries every line; `take` gives the principal one row per grant back. The page's oldest line is
-    found by the caller's user id (not by the joined book), so PostgreSQL finds it once, and the lines
-    are then one range of the (account_id, id) index."""
-
-    def __init__(self, after: bool) -> None:
-        super().__init__("statement", TimeAccount.__table__, BOOK_RIDER.join)
-        self.after = after
-
-    def attach(self, stmt):
-        page, account = aliased(Entry), aliased(TimeAccount)
-        key = literal("book:", String) + cast(bindparam("user_id", type_=BigInteger), String)
-        book_id = select(account.id).where(account.key == key).correlate(None).scalar_subquery()
-        newest = select(page.id).where(page.account_id == book_id).correlate(None)
-        on = [Entry.account_id == TimeAccount.id]
-        if self.after:
-            before = bindparam("after_0", type_=Entry.id.type)
-            newest = newest.where(page.id < before)
-            on.append(Entry.id < before)
-        newest = newest.order_by(page.id.desc()).limit(bindparam("page_limit", type_=Integer)).subquery()
-        on.append(Entry.id >= select(func.min(newest.c.id)).correlate(None).scalar_subquery())
-        return (
-            super()
-            .attach(stmt)
-            .add_columns(*(column.label(f"line_{column.key}") for column in _LINE_COLUMNS))
-            .outerjoin(Entry, and_(*on))
-            .outerjoin(Transfer, Transfer.id == Entry.transfer_id)
-            .order_by(Entry.id.desc())
-        )
-
-    def take(self, rows: list, bound: dict) -> tuple[object, list]:
-        """((the book, the page's lines, `bound`), the principal's rows): the rows come grant by grant,
-        each grant's with every line, newest first, so each grant's first row has the newest line
-        (or none)."""
-        newest = rows[0].line_id
-        heads = [row for row in rows if row.line_id == newest]
-        width = len(_LINE_COLUMNS)
-        lines = [StatementRow._make(row[-width:]) for row in rows[: len(rows) // len(heads)]]
-        return (self.row(rows[0]._mapping), [line for line in lines if line.id is not None], bound), heads
-
-
-_STATEMENT_RIDERS = {after: _StatementRider(after) for after in (False, True)}
-
-
-def statement_rider(args) -> tuple[principal.Rider, dict | None]:
-    """What rides on a statement page's principal query, from the request's query arguments (`args`, a
-    MultiDict, read before the view reads them): the page itself, with its bound values, when they ask
-    for a plain page (`limit`, `cursor`); else the book alone (a month, or arguments the view will
-    read otherwise or refuse). `statement` uses the page only if it is the one it was asked for."""
-    if not set(args) <= {"limit", "cursor"} or any(len(args.getlist(key)) > 1 for key in args):
-        return BOOK_RIDER, None
-    limit = args.get("limit", str(DEFAULT_LIMIT))
-    if not (limit.isascii() and limit.isdigit() and 1 <= int(limit) <= MAX_LIMIT):
-        return BOOK_RIDER, None
-    cursor = args.get("cursor") or None
-    try:
-        bound = page_bound(_STATEMENT_KEYS, int(limit), cursor)
-    except BadRequest:
-        return BOOK_RIDER, None
-    return _STATEMENT_RIDERS[cursor is not None], bound
-
-
 @cache
 def _statement_query(month: bool):
     """A book's entries with their transfers in one query, as plain rows (the hottest page of the
     book), built once per process over a bound account id (with `month`, bound `start` and `end`)."""
     stmt = (
-        select(*_LINE_COLUMNS)
+        select(
+            Entry.id,
+            Entry.amount,
+            Entry.balance_after,
+            Transfer.id.label("transfer_id"),
+            Transfer.kind,
+            Transfer.memo,
+            Transfer.service_date,
+            Transfer.reverses_id,
+            Transfer.created_at,
+        )
         .join(Transfer, Transfer.id == Entry.transfer_id)
         .where(Entry.account_id == bindparam("account_id"))
     )

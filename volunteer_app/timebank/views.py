@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import current_app
 from flask.views import MethodView
 
 from volunteer_app.accounts import principal
@@ -24,10 +24,8 @@ FamilyLinkPage = page_schema(s.FamilyLinkOut, "FamilyLinkPage")
 FamilyLinkReviewPage = page_schema(s.FamilyLinkReviewOut, "FamilyLinkReviewPage")
 
 
-# The caller's book rides on the principal's query (service.BOOK_RIDER): one round trip for both; on
-# the statement, the page with it where the query asks for a plain page (service.statement_rider).
+# The caller's book rides on the principal's query (service.BOOK_RIDER): one round trip for both.
 _with_book = principal.riding(service.BOOK_RIDER)
-_with_statement = principal.riding(lambda: service.statement_rider(request.args))
 
 
 def _redeem_limit() -> str:
@@ -50,7 +48,7 @@ class MyTimebook(MethodView):
 class MyStatement(MethodView):
     @blp.etag
     @reads_only
-    @_with_statement
+    @_with_book
     @auth_required()
     @blp.arguments(s.StatementArgs, location="query")
     @blp.response(200, fast(s.StatementPage))
