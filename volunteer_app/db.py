@@ -3,6 +3,7 @@ database raises (is_outage; the one error format answers it with a 503)."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     Integer,
     MetaData,
+    String,
     Text,
     case,
     cast,
@@ -22,6 +24,7 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    literal_column,
     select,
     update,
 )
@@ -195,6 +198,20 @@ def update_batch(session, model, *, where: list, order_by: tuple, values: dict, 
         .returning(model.id, *returning)
         .execution_options(synchronize_session=False)
     ).all()
+
+
+_CONSTANT = re.compile(r"[a-z_]{1,32}")
+
+
+def constant(value: str) -> ColumnElement[str]:
+    """A fixed word of the code (a status, a mode) written into the SQL rather than bound. A prepared
+    statement's generic plan (PostgreSQL plans a statement once and reuses the plan after five runs,
+    unless that plan looks dearer) knows nothing of a bound value, so it cannot prove a partial index's
+    predicate (`status = 'dispatched'`) and either scans otherwise or keeps planning every run afresh;
+    with the word in the SQL it can. Only such words: never a value from a request."""
+    if not _CONSTANT.fullmatch(value):
+        raise ValueError(f"not a constant word: {value!r}")
+    return literal_column(f"'{value}'", String)
 
 
 def dialect_insert(dialect: str):

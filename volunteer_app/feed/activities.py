@@ -3,11 +3,12 @@ entries."""
 
 from __future__ import annotations
 
-from sqlalchemy import Select, exists, literal, null
+from sqlalchemy import Select, literal, null, select
 
 from volunteer_app.activities.models import Activity
 from volunteer_app.activities.states import ActivityStatus
 from volunteer_app.attendance.models import Assignment, AssignmentStatus
+from volunteer_app.db import constant
 from volunteer_app.feed import entry
 from volunteer_app.geo import Near
 
@@ -15,11 +16,13 @@ from volunteer_app.geo import Near
 def candidates(filters: entry.Filters) -> Select:
     """Open activities within the circle whose sign-up is open, with a place or waitlist room, that
     the caller has not signed up for, as feed entries over the feed's bound parameters (`entry`). The
-    bounding box is served by the partial index of open activities (ix_activities_open_geo)."""
-    mine = exists().where(
-        Assignment.activity_id == Activity.id,
+    bounding box is served by the partial index of open activities (ix_activities_open_geo), which the
+    status written into the SQL (`constant`) lets a generic plan use; the caller's sign-ups are read
+    once (`entry.not_mine`)."""
+    mine = select(Assignment.activity_id).where(
         Assignment.volunteer_id == entry.who_id(),
-        Assignment.status != AssignmentStatus.CANCELLED,
+        Assignment.activity_id.is_not(None),
+        Assignment.status != constant(AssignmentStatus.CANCELLED),
     )
     columns = {
         "d2": Near.d2(Activity.lat, Activity.lng),
@@ -42,10 +45,10 @@ def candidates(filters: entry.Filters) -> Select:
     }
     return entry.entries(
         columns,
-        Activity.status == ActivityStatus.OPEN,
+        Activity.status == constant(ActivityStatus.OPEN),
         Near.within(Activity.lat, Activity.lng),
         Activity.start_at > entry.now(),
         (Activity.taken < Activity.slots) | (Activity.waiting < Activity.waitlist_max),
-        ~mine,
+        entry.not_mine(Activity.id, mine),
         filters=filters,
     )

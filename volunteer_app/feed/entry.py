@@ -39,6 +39,16 @@ def now():
     return bindparam("now", type_=UTCDateTime)
 
 
+def not_mine(entry_id, mine: Select):
+    """SQL: the entry `entry_id` is not among the caller's (`mine`: a SELECT of one column, no NULLs).
+    A NOT IN, not a correlated NOT EXISTS: PostgreSQL runs it as one hashed subplan, the caller's rows
+    read once and each candidate probed in the hash, and that plan does not hang on its estimates. The
+    anti-join a NOT EXISTS becomes was planned per request to stay cheap (with the caller's id known,
+    the rows are read once; in a generic plan, one index probe per candidate: 0.6 ms more for 750
+    pools), which cost the feed 0.4 ms of planning each time (bench/README.md, eighth pass)."""
+    return entry_id.not_in(mine)
+
+
 def entries(columns: dict, *where, filters: Filters) -> Select:
     """SELECT `columns` (name → expression, every name of COLUMNS) labelled in COLUMNS' order, WHERE
     `where` and the `filters` on the entry's `category_id` and `skills` columns: its category among the
