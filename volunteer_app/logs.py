@@ -20,7 +20,6 @@ and plain; a new one otherwise. Every response carries it back in `X-Request-ID`
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import os
 import re
@@ -33,6 +32,8 @@ from typing import Any
 
 import structlog
 from structlog.contextvars import bind_contextvars, bound_contextvars, get_contextvars
+
+from volunteer_app.jsonprovider import dumps_line
 
 __all__ = ["bound_contextvars", "configure", "first_line", "init_app", "is_idle", "request_id"]
 
@@ -322,8 +323,8 @@ def _add_extra(_logger, _name, event_dict: dict) -> dict:
     return event_dict
 
 
-def _dumps(obj: Any, **kwargs) -> str:
-    return json.dumps(obj, ensure_ascii=False, default=str)
+def _dumps(obj: Any, **_kwargs) -> str:
+    return dumps_line(obj)  # its own fallback for what JSON cannot hold: str
 
 
 class _Handler(logging.StreamHandler):
@@ -366,6 +367,12 @@ def configure(settings: Mapping[str, Any], stream=None) -> logging.Handler:
     the one an earlier call or gunicorn's logconfig_dict installed; other handlers are left alone),
     at the configured levels. Returns the handler."""
     _configure_structlog()
+    if settings["format"] == "json":
+        # No line shows where in the source it was logged from, or the thread's and process's names
+        # (the pid is its own field): the standard library's optional per-record work, off (the
+        # logging HOWTO's "Optimization"). Not for text, whose records test runners also show.
+        logging._srcfile = None
+        logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _MARK, False)]:
         root.removeHandler(old)
