@@ -153,11 +153,10 @@ def covering(end: datetime) -> Checkpoint | None:
         stat = path.stat()
         key = (stat.st_size, stat.st_mtime_ns)
         cached = _cache.get(str(path))
-        if cached is None or cached[0] != key:
-            cached = (key, read(path)[0])
+        if cached is None or cached[0] != key:  # kept in order: a statement page does not sort a year
+            cached = (key, sorted(read(path)[0], key=lambda c: (c.at, c.transfer_id)))
             _cache[str(path)] = cached
     except OSError:
         return None
-    order = sorted(cached[1], key=lambda c: (c.at, c.transfer_id))
-    after = [c for c in order if c.at >= end]
-    return after[0] if after else (order[-1] if order else None)
+    order = cached[1]
+    return next((c for c in order if c.at >= end), order[-1] if order else None)
