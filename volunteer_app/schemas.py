@@ -149,6 +149,28 @@ class Text(Str):
         return text
 
 
+class SearchText(Text):
+    """A search box's text (a query parameter): as Text, but empty, or showing nothing (spaces, a
+    control character, a zero-width space), it searches for nothing: the list comes unfiltered, as
+    without it. A search box sends what was typed; the document allows it (schemathesis sent `\x95`,
+    which Text refused as blank although its pattern allowed it)."""
+
+    def __init__(self, max_length: int, **kwargs):
+        super().__init__(max_length, min_length=0, **kwargs)
+
+    def _validate(self, value) -> None:
+        if value is not None:  # nothing to search for: no length to check
+            super()._validate(value)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str | None:
+        try:
+            return super()._deserialize(value, attr, data, **kwargs)
+        except ma.ValidationError as error:
+            if error.messages == [BLANK]:
+                return None
+            raise
+
+
 class Password(Str):
     """A secret, taken exactly as typed (never stripped: spaces may be part of it); a new one that
     shows nothing is refused."""

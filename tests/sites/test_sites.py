@@ -53,6 +53,9 @@ def test_sites_are_public_and_filterable(client, world):
     assert [s["code"] for s in found.json["items"]] == ["S1", "S2", "S3", "S4"]
     assert sites(client, q="%").json["items"] == sites(client, q="_").json["items"] == []  # not wildcards
     assert [s["code"] for s in sites(client, kind="center", q="C2").json["items"]] == ["C2"]
+    # A search left empty, or of what shows nothing, does not filter.
+    for blank in ("", "  ", "\x95", "\u200b"):
+        assert sites(client, q=blank, limit=100).json["items"] == sites(client, limit=100).json["items"]
 
 
 def test_paging_covers_every_site_once(app, client, world):

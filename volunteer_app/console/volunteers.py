@@ -33,7 +33,7 @@ from volunteer_app.console.pages import (
 )
 from volunteer_app.errors import NotFound
 from volunteer_app.extensions import db
-from volunteer_app.schemas import Id, Text
+from volunteer_app.schemas import Id, SearchText
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site, Team
 from volunteer_app.timebank import certificates
@@ -56,7 +56,7 @@ class TeamsPageArgs(ma.Schema):
     """The teams page's query: the chosen team, a search for a volunteer to add, the lists' cursors."""
 
     team = Id(strict=False, load_default=None)
-    pick = Text(40, load_default=None)
+    pick = SearchText(40, load_default=None)
     cursor = ma.fields.String(load_default=None)
     members_cursor = ma.fields.String(load_default=None)
 

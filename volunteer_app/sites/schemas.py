@@ -20,6 +20,7 @@ from volunteer_app.schemas import (
     PatchSchema,
     Positioned,
     QueryBoolean,
+    SearchText,
     Str,
     Text,
     UniqueList,
@@ -56,7 +57,7 @@ class SiteIn(Positioned):
 class SiteListArgs(PageArgs):
     parent_id = Id(strict=False, load_default=None)  # query strings carry text
     kind = ma.fields.String(load_default=None, validate=ma.validate.OneOf(SITE_KINDS))
-    q = Text(40, load_default=None)
+    q = SearchText(40, load_default=None)
 
 
 def _timezone(value: str) -> None:

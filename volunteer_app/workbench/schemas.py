@@ -5,12 +5,12 @@ from __future__ import annotations
 import marshmallow as ma
 
 from volunteer_app.pagination import PageArgs
-from volunteer_app.schemas import Id, Skill, Text
+from volunteer_app.schemas import Id, SearchText, Skill
 from volunteer_app.workbench.today import LABELS
 
 
 class RosterArgs(PageArgs):
-    q = Text(
+    q = SearchText(
         40,
         load_default=None,
         metadata={
