@@ -414,6 +414,11 @@ def Skill(**kwargs) -> Text:
     return Text(SKILL_LENGTH, **kwargs)
 
 
+def SkillFilter(**kwargs) -> SearchText:
+    """A query's `skill` (a search box's): as `Skill`, but empty or showing nothing it does not filter."""
+    return SearchText(SKILL_LENGTH, **kwargs)
+
+
 def Skills(max_items: int, **kwargs) -> UniqueList:
     """A list of skills, each a `Skill`, none repeated (422), at most `max_items`; default empty."""
     kwargs.setdefault("load_default", list)

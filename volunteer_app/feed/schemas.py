@@ -12,7 +12,7 @@ from volunteer_app.schemas import (
     QueryBoolean,
     QueryLat,
     QueryLng,
-    Skill,
+    SkillFilter,
     UniqueList,
 )
 
@@ -30,7 +30,7 @@ class TasksArgs(PageArgs, Positioned):
         validate=ma.validate.Length(max=MAX_CATEGORIES),
         metadata={"description": "repeatable (`category_id=3&category_id=5`): entries of any of them"},
     )
-    skill = Skill(
+    skill = SkillFilter(
         load_default=None, metadata={"description": "entries asking for this skill (exactly, as listed)"}
     )
     matching = QueryBoolean(

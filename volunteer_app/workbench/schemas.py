@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from volunteer_app.pagination import PageArgs
-from volunteer_app.schemas import Id, SearchText, Skill
+from volunteer_app.schemas import Id, SearchText, SkillFilter
 from volunteer_app.workbench.today import LABELS
 
 
@@ -18,7 +18,7 @@ class RosterArgs(PageArgs):
             "else part of the name or real name, or the volunteer number"
         },
     )
-    skill = Skill(load_default=None, metadata={"description": "one of the volunteer's skills, exactly"})
+    skill = SkillFilter(load_default=None, metadata={"description": "one of the volunteer's skills, exactly"})
     team_id = Id(strict=False, load_default=None, metadata={"description": "members of this team"})
     for_order = Id(
         strict=False,
