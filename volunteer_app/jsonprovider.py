@@ -1,13 +1,13 @@
 """The app's JSON (`app.json`): Flask's provider, writing with orjson.
 
-Every response body is written once, and an `@blp.etag` view's once more (flask-smorest hashes the
-dumped result with `flask.json.dumps(…, sort_keys=True)`); the standard library's encoder was a few
-per cent of a hot read's CPU (the statement page: 3 encodes, 0.1 ms under cProfile), orjson's a tenth
-of it. What is written is what Flask's provider writes, compactly (`separators=(",", ":")`, as
-responses are): the same values and key order, non-ASCII as UTF-8, dates through Flask's `default`
-(HTTP dates), a namedtuple as a list. Where orjson cannot write a value (an integer past 64 bits) or is
-asked for an option it does not have, the standard library writes it, as before. NaN is written as
-`null` (the standard library wrote `NaN`, which is not JSON).
+Every response body is written once (an `@blp.etag` view's ETag hashes that body: extensions.Blueprint;
+flask-smorest's own encodes the data once more, keys sorted, where it still applies); the standard
+library's encoder was a few per cent of a hot read's CPU (the statement page: 3 encodes, 0.1 ms under
+cProfile), orjson's a tenth of it. What is written is what Flask's provider writes, compactly
+(`separators=(",", ":")`, as responses are): the same values and key order, non-ASCII as UTF-8, dates
+through Flask's `default` (HTTP dates), a namedtuple as a list. Where orjson cannot write a value (an
+integer past 64 bits) or is asked for an option it does not have, the standard library writes it, as
+before. NaN is written as `null` (the standard library wrote `NaN`, which is not JSON).
 
 `loads` reads the database's JSON columns (the engine's `json_deserializer`: a feed page's entries
 carry two lists each, 40 reads a page) and the log lines are written with `dumps_line`.
