@@ -1,0 +1,112 @@
+"""What one layer of a request costs, by taking it away: one endpoint in-process, switches flipped
+between small batches.
+
+    .venv/bin/python -m bench.ablate --database-url postgresql://postgres@127.0.0.1:5432/city_small \
+        --as volunteer GET /me/timebook/transfers --modes none,log,metrics,etag
+
+Like `profile_endpoint` (minted tokens, Flask's test client, no server), without a profiler: each round
+sends `--batch` requests in every mode, the modes' order reversed every other round, and prints each
+mode's median CPU per request over `--rounds` rounds. The machine's speed drifts by tens of per cent
+between runs a minute apart; flipped every batch in one process, the drift is shared by every mode and
+a difference of a few hundredths of a millisecond shows. Modes (`none` is the app as it is):
+
+- `log`: the request's log line not written (its logger disabled);
+- `metrics`: the request metrics' hooks (`metrics._start`, `metrics._count`) not run;
+- `poolgauge`: the pool gauges not set on checkout and checkin;
+- `etag`: no ETag computed (flask-smorest's ETAG_DISABLED).
+
+PROMETHEUS_MULTIPROC_DIR is set (to a temporary directory) as under gunicorn, so the metrics are
+written as the served app writes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MODES = ("none", "log", "metrics", "poolgauge", "etag")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument(
+        "--as", dest="role", default="volunteer", choices=["volunteer", "resident", "manager"]
+    )
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--modes", default="none,log,metrics,etag", help=f"comma-separated, of {MODES}")
+    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("method", choices=["GET"])
+    parser.add_argument("path", help="under /api/v1, e.g. /me/timebook")
+    args = parser.parse_args(argv)
+    modes = args.modes.split(",")
+    if unknown := set(modes) - set(MODES):
+        sys.exit(f"unknown modes: {sorted(unknown)}")
+
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="ablate-metrics-"))
+    from bench import load
+
+    overlay = Path(tempfile.mkdtemp()) / "overlay.toml"
+    overlay.write_text(load.OVERLAY)
+    os.environ["VOLUNTEER_CONFIG"] = str(overlay)
+    os.environ["DATABASE_URL"] = args.database_url
+    from bench.harness import make_app
+    from bench.profile_endpoint import users_of
+    from volunteer_app import metrics
+
+    app = make_app(args.database_url)
+    ids = users_of(app, args.role, args.users)
+    if not ids:
+        sys.exit(f"no {args.role} in that database")
+    tokens = list(load.mint(app, ids).values())
+    client = app.test_client()
+    before, after = list(app.before_request_funcs[None]), list(app.after_request_funcs[None])
+    gauges = {gauge: gauge.set for gauge in (metrics.POOL_CHECKED_OUT, metrics.POOL_SIZE)}
+
+    def switch(mode: str) -> None:
+        logging.getLogger("volunteer_app.request").disabled = mode == "log"
+        hooks = (metrics._start, metrics._count) if mode == "metrics" else ()
+        app.before_request_funcs[None] = [f for f in before if f not in hooks]
+        app.after_request_funcs[None] = [f for f in after if f not in hooks]
+        for gauge, set_ in gauges.items():
+            gauge.set = (lambda _value: None) if mode == "poolgauge" else set_
+        app.config["ETAG_DISABLED"] = mode == "etag"
+
+    def send(n: int) -> None:
+        for i in range(n):
+            reply = client.get(
+                f"{load.API}{args.path}", headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}"}
+            )
+            if reply.status_code >= 300:
+                sys.exit(f"{args.path}: {reply.status_code} {reply.get_data(as_text=True)[:200]}")
+
+    switch("none")
+    send(3 * args.batch)  # warm: statement caches, the site cache, imports
+    gc.freeze()
+    cpu: dict[str, list[float]] = {mode: [] for mode in modes}
+    for n in range(args.rounds):
+        for mode in modes if n % 2 == 0 else modes[::-1]:
+            switch(mode)
+            started = time.process_time()
+            send(args.batch)
+            cpu[mode].append((time.process_time() - started) / args.batch * 1000)
+    switch("none")
+    base = statistics.median(cpu[modes[0]])
+    print(f"GET {args.path} as {args.role}, {args.rounds} rounds of {args.batch} requests a mode:")
+    for mode in modes:
+        median = statistics.median(cpu[mode])
+        print(f"  {mode:>10}: {median:.3f} ms of CPU a request (median), {median - base:+.3f} to {modes[0]}")
+
+
+if __name__ == "__main__":
+    main()
