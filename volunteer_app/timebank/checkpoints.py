@@ -18,6 +18,7 @@ and fsync'd; nothing here ever rewrites or truncates it. Path: `[app] ledger_che
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -60,7 +61,13 @@ class CheckpointError(RuntimeError):
 def configured_file() -> Path:
     """`[app] ledger_checkpoint_file`, or ledger_checkpoints.jsonl in the instance directory."""
     value = (current_app.config.get("APP") or {}).get("ledger_checkpoint_file") or ""
-    return Path(value) if value else Path(current_app.config["INSTANCE_DIR"]) / DEFAULT_FILE
+    return _file_named(value, current_app.config["INSTANCE_DIR"])
+
+
+@functools.lru_cache(maxsize=16)
+def _file_named(value: str, instance_dir: str) -> Path:
+    """The path of the setting's value (made once: every statement page asks for it)."""
+    return Path(value) if value else Path(instance_dir) / DEFAULT_FILE
 
 
 def published_file() -> Path | None:
