@@ -29,7 +29,6 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 MODES = ("none", "log", "metrics", "poolgauge", "etag")
 
@@ -53,22 +52,13 @@ def main(argv: list[str] | None = None) -> None:
     if unknown := set(modes) - set(MODES):
         sys.exit(f"unknown modes: {sorted(unknown)}")
 
+    # Before the app's modules are imported: prometheus_client picks its mode then.
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="ablate-metrics-"))
     from bench import load
-
-    overlay = Path(tempfile.mkdtemp()) / "overlay.toml"
-    overlay.write_text(load.OVERLAY)
-    os.environ["VOLUNTEER_CONFIG"] = str(overlay)
-    os.environ["DATABASE_URL"] = args.database_url
-    from bench.harness import make_app
-    from bench.profile_endpoint import users_of
+    from bench.profile_endpoint import app_with_tokens
     from volunteer_app import metrics
 
-    app = make_app(args.database_url)
-    ids = users_of(app, args.role, args.users)
-    if not ids:
-        sys.exit(f"no {args.role} in that database")
-    tokens = list(load.mint(app, ids).values())
+    app, _ids, tokens = app_with_tokens(args.database_url, args.role, args.users)
     client = app.test_client()
     before, after = list(app.before_request_funcs[None]), list(app.after_request_funcs[None])
     gauges = {gauge: gauge.set for gauge in (metrics.POOL_CHECKED_OUT, metrics.POOL_SIZE)}

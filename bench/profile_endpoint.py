@@ -54,6 +54,22 @@ def users_of(app, role: str, count: int) -> list[int]:
         return list(db.session.scalars(query.order_by("id").limit(count)))
 
 
+def app_with_tokens(database_url: str, role: str, users: int):
+    """The app on `database_url` with the load bench's limits (its VOLUNTEER_CONFIG overlay), and
+    access tokens minted for the first `users` users of `role`. Exits if there are none."""
+    overlay = Path(tempfile.mkdtemp()) / "overlay.toml"
+    overlay.write_text(load.OVERLAY)
+    os.environ["VOLUNTEER_CONFIG"] = str(overlay)
+    os.environ["DATABASE_URL"] = database_url
+    from bench.harness import make_app
+
+    app = make_app(database_url)
+    ids = users_of(app, role, users)
+    if not ids:
+        sys.exit(f"no {role} in that database")
+    return app, ids, list(load.mint(app, ids).values())
+
+
 def count_statements(app, fn) -> list[str]:
     """The statements (and transaction ends) `fn` sends on the app's engine: what a request costs in
     round trips. BEGIN is implicit in the driver and counted on the first statement of a transaction."""
@@ -151,17 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("path", help="under /api/v1, e.g. /me/timebook")
     args = parser.parse_args(argv)
 
-    overlay = Path(tempfile.mkdtemp()) / "overlay.toml"
-    overlay.write_text(load.OVERLAY)
-    os.environ["VOLUNTEER_CONFIG"] = str(overlay)
-    os.environ["DATABASE_URL"] = args.database_url
-    from bench.harness import make_app
-
-    app = make_app(args.database_url)
-    ids = users_of(app, args.role, args.users)
-    if not ids:
-        sys.exit(f"no {args.role} in that database")
-    tokens = list(load.mint(app, ids).values())
+    app, ids, tokens = app_with_tokens(args.database_url, args.role, args.users)
     body = json.loads(args.json) if args.json else None
     if args.body == "submit":
         from volunteer_app.accounts.models import User
