@@ -143,10 +143,11 @@ class Text(Str):
         # the documented maxLength is refused as sent, even if what stripping leaves would fit.
         storable(raw)
         self.at_most(raw)
-        text = strip_blank(raw)
-        if not text:
-            raise self.make_error("blank")
-        return text
+        return strip_blank(raw) or self._blank()
+
+    def _blank(self):
+        """What text that shows nothing gives: an error (SearchText: nothing to search for)."""
+        raise self.make_error("blank")
 
 
 class SearchText(Text):
@@ -162,13 +163,8 @@ class SearchText(Text):
         if value is not None:  # nothing to search for: no length to check
             super()._validate(value)
 
-    def _deserialize(self, value, attr, data, **kwargs) -> str | None:
-        try:
-            return super()._deserialize(value, attr, data, **kwargs)
-        except ma.ValidationError as error:
-            if error.messages == [BLANK]:
-                return None
-            raise
+    def _blank(self) -> None:
+        return None
 
 
 class Password(Str):

@@ -12,12 +12,9 @@ import pytest
 from psycopg import sql
 from sqlalchemy import event
 
-from tests.orders.conftest import PLACE
-from tests.orders.test_feed import pool
+from tests.orders.test_feed import HERE, pool
 from volunteer_app.extensions import db
 from volunteer_app.orders.models import Order
-
-HERE = f"lat={PLACE['lat']}&lng={PLACE['lng']}"
 
 
 def _nodes(node: dict):
