@@ -13,7 +13,14 @@ a difference of a few hundredths of a millisecond shows. Modes (`none` is the ap
 - `log`: the request's log line not written (its logger disabled);
 - `metrics`: the request metrics' hooks (`metrics._start`, `metrics._count`) not run;
 - `poolgauge`: the pool gauges not set on checkout and checkin;
-- `etag`: no ETag computed (flask-smorest's ETAG_DISABLED).
+- `etag`: no ETag computed (flask-smorest's ETAG_DISABLED);
+- `readback`: the rate limit's window read back from its store for the response's headers (limits'
+  own fixed window: GET and TTL after the hit), as before volunteer_app.ratewindow (a limited view:
+  the grab, a redemption).
+
+`--redis-url` keeps the rate-limit counters in Redis, as a deployment and bench.storms do ("" keeps
+them in memory). POST sends no body (a grab); `--status` is the status every answer must have (a
+storm's loser: 409).
 
 PROMETHEUS_MULTIPROC_DIR is set (to a temporary directory) as under gunicorn, so the metrics are
 written as the served app writes them.
@@ -30,7 +37,7 @@ import sys
 import tempfile
 import time
 
-MODES = ("none", "log", "metrics", "poolgauge", "etag")
+MODES = ("none", "log", "metrics", "poolgauge", "etag", "readback")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,7 +52,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--modes", default="none,log,metrics,etag", help=f"comma-separated, of {MODES}")
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--batch", type=int, default=100)
-    parser.add_argument("method", choices=["GET"])
+    parser.add_argument("--redis-url", default=None, help="rate-limit counters (default: bench.load's)")
+    parser.add_argument("--status", type=int, default=None, help="the status every answer must have")
+    parser.add_argument("method", choices=["GET", "POST"])
     parser.add_argument("path", help="under /api/v1, e.g. /me/timebook")
     args = parser.parse_args(argv)
     modes = args.modes.split(",")
@@ -56,9 +65,16 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="ablate-metrics-"))
     from bench import load
     from bench.profile_endpoint import app_with_tokens
+
+    load.use_redis(load.REDIS_URL if args.redis_url is None else args.redis_url)
+    from limits.strategies import FixedWindowRateLimiter
+
     from volunteer_app import metrics
+    from volunteer_app.extensions import limiter
 
     app, _ids, tokens = app_with_tokens(args.database_url, args.role, args.users)
+    counting = limiter._limiter
+    readback = FixedWindowRateLimiter(limiter._storage)
     client = app.test_client()
     before, after = list(app.before_request_funcs[None]), list(app.after_request_funcs[None])
     gauges = {gauge: gauge.set for gauge in (metrics.POOL_CHECKED_OUT, metrics.POOL_SIZE)}
@@ -71,13 +87,16 @@ def main(argv: list[str] | None = None) -> None:
         for gauge, set_ in gauges.items():
             gauge.set = (lambda _value: None) if mode == "poolgauge" else set_
         app.config["ETAG_DISABLED"] = mode == "etag"
+        limiter._limiter = readback if mode == "readback" else counting
 
     def send(n: int) -> None:
         for i in range(n):
-            reply = client.get(
-                f"{load.API}{args.path}", headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}"}
+            reply = client.open(
+                f"{load.API}{args.path}",
+                method=args.method,
+                headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}"},
             )
-            if reply.status_code >= 300:
+            if reply.status_code != args.status if args.status else reply.status_code >= 300:
                 sys.exit(f"{args.path}: {reply.status_code} {reply.get_data(as_text=True)[:200]}")
 
     switch("none")
@@ -92,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
             cpu[mode].append((time.process_time() - started) / args.batch * 1000)
     switch("none")
     base = statistics.median(cpu[modes[0]])
-    print(f"GET {args.path} as {args.role}, {args.rounds} rounds of {args.batch} requests a mode:")
+    print(f"{args.method} {args.path} as {args.role}, {args.rounds} rounds of {args.batch} requests a mode:")
     for mode in modes:
         median = statistics.median(cpu[mode])
         print(f"  {mode:>10}: {median:.3f} ms of CPU a request (median), {median - base:+.3f} to {modes[0]}")

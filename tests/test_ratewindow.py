@@ -1,0 +1,147 @@
+"""volunteer_app.ratewindow: the fixed window that tells its count and reset as it is hit, on Redis
+in one round trip, and answers the response's headers from that."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from flask import Flask
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+
+from tests.auth.conftest import login
+from tests.support import PASSWORD, make_user
+from volunteer_app.extensions import limiter
+from volunteer_app.ratewindow import CountingFixedWindow
+
+REDIS = "redis://127.0.0.1:6379/12"
+
+
+def _redis_answers() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(REDIS, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+needs_redis = pytest.mark.skipif(not _redis_answers(), reason="no Redis on 127.0.0.1:6379")
+
+
+@pytest.fixture
+def redis_storage():
+    storage = storage_from_string(REDIS, key_prefix=f"test-{uuid.uuid4().hex}")
+    yield storage
+    storage.reset()
+
+
+def _commands(storage) -> list[str]:
+    """Every command the storage's Redis client sends from now on (names), scripts included."""
+    sent: list[str] = []
+    client = storage.get_connection()
+    original = client.execute_command
+
+    def counting(*args, **kwargs):
+        sent.append(str(args[0]).upper())
+        return original(*args, **kwargs)
+
+    client.execute_command = counting
+    return sent
+
+
+@needs_redis
+def test_on_redis_a_hit_is_one_round_trip_and_its_window_what_the_store_reads(redis_storage):
+    item = RateLimitItemPerMinute(3)
+    mine, theirs = CountingFixedWindow(redis_storage), FixedWindowRateLimiter(redis_storage)
+    sent = _commands(redis_storage)
+    with Flask(__name__).app_context():
+        for count in (1, 2, 3, 4):
+            del sent[:]
+            allowed = mine.hit(item, "user", "1")
+            window = mine.get_window_stats(item, "user", "1")
+            assert len(sent) == 1 and sent[0].startswith("EVAL"), sent  # the hit; the window from it
+            assert allowed is (count <= 3)
+            stored = theirs.get_window_stats(item, "user", "1")  # GET and TTL, as before
+            assert window.remaining == stored.remaining == max(0, 3 - count)
+            assert abs(window.reset_time - stored.reset_time) <= 1
+            assert time.time() + 58 <= window.reset_time <= time.time() + 61
+        # another key's window, not hit in this context: read from the store
+        del sent[:]
+        assert mine.get_window_stats(item, "user", "2").remaining == 3
+        assert sent == ["GET", "TTL"]
+    # the count and the expiry are limits' own: its strategy sees the same window
+    assert theirs.hit(item, "user", "1") is False
+    assert (
+        55 <= redis_storage.get_connection().ttl(redis_storage.prefixed_key(item.key_for("user", "1"))) <= 60
+    )
+
+
+@needs_redis
+def test_a_new_window_after_expiry_starts_at_one(redis_storage):
+    item = RateLimitItemPerMinute(2)
+    mine = CountingFixedWindow(redis_storage)
+    with Flask(__name__).app_context():
+        assert mine.hit(item, "k") and mine.hit(item, "k") and not mine.hit(item, "k")
+    redis_storage.get_connection().delete(redis_storage.prefixed_key(item.key_for("k")))
+    with Flask(__name__).app_context():
+        assert mine.hit(item, "k")
+        assert mine.get_window_stats(item, "k").remaining == 1
+
+
+@needs_redis
+def test_redis_unreachable_raises_as_limits_storage_does():
+    storage = storage_from_string("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    item = RateLimitItemPerMinute(2)
+    with Flask(__name__).app_context():
+        with pytest.raises(Exception) as mine:
+            CountingFixedWindow(storage).hit(item, "k")
+        with pytest.raises(Exception) as theirs:
+            FixedWindowRateLimiter(storage).hit(item, "k")
+    assert type(mine.value) is type(theirs.value)
+
+
+def test_in_memory_the_window_is_the_hits_own():
+    storage = MemoryStorage()
+    item = RateLimitItemPerMinute(2)
+    mine, theirs = CountingFixedWindow(storage), FixedWindowRateLimiter(storage)
+    with Flask(__name__).app_context():
+        for count in (1, 2, 3):
+            assert mine.hit(item, "k") is (count <= 2)
+            window, stored = mine.get_window_stats(item, "k"), theirs.get_window_stats(item, "k")
+            assert window.remaining == stored.remaining == max(0, 2 - count)
+            assert abs(window.reset_time - stored.reset_time) <= 1
+    with Flask(__name__).app_context():  # a request that did not hit it reads the store
+        assert mine.get_window_stats(item, "k").remaining == 0
+
+
+def test_the_app_counts_down_in_its_headers_without_reading_the_window_back(client, app, monkeypatch):
+    """The app's limiter uses the counting window: a limited request's X-RateLimit-* headers come from
+    its hit (no `get` of the counter after it) and count down to the 429."""
+    assert type(limiter.limiter) is CountingFixedWindow
+    monkeypatch.setitem(app.config["APP"], "login_limit_per_ip", "3/minute")
+    monkeypatch.setitem(
+        app.config["APP"], "login_limit_per_phone", "1000/day"
+    )  # the header names the shortest window
+    user = make_user(app)
+    reads = []  # windows read back from the store (limits' own get_window_stats)
+    original = FixedWindowRateLimiter.get_window_stats
+    monkeypatch.setattr(
+        FixedWindowRateLimiter,
+        "get_window_stats",
+        lambda self, item, *ids: reads.append(ids) or original(self, item, *ids),
+    )
+    remaining = []
+    for _ in range(3):
+        r = login(client, user.phone, PASSWORD, environ_base={"REMOTE_ADDR": "10.9.9.9"})
+        assert r.status_code == 200
+        assert r.headers["X-RateLimit-Limit"] == "3"
+        assert time.time() < int(r.headers["X-RateLimit-Reset"]) <= time.time() + 62
+        remaining.append(int(r.headers["X-RateLimit-Remaining"]))
+    assert remaining == [2, 1, 0]
+    assert reads == []
+    r = login(client, user.phone, PASSWORD, environ_base={"REMOTE_ADDR": "10.9.9.9"})
+    assert r.status_code == 429 and 0 < int(r.headers["Retry-After"]) <= 60
