@@ -49,7 +49,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from volunteer_app.db import BigId, UTCDateTime, dialect_insert, utcnow
 from volunteer_app.errors import Conflict, Unprocessable, register_messages
-from volunteer_app.extensions import Blueprint, db, user_snapshot
+from volunteer_app.extensions import Blueprint, db, lend_first_reads, user_snapshot
 
 register_messages(
     {
@@ -184,6 +184,7 @@ def _run(scope: str, key: str, fingerprint: str, fn, args, kwargs):
                 mimetype="application/json",
                 headers={"Idempotent-Replayed": "true"},
             )
+        lend_first_reads(conn)  # (a reads_first view's first look, past the session: no savepoint)
         # Flask-SQLAlchemy's Session.get_bind picks an engine per model and ignores `bind`: the
         # session's own objects (the caller's User) stay in it, only their connection is ours.
         session.get_bind = lambda *_args, **_kwargs: conn

@@ -19,7 +19,7 @@ from volunteer_app.attendance import service as attendance
 from volunteer_app.attendance.models import Assignment, AssignmentStatus
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, DomainError, NotFound, register_messages
-from volunteer_app.extensions import db, read_rows
+from volunteer_app.extensions import db, read_rows, writes_begin
 from volunteer_app.notifications import service as notifications
 from volunteer_app.orders import states
 from volunteer_app.orders.common import locked, my_assignment
@@ -134,6 +134,7 @@ def grab(*, who, order_id: int) -> Assignment:
 def _grab(who, order_id: int) -> Assignment:
     now = utcnow()
     site_id = _open_pool_site(order_id, now)
+    writes_begin()  # (under the view's reads_first) the rest in the request's transaction
     _check_may_grab(who, order_id, site_id)
     slot = _take_slot(order_id, OrderMode.GRAB)
     if slot is None:

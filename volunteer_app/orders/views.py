@@ -8,7 +8,7 @@ from flask.views import MethodView
 from volunteer_app.attendance.schemas import AssignmentOut, AuditIn, ReasonIn
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
-from volunteer_app.extensions import Blueprint, limiter, reads_only
+from volunteer_app.extensions import Blueprint, limiter, reads_first, reads_only
 from volunteer_app.fastdump import fast
 from volunteer_app.idempotency import idempotent, keyed_snapshot
 from volunteer_app.orders import dispatch, handover, intake, queries, review, taking
@@ -118,6 +118,7 @@ class OrderCancel(MethodView):
 @blp.route("/orders/<int:order_id>/grab")
 class OrderGrab(MethodView):
     @keyed_snapshot
+    @reads_first  # a loser of a full pool is answered from its first reads, in autocommit
     @auth_required("volunteer")
     @limiter.limit(_grab_limit, key_func=user_scope)
     @idempotent(user_scope)

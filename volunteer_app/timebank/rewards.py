@@ -17,9 +17,10 @@ import re
 import secrets
 from collections import Counter
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from volunteer_app import phones
@@ -27,7 +28,7 @@ from volunteer_app.accounts import identity
 from volunteer_app.accounts.models import User, VolunteerProfile
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, NotFound, ServiceUnavailable, register_messages
-from volunteer_app.extensions import db
+from volunteer_app.extensions import db, read_rows, writes_begin
 from volunteer_app.pagination import paginate
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
@@ -187,6 +188,22 @@ def _check_eligible(user: User, reward: Reward) -> None:
         raise Conflict("reward.not_eligible", params=params)
 
 
+@cache
+def _stock_query():
+    """Whether a reward can be had, by id, built once per process: every loser of a storm reads it."""
+    return select(Reward.active, Reward.stock).where(Reward.id == bindparam("reward_id"))
+
+
+def _check_available(reward) -> None:
+    """404 for no such reward (None), 409 for one withdrawn or out of stock (a row or the Reward)."""
+    if reward is None:
+        raise NotFound()
+    if not reward.active:
+        raise Conflict("reward.unavailable")
+    if reward.stock <= 0:
+        raise Conflict("reward.out_of_stock")
+
+
 def _take_stock(reward: Reward) -> None:
     """One conditional UPDATE: however many redeem at once, stock never goes below zero. Taken before
     the chain head (see the module's lock order). Flushes only (on 409 it rolls back first, like every
@@ -222,13 +239,12 @@ def redeem(*, who: Principal, reward_id: int) -> Redemption:
     caller's account is the principal's, as authentication read it (a snapshot under `user_snapshot`:
     an Idempotency-Key's transaction, which starts after that read, need not read it again)."""
     user = who.user
+    # A first look, without a lock: the last unit's losers stop here (under the view's reads_first,
+    # in autocommit: no transaction at all).
+    _check_available(read_rows(_stock_query(), {"reward_id": reward_id}).first())
+    writes_begin()
     reward = db.session.get(Reward, reward_id)
-    if reward is None:
-        raise NotFound()
-    if not reward.active:
-        raise Conflict("reward.unavailable")
-    if reward.stock <= 0:  # gone as read with the reward (no lock): the last unit's losers stop here
-        raise Conflict("reward.out_of_stock")
+    _check_available(reward)  # (as the request's transaction reads it; _take_stock decides)
     _check_eligible(user, reward)
     book = ledger.paying_book(user.id)
     _take_stock(reward)  # before the chain head, which the debit locks
