@@ -10,6 +10,7 @@ from sqlalchemy import event
 
 from tests.orders.conftest import Loop
 from tests.orders.test_races import assignments, grab, open_pool
+from tests.race import race
 from tests.support import credit, make_volunteer
 from tests.timebank.test_rewards import add_reward, balance, redeem, stock
 from volunteer_app.extensions import db
@@ -93,22 +94,70 @@ def test_a_winner_writes_in_one_transaction_after_its_first_reads(app, client, w
     assert _checked_out(app) == 0
 
 
-def test_a_keyed_grab_stays_in_its_keys_transaction(app, client, world, loop, sent):
+def test_a_keyed_loser_looks_before_it_claims(app, client, world, loop, sent):
+    """PostgreSQL: a keyed grab refused by its look claims nothing: the caller, the pool and the key,
+    read in autocommit, no write. SQLite: the claim's transaction first, as before."""
     order_id = open_pool(loop, world, capacity=1)
     assert grab(client, world.vol_s1, order_id).status_code == 201
     loser = make_volunteer(app, world.sites["S1"], 72, "带钥匙的")
+    for warm in ("late-a", "late-b"):  # the statements planned (readplan: from their second run)
+        assert grab(client, loser, order_id, key=warm).status_code == 409
     sent.clear()
     r = grab(client, loser, order_id, key="late-1")
     assert (r.status_code, r.json["error"]) == (409, "order.full")
-    assert not any(autocommit for _text, autocommit in sent), sent
     texts = [text for text, _ in sent]
-    claim = next(i for i, text in enumerate(texts) if text.startswith("INSERT INTO idempotency_keys"))
-    assert any("auth_sessions" in text for text in texts[:claim])  # the caller, in the claim's transaction
-    assert "COMMIT" not in texts and texts[-1] == "ROLLBACK"  # a refusal takes its claim back with it
-    assert not any("SAVEPOINT" in text for text in texts), texts  # the look is past the session
+    if _postgresql(app):
+        assert all(autocommit for _text, autocommit in sent), sent
+        assert len(texts) == 3, texts
+        assert (
+            "auth_sessions" in texts[0] and "FROM orders" in texts[1] and "FROM idempotency_keys" in texts[2]
+        )
+    else:
+        claim = next(i for i, text in enumerate(texts) if text.startswith("INSERT INTO idempotency_keys"))
+        assert any("auth_sessions" in text for text in texts[:claim])  # in the claim's transaction
+        assert "COMMIT" not in texts and texts[-1] == "ROLLBACK"  # a refusal takes its claim back
+    assert not any("SAVEPOINT" in text for text in texts), texts
     again = grab(client, loser, order_id, key="late-1")
     assert (again.status_code, again.json) == (409, r.json)
     assert "Idempotent-Replayed" not in again.headers
+    assert _checked_out(app) == 0
+
+
+def test_a_keyed_winner_claims_before_it_writes_and_replays_after(app, client, world, loop, sent):
+    order_id = open_pool(loop, world, capacity=1)
+    sent.clear()
+    first = grab(client, world.vol_s1, order_id, key="first-1")
+    assert first.status_code == 201
+    texts = [text for text, _ in sent]
+    claim = next(i for i, text in enumerate(texts) if text.startswith("INSERT INTO idempotency_keys"))
+    take = next(i for i, text in enumerate(texts) if text.startswith("UPDATE orders"))
+    assert claim < take and texts.count("COMMIT") == 1
+    # the pool is full now: the retry's look refuses, and the key's record answers it
+    again = grab(client, world.vol_s1, order_id, key="first-1")
+    assert (again.status_code, again.json) == (201, first.json)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    other = open_pool(loop, world, capacity=1)
+    reused = grab(client, world.vol_s1, other, key="first-1")  # another path: another request
+    assert (reused.status_code, reused.json["error"]) == (422, "idempotency.key_reused")
+    assert [a.volunteer_id for a in assignments(app, order_id)] == [world.vol_s1.id]
+    assert assignments(app, other) == []
+    assert _checked_out(app) == 0
+
+
+def test_a_keyed_redemption_refused_after_a_first_answer_replays_it(app, client, world):
+    """The last unit went to this very key: the retry's look finds no stock, the key its first answer;
+    the same key with another reward (another body) is 422, even when that reward is out of stock."""
+    credit(app, world.vol_s1, world.sites["S1"], 500)
+    reward = add_reward(client, world.mgr_s1, world.sites["S1"], stock=1)
+    empty = add_reward(client, world.mgr_s1, world.sites["S1"], stock=0)
+    first = redeem(client, world.vol_s1, reward["id"], headers={"Idempotency-Key": "r-1"})
+    assert first.status_code == 201
+    again = redeem(client, world.vol_s1, reward["id"], headers={"Idempotency-Key": "r-1"})
+    assert (again.status_code, again.json) == (201, first.json)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    reused = redeem(client, world.vol_s1, empty["id"], headers={"Idempotency-Key": "r-1"})
+    assert (reused.status_code, reused.json["error"]) == (422, "idempotency.key_reused")
+    assert (balance(app, world.vol_s1), stock(app, reward["id"])) == (440, 0)
     assert _checked_out(app) == 0
 
 
@@ -166,3 +215,30 @@ def test_a_reward_withdrawn_between_the_look_and_the_lock_is_still_refused(app, 
     r = redeem(client, world.vol_s1, reward["id"])
     assert (r.status_code, r.json["error"]) == (409, "reward.unavailable")
     assert (balance(app, world.vol_s1), stock(app, reward["id"])) == (500, 3)
+
+
+def test_duplicates_racing_for_the_last_place_all_get_the_first_answer(app, world, loop):
+    """One key sent six times at once for a pool's only place: one grab, and every other answer replays
+    it (or is told to wait), never the look's `order.full`, even when the look comes after the first
+    answer committed."""
+    order_id = open_pool(loop, world, capacity=1)
+    responses = race(app, [lambda c: grab(c, world.vol_s1, order_id, key="last")] * 6)
+    assert {r.status_code for r in responses} <= {201, 409}, [r.get_json() for r in responses]
+    assert {r.get_json()["error"] for r in responses if r.status_code == 409} <= {"idempotency.in_progress"}
+    created = [r for r in responses if r.status_code == 201]
+    assert len([r for r in created if r.headers.get("Idempotent-Replayed") != "true"]) == 1
+    assert all(r.get_json() == created[0].get_json() for r in created)
+    assert [a.volunteer_id for a in assignments(app, order_id)] == [world.vol_s1.id]
+
+
+def test_duplicates_racing_for_a_rewards_last_unit_all_get_the_first_answer(app, world, client):
+    credit(app, world.vol_s1, world.sites["S1"], 500)
+    reward = add_reward(client, world.mgr_s1, world.sites["S1"], stock=1, price_minutes=60)
+    key = {"Idempotency-Key": "last-unit"}
+    responses = race(app, [lambda c: redeem(c, world.vol_s1, reward["id"], headers=key)] * 6)
+    assert {r.status_code for r in responses} <= {201, 409}, [r.get_json() for r in responses]
+    assert {r.get_json()["error"] for r in responses if r.status_code == 409} <= {"idempotency.in_progress"}
+    created = [r for r in responses if r.status_code == 201]
+    assert len([r for r in created if r.headers.get("Idempotent-Replayed") != "true"]) == 1
+    assert all(r.get_json()["code"] == created[0].get_json()["code"] for r in created)
+    assert (balance(app, world.vol_s1), stock(app, reward["id"])) == (440, 0)

@@ -252,15 +252,16 @@ def reads_first(view):
     the connection goes back and the rest runs in the session's transaction as everywhere else, which
     decides (a conditional UPDATE, a lock); under READ COMMITTED each of those statements reads a
     fresh snapshot anyway. The caller is read as a snapshot (`user_snapshot`): the view must not change
-    the caller's account. With an Idempotency-Key the request's statements are the key's transaction
-    (`idempotency.keyed_snapshot`): the first reads go to its connection past the Session, so a refusal
-    opens no savepoint (a loser's keyed redemption: 7 statements → 5). On SQLite it changes nothing.
-    Place it above @auth_required."""
+    the caller's account. With an Idempotency-Key the view looks before it claims the key: the claim
+    is made at `writes_begin()` and a refusal from the look reads the key instead
+    (`idempotency._run_looking_first`; a loser's keyed redemption: 7 statements → 3, no write). On
+    SQLite it changes nothing but this: a keyed request's first reads go to the key's connection past
+    the Session (`lend_first_reads`), so a refusal opens no savepoint. Place it above @auth_required."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
         g.user_snapshot = True
-        g.reads_first = True  # (idempotency._run lends the key's connection to the first reads)
+        g.reads_first = True  # (on SQLite idempotency._run lends the key's connection to the first reads)
         if db.engine.dialect.name != "postgresql" or g.get("read_connection") is not None:
             try:
                 return view(*args, **kwargs)
@@ -272,8 +273,10 @@ def reads_first(view):
         try:
             return view(*args, **kwargs)
         finally:
+            g.pop("before_writes", None)
             writes_begin()
 
+    wrapper.reads_first = True  # (idempotency.keyed_snapshot: a keyed request looks before it claims)
     return wrapper
 
 
@@ -296,6 +299,9 @@ def writes_begin() -> None:
             g.pop("read_connection")
         if g.pop("first_reads_owned", False):
             _give_back(connection)
+    before_writes = g.pop("before_writes", None)
+    if before_writes is not None:
+        before_writes()  # (an Idempotency-Key's claim: idempotency._run_looking_first)
 
 
 def _give_back(connection) -> None:

@@ -18,12 +18,15 @@ A retry must never apply a command twice, and a crash must never leave a key stu
    transaction back, the claim with it. So does a crash (kill -9, a lost connection: the database ends
    the transaction). Either way nothing happened and nothing is left: a retry runs afresh at once.
 
-A refused request (a 4xx raised by the service, such as the losers of a reward's last unit) thus costs
-a few statements more than without a key (the claim's INSERT and a savepoint; and where the view reads
-its caller as a mapped row, not a snapshot, the caller's user again on the command's connection) and no
-COMMIT. Where it reads a snapshot (`keyed_snapshot`), the connection opens before authentication and
-the caller is read in the claim's transaction: one connection, one BEGIN. A duplicate holds a web
-worker while it waits for the first; that is the price of answering it with the first's real response.
+A refused request (a 4xx raised by the service) thus costs a few statements more than without a key
+(the claim's INSERT and a savepoint; and where the view reads its caller as a mapped row, not a
+snapshot, the caller's user again on the command's connection) and no COMMIT. A `reads_first` view on
+PostgreSQL (the grab, the redemption: a storm's losers) looks before it claims: the claim is made at
+its `writes_begin()`, and a refusal from the look reads the key, whose committed answer it replays
+(`_run_looking_first`). Elsewhere, where it reads a snapshot (`keyed_snapshot`), the connection
+opens before authentication and the caller is read in the claim's transaction: one connection, one
+BEGIN. A duplicate holds a web worker while it waits for the first; that is the price of answering it
+with the first's real response.
 The wait is bounded: a first request stuck past gunicorn's worker timeout (`GUNICORN_TIMEOUT`, 30 s) is
 killed, its connection closes and the database rolls its transaction back, the claim with it (SQLite's
 writers give up after the busy timeout, 15 s, with a 503).
@@ -48,8 +51,8 @@ from sqlalchemy import JSON, Connection, String, UniqueConstraint, bindparam, de
 from sqlalchemy.orm import Mapped, mapped_column
 
 from volunteer_app.db import BigId, UTCDateTime, dialect_insert, utcnow
-from volunteer_app.errors import Conflict, Unprocessable, register_messages
-from volunteer_app.extensions import Blueprint, db, lend_first_reads, user_snapshot
+from volunteer_app.errors import Conflict, DomainError, Unprocessable, register_messages
+from volunteer_app.extensions import Blueprint, db, lend_first_reads, read_rows, user_snapshot
 
 register_messages(
     {
@@ -164,9 +167,22 @@ def _claim(conn: Connection, scope: str, key: str, fingerprint: str) -> int | St
     raise Conflict("idempotency.in_progress")  # an older release's live claim (or one purged just now)
 
 
+def _replay(stored: Stored):
+    return current_app.response_class(
+        json.dumps(stored.response),
+        status=stored.status_code,
+        mimetype="application/json",
+        headers={"Idempotent-Replayed": "true"},
+    )
+
+
 def _run(scope: str, key: str, fingerprint: str, fn, args, kwargs):
     """Claim, the view with its effects, and the key's record in one transaction (the module docstring):
-    on the connection `keyed_snapshot` opened before authentication, or on one of its own."""
+    on the connection `keyed_snapshot` opened before authentication, or on one of its own. A
+    `reads_first` view on its own autocommit connection claims at its `writes_begin()` instead
+    (`_run_looking_first`)."""
+    if g.get("first_reads_owned"):
+        return _run_looking_first(scope, key, fingerprint, fn, args, kwargs)
     session = db.session()
     session.rollback()  # nothing of the session's may stay open on another connection
     mode = session.join_transaction_mode
@@ -178,12 +194,7 @@ def _run(scope: str, key: str, fingerprint: str, fn, args, kwargs):
             conn.begin()
         claimed = _claim(conn, scope, key, fingerprint)
         if isinstance(claimed, Stored):
-            return current_app.response_class(
-                json.dumps(claimed.response),
-                status=claimed.status_code,
-                mimetype="application/json",
-                headers={"Idempotent-Replayed": "true"},
-            )
+            return _replay(claimed)
         lend_first_reads(conn)  # (a reads_first view's first look, past the session: no savepoint)
         # Flask-SQLAlchemy's Session.get_bind picks an engine per model and ignores `bind`: the
         # session's own objects (the caller's User) stay in it, only their connection is ours.
@@ -207,6 +218,101 @@ def _run(scope: str, key: str, fingerprint: str, fn, args, kwargs):
     return response
 
 
+class _Replayed(Exception):
+    """The key, claimed at writes_begin(), holds a first answer: the view stops and that is replayed."""
+
+    def __init__(self, stored: Stored) -> None:
+        super().__init__("replayed")
+        self.stored = stored
+
+
+def _run_looking_first(scope: str, key: str, fingerprint: str, fn, args, kwargs):
+    """A keyed `reads_first` view: its first look (in autocommit, `extensions.reads_first`) comes
+    before the claim, which is made at its `writes_begin()`, in the transaction that then carries the
+    command and the key's record as `_run` does. A refusal from the look claims nothing: a storm's
+    keyed loser reads the caller, the pool or the reward, and the key (3 reads, no transaction), where
+    it claimed the key and rolled the claim back (BEGIN, 3 statements, ROLLBACK).
+
+    A refusal still answers what the key holds. The key's record commits with the command's effect, so
+    a look that saw that effect (the last unit gone) is followed by a read of the key that sees the
+    record: the first answer is replayed, a key reused with another body is 422, as with the claim. A
+    first request still in flight (claimed, not committed) is not seen; its duplicate refused by the
+    look answers the refusal the first will also meet, without waiting for it, and a duplicate that
+    looks past the look waits at the claim as before. What the view read before its claim it reads
+    again after (the conditional UPDATEs decide)."""
+    session = db.session()
+    mode = session.join_transaction_mode
+    held: dict = {}
+
+    def claim() -> None:  # (writes_begin calls it)
+        conn = held["conn"] = db.engine.connect()
+        conn.begin()
+        claimed = _claim(conn, scope, key, fingerprint)
+        if isinstance(claimed, Stored):
+            raise _Replayed(claimed)
+        held["claimed"] = claimed
+        session.rollback()  # nothing of the session's may stay open on another connection
+        session.get_bind = lambda *_args, **_kwargs: conn
+        session.join_transaction_mode = "create_savepoint"
+
+    g.before_writes = claim
+    try:
+        try:
+            response = current_app.make_response(fn(*args, **kwargs))
+        except _Replayed as replayed:
+            return _replay(replayed.stored)
+        except DomainError as refusal:
+            if "claimed" in held or refusal.status >= 500:
+                raise
+            found = _recorded(scope, key)
+            if found is not None:
+                if found.fingerprint != fingerprint:
+                    raise Unprocessable(
+                        "idempotency.key_reused", errors={"headers": {HEADER: ["reused"]}}
+                    ) from None
+                if found.status_code is not None:
+                    return _replay(Stored(found.status_code, found.response))
+                if found.locked_until is not None and found.locked_until > utcnow():
+                    raise Conflict("idempotency.in_progress") from None
+            raise
+        if "claimed" not in held:  # answered without writing: claimed now, for the record
+            try:
+                claim()
+            except _Replayed as replayed:
+                return _replay(replayed.stored)
+        db.session.rollback()  # what the view left uncommitted is discarded, as at teardown
+        conn = held["conn"]
+        conn.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.id == held["claimed"])
+            .values(status_code=response.status_code, response=response.get_json(silent=True))
+        )
+        conn.commit()
+        return response
+    finally:
+        g.pop("before_writes", None)
+        try:
+            session.rollback()
+        finally:
+            session.__dict__.pop("get_bind", None)
+            session.join_transaction_mode = mode
+            if "conn" in held:
+                held["conn"].close()  # (rolls back whatever was not committed: the claim with it)
+
+
+@cache
+def _recorded_query():
+    table = IdempotencyKey.__table__
+    return select(table.c.fingerprint, table.c.status_code, table.c.response, table.c.locked_until).where(
+        table.c.scope == bindparam("scope"), table.c.key == bindparam("key")
+    )
+
+
+def _recorded(scope: str, key: str):
+    """The key's committed row (fingerprint, status_code, response, locked_until), or None."""
+    return read_rows(_recorded_query(), {"scope": scope, "key": key}).first()
+
+
 _EARLY = "idempotency_connection"
 
 
@@ -220,11 +326,12 @@ def keyed_snapshot(view):
     wait is what any request in flight knows of its caller."""
 
     snapshot = user_snapshot(view)
+    looks_first = getattr(view, "reads_first", False)
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        if request.headers.get(HEADER) is None:
-            return snapshot(*args, **kwargs)
+        if request.headers.get(HEADER) is None or (looks_first and db.engine.dialect.name == "postgresql"):
+            return snapshot(*args, **kwargs)  # (a reads_first view looks, then claims: _run_looking_first)
         conn = db.engine.connect()
         try:
             conn.begin()
