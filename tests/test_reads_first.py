@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import event
 
 from tests.orders.conftest import Loop
+from tests.orders.test_keyed_snapshot import _checked_out
 from tests.orders.test_races import assignments, grab, open_pool
 from tests.race import race
 from tests.support import credit, make_volunteer
@@ -52,11 +53,6 @@ def loop(app, client) -> Loop:
 def _postgresql(app) -> bool:
     with app.app_context():
         return db.engine.dialect.name == "postgresql"
-
-
-def _checked_out(app) -> int:
-    with app.app_context():
-        return db.engine.pool.checkedout()
 
 
 def test_a_loser_of_a_full_pool_sends_two_reads_and_no_transaction(app, client, world, loop, sent):

@@ -232,8 +232,7 @@ def reads_only(view):
         g.user_snapshot = True  # the principal's loader reads a snapshot of the account, not a mapped row
         if db.engine.dialect.name != "postgresql":
             return view(*args, **kwargs)
-        connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        g.read_connection = connection
+        connection = g.read_connection = _autocommit_connection()
         try:
             return view(*args, **kwargs)  # (its answer is dumped inside: nothing reads after this)
         finally:
@@ -262,18 +261,13 @@ def reads_first(view):
     def wrapper(*args, **kwargs):
         g.user_snapshot = True
         g.reads_first = True  # (on SQLite idempotency._run lends the key's connection to the first reads)
-        if db.engine.dialect.name != "postgresql" or g.get("read_connection") is not None:
-            try:
-                return view(*args, **kwargs)
-            finally:
-                writes_begin()
-        connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        g.read_connection = g.first_reads = connection
-        g.first_reads_owned = True
+        if db.engine.dialect.name == "postgresql" and g.get("read_connection") is None:
+            g.read_connection = g.first_reads = _autocommit_connection()
+            g.first_reads_owned = True
         try:
             return view(*args, **kwargs)
         finally:
-            g.pop("before_writes", None)
+            g.pop("before_writes", None)  # (the view is done: no claim is made on the way out)
             writes_begin()
 
     wrapper.reads_first = True  # (idempotency.keyed_snapshot: a keyed request looks before it claims)
@@ -302,6 +296,11 @@ def writes_begin() -> None:
     before_writes = g.pop("before_writes", None)
     if before_writes is not None:
         before_writes()  # (an Idempotency-Key's claim: idempotency._run_looking_first)
+
+
+def _autocommit_connection():
+    """A connection of the view's own in autocommit (PostgreSQL): each statement its own transaction."""
+    return db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
 def _give_back(connection) -> None:

@@ -148,23 +148,37 @@ def _claim(conn: Connection, scope: str, key: str, fingerprint: str) -> int | St
     """Claim the key in `conn`'s transaction (its first statement) and return the claim row's id; or
     return the first request's stored response to replay. Waits while another transaction holds the
     key. Raises 422 for the same key with another body, 409 while an older release's claim is live."""
-    table = IdempotencyKey.__table__
     claim = _claim_statement(conn.dialect.name)
     values = {"scope": scope, "key": key, "fingerprint": fingerprint, "now": utcnow()}
     claimed = conn.execute(claim, values).scalar()  # (no row when the conflict's update was refused)
     if claimed is not None:
         return claimed
-    found = conn.execute(
-        select(table.c.fingerprint, table.c.status_code, table.c.response).where(
-            table.c.scope == scope, table.c.key == key
-        )
-    ).first()
-    if found is not None:
-        if found.fingerprint != fingerprint:
-            raise Unprocessable("idempotency.key_reused", errors={"headers": {HEADER: ["reused"]}})
-        if found.status_code is not None:
-            return Stored(found.status_code, found.response)
+    found = conn.execute(_recorded_query(), {"scope": scope, "key": key}).first()
+    stored = _answer_of(found, fingerprint)
+    if stored is not None:
+        return stored
     raise Conflict("idempotency.in_progress")  # an older release's live claim (or one purged just now)
+
+
+@cache
+def _recorded_query():
+    """A key's row (fingerprint, status_code, response, locked_until) by scope and key."""
+    table = IdempotencyKey.__table__
+    return select(table.c.fingerprint, table.c.status_code, table.c.response, table.c.locked_until).where(
+        table.c.scope == bindparam("scope"), table.c.key == bindparam("key")
+    )
+
+
+def _answer_of(found, fingerprint: str) -> Stored | None:
+    """What a key's row (`_recorded_query`, or None) answers a request with this fingerprint: its
+    stored response, or None while it has none; 422 when the key came with another body."""
+    if found is None:
+        return None
+    if found.fingerprint != fingerprint:
+        raise Unprocessable("idempotency.key_reused", errors={"headers": {HEADER: ["reused"]}})
+    if found.status_code is not None:
+        return Stored(found.status_code, found.response)
+    return None
 
 
 def _replay(stored: Stored):
@@ -264,16 +278,12 @@ def _run_looking_first(scope: str, key: str, fingerprint: str, fn, args, kwargs)
         except DomainError as refusal:
             if "claimed" in held or refusal.status >= 500:
                 raise
-            found = _recorded(scope, key)
-            if found is not None:
-                if found.fingerprint != fingerprint:
-                    raise Unprocessable(
-                        "idempotency.key_reused", errors={"headers": {HEADER: ["reused"]}}
-                    ) from None
-                if found.status_code is not None:
-                    return _replay(Stored(found.status_code, found.response))
-                if found.locked_until is not None and found.locked_until > utcnow():
-                    raise Conflict("idempotency.in_progress") from None
+            found = read_rows(_recorded_query(), {"scope": scope, "key": key}).first()
+            stored = _answer_of(found, fingerprint)
+            if stored is not None:
+                return _replay(stored)
+            if found is not None and found.locked_until is not None and found.locked_until > utcnow():
+                raise Conflict("idempotency.in_progress") from None  # an older release's live claim
             raise
         if "claimed" not in held:  # answered without writing: claimed now, for the record
             try:
@@ -298,19 +308,6 @@ def _run_looking_first(scope: str, key: str, fingerprint: str, fn, args, kwargs)
             session.join_transaction_mode = mode
             if "conn" in held:
                 held["conn"].close()  # (rolls back whatever was not committed: the claim with it)
-
-
-@cache
-def _recorded_query():
-    table = IdempotencyKey.__table__
-    return select(table.c.fingerprint, table.c.status_code, table.c.response, table.c.locked_until).where(
-        table.c.scope == bindparam("scope"), table.c.key == bindparam("key")
-    )
-
-
-def _recorded(scope: str, key: str):
-    """The key's committed row (fingerprint, status_code, response, locked_until), or None."""
-    return read_rows(_recorded_query(), {"scope": scope, "key": key}).first()
 
 
 _EARLY = "idempotency_connection"
