@@ -16,7 +16,12 @@ a difference of a few hundredths of a millisecond shows. Modes (`none` is the ap
 - `etag`: no ETag computed (flask-smorest's ETAG_DISABLED);
 - `readback`: the rate limit's window read back from its store for the response's headers (limits'
   own fixed window: GET and TTL after the hit), as before volunteer_app.ratewindow (a limited view:
-  the grab, a redemption).
+  the grab, a redemption);
+- `firstlook`: the feed reads its whole circle at once (feed.service.FIRST_LOOK = None), not a
+  smaller circle first.
+
+Each mode's median wall time a request is printed too: what it waits on the database (the wall less
+the CPU) is not this process's CPU, and a mode that changes the SQL shows there.
 
 `--redis-url` keeps the rate-limit counters in Redis, as a deployment and bench.storms do ("" keeps
 them in memory). POST sends no body (a grab); `--status` is the status every answer must have (a
@@ -37,7 +42,7 @@ import sys
 import tempfile
 import time
 
-MODES = ("none", "log", "metrics", "poolgauge", "etag", "readback")
+MODES = ("none", "log", "metrics", "poolgauge", "etag", "readback", "firstlook")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -71,6 +76,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from volunteer_app import metrics
     from volunteer_app.extensions import limiter
+    from volunteer_app.feed import service as feed
 
     app, _ids, tokens = app_with_tokens(args.database_url, args.role, args.users)
     counting = limiter._limiter
@@ -78,6 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     client = app.test_client()
     before, after = list(app.before_request_funcs[None]), list(app.after_request_funcs[None])
     gauges = {gauge: gauge.set for gauge in (metrics.POOL_CHECKED_OUT, metrics.POOL_SIZE)}
+    first_look = feed.FIRST_LOOK
 
     def switch(mode: str) -> None:
         logging.getLogger("volunteer_app.request").disabled = mode == "log"
@@ -88,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
             gauge.set = (lambda _value: None) if mode == "poolgauge" else set_
         app.config["ETAG_DISABLED"] = mode == "etag"
         limiter._limiter = readback if mode == "readback" else counting
+        feed.FIRST_LOOK = None if mode == "firstlook" else first_look
 
     def send(n: int) -> None:
         for i in range(n):
@@ -103,18 +111,23 @@ def main(argv: list[str] | None = None) -> None:
     send(3 * args.batch)  # warm: statement caches, the site cache, imports
     gc.freeze()
     cpu: dict[str, list[float]] = {mode: [] for mode in modes}
+    wall: dict[str, list[float]] = {mode: [] for mode in modes}
     for n in range(args.rounds):
         for mode in modes if n % 2 == 0 else modes[::-1]:
             switch(mode)
-            started = time.process_time()
+            started, cpu_started = time.perf_counter(), time.process_time()
             send(args.batch)
-            cpu[mode].append((time.process_time() - started) / args.batch * 1000)
+            cpu[mode].append((time.process_time() - cpu_started) / args.batch * 1000)
+            wall[mode].append((time.perf_counter() - started) / args.batch * 1000)
     switch("none")
-    base = statistics.median(cpu[modes[0]])
+    base, base_wall = statistics.median(cpu[modes[0]]), statistics.median(wall[modes[0]])
     print(f"{args.method} {args.path} as {args.role}, {args.rounds} rounds of {args.batch} requests a mode:")
     for mode in modes:
-        median = statistics.median(cpu[mode])
-        print(f"  {mode:>10}: {median:.3f} ms of CPU a request (median), {median - base:+.3f} to {modes[0]}")
+        median, median_wall = statistics.median(cpu[mode]), statistics.median(wall[mode])
+        print(
+            f"  {mode:>10}: {median:.3f} ms of CPU a request (median), {median - base:+.3f} to {modes[0]}; "
+            f"wall {median_wall:.3f} ms, {median_wall - base_wall:+.3f}"
+        )
 
 
 if __name__ == "__main__":

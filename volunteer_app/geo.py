@@ -32,7 +32,7 @@ class Near:
 
     lat: float
     lng: float
-    radius_m: int
+    radius_m: float
 
     def params(self) -> dict[str, float]:
         k = max(math.cos(math.radians(self.lat)), 0.01)

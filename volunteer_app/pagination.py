@@ -120,6 +120,12 @@ def _decode(cursor: str, readers: list[Callable[[Any], Any]]) -> list[Any]:
         raise _bad_cursor() from exc
 
 
+def cursor_values(cursor: str | None, keys: list) -> list[Any] | None:
+    """The key values a cursor holds, each read as its key's type (None for the first page; a forged
+    cursor is 400), for a service that plans its query by where the page starts (the feed)."""
+    return _decode(cursor, [_reader(k) for k in keys]) if cursor else None
+
+
 def check_cursor(cursor: str | None, keys: list) -> None:
     """Refuse a forged cursor (400) where a list answers an empty page without running its query."""
     if cursor:
