@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import BigInteger, String, event, insert
+from sqlalchemy import BigInteger, String, event, insert, literal, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.sql.dml import Insert
 
 from volunteer_app.db import BigId, UTCDateTime, utcnow
 from volunteer_app.extensions import db
@@ -35,6 +36,21 @@ class Change(db.Model):
 def record(kind: str, ids: Iterable[int], session: Session | None = None) -> None:
     """Log that the rows `ids` of `kind` changed, in the current transaction (set-based statements)."""
     _write(session or db.session(), {(kind, int(i)) for i in ids if i is not None})
+
+
+def logging_insert(kind: str, ref_id, at) -> Insert:
+    """An INSERT logging the row `ref_id` (a column of a statement's own: a new row's id read from a
+    data-modifying CTE) of `kind` at `at`, for a statement that writes the row and its log at once (a
+    new order: orders.states.create). Its caller says so with `logged()` once it ran."""
+    return insert(Change.__table__).from_select(
+        ["kind", "ref_id", "at"], select(literal(kind, String), ref_id, at)
+    )
+
+
+def logged(kind: str, ids: Iterable[int], session: Session | None = None) -> None:
+    """The rows `ids` of `kind` were logged in the current transaction by the caller's own statement
+    (`logging_insert`): not logged again."""
+    (session or db.session()).info.setdefault(_WRITTEN, set()).update((kind, int(i)) for i in ids)
 
 
 def _write(session: Session, pairs: set[tuple[str, int]]) -> None:

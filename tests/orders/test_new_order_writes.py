@@ -1,0 +1,109 @@
+"""A new order's three rows (the order, its line in the statistics' change log, its first timeline
+event): on PostgreSQL one statement writes them (orders.states `_insert_order_logged`), on SQLite three;
+the rows are the same either way, for a resident's order and a manager's on a resident's behalf."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import event, select
+
+from tests.orders.conftest import order_body
+from volunteer_app import changes
+from volunteer_app.accounts.models import User
+from volunteer_app.accounts.principal import load_grants
+from volunteer_app.auth.tokens import Principal
+from volunteer_app.changes import Change
+from volunteer_app.extensions import db
+from volunteer_app.orders import intake
+from volunteer_app.orders.models import Order, OrderEvent
+
+
+def _rows(app, order_id: int) -> tuple:
+    with app.app_context():
+        order = db.session.get(Order, order_id)
+        events = db.session.execute(
+            select(
+                OrderEvent.action,
+                OrderEvent.from_status,
+                OrderEvent.to_status,
+                OrderEvent.actor_id,
+                OrderEvent.proxy_id,
+                OrderEvent.assignment_id,
+                OrderEvent.note,
+                OrderEvent.at,
+            ).where(OrderEvent.order_id == order_id)
+        ).all()
+        logged = db.session.scalars(
+            select(Change.kind).where(Change.kind == "order", Change.ref_id == order_id)
+        ).all()
+        return order, events, logged
+
+
+@pytest.mark.parametrize("proxy", [False, True])
+def test_a_new_order_writes_its_log_line_and_its_event(app, client, world, loop, proxy):
+    body = order_body(app)
+    who = world.resident
+    if proxy:
+        who = world.mgr_s1
+        body = {**body, "resident_phone": world.resident.phone, "resident_name": "居民"}
+    made = loop.call("POST", "/orders", who, body, 201)
+    order, events, logged = _rows(app, made["id"])
+    assert logged == ["order"]
+    assert len(events) == 1
+    action, before, after, actor, proxy_id, assignment, note, at = events[0]
+    assert (action, before, after, actor, assignment, note) == (
+        "submit",
+        None,
+        "submitted",
+        who.id,
+        None,
+        None,
+    )
+    assert proxy_id == (world.mgr_s1.id if proxy else None) == order.proxy_id
+    assert order.resident_id == world.resident.id and order.status == "submitted"
+    # The defaults the INSERT fills (in a CTE as when it runs alone) and the event's time: the request's.
+    assert order.created_at is not None and order.updated_at is not None
+    assert abs(order.created_at - at) < timedelta(seconds=5)
+    assert made["created_at"] == order.created_at.isoformat()
+
+
+def test_on_postgresql_one_statement_writes_all_three(app, client, world):
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite has no data-modifying CTEs: three INSERTs there")
+        engine = db.engine
+    seen: list[str] = []
+
+    def on_execute(_conn, _cursor, statement, *_args):
+        seen.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        answer = client.post("/api/v1/orders", json=order_body(app), headers=world.resident.headers)
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+    assert answer.status_code == 201, answer.json
+    writes = [s for s in seen if "INSERT INTO" in s]
+    assert len(writes) == 2, writes  # the order with its two, and the managers' notice (worker queue)
+    order = writes[0]
+    assert order.startswith("WITH new_order AS (INSERT INTO orders")
+    assert "INSERT INTO report_changes" in order and "INSERT INTO order_events" in order
+    assert writes[1].startswith("INSERT INTO work_items")
+
+
+def test_a_new_order_is_logged_once_in_its_transaction(app, world):
+    """Whatever records the new order again before the commit (a set-based statement, a flush) adds
+    no second line: the one statement's line counts (changes.logged)."""
+    data = order_body(app)
+    for key in ("start_at", "end_at"):
+        data["window_" + key.split("_")[0]] = datetime.fromisoformat(data.pop(key))
+    with app.app_context():
+        user, grants = db.session.get(User, world.resident.id), load_grants(world.resident.id)
+        who = Principal(user=user, session_id="t", grants=grants)
+        row, _resident = intake._submit(who, data)
+        changes.record("order", [row.id])
+        db.session.commit()
+        lines = db.session.scalars(select(Change.id).where(Change.kind == "order", Change.ref_id == row.id))
+        assert len(lines.all()) == 1
