@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, literal, literal_column, select
+from sqlalchemy.sql.dml import Insert
 
 from volunteer_app.accounts.models import RoleGrant, User
 from volunteer_app.db import utcnow
@@ -110,6 +111,37 @@ def notify_managers_later(site_id: int, kind: str, *, subject: Subject, params: 
     _checked(Message((), kind, params, subject))
     args = {"site_id": site_id, "kind": kind, "params": params, "subject": list(subject)}
     queue.enqueue(MANAGERS_KIND, args)
+
+
+def notify_managers_from(site_id, kind: str, *, subject: tuple, params: dict) -> Insert:
+    """PostgreSQL: `notify_managers_later`'s queued item as an INSERT for a statement of the caller's
+    own, which writes it with the change it is about (a new order: orders.states.create): `site_id`,
+    the subject's id and the params' values are SQL expressions over that statement's rows, the
+    arguments the same JSON the worker reads from `notify_managers_later`'s item. Build it once; the
+    caller tells `managers_queued` the id the statement returns."""
+    subject_type, subject_id = subject
+    _checked(Message((), kind, dict.fromkeys(params, ""), (subject_type, 0)))  # the kind, its subject
+
+    def pairs(values: dict) -> list:  # (the keys are the code's names: written into the SQL)
+        assert all(key.isidentifier() for key in values)
+        return [part for key, value in values.items() for part in (literal_column(f"'{key}'"), value)]
+
+    args = func.json_build_object(
+        *pairs(
+            {
+                "site_id": site_id,
+                "kind": literal(kind),
+                "params": func.json_build_object(*pairs(params)),
+                "subject": func.json_build_array(literal(subject_type), subject_id),
+            }
+        )
+    )
+    return queue.enqueue_from(MANAGERS_KIND, args)
+
+
+def managers_queued(work_id: int) -> None:
+    """A `notify_managers_from` item was queued (its line in the log, as `notify_managers_later`'s)."""
+    queue.queued(work_id, MANAGERS_KIND)
 
 
 def notify_managers_now(_ctx, *, site_id: int, kind: str, params: dict | None, subject: list) -> dict:

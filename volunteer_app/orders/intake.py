@@ -139,12 +139,29 @@ def _submit(who, data: dict) -> tuple:
         dispatch_due_at=now + timedelta(minutes=settings["dispatch_within_minutes"]),
         checkin_due_at=window_start + grace,
         checkout_due_at=window_end + grace,
+        follow=_managers_notice,
     )
-    # Written by the worker just after the commit: a resident waits for none of it.
-    notifications.notify_managers_later(
-        row.dispatch_site_id,
-        "order.submitted",
-        params={"title": row.title, "order_id": row.id},
-        subject=("order", row.id),
-    )
+    # Written by the worker just after the commit: a resident waits for none of it. On PostgreSQL the
+    # order's own statement queued it (`_managers_notice`).
+    work_id = getattr(row, "followed_id", None)
+    if work_id is not None:
+        notifications.managers_queued(work_id)
+    else:
+        notifications.notify_managers_later(
+            row.dispatch_site_id,
+            "order.submitted",
+            params={"title": row.title, "order_id": row.id},
+            subject=("order", row.id),
+        )
     return row, resident
+
+
+def _managers_notice(new):
+    """SQL (PostgreSQL): `notify_managers_later` of a new order (`new`: its INSERT's CTE), queued by
+    the INSERT's own statement (states.create `follow`): the same item, one round trip fewer."""
+    return notifications.notify_managers_from(
+        new.c.dispatch_site_id,
+        "order.submitted",
+        params={"title": new.c.title, "order_id": new.c.id},
+        subject=("order", new.c.id),
+    )

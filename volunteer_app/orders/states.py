@@ -159,14 +159,21 @@ def transition(
     _announce(action, after, order.rating_state, [order.id], at)
 
 
-def create(values: dict, action: str, *, by: str, actor_id: int | None, at: datetime, **changes_):
+def create(
+    values: dict, action: str, *, by: str, actor_id: int | None, at: datetime, follow=None, **changes_
+):
     """`transition` of an order that does not exist yet, past the ORM's unit of work (a resident's new
     order is the hottest write): the table's move from nothing (409 `order.bad_state` if it has none)
     sets the status, one INSERT writes `values` and `changes_` and reads the whole row back (RETURNING:
     each column as a SELECT gives it, defaults included), the change is logged for the statistics as a
     flush would (volunteer_app/changes.py) and the timeline event is written; on PostgreSQL the three
     in one statement (`_insert_order_logged`). Returns the row; the session's unit of work gets
-    nothing to flush from it. The calling service commits."""
+    nothing to flush from it. The calling service commits.
+
+    `follow` (PostgreSQL; a function kept, as the statement is built once per process with it) gives
+    one more INSERT for the same statement from the new row's columns (`new_order`'s, a CTE): the
+    row then carries the id it returned as `followed_id`. Elsewhere it is not run and the row has no
+    `followed_id`: the caller writes its row itself."""
     after = target(None, action, by=by)
     connection = db.session.connection()
     columns = {**values, **changes_, "status": after}
@@ -175,7 +182,10 @@ def create(values: dict, action: str, *, by: str, actor_id: int | None, at: date
             if key not in columns:
                 columns[key] = default.arg if default.is_scalar else default.arg(None)
         bound = {"logged_at": utcnow(), "event_action": action, "event_actor": actor_id, "event_at": at}
-        row = connection.execute(_insert_order_logged(tuple(sorted(columns))), {**columns, **bound}).one()
+        if follow is not None:
+            bound["work_at"] = bound["logged_at"]
+        statement = _insert_order_logged(tuple(sorted(columns)), follow)
+        row = connection.execute(statement, {**columns, **bound}).one()
         changes.logged("order", [row.id])
     else:
         row = connection.execute(_INSERT_ORDER, columns).one()
@@ -192,13 +202,13 @@ assert all(default.is_scalar or default.is_callable for _key, default in _DEFAUL
 
 
 @cache
-def _insert_order_logged(keys: tuple[str, ...]):
+def _insert_order_logged(keys: tuple[str, ...], follow=None):
     """PostgreSQL: `_INSERT_ORDER` of the columns `keys` (bound by their names), with the new order's
     line in the statistics' change log (changes.logging_insert, at the bound `logged_at`) and its
     first timeline event (the bound `event_action`, `event_actor`, `event_at`; from no state to its
     status, its proxy's) written by data-modifying CTEs of the same statement: one round trip for
-    three INSERTs (a resident's new order is the hottest write). Reads the row back as
-    `_INSERT_ORDER` does. Built once per process and set of columns."""
+    three INSERTs (a resident's new order is the hottest write), and `follow`'s (`create`). Reads the
+    row back as `_INSERT_ORDER` does. Built once per process, set of columns and `follow`."""
     table = Order.__table__
     new = insert(table).values({key: bindparam(key, type_=table.c[key].type) for key in keys})
     new = new.returning(*table.c).cte("new_order")
@@ -215,7 +225,11 @@ def _insert_order_logged(keys: tuple[str, ...]):
             bindparam("event_at", type_=UTCDateTime),
         ),
     )
-    return select(*new.c).add_cte(logged.cte("logged")).add_cte(event.cte("evented"))
+    stmt = select(*new.c).add_cte(logged.cte("logged")).add_cte(event.cte("evented"))
+    if follow is not None:  # read, so its RETURNING (a wake-up) runs and its id comes back
+        followed = follow(new).cte("followed")
+        stmt = stmt.add_columns(select(followed.c.id).scalar_subquery().label("followed_id"))
+    return stmt
 
 
 _INSERT_EVENT = insert(OrderEvent.__table__)

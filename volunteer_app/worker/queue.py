@@ -13,10 +13,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.dml import Insert
 
-from volunteer_app.db import utcnow
+from volunteer_app.db import UTCDateTime, utcnow
 from volunteer_app.extensions import db
 from volunteer_app.worker.models import WorkItem, WorkResultChunk, WorkState
 from volunteer_app.worker.registry import CHANNEL, lease, registered, result_keep
@@ -67,8 +82,41 @@ def enqueue(kind: str, args: dict | None = None, *, owner_id: int | None = None)
     ).scalar_one()  # the id (and, on PostgreSQL, pg_notify's void)
     # With the request's id: the thread an operator follows from a request to the worker's lines
     # (which carry work_id). Logged before the commit: a rolled-back request leaves the line only.
-    log.info("work %s (%s) queued", item_id, kind)
+    queued(item_id, kind)
     return item_id
+
+
+def queued(item_id: int, kind: str) -> None:
+    """The line saying an item was queued (by `enqueue`, or by a caller's own statement: `enqueue_from`)."""
+    log.info("work %s (%s) queued", item_id, kind)
+
+
+def enqueue_from(kind: str, args) -> Insert:
+    """PostgreSQL: `enqueue`'s INSERT for a statement of the caller's own, which writes the item with
+    the change causing it (a new order: orders.states.create): `args` an SQL expression of the item's
+    JSON arguments over that statement's rows, the other values as `enqueue` writes them (its run_after
+    and created_at the bound `work_at`). RETURNING the id and the workers' wake (pg_notify, delivered at
+    the commit). The caller says `queued()` with the id. Build it once (the kind's values are in it)."""
+    work = registered().kinds.get(kind)
+    if work is None:
+        raise ValueError(f"unknown work kind: {kind!r}")
+    table, at = WorkItem.__table__, bindparam("work_at", type_=UTCDateTime)
+    values = {
+        "kind": literal(kind, String),
+        "args": args,
+        "owner_id": null(),
+        "state": literal(WorkState.QUEUED, String),
+        "attempts": literal(0, Integer),
+        "max_attempts": literal(work.max_attempts, Integer),
+        "run_after": at,
+        "done": literal(0, Integer),
+        "created_at": at,
+    }
+    return (
+        insert(table)
+        .from_select(list(values), select(*values.values()))
+        .returning(table.c.id, func.pg_notify(CHANNEL, ""))
+    )
 
 
 _INSERT_ITEM = insert(WorkItem.__table__).returning(WorkItem.__table__.c.id)
