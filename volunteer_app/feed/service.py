@@ -48,7 +48,8 @@ def available_tasks(
     profile (orders.matching: their categories, or none named; one of the entry's skills, or none
     asked). One SQL query: each domain's entries (a bounding box on its partial index of open rows,
     then the circle) UNION ALL, ordered and paged on (distance, kind, id); the filters are conditions
-    of each branch, so the cursor walks the filtered list."""
+    of each branch, so the cursor walks the filtered list. It runs over a smaller circle first and,
+    where that does not fill the page, over the whole one (`_first_look`)."""
     filters = entry.Filters(
         db.engine.dialect.name, categories=bool(category_ids), skill=skill is not None, matching=matching
     )
