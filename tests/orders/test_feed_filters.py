@@ -70,21 +70,26 @@ def activity(world, loop, n: int, category: int, skills: list[str]) -> int:
     return made["id"]
 
 
-def walk(loop, person, query: str, limit: int = 2) -> list[tuple[str, int]]:
-    """Every entry of the filtered feed, following next_cursor to the end."""
-    seen, cursor = [], None
-    for _ in range(50):
+def pages(loop, person, query: str, limit: int) -> list[dict]:
+    """Every page of the feed (its items and cursor), following next_cursor to the end."""
+    found, cursor = [], None
+    for _ in range(60):
         page = loop.call(
             "GET",
             f"/tasks/available?{HERE}&limit={limit}{query}" + (f"&cursor={cursor}" if cursor else ""),
             person,
         )
         assert len(page["items"]) <= limit
-        seen += [(t["kind"], t["id"]) for t in page["items"]]
+        found.append(page)
         cursor = page["next_cursor"]
         if cursor is None:
-            return seen
+            return found
     raise AssertionError("the feed did not end")
+
+
+def walk(loop, person, query: str, limit: int = 2) -> list[tuple[str, int]]:
+    """Every entry of the filtered feed, following next_cursor to the end."""
+    return [(t["kind"], t["id"]) for page in pages(loop, person, query, limit) for t in page["items"]]
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.orders.conftest import PLACE
-from tests.orders.test_feed_filters import activity, statements, three_categories
+from tests.orders.test_feed_filters import activity, pages, statements, three_categories
 from tests.support import make_volunteer
 from volunteer_app.feed import service as feed_service
 
@@ -38,33 +38,17 @@ def city(app, world, loop):
     return entries
 
 
-def _walk(loop, person, limit: int, query: str = "") -> list[dict]:
-    """Every page (its items and cursor), following next_cursor to the end."""
-    pages, cursor = [], None
-    for _ in range(60):
-        page = loop.call(
-            "GET",
-            f"/tasks/available?{HERE}&limit={limit}{query}" + (f"&cursor={cursor}" if cursor else ""),
-            person,
-        )
-        pages.append(page)
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return pages
-    raise AssertionError("the feed did not end")
-
-
 @pytest.mark.parametrize("limit", [1, 3, 5, 7, 11, 20, 100])
 def test_every_page_is_the_whole_circles(app, world, loop, city, monkeypatch, limit):
     volunteer = make_volunteer(app, world.sites["S1"], 41, "志愿者四一")
     loop.grab(volunteer, city[1][1])  # one of theirs: left out of their feed in both ways
     for query in ("", "&radius_m=2000", "&radius_m=800"):
-        looked_first = _walk(loop, volunteer, limit, query)
+        looked_first = pages(loop, volunteer, query, limit)
         monkeypatch.setattr(feed_service, "FIRST_LOOK", None)
-        whole = _walk(loop, volunteer, limit, query)
+        whole = pages(loop, volunteer, query, limit)
         monkeypatch.setattr(feed_service, "FIRST_LOOK", 0.25)
         assert looked_first == whole, (limit, query)
-    entries = [(t["kind"], t["id"]) for page in _walk(loop, volunteer, limit) for t in page["items"]]
+    entries = [(t["kind"], t["id"]) for page in pages(loop, volunteer, "", limit) for t in page["items"]]
     # Everything within 5 km but their own, once: 10 + 5 pools and two activities, less the one taken.
     assert len(entries) == len(NEAR) + len(RING) + 2 - 1 and city[1] not in entries
     assert city[len(NEAR) + len(RING)] not in entries  # the pool beyond 5 km
