@@ -139,29 +139,30 @@ def _submit(who, data: dict) -> tuple:
         dispatch_due_at=now + timedelta(minutes=settings["dispatch_within_minutes"]),
         checkin_due_at=window_start + grace,
         checkout_due_at=window_end + grace,
-        follow=_managers_notice,
+        follow=_managers_notice_sql,
     )
     # Written by the worker just after the commit: a resident waits for none of it. On PostgreSQL the
-    # order's own statement queued it (`_managers_notice`).
+    # order's own statement queued it (`_managers_notice_sql`).
     work_id = getattr(row, "followed_id", None)
     if work_id is not None:
         notifications.managers_queued(work_id)
     else:
-        notifications.notify_managers_later(
-            row.dispatch_site_id,
-            "order.submitted",
-            params={"title": row.title, "order_id": row.id},
-            subject=("order", row.id),
-        )
+        _managers_notice(row, notifications.notify_managers_later)
     return row, resident
 
 
-def _managers_notice(new):
-    """SQL (PostgreSQL): `notify_managers_later` of a new order (`new`: its INSERT's CTE), queued by
-    the INSERT's own statement (states.create `follow`): the same item, one round trip fewer."""
-    return notifications.notify_managers_from(
-        new.c.dispatch_site_id,
+def _managers_notice(order, notify):
+    """`notify` (notifications.notify_managers_later, or its SQL: notify_managers_from) the managers of
+    the order's dispatching site of the new order; `order` is its row, or its INSERT's columns."""
+    return notify(
+        order.dispatch_site_id,
         "order.submitted",
-        params={"title": new.c.title, "order_id": new.c.id},
-        subject=("order", new.c.id),
+        params={"title": order.title, "order_id": order.id},
+        subject=("order", order.id),
     )
+
+
+def _managers_notice_sql(new):
+    """SQL (PostgreSQL): `_managers_notice` of a new order (`new`: its INSERT's CTE), queued by the
+    INSERT's own statement (states.create `follow`): the same item, one round trip fewer."""
+    return _managers_notice(new.c, notifications.notify_managers_from)

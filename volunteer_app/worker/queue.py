@@ -64,9 +64,7 @@ def enqueue(kind: str, args: dict | None = None, *, owner_id: int | None = None)
     work exists only if the change that causes it does). Workers are woken when it commits. One INSERT
     past the ORM's unit of work (a resident's new order queues one): nothing else is flushed, and on
     PostgreSQL the same statement is the workers' wake-up."""
-    work = registered().kinds.get(kind)
-    if work is None:
-        raise ValueError(f"unknown work kind: {kind!r}")
+    work = _registered_work(kind)
     connection = db.session.connection()
     # On PostgreSQL the INSERT wakes the workers itself (its RETURNING calls pg_notify): no round trip.
     item_id = connection.execute(
@@ -97,9 +95,7 @@ def enqueue_from(kind: str, args) -> Insert:
     JSON arguments over that statement's rows, the other values as `enqueue` writes them (its run_after
     and created_at the bound `work_at`). RETURNING the id and the workers' wake (pg_notify, delivered at
     the commit). The caller says `queued()` with the id. Build it once (the kind's values are in it)."""
-    work = registered().kinds.get(kind)
-    if work is None:
-        raise ValueError(f"unknown work kind: {kind!r}")
+    work = _registered_work(kind)
     table, at = WorkItem.__table__, bindparam("work_at", type_=UTCDateTime)
     values = {
         "kind": literal(kind, String),
@@ -112,15 +108,19 @@ def enqueue_from(kind: str, args) -> Insert:
         "done": literal(0, Integer),
         "created_at": at,
     }
-    return (
-        insert(table)
-        .from_select(list(values), select(*values.values()))
-        .returning(table.c.id, func.pg_notify(CHANNEL, ""))
-    )
+    return insert(table).from_select(list(values), select(*values.values())).returning(table.c.id, _WAKE)
+
+
+def _registered_work(kind: str):
+    work = registered().kinds.get(kind)
+    if work is None:
+        raise ValueError(f"unknown work kind: {kind!r}")
+    return work
 
 
 _INSERT_ITEM = insert(WorkItem.__table__).returning(WorkItem.__table__.c.id)
-_INSERT_ITEM_AND_WAKE = _INSERT_ITEM.returning(func.pg_notify(CHANNEL, ""))  # wake(), in the INSERT
+_WAKE = func.pg_notify(CHANNEL, "")  # wake(), in an INSERT's RETURNING
+_INSERT_ITEM_AND_WAKE = _INSERT_ITEM.returning(_WAKE)
 _NOTIFY = text("SELECT pg_notify(:channel, '')")
 
 
