@@ -18,14 +18,16 @@ a difference of a few hundredths of a millisecond shows. Modes (`none` is the ap
   own fixed window: GET and TTL after the hit), as before volunteer_app.ratewindow (a limited view:
   the grab, a redemption);
 - `firstlook`: the feed reads its whole circle at once (feed.service.FIRST_LOOK = None), not a
-  smaller circle first.
+  smaller circle first;
+- `alone`: a new order in the session's transaction (BEGIN, caller, INSERT, COMMIT), as before
+  `extensions.writes_alone` (extensions.WRITES_ALONE = False).
 
 Each mode's median wall time a request is printed too: what it waits on the database (the wall less
 the CPU) is not this process's CPU, and a mode that changes the SQL shows there.
 
 `--redis-url` keeps the rate-limit counters in Redis, as a deployment and bench.storms do ("" keeps
 them in memory). POST sends no body (a grab); `--status` is the status every answer must have (a
-storm's loser: 409).
+storm's loser: 409); `--body submit` posts a valid new order (POST /orders, as bench.profile_endpoint).
 
 PROMETHEUS_MULTIPROC_DIR is set (to a temporary directory) as under gunicorn, so the metrics are
 written as the served app writes them.
@@ -42,7 +44,7 @@ import sys
 import tempfile
 import time
 
-MODES = ("none", "log", "metrics", "poolgauge", "etag", "readback", "firstlook")
+MODES = ("none", "log", "metrics", "poolgauge", "etag", "readback", "firstlook", "alone")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -59,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--redis-url", default=None, help="rate-limit counters (default: bench.load's)")
     parser.add_argument("--status", type=int, default=None, help="the status every answer must have")
+    parser.add_argument("--body", choices=["submit"], default=None)
     parser.add_argument("method", choices=["GET", "POST"])
     parser.add_argument("path", help="under /api/v1, e.g. /me/timebook")
     args = parser.parse_args(argv)
@@ -69,16 +72,17 @@ def main(argv: list[str] | None = None) -> None:
     # Before the app's modules are imported: prometheus_client picks its mode then.
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="ablate-metrics-"))
     from bench import load
-    from bench.profile_endpoint import app_with_tokens
+    from bench.profile_endpoint import app_with_tokens, submit_body
 
     load.use_redis(load.REDIS_URL if args.redis_url is None else args.redis_url)
     from limits.strategies import FixedWindowRateLimiter
 
-    from volunteer_app import metrics
+    from volunteer_app import extensions, metrics
     from volunteer_app.extensions import limiter
     from volunteer_app.feed import service as feed
 
-    app, _ids, tokens = app_with_tokens(args.database_url, args.role, args.users)
+    app, ids, tokens = app_with_tokens(args.database_url, args.role, args.users)
+    body = submit_body(app, ids[0]) if args.body == "submit" else None
     counting = limiter._limiter
     readback = FixedWindowRateLimiter(limiter._storage)
     client = app.test_client()
@@ -96,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         app.config["ETAG_DISABLED"] = mode == "etag"
         limiter._limiter = readback if mode == "readback" else counting
         feed.FIRST_LOOK = None if mode == "firstlook" else first_look
+        extensions.WRITES_ALONE = mode != "alone"
 
     def send(n: int) -> None:
         for i in range(n):
@@ -103,6 +108,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{load.API}{args.path}",
                 method=args.method,
                 headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}"},
+                json=body,
             )
             if reply.status_code != args.status if args.status else reply.status_code >= 300:
                 sys.exit(f"{args.path}: {reply.status_code} {reply.get_data(as_text=True)[:200]}")

@@ -70,6 +70,20 @@ def app_with_tokens(database_url: str, role: str, users: int):
     return app, ids, list(load.mint(app, ids).values())
 
 
+def submit_body(app, resident_id: int) -> dict:
+    """A valid POST /orders body (JSON-ready) near the resident's home station."""
+    from volunteer_app.accounts.models import User
+    from volunteer_app.extensions import db
+    from volunteer_app.sites import service as sites
+    from volunteer_app.sites.models import Site
+
+    with app.app_context():
+        home = db.session.get(Site, db.session.get(User, resident_id).home_site_id)
+        body = load.order_body(home.lat + 0.001, home.lng + 0.001, "剖析点单")
+        body["category_id"] = sites.list_categories()[0].id
+        return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in body.items()}
+
+
 def count_statements(app, fn) -> list[str]:
     """The statements (and transaction ends) `fn` sends on the app's engine: what a request costs in
     round trips. BEGIN is implicit in the driver and counted on the first statement of a transaction."""
@@ -170,16 +184,7 @@ def main(argv: list[str] | None = None) -> None:
     app, ids, tokens = app_with_tokens(args.database_url, args.role, args.users)
     body = json.loads(args.json) if args.json else None
     if args.body == "submit":
-        from volunteer_app.accounts.models import User
-        from volunteer_app.extensions import db
-        from volunteer_app.sites import service as sites
-        from volunteer_app.sites.models import Site
-
-        with app.app_context():
-            home = db.session.get(Site, db.session.get(User, ids[0]).home_site_id)
-            body = load.order_body(home.lat + 0.001, home.lng + 0.001, "剖析点单")
-            body["category_id"] = sites.list_categories()[0].id
-            body = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in body.items()}
+        body = submit_body(app, ids[0])
 
     client = app.test_client()
     statuses: dict[int, int] = {}

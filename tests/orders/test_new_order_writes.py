@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import event, func, select
+from sqlalchemy.exc import IntegrityError
 
 from tests.orders.conftest import order_body, run_worker
 from volunteer_app import changes
@@ -135,3 +136,71 @@ def test_a_new_order_is_logged_once_in_its_transaction(app, world):
         db.session.commit()
         lines = db.session.scalars(select(Change.id).where(Change.kind == "order", Change.ref_id == row.id))
         assert len(lines.all()) == 1
+
+
+@pytest.mark.parametrize("case", ["resident", "keyed", "proxy_new_resident"])
+def test_a_new_order_alone_in_autocommit_or_in_the_sessions_transaction(app, client, world, case):
+    """PostgreSQL (extensions.writes_alone): a resident's order without an Idempotency-Key is the caller's
+    read and the one INSERT, both in autocommit (no BEGIN, no COMMIT: the statement commits itself).
+    With a key, the INSERT is in the key's transaction; a proxy's order for a resident not yet known
+    writes the new account first, so the INSERT joins the session's transaction. Every row is there
+    afterwards and every connection is back in the pool."""
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite keeps its transaction")
+        engine = db.engine
+    seen: list[tuple[str, bool]] = []
+
+    def on_execute(conn, _cursor, statement, *_args):
+        seen.append((" ".join(statement.split())[:40], conn.connection.dbapi_connection.autocommit))
+
+    who, body, headers = world.resident, order_body(app), {}
+    if case == "keyed":
+        headers = {"Idempotency-Key": "alone-keyed-1"}
+    elif case == "proxy_new_resident":
+        who = world.mgr_s1
+        body = {**body, "resident_phone": "13800009999", "resident_name": "新居民"}
+    warm = client.post("/api/v1/orders", json=order_body(app), headers=world.resident.headers)
+    assert warm.status_code == 201  # (the process's caches of sites and categories filled, as in service)
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        answer = client.post("/api/v1/orders", json=body, headers={**who.headers, **headers})
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+    assert answer.status_code == 201, answer.json
+    inserts = [autocommit for statement, autocommit in seen if statement.startswith("WITH new_order AS")]
+    assert inserts == [case == "resident"], seen
+    if case == "resident":
+        assert [autocommit for _statement, autocommit in seen] == [True, True], seen  # caller, INSERT
+    with app.app_context():
+        assert db.engine.pool.checkedout() == 0
+    order, events, logged, notices = _rows(app, answer.json["id"])
+    assert order.title == body["title"] and len(events) == 1 and logged == ["order"] and len(notices) == 1
+    with app.app_context():
+        if case == "proxy_new_resident":
+            resident = db.session.scalar(select(User).where(User.id == order.resident_id))
+            assert resident is not None and resident.name == "新居民"
+
+
+def test_a_new_order_alone_that_fails_leaves_nothing(app, client, world, monkeypatch):
+    """The lone statement is whole or nothing: refused by the database halfway (its INSERT into orders
+    passes, then an INSERT of a CTE fails: a category id no row has, let past the service's own check,
+    which input cannot do), it leaves no order, no log line, no event, no notice, and its connection
+    goes back to the pool."""
+    from volunteer_app.sites import service as sites
+
+    tables = (Order, OrderEvent, Change, WorkItem)
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite keeps its transaction")
+        counts = [db.session.scalar(select(func.count()).select_from(t)) for t in tables]
+    warm = client.post("/api/v1/orders", json=order_body(app), headers=world.resident.headers)
+    assert warm.status_code == 201
+    monkeypatch.setattr(sites, "active_category", lambda _id: None)  # let a missing category through
+    body = order_body(app, category_id=987654)
+    with pytest.raises(IntegrityError):  # (the tests' app lets it through; served, it is a 500)
+        client.post("/api/v1/orders", json=body, headers=world.resident.headers)
+    with app.app_context():
+        assert db.engine.pool.checkedout() == 0
+        now = [db.session.scalar(select(func.count()).select_from(t)) for t in tables]
+        assert now == [n + 1 for n in counts]  # the warm-up's rows only

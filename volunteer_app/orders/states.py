@@ -19,7 +19,7 @@ from sqlalchemy import BigInteger, String, bindparam, insert, null, select
 from volunteer_app import changes
 from volunteer_app.db import UTCDateTime, update_batch, utcnow
 from volunteer_app.errors import Conflict, register_messages
-from volunteer_app.extensions import db
+from volunteer_app.extensions import alone_connection, db
 from volunteer_app.orders.models import Order, OrderEvent, OrderStatus, RatingState
 
 register_messages(
@@ -168,14 +168,16 @@ def create(
     each column as a SELECT gives it, defaults included), the change is logged for the statistics as a
     flush would (volunteer_app/changes.py) and the timeline event is written; on PostgreSQL the three
     in one statement (`_insert_order_logged`). Returns the row; the session's unit of work gets
-    nothing to flush from it. The calling service commits.
+    nothing to flush from it. The calling service commits; under `extensions.writes_alone`, while
+    nothing else has been written, the one statement runs in autocommit and has committed by itself
+    (`alone_connection`).
 
     `follow` (PostgreSQL; a function kept, as the statement is built once per process with it) gives
     one more INSERT for the same statement from the new row's columns (`new_order`'s, a CTE): the
     row then carries the id it returned as `followed_id`. Elsewhere it is not run and the row has no
     `followed_id`: the caller writes its row itself."""
     after = target(None, action, by=by)
-    connection = db.session.connection()
+    connection, alone = alone_connection()
     columns = {**values, **changes_, "status": after}
     if connection.dialect.name == "postgresql":  # the order, its log line and its event: one statement
         for key, default in _DEFAULTS:  # (SQLAlchemy fills them for an INSERT run as one, not in a CTE)
@@ -186,7 +188,8 @@ def create(
             bound["work_at"] = bound["logged_at"]
         statement = _insert_order_logged(tuple(sorted(columns)), follow)
         row = connection.execute(statement, {**columns, **bound}).one()
-        changes.logged("order", [row.id])
+        if not alone:  # (alone, it has committed: no later write of this request's can repeat it)
+            changes.logged("order", [row.id])
     else:
         row = connection.execute(_INSERT_ORDER, columns).one()
         changes.record("order", [row.id])
