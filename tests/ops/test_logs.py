@@ -330,6 +330,21 @@ def test_gunicorn_sends_its_error_log_through_the_app_and_has_no_access_log(monk
     from volunteer_app.config import gunicorn
 
     assert gunicorn.logconfig_dict == config and not hasattr(gunicorn, "accesslog")
+    # … and the logger builds no access-log line for a request either (gunicorn would, given a
+    # logconfig_dict, only for "gunicorn.access" to drop it).
+    from gunicorn.config import Config
+
+    cfg = Config()
+    cfg.set("logger_class", gunicorn.logger_class)
+    assert cfg.logger_class is gunicorn.NoAccessLogger
+    logger = object.__new__(gunicorn.NoAccessLogger)  # (not set up: that would reconfigure this process)
+    assert logger.access_log_enabled is False
+
+    def atoms(*_args):
+        raise AssertionError("access-log fields built")
+
+    monkeypatch.setattr(logger, "atoms", atoms)
+    assert logger.access(None, None, {}, None) is None
 
 
 # ---- redaction ---------------------------------------------------------------------------------------
