@@ -154,6 +154,7 @@ ONLINE_INDEXES = {
     "ix_appeals_site_created_at": "appeals",
 }
 
+
 def _orders(first: int, last: int) -> str:
     """Orders `first`..`last`, spread over two years and every state, as a city's table after some years."""
     return (
