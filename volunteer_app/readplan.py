@@ -21,6 +21,11 @@ with an execution context of the dialect's own class for the listeners.
 
 Plans are held weakly by statement: a statement built for one request and dropped takes its mark
 with it; only a statement run twice is ever compiled here.
+
+One write goes this way too: a new order's statement (orders.states.create) is a SELECT over
+data-modifying CTEs (the INSERTs with their RETURNING), so it is planned as a select is. For that
+statement of 4 KB, SQLAlchemy's cache key alone (a walk of the whole statement on every execution) was
+most of the 0.25 ms of CPU a new order saved (bench.ablate-style, in-process: 1.69 → 1.44 ms).
 """
 
 from __future__ import annotations

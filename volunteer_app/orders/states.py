@@ -16,7 +16,7 @@ from functools import cache
 from blinker import Namespace
 from sqlalchemy import BigInteger, String, bindparam, insert, null, select
 
-from volunteer_app import changes
+from volunteer_app import changes, readplan
 from volunteer_app.db import UTCDateTime, update_batch, utcnow
 from volunteer_app.errors import Conflict, register_messages
 from volunteer_app.extensions import alone_connection, db
@@ -187,7 +187,9 @@ def create(
         if follow is not None:
             bound["work_at"] = bound["logged_at"]
         statement = _insert_order_logged(tuple(sorted(columns)), follow)
-        row = connection.execute(statement, {**columns, **bound}).one()
+        # (a SELECT over data-modifying CTEs, built once: sent past SQLAlchemy's execution path, as
+        # the hot reads are; readplan checks it sends what SQLAlchemy would)
+        row = readplan.read(connection, statement, {**columns, **bound})[0]
         if not alone:  # (alone, it has committed: no later write of this request's can repeat it)
             changes.logged("order", [row.id])
     else:
