@@ -316,11 +316,17 @@ def alone_connection():
     commits as it ends: nothing else may be written with it); otherwise the session's connection and
     False (the caller's commit ends it)."""
     connection = g.get("alone")
-    if connection is not None:
-        session = db.session()  # (the request's Session itself: the scoped proxy lacks in_transaction)
-        if not (session.in_transaction() or session.new or session.dirty or session.deleted):
-            return connection, True
+    if connection is not None and not session_used():
+        return connection, True
     return db.session.connection(), False
+
+
+def session_used() -> bool:
+    """Whether anything has gone through the request's session: a transaction begun or a change
+    pending. A command whose one statement committed by itself (`writes_alone`) has nothing to commit:
+    its commit would begin and end an empty transaction of the session's, for nothing."""
+    session = db.session()  # (the request's Session itself: the scoped proxy lacks in_transaction)
+    return session.in_transaction() or bool(session.new or session.dirty or session.deleted)
 
 
 def lend_first_reads(connection) -> None:

@@ -11,7 +11,7 @@ from volunteer_app.accounts.models import User
 from volunteer_app.attendance import service as attendance
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Unprocessable, invalid, register_messages
-from volunteer_app.extensions import db
+from volunteer_app.extensions import db, session_used
 from volunteer_app.notifications import service as notifications
 from volunteer_app.orders import queries
 from volunteer_app.orders.models import Order
@@ -92,7 +92,8 @@ def submit_detail(*, who, data: dict) -> dict:
     built from the row its INSERT read back: no second transaction reads it. Commits."""
     row, resident = _submit(who, data)
     answer = queries.submitted_detail(row, resident)
-    db.session.commit()
+    if session_used():  # (else its one statement has committed by itself: extensions.writes_alone)
+        db.session.commit()
     return answer
 
 
