@@ -394,6 +394,81 @@ def test_redaction_masks_what_a_log_call_should_never_have_written(capture_logs)
     )
 
 
+def _records() -> list[logging.LogRecord]:
+    """Plain standard-library records of every shape the app writes (the request line, a message with
+    arguments, secrets in the text, in extras and nested in them, non-ASCII, a custom level), and
+    what takes the chain's own way (a traceback, a stack)."""
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMiJ9.c2lnbmF0dXJlLXdvdWxkLWJlLWhlcmU"
+
+    def record(name, level, msg, args=(), extra=None, exc_info=None, sinfo=None):
+        return logging.getLogger(name).makeRecord(
+            name, level, "f.py", 1, msg, args, exc_info, extra=extra, sinfo=sinfo
+        )
+
+    try:
+        raise ValueError(f"refresh {jwt} for 13912345678")
+    except ValueError:
+        import sys
+
+        failure = sys.exc_info()
+    return [
+        record(
+            "volunteer_app.request",
+            logging.INFO,
+            "request",
+            extra={
+                "method": "GET",
+                "route": "/api/v1/orders/<int:order_id>",
+                "status": 200,
+                "duration_ms": 1.2,
+            },
+        ),
+        record(
+            "volunteer_app.worker.queue",
+            logging.INFO,
+            "work %s (%s) queued",
+            (1023, "notifications.managers"),
+        ),
+        record("tests.leaky", logging.WARNING, "user 13912345678 sent Bearer %s at 30.274084", (jwt,)),
+        record(
+            "tests.leaky",
+            logging.ERROR,
+            "志愿者 %s",
+            ("张三",),
+            extra={"password": "x", "nested": {"token": jwt, "n": [1, "13812345678"]}, "lat": 30.1, "pid": 0},
+        ),
+        record("tests.custom", 15, "a custom level"),
+        record("tests.leaky", logging.WARNING, "warned", extra={"event": "not the event", "request_id": "x"}),
+        record("tests.leaky", logging.ERROR, "failed", exc_info=failure),
+        record("tests.leaky", logging.INFO, "with a stack", sinfo="Stack (most recent call last):\n  here"),
+    ]
+
+
+def test_a_plain_records_json_line_is_the_chains_line(monkeypatch):
+    """logs._Formatter writes a plain record's JSON line in one step; it must be exactly the line the
+    processor chain writes (the same fields, values, redaction and order), with request context bound."""
+    fast, chain = logs.formatter("json"), logs.formatter("json")
+    chain.fast_json = False
+    monkeypatch.setattr(logging, "_srcfile", None)
+    with structlog.contextvars.bound_contextvars(request_id="abc123", work_id=7):
+        for record in _records():
+            assert fast.format(record) == chain.format(record), record.msg
+        line = json.loads(fast.format(_records()[0]))
+        # … and the plain ones (all but the traceback and the stack) did not go through the chain.
+        through_chain = []
+        chain_format = structlog.stdlib.ProcessorFormatter.format
+        monkeypatch.setattr(
+            structlog.stdlib.ProcessorFormatter,
+            "format",
+            lambda self, record: through_chain.append(record.msg) or chain_format(self, record),
+        )
+        for record in _records():
+            fast.format(record)
+        assert through_chain == ["failed", "with a stack"]
+    assert list(line)[:4] == ["time", "level", "logger", "event"]
+    assert line["request_id"] == "abc123" and line["work_id"] == 7 and line["route"].startswith("/api/")
+
+
 def test_a_fresh_handler_writes_to_the_current_stderr(monkeypatch):
     """Test runners and servers swap sys.stderr after start-up: the default handler follows it."""
     made = logs.handler({"format": "json", "level": "INFO"})
