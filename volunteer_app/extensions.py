@@ -2,10 +2,11 @@
 
 import hashlib
 import logging
+import threading
 import time
 from functools import wraps
 
-from flask import g, request
+from flask import current_app, g, request
 from flask_jwt_extended import JWTManager as _JWTManager
 from flask_jwt_extended import view_decorators as _jwt_views
 from flask_jwt_extended.config import config as jwt_config
@@ -22,11 +23,12 @@ from sqlalchemy.exc import DBAPIError
 from webargs.flaskparser import FlaskParser
 
 from volunteer_app import readplan
-from volunteer_app.db import Base, is_outage
+from volunteer_app.db import IDLE_PING_SECONDS, Base, is_outage
 from volunteer_app.errors import Api
 from volunteer_app.ratewindow import CountingFixedWindow
 
 log = logging.getLogger(__name__)
+_IDLE = 0  # libpq's PQTRANS_IDLE (psycopg.pq.TransactionStatus.IDLE): a connection in no transaction
 
 
 class SQLAlchemy(_SQLAlchemy):
@@ -189,6 +191,11 @@ class Limiter(_Limiter):
         if in_middleware:
             return  # the before-request pass: nothing but views' limits exist, and views check their own
         super()._check_request_limit(callable_name, in_middleware)
+
+
+def _in_transaction(connection) -> bool:
+    dbapi_connection = connection.connection.dbapi_connection
+    return dbapi_connection is None or dbapi_connection.info.transaction_status != _IDLE
 
 
 def _cleanup_failed(error: DBAPIError, when: str, what: str) -> None:
@@ -354,13 +361,91 @@ def writes_begin() -> None:
 
 
 def _autocommit_connection():
-    """A connection of the view's own in autocommit (PostgreSQL): each statement its own transaction."""
-    return db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    """A connection of the view's own in autocommit (PostgreSQL): each statement its own transaction.
+    In a process that keeps one (`keep_read_connection`), the one it kept."""
+    engine = db.engine
+    if not current_app.extensions.get(_KEEP):
+        return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    kept = getattr(_kept, "connection", None)
+    if kept is not None:
+        _kept.connection = None
+        connection, owner, last_used = kept
+        if owner is engine and _usable(connection, last_used):
+            _kept.connection = kept
+            return connection
+        _drop(connection)
+    connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    _kept.connection = (connection, engine, time.monotonic())
+    return connection
+
+
+_KEEP = "volunteer_keep_read_connection"
+_kept = threading.local()  # (connection, its engine, when it was last given back) of this thread
+
+
+def keep_read_connection(app) -> None:
+    """From now on this process keeps its views' autocommit connection (`_autocommit_connection`)
+    from one request to the next instead of taking it from the pool and putting it back each time: a
+    gunicorn sync worker (config/gunicorn.py post_fork), which serves one request at a time on one
+    thread for its whole life. Taking and giving back (the pool's checkout and checkin, the isolation
+    level set and reset) was a tenth of a hot read's Python (bench/README.md "Hot paths, eleventh
+    pass"). Each thread keeps its own. A kept connection idle longer than db.IDLE_PING_SECONDS is
+    pinged before it serves again, as the pool pings its own (db.ping_when_idle); one that failed is
+    dropped and the next request opens another. Elsewhere (the development server's threads, the
+    tests) connections go back to the pool after each request."""
+    app.extensions[_KEEP] = True
+
+
+def release_kept_connection() -> None:
+    """Put this thread's kept connection, if any, back in its pool (a shutdown, a test's end)."""
+    kept = getattr(_kept, "connection", None)
+    _kept.connection = None
+    if kept is not None:
+        if _usable(kept[0], time.monotonic()):
+            _give_back(kept[0])
+        else:
+            _drop(kept[0])
+
+
+def _usable(connection, last_used: float) -> bool:
+    """Whether a kept connection may serve the next request: alive (pinged after an idle while) and
+    outside any transaction."""
+    if connection.closed or connection.invalidated:
+        return False
+    dbapi_connection = connection.connection.dbapi_connection
+    if dbapi_connection is None or dbapi_connection.info.transaction_status != _IDLE:
+        return False
+    if time.monotonic() - last_used <= IDLE_PING_SECONDS:
+        return True
+    try:
+        connection.dialect.do_ping(dbapi_connection)
+    except Exception:  # dead (a restart, a proxy): the next request gets a new one, never this error
+        return False
+    return True
+
+
+def _drop(connection) -> None:
+    """A kept connection that may not serve again: closed for good, never put back in the pool."""
+    try:
+        if not connection.closed and not connection.invalidated:
+            connection.invalidate()
+        connection.close()
+    except Exception:  # it is gone either way
+        log.debug("dropping a kept connection failed", exc_info=True)
 
 
 def _give_back(connection) -> None:
     """Close a view's own connection; one that died meanwhile is logged and replaced, never an error
-    for the answer already made (as the Session's cleanup, SQLAlchemy._teardown_session)."""
+    for the answer already made (as the Session's cleanup, SQLAlchemy._teardown_session). A kept one
+    (`keep_read_connection`) stays, unless it died or is left in a transaction."""
+    kept = getattr(_kept, "connection", None)
+    if kept is not None and kept[0] is connection:
+        if connection.closed or connection.invalidated or _in_transaction(connection):
+            _kept.connection = None
+            _drop(connection)
+        else:
+            _kept.connection = (connection, kept[1], time.monotonic())
+        return
     try:
         connection.close()
     except DBAPIError as error:

@@ -70,15 +70,22 @@ def pre_fork(server, worker):
 
 
 def post_fork(server, worker):
+    """A worker's database connections are its own: the master's are forgotten here. A sync worker
+    (one request at a time, on one thread, for its whole life) keeps its views' autocommit connection
+    from one request to the next (extensions.keep_read_connection)."""
     app = server.app.wsgi()  # the application the master preloaded (whatever the command line named)
     if "sqlalchemy" not in getattr(app, "extensions", {}):
         return  # not a Flask-SQLAlchemy app (the load bench's baseline makes its engine per worker)
-    from volunteer_app.extensions import db
+    from gunicorn.workers.sync import SyncWorker
+
+    from volunteer_app.extensions import db, keep_read_connection
 
     with app.app_context():
         for engine in db.engines.values():
             # close=False: leave the parent's connections alone, just forget them in this child.
             engine.dispose(close=False)
+    if isinstance(worker, SyncWorker):
+        keep_read_connection(app)
 
 
 def child_exit(server, worker):
