@@ -69,8 +69,9 @@ def available_tasks(
     if next_cursor is None:  # the smaller circle did not fill the page (or was not tried): the whole
         rows, next_cursor = page(radius_m)
     items = []
+    fields = rows[0]._fields if rows else ()  # (a dict of each row by zip: a quarter of Row._asdict's cost)
     for row in rows:
-        item = row._asdict()
+        item = dict(zip(fields, row, strict=True))
         item["distance_m"] = distance_m(lat, lng, item["lat"], item["lng"])
         item["target_groups"] = item["target_groups"] or []
         item["skills"] = item["skills"] or []
