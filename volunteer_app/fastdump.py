@@ -8,6 +8,11 @@ field the key, how to read the value and the field's own `_serialize` (the forma
 would apply), with ints, floats and strs passed through as they are (what `int()`, `float()` and
 `str()` would return), and Nested and List fields planned in turn.
 
+A dict (what services hand the hottest responses) is dumped by one function written out for the
+schema (`_dict_dump`): the same reads, defaults and formatting inline, ISO dates by the function
+marshmallow calls for them, lists of strings in one comprehension (a feed page: 156 → 99 µs, against
+marshmallow's 393).
+
 Only what the plan reproduces exactly is planned: a schema with dump hooks or its own `get_attribute`,
 or a field that overrides `serialize` or `get_value`, is dumped by marshmallow itself (the whole schema,
 or that one field). With `CHECK` set (the test suite sets it), every fast dump is compared with
