@@ -228,9 +228,7 @@ def redact_text(text: str) -> str:
         return clean
     redacted = _TEXT.sub(_replace, text)
     if redacted == text and len(text) <= 100:  # (only what had nothing to hide is remembered)
-        if len(_CLEAN) >= 4096:
-            _CLEAN.clear()
-        _CLEAN[text] = text
+        _remember(_CLEAN, text, text)
     return redacted
 
 
@@ -245,13 +243,18 @@ def _secret_key(key: str) -> bool:
     secret = _SECRET_KEYS.get(key)
     if secret is None:
         secret = _SECRET_KEY.search(key) is not None
-        if len(_SECRET_KEYS) >= 4096:
-            _SECRET_KEYS.clear()
-        _SECRET_KEYS[key] = secret
+        _remember(_SECRET_KEYS, key, secret)
     return secret
 
 
 _SECRET_KEYS: dict[str, bool] = {}
+
+
+def _remember(memo: dict, key, value) -> None:
+    """`value` kept for `key` in `memo`, which is emptied whenever it holds 4,096 (bounded memory)."""
+    if len(memo) >= 4096:
+        memo.clear()
+    memo[key] = value
 
 
 def _redact(value: Any) -> Any:
