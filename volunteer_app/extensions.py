@@ -193,11 +193,6 @@ class Limiter(_Limiter):
         super()._check_request_limit(callable_name, in_middleware)
 
 
-def _in_transaction(connection) -> bool:
-    dbapi_connection = connection.connection.dbapi_connection
-    return dbapi_connection is None or dbapi_connection.info.transaction_status != _IDLE
-
-
 def _cleanup_failed(error: DBAPIError, when: str, what: str) -> None:
     """Log a failure to give a connection back after the answer was made: a dead database is a
     warning (the pool replaces the connection), anything else a logged error; neither is raised."""
@@ -368,11 +363,10 @@ def _autocommit_connection():
         return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     kept = getattr(_kept, "connection", None)
     if kept is not None:
-        _kept.connection = None
         connection, owner, last_used = kept
         if owner is engine and _usable(connection, last_used):
-            _kept.connection = kept
             return connection
+        _kept.connection = None
         _drop(connection)
     connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     _kept.connection = (connection, engine, time.monotonic())
@@ -397,7 +391,7 @@ def keep_read_connection(app) -> None:
 
 
 def release_kept_connection() -> None:
-    """Put this thread's kept connection, if any, back in its pool (a shutdown, a test's end)."""
+    """Put this thread's kept connection, if any, back in its pool (a test's end)."""
     kept = getattr(_kept, "connection", None)
     _kept.connection = None
     if kept is not None:
@@ -440,11 +434,12 @@ def _give_back(connection) -> None:
     (`keep_read_connection`) stays, unless it died or is left in a transaction."""
     kept = getattr(_kept, "connection", None)
     if kept is not None and kept[0] is connection:
-        if connection.closed or connection.invalidated or _in_transaction(connection):
+        now = time.monotonic()
+        if _usable(connection, now):  # (used just now: alive unless it says otherwise; no ping)
+            _kept.connection = (connection, kept[1], now)
+        else:
             _kept.connection = None
             _drop(connection)
-        else:
-            _kept.connection = (connection, kept[1], time.monotonic())
         return
     try:
         connection.close()
