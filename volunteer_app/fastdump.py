@@ -99,15 +99,8 @@ def _dict_dump(fields: list, steps: list) -> Callable[[dict], dict]:
     env: dict[str, Any] = {"missing": missing}
     lines = ["def dump(obj):", "    out = {}"]
     for i, ((name, field), (key, step)) in enumerate(zip(fields, steps, strict=True)):
-        kind = type(field)
         attribute = field.attribute or name
-        generic = (
-            kind.serialize is not _Field.serialize
-            or kind.get_value is not _Field.get_value
-            or not field._CHECK_ATTRIBUTE
-            or "." in attribute
-        )
-        if generic:
+        if not getattr(step, "planned", False) or "." in attribute:  # (marshmallow's, or dotted)
             env[f"s{i}"] = step
             lines += [f"    v = s{i}(obj)", "    if v is not missing:", f"        out[{key!r}] = v"]
             continue
@@ -122,28 +115,24 @@ def _dict_dump(fields: list, steps: list) -> Callable[[dict], dict]:
                 f"        v = d{i}()" if callable(default) else f"        v = d{i}",
             ]
         lines.append("    if v is not missing:")
-        body = "        "
-        passes = _passes_through(field) if not _structured(field) else None
+        passes = _passes_through(field)  # (None for Nested and List: neither formats as a number or str)
         temporal = _temporal_format(field)
         inner = field.inner if isinstance(field, ma.fields.List) else None
-        inner_passes = _passes_through(inner) if inner is not None and not _structured(inner) else None
+        inner_passes = _passes_through(inner) if inner is not None else None
         if passes is not None:
             env[f"t{i}"], env[f"z{i}"] = passes, field._serialize
-            lines.append(
-                f"{body}out[{key!r}] = v if type(v) is t{i} or v is None else z{i}(v, {name!r}, obj)"
-            )
+            value = f"v if type(v) is t{i} or v is None else z{i}(v, {name!r}, obj)"
         elif temporal is not None:  # (what _TemporalField._serialize calls: None stays None)
             env[f"iso{i}"] = temporal
-            lines.append(f"{body}out[{key!r}] = None if v is None else iso{i}(v)")
+            value = f"None if v is None else iso{i}(v)"
         elif inner_passes is not None and type(field)._serialize is ma.fields.List._serialize:
             env[f"t{i}"], env[f"z{i}"] = inner_passes, inner._serialize
-            lines.append(
-                f"{body}out[{key!r}] = None if v is None else "
-                f"[x if type(x) is t{i} or x is None else z{i}(x, {name!r}, obj) for x in v]"
-            )
+            each = f"x if type(x) is t{i} or x is None else z{i}(x, {name!r}, obj)"
+            value = f"None if v is None else [{each} for x in v]"
         else:
             env[f"f{i}"] = _formatter(field, name)
-            lines.append(f"{body}out[{key!r}] = f{i}(v, obj)")
+            value = f"f{i}(v, obj)"
+        lines.append(f"        out[{key!r}] = {value}")
     lines.append("    return out")
     exec("\n".join(lines), env)  # (the code is this function's own, from the schema's field names)
     return env["dump"]
@@ -162,13 +151,9 @@ def _temporal_format(field: _Field) -> Callable[[Any], Any] | None:
     return field.SERIALIZATION_FUNCS.get(field.format or field.DEFAULT_FORMAT)
 
 
-def _structured(field: _Field) -> bool:
-    """A Nested or List field (formatted by `_formatter`'s plan, not passed through)."""
-    return isinstance(field, ma.fields.Nested | ma.fields.List)
-
-
 def _step(name: str, field: _Field) -> Callable[[Any], Any]:
-    """obj → the field's dumped value (or `missing`, which leaves the key out)."""
+    """obj → the field's dumped value (or `missing`, which leaves the key out). A step that reads and
+    formats the value here (not marshmallow) says so (`step.planned`)."""
     kind = type(field)
     if kind.serialize is not _Field.serialize or kind.get_value is not _Field.get_value:
         return lambda obj: field.serialize(name, obj, accessor=ma.utils.get_value)
@@ -186,6 +171,7 @@ def _step(name: str, field: _Field) -> Callable[[Any], Any]:
                 return missing
         return formatted(value, obj)
 
+    step.planned = True
     return step
 
 
