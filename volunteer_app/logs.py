@@ -31,8 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from structlog.contextvars import STRUCTLOG_KEY_PREFIX, bind_contextvars, bound_contextvars, get_contextvars
-from structlog.stdlib import add_log_level
+from structlog.contextvars import bind_contextvars, bound_contextvars, get_contextvars
 
 from volunteer_app.jsonprovider import dumps_line
 
@@ -47,7 +46,6 @@ _ENVIRON_LINE = "volunteer_app.request_line"
 # Routes whose successful requests log at DEBUG: a load balancer asks them every few seconds.
 PROBES = frozenset({"/healthz", "/readyz"})
 _MARK = "_volunteer_app_logs"  # our handler on the root logger (replaced, never stacked)
-_CONTEXT_PREFIX, _CONTEXT_PREFIX_LEN = STRUCTLOG_KEY_PREFIX, len(STRUCTLOG_KEY_PREFIX)  # bound_contextvars'
 
 request_log = logging.getLogger("volunteer_app.request")
 
@@ -288,13 +286,9 @@ _PLAIN_KEYS = frozenset({"time", "level", "logger", "pid", "request_id", "route"
 
 def _add_time(_logger, _name, event_dict: dict) -> dict:
     record = event_dict.get("_record")
-    event_dict["time"] = _time_of(record.created if record else time.time())
+    moment = datetime.fromtimestamp(record.created if record else time.time(), UTC)
+    event_dict["time"] = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return event_dict
-
-
-def _time_of(seconds: float) -> str:
-    """A line's time: ISO 8601, UTC, to the millisecond (2026-12-07T09:55:27.040Z)."""
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _add_pid(_logger, _name, event_dict: dict) -> dict:
@@ -349,10 +343,11 @@ def formatter(fmt: str, colors: bool = False) -> structlog.stdlib.ProcessorForma
 
 class _Formatter(structlog.stdlib.ProcessorFormatter):
     """structlog's ProcessorFormatter, with the JSON line of a plain standard-library record (no
-    traceback, no stack: the request line, a "work queued" line) made in one step: the same fields from
-    the same functions (`redact`, `_in_order`, `dumps_line`), in the same order, as the chain above
-    makes them, without copying the record, dispatching a dozen processors and formatting the result
-    once more (`logging.Formatter.format` of "%(message)s"). The request line is written on every
+    traceback, no stack: the request line, a "work queued" line) made in one step: the chain's own
+    pre-chain and the processors that do something for such a record (`redact`, `_in_order`, the
+    renderer's `dumps_line`), in the same order, without copying the record, dispatching the processors
+    that have nothing to do (the meta, stack and traceback ones) and formatting the result once more
+    (`logging.Formatter.format` of "%(message)s"). The request line is written on every
     request; through the chain it was about a tenth of a hot read's CPU in-process (bench.ablate's
     `log` mode). tests/ops/test_logs.py compares the two ways line by line."""
 
@@ -363,20 +358,12 @@ class _Formatter(structlog.stdlib.ProcessorFormatter):
     def format(self, record: logging.LogRecord) -> str:
         if not self.fast_json or record.exc_info or record.stack_info or hasattr(record, "_logger"):
             return super().format(record)  # (a traceback, a stack, or a structlog logger's event)
-        line = {"event": record.getMessage()}
-        # merge_contextvars, add_log_level, add_logger_name, _add_time, _add_pid, _add_extra:
-        context = contextvars.copy_context()
-        for var in context:
-            name = var.name
-            if name.startswith(_CONTEXT_PREFIX) and context[var] is not Ellipsis:
-                line.setdefault(name[_CONTEXT_PREFIX_LEN:], context[var])
-        add_log_level(None, record.levelname.lower(), line)  # (structlog's names: warn → warning, …)
-        line["logger"] = record.name
-        line["time"] = _time_of(record.created)
-        line["pid"] = os.getpid()
-        for key, value in record.__dict__.items():
-            if key not in _RECORD_KEYS and not key.startswith("_"):
-                line.setdefault(key, value)
+        # The pre-chain (_SHARED, _add_extra) as the chain calls it, on the record itself (not a copy);
+        # its `_record` then removed, as remove_processors_meta does.
+        line = {"event": record.getMessage(), "_record": record}
+        for step in self.foreign_pre_chain:
+            line = step(None, record.levelname.lower(), line)
+        del line["_record"]
         return dumps_line(_in_order(None, None, redact(None, None, line)))
 
 
