@@ -148,7 +148,8 @@ class Blueprint(_Blueprint):
             if key in self.ETAG_INCLUDE_HEADERS:
                 digest.update(f"\n{key}: {value}".encode())
         etag = digest.hexdigest()
-        self._check_not_modified(etag)
+        if "HTTP_IF_NONE_MATCH" in request.environ:  # (else nothing to match: no header parsed)
+            self._check_not_modified(etag)
         response.set_etag(etag)
 
 

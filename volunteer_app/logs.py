@@ -10,8 +10,9 @@ is the safety net for what a log call should never have written (tokens, passwor
 numbers, coordinates, full phone numbers).
 
 The request line: each request writes one line, `event="request"`, with its method, route template
-(`/api/v1/orders/<int:order_id>`, never the path with its ids or the query string), status, duration
-and the caller's user id when a token named one. The probes (/healthz, /readyz) write theirs at DEBUG.
+(`/api/v1/orders/<int:order_id>`, never the path with its ids or the query string), status, duration,
+the caller's user id when a token named one, and the background work it queued (`work_queued`). The
+probes (/healthz, /readyz) write theirs at DEBUG.
 
 The request id: `X-Request-ID` from the client's request when a trusted proxy sits in front
 (`[app] proxy_hops` > 0; only then can the header be the proxy's, not the client's) and it is short
@@ -43,6 +44,7 @@ HEADER = "X-Request-ID"
 _GOOD_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _ENVIRON_ID = "volunteer_app.request_id"
 _ENVIRON_LINE = "volunteer_app.request_line"
+_ENVIRON_QUEUED = "volunteer_app.work_queued"
 # Routes whose successful requests log at DEBUG: a load balancer asks them every few seconds.
 PROBES = frozenset({"/healthz", "/readyz"})
 _MARK = "_volunteer_app_logs"  # our handler on the root logger (replaced, never stacked)
@@ -110,19 +112,39 @@ def _request_line(wsgi_env, status_line: str, started: float) -> None:
         level = logging.DEBUG
     else:
         level = logging.INFO
+    queued = wsgi_env.get(_ENVIRON_QUEUED)
     if not request_log.isEnabledFor(level):
+        for work in queued or ():  # (no request line to name them in: each its own line, as outside)
+            queued_line(work["work_id"], work["work_kind"])
         return
-    request_log.log(
-        level,
-        "request",
-        extra={
-            "method": wsgi_env.get("REQUEST_METHOD"),
-            "route": route,
-            "status": status,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-            "user_id": noted.get("user_id"),
-        },
-    )
+    extra = {
+        "method": wsgi_env.get("REQUEST_METHOD"),
+        "route": route,
+        "status": status,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        "user_id": noted.get("user_id"),
+    }
+    if queued:
+        extra["work_queued"] = queued
+    request_log.log(level, "request", extra=extra)
+
+
+def work_queued(item_id: int, kind: str) -> None:
+    """Background work was queued (worker.queue). In a request, its request line names it
+    (`work_queued`: its `work_id` and `work_kind`, the fields of the worker's lines for it), which is
+    how an operator follows a request into the worker: one line a request, not one more for each item
+    (the "work N queued" line was about a twentieth of a new order's CPU). Elsewhere (the worker, the
+    scheduler, a command) it gets its own line, with whatever context is bound."""
+    from flask import has_request_context, request
+
+    if has_request_context() and _ENVIRON_ID in request.environ:  # (served through _RequestScope)
+        request.environ.setdefault(_ENVIRON_QUEUED, []).append({"work_id": item_id, "work_kind": kind})
+    else:
+        queued_line(item_id, kind)
+
+
+def queued_line(item_id: int, kind: str) -> None:
+    logging.getLogger("volunteer_app.worker.queue").info("work %s (%s) queued", item_id, kind)
 
 
 def _note_request(_exc=None) -> None:

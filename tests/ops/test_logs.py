@@ -20,6 +20,7 @@ from werkzeug.serving import make_server
 
 from tests.conftest import make_app
 from volunteer_app import logs
+from volunteer_app.extensions import db
 from volunteer_app.scheduler.registry import Job, registered
 from volunteer_app.scheduler.runner import run_due
 from volunteer_app.settings import ConfigError, logging_settings
@@ -228,15 +229,45 @@ def test_a_work_item_is_followed_from_its_request_to_the_worker(app, client, wor
     assert response.status_code == 202, response.json
     job_id = response.json["id"]
     rid = response.headers["X-Request-ID"]
-    queued = [line for line in by_request(logged.lines())[rid] if line["event"].endswith("queued")]
-    assert queued and queued[0]["event"].startswith(f"work {job_id} ")
+    # The request's one line names the work it queued: no line of its own for it.
+    (line,) = by_request(logged.lines())[rid]
+    assert line["event"] == "request" and line["status"] == 202
+    assert line["work_queued"] == [{"work_id": job_id, "work_kind": "exports.export"}]
     logged.clear()
     with app.app_context():
         assert Worker(app).run_once() >= 1
     mine = [line for line in logged.lines() if line.get("work_id") == job_id]
     assert mine and mine[-1]["event"].startswith(f"work {job_id} (") and mine[-1]["event"].endswith("done")
-    assert {line["work_kind"] for line in mine} == {queued[0]["event"].split("(")[1].split(")")[0]}
+    assert {line["work_kind"] for line in mine} == {"exports.export"}
     assert all("request_id" not in line for line in logged.lines())  # the worker is no request
+
+
+def test_work_queued_outside_a_request_or_its_line_gets_a_line_of_its_own(app, client, world, capture_logs):
+    """Queued by the worker, the scheduler or a command: its own line. In a request whose line is not
+    written at that level (the request logger set above INFO), its own line too, with the request id."""
+    from volunteer_app.worker import queue
+
+    logged = capture_logs(level="INFO")
+    with app.app_context():
+        item_id = queue.enqueue("exports.export", {"site_id": world.sites["S1"]})
+        db.session.rollback()
+    (line,) = logged.lines()
+    assert line["event"] == f"work {item_id} (exports.export) queued"
+    assert line["logger"] == "volunteer_app.worker.queue" and "request_id" not in line
+
+    logged = capture_logs(level="INFO", levels={"volunteer_app.request": "WARNING"})
+    try:
+        today = datetime.now(UTC).date()
+        response = client.post(
+            f"/api/v1/sites/{world.sites['S1']}/exports",
+            json={"kind": "orders", "format": "csv", "from": today.isoformat(), "to": today.isoformat()},
+            headers=world.mgr_s1.headers,
+        )
+        assert response.status_code == 202, response.json
+    finally:
+        logging.getLogger("volunteer_app.request").setLevel(logging.NOTSET)
+    (line,) = by_request(logged.lines())[response.headers["X-Request-ID"]]
+    assert line["event"] == f"work {response.json['id']} (exports.export) queued"
 
 
 def said(now: datetime) -> dict:

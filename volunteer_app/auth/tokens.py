@@ -147,7 +147,10 @@ _SCHEME = re.compile(r"(^|,)(\s*)bearer(?=\s|,|$)", re.IGNORECASE)
 
 def _canonical_scheme() -> None:
     raw = request.environ.get("HTTP_AUTHORIZATION")
-    if raw:
+    # A phone's header is already canonical: "Bearer " first and no comma for another scheme to
+    # follow (the pattern matches only at the start or after a comma). Not searched for: the search
+    # runs over the whole token, 8 µs of every authenticated request.
+    if raw and not (raw.startswith("Bearer ") and "," not in raw):
         request.environ["HTTP_AUTHORIZATION"] = _SCHEME.sub(r"\1\2Bearer", raw)
 
 

@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.dml import Insert
 
+from volunteer_app import logs
 from volunteer_app.db import UTCDateTime, utcnow
 from volunteer_app.extensions import db
 from volunteer_app.worker.models import WorkItem, WorkResultChunk, WorkState
@@ -78,15 +79,16 @@ def enqueue(kind: str, args: dict | None = None, *, owner_id: int | None = None)
             "run_after": utcnow(),
         },
     ).scalar_one()  # the id (and, on PostgreSQL, pg_notify's void)
-    # With the request's id: the thread an operator follows from a request to the worker's lines
-    # (which carry work_id). Logged before the commit: a rolled-back request leaves the line only.
+    # Named in the request's line (or its own line, with the context's ids): the thread an operator
+    # follows to the worker's lines (which carry work_id). A rolled-back request names it all the same.
     queued(item_id, kind)
     return item_id
 
 
 def queued(item_id: int, kind: str) -> None:
-    """The line saying an item was queued (by `enqueue`, or by a caller's own statement: `enqueue_from`)."""
-    log.info("work %s (%s) queued", item_id, kind)
+    """Say an item was queued (by `enqueue`, or by a caller's own statement: `enqueue_from`): in a
+    request, in its request line; elsewhere in a line of its own (logs.work_queued)."""
+    logs.work_queued(item_id, kind)
 
 
 def enqueue_from(kind: str, args) -> Insert:
