@@ -11,7 +11,6 @@ between runs a minute apart; flipped every batch in one process, the drift is sh
 a difference of a few hundredths of a millisecond shows. Modes (`none` is the app as it is):
 
 - `log`: the request's log line not written (its logger disabled);
-- `worklog`: the "work N queued" lines not written (the queue's logger disabled);
 - `metrics`: the request metrics' hooks (`metrics._start`, `metrics._count`) not run;
 - `poolgauge`: the pool gauges not set on checkout and checkin;
 - `etag`: no ETag computed (flask-smorest's ETAG_DISABLED);
@@ -45,7 +44,7 @@ import sys
 import tempfile
 import time
 
-MODES = ("none", "log", "worklog", "metrics", "poolgauge", "etag", "readback", "firstlook", "alone")
+MODES = ("none", "log", "metrics", "poolgauge", "etag", "readback", "firstlook", "alone")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -93,7 +92,6 @@ def main(argv: list[str] | None = None) -> None:
 
     def switch(mode: str) -> None:
         logging.getLogger("volunteer_app.request").disabled = mode == "log"
-        logging.getLogger("volunteer_app.worker.queue").disabled = mode == "worklog"
         hooks = (metrics._start, metrics._count) if mode == "metrics" else ()
         app.before_request_funcs[None] = [f for f in before if f not in hooks]
         app.after_request_funcs[None] = [f for f in after if f not in hooks]
