@@ -20,7 +20,9 @@ a difference of a few hundredths of a millisecond shows. Modes (`none` is the ap
 - `firstlook`: the feed reads its whole circle at once (feed.service.FIRST_LOOK = None), not a
   smaller circle first;
 - `alone`: a new order in the session's transaction (BEGIN, caller, INSERT, COMMIT), as before
-  `extensions.writes_alone` (extensions.WRITES_ALONE = False).
+  `extensions.writes_alone` (extensions.WRITES_ALONE = False);
+- `quiet`: planned reads through SQLAlchemy's `_cursor_execute` with an execution context even with no
+  listener, as before readplan's quiet path (readplan.QUIET_PATH = False).
 
 Each mode's median wall time a request is printed too: what it waits on the database (the wall less
 the CPU) is not this process's CPU, and a mode that changes the SQL shows there.
@@ -44,7 +46,7 @@ import sys
 import tempfile
 import time
 
-MODES = ("none", "log", "metrics", "poolgauge", "etag", "readback", "firstlook", "alone")
+MODES = ("none", "log", "metrics", "poolgauge", "etag", "readback", "firstlook", "alone", "quiet")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     load.use_redis(load.REDIS_URL if args.redis_url is None else args.redis_url)
     from limits.strategies import FixedWindowRateLimiter
 
-    from volunteer_app import extensions, metrics
+    from volunteer_app import extensions, metrics, readplan
     from volunteer_app.extensions import limiter
     from volunteer_app.feed import service as feed
 
@@ -101,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         limiter._limiter = readback if mode == "readback" else counting
         feed.FIRST_LOOK = None if mode == "firstlook" else first_look
         extensions.WRITES_ALONE = mode != "alone"
+        readplan.QUIET_PATH = mode != "quiet"
 
     def send(n: int) -> None:
         for i in range(n):

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import weakref
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, exc
 from sqlalchemy.engine.row import Row
 
 _SEEN = object()  # executed once through SQLAlchemy: planned if it comes again
@@ -55,6 +55,7 @@ class Rows(list):
 
 class Plan:
     __slots__ = (
+        "bind",
         "compiled",
         "dialect",
         "escaped",
@@ -74,6 +75,7 @@ class Plan:
         self.metadata = metadata
         self.row_processors = metadata._effective_processors
         self.key_to_index = metadata._key_to_index
+        self.bind = _binder(compiled)
 
     def parameters(self, params: dict) -> dict:
         """What SQLAlchemy's execution context would bind (DefaultExecutionContext._init_compiled)."""
@@ -89,18 +91,28 @@ class Plan:
         }
 
     def run(self, connection: Connection, params: dict) -> Rows:
-        values = self.compiled.construct_params(params, escape_names=False)
-        parameters = self._bind(values)
+        values, parameters = self.bind(params)
         dbapi_connection = connection.connection
         cursor = dbapi_connection.cursor()
-        context = self._context(connection, dbapi_connection, cursor, values, parameters)
         try:
-            # events, echo, and a driver error wrapped (and its connection invalidated) as SQLAlchemy does
-            connection._cursor_execute(cursor, self.sql, parameters, context)
-            try:
-                data = cursor.fetchall()
-            except Exception as error:
-                connection._handle_dbapi_exception(error, self.sql, parameters, cursor, context)
+            if QUIET_PATH and _quiet(connection):
+                # No listener, no echo: what _cursor_execute would do comes down to the driver's
+                # execute; an error is wrapped (and its connection invalidated) as SQLAlchemy does.
+                try:
+                    cursor.execute(self.sql, parameters)
+                    data = cursor.fetchall()
+                except BaseException as error:
+                    context = self._context(connection, dbapi_connection, cursor, values, parameters)
+                    connection._handle_dbapi_exception(error, self.sql, parameters, cursor, context)
+            else:
+                context = self._context(connection, dbapi_connection, cursor, values, parameters)
+                # events, echo, and a driver error wrapped (and its connection invalidated) as
+                # SQLAlchemy does
+                connection._cursor_execute(cursor, self.sql, parameters, context)
+                try:
+                    data = cursor.fetchall()
+                except Exception as error:
+                    connection._handle_dbapi_exception(error, self.sql, parameters, cursor, context)
         finally:
             connection._safe_close_cursor(cursor)
         metadata, processors, key_to_index = self.metadata, self.row_processors, self.key_to_index
@@ -124,6 +136,65 @@ class Plan:
         context.unicode_statement = context.statement = self.sql
         context.cursor = cursor
         return context
+
+
+# False: every planned read goes through Connection._cursor_execute with an execution context, as
+# with listeners (bench.ablate's `quiet` mode: what the quiet path saves).
+QUIET_PATH = True
+
+
+def _quiet(connection: Connection) -> bool:
+    """Whether nothing would see a statement go by on `connection`: no before/after cursor-execute
+    listener (the tests' statement counters, Sentry's spans), no dialect do_execute hook, no echo."""
+    dispatch = connection.dispatch
+    return not (
+        connection._echo
+        or dispatch.before_cursor_execute
+        or dispatch.after_cursor_execute
+        or (connection.dialect._has_events and connection.dialect.dispatch.do_execute)
+    )
+
+
+_MISSING = object()
+
+
+def _binder(compiled):
+    """A function of a call's parameters to (values, parameters): what `compiled.construct_params`
+    gives (each bound parameter's value by its key or its name, else its own value, or the error a
+    required one gives) and what SQLAlchemy's execution context then sends (each value through its
+    bind processor, under its escaped name). Written out per statement: the general loops looked up
+    each parameter's attributes, escaping and processor again at every call. `_plan_of` checks it
+    against what SQLAlchemy sent before the plan is ever used."""
+    processors, escaped = compiled._bind_processors, compiled.escaped_bind_names or {}
+    env: dict = {"MISSING": _MISSING, "required": _required}
+    lines, values, sent = ["def bind(params):"], [], []
+    for i, (bindparam, name) in enumerate(compiled.bind_names.items()):
+        env[f"k{i}"], env[f"n{i}"] = bindparam.key, name
+        lines.append(f"    v{i} = params.get(k{i}, MISSING)")
+        if name != bindparam.key:
+            lines.append(f"    if v{i} is MISSING: v{i} = params.get(n{i}, MISSING)")
+        if bindparam.required:
+            lines.append(f"    if v{i} is MISSING: required(k{i})")
+        elif bindparam.callable:
+            env[f"b{i}"] = bindparam
+            lines.append(f"    if v{i} is MISSING: v{i} = b{i}.effective_value")
+        else:
+            env[f"d{i}"] = bindparam.value
+            lines.append(f"    if v{i} is MISSING: v{i} = d{i}")
+        values.append(f"n{i}: v{i}")
+        env[f"e{i}"] = escaped.get(name, name)
+        if name in processors:
+            env[f"p{i}"] = processors[name]
+            sent.append(f"e{i}: p{i}(v{i})")
+        else:
+            sent.append(f"e{i}: v{i}")
+    lines.append(f"    return {{{', '.join(values)}}}, {{{', '.join(sent)}}}")
+    exec("\n".join(lines), env)  # (its names and values are the compiled statement's own)
+    return env["bind"]
+
+
+def _required(key: str):
+    raise exc.InvalidRequestError(f"A value is required for bind parameter {key!r}", code="cd3x")
 
 
 def read(connection: Connection, stmt, params: dict) -> Rows:
@@ -168,6 +239,11 @@ def _plan_of(connection: Connection, stmt, params: dict, result):
     # It must send what SQLAlchemy sent: the same SQL, the same bound values.
     sent = context.parameters
     if plan.sql != context.statement or len(sent) != 1 or not _same(plan.parameters(params), sent[0]):
+        return _NEVER
+    values, parameters = plan.bind(params)  # (the written-out binder: the same values, the same sent)
+    if not _same(values, plan.compiled.construct_params(params, escape_names=False)):
+        return _NEVER
+    if not _same(parameters, sent[0]):
         return _NEVER
     return plan
 
