@@ -62,7 +62,7 @@ def _planned(stmt):
     return type(readplan._PLANS.get(stmt)) is readplan.Plan
 
 
-def test_planned_rows_are_sqlalchemys_rows(connection):
+def test_planned_rows_are_sqlalchemys_rows(connection, path):
     stmt = _statement()
     params = {"from_id": 0, "word": "hi"}
     expected = _through_sqlalchemy(connection, stmt, params)
@@ -163,7 +163,7 @@ def test_another_engines_dialect_plans_again(connection):
         other.dispose()
 
 
-def test_a_dead_connection_is_a_dbapi_error_and_is_invalidated(app, connection):
+def test_a_dead_connection_is_a_dbapi_error_and_is_invalidated(app, connection, path):
     """A planned read on a connection whose server process died raises SQLAlchemy's wrapped error (the
     one error format answers an outage with a 503) and the connection is invalidated, as through
     SQLAlchemy."""
@@ -223,3 +223,75 @@ def test_sentrys_listeners_record_planned_reads(connection):
     spans = [span["description"] for event in sent for span in event["spans"] if span["op"] == "db"]
     spans = [description for description in spans if description.startswith("SELECT")]
     assert spans == [str(stmt.compile(dialect=connection.dialect))] * 3
+
+
+@pytest.fixture(params=["quiet", "listened"])
+def path(request, monkeypatch):
+    """Planned reads on the quiet path (straight to the driver, as with no listener and no echo) or
+    through SQLAlchemy's _cursor_execute (as with a listener: the tests' counters, Sentry's spans)."""
+    monkeypatch.setattr(readplan, "_quiet", lambda _connection: request.param == "quiet")
+    return request.param
+
+
+def test_only_a_connection_nothing_listens_to_is_quiet(connection):
+    def on_execute(*_args):
+        pass
+
+    sa.event.listen(connection.engine, "before_cursor_execute", on_execute)
+    try:
+        assert not readplan._quiet(connection)
+    finally:
+        sa.event.remove(connection.engine, "before_cursor_execute", on_execute)
+    with db.engine.connect() as echoed:
+        echoed._echo = True
+        assert not readplan._quiet(echoed)
+
+
+def test_a_plan_binds_what_sqlalchemy_binds(connection, path):
+    """Each plan's written-out binder: values by key, a parameter's own value or its callable's when
+    the call gives none, the processors' output under the escaped names, and SQLAlchemy's error for a
+    required parameter left out; on either path."""
+    if connection.dialect.name != "postgresql":
+        pytest.skip("SQLite's statements are never planned")
+    stmt = sa.select(
+        User.id,
+        sa.type_coerce(sa.bindparam("word", type_=Shout), Shout).label("word"),
+        sa.bindparam("fixed", value=5, type_=sa.Integer).label("fixed"),
+        sa.bindparam("called", callable_=lambda: 7, type_=sa.Integer).label("called"),
+        sa.bindparam("odd-name", value="x", type_=sa.String).label("odd"),
+    ).where(User.id == sa.bindparam("id"))
+    user_id = _a_user_id(connection)
+    for _ in range(2):
+        readplan.read(connection, stmt, {"id": user_id, "word": "a"})
+    assert _planned(stmt)
+    plan = readplan._PLANS[stmt]
+    for params in ({"id": user_id, "word": "a"}, {"id": user_id, "word": "b", "fixed": 6, "odd-name": "y"}):
+        values, sent = plan.bind(params)
+        assert values == plan.compiled.construct_params(params, escape_names=False)
+        assert sent == plan.parameters(params)
+        row = readplan.read(connection, stmt, params).first()
+        assert tuple(row) == tuple(_through_sqlalchemy(connection, stmt, params)[0])
+    with pytest.raises(sa.exc.StatementError, match="A value is required for bind parameter 'id'") as planned:
+        readplan.read(connection, stmt, {"word": "a"})
+    with pytest.raises(sa.exc.StatementError, match="A value is required for bind parameter 'id'") as through:
+        connection.execute(stmt, {"word": "a"})
+    assert type(planned.value.orig) is type(through.value.orig) is sa.exc.InvalidRequestError
+
+
+def test_a_driver_error_on_a_planned_read_is_sqlalchemys(connection, path):
+    """A statement the database refuses, on either path: SQLAlchemy's wrapped error, as through it."""
+    if connection.dialect.name != "postgresql":
+        pytest.skip("SQLite's statements are never planned")
+    stmt = sa.select(sa.cast(sa.bindparam("text", type_=sa.String), sa.Integer).label("n"))
+    for _ in range(2):
+        assert readplan.read(connection, stmt, {"text": "1"}).scalar() == 1
+    assert _planned(stmt)
+    with pytest.raises(sa.exc.DataError) as planned:
+        readplan.read(connection, stmt, {"text": "one"})
+    connection.rollback()
+    with pytest.raises(sa.exc.DataError) as through:
+        connection.execute(stmt, {"text": "one"})
+    connection.rollback()
+    assert type(planned.value.orig) is type(through.value.orig)
+    assert not connection.invalidated
+    assert readplan.read(connection, stmt, {"text": "2"}).scalar() == 2

@@ -91,7 +91,10 @@ class Plan:
         }
 
     def run(self, connection: Connection, params: dict) -> Rows:
-        values, parameters = self.bind(params)
+        try:
+            values, parameters = self.bind(params)
+        except Exception as error:  # (a required parameter left out: wrapped as SQLAlchemy wraps it)
+            connection._handle_dbapi_exception(error, self.sql, params, None, None)
         dbapi_connection = connection.connection
         cursor = dbapi_connection.cursor()
         try:
