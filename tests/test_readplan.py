@@ -184,8 +184,18 @@ def test_a_dead_connection_is_a_dbapi_error_and_is_invalidated(app, connection, 
 
 def test_a_plan_that_would_bind_otherwise_is_refused(connection, monkeypatch):
     """The self-check: a plan whose parameters differ from what SQLAlchemy sent is never used."""
-    real = readplan.Plan.parameters
-    monkeypatch.setattr(readplan.Plan, "parameters", lambda self, params: {**real(self, params), "x": 1})
+    real = readplan._binder
+
+    def off_by_one(compiled):
+        bind = real(compiled)
+
+        def wrong(params):
+            values, sent = bind(params)
+            return values, {**sent, "x": 1}
+
+        return wrong
+
+    monkeypatch.setattr(readplan, "_binder", off_by_one)
     stmt = sa.select(User.id).where(User.id == sa.bindparam("id"))
     user_id = _a_user_id(connection)
     for _ in range(3):
@@ -265,10 +275,24 @@ def test_a_plan_binds_what_sqlalchemy_binds(connection, path):
         readplan.read(connection, stmt, {"id": user_id, "word": "a"})
     assert _planned(stmt)
     plan = readplan._PLANS[stmt]
+    seen = []
+
+    def on_execute(_conn, _cursor, _statement, parameters, *_args):
+        seen.append(parameters)
+
     for params in ({"id": user_id, "word": "a"}, {"id": user_id, "word": "b", "fixed": 6, "odd-name": "y"}):
         values, sent = plan.bind(params)
         assert values == plan.compiled.construct_params(params, escape_names=False)
-        assert sent == plan.parameters(params)
+        sa.event.listen(connection.engine, "before_cursor_execute", on_execute)
+        try:
+            connection.execute(stmt, params)  # (what SQLAlchemy sends for the same call)
+        finally:
+            sa.event.remove(connection.engine, "before_cursor_execute", on_execute)
+        assert (
+            sent == seen[-1]
+            and sent["word"] == params["word"].upper()
+            and sent["odd-name"] == values["odd-name"]
+        )
         row = readplan.read(connection, stmt, params).first()
         assert tuple(row) == tuple(_through_sqlalchemy(connection, stmt, params)[0])
     with pytest.raises(sa.exc.StatementError, match="A value is required for bind parameter 'id'") as planned:

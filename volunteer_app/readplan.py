@@ -54,41 +54,16 @@ class Rows(list):
 
 
 class Plan:
-    __slots__ = (
-        "bind",
-        "compiled",
-        "dialect",
-        "escaped",
-        "key_to_index",
-        "metadata",
-        "processors",
-        "row_processors",
-        "sql",
-    )
+    __slots__ = ("bind", "compiled", "dialect", "key_to_index", "metadata", "row_processors", "sql")
 
     def __init__(self, dialect, compiled, metadata) -> None:
         self.dialect = dialect
         self.sql = compiled.string
         self.compiled = compiled
-        self.processors = compiled._bind_processors
-        self.escaped = compiled.escaped_bind_names
         self.metadata = metadata
         self.row_processors = metadata._effective_processors
         self.key_to_index = metadata._key_to_index
         self.bind = _binder(compiled)
-
-    def parameters(self, params: dict) -> dict:
-        """What SQLAlchemy's execution context would bind (DefaultExecutionContext._init_compiled)."""
-        return self._bind(self.compiled.construct_params(params, escape_names=False))
-
-    def _bind(self, values: dict) -> dict:
-        processors, escaped = self.processors, self.escaped
-        return {
-            escaped.get(key, key) if escaped else key: (
-                processors[key](value) if key in processors else value
-            )
-            for key, value in values.items()
-        }
 
     def run(self, connection: Connection, params: dict) -> Rows:
         try:
@@ -165,9 +140,9 @@ def _binder(compiled):
     """A function of a call's parameters to (values, parameters): what `compiled.construct_params`
     gives (each bound parameter's value by its key or its name, else its own value, or the error a
     required one gives) and what SQLAlchemy's execution context then sends (each value through its
-    bind processor, under its escaped name). Written out per statement: the general loops looked up
-    each parameter's attributes, escaping and processor again at every call. `_plan_of` checks it
-    against what SQLAlchemy sent before the plan is ever used."""
+    bind processor, under its escaped name: DefaultExecutionContext._init_compiled). Written out per
+    statement: the general loops looked up each parameter's attributes, escaping and processor again
+    at every call. `_plan_of` checks it against what SQLAlchemy sent before the plan is ever used."""
     processors, escaped = compiled._bind_processors, compiled.escaped_bind_names or {}
     env: dict = {"MISSING": _MISSING, "required": _required}
     lines, values, sent = ["def bind(params):"], [], []
@@ -241,12 +216,12 @@ def _plan_of(connection: Connection, stmt, params: dict, result):
     plan = Plan(connection.dialect, compiled, result._metadata)
     # It must send what SQLAlchemy sent: the same SQL, the same bound values.
     sent = context.parameters
-    if plan.sql != context.statement or len(sent) != 1 or not _same(plan.parameters(params), sent[0]):
+    if plan.sql != context.statement or len(sent) != 1:
         return _NEVER
-    values, parameters = plan.bind(params)  # (the written-out binder: the same values, the same sent)
-    if not _same(values, plan.compiled.construct_params(params, escape_names=False)):
-        return _NEVER
-    if not _same(parameters, sent[0]):
+    values, parameters = plan.bind(params)  # the values construct_params gives, the parameters sent
+    if not _same(values, compiled.construct_params(params, escape_names=False)) or not _same(
+        parameters, sent[0]
+    ):
         return _NEVER
     return plan
 
