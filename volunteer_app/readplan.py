@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import weakref
 
-from sqlalchemy import Connection, exc
+from sqlalchemy import Connection
 from sqlalchemy.engine.row import Row
 
 _SEEN = object()  # executed once through SQLAlchemy: planned if it comes again
@@ -144,7 +144,8 @@ def _binder(compiled):
     statement: the general loops looked up each parameter's attributes, escaping and processor again
     at every call. `_plan_of` checks it against what SQLAlchemy sent before the plan is ever used."""
     processors, escaped = compiled._bind_processors, compiled.escaped_bind_names or {}
-    env: dict = {"MISSING": _MISSING, "required": _required}
+    # A required parameter left out: construct_params raises SQLAlchemy's own error for it.
+    env: dict = {"MISSING": _MISSING, "construct": compiled.construct_params}
     lines, values, sent = ["def bind(params):"], [], []
     for i, (bindparam, name) in enumerate(compiled.bind_names.items()):
         env[f"k{i}"], env[f"n{i}"] = bindparam.key, name
@@ -152,7 +153,7 @@ def _binder(compiled):
         if name != bindparam.key:
             lines.append(f"    if v{i} is MISSING: v{i} = params.get(n{i}, MISSING)")
         if bindparam.required:
-            lines.append(f"    if v{i} is MISSING: required(k{i})")
+            lines.append(f"    if v{i} is MISSING: construct(params)")
         elif bindparam.callable:
             env[f"b{i}"] = bindparam
             lines.append(f"    if v{i} is MISSING: v{i} = b{i}.effective_value")
@@ -169,10 +170,6 @@ def _binder(compiled):
     lines.append(f"    return {{{', '.join(values)}}}, {{{', '.join(sent)}}}")
     exec("\n".join(lines), env)  # (its names and values are the compiled statement's own)
     return env["bind"]
-
-
-def _required(key: str):
-    raise exc.InvalidRequestError(f"A value is required for bind parameter {key!r}", code="cd3x")
 
 
 def read(connection: Connection, stmt, params: dict) -> Rows:
