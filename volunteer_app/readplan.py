@@ -14,10 +14,12 @@ A plan checks itself when it is made: the SQL it would send and the parameters i
 exactly those SQLAlchemy sent for the same call, or the statement is never planned and keeps going
 through SQLAlchemy. Statements SQLAlchemy rewrites per call (expanding IN lists, literal-execute
 parameters, schema translation), anything but a select, and statements with execution options are
-never planned. Events (`before_cursor_execute`, which counts statements in the tests; Sentry's spans),
-echo, and the wrapping of driver errors (an outage stays a DBAPIError, a dead connection is
-invalidated) go through SQLAlchemy's own `Connection._cursor_execute` and `_handle_dbapi_exception`,
-with an execution context of the dialect's own class for the listeners.
+never planned. Where something listens (`before_cursor_execute`, which counts statements in the tests;
+Sentry's spans) or echo is on, a plan goes through SQLAlchemy's own `Connection._cursor_execute`, with
+an execution context of the dialect's own class for the listeners; where nothing does, that comes down
+to the driver's `execute`, which a plan then calls itself (the quiet path). Either way an error is
+wrapped by SQLAlchemy's `_handle_dbapi_exception` (an outage stays a DBAPIError, a dead connection is
+invalidated).
 
 Plans are held weakly by statement: a statement built for one request and dropped takes its mark
 with it; only a statement run twice is ever compiled here.
@@ -68,7 +70,7 @@ class Plan:
     def run(self, connection: Connection, params: dict) -> Rows:
         try:
             values, parameters = self.bind(params)
-        except Exception as error:  # (a required parameter left out: wrapped as SQLAlchemy wraps it)
+        except Exception as error:  # (a required parameter left out, a bind processor's refusal)
             connection._handle_dbapi_exception(error, self.sql, params, None, None)
         dbapi_connection = connection.connection
         cursor = dbapi_connection.cursor()
