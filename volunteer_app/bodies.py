@@ -15,7 +15,7 @@ import json
 import logging
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, g, request
 
 from volunteer_app.errors import BadRequest, UnsupportedMediaType
 from volunteer_app.schemas import NESTED_TOO_DEEPLY, NOT_JSON
@@ -74,6 +74,14 @@ def check_body() -> None:
     if _depth(value) > MAX_DEPTH:
         log.warning("refused a request body nested too deeply: %s %s", request.method, request.path)
         raise _malformed(NESTED_TOO_DEEPLY)
+    g.checked_json = value  # the view's body parser takes it rather than parse the body again
+
+
+def checked_json() -> Any:
+    """The request's JSON body as check_body parsed it, once (a second call gets None): the view's
+    body parser loads it instead of parsing the body again (extensions._Parser). None when
+    check_body did not parse one (no body, not a write under /api/)."""
+    return g.pop("checked_json", None)
 
 
 def init_app(app: Flask) -> None:

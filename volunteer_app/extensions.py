@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from webargs.flaskparser import FlaskParser
 
 from volunteer_app import readplan
+from volunteer_app.bodies import checked_json
 from volunteer_app.db import IDLE_PING_SECONDS, Base, is_outage
 from volunteer_app.errors import Api
 from volunteer_app.ratewindow import CountingFixedWindow
@@ -116,6 +117,12 @@ class _Parser(FlaskParser):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._instances: dict[type[Schema], Schema] = {}
+
+    def _raw_load_json(self, req):
+        """The body bodies.check_body has parsed already (it parses every API write's, to refuse a bad
+        one before any view): not parsed twice. Else webargs' own (missing, or the parse)."""
+        body = checked_json()
+        return super()._raw_load_json(req) if body is None else body
 
     def _get_schema(self, argmap, req) -> Schema:
         if isinstance(argmap, type) and issubclass(argmap, Schema):
