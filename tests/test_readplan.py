@@ -319,3 +319,32 @@ def test_a_driver_error_on_a_planned_read_is_sqlalchemys(connection, path):
     assert type(planned.value.orig) is type(through.value.orig)
     assert not connection.invalidated
     assert readplan.read(connection, stmt, {"text": "2"}).scalar() == 2
+
+
+def test_a_plan_sends_the_sql_in_postgresqls_own_form_as_psycopg_would(connection, path):
+    """On the quiet path a plan sends its SQL with PostgreSQL's placeholders ($1, …), written once
+    (readplan._dollar), through psycopg's RawCursor, which does not parse it again (psycopg caches its
+    own parsing only for statements up to 4,096 bytes). The form is psycopg's own: a name used twice
+    is one number, `%%` is `%`; SQL with a lone `%` is left to psycopg."""
+    from psycopg import _queries
+
+    if connection.dialect.name != "postgresql":
+        pytest.skip("SQLite's statements are never planned")
+    twice = sa.bindparam("n", type_=sa.Integer)
+    stmt = sa.select(
+        User.id,
+        (User.id % 2).label("parity"),  # `%%` in SQLAlchemy's SQL
+        sa.literal_column("'100%'").label("full"),
+        (twice + twice).label("doubled"),
+        sa.bindparam("odd-name", value="x", type_=sa.String).label("odd"),
+    ).where(User.id >= sa.bindparam("from_id"))
+    params = {"from_id": 0, "n": 21}
+    expected = _through_sqlalchemy(connection, stmt, params)
+    for _ in range(3):
+        assert readplan.read(connection, stmt, params) == expected
+    assert _planned(stmt) and expected[0].full == "100%" and expected[0].doubled == 42
+    plan = readplan._PLANS[stmt]
+    query, _formats, order, _parts = _queries._query2pg_nocache(plan.sql.encode(), "utf-8")
+    assert (plan.dollar, list(plan.order)) == (query, order)
+    assert len(plan.order) == 4 and plan.dollar.count(b"$2") == 2 and b"%%" not in plan.dollar
+    assert readplan._dollar("SELECT 7 % 2") is None and readplan._dollar("SELECT 1") == (b"SELECT 1", ())
