@@ -320,6 +320,13 @@ def writes_alone(view):
     return wrapper
 
 
+def writing_alone() -> bool:
+    """Whether this request writes alone (`writes_alone`: PostgreSQL, no Idempotency-Key): its one
+    statement commits by itself. A view may defer its caller's check to that statement
+    (`auth_required(defer=writing_alone)`)."""
+    return g.get("alone") is not None
+
+
 def alone_connection():
     """(connection, alone) for a statement that is whole by itself: under `writes_alone`, while
     nothing has gone through the session, the view's autocommit connection and True (the statement

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from functools import cache, wraps
 
 from flask import g
-from sqlalchemy import bindparam, inspect, select
+from sqlalchemy import BigInteger, String, bindparam, inspect, select
 
 from volunteer_app.accounts.models import RoleGrant, User
 from volunteer_app.auth.models import AuthSession
@@ -108,6 +108,35 @@ def _principal_query(snapshot: bool, rider: Rider | None = None):
     if rider is not None:
         stmt = stmt.add_columns(*rider.columns()).outerjoin(rider.table, rider.join(User.id))
     return stmt
+
+
+def token_hints(user) -> dict:
+    """What a phone's access token says of its account when issued (auth.tokens.HINTS), for a service
+    that acts for a deferred caller (auth.tokens.DeferredPrincipal) in one statement: its home station
+    (a resident's order goes there). The statement checks it still holds (`caller_holds`)."""
+    return {"home": user.home_site_id}
+
+
+@cache
+def caller_holds():
+    """A select, for the one statement of a service acting for a deferred caller: the caller's name and
+    phone (labelled `caller_name`, `caller_phone`: what an answer shows of them) when their session is
+    live and their account active, as load_principal requires, their home station is still their
+    token's hint, and the site cache's token is still the one the service's cached settings were read
+    under (sites/cache.py); else no row. Bound: `caller_id`, `caller_session`, `caller_home`,
+    `site_token`. No row: the service reads the caller (load_principal) and starts again."""
+    return (
+        select(User.name.label("caller_name"), User.phone.label("caller_phone"))
+        .join(AuthSession, AuthSession.user_id == User.id)
+        .where(
+            User.id == bindparam("caller_id", type_=BigInteger),
+            AuthSession.id == bindparam("caller_session", type_=String),
+            AuthSession.revoked_at.is_(None),
+            User.is_active.is_(True),
+            User.home_site_id.is_not_distinct_from(bindparam("caller_home", type_=BigInteger)),
+            site_cache.token_column() == bindparam("site_token", type_=BigInteger),
+        )
+    )
 
 
 def load_principal(user_id: int, session_id: str | None) -> Principal | None:

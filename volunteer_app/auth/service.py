@@ -14,7 +14,7 @@ from volunteer_app import phones
 from volunteer_app.accounts import identity
 from volunteer_app.accounts import service as accounts
 from volunteer_app.accounts.models import User
-from volunteer_app.accounts.principal import load_grants
+from volunteer_app.accounts.principal import load_grants, token_hints
 from volunteer_app.auth import passwords, sms, tokens
 from volunteer_app.auth.models import AuthSession, RefreshToken, SmsCode, WechatBinding
 from volunteer_app.auth.tokens import Principal
@@ -116,8 +116,10 @@ def _open_session(user: User, console: bool = False) -> tuple[Principal, dict]:
     session = AuthSession(id=tokens.new_session_id(), user_id=user.id, user_agent=_user_agent())
     db.session.add(session)
     db.session.flush()
-    issue = tokens.issue_console_token if console else tokens.issue_tokens
-    return Principal(user=user, session_id=session.id, grants=load_grants(user.id)), issue(user, session)
+    principal = Principal(user=user, session_id=session.id, grants=load_grants(user.id))
+    if console:
+        return principal, tokens.issue_console_token(user, session)
+    return principal, tokens.issue_tokens(user, session, token_hints(user))
 
 
 def _user_agent() -> str | None:
@@ -404,7 +406,7 @@ def refresh(*, who: Principal, claims: dict) -> dict:
         db.session.commit()
         raise tokens.token_refused("token.revoked")
     session = db.session.get(AuthSession, session_id)
-    issued = tokens.issue_tokens(who.user, session)
+    issued = tokens.issue_tokens(who.user, session, token_hints(who.user))
     db.session.commit()
     return issued
 

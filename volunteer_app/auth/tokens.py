@@ -95,14 +95,61 @@ class Principal:
 # (user id, session id from the token) -> the principal, or None when the session or account is gone.
 PrincipalLoader = Callable[[int, str | None], Principal | None]
 
+HINTS = "hints"  # the access token's claim of what its account was when it was issued (issue_tokens)
 
-def issue_tokens(user, session: AuthSession) -> dict:
-    """A fresh access token and refresh token for a session; records the refresh token's jti."""
+
+class DeferredPrincipal:
+    """The caller of a token whose signature and expiry hold, not yet read (auth_required's `defer`): a
+    view whose one statement checks the caller itself (that the session is live and the account
+    active) sends no query of its own for it first.
+
+    `user_id`, `session_id` and `hints` come from the token. Anything else (`user`, `grants`, `roles`,
+    …) loads the principal as an undeferred view would have, at that moment: 401 `token.revoked` when
+    its session is revoked or its account closed. A service whose statement checked the caller says so
+    with `confirm()`; auth_required loads a principal neither used nor confirmed before it answers, and
+    before any error answer, so a refused token is always answered 401 first."""
+
+    __slots__ = ("_loader", "_principal", "confirmed", "hints", "session_id", "user_id")
+
+    def __init__(self, user_id: int, session_id: str | None, hints: dict, loader: PrincipalLoader) -> None:
+        self.user_id = user_id
+        self.session_id = session_id
+        self.hints = hints
+        self.confirmed = False
+        self._loader = loader
+        self._principal: Principal | None = None
+
+    @property
+    def settled(self) -> bool:
+        """Whether the caller has been checked: loaded, or confirmed by the service's statement."""
+        return self.confirmed or self._principal is not None
+
+    def confirm(self) -> None:
+        """The service's own statement found the session live and the account active."""
+        self.confirmed = True
+
+    def load(self) -> Principal:
+        """The principal, read now (401 `token.revoked` when the session or the account is gone)."""
+        if self._principal is None:
+            principal = self._loader(self.user_id, self.session_id)
+            if principal is None:
+                raise token_refused("token.revoked")
+            self._principal = principal
+        return self._principal
+
+    def __getattr__(self, name: str):
+        return getattr(self.load(), name)
+
+
+def issue_tokens(user, session: AuthSession, hints: dict | None = None) -> dict:
+    """A fresh access token and refresh token for a session; records the refresh token's jti. `hints`
+    go into the access token (`HINTS`): what the account was at issue, for a deferred caller's service
+    to act on, whose statement checks they still hold (DeferredPrincipal)."""
     app_cfg = current_app.config["APP"]
     claims = {"sid": session.id}
     access = create_access_token(
         identity=str(user.id),
-        additional_claims=claims,
+        additional_claims={**claims, HINTS: hints} if hints else claims,
         expires_delta=timedelta(minutes=app_cfg["access_token_minutes"]),
     )
     refresh_ttl = timedelta(days=app_cfg["refresh_token_days"])
@@ -164,14 +211,19 @@ def _ascii_csrf_header() -> None:
         request.environ[key] = "refused"
 
 
-def verify_request(refresh: bool = False, locations: list[str] | None = None) -> dict:
+def verify_request(refresh: bool = False, locations: list[str] | None = None, defer: bool = False) -> dict:
     """Check the bearer token (and, for access tokens, that its session is live); return its claims.
+    With `defer`, the session is not read here: the principal is a DeferredPrincipal.
 
     The console's cookie is an access token too: a change sent with it must carry its CSRF value in
     `X-CSRF-Token` (else 403 `auth.csrf`)."""
     _canonical_scheme()
     _ascii_csrf_header()
-    _verify(refresh=refresh, locations=locations)
+    g.defer_principal = defer
+    try:
+        _verify(refresh=refresh, locations=locations)
+    finally:
+        g.defer_principal = False
     return get_jwt()
 
 
@@ -208,6 +260,11 @@ def init_jwt(app, load_principal: PrincipalLoader) -> None:
 
     @jwt.user_lookup_loader
     def _lookup(_header, payload):
+        if g.get("defer_principal"):
+            hints = payload.get(HINTS)
+            hints = hints if isinstance(hints, dict) else {}
+            g.principal = DeferredPrincipal(int(payload["sub"]), payload.get("sid"), hints, load_principal)
+            return g.principal
         principal = load_principal(int(payload["sub"]), payload.get("sid"))
         if principal is None:
             return None

@@ -3,19 +3,23 @@ proxy), and which station takes it."""
 
 from __future__ import annotations
 
+from collections import namedtuple
 from datetime import timedelta
 
 from volunteer_app import phones
+from volunteer_app.accounts import principal
 from volunteer_app.accounts import service as accounts
 from volunteer_app.accounts.models import User
 from volunteer_app.attendance import service as attendance
+from volunteer_app.auth.tokens import DeferredPrincipal
 from volunteer_app.db import utcnow
-from volunteer_app.errors import Unprocessable, invalid, register_messages
-from volunteer_app.extensions import db, session_used
+from volunteer_app.errors import DomainError, Unprocessable, invalid, register_messages
+from volunteer_app.extensions import db, session_used, writing_alone
 from volunteer_app.notifications import service as notifications
 from volunteer_app.orders import queries
 from volunteer_app.orders.models import Order
 from volunteer_app.orders.states import MANAGER, RESIDENT, create
+from volunteer_app.sites import cache as site_cache
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.cache import CachedSite
 from volunteer_app.sites.models import Site
@@ -62,17 +66,21 @@ def _proxy_resident(who, data: dict) -> tuple[User, CachedSite]:
     return resident, station
 
 
-def _resident_station(user: User, lat: float, lng: float) -> CachedSite:
-    if user.home_site_id:
-        return sites.get_station(user.home_site_id)
+def _resident_station(home_site_id: int | None, lat: float, lng: float) -> CachedSite:
+    if home_site_id:
+        return sites.get_station(home_site_id)
     return sites.nearest_station(lat, lng)
+
+
+def _is_proxy(data: dict) -> bool:
+    return "resident_phone" in data or "resident_name" in data or "site_id" in data
 
 
 def _orderer(who, data: dict) -> tuple[User, CachedSite, bool]:
     """Whose order it is and the station that takes it; True when staff order for a resident (proxy)."""
-    proxy = "resident_phone" in data or "resident_name" in data or "site_id" in data
+    proxy = _is_proxy(data)
     if not proxy:
-        return who.user, _resident_station(who.user, data["lat"], data["lng"]), False
+        return who.user, _resident_station(who.user.home_site_id, data["lat"], data["lng"]), False
     if not (who.manager_paths or who.is_admin):
         raise invalid("resident_phone", "only station staff order for someone else")
     if not data.get("resident_phone") or not data.get("resident_name"):
@@ -89,17 +97,68 @@ def submit(*, who, data: dict) -> Order:
 
 def submit_detail(*, who, data: dict) -> dict:
     """`submit`, answered with the new order's detail as GET /orders/{id} gives it (queries.detail),
-    built from the row its INSERT read back: no second transaction reads it. Commits."""
-    row, resident = _submit(who, data)
+    built from the row its INSERT read back: no second transaction reads it. Commits.
+
+    A resident's own order for a deferred caller (auth_required(defer=...): the view read nothing of
+    them) is first tried on what their token says (`_for_token`): the INSERT itself checks the caller
+    (accounts.principal.caller_holds) and reads back their name and phone. When it wrote nothing, the
+    caller is read (401 if their session is gone) and the order placed as for any other caller."""
+    written = _for_token(who, data)
+    if written is not None:
+        row, resident = written
+    else:
+        row, resident = _submit(who, data)
     answer = queries.submitted_detail(row, resident)
     if session_used():  # (else its one statement has committed by itself: extensions.writes_alone)
         db.session.commit()
     return answer
 
 
+_Caller = namedtuple("_Caller", "id name phone")
+
+
+def _for_token(who, data: dict) -> tuple | None:
+    """(row, resident) of a resident's own order placed on their token's hints alone (the home station:
+    accounts.principal.token_hints; the site settings this process has cached, under their token): one
+    statement, which writes only if the caller and those still hold. None (nothing written) when the
+    caller is not deferred, orders for someone else, has a token without hints or this process no
+    cached sites, or when the statement found them changed."""
+    deferred = isinstance(who, DeferredPrincipal) and not who.settled
+    if not deferred or "home" not in who.hints or _is_proxy(data) or not writing_alone():
+        return None
+    site_token = site_cache.assume()
+    if site_token is None:
+        return None
+    now = utcnow()
+    home = who.hints["home"]
+    try:
+        _check(data, now)
+        station = _resident_station(home, data["lat"], data["lng"])
+    except DomainError:
+        # Decided again once the caller is read: the cache may be behind what the token says (a
+        # category another process has just added).
+        return None
+    caller = {"caller_id": who.user_id, "caller_session": who.session_id, "caller_home": home}
+    caller["site_token"] = site_token
+    row = _write(who, data, now, who.user_id, station, proxy=False, caller=caller)
+    if row is None:
+        return None
+    who.confirm()
+    return row, _Caller(row.resident_id, row.caller_name, row.caller_phone)
+
+
 def _submit(who, data: dict) -> tuple:
     """The new order's row (as read back by its INSERT) and its resident, written; the caller commits."""
+    if isinstance(who, DeferredPrincipal):
+        who = who.load()  # (401 first if their session is gone, as for an undeferred caller)
     now = utcnow()
+    _check(data, now)
+    resident, station, proxy = _orderer(who, data)
+    return _write(who, data, now, resident.id, station, proxy=proxy), resident
+
+
+def _check(data: dict, now) -> None:
+    """What the order's own fields must be: its window, and an active category."""
     attendance.check_window(
         data["window_start"],
         data["window_end"],
@@ -109,7 +168,11 @@ def _submit(who, data: dict) -> tuple:
         ahead=MAX_AHEAD,
     )
     sites.active_category(data["category_id"])
-    resident, station, proxy = _orderer(who, data)
+
+
+def _write(who, data: dict, now, resident_id: int, station, *, proxy: bool, caller: dict | None = None):
+    """The order's INSERT at `station` (its row read back). With `caller` (`_for_token`'s parameters),
+    written only if the caller holds, and None when not."""
     settings = sites.effective_settings(station)
     window_start, window_end = data["window_start"], data["window_end"]
     grace = timedelta(minutes=settings["checkin_grace_minutes"])
@@ -117,7 +180,7 @@ def _submit(who, data: dict) -> tuple:
         {
             "site_id": station.id,
             "dispatch_site_id": dispatch_site(station, settings),
-            "resident_id": resident.id,
+            "resident_id": resident_id,
             "proxy_id": who.user_id if proxy else None,
             "category_id": data["category_id"],
             "title": data["title"],
@@ -141,7 +204,11 @@ def _submit(who, data: dict) -> tuple:
         checkin_due_at=window_start + grace,
         checkout_due_at=window_end + grace,
         follow=_managers_notice_sql,
+        gate=None if caller is None else principal.caller_holds,
+        bound=caller,
     )
+    if row is None:
+        return None
     # Written by the worker just after the commit: a resident waits for none of it. On PostgreSQL the
     # order's own statement queued it (`_managers_notice_sql`).
     work_id = getattr(row, "followed_id", None)
@@ -149,7 +216,7 @@ def _submit(who, data: dict) -> tuple:
         notifications.managers_queued(work_id)
     else:
         _managers_notice(row, notifications.notify_managers_later)
-    return row, resident
+    return row
 
 
 def _managers_notice(order, notify):

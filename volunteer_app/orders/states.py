@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import cache
 
 from blinker import Namespace
-from sqlalchemy import BigInteger, String, bindparam, insert, null, select
+from sqlalchemy import BigInteger, String, bindparam, insert, null, select, true
 
 from volunteer_app import changes, readplan
 from volunteer_app.db import UTCDateTime, update_batch, utcnow
@@ -160,7 +160,16 @@ def transition(
 
 
 def create(
-    values: dict, action: str, *, by: str, actor_id: int | None, at: datetime, follow=None, **changes_
+    values: dict,
+    action: str,
+    *,
+    by: str,
+    actor_id: int | None,
+    at: datetime,
+    follow=None,
+    gate=None,
+    bound: dict | None = None,
+    **changes_,
 ):
     """`transition` of an order that does not exist yet, past the ORM's unit of work (a resident's new
     order is the hottest write): the table's move from nothing (409 `order.bad_state` if it has none)
@@ -175,7 +184,11 @@ def create(
     `follow` (PostgreSQL; a function kept, as the statement is built once per process with it) gives
     one more INSERT for the same statement from the new row's columns (`new_order`'s, a CTE): the
     row then carries the id it returned as `followed_id`. Elsewhere it is not run and the row has no
-    `followed_id`: the caller writes its row itself."""
+    `followed_id`: the caller writes its row itself.
+
+    `gate` (PostgreSQL; kept likewise) gives a select of the caller's, with parameters of its own
+    (`bound`), of one row or none: the order is written only when it gives its row, whose columns are
+    read back with the order's; when it gives none, nothing is written and create returns None."""
     after = target(None, action, by=by)
     connection, alone = alone_connection()
     columns = {**values, **changes_, "status": after}
@@ -183,16 +196,23 @@ def create(
         for key, default in _DEFAULTS:  # (SQLAlchemy fills them for an INSERT run as one, not in a CTE)
             if key not in columns:
                 columns[key] = default.arg if default.is_scalar else default.arg(None)
-        bound = {"logged_at": utcnow(), "event_action": action, "event_actor": actor_id, "event_at": at}
+        logged_at = utcnow()
+        bound = {**(bound or {}), "logged_at": logged_at, "event_action": action, "event_actor": actor_id}
+        bound["event_at"] = at
         if follow is not None:
-            bound["work_at"] = bound["logged_at"]
-        statement = _insert_order_logged(tuple(sorted(columns)), follow)
+            bound["work_at"] = logged_at
+        statement = _insert_order_logged(tuple(sorted(columns)), follow, gate)
         # (a SELECT over data-modifying CTEs, built once: sent past SQLAlchemy's execution path, as
         # the hot reads are; readplan checks it sends what SQLAlchemy would)
-        row = readplan.read(connection, statement, {**columns, **bound})[0]
+        rows = readplan.read(connection, statement, {**columns, **bound})
+        if not rows and gate is not None:
+            return None  # (nothing written)
+        row = rows[0]
         if not alone:  # (alone, it has committed: no later write of this request's can repeat it)
             changes.logged("order", [row.id])
     else:
+        if gate is not None:
+            raise ValueError("a gate is PostgreSQL's")
         row = connection.execute(_INSERT_ORDER, columns).one()
         changes.record("order", [row.id])
         _event(row.id, action, None, after, actor_id, values.get("proxy_id"), None, None, at)
@@ -207,15 +227,21 @@ assert all(default.is_scalar or default.is_callable for _key, default in _DEFAUL
 
 
 @cache
-def _insert_order_logged(keys: tuple[str, ...], follow=None):
+def _insert_order_logged(keys: tuple[str, ...], follow=None, gate=None):
     """PostgreSQL: `_INSERT_ORDER` of the columns `keys` (bound by their names), with the new order's
     line in the statistics' change log (changes.logging_insert, at the bound `logged_at`) and its
     first timeline event (the bound `event_action`, `event_actor`, `event_at`; from no state to its
     status, its proxy's) written by data-modifying CTEs of the same statement: one round trip for
     three INSERTs (a resident's new order is the hottest write), and `follow`'s (`create`). Reads the
-    row back as `_INSERT_ORDER` does. Built once per process, set of columns and `follow`."""
+    row back as `_INSERT_ORDER` does. Built once per process, set of columns, `follow` and `gate`
+    (create: the INSERT's row selected from the gate's, and the gate's columns read back)."""
     table = Order.__table__
-    new = insert(table).values({key: bindparam(key, type_=table.c[key].type) for key in keys})
+    params = {key: bindparam(key, type_=table.c[key].type) for key in keys}
+    if gate is None:
+        new = insert(table).values(params)
+    else:
+        gated = gate().cte("gate")
+        new = insert(table).from_select(list(keys), select(*params.values()).select_from(gated))
     new = new.returning(*table.c).cte("new_order")
     logged = changes.logging_insert("order", new.c.id, bindparam("logged_at", type_=UTCDateTime))
     event = insert(OrderEvent.__table__).from_select(
@@ -231,6 +257,8 @@ def _insert_order_logged(keys: tuple[str, ...], follow=None):
         ),
     )
     stmt = select(*new.c).add_cte(logged.cte("logged")).add_cte(event.cte("evented"))
+    if gate is not None:  # (one row each, or none)
+        stmt = stmt.add_columns(*gated.c).select_from(new.join(gated, true()))
     if follow is not None:  # read, so its RETURNING (a wake-up) runs and its id comes back
         followed = follow(new).cte("followed")
         stmt = stmt.add_columns(select(followed.c.id).scalar_subquery().label("followed_id"))

@@ -8,7 +8,7 @@ from flask.views import MethodView
 from volunteer_app.attendance.schemas import AssignmentOut, AuditIn, ReasonIn
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
-from volunteer_app.extensions import Blueprint, limiter, reads_first, reads_only, writes_alone
+from volunteer_app.extensions import Blueprint, limiter, reads_first, reads_only, writes_alone, writing_alone
 from volunteer_app.fastdump import fast
 from volunteer_app.idempotency import idempotent, keyed_snapshot
 from volunteer_app.orders import dispatch, handover, intake, queries, review, taking
@@ -37,7 +37,7 @@ def _detail(order):
 class Orders(MethodView):
     @keyed_snapshot  # ordering never changes the caller's own account (a proxy's resident is another row)
     @writes_alone  # a resident's order is one INSERT: without a key, in autocommit (no BEGIN, no COMMIT)
-    @auth_required()
+    @auth_required(defer=writing_alone)  # that INSERT checks the caller itself (intake.submit_detail)
     @idempotent(user_scope)
     @blp.arguments(s.OrderIn)
     @blp.response(201, ORDER_DETAIL)

@@ -91,6 +91,18 @@ def _store() -> dict | None:
     return store
 
 
+def assume() -> int | None:
+    """For a request whose caller is deferred (auth.tokens.DeferredPrincipal: no authentication query
+    read the token): use this process's entries under the token they were read with, and return it for
+    the request's one statement to check (accounts.principal.caller_holds), which writes nothing if it
+    has changed. None (nothing assumed) when this process has no entries yet."""
+    store = current_app.extensions.get("site_cache") if has_request_context() else None
+    token = None if store is None else store["token"]
+    if token is not None:
+        g.site_cache_token = token
+    return token
+
+
 def entries() -> dict[int, CachedSite] | None:
     """This process's site entries valid for the request's token, or None where the token is not known."""
     store = _store()
