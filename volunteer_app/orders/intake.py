@@ -138,8 +138,12 @@ def _for_token(who, data: dict) -> tuple | None:
         # Decided again once the caller is read: the cache may be behind what the token says (a
         # category another process has just added).
         return None
-    caller = {"caller_id": who.user_id, "caller_session": who.session_id, "caller_home": home}
-    caller["site_token"] = site_token
+    caller = {
+        "caller_id": who.user_id,
+        "caller_session": who.session_id,
+        "caller_home": home,
+        "site_token": site_token,
+    }
     row = _write(who, data, now, who.user_id, station, proxy=False, caller=caller)
     if row is None:
         return None
