@@ -11,7 +11,7 @@ from collections.abc import Callable
 from functools import cache, wraps
 
 from flask import g
-from sqlalchemy import BigInteger, String, bindparam, inspect, select
+from sqlalchemy import bindparam, inspect, select
 
 from volunteer_app.accounts.models import RoleGrant, User
 from volunteer_app.auth.models import AuthSession
@@ -80,6 +80,17 @@ def rider_row(rider: Rider) -> tuple[bool, tuple | None]:
     return True, rows[rider.name]
 
 
+def _live(user_id, session_id) -> tuple:
+    """What a token's caller must be (users joined to auth_sessions on the user): the account
+    `user_id`, active, in its session `session_id`, not revoked."""
+    return (
+        User.id == user_id,
+        AuthSession.id == session_id,
+        AuthSession.revoked_at.is_(None),
+        User.is_active.is_(True),
+    )
+
+
 @cache
 def _principal_query(snapshot: bool, rider: Rider | None = None):
     """The principal's one query, built once per process (its parameters bound at each call): on the
@@ -97,12 +108,7 @@ def _principal_query(snapshot: bool, rider: Rider | None = None):
         .join(AuthSession, AuthSession.user_id == User.id)
         .outerjoin(RoleGrant, RoleGrant.user_id == User.id)
         .outerjoin(Site, Site.id == RoleGrant.site_id)
-        .where(
-            User.id == bindparam("user_id"),
-            AuthSession.id == bindparam("session_id"),
-            AuthSession.revoked_at.is_(None),
-            User.is_active.is_(True),
-        )
+        .where(*_live(bindparam("user_id"), bindparam("session_id")))
         .order_by(RoleGrant.id)  # grants in the order they were given (GET /me lists them so)
     )
     if rider is not None:
@@ -121,7 +127,7 @@ def token_hints(user) -> dict:
 def caller_holds():
     """A select, for the one statement of a service acting for a deferred caller: the caller's name and
     phone (labelled `caller_name`, `caller_phone`: what an answer shows of them) when their session is
-    live and their account active, as load_principal requires, their home station is still their
+    live and their account active, as load_principal requires (`_live`), their home station is still their
     token's hint, and the site cache's token is still the one the service's cached settings were read
     under (sites/cache.py); else no row. Bound: `caller_id`, `caller_session`, `caller_home`,
     `site_token`. No row: the service reads the caller (load_principal) and starts again."""
@@ -129,12 +135,9 @@ def caller_holds():
         select(User.name.label("caller_name"), User.phone.label("caller_phone"))
         .join(AuthSession, AuthSession.user_id == User.id)
         .where(
-            User.id == bindparam("caller_id", type_=BigInteger),
-            AuthSession.id == bindparam("caller_session", type_=String),
-            AuthSession.revoked_at.is_(None),
-            User.is_active.is_(True),
-            User.home_site_id.is_not_distinct_from(bindparam("caller_home", type_=BigInteger)),
-            site_cache.token_column() == bindparam("site_token", type_=BigInteger),
+            *_live(bindparam("caller_id"), bindparam("caller_session")),
+            User.home_site_id.is_not_distinct_from(bindparam("caller_home")),
+            site_cache.token_column() == bindparam("site_token"),
         )
     )
 
