@@ -35,14 +35,10 @@ def auth_required(*roles: str, defer: Callable[[], bool] | None = None):
                 return fn(*args, **kwargs)
             who = current_principal()
             try:
-                answer = fn(*args, **kwargs)
-            except Exception:
+                return fn(*args, **kwargs)
+            finally:
                 if not who.settled:
-                    who.load()  # a refused token's 401 comes before the view's own error
-                raise
-            if not who.settled:
-                who.load()
-            return answer
+                    who.load()  # a refused token's 401, before the view's answer or its own error
 
         note = f"Roles: {', '.join(roles)}." if roles else "Any signed-in user."
         return Blueprint.doc(security=[{"bearerAuth": []}], description=note)(wrapper)
