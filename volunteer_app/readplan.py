@@ -17,9 +17,10 @@ parameters, schema translation), anything but a select, and statements with exec
 never planned. Where something listens (`before_cursor_execute`, which counts statements in the tests;
 Sentry's spans) or echo is on, a plan goes through SQLAlchemy's own `Connection._cursor_execute`, with
 an execution context of the dialect's own class for the listeners; where nothing does, that comes down
-to the driver's `execute`, which a plan then calls itself (the quiet path). Either way an error is
-wrapped by SQLAlchemy's `_handle_dbapi_exception` (an outage stays a DBAPIError, a dead connection is
-invalidated).
+to the driver's `execute`, which a plan then calls itself (the quiet path), with its SQL in
+PostgreSQL's own form (`$1`, …: `_dollar`, written once; psycopg's `RawCursor` sends it unparsed).
+Either way an error is wrapped by SQLAlchemy's `_handle_dbapi_exception` (an outage stays a
+DBAPIError, a dead connection is invalidated).
 
 Plans are held weakly by statement: a statement built for one request and dropped takes its mark
 with it; only a statement run twice is ever compiled here.
@@ -88,21 +89,18 @@ class Plan:
             connection._handle_dbapi_exception(error, self.sql, params, None, None)
         dbapi_connection = connection.connection
         quiet = QUIET_PATH and _quiet(connection)
-        if quiet and self.dollar is not None:
+        if quiet and self.dollar is not None:  # PostgreSQL's own form, which psycopg does not parse
             cursor = RawCursor(dbapi_connection.driver_connection)
+            sql, args = self.dollar, [parameters[name] for name in self.order]
         else:
             cursor = dbapi_connection.cursor()
+            sql, args = self.sql, parameters
         try:
             if quiet:
                 # No listener, no echo: what _cursor_execute would do comes down to the driver's
                 # execute; an error is wrapped (and its connection invalidated) as SQLAlchemy does.
-                # The SQL goes in PostgreSQL's own form ($1, …) where it could be written so once
-                # (`_dollar`): psycopg does not parse it again.
                 try:
-                    if self.dollar is not None:
-                        cursor.execute(self.dollar, [parameters[name] for name in self.order])
-                    else:
-                        cursor.execute(self.sql, parameters)
+                    cursor.execute(sql, args)
                     data = cursor.fetchall()
                 except BaseException as error:
                     context = self._context(connection, dbapi_connection, cursor, values, parameters)
