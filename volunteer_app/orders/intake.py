@@ -14,7 +14,7 @@ from volunteer_app.attendance import service as attendance
 from volunteer_app.auth.tokens import DeferredPrincipal
 from volunteer_app.db import utcnow
 from volunteer_app.errors import DomainError, Unprocessable, invalid, register_messages
-from volunteer_app.extensions import db, session_used, writing_alone
+from volunteer_app.extensions import db, session_used
 from volunteer_app.notifications import service as notifications
 from volunteer_app.orders import queries
 from volunteer_app.orders.models import Order
@@ -123,8 +123,9 @@ def _for_token(who, data: dict) -> tuple | None:
     statement, which writes only if the caller and those still hold. None (nothing written) when the
     caller is not deferred, orders for someone else, has a token without hints or this process no
     cached sites, or when the statement found them changed."""
+    # (A caller is deferred only where the order writes alone: auth_required(defer=writing_alone).)
     deferred = isinstance(who, DeferredPrincipal) and not who.settled
-    if not deferred or "home" not in who.hints or _is_proxy(data) or not writing_alone():
+    if not deferred or "home" not in who.hints or _is_proxy(data):
         return None
     site_token = site_cache.assume()
     if site_token is None:
@@ -209,7 +210,7 @@ def _write(who, data: dict, now, resident_id: int, station, *, proxy: bool, call
         checkout_due_at=window_end + grace,
         follow=_managers_notice_sql,
         gate=None if caller is None else principal.caller_holds,
-        bound=caller,
+        gate_params=caller,
     )
     if row is None:
         return None

@@ -168,7 +168,7 @@ def create(
     at: datetime,
     follow=None,
     gate=None,
-    bound: dict | None = None,
+    gate_params: dict | None = None,
     **changes_,
 ):
     """`transition` of an order that does not exist yet, past the ORM's unit of work (a resident's new
@@ -187,7 +187,7 @@ def create(
     `followed_id`: the caller writes its row itself.
 
     `gate` (PostgreSQL; kept likewise) gives a select of the caller's, with parameters of its own
-    (`bound`), of one row or none: the order is written only when it gives its row, whose columns are
+    (`gate_params`), of one row or none: the order is written only when it gives its row, whose columns are
     read back with the order's; when it gives none, nothing is written and create returns None."""
     after = target(None, action, by=by)
     connection, alone = alone_connection()
@@ -197,16 +197,22 @@ def create(
             if key not in columns:
                 columns[key] = default.arg if default.is_scalar else default.arg(None)
         logged_at = utcnow()
-        bound = {**(bound or {}), "logged_at": logged_at, "event_action": action, "event_actor": actor_id}
-        bound["event_at"] = at
+        params = {
+            **columns,
+            **(gate_params or {}),
+            "logged_at": logged_at,
+            "event_action": action,
+            "event_actor": actor_id,
+            "event_at": at,
+        }
         if follow is not None:
-            bound["work_at"] = logged_at
+            params["work_at"] = logged_at
         statement = _insert_order_logged(tuple(sorted(columns)), follow, gate)
         # (a SELECT over data-modifying CTEs, built once: sent past SQLAlchemy's execution path, as
         # the hot reads are; readplan checks it sends what SQLAlchemy would)
-        rows = readplan.read(connection, statement, {**columns, **bound})
-        if not rows and gate is not None:
-            return None  # (nothing written)
+        rows = readplan.read(connection, statement, params)
+        if not rows:
+            return None  # (the gate gave no row: nothing written)
         row = rows[0]
         if not alone:  # (alone, it has committed: no later write of this request's can repeat it)
             changes.logged("order", [row.id])
