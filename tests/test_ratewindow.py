@@ -149,3 +149,61 @@ def test_the_app_counts_down_in_its_headers_without_reading_the_window_back(clie
     assert reads == []
     r = login(client, user.phone, PASSWORD, environ_base={"REMOTE_ADDR": "10.9.9.9"})
     assert r.status_code == 429 and 0 < int(r.headers["Retry-After"]) <= 60
+
+
+@needs_redis
+def test_on_redis_several_windows_are_one_round_trip_each_counted_as_alone(redis_storage):
+    """A request's limits ("2/minute;3/hour") hit at once: one script call; every window counted, the
+    breached one too, as limits' own strategy counts each."""
+    from limits import RateLimitItemPerHour
+
+    minute, hour = RateLimitItemPerMinute(2), RateLimitItemPerHour(3)
+    mine, theirs = CountingFixedWindow(redis_storage), FixedWindowRateLimiter(redis_storage)
+    with Flask(__name__).app_context():
+        mine.hit_many([(minute, ("warm",), 1)])  # (the script loaded: once per server)
+    sent = _commands(redis_storage)
+    answers = []
+    with Flask(__name__).app_context():
+        for _ in range(4):
+            del sent[:]
+            answers.append(mine.hit_many([(minute, ("u", "s"), 1), (hour, ("u", "s"), 1)]))
+            assert len(sent) == 1 and sent[0].startswith("EVAL"), sent
+        assert [mine.get_window_stats(item, "u", "s").remaining for item in (minute, hour)] == [0, 0]
+    assert answers == [[True, True], [True, True], [False, True], [False, False]]
+    assert [theirs.get_window_stats(item, "u", "s").remaining for item in (minute, hour)] == [0, 0]
+    assert redis_storage.get(hour.key_for("u", "s")) == 4
+
+
+def _limited_answers(client, person, times: int) -> list[tuple]:
+    answers = []
+    for _ in range(times):
+        r = client.post("/api/v1/redemptions", json={"reward_id": 999_999}, headers=person.headers)
+        answers.append(
+            (
+                r.status_code,
+                r.headers.get("X-RateLimit-Limit"),
+                r.headers.get("X-RateLimit-Remaining"),
+                r.headers.get("Retry-After") is not None,
+            )
+        )
+    return answers
+
+
+def test_a_views_plain_limits_are_checked_as_flask_limiter_checks_them(client, app, world, monkeypatch):
+    """extensions.Limiter checks a view's plain limits itself, all in one hit: the same statuses and
+    headers, request by request, as Flask-Limiter's own check (forced for a second volunteer), and the
+    same counts (what the headers tell)."""
+    monkeypatch.setitem(app.config["APP"], "redeem_limit", "3/minute;4/day")
+    lean = _limited_answers(client, world.vol_s1, 6)
+    monkeypatch.setattr(type(limiter), "_plain_limits", lambda self, name: None)
+    library = _limited_answers(client, world.vol_s4, 6)
+    assert lean == library
+    assert [status for status, *_ in lean] == [404, 404, 404, 429, 429, 429]
+    # the first window not shared; once breached, the longest breached window
+    assert [answer[1:3] for answer in lean[:5]] == [
+        ("3", "2"),
+        ("3", "1"),
+        ("3", "0"),
+        ("3", "0"),
+        ("4", "0"),
+    ]

@@ -12,6 +12,7 @@ from flask_jwt_extended import view_decorators as _jwt_views
 from flask_jwt_extended.config import config as jwt_config
 from flask_jwt_extended.utils import get_unverified_jwt_headers
 from flask_limiter import Limiter as _Limiter
+from flask_limiter import RateLimitExceeded, RequestLimit
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_smorest import Blueprint as _Blueprint
@@ -198,7 +199,67 @@ class Limiter(_Limiter):
     def _check_request_limit(self, callable_name: str | None = None, in_middleware: bool = True) -> None:
         if in_middleware:
             return  # the before-request pass: nothing but views' limits exist, and views check their own
-        super()._check_request_limit(callable_name, in_middleware)
+        limits = self._plain_limits(callable_name)
+        if limits is None:
+            super()._check_request_limit(callable_name, in_middleware)
+        else:
+            self._hit_plain(limits)
+
+    def _plain_limits(self, callable_name: str | None) -> list | None:
+        """A view's limits when each is a plain count (no deduction decided by the response, no
+        on-breach hook, no meta limit) and the limiter adds nothing to them (no request filter, every
+        limit checked even past a breach, errors raised): what `_hit_plain` checks as Flask-Limiter
+        would. None sends the view through Flask-Limiter's own check (the logins: `deduct_when`)."""
+        if (
+            not (callable_name and self.enabled and self.initialized)
+            or self._on_breach
+            or self._request_filters
+        ):
+            return None
+        if self._fail_on_first_breach or self._swallow_errors or self._storage_dead:
+            return None
+        limits = self.limit_manager.decorated_limits(callable_name)
+        if any(lim.deduct_when or lim.on_breach or lim.meta_limits for lim in limits):
+            return None
+        return limits
+
+    def _hit_plain(self, limits: list) -> None:
+        """Flask-Limiter's check of a view's own limits, every window in one hit (`hit_many`: one Redis
+        round trip, where Flask-Limiter makes one a limit), without resolving the blueprint's, the
+        application's and the default limits init_app refuses. As Flask-Limiter: the limits in order of
+        their windows, each counted even past a breach; the headers tell the longest breached window,
+        else the first not shared; the 429 names the shortest breached."""
+        endpoint = self.identify_request()
+        checked = []
+        for lim in sorted(limits, key=lambda x: x.limit):
+            if lim.is_exempt or lim.method_exempt:
+                continue
+            args = [lim.key_func(), lim.scope_for(endpoint, request.method)]
+            if not all(args):
+                self.logger.error(f"Skipping limit: {lim.limit}. Empty value found in parameters.")
+                continue
+            checked.append((lim, [self._key_prefix, *args] if self._key_prefix else args))
+        if not checked:
+            return
+        allowed = self._limiter.hit_many([(lim.limit, args, lim.deduction_amount) for lim, args in checked])
+        view_limits = [
+            RequestLimit(self, lim.limit, args, not ok, lim.shared)
+            for (lim, args), ok in zip(checked, allowed, strict=True)
+        ]
+        breached = [
+            (lim, shown) for (lim, _args), shown in zip(checked, view_limits, strict=True) if shown.breached
+        ]
+        if breached:
+            self.context.view_rate_limit = breached[-1][1]
+        else:
+            self.context.view_rate_limit = next(
+                (shown for shown in view_limits if not shown.shared), view_limits[0]
+            )
+        self.context.view_rate_limits = view_limits
+        if breached:
+            for lim, shown in breached:
+                self.logger.info("ratelimit %s (%s) exceeded at endpoint: %s", lim.limit, shown.key, endpoint)
+            raise RateLimitExceeded(breached[0][0])
 
 
 def _cleanup_failed(error: DBAPIError, when: str, what: str) -> None:
