@@ -55,20 +55,26 @@ def _postgresql(app) -> bool:
         return db.engine.dialect.name == "postgresql"
 
 
-def test_a_loser_of_a_full_pool_sends_two_reads_and_no_transaction(app, client, world, loop, sent):
+def test_a_loser_of_a_full_pool_sends_one_read_and_no_transaction(app, client, world, loop, sent):
+    """PostgreSQL: the pool, and whether the caller's session is live and a volunteer's, in one
+    statement in autocommit. SQLite: the caller, then the pool."""
     order_id = open_pool(loop, world, capacity=1)
     assert grab(client, world.vol_s1, order_id).status_code == 201
     loser = make_volunteer(app, world.sites["S1"], 71, "晚到者")
-    assert grab(client, loser, order_id).status_code == 409  # caches warm
+    for _ in range(2):  # caches warm, the look planned (readplan: from its second run)
+        assert grab(client, loser, order_id).status_code == 409
     sent.clear()
     r = grab(client, loser, order_id)
     assert (r.status_code, r.json["error"]) == (409, "order.full")
     texts = [text for text, _ in sent if not text.startswith("BEGIN")]  # (SQLite's explicit BEGIN)
-    assert len([t for t in texts if t.startswith("SELECT")]) == 2, texts  # the caller, the pool
-    assert "auth_sessions" in texts[0] and "FROM orders" in texts[1]
     if _postgresql(app):
+        assert len(texts) == 1, texts
+        assert all(t in texts[0] for t in ("FROM orders", "auth_sessions", "role_grants", "caller_live"))
         assert all(autocommit for _text, autocommit in sent), sent
         assert not any(text in ("COMMIT", "ROLLBACK") for text, _ in sent), sent
+    else:
+        assert len([t for t in texts if t.startswith("SELECT")]) == 2, texts  # the caller, the pool
+        assert "auth_sessions" in texts[0] and "FROM orders" in texts[1]
     assert _checked_out(app) == 0
 
 
@@ -91,8 +97,8 @@ def test_a_winner_writes_in_one_transaction_after_its_first_reads(app, client, w
 
 
 def test_a_keyed_loser_looks_before_it_claims(app, client, world, loop, sent):
-    """PostgreSQL: a keyed grab refused by its look claims nothing: the caller, the pool and the key,
-    read in autocommit, no write. SQLite: the claim's transaction first, as before."""
+    """PostgreSQL: a keyed grab refused by its look claims nothing: the pool, the caller and the key,
+    read in one statement in autocommit, no write. SQLite: the claim's transaction first, as before."""
     order_id = open_pool(loop, world, capacity=1)
     assert grab(client, world.vol_s1, order_id).status_code == 201
     loser = make_volunteer(app, world.sites["S1"], 72, "带钥匙的")
@@ -102,12 +108,10 @@ def test_a_keyed_loser_looks_before_it_claims(app, client, world, loop, sent):
     r = grab(client, loser, order_id, key="late-1")
     assert (r.status_code, r.json["error"]) == (409, "order.full")
     texts = [text for text, _ in sent]
-    if _postgresql(app):
+    if _postgresql(app):  # the pool, the caller and the key in one statement
         assert all(autocommit for _text, autocommit in sent), sent
-        assert len(texts) == 3, texts
-        assert (
-            "auth_sessions" in texts[0] and "FROM orders" in texts[1] and "FROM idempotency_keys" in texts[2]
-        )
+        assert len(texts) == 1, texts
+        assert all(t in texts[0] for t in ("FROM orders", "caller_live", "idempotency_keys")), texts
     else:
         claim = next(i for i, text in enumerate(texts) if text.startswith("INSERT INTO idempotency_keys"))
         assert any("auth_sessions" in text for text in texts[:claim])  # in the claim's transaction
@@ -157,6 +161,32 @@ def test_a_keyed_redemption_refused_after_a_first_answer_replays_it(app, client,
     assert _checked_out(app) == 0
 
 
+def test_a_keyed_loser_of_a_rewards_last_unit_sends_one_read(app, client, world, sent):
+    """PostgreSQL: a keyed redemption refused by its look reads the caller, the reward and its key in
+    one statement, in autocommit, and claims nothing; its retry gets the same refusal."""
+    credit(app, world.vol_s1, world.sites["S1"], 500)
+    reward = add_reward(client, world.mgr_s1, world.sites["S1"], stock=0)
+    for warm in ("warm-a", "warm-b"):  # the statement planned (readplan: from its second run)
+        assert (
+            redeem(client, world.vol_s1, reward["id"], headers={"Idempotency-Key": warm}).status_code == 409
+        )
+    sent.clear()
+    r = redeem(client, world.vol_s1, reward["id"], headers={"Idempotency-Key": "late-1"})
+    assert (r.status_code, r.json["error"]) == (409, "reward.out_of_stock")
+    texts = [text for text, _ in sent]
+    if _postgresql(app):
+        assert len(texts) == 1, texts
+        assert all(t in texts[0] for t in ("FROM rewards", "caller_live", "idempotency_keys")), texts
+        assert all(autocommit for _text, autocommit in sent), sent
+    else:
+        assert "COMMIT" not in texts and texts[-1] == "ROLLBACK"  # its claim taken back
+    again = redeem(client, world.vol_s1, reward["id"], headers={"Idempotency-Key": "late-1"})
+    assert (again.status_code, again.json) == (409, r.json)
+    assert "Idempotent-Replayed" not in again.headers
+    assert balance(app, world.vol_s1) == 500
+    assert _checked_out(app) == 0
+
+
 def test_refusals_before_the_pool_give_the_connection_back(app, client, world, loop):
     """401, 403 (a resident), 404 (no such pool): refused in the first reads, nothing left checked out."""
     order_id = open_pool(loop, world, capacity=1)
@@ -166,7 +196,9 @@ def test_refusals_before_the_pool_give_the_connection_back(app, client, world, l
     assert _checked_out(app) == 0
 
 
-def test_a_loser_of_a_rewards_last_unit_sends_two_reads_and_no_transaction(app, client, world, sent):
+def test_a_loser_of_a_rewards_last_unit_sends_one_read_and_no_transaction(app, client, world, sent):
+    """PostgreSQL: the loser's caller is checked by the look at the reward itself (one statement, in
+    autocommit). SQLite: the caller, then the reward."""
     credit(app, world.vol_s1, world.sites["S1"], 500)
     reward = add_reward(client, world.mgr_s1, world.sites["S1"], stock=1, price_minutes=60)
     sent.clear()
@@ -182,10 +214,12 @@ def test_a_loser_of_a_rewards_last_unit_sends_two_reads_and_no_transaction(app, 
     r = redeem(client, world.vol_s1, reward["id"])
     assert (r.status_code, r.json["error"]) == (409, "reward.out_of_stock")
     texts = [text for text, _ in sent if not text.startswith("BEGIN")]
-    assert len(texts) == 2 or not _postgresql(app), texts  # the caller, the reward's stock
-    assert "auth_sessions" in texts[0] and "FROM rewards" in texts[1]
     if _postgresql(app):
+        assert len(texts) == 1, texts  # the reward's stock and whether the caller's session is live
+        assert "FROM rewards" in texts[0] and "auth_sessions" in texts[0] and "caller_live" in texts[0]
         assert all(autocommit for _text, autocommit in sent), sent
+    else:  # the caller, the reward's stock (and the transaction's end)
+        assert "auth_sessions" in texts[0] and "FROM rewards" in texts[1]
     assert balance(app, world.vol_s1) == 440
     assert _checked_out(app) == 0
 
@@ -196,18 +230,17 @@ def test_a_reward_withdrawn_between_the_look_and_the_lock_is_still_refused(app, 
 
     credit(app, world.vol_s1, world.sites["S1"], 500)
     reward = add_reward(client, world.mgr_s1, world.sites["S1"], stock=3)
-    look = rewards.read_rows
+    look = rewards.first_look
 
-    def look_then_withdraw(stmt, params=None):
-        rows = look(stmt, params)
-        if stmt is rewards._stock_query():
-            r = client.patch(
-                f"/api/v1/rewards/{reward['id']}", json={"active": False}, headers=world.mgr_s1.headers
-            )
-            assert r.status_code == 200
-        return rows
+    def look_then_withdraw(stmt, params, *riders):
+        row = look(stmt, params, *riders)
+        r = client.patch(
+            f"/api/v1/rewards/{reward['id']}", json={"active": False}, headers=world.mgr_s1.headers
+        )
+        assert r.status_code == 200
+        return row
 
-    monkeypatch.setattr(rewards, "read_rows", look_then_withdraw)
+    monkeypatch.setattr(rewards, "first_look", look_then_withdraw)
     r = redeem(client, world.vol_s1, reward["id"])
     assert (r.status_code, r.json["error"]) == (409, "reward.unavailable")
     assert (balance(app, world.vol_s1), stock(app, reward["id"])) == (500, 3)

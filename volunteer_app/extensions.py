@@ -4,7 +4,9 @@ import hashlib
 import logging
 import threading
 import time
-from functools import wraps
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache, wraps
 
 from flask import current_app, g, request
 from flask_jwt_extended import JWTManager as _JWTManager
@@ -339,7 +341,7 @@ def reads_first(view):
             return view(*args, **kwargs)
         finally:
             g.pop("before_writes", None)  # (the view is done: no claim is made on the way out)
-            writes_begin()
+            _first_reads_done()
 
     wrapper.reads_first = True  # (idempotency.keyed_snapshot: a keyed request looks before it claims)
     return wrapper
@@ -419,7 +421,16 @@ def lend_first_reads(connection) -> None:
 def writes_begin() -> None:
     """Under `reads_first`: the first reads are done, what follows reads and writes in the session's
     transaction (the reads' own connection goes back; a lent one stays with its owner). Anywhere else
-    it does nothing."""
+    it does nothing. A caller still deferred (auth.tokens.DeferredPrincipal: auth_required's `defer`,
+    not confirmed by the service's first look) is read first: nothing is written, and no key claimed,
+    for a revoked session or a caller without the view's roles."""
+    principal = g.get("principal")
+    if principal is not None and not getattr(principal, "settled", True):
+        principal.load()
+    _first_reads_done()
+
+
+def _first_reads_done() -> None:
     connection = g.pop("first_reads", None)
     if connection is not None:
         if g.get("read_connection") is connection:
@@ -537,6 +548,49 @@ def user_snapshot(view):
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def looking_first() -> bool:
+    """Whether this request's first reads run on a connection of its own (`reads_first` on PostgreSQL):
+    its service's first look is one statement, which may check the caller itself
+    (`auth_required(defer=looking_first)`, `first_look`)."""
+    return bool(g.get("first_reads_owned"))
+
+
+@dataclass(frozen=True)
+class LookRider:
+    """What rides on a `reads_first` service's first look (`first_look`), so that a refused request
+    (a storm's loser) sends that one statement: `build` adds its columns (and an outer join) to the
+    look's select (a module-level function: the composed statement is built once per process and
+    look), `params` binds them, and `take` gets the look's row (None when the look found none).
+    The layers above make them: the deferred caller's check (accounts.principal.caller_rider), the
+    Idempotency-Key's record (idempotency.key_rider)."""
+
+    build: Callable
+    params: dict
+    take: Callable
+
+
+def first_look(stmt, params: dict, *riders: LookRider | None):
+    """The first row of the look `stmt` (`read_rows`), with the `riders` given (None ones skipped)
+    riding on it in one statement; each rider is handed the row."""
+    riding = [rider for rider in riders if rider is not None]
+    if riding:
+        stmt = _composed(stmt, tuple(rider.build for rider in riding))
+        params = {**params}
+        for rider in riding:
+            params.update(rider.params)
+    row = read_rows(stmt, params).first()
+    for rider in riding:
+        rider.take(row)
+    return row
+
+
+@cache
+def _composed(stmt, builds: tuple):
+    for build in builds:
+        stmt = build(stmt)
+    return stmt
 
 
 def read_rows(stmt, params: dict | None = None):

@@ -45,14 +45,15 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, wraps
+from typing import NamedTuple
 
 from flask import current_app, g, request
-from sqlalchemy import JSON, Connection, String, UniqueConstraint, bindparam, delete, select, update
+from sqlalchemy import JSON, Connection, String, UniqueConstraint, and_, bindparam, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from volunteer_app.db import BigId, UTCDateTime, dialect_insert, utcnow
 from volunteer_app.errors import Conflict, DomainError, Unprocessable, register_messages
-from volunteer_app.extensions import Blueprint, db, lend_first_reads, read_rows, user_snapshot
+from volunteer_app.extensions import Blueprint, LookRider, db, lend_first_reads, read_rows, user_snapshot
 
 register_messages(
     {
@@ -253,9 +254,8 @@ def _run_looking_first(scope: str, key: str, fingerprint: str, fn, args, kwargs)
     first request still in flight (claimed, not committed) is not seen; its duplicate refused by the
     look answers the refusal the first will also meet, without waiting for it, and a duplicate that
     looks past the look waits at the claim as before. What the view read before its claim it reads
-    again after (the conditional UPDATEs decide)."""
-    session = db.session()
-    mode = session.join_transaction_mode
+    again after (the conditional UPDATEs decide). The request's Session is not touched before the
+    claim: a loser never makes one."""
     held: dict = {}
 
     def claim() -> None:  # (writes_begin calls it)
@@ -265,11 +265,14 @@ def _run_looking_first(scope: str, key: str, fingerprint: str, fn, args, kwargs)
         if isinstance(claimed, Stored):
             raise _Replayed(claimed)
         held["claimed"] = claimed
+        session = held["session"] = db.session()
+        held["mode"] = session.join_transaction_mode
         session.rollback()  # nothing of the session's may stay open on another connection
         session.get_bind = lambda *_args, **_kwargs: conn
         session.join_transaction_mode = "create_savepoint"
 
     g.before_writes = claim
+    g.key_looking_first = (scope, key)
     try:
         try:
             response = current_app.make_response(fn(*args, **kwargs))
@@ -278,7 +281,9 @@ def _run_looking_first(scope: str, key: str, fingerprint: str, fn, args, kwargs)
         except DomainError as refusal:
             if "claimed" in held or refusal.status >= 500:
                 raise
-            found = read_rows(_recorded_query(), {"scope": scope, "key": key}).first()
+            found = g.pop("key_seen", _UNSEEN)  # (as the service's first look saw it: key_rider)
+            if found is _UNSEEN:
+                found = read_rows(_recorded_query(), {"scope": scope, "key": key}).first()
             stored = _answer_of(found, fingerprint)
             if stored is not None:
                 return _replay(stored)
@@ -301,13 +306,63 @@ def _run_looking_first(scope: str, key: str, fingerprint: str, fn, args, kwargs)
         return response
     finally:
         g.pop("before_writes", None)
+        g.pop("key_looking_first", None)
+        g.pop("key_seen", None)
         try:
-            session.rollback()
+            if "session" in held:
+                session = held["session"]
+                try:
+                    session.rollback()
+                finally:
+                    session.__dict__.pop("get_bind", None)
+                    session.join_transaction_mode = held["mode"]
         finally:
-            session.__dict__.pop("get_bind", None)
-            session.join_transaction_mode = mode
             if "conn" in held:
                 held["conn"].close()  # (rolls back whatever was not committed: the claim with it)
+
+
+_UNSEEN = object()
+
+
+def key_rider() -> LookRider | None:
+    """For the first look of a keyed `reads_first` view (`_run_looking_first`; extensions.first_look):
+    the key's row rides on the look, read in the look's own snapshot. A refusal from the look answers
+    from it (a first answer replayed, a reused key 422) without reading the key again: the record
+    commits with the command's effect, so a look that saw the effect sees the record in the same
+    snapshot, as the read after it would. None for any other request."""
+    looking = g.get("key_looking_first")
+    if looking is None:
+        return None
+
+    def take(row) -> None:
+        if row is not None:
+            g.key_seen = (
+                _KeyRow(row.key_fingerprint, row.key_status_code, row.key_response, row.key_locked_until)
+                if row.key_fingerprint is not None
+                else None
+            )
+
+    return LookRider(_with_key, {"key_scope": looking[0], "key_value": looking[1]}, take)
+
+
+class _KeyRow(NamedTuple):
+    fingerprint: str
+    status_code: int | None
+    response: dict | list | None
+    locked_until: datetime | None
+
+
+def _with_key(look):
+    """A look outer-joined to the bound key's row (`key_scope`, `key_value`): its last four columns."""
+    table = IdempotencyKey.__table__
+    return look.outerjoin(
+        table, and_(table.c.scope == bindparam("key_scope"), table.c.key == bindparam("key_value"))
+    ).add_columns(
+        table.c.fingerprint.label("key_fingerprint"),
+        table.c.status_code.label("key_status_code"),
+        table.c.response.label("key_response"),
+        table.c.locked_until.label("key_locked_until"),
+    )
 
 
 _EARLY = "idempotency_connection"

@@ -11,12 +11,12 @@ from collections.abc import Callable
 from functools import cache, wraps
 
 from flask import g
-from sqlalchemy import bindparam, inspect, select
+from sqlalchemy import String, bindparam, inspect, literal, select
 
 from volunteer_app.accounts.models import RoleGrant, User
 from volunteer_app.auth.models import AuthSession
-from volunteer_app.auth.tokens import Grant, Principal
-from volunteer_app.extensions import db, read_rows
+from volunteer_app.auth.tokens import DeferredPrincipal, Grant, Principal
+from volunteer_app.extensions import LookRider, db, read_rows
 from volunteer_app.sites import cache as site_cache
 from volunteer_app.sites.models import Site
 
@@ -140,6 +140,45 @@ def caller_holds():
             site_cache.token_column() == bindparam("site_token"),
         )
     )
+
+
+@cache
+def _caller_live(roles: tuple[str, ...]):
+    """A look's rider (built once per process and roles): the look with `caller_live`, whether the bound
+    `caller_id`'s session `caller_session` is live and the account active, as load_principal requires
+    (`_live`), and, when `roles` are named, one of them granted (as auth_required checks them)."""
+    gate = (
+        select(User.id)
+        .join(AuthSession, AuthSession.user_id == User.id)
+        .where(*_live(bindparam("caller_id"), bindparam("caller_session")))
+    )
+    if roles:
+        held = select(RoleGrant.id).where(
+            RoleGrant.user_id == User.id, RoleGrant.role.in_([literal(role, String) for role in roles])
+        )
+        gate = gate.where(held.exists())
+
+    def build(look):
+        return look.add_columns(gate.exists().label("caller_live"))
+
+    return build
+
+
+def caller_rider(who) -> LookRider | None:
+    """For a service's first look (extensions.first_look) acting for a deferred caller
+    (auth.tokens.DeferredPrincipal, not yet checked): the look checks the caller too (and the view's
+    roles), and a caller who holds is confirmed. None for a caller already read. A look that found no
+    row, or a caller who does not hold, leaves the caller unchecked: it is read when the service needs
+    it, before its first write (extensions.writes_begin), or when the view ends (401 or 403 first)."""
+    if not isinstance(who, DeferredPrincipal) or who.settled:
+        return None
+
+    def take(row) -> None:
+        if row is not None and row.caller_live:
+            who.confirm()
+
+    params = {"caller_id": who.user_id, "caller_session": who.session_id}
+    return LookRider(_caller_live(who.roles_required), params, take)
 
 
 def load_principal(user_id: int, session_id: str | None) -> Principal | None:

@@ -15,20 +15,19 @@ def auth_required(*roles: str, defer: Callable[[], bool] | None = None):
 
     Reach (which sites, whose objects) is not decided here: services enforce it in their queries.
 
-    With `defer` (no roles), when it says so for the request, the token's session and account are not
-    read before the view: the view's principal is a tokens.DeferredPrincipal, read when the service
-    first needs it, or checked by the service's own statement (`confirm()`). A principal still
-    unchecked when the view ends, or when it raises, is read then: a revoked session or a closed
-    account is 401 before any other answer.
+    With `defer`, when it says so for the request, the token's session and account are not read
+    before the view: the view's principal is a tokens.DeferredPrincipal, read when the service first
+    needs it, or checked by the service's own statement (`confirm()`), which then checks the roles
+    too (accounts.principal.caller_rider). A principal still unchecked when the view ends, or when it
+    raises, is read then: a revoked session or a closed account is 401, a caller without any of the
+    roles 403, before any other answer.
     """
-    if defer and roles:
-        raise ValueError("a deferred caller has no roles to check before the view")
 
     def decorator(fn):
         @wraps(fn)
         def wrapper(*args, **kwargs):
             deferred = defer is not None and defer()
-            verify_request(defer=deferred)
+            verify_request(defer=deferred, roles=roles)
             if not deferred:
                 if roles and not current_principal().has_any(roles):
                     raise Forbidden("auth.forbidden")

@@ -28,7 +28,14 @@ from sqlalchemy import inspect as inspect_orm
 
 from volunteer_app.auth.models import AuthSession, RefreshToken
 from volunteer_app.db import utcnow
-from volunteer_app.errors import BEARER_CHALLENGE, MESSAGES, Unauthorized, error_response, register_messages
+from volunteer_app.errors import (
+    BEARER_CHALLENGE,
+    MESSAGES,
+    Forbidden,
+    Unauthorized,
+    error_response,
+    register_messages,
+)
 from volunteer_app.extensions import db, jwt
 
 register_messages(
@@ -109,12 +116,20 @@ class DeferredPrincipal:
     with `confirm()`; auth_required loads a principal neither used nor confirmed before it answers, and
     before any error answer, so a refused token is always answered 401 first."""
 
-    __slots__ = ("_loader", "_principal", "confirmed", "hints", "session_id", "user_id")
+    __slots__ = ("_loader", "_principal", "confirmed", "hints", "roles_required", "session_id", "user_id")
 
-    def __init__(self, user_id: int, session_id: str | None, hints: dict, loader: PrincipalLoader) -> None:
+    def __init__(
+        self,
+        user_id: int,
+        session_id: str | None,
+        hints: dict,
+        loader: PrincipalLoader,
+        roles_required: tuple[str, ...] = (),
+    ) -> None:
         self.user_id = user_id
         self.session_id = session_id
         self.hints = hints
+        self.roles_required = roles_required  # (the view's: one of them, else 403 once loaded)
         self.confirmed = False
         self._loader = loader
         self._principal: Principal | None = None
@@ -125,15 +140,19 @@ class DeferredPrincipal:
         return self.confirmed or self._principal is not None
 
     def confirm(self) -> None:
-        """The service's own statement found the session live and the account active."""
+        """The service's own statement found the session live, the account active and, when the view
+        names roles, one of them granted."""
         self.confirmed = True
 
     def load(self) -> Principal:
-        """The principal, read now (401 `token.revoked` when the session or the account is gone)."""
+        """The principal, read now (401 `token.revoked` when the session or the account is gone; 403
+        `auth.forbidden` when the view names roles and it holds none of them)."""
         if self._principal is None:
             principal = self._loader(self.user_id, self.session_id)
             if principal is None:
                 raise token_refused("token.revoked")
+            if self.roles_required and not principal.has_any(self.roles_required):
+                raise Forbidden("auth.forbidden")
             self._principal = principal
         return self._principal
 
@@ -211,19 +230,25 @@ def _ascii_csrf_header() -> None:
         request.environ[key] = "refused"
 
 
-def verify_request(refresh: bool = False, locations: list[str] | None = None, defer: bool = False) -> dict:
+def verify_request(
+    refresh: bool = False,
+    locations: list[str] | None = None,
+    defer: bool = False,
+    roles: tuple[str, ...] = (),
+) -> dict:
     """Check the bearer token (and, for access tokens, that its session is live); return its claims.
-    With `defer`, the session is not read here: the principal is a DeferredPrincipal.
+    With `defer`, the session is not read here: the principal is a DeferredPrincipal (which, once
+    read, must hold one of `roles` when any are named).
 
     The console's cookie is an access token too: a change sent with it must carry its CSRF value in
     `X-CSRF-Token` (else 403 `auth.csrf`)."""
     _canonical_scheme()
     _ascii_csrf_header()
-    g.defer_principal = defer
+    g.defer_principal = (roles,) if defer else None
     try:
         _verify(refresh=refresh, locations=locations)
     finally:
-        g.defer_principal = False
+        g.defer_principal = None
     return get_jwt()
 
 
@@ -260,10 +285,13 @@ def init_jwt(app, load_principal: PrincipalLoader) -> None:
 
     @jwt.user_lookup_loader
     def _lookup(_header, payload):
-        if g.get("defer_principal"):
+        deferred = g.get("defer_principal")
+        if deferred is not None:
             hints = payload.get(HINTS)
             hints = hints if isinstance(hints, dict) else {}
-            g.principal = DeferredPrincipal(int(payload["sub"]), payload.get("sid"), hints, load_principal)
+            g.principal = DeferredPrincipal(
+                int(payload["sub"]), payload.get("sid"), hints, load_principal, roles_required=deferred[0]
+            )
             return g.principal
         principal = load_principal(int(payload["sub"]), payload.get("sid"))
         if principal is None:

@@ -15,11 +15,13 @@ from sqlalchemy import and_, bindparam, case, func, or_, select, update
 
 from volunteer_app import metrics
 from volunteer_app.accounts.models import VolunteerProfile
+from volunteer_app.accounts.principal import caller_rider
 from volunteer_app.attendance import service as attendance
 from volunteer_app.attendance.models import Assignment, AssignmentStatus
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, DomainError, NotFound, register_messages
-from volunteer_app.extensions import db, read_rows, writes_begin
+from volunteer_app.extensions import db, first_look, writes_begin
+from volunteer_app.idempotency import key_rider
 from volunteer_app.notifications import service as notifications
 from volunteer_app.orders import states
 from volunteer_app.orders.common import locked, my_assignment
@@ -76,10 +78,12 @@ def _peek_query():
     ).where(Order.id == bindparam("order_id"))
 
 
-def _open_pool_site(order_id: int, now: datetime) -> int:
+def _open_pool_site(who, order_id: int, now: datetime) -> int:
     """The site of an open pool that looks grabbable (read without a lock: `_take_slot` decides).
-    404 if the order is not an open or filled pool; 409 `order.full` or `order.closed` at once."""
-    peek = read_rows(_peek_query(), {"order_id": order_id}).first()
+    404 if the order is not an open or filled pool; 409 `order.full` or `order.closed` at once. A
+    deferred caller (the view's `defer=looking_first`) and an Idempotency-Key's record ride on the
+    look: a loser sends that one statement."""
+    peek = first_look(_peek_query(), {"order_id": order_id}, caller_rider(who), key_rider())
     if (
         peek is None
         or peek.mode != OrderMode.GRAB
@@ -133,7 +137,7 @@ def grab(*, who, order_id: int) -> Assignment:
 
 def _grab(who, order_id: int) -> Assignment:
     now = utcnow()
-    site_id = _open_pool_site(order_id, now)
+    site_id = _open_pool_site(who, order_id, now)
     writes_begin()  # (under the view's reads_first) the rest in the request's transaction
     _check_may_grab(who, order_id, site_id)
     slot = _take_slot(order_id, OrderMode.GRAB)

@@ -8,7 +8,15 @@ from flask.views import MethodView
 from volunteer_app.attendance.schemas import AssignmentOut, AuditIn, ReasonIn
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
-from volunteer_app.extensions import Blueprint, limiter, reads_first, reads_only, writes_alone, writing_alone
+from volunteer_app.extensions import (
+    Blueprint,
+    limiter,
+    looking_first,
+    reads_first,
+    reads_only,
+    writes_alone,
+    writing_alone,
+)
 from volunteer_app.fastdump import fast
 from volunteer_app.idempotency import idempotent, keyed_snapshot
 from volunteer_app.orders import dispatch, handover, intake, queries, review, taking
@@ -120,7 +128,7 @@ class OrderCancel(MethodView):
 class OrderGrab(MethodView):
     @keyed_snapshot
     @reads_first  # a loser of a full pool is answered from its first reads, in autocommit
-    @auth_required("volunteer")
+    @auth_required("volunteer", defer=looking_first)  # (there, the first look checks the caller)
     @limiter.limit(_grab_limit, key_func=user_scope)
     @idempotent(user_scope)
     @blp.response(201, AssignmentOut)

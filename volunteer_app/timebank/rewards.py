@@ -26,9 +26,11 @@ from sqlalchemy.exc import IntegrityError
 from volunteer_app import phones
 from volunteer_app.accounts import identity
 from volunteer_app.accounts.models import User, VolunteerProfile
+from volunteer_app.accounts.principal import caller_rider
 from volunteer_app.db import utcnow
 from volunteer_app.errors import Conflict, NotFound, ServiceUnavailable, register_messages
-from volunteer_app.extensions import db, read_rows, writes_begin
+from volunteer_app.extensions import db, first_look, writes_begin
+from volunteer_app.idempotency import key_rider
 from volunteer_app.pagination import paginate
 from volunteer_app.sites import service as sites
 from volunteer_app.sites.models import Site
@@ -237,11 +239,14 @@ def _issue(**fields) -> Redemption:
 def redeem(*, who: Principal, reward_id: int) -> Redemption:
     """Spend minutes on a reward: stock, eligibility, debit and code, all or nothing. Commits. The
     caller's account is the principal's, as authentication read it (a snapshot under `user_snapshot`:
-    an Idempotency-Key's transaction, which starts after that read, need not read it again)."""
+    an Idempotency-Key's transaction, which starts after that read, need not read it again).
+
+    A first look, without a lock: the last unit's losers stop here (under the view's reads_first, in
+    autocommit: no transaction at all). A deferred caller (the view's `defer=looking_first`) is
+    checked by the look itself, and so is an Idempotency-Key's record: a loser sends that one
+    statement. One who passes it is read then, before anything is written."""
+    _check_available(first_look(_stock_query(), {"reward_id": reward_id}, caller_rider(who), key_rider()))
     user = who.user
-    # A first look, without a lock: the last unit's losers stop here (under the view's reads_first,
-    # in autocommit: no transaction at all).
-    _check_available(read_rows(_stock_query(), {"reward_id": reward_id}).first())
     writes_begin()
     reward = db.session.get(Reward, reward_id)
     _check_available(reward)  # (as the request's transaction reads it; _take_stock decides)

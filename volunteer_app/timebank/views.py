@@ -8,7 +8,7 @@ from flask.views import MethodView
 from volunteer_app.accounts import principal
 from volunteer_app.auth.decorators import auth_required
 from volunteer_app.auth.tokens import current_principal, user_scope
-from volunteer_app.extensions import Blueprint, limiter, reads_first, reads_only
+from volunteer_app.extensions import Blueprint, limiter, looking_first, reads_first, reads_only
 from volunteer_app.fastdump import fast
 from volunteer_app.idempotency import idempotent, keyed_snapshot
 from volunteer_app.pagination import page_schema
@@ -119,7 +119,7 @@ class RewardDetail(MethodView):
 class Redemptions(MethodView):
     @keyed_snapshot  # redeeming debits the book, never the caller's account row (user_snapshot)
     @reads_first  # a loser of the last unit is answered from its first reads, in autocommit
-    @auth_required()
+    @auth_required(defer=looking_first)  # (there, the service's first look checks the caller)
     @limiter.limit(_redeem_limit, key_func=user_scope)
     @idempotent(user_scope)
     @blp.arguments(s.RedeemIn)
