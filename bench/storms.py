@@ -9,7 +9,12 @@ Four storms in a round, each of `--storm` requests released by one barrier:
 - reward: POST /redemptions of one reward with stock 5, by N volunteers each with enough minutes, each
   request with its own Idempotency-Key; then again on a second such reward without keys.
 
-`--repeat` rounds (3), both servers up all along, each app storm on a fresh pool or reward: one storm
+`--before PATH` serves a second checkout (a git worktree of the before) beside the app, and each round
+runs the three app storms on both, in turns (the app first in odd rounds, the before first in even
+ones), each on a pool or reward of its own: a before and after in the same rounds, each against the
+same bare storm (`before_grab`, `before_reward`, `before_reward_nokey` in the results).
+
+`--repeat` rounds (3), the servers up all along, each app storm on a fresh pool or reward: one storm
 is a few seconds of a 2-core machine whose speed drifts by tens of per cent between runs (a bare storm
 read 0.64 to 1.68 s within minutes), so each app storm is compared with its own round's bare storm
 and the median round is reported.
@@ -175,6 +180,11 @@ def check_reward_storm(app, reward_id: int, *, verify_ledger: bool = True) -> di
 STORMS = ("grab", "reward", "reward_nokey")
 
 
+def storms_of(results: dict) -> tuple[str, ...]:
+    """The app storms a round ran: the three, and the before's three with `--before`."""
+    return tuple(name for name in (*STORMS, *(f"before_{n}" for n in STORMS)) if name in results)
+
+
 def run(args, database_url: str, work: Path) -> dict:
     """`--repeat` rounds, each the bare storm and then the three app storms (each on a fresh pool or
     reward), with both servers up all along (an idle worker costs nothing): the results of every
@@ -184,51 +194,74 @@ def run(args, database_url: str, work: Path) -> dict:
     app_root = Path(args.app_root).resolve() if args.app_root else ROOT
     rounds: list[dict] = []
     bare_server = Server("bench.baseline_app:app", args.port, env, work / "baseline.log", "/baseline/healthz")
+    servers: list[Server] = []
     try:
-        server = Server("wsgi:app", args.port + 1, env, work / "gunicorn.log", "/healthz", root=app_root)
-        try:
-            for number in range(args.repeat):
-                print(f"round {number + 1}: preparing …", file=sys.stderr)
-                rounds.append(one_round(args, app, bare_server.base, server.base))
-        finally:
-            server.stop()
+        servers.append(
+            Server("wsgi:app", args.port + 1, env, work / "gunicorn.log", "/healthz", root=app_root)
+        )
+        if args.before:
+            before_root = Path(args.before).resolve()
+            servers.append(
+                Server("wsgi:app", args.port + 2, env, work / "before.log", "/healthz", root=before_root)
+            )
+        for number in range(args.repeat):
+            print(f"round {number + 1}: preparing …", file=sys.stderr)
+            apps = {"": servers[0].base}
+            if args.before:
+                apps["before_"] = servers[1].base
+            order = list(apps.items()) if number % 2 == 0 else list(reversed(apps.items()))
+            rounds.append(one_round(args, app, bare_server.base, dict(order)))
     finally:
+        for server in servers:
+            server.stop()
         bare_server.stop()
     results: dict = {"rounds": rounds}
-    for name in ("bare", *STORMS):
+    for name in ("bare", *storms_of(rounds[0])):
         ranked = sorted(rounds, key=lambda r: r[name].get("ratio_to_bare", r[name]["seconds"]))
         results[name] = ranked[len(ranked) // 2][name]  # the median round (the upper one of two)
     return results
 
 
-def one_round(args, app, bare_base: str, app_base: str) -> dict:
-    """The bare storm and the three app storms, each app storm on a pool or a reward of its own; the
+def one_round(args, app, bare_base: str, apps: dict[str, str]) -> dict:
+    """The bare storm and the three app storms on each app (`apps`: a prefix of the results' names to
+    its base URL, in the order they storm), each app storm on a pool or a reward of its own; the
     database checked after (5 assignments, 5 redemptions, stock 0, the ledger verified)."""
-    plan = prepare(app, {}, tokens_per_scenario=20, storm=args.storm)
-    rewards = prepare_reward_storm(app, volunteers=args.storm)
-    bare_rewards = prepare_reward_storm(app, volunteers=args.storm)  # the same volunteers, no keys sent
+    prepared = {}
+    for prefix in apps:
+        plan = prepare(app, {}, tokens_per_scenario=20, storm=args.storm)
+        rewards = prepare_reward_storm(app, volunteers=args.storm)
+        bare_rewards = prepare_reward_storm(app, volunteers=args.storm)  # the same volunteers, no keys sent
+        prepared[prefix] = (plan, rewards, bare_rewards)
     with app.app_context():
         from volunteer_app.extensions import db
 
         db.session.remove()
         db.engine.dispose()
-    results = {"bare": bare_storm(bare_base, plan["baseline_user_id"], args.storm)}
-    results["grab"] = grab_storm(app_base, plan["storm_order_id"], plan["storm_tokens"], args.storm)
-    results["reward"] = reward_storm(app_base, rewards["reward_id"], rewards["tokens"], args.storm)
-    results["reward_nokey"] = reward_storm(
-        app_base, bare_rewards["reward_id"], bare_rewards["tokens"], args.storm, keys=False
-    )
-    with app.app_context():
-        from volunteer_app.attendance.models import Assignment
-        from volunteer_app.extensions import db
-
-        results["grab"]["assignments_in_db"] = db.session.scalar(
-            sa.select(sa.func.count()).where(Assignment.order_id == plan["storm_order_id"])
+    first_plan = next(iter(prepared.values()))[0]
+    results = {"bare": bare_storm(bare_base, first_plan["baseline_user_id"], args.storm)}
+    for prefix, base in apps.items():
+        plan, rewards, bare_rewards = prepared[prefix]
+        results[f"{prefix}grab"] = grab_storm(base, plan["storm_order_id"], plan["storm_tokens"], args.storm)
+        results[f"{prefix}reward"] = reward_storm(base, rewards["reward_id"], rewards["tokens"], args.storm)
+        results[f"{prefix}reward_nokey"] = reward_storm(
+            base, bare_rewards["reward_id"], bare_rewards["tokens"], args.storm, keys=False
         )
-        db.session.remove()
-    results["reward_nokey"].update(check_reward_storm(app, bare_rewards["reward_id"], verify_ledger=False))
-    results["reward"].update(check_reward_storm(app, rewards["reward_id"], verify_ledger=not args.no_verify))
-    for name in STORMS:
+    for prefix, (plan, rewards, bare_rewards) in prepared.items():
+        with app.app_context():
+            from volunteer_app.attendance.models import Assignment
+            from volunteer_app.extensions import db
+
+            results[f"{prefix}grab"]["assignments_in_db"] = db.session.scalar(
+                sa.select(sa.func.count()).where(Assignment.order_id == plan["storm_order_id"])
+            )
+            db.session.remove()
+        results[f"{prefix}reward_nokey"].update(
+            check_reward_storm(app, bare_rewards["reward_id"], verify_ledger=False)
+        )
+        results[f"{prefix}reward"].update(
+            check_reward_storm(app, rewards["reward_id"], verify_ledger=not args.no_verify)
+        )
+    for name in storms_of(results):
         results[name]["ratio_to_bare"] = results[name]["seconds"] / results["bare"]["seconds"]
     print(summary(results), file=sys.stderr)
     return results
@@ -236,14 +269,15 @@ def one_round(args, app, bare_base: str, app_base: str) -> dict:
 
 def summary(results: dict) -> str:
     lines = []
+    names = storms_of(results["rounds"][0] if results.get("rounds") else results)
     if len(results.get("rounds", ())) > 1:
-        for name in STORMS:
+        for name in names:
             each = " ".join(f"{r[name]['ratio_to_bare']:.2f}" for r in results["rounds"])
             lines.append(
-                f"{name:12} × bare in each round: {each}; median {results[name]['ratio_to_bare']:.2f}"
+                f"{name:19} × bare in each round: {each}; median {results[name]['ratio_to_bare']:.2f}"
             )
         lines.append("the median rounds:")
-    for name in ("bare", *STORMS):
+    for name in ("bare", *names):
         r = results[name]
         ratio = f", {r['ratio_to_bare']:.2f}× bare" if "ratio_to_bare" in r else ""
         checked = ("assignments_in_db", "redemptions_in_db", "stock_left", "ledger_ok")
@@ -259,18 +293,19 @@ def failures(results: dict) -> list[str]:
     """What went wrong in any round: not exactly 5 winners, a 5xx, a connection error, the database."""
     problems = []
     for number, rnd in enumerate(results.get("rounds") or [results], 1):
-        for name in STORMS:
+        for name in storms_of(rnd):
             r = rnd[name]
             if r["winners"] != 5 or r["5xx"] or r["connection_errors"]:
                 problems.append(
                     f"round {number}, {name}: {r['winners']} winners, {r['5xx']} 5xx, "
                     f"{r['connection_errors']} connection errors"
                 )
-        if rnd["grab"].get("assignments_in_db") != 5:
-            problems.append(
-                f"round {number}, grab: {rnd['grab'].get('assignments_in_db')} assignments in the DB"
-            )
-        for name in ("reward", "reward_nokey"):
+        for name in (n for n in storms_of(rnd) if n.endswith("grab")):
+            if rnd[name].get("assignments_in_db") != 5:
+                problems.append(
+                    f"round {number}, {name}: {rnd[name].get('assignments_in_db')} assignments in the DB"
+                )
+        for name in (n for n in storms_of(rnd) if "reward" in n):
             reward = rnd[name]
             if (
                 reward["redemptions_in_db"] != 5
@@ -295,6 +330,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--redis-url", default=REDIS_URL, help="rate-limit counters (as bench.load's)")
     parser.add_argument("--app-root", help="serve the app from this checkout (as bench.load's --app-root)")
+    parser.add_argument("--before", help="also storm this checkout (a before), in turns with the app")
     args = parser.parse_args(argv)
     from bench.harness import DEFAULT_SERVER, postgres_database, unique_name
 
