@@ -248,20 +248,19 @@ class Limiter(_Limiter):
             RequestLimit(self, lim.limit, args, not ok, lim.shared)
             for (lim, args), ok in zip(checked, allowed, strict=True)
         ]
+        self.context.view_rate_limits = view_limits
         breached = [
             (lim, shown) for (lim, _args), shown in zip(checked, view_limits, strict=True) if shown.breached
         ]
-        if breached:
-            self.context.view_rate_limit = breached[-1][1]
-        else:
+        if not breached:
             self.context.view_rate_limit = next(
                 (shown for shown in view_limits if not shown.shared), view_limits[0]
             )
-        self.context.view_rate_limits = view_limits
-        if breached:
-            for lim, shown in breached:
-                self.logger.info("ratelimit %s (%s) exceeded at endpoint: %s", lim.limit, shown.key, endpoint)
-            raise RateLimitExceeded(breached[0][0])
+            return
+        self.context.view_rate_limit = breached[-1][1]
+        for lim, shown in breached:
+            self.logger.info("ratelimit %s (%s) exceeded at endpoint: %s", lim.limit, shown.key, endpoint)
+        raise RateLimitExceeded(breached[0][0])
 
 
 def _cleanup_failed(error: DBAPIError, when: str, what: str) -> None:

@@ -42,10 +42,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections import namedtuple
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, wraps
-from typing import NamedTuple
 
 from flask import current_app, g, request
 from sqlalchemy import JSON, Connection, String, UniqueConstraint, and_, bindparam, delete, select, update
@@ -161,11 +161,16 @@ def _claim(conn: Connection, scope: str, key: str, fingerprint: str) -> int | St
     raise Conflict("idempotency.in_progress")  # an older release's live claim (or one purged just now)
 
 
+# What a key's row answers with (`_answer_of`): read by scope and key, or riding on a look (key_rider).
+_RECORD = ("fingerprint", "status_code", "response", "locked_until")
+_Record = namedtuple("_Record", _RECORD)
+
+
 @cache
 def _recorded_query():
-    """A key's row (fingerprint, status_code, response, locked_until) by scope and key."""
+    """A key's row (`_RECORD`) by scope and key."""
     table = IdempotencyKey.__table__
-    return select(table.c.fingerprint, table.c.status_code, table.c.response, table.c.locked_until).where(
+    return select(*(table.c[name] for name in _RECORD)).where(
         table.c.scope == bindparam("scope"), table.c.key == bindparam("key")
     )
 
@@ -336,33 +341,19 @@ def key_rider() -> LookRider | None:
 
     def take(row) -> None:
         if row is not None:
-            g.key_seen = (
-                _KeyRow(row.key_fingerprint, row.key_status_code, row.key_response, row.key_locked_until)
-                if row.key_fingerprint is not None
-                else None
-            )
+            seen = _Record(*(row._mapping[f"key_{name}"] for name in _RECORD))
+            g.key_seen = seen if seen.fingerprint is not None else None  # (NOT NULL: None is no row)
 
     return LookRider(_with_key, {"key_scope": looking[0], "key_value": looking[1]}, take)
 
 
-class _KeyRow(NamedTuple):
-    fingerprint: str
-    status_code: int | None
-    response: dict | list | None
-    locked_until: datetime | None
-
-
 def _with_key(look):
-    """A look outer-joined to the bound key's row (`key_scope`, `key_value`): its last four columns."""
+    """A look outer-joined to the bound key's row (`key_scope`, `key_value`): its `_RECORD` columns,
+    labelled `key_<name>`."""
     table = IdempotencyKey.__table__
     return look.outerjoin(
         table, and_(table.c.scope == bindparam("key_scope"), table.c.key == bindparam("key_value"))
-    ).add_columns(
-        table.c.fingerprint.label("key_fingerprint"),
-        table.c.status_code.label("key_status_code"),
-        table.c.response.label("key_response"),
-        table.c.locked_until.label("key_locked_until"),
-    )
+    ).add_columns(*(table.c[name].label(f"key_{name}") for name in _RECORD))
 
 
 _EARLY = "idempotency_connection"

@@ -131,14 +131,19 @@ def caller_holds():
     token's hint, and the site cache's token is still the one the service's cached settings were read
     under (sites/cache.py); else no row. Bound: `caller_id`, `caller_session`, `caller_home`,
     `site_token`. No row: the service reads the caller (load_principal) and starts again."""
+    return _deferred_caller(User.name.label("caller_name"), User.phone.label("caller_phone")).where(
+        User.home_site_id.is_not_distinct_from(bindparam("caller_home")),
+        site_cache.token_column() == bindparam("site_token"),
+    )
+
+
+def _deferred_caller(*columns):
+    """`columns` of the bound deferred caller (`caller_id` in its session `caller_session`), selected
+    only while they are live (`_live`): the base of both gates a deferred caller's statement carries."""
     return (
-        select(User.name.label("caller_name"), User.phone.label("caller_phone"))
+        select(*columns)
         .join(AuthSession, AuthSession.user_id == User.id)
-        .where(
-            *_live(bindparam("caller_id"), bindparam("caller_session")),
-            User.home_site_id.is_not_distinct_from(bindparam("caller_home")),
-            site_cache.token_column() == bindparam("site_token"),
-        )
+        .where(*_live(bindparam("caller_id"), bindparam("caller_session")))
     )
 
 
@@ -147,11 +152,7 @@ def _caller_live(roles: tuple[str, ...]):
     """A look's rider (built once per process and roles): the look with `caller_live`, whether the bound
     `caller_id`'s session `caller_session` is live and the account active, as load_principal requires
     (`_live`), and, when `roles` are named, one of them granted (as auth_required checks them)."""
-    gate = (
-        select(User.id)
-        .join(AuthSession, AuthSession.user_id == User.id)
-        .where(*_live(bindparam("caller_id"), bindparam("caller_session")))
-    )
+    gate = _deferred_caller(User.id)
     if roles:
         held = select(RoleGrant.id).where(
             RoleGrant.user_id == User.id, RoleGrant.role.in_([literal(role, String) for role in roles])
