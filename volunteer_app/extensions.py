@@ -12,6 +12,8 @@ from flask import current_app, g, request
 from flask_jwt_extended import JWTManager as _JWTManager
 from flask_jwt_extended import view_decorators as _jwt_views
 from flask_jwt_extended.config import config as jwt_config
+from flask_jwt_extended.default_callbacks import default_decode_key_callback
+from flask_jwt_extended.tokens import _decode_jwt
 from flask_jwt_extended.utils import get_unverified_jwt_headers
 from flask_limiter import Limiter as _Limiter
 from flask_limiter import RateLimitExceeded, RequestLimit
@@ -20,12 +22,13 @@ from flask_migrate import Migrate
 from flask_smorest import Blueprint as _Blueprint
 from flask_smorest.etag import _get_etag_ctx as _etag_ctx
 from flask_sqlalchemy import SQLAlchemy as _SQLAlchemy
+from jwt import ExpiredSignatureError
 from limits.strategies import FixedWindowRateLimiter
 from marshmallow import Schema
 from sqlalchemy.exc import DBAPIError
 from webargs.flaskparser import FlaskParser
 
-from volunteer_app import readplan
+from volunteer_app import b64url, readplan
 from volunteer_app.bodies import checked_json
 from volunteer_app.db import IDLE_PING_SECONDS, Base, is_outage
 from volunteer_app.errors import Api
@@ -67,6 +70,8 @@ class JWTManager(_JWTManager):
     again on every use: expiry and not-before, with the configured leeway. Anything else (an expired
     token, a CSRF value, allow_expired) takes the library's own path, which raises its own errors.
     Revocation is not a token's property: the principal's query checks the session on every request.
+    A token met for the first time (every request of a storm: each caller's first) is decoded twice,
+    not four times (`_verify`), its segments checked in C (volunteer_app.b64url).
 
     After verifying, the library reads the token's header once more (`get_unverified_jwt_headers`,
     another full decode); init_app points that name at the remembered header. The header is of the
@@ -80,6 +85,7 @@ class JWTManager(_JWTManager):
 
     def init_app(self, app, add_context_processor: bool = False) -> None:
         super().init_app(app, add_context_processor)
+        b64url.install()  # (a token met for the first time: its segments checked in C, not per character)
         reader = getattr(_jwt_views, "get_unverified_jwt_headers", None)
         if reader is not get_unverified_jwt_headers and reader != self.unverified_headers:
             raise RuntimeError(  # a new release reads headers another way: this class needs a look
@@ -104,11 +110,36 @@ class JWTManager(_JWTManager):
             now, leeway = time.time(), jwt_config.leeway
             if ("exp" not in claims or now - leeway < claims["exp"]) and claims.get("nbf", 0) <= now + leeway:
                 return dict(claims)
-        claims = super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)
+        claims = self._verify(encoded_token)
         if len(self._verified) >= self.VERIFIED_TOKENS:
             self._verified.clear()
         self._verified[key] = (dict(claims), get_unverified_jwt_headers(encoded_token))
         return claims
+
+    def _verify(self, encoded_token: str) -> dict:
+        """A token met for the first time, verified as the library verifies it, without the two reads
+        the library makes first (its claims and its header, unverified: two more full decodes) for a
+        decode-key callback of the app's, when the app has none (the default one looks at neither).
+        An expired token, or an app with a callback, takes the library's own path (which attaches
+        the header and claims to the expiry error)."""
+        if self._decode_key_callback is not default_decode_key_callback:
+            return super()._decode_jwt_from_config(encoded_token)
+        try:
+            return _decode_jwt(
+                algorithms=jwt_config.decode_algorithms,
+                allow_expired=False,
+                audience=jwt_config.decode_audience,
+                csrf_value=None,
+                encoded_token=encoded_token,
+                identity_claim_key=jwt_config.identity_claim_key,
+                issuer=jwt_config.decode_issuer,
+                leeway=jwt_config.leeway,
+                secret=jwt_config.decode_key,
+                verify_aud=jwt_config.decode_audience is not None,
+                verify_sub=jwt_config.verify_sub,
+            )
+        except ExpiredSignatureError:
+            return super()._decode_jwt_from_config(encoded_token)
 
 
 class _Parser(FlaskParser):

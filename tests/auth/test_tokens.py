@@ -201,6 +201,49 @@ def test_a_verified_tokens_header_is_read_once(client, user, monkeypatch):
     assert me(client, user.token).status_code == 200
 
 
+def _decodes(monkeypatch) -> list:
+    """Every full decode PyJWT makes of a token (PyJWS._load), recorded."""
+    from jwt.api_jws import PyJWS
+
+    loads, load = [], PyJWS._load
+    monkeypatch.setattr(PyJWS, "_load", lambda self, token: loads.append(token) or load(self, token))
+    return loads
+
+
+def test_a_new_token_is_decoded_twice(client, user, monkeypatch):
+    """Met for the first time, a token is verified (one decode) and its header kept (another); the
+    library's own path decoded it four times (extensions.JWTManager._verify)."""
+    from volunteer_app.extensions import jwt as manager
+
+    monkeypatch.setattr(manager, "_verified", {})
+    loads = _decodes(monkeypatch)
+    assert me(client, user.token).status_code == 200
+    assert len(loads) == 2
+    loads.clear()
+    assert me(client, user.token).status_code == 200
+    assert loads == []  # kept
+
+
+def test_an_apps_decode_key_loader_is_asked(app, client, user, monkeypatch):
+    """With a decode-key callback of the app's, a new token takes the library's path, which reads the
+    header and claims first for it: the callback sees them, and its key decides."""
+    from volunteer_app.extensions import jwt as manager
+
+    asked = []
+
+    def loader(header, claims):
+        asked.append((header["alg"], claims["sub"]))
+        return app.config["JWT_SECRET_KEY"] if len(asked) == 1 else "another-key-0123456789abcdef0123"
+
+    monkeypatch.setattr(manager, "_decode_key_callback", loader)
+    monkeypatch.setattr(manager, "_verified", {})
+    assert me(client, user.token).status_code == 200
+    assert asked == [("HS256", str(user.id))]
+    monkeypatch.setattr(manager, "_verified", {})
+    assert_error(me(client, user.token), 401, "token.invalid")
+    assert len(asked) == 2
+
+
 def test_refresh_token_works_for_30_days(client, user):
     with later(days=29, hours=23):
         assert refresh(client, user.refresh).status_code == 200

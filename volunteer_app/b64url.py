@@ -1,0 +1,50 @@
+"""PyJWT's strict check of a token's base64url segments, with its alphabet test in C.
+
+PyJWT (2.13 on, GHSA-hxm8-2xgr-2p9m) checks every character of every segment it decodes in a Python
+generator (`any(c not in _BASE64URL_ALPHABET for c in stripped)`). A token is decoded four times
+the first time a process meets it (Flask-JWT-Extended reads its claims and header unverified,
+verifies it, and reads its header again), so for an access token of ~420 characters the check was
+about 70 % of the ~0.5 ms of CPU a new token cost. Every request of a storm brings a token its worker
+has not seen (bench/README.md "Hot paths, fifteenth pass").
+
+`segment` is the same check, step for step and error for error, with the alphabet tested by
+`bytes.translate` (deleting the alphabet leaves nothing) instead of a generator. `install()` puts it
+in PyJWT's place; tests/auth/test_b64url.py checks it against PyJWT's own, kept as `pyjwt_segment`,
+on generated and hostile segments, so a PyJWT release that changes its check fails there first."""
+
+from __future__ import annotations
+
+import binascii
+
+from jwt.api_jws import _BASE64URL_ALPHABET, PyJWS
+from jwt.exceptions import DecodeError
+from jwt.utils import base64url_decode, base64url_encode
+
+pyjwt_segment = PyJWS.__dict__["_decode_base64url_segment"].__func__
+
+
+def segment(segment: bytes, name: str) -> bytes:
+    """PyJWS._decode_base64url_segment: trailing '=' (up to two, on a whole quantum) accepted, any
+    other character outside [A-Za-z0-9_-] refused, and the decoded bytes must encode back to the
+    segment (no unused trailing bits); every refusal DecodeError("Invalid <name> padding")."""
+    stripped = segment.rstrip(b"=")
+    padding = len(segment) - len(stripped)
+    if (
+        padding > 2
+        or (padding and len(segment) % 4 != 0)
+        or len(stripped) % 4 == 1
+        or stripped.translate(None, _BASE64URL_ALPHABET)
+    ):
+        raise DecodeError(f"Invalid {name} padding")
+    try:
+        decoded = base64url_decode(stripped)
+    except (TypeError, binascii.Error) as err:
+        raise DecodeError(f"Invalid {name} padding") from err
+    if base64url_encode(decoded) != stripped:
+        raise DecodeError(f"Invalid {name} padding")
+    return decoded
+
+
+def install() -> None:
+    """PyJWT decodes segments with `segment` (for the whole process; idempotent)."""
+    PyJWS._decode_base64url_segment = staticmethod(segment)
