@@ -435,6 +435,8 @@ def session_used() -> bool:
     """Whether anything has gone through the request's session: a transaction begun or a change
     pending. A command whose one statement committed by itself (`writes_alone`) has nothing to commit:
     its commit would begin and end an empty transaction of the session's, for nothing."""
+    if not db.session.registry.has():  # (no Session made yet: nothing went through it, and none is
+        return False  # made just to ask; the teardown then has none to close either)
     session = db.session()  # (the request's Session itself: the scoped proxy lacks in_transaction)
     return session.in_transaction() or bool(session.new or session.dirty or session.deleted)
 

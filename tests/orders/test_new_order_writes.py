@@ -97,7 +97,7 @@ def test_a_new_order_writes_its_log_line_and_its_event(app, client, world, loop,
     assert made["created_at"] == order.created_at.isoformat()
 
 
-def test_on_postgresql_one_statement_writes_all_three(app, client, world):
+def test_on_postgresql_one_statement_writes_all_three(app, client, world, monkeypatch):
     with app.app_context():
         if db.engine.dialect.name != "postgresql":
             pytest.skip("SQLite has no data-modifying CTEs: three INSERTs there")
@@ -111,12 +111,16 @@ def test_on_postgresql_one_statement_writes_all_three(app, client, world):
         warm = client.post("/api/v1/orders", json=order_body(app), headers=world.resident.headers)
         assert warm.status_code == 201
     body = order_body(app)
+    made = []  # Sessions the request makes: none (extensions.session_used asks without making one)
+    registry = db.session.registry
+    monkeypatch.setattr(registry, "createfunc", lambda make=registry.createfunc: made.append(1) or make())
     event.listen(engine, "before_cursor_execute", on_execute)
     try:
         answer = client.post("/api/v1/orders", json=body, headers=world.resident.headers)
     finally:
         event.remove(engine, "before_cursor_execute", on_execute)
     assert answer.status_code == 201, answer.json
+    assert made == []
     # the caller checked by the statement itself (intake._for_token): nothing else is sent
     assert len(seen) == 1, seen
     order = seen[0]
