@@ -1,6 +1,6 @@
 """PyJWT's strict check of a token's base64url segments, with its alphabet test in C.
 
-PyJWT (2.13 on, GHSA-hxm8-2xgr-2p9m) checks every character of every segment it decodes in a Python
+PyJWT (since its fix of GHSA-hxm8-2xgr-2p9m) checks every character of every segment it decodes in a Python
 generator (`any(c not in _BASE64URL_ALPHABET for c in stripped)`). A token is decoded four times
 the first time a process meets it (Flask-JWT-Extended reads its claims and header unverified,
 verifies it, and reads its header again), so for an access token of ~420 characters the check was
@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import binascii
 
-from jwt.api_jws import _BASE64URL_ALPHABET, PyJWS
+from jwt.api_jws import PyJWS
 from jwt.exceptions import DecodeError
 from jwt.utils import base64url_decode, base64url_encode
 
-pyjwt_segment = PyJWS.__dict__["_decode_base64url_segment"].__func__
+_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"  # RFC 4648 §5
+# PyJWT's own check (None in a release before it had one: then there is nothing to replace).
+_own = PyJWS.__dict__.get("_decode_base64url_segment")
+pyjwt_segment = _own.__func__ if isinstance(_own, staticmethod) else None
 
 
 def segment(segment: bytes, name: str) -> bytes:
@@ -33,7 +36,7 @@ def segment(segment: bytes, name: str) -> bytes:
         padding > 2
         or (padding and len(segment) % 4 != 0)
         or len(stripped) % 4 == 1
-        or stripped.translate(None, _BASE64URL_ALPHABET)
+        or stripped.translate(None, _ALPHABET)
     ):
         raise DecodeError(f"Invalid {name} padding")
     try:
@@ -46,5 +49,7 @@ def segment(segment: bytes, name: str) -> bytes:
 
 
 def install() -> None:
-    """PyJWT decodes segments with `segment` (for the whole process; idempotent)."""
-    PyJWS._decode_base64url_segment = staticmethod(segment)
+    """PyJWT decodes segments with `segment` (for the whole process; idempotent). A PyJWT without
+    the check of its own is left as it is."""
+    if pyjwt_segment is not None:
+        PyJWS._decode_base64url_segment = staticmethod(segment)
