@@ -1,11 +1,11 @@
 """PyJWT's strict check of a token's base64url segments, with its alphabet test in C.
 
-PyJWT (since its fix of GHSA-hxm8-2xgr-2p9m) checks every character of every segment it decodes in a Python
-generator (`any(c not in _BASE64URL_ALPHABET for c in stripped)`). A token is decoded four times
-the first time a process meets it (Flask-JWT-Extended reads its claims and header unverified,
-verifies it, and reads its header again), so for an access token of ~420 characters the check was
-about 70 % of the ~0.5 ms of CPU a new token cost. Every request of a storm brings a token its worker
-has not seen (bench/README.md "Hot paths, fifteenth pass").
+PyJWT (since its fix of GHSA-hxm8-2xgr-2p9m) checks every character of every segment it decodes in
+a Python generator (`any(c not in _BASE64URL_ALPHABET for c in stripped)`). Flask-JWT-Extended
+decodes a token four times the first time a process meets it (its claims and header unverified, then
+verified, then its header again), so for an access token of ~420 characters the check was about 70 %
+of the ~0.5 ms of CPU a new token cost. Every request of a storm brings a token its worker has not
+seen (bench/README.md "Hot paths, fifteenth pass"; extensions.JWTManager now decodes it twice).
 
 `segment` is the same check, step for step and error for error, with the alphabet tested by
 `bytes.translate` (deleting the alphabet leaves nothing) instead of a generator. `install()` puts it
