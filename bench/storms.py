@@ -17,7 +17,9 @@ same bare storm (`before_grab`, `before_reward`, `before_reward_nokey` in the re
 `--repeat` rounds (3), the servers up all along, each app storm on a fresh pool or reward: one storm
 is a few seconds of a 2-core machine whose speed drifts by tens of per cent between runs (a bare storm
 read 0.64 to 1.68 s within minutes), so each app storm is compared with its own round's bare storm
-and the median round is reported.
+and the median round is reported. Each storm's CPU is measured too (its server's processes and
+PostgreSQL's, from /proc: `cpu_s`, and `cpu_ratio_to_bare` against the round's bare storm), which
+says what a storm costs apart from how the machine's speed moved while it drained.
 
 The issue's bar: each app storm drains in at most twice the bare storm's wall time, with exactly 5
 winners and no 5xx. The reward storms are then checked in the database: 5 redemptions, stock 0, and
@@ -41,7 +43,18 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench.harness import ROOT
-from bench.load import API, OVERLAY, REDIS_URL, Server, bench_app, grab_storm, mint, prepare, spread, storm
+from bench.load import (
+    API,
+    OVERLAY,
+    REDIS_URL,
+    Server,
+    bench_app,
+    grab_storm,
+    mint,
+    prepare,
+    spread,
+    storm,
+)
 
 # The storm redeems N times in a few seconds: the per-person redeem limit is raised like the others.
 STORM_OVERLAY = OVERLAY + 'redeem_limit = "1000000/minute"\n'
@@ -206,11 +219,11 @@ def run(args, database_url: str, work: Path) -> dict:
             )
         for number in range(args.repeat):
             print(f"round {number + 1}: preparing …", file=sys.stderr)
-            apps = {"": servers[0].base}
+            apps = {"": (servers[0].base, servers[0].proc.pid)}  # (start_new_session: its group's id)
             if args.before:
-                apps["before_"] = servers[1].base
+                apps["before_"] = (servers[1].base, servers[1].proc.pid)
             order = list(apps.items()) if number % 2 == 0 else list(reversed(apps.items()))
-            rounds.append(one_round(args, app, bare_server.base, dict(order)))
+            rounds.append(one_round(args, app, (bare_server.base, bare_server.proc.pid), dict(order)))
     finally:
         for server in servers:
             server.stop()
@@ -222,10 +235,46 @@ def run(args, database_url: str, work: Path) -> dict:
     return results
 
 
-def one_round(args, app, bare_base: str, apps: dict[str, str]) -> dict:
+def _cpu_by_process(pgid: int) -> dict[int, tuple[str, float]]:
+    """Each live process of the group `pgid` ("app": a gunicorn's master and workers) and each
+    PostgreSQL process ("postgres"): its part and CPU seconds so far (user + system), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    seen = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = Path(entry.path, "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        part = "app" if int(fields[2]) == pgid else "postgres" if name == "postgres" else None
+        if part is not None and fields[0] != "Z":  # (a zombie's times are its parent's to collect)
+            seen[int(entry.name)] = (part, (int(fields[11]) + int(fields[12])) / tick)  # utime, stime
+    return seen
+
+
+def _with_cpu(pgid: int, fire, *args, **kwargs) -> dict:
+    """`fire(*args, **kwargs)`, a storm: its results, with the CPU seconds its server's processes (the
+    gunicorn of process group `pgid`) and the PostgreSQL processes used while it drained (`cpu_s`: app,
+    postgres). Counted process by process: one alive before and after by its difference, one started
+    meanwhile in full; one that ended meanwhile (a connection of the set-up's closing) is left out, as
+    its time was not the storm's."""
+    before = _cpu_by_process(pgid)
+    result = fire(*args, **kwargs)
+    used = {"app": 0.0, "postgres": 0.0}
+    for pid, (part, seconds) in _cpu_by_process(pgid).items():
+        used[part] += seconds - before.get(pid, (part, 0.0))[1]
+    result["cpu_s"] = {part: round(value, 3) for part, value in used.items()}
+    return result
+
+
+def one_round(args, app, bare: tuple[str, int], apps: dict[str, tuple[str, int]]) -> dict:
     """The bare storm and the three app storms on each app (`apps`: a prefix of the results' names to
-    its base URL, in the order they storm), each app storm on a pool or a reward of its own; the
-    database checked after (5 assignments, 5 redemptions, stock 0, the ledger verified)."""
+    its base URL and process group, in the order they storm), each app storm on a pool or a reward of
+    its own; the database checked after (5 assignments, 5 redemptions, stock 0, the ledger verified).
+    Each storm's CPU (its server's and PostgreSQL's) is measured too: steadier than its wall time."""
     prepared = {}
     for prefix in apps:
         plan = prepare(app, {}, tokens_per_scenario=20, storm=args.storm)
@@ -238,13 +287,24 @@ def one_round(args, app, bare_base: str, apps: dict[str, str]) -> dict:
         db.session.remove()
         db.engine.dispose()
     first_plan = next(iter(prepared.values()))[0]
-    results = {"bare": bare_storm(bare_base, first_plan["baseline_user_id"], args.storm)}
-    for prefix, base in apps.items():
+    user_id = first_plan["baseline_user_id"]
+    results = {"bare": _with_cpu(bare[1], bare_storm, bare[0], user_id, args.storm)}
+    for prefix, (base, pgid) in apps.items():
         plan, rewards, bare_rewards = prepared[prefix]
-        results[f"{prefix}grab"] = grab_storm(base, plan["storm_order_id"], plan["storm_tokens"], args.storm)
-        results[f"{prefix}reward"] = reward_storm(base, rewards["reward_id"], rewards["tokens"], args.storm)
-        results[f"{prefix}reward_nokey"] = reward_storm(
-            base, bare_rewards["reward_id"], bare_rewards["tokens"], args.storm, keys=False
+        results[f"{prefix}grab"] = _with_cpu(
+            pgid, grab_storm, base, plan["storm_order_id"], plan["storm_tokens"], args.storm
+        )
+        results[f"{prefix}reward"] = _with_cpu(
+            pgid, reward_storm, base, rewards["reward_id"], rewards["tokens"], args.storm
+        )
+        results[f"{prefix}reward_nokey"] = _with_cpu(
+            pgid,
+            reward_storm,
+            base,
+            bare_rewards["reward_id"],
+            bare_rewards["tokens"],
+            args.storm,
+            keys=False,
         )
     for prefix, (plan, rewards, bare_rewards) in prepared.items():
         with app.app_context():
@@ -261,8 +321,10 @@ def one_round(args, app, bare_base: str, apps: dict[str, str]) -> dict:
         results[f"{prefix}reward"].update(
             check_reward_storm(app, rewards["reward_id"], verify_ledger=not args.no_verify)
         )
+    bare_cpu = sum(results["bare"]["cpu_s"].values())
     for name in storms_of(results):
         results[name]["ratio_to_bare"] = results[name]["seconds"] / results["bare"]["seconds"]
+        results[name]["cpu_ratio_to_bare"] = sum(results[name]["cpu_s"].values()) / max(bare_cpu, 1e-9)
     print(summary(results), file=sys.stderr)
     return results
 
@@ -276,14 +338,20 @@ def summary(results: dict) -> str:
             lines.append(
                 f"{name:19} × bare in each round: {each}; median {results[name]['ratio_to_bare']:.2f}"
             )
+        for name in names:  # (CPU: the server's and PostgreSQL's, against the bare storm's)
+            cpu = sorted(r[name]["cpu_ratio_to_bare"] for r in results["rounds"])
+            each = " ".join(f"{r[name]['cpu_ratio_to_bare']:.2f}" for r in results["rounds"])
+            lines.append(f"{name:19} CPU × bare in each round: {each}; median {cpu[len(cpu) // 2]:.2f}")
         lines.append("the median rounds:")
     for name in ("bare", *names):
         r = results[name]
         ratio = f", {r['ratio_to_bare']:.2f}× bare" if "ratio_to_bare" in r else ""
         checked = ("assignments_in_db", "redemptions_in_db", "stock_left", "ledger_ok")
         extra = {k: r[k] for k in checked if k in r}
+        cpu = r.get("cpu_s")
+        cpu = f", CPU {cpu['app']:.2f} s app + {cpu['postgres']:.2f} s PostgreSQL" if cpu else ""
         lines.append(
-            f"{name:6} {r.get('requests', r.get('grabs'))} requests: {r['seconds']:.2f} s wall{ratio}, "
+            f"{name:6} {r.get('requests', r.get('grabs'))} requests: {r['seconds']:.2f} s wall{ratio}{cpu}, "
             f"p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, statuses {r['statuses']} {extra or ''}"
         )
     return "\n".join(lines)
