@@ -37,6 +37,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -412,12 +413,10 @@ def run_wrk(
     return result
 
 
-def cpu_seconds(pgid: int) -> dict[str, float]:
-    """CPU seconds (user + system) used so far by the processes of the group `pgid` (a gunicorn's
-    master and workers: "app"), by every PostgreSQL process on the machine ("postgres"), and by the
-    whole machine ("machine", all cores, idle excluded), from /proc. Linux only."""
+def processes() -> Iterator[tuple[int, str, int, str, float]]:
+    """Each process on the machine: pid, name, process group, state and CPU seconds so far (user +
+    system), from /proc. Linux only."""
     tick = os.sysconf("SC_CLK_TCK")
-    app = postgres = 0
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -428,13 +427,23 @@ def cpu_seconds(pgid: int) -> dict[str, float]:
         name = text[text.index("(") + 1 : text.rindex(")")]
         fields = text[text.rindex(")") + 2 :].split()
         used = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-        if int(fields[2]) == pgid:  # pgrp
+        yield int(entry.name), name, int(fields[2]), fields[0], used / tick
+
+
+def cpu_seconds(pgid: int) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the processes of the group `pgid` (a gunicorn's
+    master and workers: "app"), by every PostgreSQL process on the machine ("postgres"), and by the
+    whole machine ("machine", all cores, idle excluded), from /proc. Linux only."""
+    app = postgres = 0.0
+    for _pid, name, group, _state, used in processes():
+        if group == pgid:
             app += used
         elif name == "postgres":
             postgres += used
+    tick = os.sysconf("SC_CLK_TCK")
     total = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
     busy = sum(int(v) for v in total) - int(total[3]) - int(total[4])  # less idle and iowait
-    return {"app": app / tick, "postgres": postgres / tick, "machine": busy / tick}
+    return {"app": app, "postgres": postgres, "machine": busy / tick}
 
 
 # ---- the grab storm ----------------------------------------------------------------------------------

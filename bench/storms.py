@@ -52,6 +52,7 @@ from bench.load import (
     grab_storm,
     mint,
     prepare,
+    processes,
     spread,
     storm,
 )
@@ -238,20 +239,11 @@ def run(args, database_url: str, work: Path) -> dict:
 def _cpu_by_process(pgid: int) -> dict[int, tuple[str, float]]:
     """Each live process of the group `pgid` ("app": a gunicorn's master and workers) and each
     PostgreSQL process ("postgres"): its part and CPU seconds so far (user + system), from /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
     seen = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            text = Path(entry.path, "stat").read_text()
-        except OSError:  # gone meanwhile
-            continue
-        name = text[text.index("(") + 1 : text.rindex(")")]
-        fields = text[text.rindex(")") + 2 :].split()
-        part = "app" if int(fields[2]) == pgid else "postgres" if name == "postgres" else None
-        if part is not None and fields[0] != "Z":  # (a zombie's times are its parent's to collect)
-            seen[int(entry.name)] = (part, (int(fields[11]) + int(fields[12])) / tick)  # utime, stime
+    for pid, name, group, state, used in processes():
+        part = "app" if group == pgid else "postgres" if name == "postgres" else None
+        if part is not None and state != "Z":  # (a zombie's times are its parent's to collect)
+            seen[pid] = (part, used)
     return seen
 
 
