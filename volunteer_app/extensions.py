@@ -1,6 +1,7 @@
 """Unbound extension objects; create_app binds them to an app."""
 
 import hashlib
+import inspect
 import logging
 import threading
 import time
@@ -59,6 +60,25 @@ class SQLAlchemy(_SQLAlchemy):
         self.session.remove()
 
 
+# What Flask-JWT-Extended's own verification takes (tokens._decode_jwt), all of which JWTManager._verify
+# passes, as the library's _decode_jwt_from_config does: checked at init_app.
+_DECODE_JWT_ARGUMENTS = frozenset(
+    [
+        "algorithms",
+        "allow_expired",
+        "audience",
+        "csrf_value",
+        "encoded_token",
+        "identity_claim_key",
+        "issuer",
+        "leeway",
+        "secret",
+        "verify_aud",
+        "verify_sub",
+    ]
+)
+
+
 class JWTManager(_JWTManager):
     """Flask-JWT-Extended's manager, remembering the tokens it has verified.
 
@@ -86,6 +106,10 @@ class JWTManager(_JWTManager):
     def init_app(self, app, add_context_processor: bool = False) -> None:
         super().init_app(app, add_context_processor)
         b64url.install()  # (a token met for the first time: its segments checked in C, not per character)
+        if frozenset(inspect.signature(_decode_jwt).parameters) != _DECODE_JWT_ARGUMENTS:
+            raise RuntimeError(  # a new release verifies with other arguments: _verify needs a look
+                "flask_jwt_extended.tokens._decode_jwt takes other arguments than JWTManager._verify passes"
+            )
         reader = getattr(_jwt_views, "get_unverified_jwt_headers", None)
         if reader is not get_unverified_jwt_headers and reader != self.unverified_headers:
             raise RuntimeError(  # a new release reads headers another way: this class needs a look
